@@ -1,0 +1,178 @@
+//! The parsed, unchecked form of a kernel, shared by both syntaxes.
+//!
+//! The math syntax (`keops!`) and KeOps formula strings (`genred!`) both parse to this AST; the
+//! checker ([`crate::check`]) then resolves names against the op table of the syntax at hand,
+//! checks dimensions and builds the IR.
+
+use crate::diag::Loc;
+use crate::ir::Role;
+use crate::reduction::ReductionKind;
+
+/// Floating-point type of a kernel.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum DType {
+    F32,
+    F64,
+}
+
+impl DType {
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F64 => "f64",
+        }
+    }
+}
+
+/// Which naming the formula uses.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Syntax {
+    /// Lower-case names and Rust operators (`keops!`).
+    Math,
+    /// KeOps' names (`genred!`).
+    KeOps,
+}
+
+/// A declared input variable.
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: String,
+    pub loc: Loc,
+    pub role: Role,
+    pub dim: usize,
+    pub dtype: DType,
+    /// Declared as a bare `f32` / `f64` rather than an array: passed as `&[T]` (i, j) or `T`
+    /// (parameter) in the typed API.
+    pub bare: bool,
+}
+
+/// The reduction applied to the formula.
+#[derive(Clone, Debug)]
+pub struct ReductionDecl {
+    pub kind: ReductionKind,
+    pub over: Role,
+    pub k: Option<usize>,
+    pub loc: Loc,
+}
+
+/// A kernel as written: signature, reduction and formula(s).
+#[derive(Clone, Debug)]
+pub struct KernelSource {
+    pub syntax: Syntax,
+    pub params: Vec<Param>,
+    pub reduction: ReductionDecl,
+    pub formula: Expr,
+    /// The second formula of `sumsoftmaxweight` and weighted `logsumexp`.
+    pub formula2: Option<Expr>,
+    /// The kernel's text, kept for documentation and debugging output.
+    pub text: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+        }
+    }
+}
+
+/// A formula expression.
+#[derive(Clone, Debug)]
+pub enum Expr {
+    /// A number; `int` is set when it was written as an integer.
+    Num {
+        value: f64,
+        int: Option<i64>,
+        loc: Loc,
+    },
+    /// A variable.
+    Name {
+        name: String,
+        loc: Loc,
+    },
+    Neg {
+        arg: Box<Expr>,
+        loc: Loc,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        loc: Loc,
+    },
+    /// A call of an operation; integer attributes come as trailing `Num` arguments.
+    Call {
+        name: String,
+        name_loc: Loc,
+        args: Vec<Expr>,
+        loc: Loc,
+    },
+    /// `a[k]`.
+    Index {
+        base: Box<Expr>,
+        index: i64,
+        loc: Loc,
+    },
+    /// `a[start..end]`; a missing end means "to the last component".
+    Slice {
+        base: Box<Expr>,
+        start: i64,
+        end: Option<i64>,
+        loc: Loc,
+    },
+    /// `[a, b, ...]`.
+    Concat {
+        items: Vec<Expr>,
+        loc: Loc,
+    },
+    /// A part that could not be parsed; its error is already reported.
+    Error,
+}
+
+impl Expr {
+    pub fn loc(&self) -> Option<Loc> {
+        match self {
+            Expr::Num { loc, .. }
+            | Expr::Name { loc, .. }
+            | Expr::Neg { loc, .. }
+            | Expr::Binary { loc, .. }
+            | Expr::Call { loc, .. }
+            | Expr::Index { loc, .. }
+            | Expr::Slice { loc, .. }
+            | Expr::Concat { loc, .. } => Some(*loc),
+            Expr::Error => None,
+        }
+    }
+
+    /// The value of an integer literal, possibly negated.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Expr::Num { int, .. } => *int,
+            Expr::Neg { arg, .. } => arg.as_int().and_then(i64::checked_neg),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! The checker: resolves names, checks arities and dimensions, and builds the IR of a kernel.
+//!
+//! Errors are collected with their locations; a subexpression that failed yields no node and its
+//! parents stay silent, so each mistake is reported once.
+
+use crate::ast::{BinOp, DType, Expr, KernelSource, Param, Syntax};
+use crate::diag::{Diagnostics, Loc, did_you_mean};
+use crate::ir::{Graph, NodeId, Role, Var};
+use crate::ops::Op;
+use crate::reduction::Reduction;
+
+/// A checked kernel: its variables, reduction, and formula(s) as IR.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    pub params: Vec<Param>,
+    pub dtype: DType,
+    pub reduction: Reduction,
+    pub graph: Graph,
+    pub formula: NodeId,
+    /// The second formula of `sumsoftmaxweight` and weighted `logsumexp`.
+    pub formula2: Option<NodeId>,
+    pub text: String,
+}
+
+impl Kernel {
+    pub fn var(&self, pos: usize) -> Var {
+        let p = &self.params[pos];
+        Var {
+            pos,
+            dim: p.dim,
+            role: p.role,
+        }
+    }
+
+    pub fn roles(&self) -> Vec<Role> {
+        self.params.iter().map(|p| p.role).collect()
+    }
+
+    /// Dimension of the second formula, 0 if there is none.
+    pub fn dim2(&self) -> usize {
+        self.formula2.map_or(0, |g| self.graph.dim(g))
+    }
+
+    /// Width of an output row's values and indices parts.
+    pub fn widths(&self) -> (usize, usize) {
+        self.reduction
+            .widths(self.graph.dim(self.formula), self.dim2())
+    }
+}
+
+/// Checks a parsed kernel and builds its IR.
+pub fn check(src: &KernelSource) -> Result<Kernel, Diagnostics> {
+    let mut c = Checker {
+        src,
+        graph: Graph::new(),
+        diags: Diagnostics::new(),
+    };
+    let dtype = c.dtype();
+    let formula = c.expr(&src.formula);
+    let formula2 = src.formula2.as_ref().map(|g| c.expr(g));
+    let r = &src.reduction;
+    let reduction = Reduction {
+        kind: r.kind,
+        k: r.k.unwrap_or(1),
+        over: r.over,
+    };
+    if let Some(f) = formula {
+        let dim = c.graph.dim(f);
+        if r.kind.needs_scalar_formula() && dim != 1 {
+            let loc = src.formula.loc().unwrap_or(r.loc);
+            c.diags.error(
+                loc,
+                format!(
+                    "`{}` needs a scalar formula (dimension 1), but this one has dimension {dim}",
+                    reduction_word(src)
+                ),
+            );
+        }
+    }
+    let (Some(formula), Some(formula2)) = (formula, formula2.map_or(Some(None), |g| g.map(Some)))
+    else {
+        return Err(c.diags);
+    };
+    let kernel = Kernel {
+        params: src.params.clone(),
+        dtype,
+        reduction,
+        graph: c.graph,
+        formula,
+        formula2,
+        text: src.text.clone(),
+    };
+    c.diags.into_result(kernel)
+}
+
+/// `sum_j` as the user wrote it (or the KeOps name).
+fn reduction_word(src: &KernelSource) -> String {
+    let r = &src.reduction;
+    match src.syntax {
+        Syntax::Math => format!(
+            "{}_{}",
+            r.kind.name(),
+            if r.over == Role::I { "i" } else { "j" }
+        ),
+        Syntax::KeOps => r.kind.keops_name().to_string(),
+    }
+}
+
+struct Checker<'a> {
+    src: &'a KernelSource,
+    graph: Graph,
+    diags: Diagnostics,
+}
+
+impl Checker<'_> {
+    /// All variables must share one float type.
+    fn dtype(&mut self) -> DType {
+        let params = &self.src.params;
+        let Some(first) = params.first() else {
+            return DType::F32;
+        };
+        for p in &params[1..] {
+            if p.dtype != first.dtype {
+                self.diags.error(
+                    p.loc,
+                    format!(
+                        "all variables must have the same float type: `{}` is {} but `{}` is {}",
+                        p.name,
+                        p.dtype.name(),
+                        first.name,
+                        first.dtype.name()
+                    ),
+                );
+            }
+        }
+        first.dtype
+    }
+
+    fn lookup_op(&self, name: &str) -> Option<Op> {
+        match self.src.syntax {
+            Syntax::Math => Op::from_name(name),
+            Syntax::KeOps => Op::from_keops_name(name),
+        }
+    }
+
+    fn op_names(&self) -> Vec<&'static str> {
+        Op::ALL
+            .iter()
+            .map(|op| match self.src.syntax {
+                Syntax::Math => op.spec().name,
+                Syntax::KeOps => op.spec().keops,
+            })
+            .collect()
+    }
+
+    /// Builds `op(args; attrs)`, reporting a dimension error at `loc`.
+    fn build(&mut self, op: Op, args: &[NodeId], attrs: &[i64], loc: Loc) -> Option<NodeId> {
+        match self.graph.op(op, args, attrs) {
+            Ok(id) => Some(id),
+            Err(message) => {
+                self.diags.error(loc, message);
+                None
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) -> Option<NodeId> {
+        match e {
+            Expr::Error => None,
+            Expr::Num { value, .. } => Some(self.graph.constant(*value)),
+            Expr::Name { name, loc } => self.name(name, *loc),
+            Expr::Neg { arg, loc } => {
+                let a = self.expr(arg)?;
+                self.build(Op::Neg, &[a], &[], *loc)
+            }
+            Expr::Binary { op, lhs, rhs, loc } => {
+                let (a, b) = (self.expr(lhs), self.expr(rhs));
+                let (a, b) = (a?, b?);
+                let op = match op {
+                    BinOp::Add => Op::Add,
+                    BinOp::Sub => Op::Sub,
+                    BinOp::Mul => Op::Mul,
+                    BinOp::Div => Op::Div,
+                    cmp => {
+                        self.diags.error(
+                            *loc,
+                            format!("comparison `{}` is not supported yet", cmp.symbol()),
+                        );
+                        return None;
+                    }
+                };
+                self.build(op, &[a, b], &[], *loc)
+            }
+            Expr::Call {
+                name,
+                name_loc,
+                args,
+                loc,
+            } => self.call(name, *name_loc, args, *loc),
+            Expr::Index { base, index, loc } => {
+                let b = self.expr(base)?;
+                self.build(Op::Elem, &[b], &[*index], *loc)
+            }
+            Expr::Slice {
+                base,
+                start,
+                end,
+                loc,
+            } => {
+                let b = self.expr(base)?;
+                let end = end.unwrap_or(self.graph.dim(b) as i64);
+                self.build(Op::Extract, &[b], &[*start, end - start], *loc)
+            }
+            Expr::Concat { items, loc } => {
+                let nodes: Vec<Option<NodeId>> = items.iter().map(|i| self.expr(i)).collect();
+                let nodes: Vec<NodeId> = nodes.into_iter().collect::<Option<_>>()?;
+                let mut acc = nodes[0];
+                for &n in &nodes[1..] {
+                    acc = self.build(Op::Concat, &[acc, n], &[], *loc)?;
+                }
+                Some(acc)
+            }
+        }
+    }
+
+    fn name(&mut self, name: &str, loc: Loc) -> Option<NodeId> {
+        if let Some(pos) = self.src.params.iter().position(|p| p.name == name) {
+            let p = &self.src.params[pos];
+            return Some(self.graph.var(Var {
+                pos,
+                dim: p.dim,
+                role: p.role,
+            }));
+        }
+        let hint = match did_you_mean(name, self.src.params.iter().map(|p| p.name.as_str())) {
+            Some(s) => format!("; did you mean `{s}`?"),
+            None => {
+                let names: Vec<String> = self
+                    .src
+                    .params
+                    .iter()
+                    .map(|p| format!("`{}`", p.name))
+                    .collect();
+                format!(" (declared: {})", names.join(", "))
+            }
+        };
+        self.diags
+            .error(loc, format!("unknown variable `{name}`{hint}"));
+        None
+    }
+
+    fn call(&mut self, name: &str, name_loc: Loc, args: &[Expr], loc: Loc) -> Option<NodeId> {
+        let Some(op) = self.lookup_op(name) else {
+            // Check the arguments too, so that their own mistakes are reported now.
+            for a in args {
+                self.expr(a);
+            }
+            let names = self.op_names();
+            let hint = match did_you_mean(name, names.iter().copied()) {
+                Some(s) => format!("; did you mean `{s}`?"),
+                None => String::new(),
+            };
+            self.diags
+                .error(name_loc, format!("unknown function `{name}`{hint}"));
+            return None;
+        };
+        let spec = op.spec();
+        let shown = match self.src.syntax {
+            Syntax::Math => spec.name,
+            Syntax::KeOps => spec.keops,
+        };
+        let expected = spec.arity + spec.attrs.len();
+        if args.len() != expected {
+            for a in args {
+                self.expr(a);
+            }
+            let what = match spec.attrs {
+                [] => String::new(),
+                attrs => {
+                    let names: Vec<String> = attrs.iter().map(|a| format!("`{a}`")).collect();
+                    format!(
+                        " ({} formula(s), then the integer {})",
+                        spec.arity,
+                        names.join(", ")
+                    )
+                }
+            };
+            self.diags.error(
+                loc,
+                format!(
+                    "`{shown}` takes {expected} argument(s){what}, got {}",
+                    args.len()
+                ),
+            );
+            return None;
+        }
+        let operands: Vec<Option<NodeId>> =
+            args[..spec.arity].iter().map(|a| self.expr(a)).collect();
+        let mut attrs = Vec::with_capacity(spec.attrs.len());
+        let mut ok = true;
+        for (a, attr) in args[spec.arity..].iter().zip(spec.attrs) {
+            match a.as_int() {
+                Some(v) => attrs.push(v),
+                None => {
+                    ok = false;
+                    if let Some(l) = a.loc() {
+                        self.diags.error(
+                            l,
+                            format!(
+                                "the `{attr}` argument of `{shown}` must be an integer literal"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        let operands: Vec<NodeId> = operands.into_iter().collect::<Option<_>>()?;
+        if !ok {
+            return None;
+        }
+        self.build(op, &operands, &attrs, loc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::math::parse_kernel_str;
+
+    fn errors(text: &str) -> Vec<String> {
+        let src = parse_kernel_str(text).unwrap_or_else(|d| panic!("{:?}", d.errors()));
+        match check(&src) {
+            Ok(_) => vec![],
+            Err(d) => d.errors().iter().map(|e| e.message.clone()).collect(),
+        }
+    }
+
+    #[test]
+    fn card_formula_checks() {
+        let src = parse_kernel_str(
+            "|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j",
+        )
+        .unwrap();
+        let k = check(&src).unwrap();
+        assert_eq!(k.graph.dim(k.formula), 1);
+        assert_eq!(k.widths(), (1, 0));
+        assert_eq!(k.dtype, DType::F32);
+    }
+
+    #[test]
+    fn all_errors_are_reported() {
+        let e = errors(
+            "|x_i: [f32; 3], y_j: [f32; 2]| sum_j exq(x_i) + pow(x_i) + z_j + (x_i - y_j) + sqdsit(x_i, y_j)",
+        );
+        assert_eq!(e.len(), 5, "{e:?}");
+        assert_eq!(e[0], "unknown function `exq`; did you mean `exp`?");
+        assert_eq!(
+            e[1],
+            "`pow` takes 2 argument(s) (1 formula(s), then the integer `n`), got 1"
+        );
+        assert!(e[2].starts_with("unknown variable `z_j`"), "{e:?}");
+        assert!(e[3].contains("dimensions 3 and 2"), "{e:?}");
+        assert_eq!(e[4], "unknown function `sqdsit`; did you mean `sqdist`?");
+    }
+
+    #[test]
+    fn attribute_arguments_must_be_integers() {
+        let e = errors("|x_i: [f32; 3]| sum_j pow(x_i, 1.5)");
+        assert_eq!(
+            e,
+            vec!["the `n` argument of `pow` must be an integer literal"]
+        );
+        let e = errors("|x_i: [f32; 3]| sum_j x_i[3]");
+        assert_eq!(
+            e,
+            vec!["index 3 is out of range for a vector of dimension 3"]
+        );
+    }
+
+    #[test]
+    fn mixed_float_types() {
+        let e = errors("|x_i: [f32; 3], y_j: [f64; 3]| sum_j sqdist(x_i, y_j)");
+        assert_eq!(
+            e,
+            vec!["all variables must have the same float type: `y_j` is f64 but `x_i` is f32"]
+        );
+    }
+
+    #[test]
+    fn logsumexp_needs_a_scalar() {
+        let e = errors("|x_i: [f32; 3], y_j: [f32; 3]| logsumexp_j x_i - y_j");
+        assert_eq!(
+            e,
+            vec![
+                "`logsumexp_j` needs a scalar formula (dimension 1), but this one has dimension 3"
+            ]
+        );
+    }
+}

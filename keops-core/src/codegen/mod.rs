@@ -1,0 +1,3 @@
+//! Code generators: Rust for the CPU kernels.
+
+pub mod rust;

@@ -1,0 +1,363 @@
+//! The Rust code generator: a checked kernel becomes a struct implementing
+//! `keops::__private::KernelDef`, with its typed `eval`.
+//!
+//! The formula is lowered to scalar instructions and split into stages
+//! ([`crate::lower::Staged`]): `outer` and `inner` compute per-row features in scalar code,
+//! `pair` computes the formula from two feature sets, generic over the runtime's `Math` trait so
+//! that the same body is compiled for scalar lanes and for every SIMD width.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::ast::DType;
+use crate::check::Kernel;
+use crate::ir::Role;
+use crate::lower::{Inst, Operand, Program, Staged, Val, lower};
+use crate::reduction::ReductionKind;
+
+/// How the generated type is declared.
+pub struct TypeDecl {
+    pub attrs: Vec<syn::Attribute>,
+    pub vis: syn::Visibility,
+    pub name: syn::Ident,
+}
+
+/// The struct, its inherent methods and its `KernelDef` implementation.
+pub fn kernel_type(kernel: &Kernel, decl: &TypeDecl) -> TokenStream {
+    let TypeDecl { attrs, vis, name } = decl;
+    let formula_doc = format!(" Kernel `{}`.", kernel.text);
+    let doc = if attrs.iter().any(|a| a.path().is_ident("doc")) {
+        quote!(#[doc = ""] #[doc = #formula_doc])
+    } else {
+        quote!(#[doc = #formula_doc])
+    };
+    let def = kernel_def(kernel, name);
+    let methods = methods(kernel);
+    quote! {
+        #(#attrs)*
+        #doc
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #vis struct #name {
+            backend: ::keops::Backend,
+        }
+
+        #[allow(dead_code)]
+        impl #name {
+            /// The kernel, on the automatic backend.
+            pub const fn new() -> Self {
+                Self { backend: ::keops::Backend::Auto }
+            }
+
+            /// The same kernel, running on `backend`.
+            pub const fn on(self, backend: ::keops::Backend) -> Self {
+                Self { backend }
+            }
+
+            /// Where this kernel value runs.
+            pub const fn backend(&self) -> ::keops::Backend {
+                self.backend
+            }
+
+            /// What this kernel is: variables, reduction, output widths.
+            pub fn info(&self) -> ::keops::KernelInfo {
+                <Self as ::keops::__private::KernelDef>::INFO
+            }
+
+            #methods
+        }
+
+        impl ::core::default::Default for #name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        #def
+    }
+}
+
+/// The scalar type's tokens.
+fn scalar_type(dtype: DType) -> TokenStream {
+    match dtype {
+        DType::F32 => quote!(f32),
+        DType::F64 => quote!(f64),
+    }
+}
+
+/// `eval` and `eval_flat`.
+fn methods(kernel: &Kernel) -> TokenStream {
+    let t = scalar_type(kernel.dtype);
+    let mut args = Vec::new();
+    let mut flat = Vec::new();
+    for p in &kernel.params {
+        let name = format_ident!("{}", p.name);
+        let dim = p.dim;
+        match (p.role, p.bare) {
+            (Role::Param, true) => {
+                args.push(quote!(#name: #t));
+                flat.push(quote!(::core::slice::from_ref(&#name)));
+            }
+            (Role::Param, false) => {
+                args.push(quote!(#name: [#t; #dim]));
+                flat.push(quote!(&#name[..]));
+            }
+            (_, true) => {
+                args.push(quote!(#name: &[#t]));
+                flat.push(quote!(#name));
+            }
+            (_, false) => {
+                args.push(quote!(#name: &[[#t; #dim]]));
+                flat.push(quote!(#name.as_flattened()));
+            }
+        }
+    }
+    let (values, indices) = kernel.widths();
+    let (ret, call) = match (values, indices) {
+        (w, 0) => (
+            quote!(::std::vec::Vec<[#t; #w]>),
+            quote!(eval_values::<Self, #w>),
+        ),
+        (0, w) => (
+            quote!(::std::vec::Vec<[usize; #w]>),
+            quote!(eval_indices::<Self, #w>),
+        ),
+        (w, _) => (
+            quote!((::std::vec::Vec<[#t; #w]>, ::std::vec::Vec<[usize; #w]>)),
+            quote!(eval_both::<Self, #w>),
+        ),
+    };
+    let doc = match (values, indices) {
+        (_, 0) => "Evaluates the kernel: one row per output index.",
+        (0, _) => "Evaluates the kernel: the selected indices, one row per output index.",
+        _ => "Evaluates the kernel: the values, then the indices, one row per output index.",
+    };
+    quote! {
+        #[doc = #doc]
+        pub fn eval(&self, #(#args),*) -> ::keops::Result<#ret> {
+            ::keops::__private::#call(self, &[#(#flat),*])
+        }
+
+        /// Evaluates the kernel on flat row-major inputs in declaration order; returns the
+        /// output flat (values, then indices as numbers, for reductions that return both).
+        pub fn eval_flat<S: ::core::convert::AsRef<[#t]>>(&self, inputs: &[S]) -> ::keops::Result<::std::vec::Vec<#t>> {
+            ::keops::__private::eval_flat(self, inputs)
+        }
+    }
+}
+
+/// The `KernelDef` implementation.
+fn kernel_def(kernel: &Kernel, name: &syn::Ident) -> TokenStream {
+    let t = scalar_type(kernel.dtype);
+    let mut program = Program::default();
+    let mut roots = vec![kernel.formula];
+    roots.extend(kernel.formula2);
+    let mut lowered = lower(&kernel.graph, &roots, &mut program);
+    let f_vals = lowered.remove(0);
+    let g_vals = lowered
+        .pop()
+        .filter(|_| kernel.formula2.is_some())
+        .unwrap_or_default();
+    let (nf, ng) = (f_vals.len(), g_vals.len());
+    let outputs: Vec<Val> = f_vals.iter().chain(&g_vals).copied().collect();
+    let staged = Staged::new(program, outputs, &kernel.roles(), kernel.reduction.outer());
+    let (no, ni) = (staged.outer_features.len(), staged.inner_features.len());
+
+    let outer_body = prepass(kernel, &staged, &staged.outer_features);
+    let inner_body = prepass(kernel, &staged, &staged.inner_features);
+    let pair_body = pair(kernel, &staged, nf);
+    let info = info(kernel);
+    let red = reducer(kernel);
+    quote! {
+        impl ::keops::__private::KernelDef for #name {
+            type T = #t;
+            const INFO: ::keops::KernelInfo = #info;
+            type Red = #red;
+            type Outer<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #no];
+            type Inner<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #ni];
+            type F<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #nf];
+            type G<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #ng];
+
+            #[inline]
+            #[allow(unused_variables, clippy::all)]
+            fn outer(vars: &[&[#t]], row: usize) -> [#t; #no] {
+                #outer_body
+            }
+
+            #[inline]
+            #[allow(unused_variables, clippy::all)]
+            fn inner(vars: &[&[#t]], row: usize) -> [#t; #ni] {
+                #inner_body
+            }
+
+            #[inline(always)]
+            #[allow(unused_variables, clippy::all)]
+            fn pair<M: ::keops::__private::Math<#t>>(m: M, o: &[M::V; #no], j: &[M::V; #ni]) -> ([M::V; #nf], [M::V; #ng]) {
+                #pair_body
+            }
+
+            fn backend(&self) -> ::keops::Backend {
+                self.backend
+            }
+        }
+    }
+}
+
+/// The runtime's reducer type for this kernel.
+fn reducer(kernel: &Kernel) -> TokenStream {
+    match kernel.reduction.kind {
+        ReductionKind::Sum => quote!(::keops::__private::Sum),
+        other => {
+            let msg = format!("reduction `{}` is not supported yet", other.keops_name());
+            quote!(::core::compile_error!(#msg))
+        }
+    }
+}
+
+/// The static description.
+fn info(kernel: &Kernel) -> TokenStream {
+    let vars = kernel.params.iter().map(|p| {
+        let name = &p.name;
+        let dim = p.dim;
+        let index = role_tokens(p.role);
+        quote!(::keops::VarInfo { name: #name, index: #index, dim: #dim })
+    });
+    let formula = &kernel.text;
+    let reduction = kernel.reduction.kind.keops_name();
+    let reduced = role_tokens(kernel.reduction.over);
+    let k = kernel.reduction.k;
+    let dtype = kernel.dtype.name();
+    let (vw, iw) = kernel.widths();
+    quote! {
+        ::keops::KernelInfo {
+            formula: #formula,
+            vars: &[#(#vars),*],
+            reduction: #reduction,
+            reduced: #reduced,
+            k: #k,
+            dtype: #dtype,
+            value_width: #vw,
+            index_width: #iw,
+        }
+    }
+}
+
+fn role_tokens(role: Role) -> TokenStream {
+    match role {
+        Role::I => quote!(::keops::Index::I),
+        Role::J => quote!(::keops::Index::J),
+        Role::Param => quote!(::keops::Index::Param),
+    }
+}
+
+fn val_ident(v: Val) -> syn::Ident {
+    format_ident!("v{}", v.index())
+}
+
+/// A constant of the kernel's type.
+fn constant(dtype: DType, c: f64) -> TokenStream {
+    let t = scalar_type(dtype);
+    if c.is_nan() {
+        return quote!(#t::NAN);
+    }
+    if c.is_infinite() {
+        return if c > 0.0 {
+            quote!(#t::INFINITY)
+        } else {
+            quote!(#t::NEG_INFINITY)
+        };
+    }
+    let lit = match dtype {
+        DType::F32 => Literal::f32_suffixed(c.abs() as f32),
+        DType::F64 => Literal::f64_suffixed(c.abs()),
+    };
+    if c.is_sign_negative() {
+        quote!((-#lit))
+    } else {
+        quote!(#lit)
+    }
+}
+
+/// `m.prim(a, b)` for the instruction defining `v`, with operands rendered by `operand`.
+fn inst_tokens(
+    kernel: &Kernel,
+    program: &Program,
+    v: Val,
+    operand: &dyn Fn(Val) -> TokenStream,
+) -> TokenStream {
+    match program.inst(v) {
+        Inst::Load { var, comp } => {
+            let p = &kernel.params[var];
+            let dim = p.dim;
+            let index = if p.role == Role::Param {
+                quote!(#comp)
+            } else {
+                quote!(row * #dim + #comp)
+            };
+            quote!(vars[#var][#index])
+        }
+        Inst::Const(bits) => {
+            let c = constant(kernel.dtype, f64::from_bits(bits));
+            quote!(m.splat(#c))
+        }
+        Inst::Prim(prim, _) => {
+            let method = format_ident!("{}", prim.method());
+            let args = program
+                .inst(v)
+                .operands()
+                .iter()
+                .map(|&a| operand(a))
+                .collect::<Vec<_>>();
+            quote!(m.#method(#(#args),*))
+        }
+    }
+}
+
+/// A prepass: scalar code computing `features` for one row.
+fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
+    let t = scalar_type(kernel.dtype);
+    let program = &staged.program;
+    let order = staged.schedule(features, |_| true);
+    let lets = order.iter().map(|&v| {
+        let id = val_ident(v);
+        let value = inst_tokens(kernel, program, v, &|a| {
+            let a = val_ident(a);
+            quote!(#a)
+        });
+        quote!(let #id = #value;)
+    });
+    let outs = features.iter().map(|&v| val_ident(v));
+    quote! {
+        use ::keops::__private::Math as _;
+        let m = ::keops::__private::Scalar::<#t>::new();
+        #(#lets)*
+        [#(#outs),*]
+    }
+}
+
+/// The pair stage: reads features `o[k]`, `j[k]`, returns the formula values.
+fn pair(kernel: &Kernel, staged: &Staged, nf: usize) -> TokenStream {
+    let program = &staged.program;
+    let operand = |a: Val| match staged.operand(a) {
+        Operand::Pair(v) => {
+            let id = val_ident(v);
+            quote!(#id)
+        }
+        Operand::Outer(k) => quote!(o[#k]),
+        Operand::Inner(k) => quote!(j[#k]),
+        Operand::Const(c) => {
+            let c = constant(kernel.dtype, c);
+            quote!(m.splat(#c))
+        }
+    };
+    let lets = staged.pair_schedule().into_iter().map(|v| {
+        let id = val_ident(v);
+        let value = inst_tokens(kernel, program, v, &operand);
+        quote!(let #id = #value;)
+    });
+    let f = staged.outputs[..nf].iter().map(|&v| operand(v));
+    let g = staged.outputs[nf..].iter().map(|&v| operand(v));
+    quote! {
+        #(#lets)*
+        ([#(#f),*], [#(#g),*])
+    }
+}

@@ -1,0 +1,23 @@
+//! The compile-time half of keops: formula IR, parsers, checker, reference evaluator and code
+//! generators, shared by the `keops!` / `genred!` macros and by tests.
+//!
+//! The pipeline is: a syntax ([`syntax::math`]) parses to the [`ast`]; the checker ([`check`])
+//! resolves names against the op table ([`ops`]), checks dimensions and builds the hash-consed
+//! IR ([`ir`]); [`lower`] turns the IR into scalar instructions ([`prim`]) split into stages; the
+//! code generators ([`codegen`]) print those. [`eval`] interprets the IR in f64 as an oracle.
+
+pub mod ast;
+pub mod check;
+pub mod codegen;
+pub mod diag;
+pub mod eval;
+pub mod ir;
+pub mod lower;
+pub mod ops;
+pub mod prim;
+pub mod reduction;
+pub mod syntax;
+
+mod expand;
+
+pub use expand::expand_keops;

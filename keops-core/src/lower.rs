@@ -1,0 +1,412 @@
+//! Lowering: from the vector IR to a scalar program, and the split of that program into the
+//! stages a kernel runs.
+//!
+//! Each formula node of dimension `d` becomes `d` scalar values, computed by [`Prim`]
+//! instructions; the op table says how (its `lower` column). The scalar program is hash-consed
+//! like the IR, so a component shared by several nodes is computed once.
+//!
+//! Every value then gets a *level*: which side of the reduction it depends on. Values that depend
+//! only on the output row's variables (and parameters) are computed once per output row; values
+//! that depend only on the reduced variables are computed once per reduced row, before the
+//! reduction; only the rest is evaluated per pair. The per-pair stage reads the first two
+//! through *features*: the values the pair stage consumes from each side.
+
+use std::collections::HashMap;
+
+use crate::ir::{Graph, Node, NodeId, Role};
+use crate::prim::Prim;
+
+/// A scalar value of a [`Program`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct Val(u32);
+
+impl Val {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One scalar instruction. Each defines the value with the same index.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Inst {
+    /// Component `comp` of the variable at signature position `var`.
+    Load { var: usize, comp: usize },
+    /// A constant, stored as bits so that instructions hash.
+    Const(u64),
+    /// A primitive applied to the first `prim.arity()` operands.
+    Prim(Prim, [Val; 3]),
+}
+
+impl Inst {
+    pub fn operands(&self) -> &[Val] {
+        match self {
+            Inst::Prim(p, args) => &args[..p.arity()],
+            _ => &[],
+        }
+    }
+}
+
+/// A straight-line scalar program in SSA form.
+#[derive(Clone, Debug, Default)]
+pub struct Program {
+    insts: Vec<Inst>,
+    index: HashMap<Inst, Val>,
+}
+
+impl Program {
+    pub fn insts(&self) -> &[Inst] {
+        &self.insts
+    }
+
+    pub fn inst(&self, v: Val) -> Inst {
+        self.insts[v.index()]
+    }
+
+    pub fn as_const(&self, v: Val) -> Option<f64> {
+        match self.inst(v) {
+            Inst::Const(bits) => Some(f64::from_bits(bits)),
+            _ => None,
+        }
+    }
+
+    fn push(&mut self, inst: Inst) -> Val {
+        if let Some(&v) = self.index.get(&inst) {
+            return v;
+        }
+        let v = Val(u32::try_from(self.insts.len()).expect("program over 2^32 instructions"));
+        self.insts.push(inst);
+        self.index.insert(inst, v);
+        v
+    }
+
+    pub fn load(&mut self, var: usize, comp: usize) -> Val {
+        self.push(Inst::Load { var, comp })
+    }
+
+    pub fn constant(&mut self, value: f64) -> Val {
+        let value = if value.is_nan() { f64::NAN } else { value };
+        self.push(Inst::Const(value.to_bits()))
+    }
+
+    /// Emits `prim(args)`, folding constants and the identities that are exact in floating
+    /// point (`x + 0`, `x * 1`, `x / 1`, `--x`), and putting commutative operands in order.
+    pub fn prim(&mut self, prim: Prim, args: &[Val]) -> Val {
+        assert_eq!(args.len(), prim.arity(), "wrong operand count for {prim:?}");
+        let consts: Option<Vec<f64>> = args.iter().map(|&a| self.as_const(a)).collect();
+        if let Some(c) = consts {
+            return self.constant(prim.eval(&c));
+        }
+        let c = |i: usize| self.as_const(args[i]);
+        match prim {
+            Prim::Add if c(0) == Some(0.0) => return args[1],
+            Prim::Add | Prim::Sub if c(1) == Some(0.0) => return args[0],
+            Prim::Mul if c(0) == Some(1.0) => return args[1],
+            Prim::Mul | Prim::Div if c(1) == Some(1.0) => return args[0],
+            Prim::Sub if c(0) == Some(0.0) => return self.prim(Prim::Neg, &args[1..]),
+            Prim::MulAdd if c(0) == Some(0.0) || c(1) == Some(0.0) => return args[2],
+            Prim::MulAdd if c(2) == Some(0.0) => return self.prim(Prim::Mul, &args[..2]),
+            Prim::MulAdd if c(0) == Some(1.0) => return self.prim(Prim::Add, &[args[1], args[2]]),
+            Prim::MulAdd if c(1) == Some(1.0) => return self.prim(Prim::Add, &[args[0], args[2]]),
+            Prim::Neg => {
+                if let Inst::Prim(Prim::Neg, inner) = self.inst(args[0]) {
+                    return inner[0];
+                }
+            }
+            _ => {}
+        }
+        // Unused operand slots hold a fixed sentinel, so that equal instructions hash equal.
+        let mut ops = [Val(u32::MAX); 3];
+        ops[..args.len()].copy_from_slice(args);
+        // Min and max are left alone: with a NaN operand their result depends on the order.
+        if matches!(prim, Prim::Add | Prim::Mul | Prim::MulAdd) && ops[1] < ops[0] {
+            ops.swap(0, 1);
+        }
+        self.push(Inst::Prim(prim, ops))
+    }
+
+    pub fn add(&mut self, a: Val, b: Val) -> Val {
+        self.prim(Prim::Add, &[a, b])
+    }
+
+    pub fn sub(&mut self, a: Val, b: Val) -> Val {
+        self.prim(Prim::Sub, &[a, b])
+    }
+
+    pub fn mul(&mut self, a: Val, b: Val) -> Val {
+        self.prim(Prim::Mul, &[a, b])
+    }
+
+    pub fn div(&mut self, a: Val, b: Val) -> Val {
+        self.prim(Prim::Div, &[a, b])
+    }
+
+    pub fn mul_add(&mut self, a: Val, b: Val, c: Val) -> Val {
+        self.prim(Prim::MulAdd, &[a, b, c])
+    }
+
+    /// `sum_k a_k`, left to right.
+    pub fn sum(&mut self, a: &[Val]) -> Val {
+        let zero = self.constant(0.0);
+        a.iter().fold(zero, |acc, &x| self.add(acc, x))
+    }
+
+    /// `sum_k a_k * b_k` as a chain of fused multiply-adds.
+    pub fn dot(&mut self, a: &[Val], b: &[Val]) -> Val {
+        debug_assert_eq!(a.len(), b.len());
+        let zero = self.constant(0.0);
+        a.iter()
+            .zip(b)
+            .fold(zero, |acc, (&x, &y)| self.mul_add(x, y, acc))
+    }
+}
+
+/// Lowers the formula nodes `roots` to scalar values, one per component.
+pub fn lower(graph: &Graph, roots: &[NodeId], program: &mut Program) -> Vec<Vec<Val>> {
+    let mut vals: HashMap<NodeId, Vec<Val>> = HashMap::new();
+    for id in graph.topo_order(roots) {
+        let components = match graph.node(id) {
+            Node::Var(v) => (0..v.dim).map(|k| program.load(v.pos, k)).collect(),
+            Node::Const(bits) => vec![program.constant(f64::from_bits(*bits))],
+            Node::Zero(d) => vec![program.constant(0.0); *d],
+            Node::Op(op, args, attrs) => {
+                let args: Vec<&[Val]> = args.iter().map(|a| vals[a].as_slice()).collect();
+                let out = op.spec().lower(program, &args, attrs);
+                debug_assert_eq!(out.len(), graph.dim(id), "lowering of `{}`", op.spec().name);
+                out
+            }
+        };
+        vals.insert(id, components);
+    }
+    roots.iter().map(|r| vals[r].clone()).collect()
+}
+
+/// Which side of the reduction a value depends on, as a bit set.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Level(u8);
+
+impl Level {
+    /// Constants and parameters.
+    pub const NONE: Level = Level(0);
+    /// The variables of the output row.
+    pub const OUTER: Level = Level(1);
+    /// The variables of the reduced index.
+    pub const INNER: Level = Level(2);
+    /// Both: evaluated per pair.
+    pub const PAIR: Level = Level(3);
+
+    fn union(self, other: Level) -> Level {
+        Level(self.0 | other.0)
+    }
+}
+
+/// Where the pair stage finds an operand.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Operand {
+    /// A value computed in the pair stage itself.
+    Pair(Val),
+    /// The k-th feature of the output row.
+    Outer(usize),
+    /// The k-th feature of the reduced row.
+    Inner(usize),
+    Const(f64),
+}
+
+/// A scalar program split into its per-output-row, per-reduced-row and per-pair stages.
+#[derive(Clone, Debug)]
+pub struct Staged {
+    pub program: Program,
+    pub levels: Vec<Level>,
+    /// Values computed once per output row that the pair stage reads.
+    pub outer_features: Vec<Val>,
+    /// Values computed once per reduced row that the pair stage reads.
+    pub inner_features: Vec<Val>,
+    /// The pair stage's results, in order.
+    pub outputs: Vec<Val>,
+}
+
+impl Staged {
+    /// Splits `program` for a reduction whose output rows are indexed by `outer` (I for a
+    /// reduction over j); `roles[pos]` is the role of the variable at each position.
+    pub fn new(program: Program, outputs: Vec<Val>, roles: &[Role], outer: Role) -> Staged {
+        let levels: Vec<Level> = {
+            let mut levels = Vec::with_capacity(program.insts.len());
+            for inst in &program.insts {
+                let level = match *inst {
+                    Inst::Load { var, .. } => match roles[var] {
+                        Role::Param => Level::NONE,
+                        r if r == outer => Level::OUTER,
+                        _ => Level::INNER,
+                    },
+                    Inst::Const(_) => Level::NONE,
+                    Inst::Prim(..) => inst
+                        .operands()
+                        .iter()
+                        .fold(Level::NONE, |l, a| l.union(levels[a.index()])),
+                };
+                levels.push(level);
+            }
+            levels
+        };
+        let mut staged = Staged {
+            program,
+            levels,
+            outer_features: vec![],
+            inner_features: vec![],
+            outputs,
+        };
+        let mut consumed: Vec<Val> = staged.outputs.clone();
+        for v in staged.pair_schedule() {
+            consumed.extend_from_slice(staged.program.inst(v).operands());
+        }
+        for v in consumed {
+            if staged.program.as_const(v).is_some() || staged.levels[v.index()] == Level::PAIR {
+                continue;
+            }
+            let features = if staged.levels[v.index()] == Level::INNER {
+                &mut staged.inner_features
+            } else {
+                &mut staged.outer_features
+            };
+            if !features.contains(&v) {
+                features.push(v);
+            }
+        }
+        staged
+    }
+
+    /// The instructions needed for `targets`, in program order.
+    pub fn schedule(&self, targets: &[Val], filter: impl Fn(Val) -> bool) -> Vec<Val> {
+        let mut needed = vec![false; self.program.insts.len()];
+        let mut stack: Vec<Val> = targets.iter().copied().filter(|&v| filter(v)).collect();
+        while let Some(v) = stack.pop() {
+            if std::mem::replace(&mut needed[v.index()], true) {
+                continue;
+            }
+            stack.extend(
+                self.program
+                    .inst(v)
+                    .operands()
+                    .iter()
+                    .copied()
+                    .filter(|&a| filter(a)),
+            );
+        }
+        (0..needed.len())
+            .filter(|&i| needed[i])
+            .map(|i| Val(i as u32))
+            .collect()
+    }
+
+    /// The per-pair instructions, in program order.
+    pub fn pair_schedule(&self) -> Vec<Val> {
+        self.schedule(&self.outputs, |v| self.levels[v.index()] == Level::PAIR)
+    }
+
+    /// Where the pair stage reads `v` from.
+    pub fn operand(&self, v: Val) -> Operand {
+        if let Some(c) = self.program.as_const(v) {
+            return Operand::Const(c);
+        }
+        if self.levels[v.index()] == Level::PAIR {
+            return Operand::Pair(v);
+        }
+        if let Some(k) = self.inner_features.iter().position(|&f| f == v) {
+            return Operand::Inner(k);
+        }
+        let k = self.outer_features.iter().position(|&f| f == v);
+        Operand::Outer(k.expect("pair operand is neither computed nor a feature"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::Var;
+    use crate::ops::Op;
+
+    #[test]
+    fn scalar_identities_and_sharing() {
+        let mut p = Program::default();
+        let x = p.load(0, 0);
+        let zero = p.constant(0.0);
+        let one = p.constant(1.0);
+        assert_eq!(p.add(x, zero), x);
+        assert_eq!(p.mul(one, x), x);
+        let y = p.load(1, 0);
+        assert_eq!(p.add(x, y), p.add(y, x));
+        let two = p.constant(2.0);
+        let four = p.mul(two, two);
+        assert_eq!(p.as_const(four), Some(4.0));
+    }
+
+    #[test]
+    fn gaussian_kernel_stages() {
+        // exp(-sqdist(x_i, y_j)) * b_j, reduced over j.
+        let mut g = Graph::new();
+        let x = g.var(Var {
+            pos: 0,
+            dim: 3,
+            role: Role::I,
+        });
+        let y = g.var(Var {
+            pos: 1,
+            dim: 3,
+            role: Role::J,
+        });
+        let b = g.var(Var {
+            pos: 2,
+            dim: 1,
+            role: Role::J,
+        });
+        let d = g.op(Op::SqDist, &[x, y], &[]).unwrap();
+        let nd = g.op(Op::Neg, &[d], &[]).unwrap();
+        let e = g.op(Op::Exp, &[nd], &[]).unwrap();
+        let f = g.op(Op::Mul, &[e, b], &[]).unwrap();
+        let mut p = Program::default();
+        let out = lower(&g, &[f], &mut p).remove(0);
+        let staged = Staged::new(p, out, &[Role::I, Role::J, Role::J], Role::I);
+        assert_eq!(staged.outer_features.len(), 3);
+        assert_eq!(staged.inner_features.len(), 4);
+        assert_eq!(staged.outputs.len(), 1);
+        // Reduced over i instead, the roles of the sides swap.
+        let staged = Staged::new(
+            staged.program,
+            staged.outputs,
+            &[Role::I, Role::J, Role::J],
+            Role::J,
+        );
+        assert_eq!(staged.outer_features.len(), 4);
+        assert_eq!(staged.inner_features.len(), 3);
+    }
+
+    #[test]
+    fn one_sided_subexpressions_are_hoisted() {
+        // normalize(x_i) . y_j: the normalisation of x is computed per output row.
+        let mut g = Graph::new();
+        let x = g.var(Var {
+            pos: 0,
+            dim: 2,
+            role: Role::I,
+        });
+        let y = g.var(Var {
+            pos: 1,
+            dim: 2,
+            role: Role::J,
+        });
+        let n = g.op(Op::Normalize, &[x], &[]).unwrap();
+        let f = g.op(Op::Dot, &[n, y], &[]).unwrap();
+        let mut p = Program::default();
+        let out = lower(&g, &[f], &mut p).remove(0);
+        let staged = Staged::new(p, out, &[Role::I, Role::J], Role::I);
+        // Only the two normalised components cross into the pair stage.
+        assert_eq!(staged.outer_features.len(), 2);
+        for &v in &staged.outer_features {
+            assert!(matches!(staged.program.inst(v), Inst::Prim(Prim::Mul, _)));
+        }
+        assert_eq!(
+            staged.pair_schedule().len(),
+            2,
+            "two fused multiply-adds per pair"
+        );
+    }
+}

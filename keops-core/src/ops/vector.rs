@@ -1,0 +1,243 @@
+//! Operations on whole vectors: reductions over components, norms, products, indexing.
+
+use super::{Kind, OpSpec, broadcast_dim, keep};
+use crate::ir::{DimError, Graph, NodeId};
+use crate::lower::Val;
+use crate::prim::Prim;
+
+type Rewrite = Result<Option<NodeId>, DimError>;
+
+fn scalar_out(_: &[usize], _: &[i64]) -> Result<usize, DimError> {
+    Ok(1)
+}
+
+fn same_dim(d: &[usize], _: &[i64]) -> Result<usize, DimError> {
+    Ok(d[0])
+}
+
+fn zero_scalar_if_zero(g: &mut Graph, a: &[NodeId], _: &[i64], _: usize) -> Rewrite {
+    Ok(a.iter().any(|&x| g.is_zero(x)).then(|| g.zero(1)))
+}
+
+fn sqnorm(a: &[f64]) -> f64 {
+    a.iter().map(|x| x * x).sum()
+}
+
+pub(super) static SUM: OpSpec = OpSpec {
+    name: "sum",
+    keops: "Sum",
+    symbol: None,
+    arity: 1,
+    attrs: &[],
+    commutative: false,
+    kind: Kind::Vector {
+        dim: scalar_out,
+        eval: |a, _, o| o[0] = a[0].iter().sum(),
+        lower: |p, a, _| vec![p.sum(a[0])],
+    },
+    simplify: |g, a, _, _| {
+        Ok(if g.dim(a[0]) == 1 {
+            Some(a[0])
+        } else {
+            zero_scalar_if_zero(g, a, &[], 1)?
+        })
+    },
+    doc: "sum of the components",
+};
+
+pub(super) static SQNORM2: OpSpec = OpSpec {
+    name: "sqnorm2",
+    keops: "SqNorm2",
+    symbol: None,
+    arity: 1,
+    attrs: &[],
+    commutative: false,
+    kind: Kind::Vector {
+        dim: scalar_out,
+        eval: |a, _, o| o[0] = sqnorm(a[0]),
+        lower: |p, a, _| vec![p.dot(a[0], a[0])],
+    },
+    simplify: zero_scalar_if_zero,
+    doc: "squared Euclidean norm",
+};
+
+pub(super) static NORM2: OpSpec = OpSpec {
+    name: "norm2",
+    keops: "Norm2",
+    symbol: None,
+    arity: 1,
+    attrs: &[],
+    commutative: false,
+    kind: Kind::Vector {
+        dim: scalar_out,
+        eval: |a, _, o| o[0] = sqnorm(a[0]).sqrt(),
+        lower: |p, a, _| {
+            let s = p.dot(a[0], a[0]);
+            vec![p.prim(Prim::Sqrt, &[s])]
+        },
+    },
+    simplify: zero_scalar_if_zero,
+    doc: "Euclidean norm",
+};
+
+pub(super) static NORMALIZE: OpSpec = OpSpec {
+    name: "normalize",
+    keops: "Normalize",
+    symbol: None,
+    arity: 1,
+    attrs: &[],
+    commutative: false,
+    kind: Kind::Vector {
+        dim: same_dim,
+        eval: |a, _, o| {
+            let r = crate::prim::rsqrt(sqnorm(a[0]));
+            for (o, x) in o.iter_mut().zip(a[0]) {
+                *o = x * r;
+            }
+        },
+        lower: |p, a, _| {
+            let s = p.dot(a[0], a[0]);
+            let r = p.prim(Prim::Rsqrt, &[s]);
+            a[0].iter().map(|&x| p.mul(x, r)).collect()
+        },
+    },
+    simplify: |g, a, _, d| Ok(g.is_zero(a[0]).then(|| g.zero(d))),
+    doc: "`a / |a|` (`rsqrt(|a|^2) * a`, so zero stays zero)",
+};
+
+pub(super) static DOT: OpSpec = OpSpec {
+    name: "dot",
+    keops: "Scalprod",
+    symbol: None,
+    arity: 2,
+    attrs: &[],
+    commutative: true,
+    kind: Kind::Vector {
+        dim: |d, _| {
+            if d[0] == d[1] {
+                Ok(1)
+            } else {
+                Err(format!(
+                    "dimension mismatch in `dot`: operands have dimensions {} and {} (they must be equal)",
+                    d[0], d[1]
+                ))
+            }
+        },
+        eval: |a, _, o| o[0] = a[0].iter().zip(a[1]).map(|(x, y)| x * y).sum(),
+        lower: |p, a, _| vec![p.dot(a[0], a[1])],
+    },
+    simplify: zero_scalar_if_zero,
+    doc: "scalar product (KeOps also writes it `(a|b)`)",
+};
+
+pub(super) static SQDIST: OpSpec = OpSpec {
+    name: "sqdist",
+    keops: "SqDist",
+    symbol: None,
+    arity: 2,
+    attrs: &[],
+    commutative: true,
+    kind: Kind::Vector {
+        dim: |d, _| broadcast_dim("sqdist", d).map(|_| 1),
+        eval: |a, _, o| {
+            let n = a[0].len().max(a[1].len());
+            let at = |v: &[f64], k: usize| v[if v.len() == 1 { 0 } else { k }];
+            o[0] = (0..n).map(|k| (at(a[0], k) - at(a[1], k)).powi(2)).sum();
+        },
+        lower: |p, a, _| {
+            let n = a[0].len().max(a[1].len());
+            let at = |v: &[Val], k: usize| v[if v.len() == 1 { 0 } else { k }];
+            let diffs: Vec<Val> = (0..n).map(|k| p.sub(at(a[0], k), at(a[1], k))).collect();
+            vec![p.dot(&diffs, &diffs)]
+        },
+    },
+    simplify: |g, a, _, _| Ok((a[0] == a[1]).then(|| g.zero(1))),
+    doc: "squared Euclidean distance `|a - b|^2`",
+};
+
+pub(super) static ELEM: OpSpec = OpSpec {
+    name: "elem",
+    keops: "Elem",
+    symbol: None,
+    arity: 1,
+    attrs: &["m"],
+    commutative: false,
+    kind: Kind::Vector {
+        dim: |d, m| {
+            if (0..d[0] as i64).contains(&m[0]) {
+                Ok(1)
+            } else {
+                Err(format!(
+                    "index {} is out of range for a vector of dimension {}",
+                    m[0], d[0]
+                ))
+            }
+        },
+        eval: |a, m, o| o[0] = a[0][m[0] as usize],
+        lower: |_, a, m| vec![a[0][m[0] as usize]],
+    },
+    simplify: |g, a, m, _| {
+        Ok(if g.is_zero(a[0]) {
+            Some(g.zero(1))
+        } else if g.dim(a[0]) == 1 && m[0] == 0 {
+            Some(a[0])
+        } else {
+            None
+        })
+    },
+    doc: "component `m` of `a` (math syntax: `a[m]`)",
+};
+
+pub(super) static EXTRACT: OpSpec = OpSpec {
+    name: "extract",
+    keops: "Extract",
+    symbol: None,
+    arity: 1,
+    attrs: &["start", "len"],
+    commutative: false,
+    kind: Kind::Vector {
+        dim: |d, a| {
+            let (start, len) = (a[0], a[1]);
+            if start >= 0 && len >= 1 && start.saturating_add(len) <= d[0] as i64 {
+                Ok(len as usize)
+            } else {
+                Err(format!(
+                    "components {start}..{} are out of range for a vector of dimension {} (a slice needs 0 <= start < end <= dimension)",
+                    start.saturating_add(len),
+                    d[0]
+                ))
+            }
+        },
+        eval: |a, r, o| o.copy_from_slice(&a[0][r[0] as usize..(r[0] + r[1]) as usize]),
+        lower: |_, a, r| a[0][r[0] as usize..(r[0] + r[1]) as usize].to_vec(),
+    },
+    simplify: |g, a, r, d| {
+        Ok(if g.is_zero(a[0]) {
+            Some(g.zero(d))
+        } else if r[0] == 0 && d == g.dim(a[0]) {
+            Some(a[0])
+        } else {
+            None
+        })
+    },
+    doc: "components `start..start+len` of `a` (math syntax: `a[start..end]`)",
+};
+
+pub(super) static CONCAT: OpSpec = OpSpec {
+    name: "concat",
+    keops: "Concat",
+    symbol: None,
+    arity: 2,
+    attrs: &[],
+    commutative: false,
+    kind: Kind::Vector {
+        dim: |d, _| Ok(d[0] + d[1]),
+        eval: |a, _, o| {
+            o[..a[0].len()].copy_from_slice(a[0]);
+            o[a[0].len()..].copy_from_slice(a[1]);
+        },
+        lower: |_, a, _| [a[0], a[1]].concat(),
+    },
+    simplify: keep,
+    doc: "concatenation (math syntax: `[a, b, ...]`)",
+};

@@ -1,0 +1,3 @@
+//! Parsers: the math syntax of `keops!`.
+
+pub mod math;

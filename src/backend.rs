@@ -1,0 +1,72 @@
+//! Where a kernel runs.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+
+/// The device a kernel runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// The GPU when the `cuda` feature is on and a device is found, else the CPU. The
+    /// environment variable `KEOPS_BACKEND=cpu|cuda` overrides the choice.
+    #[default]
+    Auto,
+    /// The CPU: rayon threads and SIMD.
+    Cpu,
+    /// The CUDA device with this ordinal.
+    Cuda(usize),
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Backend::Auto => f.write_str("Auto"),
+            Backend::Cpu => f.write_str("Cpu"),
+            Backend::Cuda(n) => write!(f, "Cuda({n})"),
+        }
+    }
+}
+
+/// The backend a call actually uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    Cpu,
+}
+
+/// What `KEOPS_BACKEND` asks for, read once.
+fn env_override() -> Result<Option<Backend>> {
+    static ENV: OnceLock<Result<Option<Backend>>> = OnceLock::new();
+    ENV.get_or_init(|| match std::env::var("KEOPS_BACKEND") {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(None),
+            "cpu" => Ok(Some(Backend::Cpu)),
+            "cuda" | "gpu" => Ok(Some(Backend::Cuda(0))),
+            other => Err(Error::BackendUnavailable {
+                backend: format!("KEOPS_BACKEND={other}"),
+                reason: "expected `cpu` or `cuda`".into(),
+            }),
+        },
+    })
+    .clone()
+}
+
+impl Backend {
+    /// Decides where a call runs: an explicit choice wins, then `KEOPS_BACKEND`, then the GPU
+    /// if one is usable, else the CPU.
+    pub(crate) fn resolve(self) -> Result<Resolved> {
+        let wanted = match self {
+            Backend::Auto => env_override()?.unwrap_or(Backend::Auto),
+            explicit => explicit,
+        };
+        match wanted {
+            Backend::Cpu => Ok(Resolved::Cpu),
+            Backend::Cuda(n) => Err(Error::BackendUnavailable {
+                backend: Backend::Cuda(n).to_string(),
+                reason: "this binary was built without the `cuda` feature".into(),
+            }),
+            Backend::Auto => Ok(Resolved::Cpu),
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The CPU backend: rayon over blocks of output rows, tiles of the reduced index, lanes of
+//! consecutive reduced rows.
+
+pub mod math;
+pub mod reduce;
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::cpu::math::{Math, Real};
+use crate::cpu::reduce::Reducer;
+use crate::kernel::{Array, KernelDef};
+
+/// Reduced rows per tile. A tile is accumulated on its own and then merged into the row's
+/// total (KeOps' block sum), which keeps float32 error low for large reductions.
+const TILE: usize = 1024;
+
+/// Reduced rows per segment when a reduction is split across threads because there are too
+/// few output rows to keep them busy. Depends on sizes only, so results do not depend on the
+/// number of threads.
+const SEGMENT: usize = 16384;
+
+/// Output rows below which the reduced index is split into segments.
+const FEW_ROWS: usize = 256;
+
+/// Pairs per parallel task, to amortise scheduling.
+const PAIRS_PER_TASK: usize = 1 << 16;
+
+/// The widest SIMD register, in lanes.
+const MAX_LANES: usize = 64;
+
+type Acc<K, V> = <<K as KernelDef>::Red as Reducer<K>>::Acc<V>;
+
+/// Evaluates kernel `K` into `values` and `indices` (`outer_rows` rows each).
+pub(crate) fn run<K: KernelDef>(
+    inputs: &[&[K::T]],
+    outer_rows: usize,
+    inner_rows: usize,
+    values: &mut [K::T],
+    indices: &mut [usize],
+) {
+    run_with::<K, <K::T as Real>::Scalar>(
+        Default::default(),
+        inputs,
+        outer_rows,
+        inner_rows,
+        values,
+        indices,
+    );
+}
+
+fn run_with<K: KernelDef, M: Math<K::T>>(
+    m: M,
+    inputs: &[&[K::T]],
+    outer_rows: usize,
+    inner_rows: usize,
+    values: &mut [K::T],
+    indices: &mut [usize],
+) {
+    let (vw, iw) = (K::INFO.value_width, K::INFO.index_width);
+    debug_assert_eq!(values.len(), outer_rows * vw);
+    debug_assert_eq!(indices.len(), outer_rows * iw);
+    let outer: Vec<K::Outer<K::T>> = (0..outer_rows)
+        .into_par_iter()
+        .map(|r| K::outer(inputs, r))
+        .collect();
+    let inner = pack_inner::<K, M>(m, inputs, inner_rows);
+    let segments = if outer_rows >= FEW_ROWS {
+        1
+    } else {
+        (inner_rows / SEGMENT).clamp(1, 64)
+    };
+    let finalize = |acc: &Acc<K, K::T>, r: usize, v: &mut [K::T], i: &mut [usize]| {
+        K::Red::finalize(
+            acc,
+            &mut v[r * vw..(r + 1) * vw],
+            &mut i[r * iw..(r + 1) * iw],
+        );
+    };
+    if segments == 1 {
+        let rows_per_task = (PAIRS_PER_TASK / inner_rows.max(1)).clamp(1, 256);
+        row_blocks(values, indices, vw, iw, outer_rows, rows_per_task)
+            .into_par_iter()
+            .for_each(|(start, n, v, i)| {
+                for r in 0..n {
+                    let acc = reduce_rows::<K, M>(
+                        m,
+                        &outer[start + r],
+                        &inner,
+                        0..inner.len(),
+                        inner_rows,
+                    );
+                    finalize(&acc, r, v, i);
+                }
+            });
+    } else {
+        let per = inner.len().div_ceil(segments);
+        let partial: Vec<Acc<K, K::T>> = (0..outer_rows * segments)
+            .into_par_iter()
+            .map(|t| {
+                let (r, s) = (t / segments, t % segments);
+                let range = (s * per).min(inner.len())..((s + 1) * per).min(inner.len());
+                reduce_rows::<K, M>(m, &outer[r], &inner, range, inner_rows)
+            })
+            .collect();
+        let scalar = <K::T as Real>::Scalar::default();
+        for r in 0..outer_rows {
+            let mut acc = partial[r * segments];
+            for later in &partial[r * segments + 1..(r + 1) * segments] {
+                K::Red::merge(scalar, &mut acc, later);
+            }
+            finalize(&acc, r, values, indices);
+        }
+    }
+}
+
+/// Computes every reduced row's features and packs them `LANES` rows per value. The last chunk
+/// is padded with copies of the last row; those lanes are masked out of the reduction.
+fn pack_inner<K: KernelDef, M: Math<K::T>>(
+    m: M,
+    inputs: &[&[K::T]],
+    inner_rows: usize,
+) -> Vec<K::Inner<M::V>> {
+    assert!(M::LANES <= MAX_LANES);
+    let rows: Vec<K::Inner<K::T>> = (0..inner_rows)
+        .into_par_iter()
+        .map(|r| K::inner(inputs, r))
+        .collect();
+    (0..inner_rows.div_ceil(M::LANES))
+        .into_par_iter()
+        .map(|c| {
+            Array::from_fn(|f| {
+                let mut lanes = [K::T::ZERO; MAX_LANES];
+                for (l, x) in lanes[..M::LANES].iter_mut().enumerate() {
+                    *x = rows[(c * M::LANES + l).min(inner_rows - 1)].as_ref()[f];
+                }
+                m.load(&lanes[..M::LANES])
+            })
+        })
+        .collect()
+}
+
+/// Reduces one output row over the chunks `range` of the packed reduced rows.
+#[inline(always)]
+fn reduce_rows<K: KernelDef, M: Math<K::T>>(
+    m: M,
+    outer: &K::Outer<K::T>,
+    inner: &[K::Inner<M::V>],
+    range: Range<usize>,
+    inner_rows: usize,
+) -> Acc<K, K::T> {
+    let o: K::Outer<M::V> = Array::from_fn(|k| m.splat(outer.as_ref()[k]));
+    let full = (inner_rows / M::LANES).clamp(range.start, range.end);
+    let tile = (TILE / M::LANES).max(1);
+    let mut total = K::Red::init(m);
+    let mut start = range.start;
+    while start < full {
+        let end = (start + tile).min(full);
+        let mut acc = K::Red::init(m);
+        for (c, feats) in inner[start..end].iter().enumerate() {
+            let (f, g) = K::pair(m, &o, feats);
+            K::Red::step(m, &mut acc, &f, &g, m.iota(((start + c) * M::LANES) as u32));
+        }
+        K::Red::merge(m, &mut total, &acc);
+        start = end;
+    }
+    if full < range.end {
+        // The last, partial chunk.
+        let (f, g) = K::pair(m, &o, &inner[full]);
+        let mask = m.tail(inner_rows - full * M::LANES);
+        let mut acc = K::Red::init(m);
+        K::Red::step_masked(m, &mut acc, &f, &g, m.iota((full * M::LANES) as u32), mask);
+        K::Red::merge(m, &mut total, &acc);
+    }
+    K::Red::collapse(m, &total)
+}
+
+/// Splits the outputs into blocks of `rows` output rows: (first row, row count, values, indices).
+fn row_blocks<'a, T>(
+    mut values: &'a mut [T],
+    mut indices: &'a mut [usize],
+    vw: usize,
+    iw: usize,
+    outer_rows: usize,
+    rows: usize,
+) -> Vec<(usize, usize, &'a mut [T], &'a mut [usize])> {
+    let mut blocks = Vec::with_capacity(outer_rows.div_ceil(rows));
+    let mut start = 0;
+    while start < outer_rows {
+        let n = rows.min(outer_rows - start);
+        let (v, rest_v) = values.split_at_mut(n * vw);
+        let (i, rest_i) = indices.split_at_mut(n * iw);
+        blocks.push((start, n, v, i));
+        values = rest_v;
+        indices = rest_i;
+        start += n;
+    }
+    blocks
+}

@@ -1,0 +1,147 @@
+//! The entry points generated code calls: input validation, size inference, backend dispatch.
+
+use crate::backend::Resolved;
+use crate::cpu::math::Real;
+use crate::error::{Error, Result};
+use crate::info::Index;
+use crate::kernel::KernelDef;
+
+/// Row counts along the output index and the reduced index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Sizes {
+    pub outer: usize,
+    pub inner: usize,
+}
+
+/// Checks the inputs against the kernel's declaration and infers the sizes: rows of the
+/// i-variables and of the j-variables, 1 along an index that has no variable (as pykeops).
+pub(crate) fn sizes<K: KernelDef>(inputs: &[&[K::T]]) -> Result<Sizes> {
+    let vars = K::INFO.vars;
+    if inputs.len() != vars.len() {
+        return Err(Error::InputCount {
+            expected: vars.len(),
+            got: inputs.len(),
+        });
+    }
+    let mut rows: [Option<(&'static str, usize)>; 2] = [None, None];
+    for (v, x) in vars.iter().zip(inputs) {
+        let slot = match v.index {
+            Index::Param => {
+                if x.len() != v.dim {
+                    return Err(Error::ParamLength {
+                        var: v.name,
+                        len: x.len(),
+                        dim: v.dim,
+                    });
+                }
+                continue;
+            }
+            Index::I => 0,
+            Index::J => 1,
+        };
+        if x.len() % v.dim != 0 {
+            return Err(Error::Length {
+                var: v.name,
+                len: x.len(),
+                dim: v.dim,
+            });
+        }
+        let n = x.len() / v.dim;
+        match rows[slot] {
+            None => rows[slot] = Some((v.name, n)),
+            Some((first, first_rows)) if first_rows != n => {
+                return Err(Error::RowMismatch {
+                    index: v.index.letter(),
+                    var: v.name,
+                    rows: n,
+                    first,
+                    first_rows,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let [m, n] = rows.map(|r| r.map_or(1, |(_, n)| n));
+    let sizes = match K::INFO.reduced {
+        Index::J => Sizes { outer: m, inner: n },
+        _ => Sizes { outer: n, inner: m },
+    };
+    if K::INFO.index_width > 0 && sizes.inner > u32::MAX as usize {
+        return Err(Error::TooManyRows {
+            index: K::INFO.reduced.letter(),
+            rows: sizes.inner,
+            limit: u32::MAX as usize,
+        });
+    }
+    Ok(sizes)
+}
+
+/// Evaluates into `values` (`outer * value_width`) and `indices` (`outer * index_width`).
+fn compute<K: KernelDef>(
+    k: &K,
+    inputs: &[&[K::T]],
+    sizes: Sizes,
+    values: &mut [K::T],
+    indices: &mut [usize],
+) -> Result<()> {
+    match k.backend().resolve()? {
+        Resolved::Cpu => {
+            crate::cpu::run::<K>(inputs, sizes.outer, sizes.inner, values, indices);
+            Ok(())
+        }
+    }
+}
+
+/// `eval_flat`: values then indices (as numbers), flat.
+pub fn eval_flat<K: KernelDef, S: AsRef<[K::T]>>(k: &K, inputs: &[S]) -> Result<Vec<K::T>> {
+    let inputs: Vec<&[K::T]> = inputs.iter().map(AsRef::as_ref).collect();
+    let sizes = sizes::<K>(&inputs)?;
+    let mut values = vec![K::T::ZERO; sizes.outer * K::INFO.value_width];
+    let mut indices = vec![0; sizes.outer * K::INFO.index_width];
+    compute(k, &inputs, sizes, &mut values, &mut indices)?;
+    values.extend(indices.into_iter().map(K::T::from_index));
+    Ok(values)
+}
+
+/// Typed `eval` of a reduction with values only.
+pub fn eval_values<K: KernelDef, const W: usize>(
+    k: &K,
+    inputs: &[&[K::T]],
+) -> Result<Vec<[K::T; W]>> {
+    debug_assert_eq!((W, K::INFO.index_width), (K::INFO.value_width, 0));
+    let sizes = sizes::<K>(inputs)?;
+    let mut values = vec![[K::T::ZERO; W]; sizes.outer];
+    compute(k, inputs, sizes, values.as_flattened_mut(), &mut [])?;
+    Ok(values)
+}
+
+/// Typed `eval` of a reduction with indices only.
+pub fn eval_indices<K: KernelDef, const W: usize>(
+    k: &K,
+    inputs: &[&[K::T]],
+) -> Result<Vec<[usize; W]>> {
+    debug_assert_eq!((0, W), (K::INFO.value_width, K::INFO.index_width));
+    let sizes = sizes::<K>(inputs)?;
+    let mut indices = vec![[0; W]; sizes.outer];
+    compute(k, inputs, sizes, &mut [], indices.as_flattened_mut())?;
+    Ok(indices)
+}
+
+/// Typed `eval` of a reduction with values and indices.
+pub fn eval_both<K: KernelDef, const W: usize>(
+    k: &K,
+    inputs: &[&[K::T]],
+) -> Result<(Vec<[K::T; W]>, Vec<[usize; W]>)> {
+    debug_assert_eq!((W, W), (K::INFO.value_width, K::INFO.index_width));
+    let sizes = sizes::<K>(inputs)?;
+    let mut values = vec![[K::T::ZERO; W]; sizes.outer];
+    let mut indices = vec![[0; W]; sizes.outer];
+    compute(
+        k,
+        inputs,
+        sizes,
+        values.as_flattened_mut(),
+        indices.as_flattened_mut(),
+    )?;
+    Ok((values, indices))
+}

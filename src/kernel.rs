@@ -1,0 +1,88 @@
+//! The traits kernels implement: [`Kernel`], the public face for generic code, and
+//! `KernelDef`, what `keops!` generates (public only so that generated code can name it; its
+//! shape may change between versions).
+
+use crate::backend::Backend;
+use crate::cpu::math::{Math, Real};
+use crate::cpu::reduce::Reducer;
+use crate::error::Result;
+use crate::info::KernelInfo;
+
+/// A fixed-size array of values, as generated code declares them (`[V; N]`).
+pub trait Array<V: Copy>: Copy + Send + Sync + AsRef<[V]> + AsMut<[V]> {
+    fn from_fn(f: impl FnMut(usize) -> V) -> Self;
+}
+
+impl<V: Copy + Send + Sync, const N: usize> Array<V> for [V; N] {
+    #[inline(always)]
+    fn from_fn(f: impl FnMut(usize) -> V) -> Self {
+        core::array::from_fn(f)
+    }
+}
+
+/// A generated kernel: its description, and the three stages of its formula.
+///
+/// The formula is split by what each value depends on: `outer` computes, once per output row,
+/// the features that depend only on that row's variables (and parameters); `inner` does the same
+/// for each row of the reduced index; `pair` computes the formula's components from one of each.
+/// `pair` is generic over [`Math`], so one generated body serves scalar code and every SIMD width.
+pub trait KernelDef: Sized + Send + Sync + 'static {
+    type T: Real;
+    const INFO: KernelInfo;
+    type Red: Reducer<Self>;
+    /// Per-output-row features.
+    type Outer<V: Copy + Send + Sync>: Array<V>;
+    /// Per-reduced-row features.
+    type Inner<V: Copy + Send + Sync>: Array<V>;
+    /// The formula's components.
+    type F<V: Copy + Send + Sync>: Array<V>;
+    /// The second formula's components (`[V; 0]` if there is none).
+    type G<V: Copy + Send + Sync>: Array<V>;
+
+    /// Features of output row `row`; `vars` are all inputs, flat, in declaration order.
+    fn outer(vars: &[&[Self::T]], row: usize) -> Self::Outer<Self::T>;
+    /// Features of reduced row `row`.
+    fn inner(vars: &[&[Self::T]], row: usize) -> Self::Inner<Self::T>;
+    /// The formula for a pair (one lane per pair).
+    fn pair<M: Math<Self::T>>(
+        m: M,
+        o: &Self::Outer<M::V>,
+        j: &Self::Inner<M::V>,
+    ) -> (Self::F<M::V>, Self::G<M::V>);
+
+    /// Where this kernel value runs.
+    fn backend(&self) -> Backend;
+}
+
+/// What every kernel value can do, for code that is generic over kernels. Generated types also
+/// have these as inherent methods, so calling them needs no import.
+pub trait Kernel: Send + Sync {
+    /// The element type, `f32` or `f64`.
+    type T: Real;
+
+    /// The kernel's variables, reduction and output widths.
+    fn info(&self) -> KernelInfo;
+
+    /// Where this kernel value runs.
+    fn backend(&self) -> Backend;
+
+    /// Evaluates on flat row-major inputs in declaration order. The output is flat and
+    /// row-major: the values, then (for reductions that return them) the indices as numbers.
+    fn eval_flat<S: AsRef<[Self::T]>>(&self, inputs: &[S]) -> Result<Vec<Self::T>>;
+}
+
+impl<K: KernelDef> Kernel for K {
+    type T = K::T;
+
+    fn info(&self) -> KernelInfo {
+        K::INFO
+    }
+
+    fn backend(&self) -> Backend {
+        KernelDef::backend(self)
+    }
+
+    fn eval_flat<S: AsRef<[K::T]>>(&self, inputs: &[S]) -> Result<Vec<K::T>> {
+        crate::eval::eval_flat(self, inputs)
+    }
+}

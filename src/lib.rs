@@ -1,0 +1,86 @@
+//! KeOps-style kernel reductions for Rust, compiled at build time.
+//!
+//! A kernel reduction computes, for every `i`, `a_i = Reduction_j F(p, x_i, y_j)` without ever
+//! storing the `M x N` matrix of `F`. The formula is parsed, checked, simplified and turned into
+//! code by a procedural macro, so mistakes are compile errors and nothing is compiled at run time.
+//!
+//! ```
+//! let k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j);
+//! let x = vec![[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]];
+//! let y = vec![[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [2.0, 2.0, 0.0]];
+//! let b = vec![[1.0], [2.0], [3.0]];
+//! let a: Vec<[f32; 1]> = k.eval(&x, &y, &b)?;
+//! let want = 1.0 + 2.0 * (-1.0f32).exp() + 3.0 * (-8.0f32).exp();
+//! assert!((a[0][0] - want).abs() < 1e-6);
+//! # Ok::<(), keops::Error>(())
+//! ```
+//!
+//! # Writing kernels
+//!
+//! `keops!` takes a closure-like signature and a body:
+//!
+//! - **Variables**: a name ending in `_i` is indexed by `i`, in `_j` by `j`, anything else is a
+//!   parameter shared by all pairs. The type gives precision and dimension: `[f32; D]`,
+//!   `[f64; D]`, or a bare `f32` / `f64` (dimension 1). All variables share one float type.
+//! - **Reduction**: the body starts with the reduction and the index it reduces over, which
+//!   binds the whole rest of the expression: `sum_j F` gives one output row per `i`,
+//!   `sum_i F` one per `j`.
+//! - **Formula**: Rust operators with Rust precedence, number literals, calls of operations
+//!   (`exp`, `log`, `sqrt`, `rsqrt`, `square`, `inv`, `pow(x, n)`, `powf`, `sin`, `cos`, `abs`,
+//!   `sign`, `step`, `relu`, `atan2`, `ifelse`, `sum`, `sqnorm2`, `norm2`, `normalize`, `dot`,
+//!   `sqdist`), indexing `x_i[0]`, slicing `x_i[1..3]`, concatenation `[a, b]`. Element-wise
+//!   operations broadcast a dimension-1 operand, as KeOps does.
+//!
+//! # Naming the kernel type
+//!
+//! The expression form gives a value of an anonymous type. To store a kernel in a struct field
+//! or a `static`, use the item form, which declares a named type with a `const fn new()`:
+//!
+//! ```
+//! keops::keops! {
+//!     /// Gaussian kernel convolution.
+//!     pub struct GaussConv = |x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j;
+//! }
+//!
+//! static GAUSS: GaussConv = GaussConv::new();
+//! let a = GAUSS.eval(&[[0.0; 3]], &[[0.0; 3]], &[[2.0]])?;
+//! assert_eq!(a, vec![[2.0]]);
+//! # Ok::<(), keops::Error>(())
+//! ```
+//!
+//! # Calling kernels
+//!
+//! - `eval(...)` takes the inputs in declaration order, i- and j-variables as `&[[T; D]]`,
+//!   parameters by value (`2.0` for `g: f32`, `[1.0, 2.0]` for `p: [f32; 2]`), and returns
+//!   `Vec<[T; W]>`, one row per output index.
+//! - `eval_flat(&[&x, &y, &b])` takes flat row-major slices in declaration order and returns the
+//!   output flat, row-major.
+//! - Errors (lengths that are not a multiple of the dimension, i-variables with different row
+//!   counts, ...) are [`Error`] values, never panics. An index with no variable has one row, as in
+//!   pykeops; an empty reduction gives the reduction's identity (0 for a sum).
+//! - `on(Backend::Cpu)` picks where the kernel runs; see [`Backend`].
+
+extern crate self as keops;
+
+mod backend;
+mod cpu;
+mod error;
+mod eval;
+mod info;
+mod kernel;
+
+pub use backend::Backend;
+pub use cpu::math::Real;
+pub use error::{Error, Result};
+pub use info::{Index, KernelInfo, VarInfo};
+pub use keops_macros::keops;
+pub use kernel::Kernel;
+
+/// Items used by generated code. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::cpu::math::{Math, Real, Scalar};
+    pub use crate::cpu::reduce::{Reducer, Sum};
+    pub use crate::eval::{eval_both, eval_flat, eval_indices, eval_values};
+    pub use crate::kernel::{Array, KernelDef};
+}

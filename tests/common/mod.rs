@@ -1,0 +1,112 @@
+//! Shared test helpers: a small deterministic RNG, and the comparison of a generated kernel with
+//! keops-core's reference evaluator on the same inputs.
+
+#![allow(dead_code)]
+
+use keops::{Index, Kernel, Real};
+use keops_core::check::{Kernel as CheckedKernel, check};
+use keops_core::syntax::math::parse_kernel_str;
+
+/// SplitMix64: deterministic inputs without a dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[lo, hi)`.
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+        (0..n).map(|_| self.uniform(lo, hi)).collect()
+    }
+}
+
+/// The kernel as keops-core sees it, re-parsed from the text the macro recorded.
+pub fn checked<K: Kernel>(k: &K) -> CheckedKernel {
+    let src = parse_kernel_str(k.info().formula).unwrap_or_else(|d| panic!("{:?}", d.errors()));
+    check(&src).unwrap_or_else(|d| panic!("{:?}", d.errors()))
+}
+
+/// Random inputs in `[lo, hi)` for `m` i-rows and `n` j-rows, rounded to the kernel's type.
+pub fn random_inputs<K: Kernel>(
+    k: &K,
+    m: usize,
+    n: usize,
+    lo: f64,
+    hi: f64,
+    seed: u64,
+) -> Vec<Vec<K::T>> {
+    let mut rng = Rng::new(seed);
+    k.info()
+        .vars
+        .iter()
+        .map(|v| {
+            let rows = match v.index {
+                Index::I => m,
+                Index::J => n,
+                Index::Param => 1,
+            };
+            rng.vec(rows * v.dim, lo, hi)
+                .into_iter()
+                .map(K::T::from_f64)
+                .collect()
+        })
+        .collect()
+}
+
+/// KeOps' test criterion: `|a - b| <= atol + rtol |b|`, NaN matching NaN.
+pub fn assert_close(got: &[f64], want: &[f64], rtol: f64, atol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: output length");
+    for (k, (&a, &b)) in got.iter().zip(want).enumerate() {
+        let ok = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= atol + rtol * b.abs();
+        assert!(
+            ok,
+            "{what}: element {k}: got {a}, want {b} (|diff| = {:e})",
+            (a - b).abs()
+        );
+    }
+}
+
+/// Default tolerance for a kernel's type: KeOps' 1e-4 for f32, 1e-10 for f64.
+pub fn tolerance<K: Kernel>(k: &K) -> f64 {
+    if k.info().dtype == "f32" { 1e-4 } else { 1e-10 }
+}
+
+/// Runs `k` on random inputs and compares with the reference evaluator.
+pub fn check_reference<K: Kernel>(k: &K, m: usize, n: usize, lo: f64, hi: f64, seed: u64) {
+    let inputs = random_inputs(k, m, n, lo, hi, seed);
+    let got: Vec<f64> = k
+        .eval_flat(&inputs)
+        .unwrap()
+        .into_iter()
+        .map(Real::to_f64)
+        .collect();
+    let inputs64: Vec<Vec<f64>> = inputs
+        .iter()
+        .map(|v| v.iter().map(|x| x.to_f64()).collect())
+        .collect();
+    let refs: Vec<&[f64]> = inputs64.iter().map(Vec::as_slice).collect();
+    let want = keops_core::eval::evaluate(&checked(k), &refs)
+        .unwrap()
+        .flat();
+    let tol = tolerance(k);
+    assert_close(
+        &got,
+        &want,
+        tol,
+        tol,
+        &format!("`{}` with M = {m}, N = {n}", k.info().formula),
+    );
+}

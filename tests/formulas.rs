@@ -1,0 +1,160 @@
+//! Generated CPU code against keops-core's reference evaluator: every operation, f32 and f64,
+//! reductions over i and j, sizes that are not multiples of the lane or tile sizes, and M or N
+//! of 0 and 1.
+
+mod common;
+
+use common::check_reference;
+use keops::{Kernel, keops};
+
+/// Sizes (M, N): empty sides, single rows, odd sizes, and more than one tile of 1024.
+const SIZES: &[(usize, usize)] = &[
+    (0, 7),
+    (7, 0),
+    (1, 1),
+    (1, 33),
+    (33, 1),
+    (97, 131),
+    (61, 1100),
+];
+
+fn at_all_sizes<K: Kernel>(k: &K, lo: f64, hi: f64) {
+    for (seed, &(m, n)) in SIZES.iter().enumerate() {
+        check_reference(k, m, n, lo, hi, seed as u64);
+    }
+}
+
+#[test]
+fn gaussian_f32() {
+    at_all_sizes(
+        &keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j),
+        -1.0,
+        1.0,
+    );
+}
+
+#[test]
+fn gaussian_f64_over_i_with_parameter() {
+    at_all_sizes(
+        &keops!(|x_i: [f64; 3], y_j: [f64; 3], b_j: [f64; 2], g: f64| sum_i exp(-g * sqdist(x_i, y_j)) * b_j),
+        -1.0,
+        1.0,
+    );
+}
+
+#[test]
+fn arithmetic() {
+    at_all_sizes(
+        &keops!(
+            |x_i: [f32; 3], y_j: [f32; 3], c: f32| sum_j(x_i + y_j) * (x_i - y_j)
+                / (2.5 + square(y_j))
+                - -x_i * c
+                + inv(c + 3.0)
+        ),
+        -1.0,
+        1.0,
+    );
+}
+
+#[test]
+fn integer_and_real_powers() {
+    at_all_sizes(
+        &keops!(|x_i: [f64; 2], y_j: [f64; 2]| sum_i pow(x_i - y_j, 3) + pow(x_i, 0) + pow(y_j + 2.0, -2)
+            + powf(abs(x_i) + 1.0, y_j)),
+        -1.0,
+        1.0,
+    );
+    at_all_sizes(
+        &keops!(|x_i: [f32; 2], y_j: f32| sum_j pow(x_i * y_j, 5) + powf(1.5, x_i)),
+        -1.0,
+        1.0,
+    );
+}
+
+#[test]
+fn transcendental_f32() {
+    at_all_sizes(
+        &keops!(|x_i: [f32; 4], y_j: [f32; 4]| sum_j log(1.5 + sin(x_i * y_j)) * sqrt(2.0 + cos(x_i - y_j))
+            + rsqrt(1.0 + square(x_i + y_j)) + exp(-abs(y_j))),
+        -2.0,
+        2.0,
+    );
+}
+
+#[test]
+fn transcendental_f64() {
+    at_all_sizes(
+        &keops!(|x_i: [f64; 4], y_j: [f64; 4]| sum_i log(1.5 + sin(x_i * y_j)) * sqrt(2.0 + cos(x_i - y_j))
+            + rsqrt(1.0 + square(x_i + y_j)) + exp(-abs(y_j))),
+        -2.0,
+        2.0,
+    );
+}
+
+#[test]
+fn piecewise() {
+    at_all_sizes(
+        &keops!(|x_i: [f32; 3], y_j: [f32; 3]| sum_j relu(x_i - y_j) + abs(x_i) * sign(y_j) + step(x_i + y_j)
+            + ifelse(x_i - y_j, x_i, y_j) + atan2(x_i, y_j)),
+        -1.0,
+        1.0,
+    );
+    at_all_sizes(
+        &keops!(|x_i: [f64; 3], y_j: [f64; 3]| sum_i relu(x_i - y_j) + abs(x_i) * sign(y_j) + step(x_i + y_j)
+            + ifelse(x_i - y_j, x_i, y_j) + atan2(x_i, y_j)),
+        -1.0,
+        1.0,
+    );
+}
+
+#[test]
+fn vector_operations() {
+    at_all_sizes(
+        &keops!(|x_i: [f64; 5], y_j: [f64; 5], w: [f64; 5]| sum_j sum(x_i * w) * dot(normalize(x_i), y_j)
+            + norm2(x_i - y_j) + sqnorm2(y_j) * [x_i[0], x_i[1..3], y_j[3..]]),
+        -1.0,
+        1.0,
+    );
+    at_all_sizes(
+        &keops!(|x_i: [f32; 5], y_j: [f32; 5], w: [f32; 5]| sum_i sum(x_i * w) * dot(normalize(x_i), y_j)
+            + norm2(x_i - y_j) + sqnorm2(y_j) * [x_i[0], x_i[1..3], y_j[3..]]),
+        -1.0,
+        1.0,
+    );
+}
+
+#[test]
+fn indexing_slicing_concatenation() {
+    at_all_sizes(
+        &keops!(|x_i: [f32; 4], y_j: [f32; 3]| sum_i [x_i[3] * y_j[0..2], x_i[..=1], y_j[2]]),
+        -1.0,
+        1.0,
+    );
+}
+
+#[test]
+fn bare_types_and_vector_parameters() {
+    at_all_sizes(
+        &keops!(|x_i: f64, y_j: f64, p: [f64; 2], s: f64| sum_j exp(-s * square(x_i - y_j)) * p),
+        0.0,
+        1.0,
+    );
+}
+
+#[test]
+fn one_sided_formulas() {
+    // Only i-variables: N defaults to 1. Only j-variables: M defaults to 1.
+    at_all_sizes(&keops!(|x_i: [f32; 2]| sum_j exp(x_i)), -1.0, 1.0);
+    at_all_sizes(&keops!(|y_j: [f64; 2], c: f64| sum_j c * y_j), -1.0, 1.0);
+    // A constant formula counts the reduced rows.
+    at_all_sizes(&keops!(|x_i: f32, y_j: f32| sum_j 1.0), -1.0, 1.0);
+}
+
+#[test]
+fn split_reduction_for_few_output_rows() {
+    // Few output rows and many reduced rows: the reduced index is split into segments.
+    let k = keops!(|x_i: [f32; 2], y_j: [f32; 2], b_j: f32| sum_j exp(-sqdist(x_i, y_j)) * b_j);
+    check_reference(&k, 3, 40_000, -1.0, 1.0, 11);
+    let k = keops!(|x_i: [f64; 2], y_j: [f64; 2]| sum_i sqdist(x_i, y_j));
+    check_reference(&k, 50_001, 2, -1.0, 1.0, 12);
+}
