@@ -53,6 +53,14 @@ fn env_override() -> Result<Option<Backend>> {
 }
 
 impl Backend {
+    /// The backend a call with this choice runs on here: `Cpu` or `Cuda(n)` (after
+    /// `KEOPS_BACKEND` and device detection), or why the requested one is unavailable.
+    pub fn active(self) -> Result<Backend> {
+        Ok(match self.resolve()? {
+            Resolved::Cpu => Backend::Cpu,
+        })
+    }
+
     /// Decides where a call runs: an explicit choice wins, then `KEOPS_BACKEND`, then the GPU
     /// if one is usable, else the CPU.
     pub(crate) fn resolve(self) -> Result<Resolved> {

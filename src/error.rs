@@ -10,31 +10,13 @@ pub enum Error {
     /// `eval_flat` got a different number of inputs than the kernel declares.
     InputCount { expected: usize, got: usize },
     /// An i- or j-variable's length is not a multiple of its dimension.
-    Length {
-        var: &'static str,
-        len: usize,
-        dim: usize,
-    },
+    Length { var: &'static str, len: usize, dim: usize },
     /// A parameter does not have exactly its dimension's number of values.
-    ParamLength {
-        var: &'static str,
-        len: usize,
-        dim: usize,
-    },
+    ParamLength { var: &'static str, len: usize, dim: usize },
     /// Two variables indexed by the same index have different row counts.
-    RowMismatch {
-        index: char,
-        var: &'static str,
-        rows: usize,
-        first: &'static str,
-        first_rows: usize,
-    },
+    RowMismatch { index: char, var: &'static str, rows: usize, first: &'static str, first_rows: usize },
     /// More rows than the reduction's index type can address.
-    TooManyRows {
-        index: char,
-        rows: usize,
-        limit: usize,
-    },
+    TooManyRows { index: char, rows: usize, limit: usize },
     /// A gradient input `e` does not have the shape of the output.
     GradientShape { len: usize, expected: usize },
     /// `grad_flat` was asked for a variable position the kernel does not have.
@@ -42,10 +24,7 @@ pub enum Error {
     /// The requested backend cannot run here (no GPU, or built without the `cuda` feature).
     BackendUnavailable { backend: String, reason: String },
     /// A failure reported by the CUDA driver.
-    Cuda {
-        operation: &'static str,
-        message: String,
-    },
+    Cuda { operation: &'static str, message: String },
 }
 
 /// `Result` with [`Error`].
@@ -62,18 +41,9 @@ impl fmt::Display for Error {
                 "input `{var}` has {len} values, which is not a whole number of rows of dimension {dim} (expected a multiple of {dim})"
             ),
             Error::ParamLength { var, len, dim } => {
-                write!(
-                    f,
-                    "parameter `{var}` has {len} values, expected exactly {dim}"
-                )
+                write!(f, "parameter `{var}` has {len} values, expected exactly {dim}")
             }
-            Error::RowMismatch {
-                index,
-                var,
-                rows,
-                first,
-                first_rows,
-            } => write!(
+            Error::RowMismatch { index, var, rows, first, first_rows } => write!(
                 f,
                 "`{var}` has {rows} rows but `{first}` has {first_rows}: all variables indexed by {index} must have the same number of rows"
             ),

@@ -18,21 +18,14 @@ pub(crate) struct Sizes {
 pub(crate) fn sizes<K: KernelDef>(inputs: &[&[K::T]]) -> Result<Sizes> {
     let vars = K::INFO.vars;
     if inputs.len() != vars.len() {
-        return Err(Error::InputCount {
-            expected: vars.len(),
-            got: inputs.len(),
-        });
+        return Err(Error::InputCount { expected: vars.len(), got: inputs.len() });
     }
     let mut rows: [Option<(&'static str, usize)>; 2] = [None, None];
     for (v, x) in vars.iter().zip(inputs) {
         let slot = match v.index {
             Index::Param => {
                 if x.len() != v.dim {
-                    return Err(Error::ParamLength {
-                        var: v.name,
-                        len: x.len(),
-                        dim: v.dim,
-                    });
+                    return Err(Error::ParamLength { var: v.name, len: x.len(), dim: v.dim });
                 }
                 continue;
             }
@@ -40,11 +33,7 @@ pub(crate) fn sizes<K: KernelDef>(inputs: &[&[K::T]]) -> Result<Sizes> {
             Index::J => 1,
         };
         if x.len() % v.dim != 0 {
-            return Err(Error::Length {
-                var: v.name,
-                len: x.len(),
-                dim: v.dim,
-            });
+            return Err(Error::Length { var: v.name, len: x.len(), dim: v.dim });
         }
         let n = x.len() / v.dim;
         match rows[slot] {
@@ -104,10 +93,7 @@ pub fn eval_flat<K: KernelDef, S: AsRef<[K::T]>>(k: &K, inputs: &[S]) -> Result<
 }
 
 /// Typed `eval` of a reduction with values only.
-pub fn eval_values<K: KernelDef, const W: usize>(
-    k: &K,
-    inputs: &[&[K::T]],
-) -> Result<Vec<[K::T; W]>> {
+pub fn eval_values<K: KernelDef, const W: usize>(k: &K, inputs: &[&[K::T]]) -> Result<Vec<[K::T; W]>> {
     debug_assert_eq!((W, K::INFO.index_width), (K::INFO.value_width, 0));
     let sizes = sizes::<K>(inputs)?;
     let mut values = vec![[K::T::ZERO; W]; sizes.outer];
@@ -116,10 +102,7 @@ pub fn eval_values<K: KernelDef, const W: usize>(
 }
 
 /// Typed `eval` of a reduction with indices only.
-pub fn eval_indices<K: KernelDef, const W: usize>(
-    k: &K,
-    inputs: &[&[K::T]],
-) -> Result<Vec<[usize; W]>> {
+pub fn eval_indices<K: KernelDef, const W: usize>(k: &K, inputs: &[&[K::T]]) -> Result<Vec<[usize; W]>> {
     debug_assert_eq!((0, W), (K::INFO.value_width, K::INFO.index_width));
     let sizes = sizes::<K>(inputs)?;
     let mut indices = vec![[0; W]; sizes.outer];
@@ -127,21 +110,18 @@ pub fn eval_indices<K: KernelDef, const W: usize>(
     Ok(indices)
 }
 
+/// Values and indices, one row per output index.
+pub type ValuesAndIndices<T, const W: usize> = (Vec<[T; W]>, Vec<[usize; W]>);
+
 /// Typed `eval` of a reduction with values and indices.
 pub fn eval_both<K: KernelDef, const W: usize>(
     k: &K,
     inputs: &[&[K::T]],
-) -> Result<(Vec<[K::T; W]>, Vec<[usize; W]>)> {
+) -> Result<ValuesAndIndices<K::T, W>> {
     debug_assert_eq!((W, W), (K::INFO.value_width, K::INFO.index_width));
     let sizes = sizes::<K>(inputs)?;
     let mut values = vec![[K::T::ZERO; W]; sizes.outer];
     let mut indices = vec![[0; W]; sizes.outer];
-    compute(
-        k,
-        inputs,
-        sizes,
-        values.as_flattened_mut(),
-        indices.as_flattened_mut(),
-    )?;
+    compute(k, inputs, sizes, values.as_flattened_mut(), indices.as_flattened_mut())?;
     Ok((values, indices))
 }

@@ -8,15 +8,7 @@ use common::check_reference;
 use keops::{Kernel, keops};
 
 /// Sizes (M, N): empty sides, single rows, odd sizes, and more than one tile of 1024.
-const SIZES: &[(usize, usize)] = &[
-    (0, 7),
-    (7, 0),
-    (1, 1),
-    (1, 33),
-    (33, 1),
-    (97, 131),
-    (61, 1100),
-];
+const SIZES: &[(usize, usize)] = &[(0, 7), (7, 0), (1, 1), (1, 33), (33, 1), (97, 131), (61, 1100)];
 
 fn at_all_sizes<K: Kernel>(k: &K, lo: f64, hi: f64) {
     for (seed, &(m, n)) in SIZES.iter().enumerate() {
@@ -45,12 +37,9 @@ fn gaussian_f64_over_i_with_parameter() {
 #[test]
 fn arithmetic() {
     at_all_sizes(
-        &keops!(
-            |x_i: [f32; 3], y_j: [f32; 3], c: f32| sum_j(x_i + y_j) * (x_i - y_j)
-                / (2.5 + square(y_j))
-                - -x_i * c
-                + inv(c + 3.0)
-        ),
+        &keops!(|x_i: [f32; 3], y_j: [f32; 3], c: f32| sum_j(x_i + y_j) * (x_i - y_j) / (2.5 + square(y_j))
+            - -x_i * c
+            + inv(c + 3.0)),
         -1.0,
         1.0,
     );
@@ -64,11 +53,7 @@ fn integer_and_real_powers() {
         -1.0,
         1.0,
     );
-    at_all_sizes(
-        &keops!(|x_i: [f32; 2], y_j: f32| sum_j pow(x_i * y_j, 5) + powf(1.5, x_i)),
-        -1.0,
-        1.0,
-    );
+    at_all_sizes(&keops!(|x_i: [f32; 2], y_j: f32| sum_j pow(x_i * y_j, 5) + powf(1.5, x_i)), -1.0, 1.0);
 }
 
 #[test]

@@ -25,11 +25,7 @@ pub struct Kernel {
 impl Kernel {
     pub fn var(&self, pos: usize) -> Var {
         let p = &self.params[pos];
-        Var {
-            pos,
-            dim: p.dim,
-            role: p.role,
-        }
+        Var { pos, dim: p.dim, role: p.role }
     }
 
     pub fn roles(&self) -> Vec<Role> {
@@ -43,27 +39,18 @@ impl Kernel {
 
     /// Width of an output row's values and indices parts.
     pub fn widths(&self) -> (usize, usize) {
-        self.reduction
-            .widths(self.graph.dim(self.formula), self.dim2())
+        self.reduction.widths(self.graph.dim(self.formula), self.dim2())
     }
 }
 
 /// Checks a parsed kernel and builds its IR.
 pub fn check(src: &KernelSource) -> Result<Kernel, Diagnostics> {
-    let mut c = Checker {
-        src,
-        graph: Graph::new(),
-        diags: Diagnostics::new(),
-    };
+    let mut c = Checker { src, graph: Graph::new(), diags: Diagnostics::new() };
     let dtype = c.dtype();
     let formula = c.expr(&src.formula);
     let formula2 = src.formula2.as_ref().map(|g| c.expr(g));
     let r = &src.reduction;
-    let reduction = Reduction {
-        kind: r.kind,
-        k: r.k.unwrap_or(1),
-        over: r.over,
-    };
+    let reduction = Reduction { kind: r.kind, k: r.k.unwrap_or(1), over: r.over };
     if let Some(f) = formula {
         let dim = c.graph.dim(f);
         if r.kind.needs_scalar_formula() && dim != 1 {
@@ -77,8 +64,7 @@ pub fn check(src: &KernelSource) -> Result<Kernel, Diagnostics> {
             );
         }
     }
-    let (Some(formula), Some(formula2)) = (formula, formula2.map_or(Some(None), |g| g.map(Some)))
-    else {
+    let (Some(formula), Some(formula2)) = (formula, formula2.map_or(Some(None), |g| g.map(Some))) else {
         return Err(c.diags);
     };
     let kernel = Kernel {
@@ -97,13 +83,14 @@ pub fn check(src: &KernelSource) -> Result<Kernel, Diagnostics> {
 fn reduction_word(src: &KernelSource) -> String {
     let r = &src.reduction;
     match src.syntax {
-        Syntax::Math => format!(
-            "{}_{}",
-            r.kind.name(),
-            if r.over == Role::I { "i" } else { "j" }
-        ),
+        Syntax::Math => format!("{}_{}", r.kind.name(), if r.over == Role::I { "i" } else { "j" }),
         Syntax::KeOps => r.kind.keops_name().to_string(),
     }
+}
+
+/// `1 formula`, `2 formulas`.
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
 }
 
 struct Checker<'a> {
@@ -182,31 +169,18 @@ impl Checker<'_> {
                     BinOp::Mul => Op::Mul,
                     BinOp::Div => Op::Div,
                     cmp => {
-                        self.diags.error(
-                            *loc,
-                            format!("comparison `{}` is not supported yet", cmp.symbol()),
-                        );
+                        self.diags.error(*loc, format!("comparison `{}` is not supported yet", cmp.symbol()));
                         return None;
                     }
                 };
                 self.build(op, &[a, b], &[], *loc)
             }
-            Expr::Call {
-                name,
-                name_loc,
-                args,
-                loc,
-            } => self.call(name, *name_loc, args, *loc),
+            Expr::Call { name, name_loc, args, loc } => self.call(name, *name_loc, args, *loc),
             Expr::Index { base, index, loc } => {
                 let b = self.expr(base)?;
                 self.build(Op::Elem, &[b], &[*index], *loc)
             }
-            Expr::Slice {
-                base,
-                start,
-                end,
-                loc,
-            } => {
+            Expr::Slice { base, start, end, loc } => {
                 let b = self.expr(base)?;
                 let end = end.unwrap_or(self.graph.dim(b) as i64);
                 self.build(Op::Extract, &[b], &[*start, end - start], *loc)
@@ -226,26 +200,16 @@ impl Checker<'_> {
     fn name(&mut self, name: &str, loc: Loc) -> Option<NodeId> {
         if let Some(pos) = self.src.params.iter().position(|p| p.name == name) {
             let p = &self.src.params[pos];
-            return Some(self.graph.var(Var {
-                pos,
-                dim: p.dim,
-                role: p.role,
-            }));
+            return Some(self.graph.var(Var { pos, dim: p.dim, role: p.role }));
         }
         let hint = match did_you_mean(name, self.src.params.iter().map(|p| p.name.as_str())) {
             Some(s) => format!("; did you mean `{s}`?"),
             None => {
-                let names: Vec<String> = self
-                    .src
-                    .params
-                    .iter()
-                    .map(|p| format!("`{}`", p.name))
-                    .collect();
+                let names: Vec<String> = self.src.params.iter().map(|p| format!("`{}`", p.name)).collect();
                 format!(" (declared: {})", names.join(", "))
             }
         };
-        self.diags
-            .error(loc, format!("unknown variable `{name}`{hint}"));
+        self.diags.error(loc, format!("unknown variable `{name}`{hint}"));
         None
     }
 
@@ -260,8 +224,7 @@ impl Checker<'_> {
                 Some(s) => format!("; did you mean `{s}`?"),
                 None => String::new(),
             };
-            self.diags
-                .error(name_loc, format!("unknown function `{name}`{hint}"));
+            self.diags.error(name_loc, format!("unknown function `{name}`{hint}"));
             return None;
         };
         let spec = op.spec();
@@ -278,24 +241,16 @@ impl Checker<'_> {
                 [] => String::new(),
                 attrs => {
                     let names: Vec<String> = attrs.iter().map(|a| format!("`{a}`")).collect();
-                    format!(
-                        " ({} formula(s), then the integer {})",
-                        spec.arity,
-                        names.join(", ")
-                    )
+                    let integers = if attrs.len() == 1 { "integer" } else { "integers" };
+                    format!(" ({}, then the {integers} {})", plural(spec.arity, "formula"), names.join(", "))
                 }
             };
-            self.diags.error(
-                loc,
-                format!(
-                    "`{shown}` takes {expected} argument(s){what}, got {}",
-                    args.len()
-                ),
-            );
+            let message =
+                format!("`{shown}` takes {}{what}, got {}", plural(expected, "argument"), args.len());
+            self.diags.error(loc, message);
             return None;
         }
-        let operands: Vec<Option<NodeId>> =
-            args[..spec.arity].iter().map(|a| self.expr(a)).collect();
+        let operands: Vec<Option<NodeId>> = args[..spec.arity].iter().map(|a| self.expr(a)).collect();
         let mut attrs = Vec::with_capacity(spec.attrs.len());
         let mut ok = true;
         for (a, attr) in args[spec.arity..].iter().zip(spec.attrs) {
@@ -306,9 +261,7 @@ impl Checker<'_> {
                     if let Some(l) = a.loc() {
                         self.diags.error(
                             l,
-                            format!(
-                                "the `{attr}` argument of `{shown}` must be an integer literal"
-                            ),
+                            format!("the `{attr}` argument of `{shown}` must be an integer literal"),
                         );
                     }
                 }
@@ -354,10 +307,7 @@ mod tests {
         );
         assert_eq!(e.len(), 5, "{e:?}");
         assert_eq!(e[0], "unknown function `exq`; did you mean `exp`?");
-        assert_eq!(
-            e[1],
-            "`pow` takes 2 argument(s) (1 formula(s), then the integer `n`), got 1"
-        );
+        assert_eq!(e[1], "`pow` takes 2 arguments (1 formula, then the integer `n`), got 1");
         assert!(e[2].starts_with("unknown variable `z_j`"), "{e:?}");
         assert!(e[3].contains("dimensions 3 and 2"), "{e:?}");
         assert_eq!(e[4], "unknown function `sqdsit`; did you mean `sqdist`?");
@@ -366,24 +316,15 @@ mod tests {
     #[test]
     fn attribute_arguments_must_be_integers() {
         let e = errors("|x_i: [f32; 3]| sum_j pow(x_i, 1.5)");
-        assert_eq!(
-            e,
-            vec!["the `n` argument of `pow` must be an integer literal"]
-        );
+        assert_eq!(e, vec!["the `n` argument of `pow` must be an integer literal"]);
         let e = errors("|x_i: [f32; 3]| sum_j x_i[3]");
-        assert_eq!(
-            e,
-            vec!["index 3 is out of range for a vector of dimension 3"]
-        );
+        assert_eq!(e, vec!["index 3 is out of range for a vector of dimension 3"]);
     }
 
     #[test]
     fn mixed_float_types() {
         let e = errors("|x_i: [f32; 3], y_j: [f64; 3]| sum_j sqdist(x_i, y_j)");
-        assert_eq!(
-            e,
-            vec!["all variables must have the same float type: `y_j` is f64 but `x_i` is f32"]
-        );
+        assert_eq!(e, vec!["all variables must have the same float type: `y_j` is f64 but `x_i` is f32"]);
     }
 
     #[test]
@@ -391,9 +332,7 @@ mod tests {
         let e = errors("|x_i: [f32; 3], y_j: [f32; 3]| logsumexp_j x_i - y_j");
         assert_eq!(
             e,
-            vec![
-                "`logsumexp_j` needs a scalar formula (dimension 1), but this one has dimension 3"
-            ]
+            vec!["`logsumexp_j` needs a scalar formula (dimension 1), but this one has dimension 3"]
         );
     }
 }

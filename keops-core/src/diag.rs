@@ -15,39 +15,24 @@ pub struct Loc {
 
 impl Loc {
     pub fn span(span: Span) -> Loc {
-        Loc {
-            start: span,
-            end: span,
-            range: None,
-        }
+        Loc { start: span, end: span, range: None }
     }
 
     pub fn spans(start: Span, end: Span) -> Loc {
-        Loc {
-            start,
-            end,
-            range: None,
-        }
+        Loc { start, end, range: None }
     }
 
     /// From the first to the last token of `tokens`.
     pub fn of(tokens: &impl quote::ToTokens) -> Loc {
         let mut iter = tokens.to_token_stream().into_iter();
-        let first = iter
-            .next()
-            .map(|t| t.span())
-            .unwrap_or_else(Span::call_site);
+        let first = iter.next().map(|t| t.span()).unwrap_or_else(Span::call_site);
         let last = iter.last().map(|t| t.span()).unwrap_or(first);
         Loc::spans(first, last)
     }
 
     /// A range inside a string literal spanned by `span`.
     pub fn in_literal(span: Span, start: usize, end: usize) -> Loc {
-        Loc {
-            start: span,
-            end: span,
-            range: Some((start, end)),
-        }
+        Loc { start: span, end: span, range: Some((start, end)) }
     }
 
     /// The smallest location covering both.
@@ -56,11 +41,7 @@ impl Loc {
             (Some((a, _)), Some((_, b))) => Some((a, b)),
             (r, _) => r,
         };
-        Loc {
-            start: self.start,
-            end: other.end,
-            range,
-        }
+        Loc { start: self.start, end: other.end, range }
     }
 }
 
@@ -85,17 +66,11 @@ impl Diagnostics {
 
     /// For a string formula: errors with a character range quote this text.
     pub fn with_source(source: impl Into<String>) -> Self {
-        Diagnostics {
-            errors: Vec::new(),
-            source: Some(source.into()),
-        }
+        Diagnostics { errors: Vec::new(), source: Some(source.into()) }
     }
 
     pub fn error(&mut self, loc: Loc, message: impl Into<String>) {
-        self.errors.push(Diagnostic {
-            loc,
-            message: message.into(),
-        });
+        self.errors.push(Diagnostic { loc, message: message.into() });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -114,13 +89,7 @@ impl Diagnostics {
     pub fn extend(&mut self, other: Diagnostics) {
         for d in other.errors.iter() {
             let message = other.render(d);
-            self.errors.push(Diagnostic {
-                loc: Loc {
-                    range: None,
-                    ..d.loc
-                },
-                message,
-            });
+            self.errors.push(Diagnostic { loc: Loc { range: None, ..d.loc }, message });
         }
     }
 
@@ -131,9 +100,7 @@ impl Diagnostics {
             (Some(src), Some((start, end))) => {
                 let chars: Vec<char> = src.chars().collect();
                 let end = end.clamp(start + 1, chars.len().max(start + 1));
-                let part: String = chars[start.min(chars.len())..end.min(chars.len())]
-                    .iter()
-                    .collect();
+                let part: String = chars[start.min(chars.len())..end.min(chars.len())].iter().collect();
                 let carets = "^".repeat((end - start).max(1));
                 format!(
                     "{msg}\n  at `{part}` (column {col}) in:\n    {src}\n    {pad}{carets}",
@@ -148,11 +115,7 @@ impl Diagnostics {
 
     /// `Ok(value)` if no error was recorded.
     pub fn into_result<T>(self, value: T) -> Result<T, Diagnostics> {
-        if self.is_empty() {
-            Ok(value)
-        } else {
-            Err(self)
-        }
+        if self.is_empty() { Ok(value) } else { Err(self) }
     }
 
     /// All errors as `compile_error!` invocations at their spans.
@@ -169,10 +132,7 @@ impl Diagnostics {
 }
 
 /// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = name.to_lowercase();
     candidates
         .into_iter()
@@ -190,21 +150,145 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }
         }
     }
     d[a.len()][b.len()]
+}
+
+/// Renders tokens as a person would write them: `exp(-sqdist(x_i, y_j))` rather than
+/// proc-macro2's `exp (- sqdist (x_i , y_j))`. Used for messages and the recorded kernel text.
+pub fn tidy(tokens: &TokenStream) -> String {
+    let mut out = String::new();
+    let mut state = Tidy { prev: Prev::Start, pipes: 0 };
+    state.render(tokens.clone(), &mut out);
+    out
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Prev {
+    /// Nothing yet, or an opening delimiter: no space before the next token.
+    Start,
+    /// A name or literal (`true` if it is a function-like name, glued to a following group).
+    Word { callable: bool },
+    /// A closing delimiter.
+    Close,
+    /// Punctuation after which the next token is glued (`::`, unary `-`, `.`, `!`, opening `|`).
+    Glue,
+    /// Any other punctuation: a binary operator or separator, followed by a space.
+    Punct,
+}
+
+struct Tidy {
+    prev: Prev,
+    pipes: usize,
+}
+
+impl Tidy {
+    fn render(&mut self, tokens: TokenStream, out: &mut String) {
+        use proc_macro2::{Delimiter, Spacing, TokenTree};
+        let mut iter = tokens.into_iter().peekable();
+        while let Some(tt) = iter.next() {
+            match tt {
+                TokenTree::Group(g) => {
+                    let (open, close) = match g.delimiter() {
+                        Delimiter::Parenthesis => ("(", ")"),
+                        Delimiter::Bracket => ("[", "]"),
+                        Delimiter::Brace => ("{", "}"),
+                        Delimiter::None => ("", ""),
+                    };
+                    let glued = matches!(self.prev, Prev::Start | Prev::Glue | Prev::Word { callable: true })
+                        || (self.prev == Prev::Close && g.delimiter() == Delimiter::Bracket);
+                    if !glued {
+                        out.push(' ');
+                    }
+                    out.push_str(open);
+                    self.prev = Prev::Start;
+                    self.render(g.stream(), out);
+                    out.push_str(close);
+                    self.prev = Prev::Close;
+                }
+                TokenTree::Ident(i) => {
+                    let name = i.to_string();
+                    self.space(out);
+                    out.push_str(&name);
+                    let reduction = name.rsplit_once('_').is_some_and(|(r, idx)| {
+                        matches!(idx, "i" | "j") && crate::reduction::ReductionKind::from_name(r).is_some()
+                    });
+                    self.prev = Prev::Word { callable: !reduction };
+                }
+                TokenTree::Literal(l) => {
+                    self.space(out);
+                    out.push_str(&l.to_string());
+                    self.prev = Prev::Word { callable: false };
+                }
+                TokenTree::Punct(p) => {
+                    let c = p.as_char();
+                    let joint = p.spacing() == Spacing::Joint;
+                    let separator = matches!(c, ',' | ';' | ':' | '.');
+                    let unary = c == '-' && matches!(self.prev, Prev::Start | Prev::Punct | Prev::Glue);
+                    let after_turbofish = matches!(c, '<' | '>') && self.prev == Prev::Glue;
+                    let closing_pipe = c == '|' && self.pipes % 2 == 1;
+                    if !(separator || closing_pipe || after_turbofish || c == '>' && self.turbofish_open(out))
+                    {
+                        self.space(out);
+                    }
+                    out.push(c);
+                    if c == '|' {
+                        self.pipes += 1;
+                    }
+                    self.prev = if joint
+                        || unary
+                        || matches!(c, '.' | '!')
+                        || (c == '|' && !closing_pipe)
+                        || c == '<' && out.ends_with("::<")
+                    {
+                        Prev::Glue
+                    } else {
+                        Prev::Punct
+                    };
+                    // `::` is two joint colons: glue both sides.
+                    if joint
+                        && c == ':'
+                        && let Some(TokenTree::Punct(second)) = iter.peek()
+                        && second.as_char() == ':'
+                    {
+                        out.pop();
+                        while out.ends_with(' ') {
+                            out.pop();
+                        }
+                        out.push_str("::");
+                        iter.next();
+                        self.prev = Prev::Glue;
+                    }
+                }
+            }
+        }
+    }
+
+    fn space(&self, out: &mut String) {
+        if !matches!(self.prev, Prev::Start | Prev::Glue) {
+            out.push(' ');
+        }
+    }
+
+    /// Whether the last `<` printed opened a turbofish that is still open.
+    fn turbofish_open(&self, out: &str) -> bool {
+        match (out.rfind("::<"), out.rfind('>')) {
+            (Some(a), Some(b)) => a > b,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -221,12 +305,21 @@ mod tests {
     }
 
     #[test]
+    fn tidy_tokens() {
+        let t = |s: &str| tidy(&s.parse::<TokenStream>().unwrap());
+        assert_eq!(
+            t("|x_i: [f32; 3], y_j: [f32; 3]| sum_j exp(-sqdist(x_i, y_j)) * b_j"),
+            "|x_i: [f32; 3], y_j: [f32; 3]| sum_j exp(-sqdist(x_i, y_j)) * b_j"
+        );
+        assert_eq!(t("|x_i: f32| kmin_j::<5> x_i - -x_i[0..2]"), "|x_i: f32| kmin_j::<5> x_i - -x_i[0..2]");
+        assert_eq!(t("sum_j (x_i - y_j)[0]"), "sum_j (x_i - y_j)[0]");
+        assert_eq!(t("Vec<f32>"), "Vec < f32 >");
+    }
+
+    #[test]
     fn string_errors_quote_the_part() {
         let mut d = Diagnostics::with_source("Exp(-SqDis(x,y))");
-        d.error(
-            Loc::in_literal(Span::call_site(), 5, 10),
-            "unknown operation `SqDis`",
-        );
+        d.error(Loc::in_literal(Span::call_site(), 5, 10), "unknown operation `SqDis`");
         let text = d.render(&d.errors()[0]);
         assert!(text.contains("`SqDis` (column 6)"), "{text}");
         assert!(text.ends_with("     ^^^^^"), "{text}");

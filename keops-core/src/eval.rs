@@ -30,21 +30,12 @@ impl Output {
 /// each kind, 1 if there is none.
 pub fn sizes(kernel: &Kernel, inputs: &[&[f64]]) -> Result<(usize, usize), String> {
     if inputs.len() != kernel.params.len() {
-        return Err(format!(
-            "expected {} inputs, got {}",
-            kernel.params.len(),
-            inputs.len()
-        ));
+        return Err(format!("expected {} inputs, got {}", kernel.params.len(), inputs.len()));
     }
     let (mut m, mut n) = (None, None);
     for (p, x) in kernel.params.iter().zip(inputs) {
         if x.len() % p.dim != 0 || (p.role == Role::Param && x.len() != p.dim) {
-            return Err(format!(
-                "input `{}` has {} values, not a multiple of {}",
-                p.name,
-                x.len(),
-                p.dim
-            ));
+            return Err(format!("input `{}` has {} values, not a multiple of {}", p.name, x.len(), p.dim));
         }
         let rows = x.len() / p.dim;
         let slot = match p.role {
@@ -66,11 +57,7 @@ pub fn sizes(kernel: &Kernel, inputs: &[&[f64]]) -> Result<(usize, usize), Strin
 /// Evaluates `kernel` on flat row-major inputs in signature order.
 pub fn evaluate(kernel: &Kernel, inputs: &[&[f64]]) -> Result<Output, String> {
     let (m, n) = sizes(kernel, inputs)?;
-    let (outer_rows, inner_rows) = if kernel.reduction.over == Role::J {
-        (m, n)
-    } else {
-        (n, m)
-    };
+    let (outer_rows, inner_rows) = if kernel.reduction.over == Role::J { (m, n) } else { (n, m) };
     let dim_f = kernel.graph.dim(kernel.formula);
     let widths = kernel.widths();
     let mut roots = vec![kernel.formula];
@@ -82,11 +69,7 @@ pub fn evaluate(kernel: &Kernel, inputs: &[&[f64]]) -> Result<Output, String> {
     for r in 0..outer_rows {
         pairs.clear();
         for s in 0..inner_rows {
-            let (i, j) = if kernel.reduction.over == Role::J {
-                (r, s)
-            } else {
-                (s, r)
-            };
+            let (i, j) = if kernel.reduction.over == Role::J { (r, s) } else { (s, r) };
             let row = |pos: usize| -> &[f64] {
                 let p = &kernel.params[pos];
                 let k = match p.role {
@@ -97,9 +80,7 @@ pub fn evaluate(kernel: &Kernel, inputs: &[&[f64]]) -> Result<Output, String> {
                 &inputs[pos][k * p.dim..(k + 1) * p.dim]
             };
             let vals = eval_nodes(&kernel.graph, &order, &row);
-            let g = kernel
-                .formula2
-                .map_or_else(Vec::new, |g| vals[g.index()].clone());
+            let g = kernel.formula2.map_or_else(Vec::new, |g| vals[g.index()].clone());
             pairs.push((vals[kernel.formula.index()].clone(), g));
         }
         kernel.reduction.reduce_reference(
@@ -109,21 +90,12 @@ pub fn evaluate(kernel: &Kernel, inputs: &[&[f64]]) -> Result<Output, String> {
             &mut indices[r * widths.1..(r + 1) * widths.1],
         );
     }
-    Ok(Output {
-        rows: outer_rows,
-        values,
-        indices,
-        widths,
-    })
+    Ok(Output { rows: outer_rows, values, indices, widths })
 }
 
 /// Evaluates the nodes of `order` (operands first) for one pair; `row(pos)` gives the values of
 /// the variable at that position. The result is indexed by node id.
-pub fn eval_nodes<'a>(
-    graph: &Graph,
-    order: &[NodeId],
-    row: &dyn Fn(usize) -> &'a [f64],
-) -> Vec<Vec<f64>> {
+pub fn eval_nodes<'a>(graph: &Graph, order: &[NodeId], row: &dyn Fn(usize) -> &'a [f64]) -> Vec<Vec<f64>> {
     let mut vals: Vec<Vec<f64>> = vec![Vec::new(); graph.len()];
     for &id in order {
         let v = match graph.node(id) {
@@ -154,8 +126,7 @@ mod tests {
 
     #[test]
     fn gaussian_sum_by_hand() {
-        let k =
-            kernel("|x_i: [f64; 2], y_j: [f64; 2], b_j: f64| sum_j exp(-sqdist(x_i, y_j)) * b_j");
+        let k = kernel("|x_i: [f64; 2], y_j: [f64; 2], b_j: f64| sum_j exp(-sqdist(x_i, y_j)) * b_j");
         let x = [0.0, 0.0, 1.0, 0.0];
         let y = [0.0, 0.0, 0.0, 1.0, 2.0, 2.0];
         let b = [1.0, 2.0, 3.0];

@@ -15,11 +15,7 @@ pub fn expand_keops(input: TokenStream) -> TokenStream {
             Err(errors) => expression_errors(errors.to_compile_errors()),
             Ok(kernel) => {
                 let name = format_ident!("__KeopsKernel");
-                let decl = TypeDecl {
-                    attrs: vec![],
-                    vis: syn::Visibility::Inherited,
-                    name: name.clone(),
-                };
+                let decl = TypeDecl { attrs: vec![], vis: syn::Visibility::Inherited, name: name.clone() };
                 let ty = kernel_type(&kernel, &decl);
                 quote!({
                     #ty
@@ -31,14 +27,9 @@ pub fn expand_keops(input: TokenStream) -> TokenStream {
             .into_iter()
             .map(|item| match check(&item.kernel) {
                 Err(errors) => errors.to_compile_errors(),
-                Ok(kernel) => kernel_type(
-                    &kernel,
-                    &TypeDecl {
-                        attrs: item.attrs,
-                        vis: item.vis,
-                        name: item.name,
-                    },
-                ),
+                Ok(kernel) => {
+                    kernel_type(&kernel, &TypeDecl { attrs: item.attrs, vis: item.vis, name: item.name })
+                }
             })
             .collect(),
     }

@@ -148,12 +148,7 @@ impl Graph {
     pub fn op(&mut self, op: Op, args: &[NodeId], attrs: &[i64]) -> Result<NodeId, DimError> {
         let spec = op.spec();
         if args.len() != spec.arity {
-            return Err(format!(
-                "`{}` takes {} operand(s), got {}",
-                spec.name,
-                spec.arity,
-                args.len()
-            ));
+            return Err(format!("`{}` takes {} operand(s), got {}", spec.name, spec.arity, args.len()));
         }
         if attrs.len() != spec.attrs.len() {
             return Err(format!(
@@ -186,10 +181,7 @@ impl Graph {
 
     /// Constant folding: an op whose operands are all constants, with a constant scalar result.
     fn fold(&mut self, op: Op, args: &[NodeId], attrs: &[i64], dim: usize) -> Option<NodeId> {
-        let values: Vec<Vec<f64>> = args
-            .iter()
-            .map(|&a| self.const_values(a))
-            .collect::<Option<_>>()?;
+        let values: Vec<Vec<f64>> = args.iter().map(|&a| self.const_values(a)).collect::<Option<_>>()?;
         let refs: Vec<&[f64]> = values.iter().map(Vec::as_slice).collect();
         let mut out = vec![0.0; dim];
         op.spec().evaluate(&refs, attrs, &mut out);
@@ -268,19 +260,11 @@ mod tests {
     use super::*;
 
     fn x(g: &mut Graph) -> NodeId {
-        g.var(Var {
-            pos: 0,
-            dim: 3,
-            role: Role::I,
-        })
+        g.var(Var { pos: 0, dim: 3, role: Role::I })
     }
 
     fn y(g: &mut Graph) -> NodeId {
-        g.var(Var {
-            pos: 1,
-            dim: 3,
-            role: Role::J,
-        })
+        g.var(Var { pos: 1, dim: 3, role: Role::J })
     }
 
     #[test]
@@ -327,19 +311,11 @@ mod tests {
     fn dimension_errors_name_the_dims() {
         let mut g = Graph::new();
         let x = x(&mut g);
-        let w = g.var(Var {
-            pos: 2,
-            dim: 2,
-            role: Role::J,
-        });
+        let w = g.var(Var { pos: 2, dim: 2, role: Role::J });
         let err = g.op(Op::Add, &[x, w], &[]).unwrap_err();
         assert!(err.contains('3') && err.contains('2'), "{err}");
         // A dimension-1 operand broadcasts.
-        let b = g.var(Var {
-            pos: 3,
-            dim: 1,
-            role: Role::J,
-        });
+        let b = g.var(Var { pos: 3, dim: 1, role: Role::J });
         let s = g.op(Op::Mul, &[x, b], &[]).unwrap();
         assert_eq!(g.dim(s), 3);
     }

@@ -154,9 +154,7 @@ impl Program {
     pub fn dot(&mut self, a: &[Val], b: &[Val]) -> Val {
         debug_assert_eq!(a.len(), b.len());
         let zero = self.constant(0.0);
-        a.iter()
-            .zip(b)
-            .fold(zero, |acc, (&x, &y)| self.mul_add(x, y, acc))
+        a.iter().zip(b).fold(zero, |acc, (&x, &y)| self.mul_add(x, y, acc))
     }
 }
 
@@ -238,22 +236,15 @@ impl Staged {
                         _ => Level::INNER,
                     },
                     Inst::Const(_) => Level::NONE,
-                    Inst::Prim(..) => inst
-                        .operands()
-                        .iter()
-                        .fold(Level::NONE, |l, a| l.union(levels[a.index()])),
+                    Inst::Prim(..) => {
+                        inst.operands().iter().fold(Level::NONE, |l, a| l.union(levels[a.index()]))
+                    }
                 };
                 levels.push(level);
             }
             levels
         };
-        let mut staged = Staged {
-            program,
-            levels,
-            outer_features: vec![],
-            inner_features: vec![],
-            outputs,
-        };
+        let mut staged = Staged { program, levels, outer_features: vec![], inner_features: vec![], outputs };
         let mut consumed: Vec<Val> = staged.outputs.clone();
         for v in staged.pair_schedule() {
             consumed.extend_from_slice(staged.program.inst(v).operands());
@@ -282,19 +273,9 @@ impl Staged {
             if std::mem::replace(&mut needed[v.index()], true) {
                 continue;
             }
-            stack.extend(
-                self.program
-                    .inst(v)
-                    .operands()
-                    .iter()
-                    .copied()
-                    .filter(|&a| filter(a)),
-            );
+            stack.extend(self.program.inst(v).operands().iter().copied().filter(|&a| filter(a)));
         }
-        (0..needed.len())
-            .filter(|&i| needed[i])
-            .map(|i| Val(i as u32))
-            .collect()
+        (0..needed.len()).filter(|&i| needed[i]).map(|i| Val(i as u32)).collect()
     }
 
     /// The per-pair instructions, in program order.
@@ -343,21 +324,9 @@ mod tests {
     fn gaussian_kernel_stages() {
         // exp(-sqdist(x_i, y_j)) * b_j, reduced over j.
         let mut g = Graph::new();
-        let x = g.var(Var {
-            pos: 0,
-            dim: 3,
-            role: Role::I,
-        });
-        let y = g.var(Var {
-            pos: 1,
-            dim: 3,
-            role: Role::J,
-        });
-        let b = g.var(Var {
-            pos: 2,
-            dim: 1,
-            role: Role::J,
-        });
+        let x = g.var(Var { pos: 0, dim: 3, role: Role::I });
+        let y = g.var(Var { pos: 1, dim: 3, role: Role::J });
+        let b = g.var(Var { pos: 2, dim: 1, role: Role::J });
         let d = g.op(Op::SqDist, &[x, y], &[]).unwrap();
         let nd = g.op(Op::Neg, &[d], &[]).unwrap();
         let e = g.op(Op::Exp, &[nd], &[]).unwrap();
@@ -369,12 +338,7 @@ mod tests {
         assert_eq!(staged.inner_features.len(), 4);
         assert_eq!(staged.outputs.len(), 1);
         // Reduced over i instead, the roles of the sides swap.
-        let staged = Staged::new(
-            staged.program,
-            staged.outputs,
-            &[Role::I, Role::J, Role::J],
-            Role::J,
-        );
+        let staged = Staged::new(staged.program, staged.outputs, &[Role::I, Role::J, Role::J], Role::J);
         assert_eq!(staged.outer_features.len(), 4);
         assert_eq!(staged.inner_features.len(), 3);
     }
@@ -383,16 +347,8 @@ mod tests {
     fn one_sided_subexpressions_are_hoisted() {
         // normalize(x_i) . y_j: the normalisation of x is computed per output row.
         let mut g = Graph::new();
-        let x = g.var(Var {
-            pos: 0,
-            dim: 2,
-            role: Role::I,
-        });
-        let y = g.var(Var {
-            pos: 1,
-            dim: 2,
-            role: Role::J,
-        });
+        let x = g.var(Var { pos: 0, dim: 2, role: Role::I });
+        let y = g.var(Var { pos: 1, dim: 2, role: Role::J });
         let n = g.op(Op::Normalize, &[x], &[]).unwrap();
         let f = g.op(Op::Dot, &[n, y], &[]).unwrap();
         let mut p = Program::default();
@@ -403,10 +359,6 @@ mod tests {
         for &v in &staged.outer_features {
             assert!(matches!(staged.program.inst(v), Inst::Prim(Prim::Mul, _)));
         }
-        assert_eq!(
-            staged.pair_schedule().len(),
-            2,
-            "two fused multiply-adds per pair"
-        );
+        assert_eq!(staged.pair_schedule().len(), 2, "two fused multiply-adds per pair");
     }
 }

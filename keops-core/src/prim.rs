@@ -74,9 +74,7 @@ impl Prim {
             | Prim::Floor
             | Prim::Sign
             | Prim::Step => 1,
-            Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Min | Prim::Max | Prim::Atan2 => {
-                2
-            }
+            Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Min | Prim::Max | Prim::Atan2 => 2,
             Prim::MulAdd | Prim::Select => 3,
         }
     }

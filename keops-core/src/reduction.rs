@@ -94,10 +94,7 @@ impl ReductionKind {
 
     /// Takes the number K (`kmin_j::<K>`, KeOps' `opt_arg`).
     pub fn takes_k(self) -> bool {
-        matches!(
-            self,
-            ReductionKind::KMin | ReductionKind::ArgKMin | ReductionKind::KMinArgKMin
-        )
+        matches!(self, ReductionKind::KMin | ReductionKind::ArgKMin | ReductionKind::KMinArgKMin)
     }
 
     /// Whether a second formula is required, optional or not allowed.
@@ -111,18 +108,12 @@ impl ReductionKind {
 
     /// Whether the first formula must be scalar.
     pub fn needs_scalar_formula(self) -> bool {
-        matches!(
-            self,
-            ReductionKind::LogSumExp | ReductionKind::SumSoftMaxWeight
-        )
+        matches!(self, ReductionKind::LogSumExp | ReductionKind::SumSoftMaxWeight)
     }
 
     /// Whether the result has a values part.
     pub fn has_values(self) -> bool {
-        !matches!(
-            self,
-            ReductionKind::ArgMin | ReductionKind::ArgMax | ReductionKind::ArgKMin
-        )
+        !matches!(self, ReductionKind::ArgMin | ReductionKind::ArgMax | ReductionKind::ArgKMin)
     }
 
     /// Whether the result has an indices part.
@@ -206,11 +197,7 @@ impl Reduction {
             Min | Max | ArgMin | ArgMax | MinArgMin | MaxArgMax => {
                 let is_min = matches!(self.kind, Min | ArgMin | MinArgMin);
                 for c in 0..dim_f {
-                    let mut best = if is_min {
-                        f64::INFINITY
-                    } else {
-                        f64::NEG_INFINITY
-                    };
+                    let mut best = if is_min { f64::INFINITY } else { f64::NEG_INFINITY };
                     let mut arg = 0;
                     for (j, (f, _)) in pairs.iter().enumerate() {
                         if (is_min && f[c] < best) || (!is_min && f[c] > best) {
@@ -229,9 +216,8 @@ impl Reduction {
             KMin | ArgKMin | KMinArgKMin => {
                 let k = self.k;
                 for c in 0..dim_f {
-                    let mut order: Vec<usize> = (0..pairs.len())
-                        .filter(|&j| !pairs[j].0[c].is_nan())
-                        .collect();
+                    let mut order: Vec<usize> =
+                        (0..pairs.len()).filter(|&j| !pairs[j].0[c].is_nan()).collect();
                     // Stable: equal values keep increasing indices.
                     order.sort_by(|&a, &b| pairs[a].0[c].total_cmp(&pairs[b].0[c]));
                     for slot in 0..k {
@@ -249,18 +235,11 @@ impl Reduction {
                 }
             }
             LogSumExp => {
-                let m = pairs
-                    .iter()
-                    .map(|(f, _)| f[0])
-                    .fold(f64::NEG_INFINITY, f64::max);
+                let m = pairs.iter().map(|(f, _)| f[0]).fold(f64::NEG_INFINITY, f64::max);
                 let width = values.len();
                 values.fill(0.0);
                 for (f, g) in pairs {
-                    let e = if m == f64::NEG_INFINITY {
-                        0.0
-                    } else {
-                        (f[0] - m).exp()
-                    };
+                    let e = if m == f64::NEG_INFINITY { 0.0 } else { (f[0] - m).exp() };
                     for (c, v) in values.iter_mut().enumerate() {
                         *v += e * g.get(c).copied().unwrap_or(1.0);
                     }
@@ -270,10 +249,7 @@ impl Reduction {
                 }
             }
             SumSoftMaxWeight => {
-                let m = pairs
-                    .iter()
-                    .map(|(f, _)| f[0])
-                    .fold(f64::NEG_INFINITY, f64::max);
+                let m = pairs.iter().map(|(f, _)| f[0]).fold(f64::NEG_INFINITY, f64::max);
                 let mut denominator = 0.0;
                 values.fill(0.0);
                 for (f, g) in pairs {
@@ -296,11 +272,7 @@ mod tests {
     use super::*;
 
     fn r(kind: ReductionKind, k: usize) -> Reduction {
-        Reduction {
-            kind,
-            k,
-            over: Role::J,
-        }
+        Reduction { kind, k, over: Role::J }
     }
 
     fn pairs(values: &[f64]) -> Vec<(Vec<f64>, Vec<f64>)> {
@@ -311,10 +283,7 @@ mod tests {
     fn names_round_trip() {
         for &kind in ReductionKind::ALL {
             assert_eq!(ReductionKind::from_name(kind.name()), Some(kind));
-            assert_eq!(
-                ReductionKind::from_keops_name(kind.keops_name()),
-                Some(kind)
-            );
+            assert_eq!(ReductionKind::from_keops_name(kind.keops_name()), Some(kind));
         }
     }
 

@@ -61,39 +61,22 @@ fn run_with<K: KernelDef, M: Math<K::T>>(
     let (vw, iw) = (K::INFO.value_width, K::INFO.index_width);
     debug_assert_eq!(values.len(), outer_rows * vw);
     debug_assert_eq!(indices.len(), outer_rows * iw);
-    let outer: Vec<K::Outer<K::T>> = (0..outer_rows)
-        .into_par_iter()
-        .map(|r| K::outer(inputs, r))
-        .collect();
+    let outer: Vec<K::Outer<K::T>> = (0..outer_rows).into_par_iter().map(|r| K::outer(inputs, r)).collect();
     let inner = pack_inner::<K, M>(m, inputs, inner_rows);
-    let segments = if outer_rows >= FEW_ROWS {
-        1
-    } else {
-        (inner_rows / SEGMENT).clamp(1, 64)
-    };
+    let segments = if outer_rows >= FEW_ROWS { 1 } else { (inner_rows / SEGMENT).clamp(1, 64) };
     let finalize = |acc: &Acc<K, K::T>, r: usize, v: &mut [K::T], i: &mut [usize]| {
-        K::Red::finalize(
-            acc,
-            &mut v[r * vw..(r + 1) * vw],
-            &mut i[r * iw..(r + 1) * iw],
-        );
+        K::Red::finalize(acc, &mut v[r * vw..(r + 1) * vw], &mut i[r * iw..(r + 1) * iw]);
     };
     if segments == 1 {
         let rows_per_task = (PAIRS_PER_TASK / inner_rows.max(1)).clamp(1, 256);
-        row_blocks(values, indices, vw, iw, outer_rows, rows_per_task)
-            .into_par_iter()
-            .for_each(|(start, n, v, i)| {
+        row_blocks(values, indices, vw, iw, outer_rows, rows_per_task).into_par_iter().for_each(
+            |(start, n, v, i)| {
                 for r in 0..n {
-                    let acc = reduce_rows::<K, M>(
-                        m,
-                        &outer[start + r],
-                        &inner,
-                        0..inner.len(),
-                        inner_rows,
-                    );
+                    let acc = reduce_rows::<K, M>(m, &outer[start + r], &inner, 0..inner.len(), inner_rows);
                     finalize(&acc, r, v, i);
                 }
-            });
+            },
+        );
     } else {
         let per = inner.len().div_ceil(segments);
         let partial: Vec<Acc<K, K::T>> = (0..outer_rows * segments)
@@ -123,10 +106,7 @@ fn pack_inner<K: KernelDef, M: Math<K::T>>(
     inner_rows: usize,
 ) -> Vec<K::Inner<M::V>> {
     assert!(M::LANES <= MAX_LANES);
-    let rows: Vec<K::Inner<K::T>> = (0..inner_rows)
-        .into_par_iter()
-        .map(|r| K::inner(inputs, r))
-        .collect();
+    let rows: Vec<K::Inner<K::T>> = (0..inner_rows).into_par_iter().map(|r| K::inner(inputs, r)).collect();
     (0..inner_rows.div_ceil(M::LANES))
         .into_par_iter()
         .map(|c| {

@@ -15,13 +15,7 @@ pub trait Reducer<K: KernelDef>: 'static {
 
     fn init<M: Math<K::T>>(m: M) -> Self::Acc<M::V>;
     /// Folds in one value per lane; `j` holds each lane's reduced index.
-    fn step<M: Math<K::T>>(
-        m: M,
-        acc: &mut Self::Acc<M::V>,
-        f: &K::F<M::V>,
-        g: &K::G<M::V>,
-        j: M::Idx,
-    );
+    fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M::V>, f: &K::F<M::V>, g: &K::G<M::V>, j: M::Idx);
     /// As `step`, for the lanes of `mask` only.
     fn step_masked<M: Math<K::T>>(
         m: M,

@@ -40,14 +40,7 @@ pub fn checked<K: Kernel>(k: &K) -> CheckedKernel {
 }
 
 /// Random inputs in `[lo, hi)` for `m` i-rows and `n` j-rows, rounded to the kernel's type.
-pub fn random_inputs<K: Kernel>(
-    k: &K,
-    m: usize,
-    n: usize,
-    lo: f64,
-    hi: f64,
-    seed: u64,
-) -> Vec<Vec<K::T>> {
+pub fn random_inputs<K: Kernel>(k: &K, m: usize, n: usize, lo: f64, hi: f64, seed: u64) -> Vec<Vec<K::T>> {
     let mut rng = Rng::new(seed);
     k.info()
         .vars
@@ -58,10 +51,7 @@ pub fn random_inputs<K: Kernel>(
                 Index::J => n,
                 Index::Param => 1,
             };
-            rng.vec(rows * v.dim, lo, hi)
-                .into_iter()
-                .map(K::T::from_f64)
-                .collect()
+            rng.vec(rows * v.dim, lo, hi).into_iter().map(K::T::from_f64).collect()
         })
         .collect()
 }
@@ -71,11 +61,7 @@ pub fn assert_close(got: &[f64], want: &[f64], rtol: f64, atol: f64, what: &str)
     assert_eq!(got.len(), want.len(), "{what}: output length");
     for (k, (&a, &b)) in got.iter().zip(want).enumerate() {
         let ok = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= atol + rtol * b.abs();
-        assert!(
-            ok,
-            "{what}: element {k}: got {a}, want {b} (|diff| = {:e})",
-            (a - b).abs()
-        );
+        assert!(ok, "{what}: element {k}: got {a}, want {b} (|diff| = {:e})", (a - b).abs());
     }
 }
 
@@ -87,26 +73,68 @@ pub fn tolerance<K: Kernel>(k: &K) -> f64 {
 /// Runs `k` on random inputs and compares with the reference evaluator.
 pub fn check_reference<K: Kernel>(k: &K, m: usize, n: usize, lo: f64, hi: f64, seed: u64) {
     let inputs = random_inputs(k, m, n, lo, hi, seed);
-    let got: Vec<f64> = k
-        .eval_flat(&inputs)
-        .unwrap()
-        .into_iter()
-        .map(Real::to_f64)
-        .collect();
-    let inputs64: Vec<Vec<f64>> = inputs
-        .iter()
-        .map(|v| v.iter().map(|x| x.to_f64()).collect())
-        .collect();
+    let got: Vec<f64> = k.eval_flat(&inputs).unwrap().into_iter().map(Real::to_f64).collect();
+    let inputs64: Vec<Vec<f64>> = inputs.iter().map(|v| v.iter().map(|x| x.to_f64()).collect()).collect();
     let refs: Vec<&[f64]> = inputs64.iter().map(Vec::as_slice).collect();
-    let want = keops_core::eval::evaluate(&checked(k), &refs)
-        .unwrap()
-        .flat();
+    let want = keops_core::eval::evaluate(&checked(k), &refs).unwrap().flat();
     let tol = tolerance(k);
-    assert_close(
-        &got,
-        &want,
-        tol,
-        tol,
-        &format!("`{}` with M = {m}, N = {n}", k.info().formula),
-    );
+    assert_close(&got, &want, tol, tol, &format!("`{}` with M = {m}, N = {n}", k.info().formula));
+}
+
+pub mod json;
+
+/// One pykeops reference case from `tests/data/keops_oracle`.
+pub struct OracleCase {
+    pub json: json::Json,
+}
+
+impl OracleCase {
+    pub fn load(name: &str) -> OracleCase {
+        let path = format!("{}/tests/data/keops_oracle/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        OracleCase { json: json::Json::parse(&text) }
+    }
+
+    pub fn name(&self) -> &str {
+        self.json.get("name").unwrap().str()
+    }
+
+    /// The values of alias `name`, flat.
+    pub fn input(&self, name: &str) -> Vec<f64> {
+        self.json.get("inputs").unwrap().get(name).unwrap_or_else(|| panic!("no input `{name}`")).nums()
+    }
+
+    pub fn output(&self) -> Vec<f64> {
+        self.json.get("output").unwrap().nums()
+    }
+
+    /// Tolerance per the issue: 1e-4 for float32 (KeOps' own), 1e-9 for float64.
+    pub fn tolerance(&self) -> f64 {
+        match self.json.get("dtype").map(json::Json::str) {
+            Some("float64") => 1e-9,
+            _ => 1e-4,
+        }
+    }
+}
+
+/// The alias name of a math-syntax variable: `x_i` -> `x`.
+pub fn alias_of(var: &str) -> &str {
+    var.strip_suffix("_i").or_else(|| var.strip_suffix("_j")).unwrap_or(var)
+}
+
+/// Runs `k` on the oracle case's inputs (matched by name: `x_i` reads alias `x`) and compares
+/// with pykeops' output.
+pub fn check_oracle<K: Kernel>(k: &K, case: &str) {
+    let names: Vec<&str> = k.info().vars.iter().map(|v| alias_of(v.name)).collect();
+    check_oracle_aliased(k, case, &names);
+}
+
+/// As [`check_oracle`], with the oracle's alias name of each variable given explicitly.
+pub fn check_oracle_aliased<K: Kernel>(k: &K, case: &str, aliases: &[&str]) {
+    let case = OracleCase::load(case);
+    let inputs: Vec<Vec<K::T>> =
+        aliases.iter().map(|a| case.input(a).into_iter().map(K::T::from_f64).collect()).collect();
+    let got: Vec<f64> = k.eval_flat(&inputs).unwrap().into_iter().map(Real::to_f64).collect();
+    let tol = case.tolerance();
+    assert_close(&got, &case.output(), tol, tol, &format!("oracle case `{}`", case.name()));
 }

@@ -113,18 +113,11 @@ fn methods(kernel: &Kernel) -> TokenStream {
     }
     let (values, indices) = kernel.widths();
     let (ret, call) = match (values, indices) {
-        (w, 0) => (
-            quote!(::std::vec::Vec<[#t; #w]>),
-            quote!(eval_values::<Self, #w>),
-        ),
-        (0, w) => (
-            quote!(::std::vec::Vec<[usize; #w]>),
-            quote!(eval_indices::<Self, #w>),
-        ),
-        (w, _) => (
-            quote!((::std::vec::Vec<[#t; #w]>, ::std::vec::Vec<[usize; #w]>)),
-            quote!(eval_both::<Self, #w>),
-        ),
+        (w, 0) => (quote!(::std::vec::Vec<[#t; #w]>), quote!(eval_values::<Self, #w>)),
+        (0, w) => (quote!(::std::vec::Vec<[usize; #w]>), quote!(eval_indices::<Self, #w>)),
+        (w, _) => {
+            (quote!((::std::vec::Vec<[#t; #w]>, ::std::vec::Vec<[usize; #w]>)), quote!(eval_both::<Self, #w>))
+        }
     };
     let doc = match (values, indices) {
         (_, 0) => "Evaluates the kernel: one row per output index.",
@@ -133,6 +126,7 @@ fn methods(kernel: &Kernel) -> TokenStream {
     };
     quote! {
         #[doc = #doc]
+        #[allow(non_snake_case)]
         pub fn eval(&self, #(#args),*) -> ::keops::Result<#ret> {
             ::keops::__private::#call(self, &[#(#flat),*])
         }
@@ -153,10 +147,7 @@ fn kernel_def(kernel: &Kernel, name: &syn::Ident) -> TokenStream {
     roots.extend(kernel.formula2);
     let mut lowered = lower(&kernel.graph, &roots, &mut program);
     let f_vals = lowered.remove(0);
-    let g_vals = lowered
-        .pop()
-        .filter(|_| kernel.formula2.is_some())
-        .unwrap_or_default();
+    let g_vals = lowered.pop().filter(|_| kernel.formula2.is_some()).unwrap_or_default();
     let (nf, ng) = (f_vals.len(), g_vals.len());
     let outputs: Vec<Val> = f_vals.iter().chain(&g_vals).copied().collect();
     let staged = Staged::new(program, outputs, &kernel.roles(), kernel.reduction.outer());
@@ -260,21 +251,13 @@ fn constant(dtype: DType, c: f64) -> TokenStream {
         return quote!(#t::NAN);
     }
     if c.is_infinite() {
-        return if c > 0.0 {
-            quote!(#t::INFINITY)
-        } else {
-            quote!(#t::NEG_INFINITY)
-        };
+        return if c > 0.0 { quote!(#t::INFINITY) } else { quote!(#t::NEG_INFINITY) };
     }
     let lit = match dtype {
         DType::F32 => Literal::f32_suffixed(c.abs() as f32),
         DType::F64 => Literal::f64_suffixed(c.abs()),
     };
-    if c.is_sign_negative() {
-        quote!((-#lit))
-    } else {
-        quote!(#lit)
-    }
+    if c.is_sign_negative() { quote!((-#lit)) } else { quote!(#lit) }
 }
 
 /// `m.prim(a, b)` for the instruction defining `v`, with operands rendered by `operand`.
@@ -288,11 +271,7 @@ fn inst_tokens(
         Inst::Load { var, comp } => {
             let p = &kernel.params[var];
             let dim = p.dim;
-            let index = if p.role == Role::Param {
-                quote!(#comp)
-            } else {
-                quote!(row * #dim + #comp)
-            };
+            let index = if p.role == Role::Param { quote!(#comp) } else { quote!(row * #dim + #comp) };
             quote!(vars[#var][#index])
         }
         Inst::Const(bits) => {
@@ -301,12 +280,7 @@ fn inst_tokens(
         }
         Inst::Prim(prim, _) => {
             let method = format_ident!("{}", prim.method());
-            let args = program
-                .inst(v)
-                .operands()
-                .iter()
-                .map(|&a| operand(a))
-                .collect::<Vec<_>>();
+            let args = program.inst(v).operands().iter().map(|&a| operand(a)).collect::<Vec<_>>();
             quote!(m.#method(#(#args),*))
         }
     }

@@ -15,10 +15,7 @@ pub(super) static ADD: OpSpec = OpSpec {
     arity: 2,
     attrs: &[],
     commutative: true,
-    kind: Kind::Elementwise {
-        eval: |a, _| a[0] + a[1],
-        lower: |p, a, _| p.add(a[0], a[1]),
-    },
+    kind: Kind::Elementwise { eval: |a, _| a[0] + a[1], lower: |p, a, _| p.add(a[0], a[1]) },
     simplify: simplify_add,
     doc: "sum, `a + b`",
 };
@@ -40,10 +37,7 @@ pub(super) static SUB: OpSpec = OpSpec {
     arity: 2,
     attrs: &[],
     commutative: false,
-    kind: Kind::Elementwise {
-        eval: |a, _| a[0] - a[1],
-        lower: |p, a, _| p.sub(a[0], a[1]),
-    },
+    kind: Kind::Elementwise { eval: |a, _| a[0] - a[1], lower: |p, a, _| p.sub(a[0], a[1]) },
     simplify: simplify_sub,
     doc: "difference, `a - b`",
 };
@@ -67,10 +61,7 @@ pub(super) static MUL: OpSpec = OpSpec {
     arity: 2,
     attrs: &[],
     commutative: true,
-    kind: Kind::Elementwise {
-        eval: |a, _| a[0] * a[1],
-        lower: |p, a, _| p.mul(a[0], a[1]),
-    },
+    kind: Kind::Elementwise { eval: |a, _| a[0] * a[1], lower: |p, a, _| p.mul(a[0], a[1]) },
     simplify: simplify_mul,
     doc: "product, `a * b`",
 };
@@ -99,10 +90,7 @@ pub(super) static DIV: OpSpec = OpSpec {
     arity: 2,
     attrs: &[],
     commutative: false,
-    kind: Kind::Elementwise {
-        eval: |a, _| a[0] / a[1],
-        lower: |p, a, _| p.div(a[0], a[1]),
-    },
+    kind: Kind::Elementwise { eval: |a, _| a[0] / a[1], lower: |p, a, _| p.div(a[0], a[1]) },
     simplify: simplify_div,
     doc: "quotient, `a / b`",
 };
@@ -124,10 +112,7 @@ pub(super) static NEG: OpSpec = OpSpec {
     arity: 1,
     attrs: &[],
     commutative: false,
-    kind: Kind::Elementwise {
-        eval: |a, _| -a[0],
-        lower: |p, a, _| p.prim(Prim::Neg, a),
-    },
+    kind: Kind::Elementwise { eval: |a, _| -a[0], lower: |p, a, _| p.prim(Prim::Neg, a) },
     simplify: simplify_neg,
     doc: "negation, `-a`",
 };
@@ -149,10 +134,7 @@ pub(super) static SQUARE: OpSpec = OpSpec {
     arity: 1,
     attrs: &[],
     commutative: false,
-    kind: Kind::Elementwise {
-        eval: |a, _| a[0] * a[0],
-        lower: |p, a, _| p.mul(a[0], a[0]),
-    },
+    kind: Kind::Elementwise { eval: |a, _| a[0] * a[0], lower: |p, a, _| p.mul(a[0], a[0]) },
     simplify: zero_if_any_zero,
     doc: "`a * a`",
 };
@@ -182,10 +164,7 @@ pub(super) static POW: OpSpec = OpSpec {
     arity: 1,
     attrs: &["n"],
     commutative: false,
-    kind: Kind::Elementwise {
-        eval: |a, n| powi(a[0], n[0]),
-        lower: |p, a, n| lower_powi(p, a[0], n[0]),
-    },
+    kind: Kind::Elementwise { eval: |a, n| powi(a[0], n[0]), lower: |p, a, n| lower_powi(p, a[0], n[0]) },
     simplify: simplify_pow,
     doc: "integer power `a^n` (`n` an integer literal, any sign)",
 };

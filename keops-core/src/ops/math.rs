@@ -14,10 +14,7 @@ macro_rules! unary_prim {
             arity: 1,
             attrs: &[],
             commutative: false,
-            kind: Kind::Elementwise {
-                eval: |a, _| $prim.eval(a),
-                lower: |p, a, _| p.prim($prim, a),
-            },
+            kind: Kind::Elementwise { eval: |a, _| $prim.eval(a), lower: |p, a, _| p.prim($prim, a) },
             simplify: keep,
             doc: $doc,
         }
@@ -27,22 +24,14 @@ macro_rules! unary_prim {
 pub(super) static EXP: OpSpec = unary_prim!("exp", "Exp", Prim::Exp, "exponential");
 pub(super) static LOG: OpSpec = unary_prim!("log", "Log", Prim::Log, "natural logarithm");
 pub(super) static SQRT: OpSpec = unary_prim!("sqrt", "Sqrt", Prim::Sqrt, "square root");
-pub(super) static RSQRT: OpSpec = unary_prim!(
-    "rsqrt",
-    "Rsqrt",
-    Prim::Rsqrt,
-    "`1 / sqrt(a)`, with `rsqrt(0) = 0` as in KeOps"
-);
+pub(super) static RSQRT: OpSpec =
+    unary_prim!("rsqrt", "Rsqrt", Prim::Rsqrt, "`1 / sqrt(a)`, with `rsqrt(0) = 0` as in KeOps");
 pub(super) static SIN: OpSpec = unary_prim!("sin", "Sin", Prim::Sin, "sine");
 pub(super) static COS: OpSpec = unary_prim!("cos", "Cos", Prim::Cos, "cosine");
 pub(super) static ABS: OpSpec = unary_prim!("abs", "Abs", Prim::Abs, "absolute value");
 pub(super) static SIGN: OpSpec = unary_prim!("sign", "Sign", Prim::Sign, "sign: -1, 0 or 1");
-pub(super) static STEP: OpSpec = unary_prim!(
-    "step",
-    "Step",
-    Prim::Step,
-    "Heaviside step: 1 for `a >= 0`, else 0"
-);
+pub(super) static STEP: OpSpec =
+    unary_prim!("step", "Step", Prim::Step, "Heaviside step: 1 for `a >= 0`, else 0");
 
 pub(super) static RELU: OpSpec = OpSpec {
     name: "relu",
@@ -90,10 +79,7 @@ pub(super) static ATAN2: OpSpec = OpSpec {
     arity: 2,
     attrs: &[],
     commutative: false,
-    kind: Kind::Elementwise {
-        eval: |a, _| Prim::Atan2.eval(a),
-        lower: |p, a, _| p.prim(Prim::Atan2, a),
-    },
+    kind: Kind::Elementwise { eval: |a, _| Prim::Atan2.eval(a), lower: |p, a, _| p.prim(Prim::Atan2, a) },
     simplify: keep,
     doc: "four-quadrant arctangent of `a / b`",
 };
@@ -105,20 +91,12 @@ pub(super) static IFELSE: OpSpec = OpSpec {
     arity: 3,
     attrs: &[],
     commutative: false,
-    kind: Kind::Elementwise {
-        eval: |a, _| Prim::Select.eval(a),
-        lower: |p, a, _| p.prim(Prim::Select, a),
-    },
+    kind: Kind::Elementwise { eval: |a, _| Prim::Select.eval(a), lower: |p, a, _| p.prim(Prim::Select, a) },
     simplify: simplify_ifelse,
     doc: "`b` where `a >= 0`, `c` elsewhere",
 };
 
-fn simplify_ifelse(
-    g: &mut Graph,
-    a: &[NodeId],
-    _: &[i64],
-    dim: usize,
-) -> Result<Option<NodeId>, DimError> {
+fn simplify_ifelse(g: &mut Graph, a: &[NodeId], _: &[i64], dim: usize) -> Result<Option<NodeId>, DimError> {
     let pick = |n: NodeId| (g.dim(n) == dim).then_some(n);
     Ok(if a[1] == a[2] {
         pick(a[1])

@@ -13,21 +13,21 @@ mod vector;
 use crate::ir::{DimError, Graph, NodeId};
 use crate::lower::{Program, Val};
 
+/// Reference evaluation of a whole operation: operands, attributes, output.
+pub type VectorEval = fn(&[&[f64]], &[i64], &mut [f64]);
+/// Lowering of a whole operation: operand components, attributes; returns output components.
+pub type VectorLower = fn(&mut Program, &[&[Val]], &[i64]) -> Vec<Val>;
+/// Output dimension from operand dimensions and attributes.
+pub type DimRule = fn(&[usize], &[i64]) -> Result<usize, DimError>;
+
 /// How an operation acts on its operands.
 #[derive(Clone, Copy)]
 pub enum Kind {
     /// Component-wise: operands have equal dimensions, or dimension 1 (broadcast, as in
     /// KeOps). `eval` and `lower` handle one component.
-    Elementwise {
-        eval: fn(&[f64], &[i64]) -> f64,
-        lower: fn(&mut Program, &[Val], &[i64]) -> Val,
-    },
+    Elementwise { eval: fn(&[f64], &[i64]) -> f64, lower: fn(&mut Program, &[Val], &[i64]) -> Val },
     /// Anything else: the rules see whole vectors.
-    Vector {
-        dim: fn(&[usize], &[i64]) -> Result<usize, DimError>,
-        eval: fn(&[&[f64]], &[i64], &mut [f64]),
-        lower: fn(&mut Program, &[&[Val]], &[i64]) -> Vec<Val>,
-    },
+    Vector { dim: DimRule, eval: VectorEval, lower: VectorLower },
 }
 
 /// A rewrite tried before a node is built: `Some(simpler)` replaces it. Receives the operands,
@@ -90,10 +90,8 @@ impl OpSpec {
                 let dim = args.iter().map(|a| a.len()).max().unwrap_or(1);
                 (0..dim)
                     .map(|k| {
-                        let scalars: Vec<Val> = args
-                            .iter()
-                            .map(|a| a[if a.len() == 1 { 0 } else { k }])
-                            .collect();
+                        let scalars: Vec<Val> =
+                            args.iter().map(|a| a[if a.len() == 1 { 0 } else { k }]).collect();
                         lower(p, &scalars, attrs)
                     })
                     .collect()

@@ -35,13 +35,7 @@ pub(super) static SUM: OpSpec = OpSpec {
         eval: |a, _, o| o[0] = a[0].iter().sum(),
         lower: |p, a, _| vec![p.sum(a[0])],
     },
-    simplify: |g, a, _, _| {
-        Ok(if g.dim(a[0]) == 1 {
-            Some(a[0])
-        } else {
-            zero_scalar_if_zero(g, a, &[], 1)?
-        })
-    },
+    simplify: |g, a, _, _| Ok(if g.dim(a[0]) == 1 { Some(a[0]) } else { zero_scalar_if_zero(g, a, &[], 1)? }),
     doc: "sum of the components",
 };
 
@@ -167,10 +161,7 @@ pub(super) static ELEM: OpSpec = OpSpec {
             if (0..d[0] as i64).contains(&m[0]) {
                 Ok(1)
             } else {
-                Err(format!(
-                    "index {} is out of range for a vector of dimension {}",
-                    m[0], d[0]
-                ))
+                Err(format!("index {} is out of range for a vector of dimension {}", m[0], d[0]))
             }
         },
         eval: |a, m, o| o[0] = a[0][m[0] as usize],

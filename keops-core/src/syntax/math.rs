@@ -21,13 +21,13 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Token, spanned::Spanned};
 
 use crate::ast::{BinOp, DType, Expr, KernelSource, Param, ReductionDecl, Syntax};
-use crate::diag::{Diagnostics, Loc, did_you_mean};
+use crate::diag::{Diagnostics, Loc, did_you_mean, tidy};
 use crate::ir::Role;
 use crate::reduction::{Arity2, ReductionKind};
 
 /// A `keops!` invocation: one anonymous kernel, or named kernel types.
 pub enum MacroInput {
-    Expr(KernelSource),
+    Expr(Box<KernelSource>),
     Items(Vec<KernelItem>),
 }
 
@@ -48,7 +48,7 @@ pub fn parse_macro_input(tokens: TokenStream) -> Result<MacroInput, Diagnostics>
             if !input.is_empty() {
                 return Err(input.error("unexpected tokens after the formula"));
             }
-            return Ok(MacroInput::Expr(kernel));
+            return Ok(MacroInput::Expr(Box::new(kernel)));
         }
         let mut items = Vec::new();
         while !input.is_empty() {
@@ -66,12 +66,7 @@ pub fn parse_macro_input(tokens: TokenStream) -> Result<MacroInput, Diagnostics>
             if !input.is_empty() {
                 input.parse::<Token![;]>()?;
             }
-            items.push(KernelItem {
-                attrs,
-                vis,
-                name,
-                kernel,
-            });
+            items.push(KernelItem { attrs, vis, name, kernel });
         }
         Ok(MacroInput::Items(items))
     };
@@ -90,21 +85,15 @@ pub fn parse_macro_input(tokens: TokenStream) -> Result<MacroInput, Diagnostics>
 pub fn parse_kernel_str(text: &str) -> Result<KernelSource, Diagnostics> {
     let tokens: TokenStream = text.parse().map_err(|e: proc_macro2::LexError| {
         let mut d = Diagnostics::new();
-        d.error(
-            Loc::span(proc_macro2::Span::call_site()),
-            format!("cannot tokenize the kernel: {e}"),
-        );
+        d.error(Loc::span(proc_macro2::Span::call_site()), format!("cannot tokenize the kernel: {e}"));
         d
     })?;
     match parse_macro_input(tokens)? {
-        MacroInput::Expr(k) => Ok(k),
+        MacroInput::Expr(k) => Ok(*k),
         MacroInput::Items(mut items) if items.len() == 1 => Ok(items.remove(0).kernel),
         MacroInput::Items(_) => {
             let mut d = Diagnostics::new();
-            d.error(
-                Loc::span(proc_macro2::Span::call_site()),
-                "expected exactly one kernel",
-            );
+            d.error(Loc::span(proc_macro2::Span::call_site()), "expected exactly one kernel");
             Err(d)
         }
     }
@@ -165,21 +154,11 @@ fn parse_closure(input: ParseStream, diags: &mut Diagnostics) -> syn::Result<Ker
         k: None,
         loc: Loc::of(&body),
     });
-    Ok(KernelSource {
-        syntax: Syntax::Math,
-        params,
-        reduction,
-        formula,
-        formula2,
-        text: text.to_string(),
-    })
+    Ok(KernelSource { syntax: Syntax::Math, params, reduction, formula, formula2, text: text.to_string() })
 }
 
 /// The `sum_j` / `kmin_j::<K>` word in front of the formula. `None` after reporting an error.
-fn parse_reduction_head(
-    input: ParseStream,
-    diags: &mut Diagnostics,
-) -> syn::Result<Option<ReductionDecl>> {
+fn parse_reduction_head(input: ParseStream, diags: &mut Diagnostics) -> syn::Result<Option<ReductionDecl>> {
     const MISSING: &str = "missing reduction: the formula must start with a reduction over `i` or `j`, such as `sum_j exp(-sqdist(x_i, y_j))`";
     let fork = input.fork();
     let Ok(head) = fork.parse::<syn::Ident>() else {
@@ -207,10 +186,7 @@ fn parse_reduction_head(
             Some(s) => format!("; did you mean `{s}`?"),
             None => {
                 let names: Vec<&str> = ReductionKind::ALL.iter().map(|r| r.name()).collect();
-                format!(
-                    " (reductions are {}, followed by `_i` or `_j`)",
-                    names.join(", ")
-                )
+                format!(" (reductions are {}, followed by `_i` or `_j`)", names.join(", "))
             }
         };
         diags.error(Loc::of(&head), format!("unknown reduction `{name}`{hint}"));
@@ -231,10 +207,7 @@ fn parse_reduction_head(
             diags.error(loc, format!("`{name}` takes no `::<K>`"));
         }
     } else if kind.takes_k() {
-        diags.error(
-            loc,
-            format!("`{name}` needs the number K: write `{name}::<K>`"),
-        );
+        diags.error(loc, format!("`{name}` needs the number K: write `{name}::<K>`"));
         k = Some(1);
     }
     Ok(Some(ReductionDecl { kind, over, k, loc }))
@@ -271,29 +244,18 @@ fn split_formulas(
 ) -> (Expr, Option<Expr>) {
     let arity = reduction.map_or(Arity2::None, |r| r.kind.second_formula());
     let name = reduction.map_or_else(String::new, |r| {
-        format!(
-            "{}_{}",
-            r.kind.name(),
-            if r.over == Role::I { "i" } else { "j" }
-        )
+        format!("{}_{}", r.kind.name(), if r.over == Role::I { "i" } else { "j" })
     });
     match (body, arity) {
-        (syn::Expr::Tuple(t), Arity2::Optional | Arity2::Required) if t.elems.len() == 2 => (
-            convert(&t.elems[0], diags),
-            Some(convert(&t.elems[1], diags)),
-        ),
+        (syn::Expr::Tuple(t), Arity2::Optional | Arity2::Required) if t.elems.len() == 2 => {
+            (convert(&t.elems[0], diags), Some(convert(&t.elems[1], diags)))
+        }
         (_, Arity2::Required) => {
-            diags.error(
-                Loc::of(body),
-                format!("`{name}` takes two formulas: write `{name}(F, V)`"),
-            );
+            diags.error(Loc::of(body), format!("`{name}` takes two formulas: write `{name}(F, V)`"));
             (Expr::Error, None)
         }
         (syn::Expr::Tuple(t), _) => {
-            diags.error(
-                Loc::of(t),
-                format!("`{name}` takes one formula, not a tuple"),
-            );
+            diags.error(Loc::of(t), format!("`{name}` takes one formula, not a tuple"));
             (Expr::Error, None)
         }
         _ => (convert(body, diags), None),
@@ -315,7 +277,7 @@ fn param(name: &syn::Ident, ty: &syn::Type, diags: &mut Diagnostics) -> Option<P
             Loc::of(ty),
             format!(
                 "unsupported type `{}` for `{name_str}`: expected `f32`, `f64`, `[f32; D]` or `[f64; D]`",
-                ty.to_token_stream().to_string().replace(" ;", ";")
+                tidy(&ty.to_token_stream()).replace(" < ", "<").replace(" >", ">")
             ),
         );
         None
@@ -331,19 +293,13 @@ fn param(name: &syn::Ident, ty: &syn::Type, diags: &mut Diagnostics) -> Option<P
                 return bad(diags);
             };
             let dim = match &a.len {
-                syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Int(n),
-                    ..
-                }) => n.base10_parse::<usize>().ok(),
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(n), .. }) => n.base10_parse::<usize>().ok(),
                 _ => None,
             };
             match dim {
                 Some(d) if d >= 1 => (dtype, d, false),
                 _ => {
-                    diags.error(
-                        Loc::of(&a.len),
-                        "the dimension must be an integer literal of at least 1",
-                    );
+                    diags.error(Loc::of(&a.len), "the dimension must be an integer literal of at least 1");
                     return None;
                 }
             }
@@ -353,14 +309,7 @@ fn param(name: &syn::Ident, ty: &syn::Type, diags: &mut Diagnostics) -> Option<P
             None => return bad(diags),
         },
     };
-    Some(Param {
-        name: name_str,
-        loc: Loc::of(name),
-        role,
-        dim,
-        dtype,
-        bare,
-    })
+    Some(Param { name: name_str, loc: Loc::of(name), role, dim, dtype, bare })
 }
 
 /// Converts a syn expression to the formula AST, reporting unsupported constructs.
@@ -369,22 +318,14 @@ fn convert(e: &syn::Expr, diags: &mut Diagnostics) -> Expr {
     match e {
         syn::Expr::Lit(lit) => match &lit.lit {
             syn::Lit::Int(n) => match n.base10_parse::<i64>() {
-                Ok(v) => Expr::Num {
-                    value: v as f64,
-                    int: Some(v),
-                    loc,
-                },
+                Ok(v) => Expr::Num { value: v as f64, int: Some(v), loc },
                 Err(_) => {
                     diags.error(loc, "integer literal out of range");
                     Expr::Error
                 }
             },
             syn::Lit::Float(f) => match f.base10_parse::<f64>() {
-                Ok(v) => Expr::Num {
-                    value: v,
-                    int: None,
-                    loc,
-                },
+                Ok(v) => Expr::Num { value: v, int: None, loc },
                 Err(_) => {
                     diags.error(loc, "invalid number");
                     Expr::Error
@@ -392,26 +333,14 @@ fn convert(e: &syn::Expr, diags: &mut Diagnostics) -> Expr {
             },
             _ => unsupported(loc, "this literal", diags),
         },
-        syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => Expr::Name {
-            name: p
-                .path
-                .get_ident()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            loc,
-        },
+        syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+            Expr::Name { name: p.path.get_ident().map(ToString::to_string).unwrap_or_default(), loc }
+        }
         syn::Expr::Paren(p) => convert(&p.expr, diags),
         syn::Expr::Group(g) => convert(&g.expr, diags),
         syn::Expr::Unary(u) => match u.op {
-            syn::UnOp::Neg(_) => Expr::Neg {
-                arg: Box::new(convert(&u.expr, diags)),
-                loc,
-            },
-            _ => unsupported(
-                loc,
-                &format!("operator `{}`", u.op.to_token_stream()),
-                diags,
-            ),
+            syn::UnOp::Neg(_) => Expr::Neg { arg: Box::new(convert(&u.expr, diags)), loc },
+            _ => unsupported(loc, &format!("operator `{}`", u.op.to_token_stream()), diags),
         },
         syn::Expr::Binary(b) => {
             let op = match &b.op {
@@ -445,23 +374,13 @@ fn convert(e: &syn::Expr, diags: &mut Diagnostics) -> Expr {
         syn::Expr::Call(c) => {
             let args = c.args.iter().map(|a| convert(a, diags)).collect();
             match &*c.func {
-                syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
-                    Expr::Call {
-                        name: p
-                            .path
-                            .get_ident()
-                            .map(ToString::to_string)
-                            .unwrap_or_default(),
-                        name_loc: Loc::of(&c.func),
-                        args,
-                        loc,
-                    }
-                }
-                f => unsupported(
-                    Loc::of(f),
-                    "this callee (call operations by name, e.g. `exp(x_i)`)",
-                    diags,
-                ),
+                syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => Expr::Call {
+                    name: p.path.get_ident().map(ToString::to_string).unwrap_or_default(),
+                    name_loc: Loc::of(&c.func),
+                    args,
+                    loc,
+                },
+                f => unsupported(Loc::of(f), "this callee (call operations by name, e.g. `exp(x_i)`)", diags),
             }
         }
         syn::Expr::Index(ix) => {
@@ -487,19 +406,10 @@ fn convert(e: &syn::Expr, diags: &mut Diagnostics) -> Expr {
                         syn::RangeLimits::HalfOpen(_) => end,
                         syn::RangeLimits::Closed(_) => end.map(|e| e + 1),
                     };
-                    Expr::Slice {
-                        base,
-                        start: start.unwrap_or(0),
-                        end,
-                        loc,
-                    }
+                    Expr::Slice { base, start: start.unwrap_or(0), end, loc }
                 }
                 index => match int_literal(index) {
-                    Some(i) => Expr::Index {
-                        base,
-                        index: i,
-                        loc,
-                    },
+                    Some(i) => Expr::Index { base, index: i, loc },
                     None => {
                         diags.error(
                             Loc::of(index),
@@ -520,30 +430,20 @@ fn convert(e: &syn::Expr, diags: &mut Diagnostics) -> Expr {
         }
         syn::Expr::MethodCall(m) => unsupported(
             loc,
-            &format!(
-                "method-call syntax (write `{}(...)` instead of `.{}()`)",
-                m.method, m.method
-            ),
+            &format!("method-call syntax (write `{}(...)` instead of `.{}()`)", m.method, m.method),
             diags,
         ),
-        syn::Expr::Tuple(_) => unsupported(
-            loc,
-            "a tuple here (only `sumsoftmaxweight` and `logsumexp` take `(F, G)`)",
-            diags,
-        ),
+        syn::Expr::Tuple(_) => {
+            unsupported(loc, "a tuple here (only `sumsoftmaxweight` and `logsumexp` take `(F, G)`)", diags)
+        }
         other => unsupported(Loc::span(other.span()), "this expression", diags),
     }
 }
 
 fn int_literal(e: &syn::Expr) -> Option<i64> {
     match e {
-        syn::Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Int(n),
-            ..
-        }) => n.base10_parse().ok(),
-        syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => {
-            int_literal(&u.expr).map(|v| -v)
-        }
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(n), .. }) => n.base10_parse().ok(),
+        syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => int_literal(&u.expr).map(|v| -v),
         syn::Expr::Paren(p) => int_literal(&p.expr),
         _ => None,
     }
@@ -582,42 +482,27 @@ mod tests {
 
     #[test]
     fn parameters_k_and_two_formulas() {
-        let k = parse_kernel_str(
-            "|x_i: [f64; 2], y_j: [f64; 2], g: f64| argkmin_i::<5> g * sqdist(x_i, y_j)",
-        )
-        .unwrap();
+        let k =
+            parse_kernel_str("|x_i: [f64; 2], y_j: [f64; 2], g: f64| argkmin_i::<5> g * sqdist(x_i, y_j)")
+                .unwrap();
         assert_eq!(k.params[2].role, Role::Param);
         assert_eq!(k.params[2].dim, 1);
         assert_eq!(k.reduction.k, Some(5));
         assert_eq!(k.reduction.over, Role::I);
-        let k = parse_kernel_str("|x_i: [f32; 2], y_j: [f32; 2], v_j: [f32; 4]| sumsoftmaxweight_j(-sqdist(x_i, y_j), v_j)")
-            .unwrap();
+        let k = parse_kernel_str(
+            "|x_i: [f32; 2], y_j: [f32; 2], v_j: [f32; 4]| sumsoftmaxweight_j(-sqdist(x_i, y_j), v_j)",
+        )
+        .unwrap();
         assert!(k.formula2.is_some());
     }
 
     #[test]
     fn indexing_slicing_concatenation() {
         let k = parse_kernel_str("|x_i: [f32; 4]| sum_j [x_i[0], x_i[1..3], x_i[2..]]").unwrap();
-        let Expr::Concat { items, .. } = &k.formula else {
-            panic!("{:?}", k.formula)
-        };
+        let Expr::Concat { items, .. } = &k.formula else { panic!("{:?}", k.formula) };
         assert!(matches!(items[0], Expr::Index { index: 0, .. }));
-        assert!(matches!(
-            items[1],
-            Expr::Slice {
-                start: 1,
-                end: Some(3),
-                ..
-            }
-        ));
-        assert!(matches!(
-            items[2],
-            Expr::Slice {
-                start: 2,
-                end: None,
-                ..
-            }
-        ));
+        assert!(matches!(items[1], Expr::Slice { start: 1, end: Some(3), .. }));
+        assert!(matches!(items[2], Expr::Slice { start: 2, end: None, .. }));
     }
 
     #[test]
@@ -637,10 +522,7 @@ mod tests {
         let m = messages("|x_i: [f32; 3]| exp(x_i)");
         assert!(m[0].starts_with("missing reduction"), "{m:?}");
         let m = messages("|x_i: [f32; 3]| summ_j exp(x_i)");
-        assert_eq!(
-            m,
-            vec!["unknown reduction `summ_j`; did you mean `sum_j`?".to_string()]
-        );
+        assert_eq!(m, vec!["unknown reduction `summ_j`; did you mean `sum_j`?".to_string()]);
         let m = messages("|x_i: [f32; 3]| kmin_j x_i");
         assert!(m[0].contains("kmin_j::<K>"), "{m:?}");
         let m = messages("|x_i: [f32; 3]| sum_j");

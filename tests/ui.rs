@@ -1,0 +1,7 @@
+//! Compile errors: each kind of formula mistake, with its message at the offending span.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/*.rs");
+}
