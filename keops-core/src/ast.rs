@@ -8,21 +8,7 @@ use crate::diag::Loc;
 use crate::ir::Role;
 use crate::reduction::ReductionKind;
 
-/// Floating-point type of a kernel.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum DType {
-    F32,
-    F64,
-}
-
-impl DType {
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::F32 => "f32",
-            DType::F64 => "f64",
-        }
-    }
-}
+pub use crate::ir::DType;
 
 /// Which naming the formula uses.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use crate::ir::{Graph, Node, NodeId, Role};
+use crate::ir::{DType, Graph, Node, NodeId, Role};
 use crate::prim::Prim;
 
 /// A scalar value of a [`Program`].
@@ -46,14 +46,24 @@ impl Inst {
     }
 }
 
-/// A straight-line scalar program in SSA form.
-#[derive(Clone, Debug, Default)]
+/// A straight-line scalar program in SSA form, for one floating-point type.
+#[derive(Clone, Debug)]
 pub struct Program {
+    dtype: DType,
     insts: Vec<Inst>,
     index: HashMap<Inst, Val>,
 }
 
 impl Program {
+    pub fn new(dtype: DType) -> Program {
+        Program { dtype, insts: Vec::new(), index: HashMap::new() }
+    }
+
+    /// The type the program computes in.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
     pub fn insts(&self) -> &[Inst] {
         &self.insts
     }
@@ -83,8 +93,13 @@ impl Program {
         self.push(Inst::Load { var, comp })
     }
 
+    /// A constant, rounded to the program's type.
     pub fn constant(&mut self, value: f64) -> Val {
-        let value = if value.is_nan() { f64::NAN } else { value };
+        let value = match self.dtype {
+            _ if value.is_nan() => f64::NAN,
+            DType::F32 => value as f32 as f64,
+            DType::F64 => value,
+        };
         self.push(Inst::Const(value.to_bits()))
     }
 
@@ -307,7 +322,7 @@ mod tests {
 
     #[test]
     fn scalar_identities_and_sharing() {
-        let mut p = Program::default();
+        let mut p = Program::new(DType::F64);
         let x = p.load(0, 0);
         let zero = p.constant(0.0);
         let one = p.constant(1.0);
@@ -331,7 +346,7 @@ mod tests {
         let nd = g.op(Op::Neg, &[d], &[]).unwrap();
         let e = g.op(Op::Exp, &[nd], &[]).unwrap();
         let f = g.op(Op::Mul, &[e, b], &[]).unwrap();
-        let mut p = Program::default();
+        let mut p = Program::new(DType::F64);
         let out = lower(&g, &[f], &mut p).remove(0);
         let staged = Staged::new(p, out, &[Role::I, Role::J, Role::J], Role::I);
         assert_eq!(staged.outer_features.len(), 3);
@@ -351,7 +366,7 @@ mod tests {
         let y = g.var(Var { pos: 1, dim: 2, role: Role::J });
         let n = g.op(Op::Normalize, &[x], &[]).unwrap();
         let f = g.op(Op::Dot, &[n, y], &[]).unwrap();
-        let mut p = Program::default();
+        let mut p = Program::new(DType::F64);
         let out = lower(&g, &[f], &mut p).remove(0);
         let staged = Staged::new(p, out, &[Role::I, Role::J], Role::I);
         // Only the two normalised components cross into the pair stage.

@@ -6,137 +6,94 @@
 //! below (in f64) are also what constant folding uses, so KeOps' special values (`rsqrt(0) = 0`,
 //! `step(0) = 1`, `ifelse` testing `>= 0`) are decided here, in one place.
 
-/// A scalar instruction. `Select(c, a, b)` is `a` where `c >= 0` and `b` elsewhere (KeOps'
-/// `IfElse` convention); comparisons return 1 or 0.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub enum Prim {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    /// `a * b + c`, fused where the target has it.
-    MulAdd,
-    Neg,
-    Abs,
-    Min,
-    Max,
-    Exp,
-    Log,
-    Sqrt,
-    /// `1 / sqrt(x)`, with `rsqrt(0) = 0` as in KeOps.
-    Rsqrt,
-    Sin,
-    Cos,
-    Atan2,
-    Floor,
-    /// -1, 0 or 1 (0 for NaN).
-    Sign,
-    /// `x < 0 ? 0 : 1` (`step(0) = 1`).
-    Step,
-    Select,
-}
-
-impl Prim {
-    /// Every primitive, for exhaustive tests of the backends.
-    pub const ALL: &'static [Prim] = &[
-        Prim::Add,
-        Prim::Sub,
-        Prim::Mul,
-        Prim::Div,
-        Prim::MulAdd,
-        Prim::Neg,
-        Prim::Abs,
-        Prim::Min,
-        Prim::Max,
-        Prim::Exp,
-        Prim::Log,
-        Prim::Sqrt,
-        Prim::Rsqrt,
-        Prim::Sin,
-        Prim::Cos,
-        Prim::Atan2,
-        Prim::Floor,
-        Prim::Sign,
-        Prim::Step,
-        Prim::Select,
-    ];
-
-    pub fn arity(self) -> usize {
-        match self {
-            Prim::Neg
-            | Prim::Abs
-            | Prim::Exp
-            | Prim::Log
-            | Prim::Sqrt
-            | Prim::Rsqrt
-            | Prim::Sin
-            | Prim::Cos
-            | Prim::Floor
-            | Prim::Sign
-            | Prim::Step => 1,
-            Prim::Add | Prim::Sub | Prim::Mul | Prim::Div | Prim::Min | Prim::Max | Prim::Atan2 => 2,
-            Prim::MulAdd | Prim::Select => 3,
+/// Declares the primitives: variant, method name on the runtime's `Math` trait, arity, and the
+/// reference semantics in f64.
+macro_rules! prims {
+    ($($(#[$doc:meta])* $variant:ident = $method:literal, $arity:literal, |$a:ident| $eval:expr;)*) => {
+        /// A scalar instruction.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+        pub enum Prim {
+            $($(#[$doc])* $variant,)*
         }
-    }
 
-    /// The method implementing this primitive on the runtime's `Math` trait.
-    pub fn method(self) -> &'static str {
-        match self {
-            Prim::Add => "add",
-            Prim::Sub => "sub",
-            Prim::Mul => "mul",
-            Prim::Div => "div",
-            Prim::MulAdd => "mul_add",
-            Prim::Neg => "neg",
-            Prim::Abs => "abs",
-            Prim::Min => "min",
-            Prim::Max => "max",
-            Prim::Exp => "exp",
-            Prim::Log => "log",
-            Prim::Sqrt => "sqrt",
-            Prim::Rsqrt => "rsqrt",
-            Prim::Sin => "sin",
-            Prim::Cos => "cos",
-            Prim::Atan2 => "atan2",
-            Prim::Floor => "floor",
-            Prim::Sign => "sign",
-            Prim::Step => "step",
-            Prim::Select => "select",
-        }
-    }
+        impl Prim {
+            /// Every primitive, for exhaustive tests of the backends.
+            pub const ALL: &'static [Prim] = &[$(Prim::$variant,)*];
 
-    /// Reference semantics in f64.
-    pub fn eval(self, a: &[f64]) -> f64 {
-        debug_assert_eq!(a.len(), self.arity());
-        match self {
-            Prim::Add => a[0] + a[1],
-            Prim::Sub => a[0] - a[1],
-            Prim::Mul => a[0] * a[1],
-            Prim::Div => a[0] / a[1],
-            Prim::MulAdd => a[0].mul_add(a[1], a[2]),
-            Prim::Neg => -a[0],
-            Prim::Abs => a[0].abs(),
-            Prim::Min => min(a[0], a[1]),
-            Prim::Max => max(a[0], a[1]),
-            Prim::Exp => a[0].exp(),
-            Prim::Log => a[0].ln(),
-            Prim::Sqrt => a[0].sqrt(),
-            Prim::Rsqrt => rsqrt(a[0]),
-            Prim::Sin => a[0].sin(),
-            Prim::Cos => a[0].cos(),
-            Prim::Atan2 => a[0].atan2(a[1]),
-            Prim::Floor => a[0].floor(),
-            Prim::Sign => sign(a[0]),
-            Prim::Step => step(a[0]),
-            Prim::Select => {
-                if a[0] >= 0.0 {
-                    a[1]
-                } else {
-                    a[2]
+            pub fn arity(self) -> usize {
+                match self {
+                    $(Prim::$variant => $arity,)*
+                }
+            }
+
+            /// The method implementing this primitive on the runtime's `Math` trait.
+            pub fn method(self) -> &'static str {
+                match self {
+                    $(Prim::$variant => $method,)*
+                }
+            }
+
+            /// Reference semantics in f64.
+            pub fn eval(self, args: &[f64]) -> f64 {
+                debug_assert_eq!(args.len(), self.arity());
+                match self {
+                    $(Prim::$variant => { let $a = args; $eval })*
                 }
             }
         }
-    }
+    };
+}
+
+prims! {
+    Add = "add", 2, |a| a[0] + a[1];
+    Sub = "sub", 2, |a| a[0] - a[1];
+    Mul = "mul", 2, |a| a[0] * a[1];
+    Div = "div", 2, |a| a[0] / a[1];
+    /// `a * b + c` with a single rounding.
+    MulAdd = "mul_add", 3, |a| a[0].mul_add(a[1], a[2]);
+    Neg = "neg", 1, |a| -a[0];
+    Abs = "abs", 1, |a| a[0].abs();
+    /// `a < b ? a : b`, as KeOps' C code (NaN in `b` propagates).
+    Min = "min", 2, |a| min(a[0], a[1]);
+    /// `a > b ? a : b`, as KeOps' C code (NaN in `b` propagates).
+    Max = "max", 2, |a| max(a[0], a[1]);
+    Sqrt = "sqrt", 1, |a| a[0].sqrt();
+    /// `1 / sqrt(x)`, with `rsqrt(0) = 0` as in KeOps.
+    Rsqrt = "rsqrt", 1, |a| rsqrt(a[0]);
+    Exp = "exp", 1, |a| a[0].exp();
+    Log = "log", 1, |a| a[0].ln();
+    Sin = "sin", 1, |a| a[0].sin();
+    Cos = "cos", 1, |a| a[0].cos();
+    Asin = "asin", 1, |a| a[0].asin();
+    Acos = "acos", 1, |a| a[0].acos();
+    Atan = "atan", 1, |a| a[0].atan();
+    /// `atan2(y, x)`.
+    Atan2 = "atan2", 2, |a| a[0].atan2(a[1]);
+    Floor = "floor", 1, |a| a[0].floor();
+    /// Round to the nearest integer, ties to even.
+    RoundEven = "round_even", 1, |a| a[0].round_ties_even();
+    /// `x > 0 ? 1 : (x < 0 ? -1 : 0)`: 0 for NaN.
+    Sign = "sign", 1, |a| sign(a[0]);
+    /// `x < 0 ? 0 : 1`: `step(0) = 1`, 1 for NaN.
+    Step = "step", 1, |a| step(a[0]);
+    /// `c >= 0 ? a : b` (KeOps' `IfElse` convention).
+    Select = "select", 3, |a| if a[0] >= 0.0 { a[1] } else { a[2] };
+    /// `a < b ? 1 : 0`.
+    Lt = "lt", 2, |a| f64::from(u8::from(a[0] < a[1]));
+    /// `a <= b ? 1 : 0`.
+    Le = "le", 2, |a| f64::from(u8::from(a[0] <= a[1]));
+    /// `a == b ? 1 : 0`.
+    Eq = "eq", 2, |a| f64::from(u8::from(a[0] == a[1]));
+    /// `a != b ? 1 : 0` (1 if either is NaN).
+    Ne = "ne", 2, |a| f64::from(u8::from(a[0] != a[1]));
+    /// `x * 2^floor(n)`, rounded once.
+    Ldexp = "ldexp", 2, |a| ldexp(a[0], a[1]);
+    /// The binary exponent `floor(log2 |x|)` of a finite nonzero `x` (subnormals included);
+    /// -inf for zero, +inf for infinities, NaN for NaN.
+    GetExp = "get_exp", 1, |a| get_exp(a[0]);
+    /// `|x| / 2^get_exp(x)`, in `[1, 2)` for a finite nonzero `x`; 1 for zero and infinities,
+    /// NaN for NaN.
+    GetMant = "get_mant", 1, |a| get_mant(a[0]);
 }
 
 /// `min` as the C ternary `a < b ? a : b` that KeOps uses (NaN in `b` propagates).
@@ -170,6 +127,56 @@ pub fn step(x: f64) -> f64 {
     if x < 0.0 { 0.0 } else { 1.0 }
 }
 
+/// `x * 2^floor(n)` with one rounding (as `scalbn`), saturating `n` far outside the range.
+pub fn ldexp(x: f64, n: f64) -> f64 {
+    if n.is_nan() {
+        return f64::NAN;
+    }
+    let mut n = n.floor().clamp(-4000.0, 4000.0) as i32;
+    let mut y = x;
+    // Scale in steps that stay exact; the last multiplication is the only rounding. Below the
+    // normal range, first scale by 2^-1022 * 2^53 so that the final step rounds only once.
+    let p2 = |e: i32| f64::from_bits(((e + 1023) as u64) << 52);
+    while n > 1023 {
+        y *= p2(1023);
+        n -= 1023;
+    }
+    while n < -1022 {
+        y *= p2(-1022) * p2(53);
+        n += 1022 - 53;
+        if n >= -1022 {
+            break;
+        }
+    }
+    y * p2(n.max(-1022))
+}
+
+/// The binary exponent of `x` (see [`Prim::GetExp`]).
+pub fn get_exp(x: f64) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    if x == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if x.is_infinite() {
+        return f64::INFINITY;
+    }
+    let (x, bias) = if x.abs() < f64::MIN_POSITIVE { (x * 2f64.powi(64), 64) } else { (x, 0) };
+    (((x.to_bits() >> 52) & 0x7ff) as i64 - 1023 - bias) as f64
+}
+
+/// The mantissa of `x` in `[1, 2)` (see [`Prim::GetMant`]).
+pub fn get_mant(x: f64) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    if x == 0.0 || x.is_infinite() {
+        return 1.0;
+    }
+    ldexp(x.abs(), -get_exp(x))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +199,33 @@ mod tests {
         assert_eq!(Prim::Sign.eval(&[f64::NAN]), 0.0);
         assert!(Prim::Max.eval(&[0.0, f64::NAN]).is_nan());
         assert_eq!(Prim::Max.eval(&[f64::NAN, 0.0]), 0.0);
+        assert_eq!(Prim::Lt.eval(&[f64::NAN, 0.0]), 0.0);
+        assert_eq!(Prim::Ne.eval(&[f64::NAN, f64::NAN]), 1.0);
+    }
+
+    #[test]
+    fn exponent_and_mantissa() {
+        for x in [1.0, 1.5, 3.0, 0.75, 1e300, 1e-300, 5e-324, f64::MIN_POSITIVE, -6.0] {
+            let (e, m) = (get_exp(x), get_mant(x));
+            assert!((1.0..2.0).contains(&m), "{x}: mantissa {m}");
+            assert_eq!(ldexp(m, e), x.abs(), "{x}");
+        }
+        assert_eq!(get_exp(5e-324), -1074.0);
+        assert_eq!(get_exp(0.0), f64::NEG_INFINITY);
+        assert_eq!(get_exp(f64::INFINITY), f64::INFINITY);
+        assert_eq!(get_mant(0.0), 1.0);
+    }
+
+    #[test]
+    fn ldexp_rounds_once() {
+        assert_eq!(ldexp(1.0, 1023.0), 2f64.powi(1023));
+        assert_eq!(ldexp(1.0, 1024.0), f64::INFINITY);
+        assert_eq!(ldexp(1.0, -1074.0), 5e-324);
+        assert_eq!(ldexp(1.0, -1075.0), 0.0);
+        assert_eq!(ldexp(3.0, -1075.0), 5e-324 * 2.0);
+        assert_eq!(ldexp(1.5, -1074.0), 5e-324 * 2.0, "ties to even");
+        assert_eq!(ldexp(2f64.powi(1000), -2000.0), 2f64.powi(-1000));
+        assert_eq!(ldexp(-1.25, 2.7), -5.0, "n is floored");
     }
 
     #[test]

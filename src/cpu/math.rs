@@ -50,9 +50,10 @@ real!(f64);
 
 /// Lane-wise arithmetic on values of `LANES` elements of `T`.
 ///
-/// The primitive methods follow KeOps' C semantics: `min(a, b) = a < b ? a : b`,
-/// `max(a, b) = a > b ? a : b`, `rsqrt(0) = 0`, `step(x) = x < 0 ? 0 : 1`,
-/// `sign(x) = x > 0 ? 1 : (x < 0 ? -1 : 0)`, `select(c, a, b) = c >= 0 ? a : b`.
+/// The primitive methods follow keops-core's `Prim` semantics, which are KeOps' C semantics:
+/// `min(a, b) = a < b ? a : b`, `max(a, b) = a > b ? a : b`, `rsqrt(0) = 0`,
+/// `step(x) = x < 0 ? 0 : 1`, `sign(x) = x > 0 ? 1 : (x < 0 ? -1 : 0)`,
+/// `select(c, a, b) = c >= 0 ? a : b`, comparisons give 1 or 0.
 pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     type V: Copy + Send + Sync;
     /// One boolean per lane.
@@ -83,16 +84,30 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn rsqrt(self, a: Self::V) -> Self::V;
     fn sin(self, a: Self::V) -> Self::V;
     fn cos(self, a: Self::V) -> Self::V;
+    fn asin(self, a: Self::V) -> Self::V;
+    fn acos(self, a: Self::V) -> Self::V;
+    fn atan(self, a: Self::V) -> Self::V;
     fn atan2(self, y: Self::V, x: Self::V) -> Self::V;
     fn floor(self, a: Self::V) -> Self::V;
+    fn round_even(self, a: Self::V) -> Self::V;
     fn sign(self, a: Self::V) -> Self::V;
     fn step(self, a: Self::V) -> Self::V;
     fn select(self, c: Self::V, a: Self::V, b: Self::V) -> Self::V;
+    fn lt(self, a: Self::V, b: Self::V) -> Self::V;
+    fn le(self, a: Self::V, b: Self::V) -> Self::V;
+    fn eq(self, a: Self::V, b: Self::V) -> Self::V;
+    fn ne(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a * 2^floor(n)`, rounded once.
+    fn ldexp(self, a: Self::V, n: Self::V) -> Self::V;
+    /// `floor(log2 |a|)` for finite nonzero `a`; -inf for 0, +inf for infinities.
+    fn get_exp(self, a: Self::V) -> Self::V;
+    /// `|a| / 2^get_exp(a)` in `[1, 2)`; 1 for 0 and infinities.
+    fn get_mant(self, a: Self::V) -> Self::V;
 
-    /// `a < b` per lane.
-    fn lt(self, a: Self::V, b: Self::V) -> Self::Mask;
-    /// `a > b` per lane.
-    fn gt(self, a: Self::V, b: Self::V) -> Self::Mask;
+    /// `a < b` per lane, as a mask.
+    fn lt_mask(self, a: Self::V, b: Self::V) -> Self::Mask;
+    /// `a > b` per lane, as a mask.
+    fn gt_mask(self, a: Self::V, b: Self::V) -> Self::Mask;
     /// `a` where the mask is set, else `b`.
     fn blend(self, mask: Self::Mask, a: Self::V, b: Self::V) -> Self::V;
     /// The first `valid` lanes set.
@@ -210,12 +225,56 @@ macro_rules! scalar_math {
                 a.cos()
             }
             #[inline(always)]
+            fn asin(self, a: $t) -> $t {
+                a.asin()
+            }
+            #[inline(always)]
+            fn acos(self, a: $t) -> $t {
+                a.acos()
+            }
+            #[inline(always)]
+            fn atan(self, a: $t) -> $t {
+                a.atan()
+            }
+            #[inline(always)]
             fn atan2(self, y: $t, x: $t) -> $t {
                 y.atan2(x)
             }
             #[inline(always)]
             fn floor(self, a: $t) -> $t {
                 a.floor()
+            }
+            #[inline(always)]
+            fn round_even(self, a: $t) -> $t {
+                a.round_ties_even()
+            }
+            #[inline(always)]
+            fn lt(self, a: $t, b: $t) -> $t {
+                if a < b { 1.0 } else { 0.0 }
+            }
+            #[inline(always)]
+            fn le(self, a: $t, b: $t) -> $t {
+                if a <= b { 1.0 } else { 0.0 }
+            }
+            #[inline(always)]
+            fn eq(self, a: $t, b: $t) -> $t {
+                if a == b { 1.0 } else { 0.0 }
+            }
+            #[inline(always)]
+            fn ne(self, a: $t, b: $t) -> $t {
+                if a != b { 1.0 } else { 0.0 }
+            }
+            #[inline(always)]
+            fn ldexp(self, a: $t, n: $t) -> $t {
+                bits::ldexp(a as f64, n as f64) as $t
+            }
+            #[inline(always)]
+            fn get_exp(self, a: $t) -> $t {
+                bits::get_exp(a as f64) as $t
+            }
+            #[inline(always)]
+            fn get_mant(self, a: $t) -> $t {
+                bits::get_mant(a as f64) as $t
             }
             #[inline(always)]
             fn sign(self, a: $t) -> $t {
@@ -236,11 +295,11 @@ macro_rules! scalar_math {
                 if c >= 0.0 { a } else { b }
             }
             #[inline(always)]
-            fn lt(self, a: $t, b: $t) -> bool {
+            fn lt_mask(self, a: $t, b: $t) -> bool {
                 a < b
             }
             #[inline(always)]
-            fn gt(self, a: $t, b: $t) -> bool {
+            fn gt_mask(self, a: $t, b: $t) -> bool {
                 a > b
             }
             #[inline(always)]
@@ -272,3 +331,57 @@ macro_rules! scalar_math {
 }
 scalar_math!(f32);
 scalar_math!(f64);
+
+/// Exponent and mantissa manipulation in f64, exact for f32 and f64 arguments.
+pub(crate) mod bits {
+    /// `x * 2^floor(n)` with one rounding, as `scalbn`. For an f32 result, the f64 product is
+    /// exact (the range of f64 covers every f32 scaled by up to 2^±400) and the conversion to
+    /// f32 is the only rounding.
+    pub fn ldexp(x: f64, n: f64) -> f64 {
+        if n.is_nan() {
+            return f64::NAN;
+        }
+        let mut n = n.floor().clamp(-4000.0, 4000.0) as i32;
+        let mut y = x;
+        let p2 = |e: i32| f64::from_bits(((e + 1023) as u64) << 52);
+        while n > 1023 {
+            y *= p2(1023);
+            n -= 1023;
+        }
+        // Below the normal range, scale by 2^-1022 * 2^53 first so that the last step rounds once.
+        while n < -1022 {
+            y *= p2(-1022) * p2(53);
+            n += 1022 - 53;
+            if n >= -1022 {
+                break;
+            }
+        }
+        y * p2(n.max(-1022))
+    }
+
+    /// `floor(log2 |x|)`; -inf for 0, +inf for infinities, NaN for NaN.
+    pub fn get_exp(x: f64) -> f64 {
+        if x.is_nan() {
+            return f64::NAN;
+        }
+        if x == 0.0 {
+            return f64::NEG_INFINITY;
+        }
+        if x.is_infinite() {
+            return f64::INFINITY;
+        }
+        let (x, bias) = if x.abs() < f64::MIN_POSITIVE { (x * 2f64.powi(64), 64) } else { (x, 0) };
+        (((x.to_bits() >> 52) & 0x7ff) as i64 - 1023 - bias) as f64
+    }
+
+    /// `|x| / 2^get_exp(x)` in `[1, 2)`; 1 for 0 and infinities, NaN for NaN.
+    pub fn get_mant(x: f64) -> f64 {
+        if x.is_nan() {
+            return f64::NAN;
+        }
+        if x == 0.0 || x.is_infinite() {
+            return 1.0;
+        }
+        ldexp(x.abs(), -get_exp(x))
+    }
+}

@@ -142,7 +142,7 @@ fn methods(kernel: &Kernel) -> TokenStream {
 /// The `KernelDef` implementation.
 fn kernel_def(kernel: &Kernel, name: &syn::Ident) -> TokenStream {
     let t = scalar_type(kernel.dtype);
-    let mut program = Program::default();
+    let mut program = Program::new(kernel.dtype);
     let mut roots = vec![kernel.formula];
     roots.extend(kernel.formula2);
     let mut lowered = lower(&kernel.graph, &roots, &mut program);
