@@ -143,3 +143,22 @@ fn split_reduction_for_few_output_rows() {
     let k = keops!(|x_i: [f64; 2], y_j: [f64; 2]| sum_i sqdist(x_i, y_j));
     check_reference(&k, 50_001, 2, -1.0, 1.0, 12);
 }
+
+#[test]
+fn gradients_inside_formulas() {
+    at_all_sizes(
+        &keops!(|x_i: [f64; 3], y_j: [f64; 3], b_j: f64, e_i: f64| sum_j grad(exp(-sqdist(x_i, y_j)) * b_j, x_i, e_i)),
+        -1.0,
+        1.0,
+    );
+    // Second order, with respect to a j-variable, reduced over i.
+    at_all_sizes(
+        &keops!(|x_i: [f64; 2], y_j: [f64; 2], e_i: f64, f_j: [f64; 2]| sum_i grad(
+            grad(exp(-sqdist(x_i, y_j)), x_i, e_i),
+            y_j,
+            f_j
+        )),
+        -1.0,
+        1.0,
+    );
+}

@@ -118,3 +118,11 @@ fn big_dim_gauss() {
         "big_dim_gauss",
     );
 }
+
+#[test]
+fn grad_in_formula() {
+    check_oracle(
+        &keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: f32, e_i: f32| sum_j grad(exp(-sqdist(x_i, y_j)) * b_j, x_i, e_i)),
+        "grad_in_formula",
+    );
+}

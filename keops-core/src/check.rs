@@ -130,6 +130,46 @@ impl Checker<'_> {
         }
     }
 
+    /// `grad` in the math syntax, `Grad` in KeOps strings.
+    fn grad_name(&self) -> &'static str {
+        match self.src.syntax {
+            Syntax::Math => "grad",
+            Syntax::KeOps => "Grad",
+        }
+    }
+
+    /// `grad(F, x, e)`: the gradient of `<F, e>` with respect to the variable `x`.
+    fn grad(&mut self, name: &str, args: &[Expr], loc: Loc) -> Option<NodeId> {
+        let [f, x, e] = args else {
+            for a in args {
+                self.expr(a);
+            }
+            self.diags.error(
+                loc,
+                format!("`{name}` takes 3 arguments (formula, variable, gradient input), got {}", args.len()),
+            );
+            return None;
+        };
+        let (fv, ev) = (self.expr(f), self.expr(e));
+        let xv = match x {
+            Expr::Name { name: var, loc } => self.name(var, *loc),
+            other => {
+                if let Some(l) = other.loc() {
+                    self.diags.error(l, format!("the second argument of `{name}` must be a variable"));
+                }
+                None
+            }
+        };
+        let (f, x, e) = (fv?, xv?, ev?);
+        match crate::autodiff::grad(&mut self.graph, f, x, e) {
+            Ok(g) => Some(g),
+            Err(message) => {
+                self.diags.error(loc, message);
+                None
+            }
+        }
+    }
+
     fn op_names(&self) -> Vec<&'static str> {
         Op::ALL
             .iter()
@@ -137,6 +177,7 @@ impl Checker<'_> {
                 Syntax::Math => op.spec().name,
                 Syntax::KeOps => op.spec().keops,
             })
+            .chain([self.grad_name()])
             .collect()
     }
 
@@ -214,6 +255,9 @@ impl Checker<'_> {
     }
 
     fn call(&mut self, name: &str, name_loc: Loc, args: &[Expr], loc: Loc) -> Option<NodeId> {
+        if name == self.grad_name() {
+            return self.grad(name, args, loc);
+        }
         let Some(op) = self.lookup_op(name) else {
             // Check the arguments too, so that their own mistakes are reported now.
             for a in args {

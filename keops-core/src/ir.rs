@@ -195,6 +195,63 @@ impl Graph {
         Ok(self.intern(Node::Op(op, args, attrs.into()), dim))
     }
 
+    /// `a + b`.
+    pub fn add(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, DimError> {
+        self.op(Op::Add, &[a, b], &[])
+    }
+
+    /// `a - b`.
+    pub fn sub(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, DimError> {
+        self.op(Op::Sub, &[a, b], &[])
+    }
+
+    /// `a * b`.
+    pub fn mul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, DimError> {
+        self.op(Op::Mul, &[a, b], &[])
+    }
+
+    /// `a / b`.
+    pub fn div(&mut self, a: NodeId, b: NodeId) -> Result<NodeId, DimError> {
+        self.op(Op::Div, &[a, b], &[])
+    }
+
+    /// `-a`.
+    pub fn neg(&mut self, a: NodeId) -> Result<NodeId, DimError> {
+        self.op(Op::Neg, &[a], &[])
+    }
+
+    /// `op(a)` for a unary operation without attributes.
+    pub fn unary(&mut self, op: Op, a: NodeId) -> Result<NodeId, DimError> {
+        self.op(op, &[a], &[])
+    }
+
+    /// `c * a` for a constant `c`.
+    pub fn scale(&mut self, c: f64, a: NodeId) -> Result<NodeId, DimError> {
+        let c = self.constant(c);
+        self.mul(c, a)
+    }
+
+    /// `a` repeated to dimension `dim` if it has dimension 1.
+    pub fn broadcast(&mut self, a: NodeId, dim: usize) -> Result<NodeId, DimError> {
+        if self.dim(a) == dim {
+            return Ok(a);
+        }
+        if self.is_zero(a) {
+            return Ok(self.zero(dim));
+        }
+        // `0 + 1` of dimension `dim` is not folded (it is not a scalar), so this is a vector of
+        // ones, and the product lowers to `a` in every component.
+        let zero = self.zero(dim);
+        let one = self.constant(1.0);
+        let ones = self.add(zero, one)?;
+        self.mul(a, ones)
+    }
+
+    /// `a` summed over its components if it is wider than `dim` (which is then 1).
+    pub fn sum_to(&mut self, a: NodeId, dim: usize) -> Result<NodeId, DimError> {
+        if self.dim(a) == dim { Ok(a) } else { self.unary(Op::Sum, a) }
+    }
+
     /// Constant folding: an op whose operands are all constants, with a constant scalar result.
     fn fold(&mut self, op: Op, args: &[NodeId], attrs: &[i64], dim: usize) -> Option<NodeId> {
         let values: Vec<Vec<f64>> = args.iter().map(|&a| self.const_values(a)).collect::<Option<_>>()?;

@@ -7,6 +7,7 @@
 //! code generators ([`codegen`]) print those. [`eval`] interprets the IR in f64 as an oracle.
 
 pub mod ast;
+pub mod autodiff;
 pub mod check;
 pub mod codegen;
 pub mod diag;

@@ -1,6 +1,6 @@
 //! Arithmetic: `+ - * /`, negation, squares, inverses and integer powers.
 
-use super::{Kind, OpSpec, keep, zero_if_any_zero};
+use super::{Derivative, Kind, OpSpec, TestCase, keep, zero_if_any_zero};
 use crate::ir::{DimError, Graph, NodeId};
 use crate::lower::{Program, Val};
 use crate::ops::Op;
@@ -16,7 +16,12 @@ pub(super) static ADD: OpSpec = OpSpec {
     attrs: &[],
     commutative: true,
     kind: Kind::Elementwise { eval: |a, _| a[0] + a[1], lower: |p, a, _| p.add(a[0], a[1]) },
+    derivative: Derivative::Partials(|g, _, _, _| Ok(vec![g.constant(1.0), g.constant(1.0)])),
     simplify: simplify_add,
+    tests: &[
+        TestCase { operands: &[(3, -2.0, 2.0), (3, -2.0, 2.0)], attrs: &[] },
+        TestCase { operands: &[(1, -2.0, 2.0), (3, -2.0, 2.0)], attrs: &[] },
+    ],
     doc: "sum, `a + b`",
 };
 
@@ -38,7 +43,12 @@ pub(super) static SUB: OpSpec = OpSpec {
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, _| a[0] - a[1], lower: |p, a, _| p.sub(a[0], a[1]) },
+    derivative: Derivative::Partials(|g, _, _, _| Ok(vec![g.constant(1.0), g.constant(-1.0)])),
     simplify: simplify_sub,
+    tests: &[
+        TestCase { operands: &[(3, -2.0, 2.0), (3, -2.0, 2.0)], attrs: &[] },
+        TestCase { operands: &[(1, -2.0, 2.0), (3, -2.0, 2.0)], attrs: &[] },
+    ],
     doc: "difference, `a - b`",
 };
 
@@ -62,7 +72,12 @@ pub(super) static MUL: OpSpec = OpSpec {
     attrs: &[],
     commutative: true,
     kind: Kind::Elementwise { eval: |a, _| a[0] * a[1], lower: |p, a, _| p.mul(a[0], a[1]) },
+    derivative: Derivative::Partials(|_, a, _, _| Ok(vec![a[1], a[0]])),
     simplify: simplify_mul,
+    tests: &[
+        TestCase { operands: &[(3, -2.0, 2.0), (3, -2.0, 2.0)], attrs: &[] },
+        TestCase { operands: &[(1, -2.0, 2.0), (3, -2.0, 2.0)], attrs: &[] },
+    ],
     doc: "product, `a * b`",
 };
 
@@ -91,7 +106,16 @@ pub(super) static DIV: OpSpec = OpSpec {
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, _| a[0] / a[1], lower: |p, a, _| p.div(a[0], a[1]) },
+    derivative: Derivative::Partials(|g, a, _, out| {
+        let inv = g.unary(Op::Inv, a[1])?;
+        let q = g.div(out, a[1])?;
+        Ok(vec![inv, g.neg(q)?])
+    }),
     simplify: simplify_div,
+    tests: &[
+        TestCase { operands: &[(3, -2.0, 2.0), (3, 0.5, 2.0)], attrs: &[] },
+        TestCase { operands: &[(3, -2.0, 2.0), (1, -2.0, -0.5)], attrs: &[] },
+    ],
     doc: "quotient, `a / b`",
 };
 
@@ -113,7 +137,9 @@ pub(super) static NEG: OpSpec = OpSpec {
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, _| -a[0], lower: |p, a, _| p.prim(Prim::Neg, a) },
+    derivative: Derivative::Partials(|g, _, _, _| Ok(vec![g.constant(-1.0)])),
     simplify: simplify_neg,
+    tests: &[TestCase { operands: &[(3, -2.0, 2.0)], attrs: &[] }],
     doc: "negation, `-a`",
 };
 
@@ -135,7 +161,9 @@ pub(super) static SQUARE: OpSpec = OpSpec {
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, _| a[0] * a[0], lower: |p, a, _| p.mul(a[0], a[0]) },
+    derivative: Derivative::Partials(|g, a, _, _| Ok(vec![g.scale(2.0, a[0])?])),
     simplify: zero_if_any_zero,
+    tests: &[TestCase { operands: &[(3, -2.0, 2.0)], attrs: &[] }],
     doc: "`a * a`",
 };
 
@@ -153,7 +181,15 @@ pub(super) static INV: OpSpec = OpSpec {
             p.div(one, a[0])
         },
     },
+    derivative: Derivative::Partials(|g, _, _, out| {
+        let sq = g.unary(Op::Square, out)?;
+        Ok(vec![g.neg(sq)?])
+    }),
     simplify: keep,
+    tests: &[
+        TestCase { operands: &[(3, 0.5, 2.0)], attrs: &[] },
+        TestCase { operands: &[(2, -2.0, -0.5)], attrs: &[] },
+    ],
     doc: "`1 / a`",
 };
 
@@ -165,7 +201,16 @@ pub(super) static POW: OpSpec = OpSpec {
     attrs: &["n"],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, n| powi(a[0], n[0]), lower: |p, a, n| lower_powi(p, a[0], n[0]) },
+    derivative: Derivative::Partials(|g, a, n, _| {
+        let p = g.op(Op::Pow, a, &[n[0] - 1])?;
+        Ok(vec![g.scale(n[0] as f64, p)?])
+    }),
     simplify: simplify_pow,
+    tests: &[
+        TestCase { operands: &[(3, -2.0, 2.0)], attrs: &[3] },
+        TestCase { operands: &[(2, 0.5, 2.0)], attrs: &[-2] },
+        TestCase { operands: &[(2, -2.0, 2.0)], attrs: &[0] },
+    ],
     doc: "integer power `a^n` (`n` an integer literal, any sign)",
 };
 

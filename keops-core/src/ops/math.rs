@@ -1,12 +1,13 @@
 //! Element-wise mathematical functions.
 
-use super::{Kind, OpSpec, keep};
+use super::{Derivative, Kind, OpSpec, TestCase, keep, no_partials};
 use crate::ir::{DimError, Graph, NodeId};
+use crate::ops::Op;
 use crate::prim::{self, Prim};
 
 /// An element-wise op that is exactly one scalar primitive.
 macro_rules! unary_prim {
-    ($name:literal, $keops:literal, $prim:expr, $doc:literal) => {
+    ($name:literal, $keops:literal, $prim:expr, $partials:expr, $tests:expr, $doc:literal) => {
         OpSpec {
             name: $name,
             keops: $keops,
@@ -15,23 +16,91 @@ macro_rules! unary_prim {
             attrs: &[],
             commutative: false,
             kind: Kind::Elementwise { eval: |a, _| $prim.eval(a), lower: |p, a, _| p.prim($prim, a) },
+            derivative: Derivative::Partials($partials),
             simplify: keep,
+            tests: $tests,
             doc: $doc,
         }
     };
 }
 
-pub(super) static EXP: OpSpec = unary_prim!("exp", "Exp", Prim::Exp, "exponential");
-pub(super) static LOG: OpSpec = unary_prim!("log", "Log", Prim::Log, "natural logarithm");
-pub(super) static SQRT: OpSpec = unary_prim!("sqrt", "Sqrt", Prim::Sqrt, "square root");
-pub(super) static RSQRT: OpSpec =
-    unary_prim!("rsqrt", "Rsqrt", Prim::Rsqrt, "`1 / sqrt(a)`, with `rsqrt(0) = 0` as in KeOps");
-pub(super) static SIN: OpSpec = unary_prim!("sin", "Sin", Prim::Sin, "sine");
-pub(super) static COS: OpSpec = unary_prim!("cos", "Cos", Prim::Cos, "cosine");
-pub(super) static ABS: OpSpec = unary_prim!("abs", "Abs", Prim::Abs, "absolute value");
-pub(super) static SIGN: OpSpec = unary_prim!("sign", "Sign", Prim::Sign, "sign: -1, 0 or 1");
-pub(super) static STEP: OpSpec =
-    unary_prim!("step", "Step", Prim::Step, "Heaviside step: 1 for `a >= 0`, else 0");
+/// Tests on `[lo, hi)` with a 3-vector.
+macro_rules! on {
+    ($lo:expr, $hi:expr) => {
+        &[TestCase { operands: &[(3, $lo, $hi)], attrs: &[] }]
+    };
+}
+
+pub(super) static EXP: OpSpec =
+    unary_prim!("exp", "Exp", Prim::Exp, |_, _, _, out| Ok(vec![out]), on!(-3.0, 3.0), "exponential");
+pub(super) static LOG: OpSpec = unary_prim!(
+    "log",
+    "Log",
+    Prim::Log,
+    |g, a, _, _| Ok(vec![g.unary(Op::Inv, a[0])?]),
+    on!(0.1, 4.0),
+    "natural logarithm"
+);
+pub(super) static SQRT: OpSpec = unary_prim!(
+    "sqrt",
+    "Sqrt",
+    Prim::Sqrt,
+    |g, _, _, out| {
+        let half = g.constant(0.5);
+        Ok(vec![g.div(half, out)?])
+    },
+    on!(0.1, 4.0),
+    "square root"
+);
+pub(super) static RSQRT: OpSpec = unary_prim!(
+    "rsqrt",
+    "Rsqrt",
+    Prim::Rsqrt,
+    |g, _, _, out| {
+        let sq = g.unary(Op::Square, out)?;
+        let cube = g.mul(sq, out)?;
+        Ok(vec![g.scale(-0.5, cube)?])
+    },
+    on!(0.1, 4.0),
+    "`1 / sqrt(a)`, with `rsqrt(0) = 0` as in KeOps"
+);
+pub(super) static SIN: OpSpec = unary_prim!(
+    "sin",
+    "Sin",
+    Prim::Sin,
+    |g, a, _, _| Ok(vec![g.unary(Op::Cos, a[0])?]),
+    on!(-4.0, 4.0),
+    "sine"
+);
+pub(super) static COS: OpSpec = unary_prim!(
+    "cos",
+    "Cos",
+    Prim::Cos,
+    |g, a, _, _| {
+        let s = g.unary(Op::Sin, a[0])?;
+        Ok(vec![g.neg(s)?])
+    },
+    on!(-4.0, 4.0),
+    "cosine"
+);
+pub(super) static ABS: OpSpec = unary_prim!(
+    "abs",
+    "Abs",
+    Prim::Abs,
+    |g, a, _, _| Ok(vec![g.unary(Op::Sign, a[0])?]),
+    on!(-2.0, 2.0),
+    "absolute value"
+);
+pub(super) static SIGN: OpSpec =
+    unary_prim!("sign", "Sign", Prim::Sign, no_partials, on!(-2.0, 2.0), "sign: -1, 0 or 1");
+pub(super) static STEP: OpSpec = unary_prim!(
+    "step",
+    "Step",
+    Prim::Step,
+    no_partials,
+    on!(-2.0, 2.0),
+    "Heaviside step: 1 for `a >= 0`, else 0"
+);
 
 pub(super) static RELU: OpSpec = OpSpec {
     name: "relu",
@@ -48,7 +117,9 @@ pub(super) static RELU: OpSpec = OpSpec {
             p.prim(Prim::Max, &[zero, a[0]])
         },
     },
+    derivative: Derivative::Partials(|g, a, _, _| Ok(vec![g.unary(Op::Step, a[0])?])),
     simplify: keep,
+    tests: on!(-2.0, 2.0),
     doc: "rectified linear unit, `max(a, 0)`",
 };
 
@@ -68,7 +139,19 @@ pub(super) static POWF: OpSpec = OpSpec {
             p.prim(Prim::Exp, &[e])
         },
     },
+    derivative: Derivative::Partials(|g, a, _, out| {
+        let one = g.constant(1.0);
+        let b1 = g.sub(a[1], one)?;
+        let p = g.op(Op::Powf, &[a[0], b1], &[])?;
+        let da = g.mul(a[1], p)?;
+        let log = g.unary(Op::Log, a[0])?;
+        Ok(vec![da, g.mul(log, out)?])
+    }),
     simplify: keep,
+    tests: &[
+        TestCase { operands: &[(3, 0.2, 2.0), (3, -1.0, 1.0)], attrs: &[] },
+        TestCase { operands: &[(1, 0.2, 2.0), (3, -1.0, 1.0)], attrs: &[] },
+    ],
     doc: "real power `a^b = exp(b log a)`",
 };
 
@@ -80,7 +163,16 @@ pub(super) static ATAN2: OpSpec = OpSpec {
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, _| Prim::Atan2.eval(a), lower: |p, a, _| p.prim(Prim::Atan2, a) },
+    derivative: Derivative::Partials(|g, a, _, _| {
+        let (y, x) = (a[0], a[1]);
+        let (y2, x2) = (g.unary(Op::Square, y)?, g.unary(Op::Square, x)?);
+        let r2 = g.add(x2, y2)?;
+        let dy = g.div(x, r2)?;
+        let q = g.div(y, r2)?;
+        Ok(vec![dy, g.neg(q)?])
+    }),
     simplify: keep,
+    tests: &[TestCase { operands: &[(3, -2.0, 2.0), (3, -2.0, 2.0)], attrs: &[] }],
     doc: "four-quadrant arctangent of `a / b`",
 };
 
@@ -92,7 +184,17 @@ pub(super) static IFELSE: OpSpec = OpSpec {
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, _| Prim::Select.eval(a), lower: |p, a, _| p.prim(Prim::Select, a) },
+    derivative: Derivative::Partials(|g, a, _, _| {
+        let (zero, one) = (g.constant(0.0), g.constant(1.0));
+        let da = g.op(Op::IfElse, &[a[0], one, zero], &[])?;
+        let db = g.op(Op::IfElse, &[a[0], zero, one], &[])?;
+        Ok(vec![g.zero(1), da, db])
+    }),
     simplify: simplify_ifelse,
+    tests: &[
+        TestCase { operands: &[(3, -1.0, 1.0), (3, -2.0, 2.0), (3, -2.0, 2.0)], attrs: &[] },
+        TestCase { operands: &[(1, -1.0, 1.0), (3, -2.0, 2.0), (1, -2.0, 2.0)], attrs: &[] },
+    ],
     doc: "`b` where `a >= 0`, `c` elsewhere",
 };
 

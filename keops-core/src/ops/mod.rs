@@ -1,10 +1,10 @@
 //! The op table: every formula operation, defined once.
 //!
 //! A row ([`OpSpec`]) gives an operation's names (math syntax and KeOps), its operands and integer
-//! attributes, its dimension rule, its reference evaluation in f64 and its lowering to scalar
-//! primitives, plus its algebraic simplifications. The parsers, the checker, the reference
-//! evaluator and every code generator read this table and nothing else, so adding an operation
-//! is adding a row.
+//! attributes, its dimension rule, its reference evaluation in f64, its lowering to scalar
+//! primitives, its derivative, its algebraic simplifications and the inputs tests exercise it
+//! on. The parsers, the checker, the reference evaluator, autodiff and every code generator read
+//! this table and nothing else, so adding an operation is adding a row.
 
 mod arith;
 mod math;
@@ -30,6 +30,33 @@ pub enum Kind {
     Vector { dim: DimRule, eval: VectorEval, lower: VectorLower },
 }
 
+/// Partial derivatives of a component-wise operation: for each operand, `d out / d operand` as
+/// a formula of the operands and the output, of the output's dimension or 1.
+pub type Partials = fn(&mut Graph, &[NodeId], &[i64], NodeId) -> Result<Vec<NodeId>, DimError>;
+
+/// Vector-Jacobian product: given the operands, attributes, the output and the gradient `g`
+/// flowing into it (of the output's dimension), the gradient of each operand (of its dimension).
+pub type Vjp = fn(&mut Graph, &[NodeId], &[i64], NodeId, NodeId) -> Result<Vec<NodeId>, DimError>;
+
+/// How gradients flow back through an operation (used by [`crate::autodiff`]).
+#[derive(Clone, Copy)]
+pub enum Derivative {
+    /// For component-wise operations: the gradient of operand `k` is `g * partial_k`, summed
+    /// over components where the operand was broadcast. Piecewise-constant operations give zeros.
+    Partials(Partials),
+    /// Anything else.
+    Vjp(Vjp),
+}
+
+/// Inputs on which the op-table tests exercise an operation.
+#[derive(Clone, Copy, Debug)]
+pub struct TestCase {
+    /// Each operand's dimension and value range `[lo, hi)`.
+    pub operands: &'static [(usize, f64, f64)],
+    /// The integer attributes.
+    pub attrs: &'static [i64],
+}
+
 /// A rewrite tried before a node is built: `Some(simpler)` replaces it. Receives the operands,
 /// the attributes and the (already checked) output dimension.
 pub type Simplify = fn(&mut Graph, &[NodeId], &[i64], usize) -> Result<Option<NodeId>, DimError>;
@@ -49,7 +76,10 @@ pub struct OpSpec {
     /// Operands may be reordered (used to share `a + b` and `b + a`).
     pub commutative: bool,
     pub kind: Kind,
+    pub derivative: Derivative,
     pub simplify: Simplify,
+    /// Where tests evaluate and differentiate the operation (at least one case).
+    pub tests: &'static [TestCase],
     /// One line for the documentation table.
     pub doc: &'static str,
 }
@@ -113,6 +143,11 @@ fn broadcast_dim(name: &str, dims: &[usize]) -> Result<usize, DimError> {
             list.join(" and ")
         ))
     }
+}
+
+/// Zero partial derivatives, for piecewise-constant operations.
+fn no_partials(g: &mut Graph, args: &[NodeId], _: &[i64], _: NodeId) -> Result<Vec<NodeId>, DimError> {
+    Ok(args.iter().map(|_| g.zero(1)).collect())
 }
 
 /// The default: no rewrite.

@@ -1,8 +1,9 @@
 //! Operations on whole vectors: reductions over components, norms, products, indexing.
 
-use super::{Kind, OpSpec, broadcast_dim, keep};
+use super::{Derivative, Kind, OpSpec, TestCase, broadcast_dim, keep};
 use crate::ir::{DimError, Graph, NodeId};
 use crate::lower::Val;
+use crate::ops::Op;
 use crate::prim::Prim;
 
 type Rewrite = Result<Option<NodeId>, DimError>;
@@ -35,7 +36,9 @@ pub(super) static SUM: OpSpec = OpSpec {
         eval: |a, _, o| o[0] = a[0].iter().sum(),
         lower: |p, a, _| vec![p.sum(a[0])],
     },
+    derivative: Derivative::Vjp(|g, a, _, _, e| Ok(vec![g.broadcast(e, g.dim(a[0]))?])),
     simplify: |g, a, _, _| Ok(if g.dim(a[0]) == 1 { Some(a[0]) } else { zero_scalar_if_zero(g, a, &[], 1)? }),
+    tests: &[TestCase { operands: &[(3, -2.0, 2.0)], attrs: &[] }],
     doc: "sum of the components",
 };
 
@@ -51,7 +54,12 @@ pub(super) static SQNORM2: OpSpec = OpSpec {
         eval: |a, _, o| o[0] = sqnorm(a[0]),
         lower: |p, a, _| vec![p.dot(a[0], a[0])],
     },
+    derivative: Derivative::Vjp(|g, a, _, _, e| {
+        let e2 = g.scale(2.0, e)?;
+        Ok(vec![g.mul(e2, a[0])?])
+    }),
     simplify: zero_scalar_if_zero,
+    tests: &[TestCase { operands: &[(3, -2.0, 2.0)], attrs: &[] }],
     doc: "squared Euclidean norm",
 };
 
@@ -70,7 +78,12 @@ pub(super) static NORM2: OpSpec = OpSpec {
             vec![p.prim(Prim::Sqrt, &[s])]
         },
     },
+    derivative: Derivative::Vjp(|g, a, _, out, e| {
+        let r = g.div(e, out)?;
+        Ok(vec![g.mul(r, a[0])?])
+    }),
     simplify: zero_scalar_if_zero,
+    tests: &[TestCase { operands: &[(3, 0.5, 2.0)], attrs: &[] }],
     doc: "Euclidean norm",
 };
 
@@ -95,7 +108,20 @@ pub(super) static NORMALIZE: OpSpec = OpSpec {
             a[0].iter().map(|&x| p.mul(x, r)).collect()
         },
     },
+    derivative: Derivative::Vjp(|g, a, _, out, e| {
+        // With y = r x and r = |x|^-1: the gradient is r (e - (e.y) y).
+        let sq = g.unary(Op::SqNorm2, a[0])?;
+        let r = g.unary(Op::Rsqrt, sq)?;
+        let ey = g.op(Op::Dot, &[e, out], &[])?;
+        let proj = g.mul(ey, out)?;
+        let d = g.sub(e, proj)?;
+        Ok(vec![g.mul(r, d)?])
+    }),
     simplify: |g, a, _, d| Ok(g.is_zero(a[0]).then(|| g.zero(d))),
+    tests: &[
+        TestCase { operands: &[(3, 0.5, 2.0)], attrs: &[] },
+        TestCase { operands: &[(2, -2.0, -0.5)], attrs: &[] },
+    ],
     doc: "`a / |a|` (`rsqrt(|a|^2) * a`, so zero stays zero)",
 };
 
@@ -120,7 +146,9 @@ pub(super) static DOT: OpSpec = OpSpec {
         eval: |a, _, o| o[0] = a[0].iter().zip(a[1]).map(|(x, y)| x * y).sum(),
         lower: |p, a, _| vec![p.dot(a[0], a[1])],
     },
+    derivative: Derivative::Vjp(|g, a, _, _, e| Ok(vec![g.mul(e, a[1])?, g.mul(e, a[0])?])),
     simplify: zero_scalar_if_zero,
+    tests: &[TestCase { operands: &[(3, -2.0, 2.0), (3, -2.0, 2.0)], attrs: &[] }],
     doc: "scalar product (KeOps also writes it `(a|b)`)",
 };
 
@@ -145,7 +173,19 @@ pub(super) static SQDIST: OpSpec = OpSpec {
             vec![p.dot(&diffs, &diffs)]
         },
     },
+    derivative: Derivative::Vjp(|g, a, _, _, e| {
+        let d = g.sub(a[0], a[1])?;
+        let e2 = g.scale(2.0, e)?;
+        let t = g.mul(e2, d)?;
+        let nt = g.neg(t)?;
+        let (da, db) = (g.dim(a[0]), g.dim(a[1]));
+        Ok(vec![g.sum_to(t, da)?, g.sum_to(nt, db)?])
+    }),
     simplify: |g, a, _, _| Ok((a[0] == a[1]).then(|| g.zero(1))),
+    tests: &[
+        TestCase { operands: &[(3, -2.0, 2.0), (3, -2.0, 2.0)], attrs: &[] },
+        TestCase { operands: &[(3, -2.0, 2.0), (1, -2.0, 2.0)], attrs: &[] },
+    ],
     doc: "squared Euclidean distance `|a - b|^2`",
 };
 
@@ -167,6 +207,10 @@ pub(super) static ELEM: OpSpec = OpSpec {
         eval: |a, m, o| o[0] = a[0][m[0] as usize],
         lower: |_, a, m| vec![a[0][m[0] as usize]],
     },
+    derivative: Derivative::Vjp(|g, a, m, _, e| {
+        let d = g.dim(a[0]);
+        Ok(vec![place(g, e, m[0] as usize, d)?])
+    }),
     simplify: |g, a, m, _| {
         Ok(if g.is_zero(a[0]) {
             Some(g.zero(1))
@@ -176,6 +220,7 @@ pub(super) static ELEM: OpSpec = OpSpec {
             None
         })
     },
+    tests: &[TestCase { operands: &[(4, -2.0, 2.0)], attrs: &[2] }],
     doc: "component `m` of `a` (math syntax: `a[m]`)",
 };
 
@@ -202,6 +247,10 @@ pub(super) static EXTRACT: OpSpec = OpSpec {
         eval: |a, r, o| o.copy_from_slice(&a[0][r[0] as usize..(r[0] + r[1]) as usize]),
         lower: |_, a, r| a[0][r[0] as usize..(r[0] + r[1]) as usize].to_vec(),
     },
+    derivative: Derivative::Vjp(|g, a, r, _, e| {
+        let d = g.dim(a[0]);
+        Ok(vec![place(g, e, r[0] as usize, d)?])
+    }),
     simplify: |g, a, r, d| {
         Ok(if g.is_zero(a[0]) {
             Some(g.zero(d))
@@ -211,6 +260,7 @@ pub(super) static EXTRACT: OpSpec = OpSpec {
             None
         })
     },
+    tests: &[TestCase { operands: &[(5, -2.0, 2.0)], attrs: &[1, 3] }],
     doc: "components `start..start+len` of `a` (math syntax: `a[start..end]`)",
 };
 
@@ -229,6 +279,27 @@ pub(super) static CONCAT: OpSpec = OpSpec {
         },
         lower: |_, a, _| [a[0], a[1]].concat(),
     },
+    derivative: Derivative::Vjp(|g, a, _, _, e| {
+        let (da, db) = (g.dim(a[0]), g.dim(a[1]));
+        Ok(vec![g.op(Op::Extract, &[e], &[0, da as i64])?, g.op(Op::Extract, &[e], &[da as i64, db as i64])?])
+    }),
     simplify: keep,
+    tests: &[TestCase { operands: &[(2, -2.0, 2.0), (3, -2.0, 2.0)], attrs: &[] }],
     doc: "concatenation (math syntax: `[a, b, ...]`)",
 };
+
+/// `v` placed at components `start..` of a zero vector of dimension `dim` (the adjoint of
+/// extracting those components).
+fn place(g: &mut Graph, v: NodeId, start: usize, dim: usize) -> Result<NodeId, DimError> {
+    let len = g.dim(v);
+    let mut out = v;
+    if start > 0 {
+        let z = g.zero(start);
+        out = g.op(Op::Concat, &[z, out], &[])?;
+    }
+    if start + len < dim {
+        let z = g.zero(dim - start - len);
+        out = g.op(Op::Concat, &[out, z], &[])?;
+    }
+    Ok(out)
+}

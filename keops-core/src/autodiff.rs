@@ -1,0 +1,215 @@
+//! Symbolic differentiation: reverse mode over the formula DAG, at compile time.
+//!
+//! [`grad`] builds `Grad(F, x, e)`, the gradient of `<F, e>` with respect to `x` (KeOps'
+//! convention), as a new formula in the same graph. Each operation's rule comes from the op
+//! table's `derivative` column; the graph's simplifying constructors keep the result small (the
+//! gradient of a formula that does not depend on `x` is exactly zero, so
+//! `Grad(Grad(x + y, x, e), x, f)` is `Zero`).
+
+use std::collections::HashMap;
+
+use crate::ir::{DimError, Graph, Node, NodeId};
+use crate::ops::Derivative;
+
+/// The gradient of `<f, e>` with respect to `wrt` (usually a variable): a formula of the
+/// dimension of `wrt`. `e` must have the dimension of `f`.
+pub fn grad(g: &mut Graph, f: NodeId, wrt: NodeId, e: NodeId) -> Result<NodeId, DimError> {
+    if g.dim(e) != g.dim(f) {
+        return Err(format!(
+            "the gradient input has dimension {}, but the formula has dimension {} (they must be equal)",
+            g.dim(e),
+            g.dim(f)
+        ));
+    }
+    let order = g.topo_order(&[f]);
+    // Only nodes on a path to `wrt` receive gradients.
+    let mut depends: HashMap<NodeId, bool> = HashMap::new();
+    for &n in &order {
+        let d = n == wrt
+            || match g.node(n) {
+                Node::Op(_, args, _) => args.iter().any(|a| depends[a]),
+                _ => false,
+            };
+        depends.insert(n, d);
+    }
+    let mut adjoint: HashMap<NodeId, NodeId> = HashMap::new();
+    if depends[&f] {
+        adjoint.insert(f, e);
+    }
+    for &n in order.iter().rev() {
+        if n == wrt || !depends[&n] {
+            continue;
+        }
+        let Some(&a) = adjoint.get(&n) else { continue };
+        let Node::Op(op, args, attrs) = g.node(n).clone() else { continue };
+        let dim = g.dim(n);
+        let a = g.broadcast(a, dim)?;
+        let contributions = match op.spec().derivative {
+            Derivative::Vjp(vjp) => vjp(g, &args, &attrs, n, a)?,
+            Derivative::Partials(partials) => {
+                let p = partials(g, &args, &attrs, n)?;
+                let mut c = Vec::with_capacity(args.len());
+                for (&arg, &p) in args.iter().zip(&p) {
+                    let t = g.mul(a, p)?;
+                    let arg_dim = g.dim(arg);
+                    c.push(g.sum_to(t, arg_dim)?);
+                }
+                c
+            }
+        };
+        debug_assert_eq!(contributions.len(), args.len(), "derivative of `{}`", op.spec().name);
+        for (&arg, &c) in args.iter().zip(&contributions) {
+            if !depends[&arg] || g.is_zero(c) {
+                continue;
+            }
+            debug_assert!(
+                g.dim(c) == g.dim(arg) || g.dim(c) == 1,
+                "gradient of `{}` has dimension {} for an operand of dimension {}",
+                op.spec().name,
+                g.dim(c),
+                g.dim(arg)
+            );
+            let total = match adjoint.get(&arg) {
+                Some(&prev) => g.add(prev, c)?,
+                None => c,
+            };
+            adjoint.insert(arg, total);
+        }
+    }
+    let wrt_dim = g.dim(wrt);
+    match adjoint.get(&wrt) {
+        Some(&a) => g.broadcast(a, wrt_dim),
+        None => Ok(g.zero(wrt_dim)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::eval_nodes;
+    use crate::ir::{Role, Var};
+    use crate::ops::Op;
+
+    /// Deterministic values in `[lo, hi)`.
+    fn values(seed: &mut u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                lo + (hi - lo) * ((*seed >> 11) as f64 / (1u64 << 53) as f64)
+            })
+            .collect()
+    }
+
+    fn eval(g: &Graph, root: NodeId, inputs: &[Vec<f64>]) -> Vec<f64> {
+        let order = g.topo_order(&[root]);
+        eval_nodes(g, &order, &|pos| inputs[pos].as_slice())[root.index()].clone()
+    }
+
+    /// Every derivative rule of the op table agrees with central finite differences in f64, on
+    /// the op's test cases. An op without test cases fails.
+    #[test]
+    fn derivative_rules_match_finite_differences() {
+        let mut seed = 1;
+        for &op in Op::ALL {
+            let spec = op.spec();
+            assert!(!spec.tests.is_empty(), "`{}` has no test case", spec.name);
+            for case in spec.tests {
+                let mut g = Graph::new();
+                let n = case.operands.len();
+                let vars: Vec<NodeId> = case
+                    .operands
+                    .iter()
+                    .enumerate()
+                    .map(|(pos, &(dim, _, _))| g.var(Var { pos, dim, role: Role::I }))
+                    .collect();
+                let out = g.op(op, &vars, case.attrs).unwrap();
+                let out_dim = g.dim(out);
+                let e = g.var(Var { pos: n, dim: out_dim, role: Role::I });
+                let mut inputs: Vec<Vec<f64>> =
+                    case.operands.iter().map(|&(dim, lo, hi)| values(&mut seed, dim, lo, hi)).collect();
+                inputs.push(values(&mut seed, out_dim, -1.0, 1.0));
+                let objective = |g: &Graph, inputs: &[Vec<f64>]| -> f64 {
+                    eval(g, out, inputs).iter().zip(&inputs[n]).map(|(f, e)| f * e).sum()
+                };
+                for (k, &v) in vars.iter().enumerate() {
+                    let gk = grad(&mut g, out, v, e).unwrap();
+                    assert_eq!(g.dim(gk), g.dim(v));
+                    let symbolic = eval(&g, gk, &inputs);
+                    for c in 0..g.dim(v) {
+                        let x = inputs[k][c];
+                        let h = 1e-6 * x.abs().max(1.0);
+                        let mut plus = inputs.clone();
+                        plus[k][c] = x + h;
+                        let mut minus = inputs.clone();
+                        minus[k][c] = x - h;
+                        let fd = (objective(&g, &plus) - objective(&g, &minus)) / (2.0 * h);
+                        let err = (symbolic[c] - fd).abs();
+                        assert!(
+                            err <= 1e-6 * (1.0 + fd.abs()),
+                            "`{}` {case:?}: d/d operand {k}[{c}]: symbolic {}, finite differences {fd}",
+                            spec.name,
+                            symbolic[c]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn grad_of_a_constant_gradient_is_exactly_zero() {
+        // KeOps' check: Grad(Grad(x + y, x, e), x, f) = 0.
+        let mut g = Graph::new();
+        let x = g.var(Var { pos: 0, dim: 3, role: Role::I });
+        let y = g.var(Var { pos: 1, dim: 3, role: Role::J });
+        let e = g.var(Var { pos: 2, dim: 3, role: Role::I });
+        let f = g.var(Var { pos: 3, dim: 3, role: Role::I });
+        let s = g.add(x, y).unwrap();
+        let g1 = grad(&mut g, s, x, e).unwrap();
+        assert_eq!(g1, e);
+        let g2 = grad(&mut g, g1, x, f).unwrap();
+        assert_eq!(g.node(g2), &Node::Zero(3));
+    }
+
+    #[test]
+    fn gaussian_kernel_gradient_is_small() {
+        // d/dx <exp(-|x-y|^2) b, e> = -2 (x - y) exp(-|x-y|^2) b e.
+        let mut g = Graph::new();
+        let x = g.var(Var { pos: 0, dim: 3, role: Role::I });
+        let y = g.var(Var { pos: 1, dim: 3, role: Role::J });
+        let b = g.var(Var { pos: 2, dim: 1, role: Role::J });
+        let e = g.var(Var { pos: 3, dim: 1, role: Role::I });
+        let d = g.op(Op::SqDist, &[x, y], &[]).unwrap();
+        let nd = g.neg(d).unwrap();
+        let k = g.unary(Op::Exp, nd).unwrap();
+        let f = g.mul(k, b).unwrap();
+        let before = g.len();
+        let gx = grad(&mut g, f, x, e).unwrap();
+        assert!(g.len() - before <= 12, "{} new nodes: {}", g.len() - before, g.display(gx));
+        let inputs = vec![vec![0.1, 0.2, 0.3], vec![0.3, -0.1, 0.5], vec![1.5], vec![0.7]];
+        let got = eval(&g, gx, &inputs);
+        let d2: f64 = (0..3).map(|c| (inputs[0][c] - inputs[1][c]).powi(2)).sum();
+        for c in 0..3 {
+            let want = -2.0 * (inputs[0][c] - inputs[1][c]) * (-d2).exp() * 1.5 * 0.7;
+            assert!((got[c] - want).abs() < 1e-15, "{} vs {want}", got[c]);
+        }
+    }
+
+    #[test]
+    fn second_order() {
+        // d/dx <d/dx <exp(-x^2), e>, f> = (4x^2 - 2) exp(-x^2) e f, for scalar x.
+        let mut g = Graph::new();
+        let x = g.var(Var { pos: 0, dim: 1, role: Role::I });
+        let e = g.var(Var { pos: 1, dim: 1, role: Role::I });
+        let f = g.var(Var { pos: 2, dim: 1, role: Role::I });
+        let sq = g.unary(Op::Square, x).unwrap();
+        let nsq = g.neg(sq).unwrap();
+        let k = g.unary(Op::Exp, nsq).unwrap();
+        let g1 = grad(&mut g, k, x, e).unwrap();
+        let g2 = grad(&mut g, g1, x, f).unwrap();
+        let (xv, ev, fv) = (0.7f64, 1.3, -0.4);
+        let got = eval(&g, g2, &[vec![xv], vec![ev], vec![fv]])[0];
+        let want = (4.0 * xv * xv - 2.0) * (-xv * xv).exp() * ev * fv;
+        assert!((got - want).abs() < 1e-14, "{got} vs {want}");
+    }
+}
