@@ -31,6 +31,40 @@
 //!   `sqdist`), indexing `x_i[0]`, slicing `x_i[1..3]`, concatenation `[a, b]`. Element-wise
 //!   operations broadcast a dimension-1 operand, as KeOps does.
 //!
+//! # Reductions
+//!
+//! | math syntax | KeOps | result per output row (`F` of dimension `D`) |
+//! |---|---|---|
+//! | `sum_j F` | `Sum` | `sum_j F`, `D` values |
+//! | `min_j F`, `max_j F` | `Min`, `Max` | component-wise extremum, `D` values |
+//! | `argmin_j F`, `argmax_j F` | `ArgMin`, `ArgMax` | its index, `D` indices |
+//! | `min_argmin_j F`, `max_argmax_j F` | `Min_ArgMin`, `Max_ArgMax` | both |
+//! | `kmin_j::<K> F` | `KMin` | the `K` smallest values, increasing, `K * D` values |
+//! | `argkmin_j::<K> F` | `ArgKMin` | their indices |
+//! | `kmin_argkmin_j::<K> F` | `KMin_ArgKMin` | both |
+//! | `logsumexp_j F` | `LogSumExp` | `log sum_j exp(F)` (`F` scalar) |
+//! | `logsumexp_j(F, W)` | `LogSumExp` with `formula2` | `log sum_j exp(F) W`, component-wise in `W` |
+//! | `sumsoftmaxweight_j(F, V)` | `SumSoftMaxWeight` | `sum_j exp(F) V / sum_j exp(F)` |
+//!
+//! Each also exists over `i` (`sum_i`, `argkmin_i::<K>`, ...), giving one row per `j`. For the
+//! K-reductions, slot `k` of component `c` is at position `k * D + c` of the row.
+//!
+//! - **Typed results**: values are `Vec<[T; W]>`, indices `Vec<[usize; W]>`, and the two-part
+//!   reductions return `(values, indices)`. `eval_flat` returns the values then the indices as
+//!   numbers of type `T`, as pykeops does (so `f32` represents indices exactly only below 2^24;
+//!   the typed API has no such limit).
+//! - **Ties** resolve to the lowest index, whatever the number of threads or SIMD lanes.
+//! - **Index range**: indices are 32-bit internally, so index reductions accept up to
+//!   4,294,967,295 rows along the reduced index; more is an [`Error::TooManyRows`]. (KeOps stores
+//!   indices in floats and is exact only up to 2^24 rows in float32.)
+//! - **Empty reductions** give KeOps' identities: 0 for sums, +inf / -inf for min / max, index 0,
+//!   -inf for log-sum-exp, and 0/0 = NaN for the soft-max. K-min slots that no value fills hold
+//!   +inf and index 0.
+//! - **NaN and +inf values** are never selected by the min / max / K-min reductions; they
+//!   propagate through sums and log-sum-exp.
+//! - **Log-sum-exp and soft-max** are computed online and stably (a running maximum and rescaled
+//!   sums, one exponential per pair), so values of magnitude 1e4 are fine in `f32`.
+//!
 //! # Naming the kernel type
 //!
 //! The expression form gives a value of an anonymous type. To store a kernel in a struct field
@@ -80,7 +114,9 @@ pub use kernel::Kernel;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cpu::math::{Math, Real, Scalar};
-    pub use crate::cpu::reduce::{Reducer, Sum};
+    pub use crate::cpu::reduce::{
+        Extremum, KMin, LogSumExp, LogSumExpWeight, Reducer, Sum, SumSoftMaxWeight,
+    };
     pub use crate::eval::{eval_both, eval_flat, eval_indices, eval_values};
     pub use crate::kernel::{Array, KernelDef};
 }

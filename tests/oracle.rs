@@ -126,3 +126,47 @@ fn grad_in_formula() {
         "grad_in_formula",
     );
 }
+
+#[test]
+fn lse_gauss() {
+    check_oracle(
+        &keops!(|p: f32, a_j: f32, x_i: [f32; 3], y_j: [f32; 3]| logsumexp_j square(p - a_j) * exp(-sqnorm2(x_i - y_j))),
+        "lse_gauss",
+    );
+}
+
+#[test]
+fn softmax_weight() {
+    check_oracle(
+        &keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 3]| sumsoftmaxweight_j(sqdist(x_i, y_j), b_j)),
+        "softmax_weight",
+    );
+}
+
+#[test]
+fn argkmin_3() {
+    check_oracle(&keops!(|x_i: [f32; 3], y_j: [f32; 3]| argkmin_j::<3> sqdist(x_i, y_j)), "argkmin_3");
+}
+
+#[test]
+fn kmin_5() {
+    check_oracle(&keops!(|x_i: [f32; 2], y_j: [f32; 2]| kmin_j::<5> sqdist(x_i, y_j)), "kmin_5");
+}
+
+#[test]
+fn argmin_kmeans() {
+    check_oracle(&keops!(|x_i: [f32; 4], c_j: [f32; 4]| argmin_j sqdist(x_i, c_j)), "argmin_kmeans");
+}
+
+#[test]
+fn min_argmin_axis0() {
+    check_oracle(
+        &keops!(|x_i: [f32; 5], y_j: [f32; 5]| min_argmin_i sum(exp(-square(x_i + y_j)))),
+        "min_argmin_axis0",
+    );
+}
+
+#[test]
+fn max_scalprod() {
+    check_oracle(&keops!(|x_i: [f32; 3], y_j: [f32; 3]| max_j dot(x_i, y_j)), "max_scalprod");
+}

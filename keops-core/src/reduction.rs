@@ -219,11 +219,13 @@ impl Reduction {
                     let mut order: Vec<usize> =
                         (0..pairs.len()).filter(|&j| !pairs[j].0[c].is_nan()).collect();
                     // Stable: equal values keep increasing indices.
-                    order.sort_by(|&a, &b| pairs[a].0[c].total_cmp(&pairs[b].0[c]));
+                    order.sort_by(|&a, &b| {
+                        pairs[a].0[c].partial_cmp(&pairs[b].0[c]).unwrap_or(std::cmp::Ordering::Equal)
+                    });
                     for slot in 0..k {
                         let (v, j) = match order.get(slot) {
                             Some(&j) => (pairs[j].0[c], j),
-                            None => (f64::INFINITY, usize::MAX),
+                            None => (f64::INFINITY, 0),
                         };
                         if self.kind.has_values() {
                             values[slot * dim_f + c] = v;

@@ -8,3 +8,11 @@ use proc_macro::TokenStream;
 pub fn keops(input: TokenStream) -> TokenStream {
     keops_core::expand_keops(input.into()).into()
 }
+
+/// The runtime's copies of `exp` and `log`, generated like formula code. For the `keops` crate
+/// itself; not a public API.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __runtime_math(_: TokenStream) -> TokenStream {
+    keops_core::codegen::rust::runtime_math().into()
+}

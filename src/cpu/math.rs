@@ -20,10 +20,14 @@ pub trait Real: Copy + Send + Sync + PartialOrd + Debug + Default + 'static {
     fn to_f64(self) -> f64;
     /// An index as a number, as `eval_flat` returns indices (exact below 2^24 for f32).
     fn from_index(i: usize) -> Self;
+    /// `exp` on lanes, as generated kernels compute it.
+    fn exp<M: Math<Self>>(m: M, x: M::V) -> M::V;
+    /// `log` on lanes, as generated kernels compute it.
+    fn log<M: Math<Self>>(m: M, x: M::V) -> M::V;
 }
 
 macro_rules! real {
-    ($t:ty) => {
+    ($t:ty, $exp:ident, $log:ident) => {
         impl Real for $t {
             type Scalar = Scalar<$t>;
             const ZERO: Self = 0.0;
@@ -42,11 +46,19 @@ macro_rules! real {
             fn from_index(i: usize) -> Self {
                 i as $t
             }
+            #[inline(always)]
+            fn exp<M: Math<Self>>(m: M, x: M::V) -> M::V {
+                super::mathfns::$exp(m, x)
+            }
+            #[inline(always)]
+            fn log<M: Math<Self>>(m: M, x: M::V) -> M::V {
+                super::mathfns::$log(m, x)
+            }
         }
     };
 }
-real!(f32);
-real!(f64);
+real!(f32, exp_f32, log_f32);
+real!(f64, exp_f64, log_f64);
 
 /// Lane-wise arithmetic on values of `LANES` elements of `T`.
 ///
@@ -108,12 +120,18 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn lt_mask(self, a: Self::V, b: Self::V) -> Self::Mask;
     /// `a > b` per lane, as a mask.
     fn gt_mask(self, a: Self::V, b: Self::V) -> Self::Mask;
+    /// `a == b` per lane, as a mask.
+    fn eq_mask(self, a: Self::V, b: Self::V) -> Self::Mask;
+    fn and_mask(self, a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    /// Whether any lane is set.
+    fn any(self, mask: Self::Mask) -> bool;
     /// `a` where the mask is set, else `b`.
     fn blend(self, mask: Self::Mask, a: Self::V, b: Self::V) -> Self::V;
     /// The first `valid` lanes set.
     fn tail(self, valid: usize) -> Self::Mask;
     /// Lane `l` holds `base + l`.
     fn iota(self, base: u32) -> Self::Idx;
+    fn splat_idx(self, i: u32) -> Self::Idx;
     fn blend_idx(self, mask: Self::Mask, a: Self::Idx, b: Self::Idx) -> Self::Idx;
     fn store_idx(self, i: Self::Idx, dst: &mut [u32]);
     /// Sum of the lanes.
@@ -303,6 +321,18 @@ macro_rules! scalar_math {
                 a > b
             }
             #[inline(always)]
+            fn eq_mask(self, a: $t, b: $t) -> bool {
+                a == b
+            }
+            #[inline(always)]
+            fn and_mask(self, a: bool, b: bool) -> bool {
+                a && b
+            }
+            #[inline(always)]
+            fn any(self, mask: bool) -> bool {
+                mask
+            }
+            #[inline(always)]
             fn blend(self, mask: bool, a: $t, b: $t) -> $t {
                 if mask { a } else { b }
             }
@@ -313,6 +343,10 @@ macro_rules! scalar_math {
             #[inline(always)]
             fn iota(self, base: u32) -> u32 {
                 base
+            }
+            #[inline(always)]
+            fn splat_idx(self, i: u32) -> u32 {
+                i
             }
             #[inline(always)]
             fn blend_idx(self, mask: bool, a: u32, b: u32) -> u32 {

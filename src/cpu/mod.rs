@@ -2,6 +2,7 @@
 //! consecutive reduced rows.
 
 pub mod math;
+mod mathfns;
 pub mod reduce;
 
 use std::ops::Range;
@@ -30,7 +31,8 @@ const PAIRS_PER_TASK: usize = 1 << 16;
 /// The widest SIMD register, in lanes.
 const MAX_LANES: usize = 64;
 
-type Acc<K, V> = <<K as KernelDef>::Red as Reducer<K>>::Acc<V>;
+type Acc<K, M> = <<K as KernelDef>::Red as Reducer<K>>::Acc<M>;
+type ScalarAcc<K> = Acc<K, <<K as KernelDef>::T as Real>::Scalar>;
 
 /// Evaluates kernel `K` into `values` and `indices` (`outer_rows` rows each).
 pub(crate) fn run<K: KernelDef>(
@@ -64,7 +66,7 @@ fn run_with<K: KernelDef, M: Math<K::T>>(
     let outer: Vec<K::Outer<K::T>> = (0..outer_rows).into_par_iter().map(|r| K::outer(inputs, r)).collect();
     let inner = pack_inner::<K, M>(m, inputs, inner_rows);
     let segments = if outer_rows >= FEW_ROWS { 1 } else { (inner_rows / SEGMENT).clamp(1, 64) };
-    let finalize = |acc: &Acc<K, K::T>, r: usize, v: &mut [K::T], i: &mut [usize]| {
+    let finalize = |acc: &ScalarAcc<K>, r: usize, v: &mut [K::T], i: &mut [usize]| {
         K::Red::finalize(acc, &mut v[r * vw..(r + 1) * vw], &mut i[r * iw..(r + 1) * iw]);
     };
     if segments == 1 {
@@ -79,7 +81,7 @@ fn run_with<K: KernelDef, M: Math<K::T>>(
         );
     } else {
         let per = inner.len().div_ceil(segments);
-        let partial: Vec<Acc<K, K::T>> = (0..outer_rows * segments)
+        let partial: Vec<ScalarAcc<K>> = (0..outer_rows * segments)
             .into_par_iter()
             .map(|t| {
                 let (r, s) = (t / segments, t % segments);
@@ -129,7 +131,7 @@ fn reduce_rows<K: KernelDef, M: Math<K::T>>(
     inner: &[K::Inner<M::V>],
     range: Range<usize>,
     inner_rows: usize,
-) -> Acc<K, K::T> {
+) -> ScalarAcc<K> {
     let o: K::Outer<M::V> = Array::from_fn(|k| m.splat(outer.as_ref()[k]));
     let full = (inner_rows / M::LANES).clamp(range.start, range.end);
     let tile = (TILE / M::LANES).max(1);

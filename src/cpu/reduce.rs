@@ -4,40 +4,62 @@
 //! merges accumulators of consecutive ranges (tiles, then segments), and collapses the lanes at
 //! the end. Merges always put the earlier range first, so ties resolve to the lowest index and
 //! results do not depend on how work was split between threads.
+//!
+//! Semantics follow KeOps (see keops-core's `Reduction::reduce_reference`, which tests compare
+//! against): an empty reduction gives 0 (sums), +inf / -inf (min / max), index 0, and -inf for
+//! log-sum-exp. K-min slots that no value fills hold +inf and index 0. NaN values are never
+//! selected by min/max/K-min reductions; they propagate through sums and log-sum-exp.
 
 use crate::cpu::math::{Math, Real};
 use crate::kernel::{Array, KernelDef};
 
+/// One-lane arithmetic of a kernel's element type.
+type Scalar<K> = <<K as KernelDef>::T as Real>::Scalar;
+
 /// A reduction of a kernel's formula values.
 pub trait Reducer<K: KernelDef>: 'static {
-    /// The per-row state, for `LANES` lanes of type `V`.
-    type Acc<V: Copy + Send + Sync>: Copy + Send + Sync;
+    /// The per-row state, for the lanes of `M`.
+    type Acc<M: Math<K::T>>: Copy + Send + Sync;
 
-    fn init<M: Math<K::T>>(m: M) -> Self::Acc<M::V>;
+    fn init<M: Math<K::T>>(m: M) -> Self::Acc<M>;
     /// Folds in one value per lane; `j` holds each lane's reduced index.
-    fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M::V>, f: &K::F<M::V>, g: &K::G<M::V>, j: M::Idx);
+    fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, f: &K::F<M::V>, g: &K::G<M::V>, j: M::Idx);
     /// As `step`, for the lanes of `mask` only.
     fn step_masked<M: Math<K::T>>(
         m: M,
-        acc: &mut Self::Acc<M::V>,
+        acc: &mut Self::Acc<M>,
         f: &K::F<M::V>,
         g: &K::G<M::V>,
         j: M::Idx,
         mask: M::Mask,
     );
     /// Merges `later` (from larger indices) into `acc`, lane by lane.
-    fn merge<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M::V>, later: &Self::Acc<M::V>);
+    fn merge<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, later: &Self::Acc<M>);
     /// Collapses the lanes into one scalar accumulator.
-    fn collapse<M: Math<K::T>>(m: M, acc: &Self::Acc<M::V>) -> Self::Acc<K::T>;
-    /// Writes an output row.
-    fn finalize(acc: &Self::Acc<K::T>, values: &mut [K::T], indices: &mut [usize]);
+    fn collapse<M: Math<K::T>>(m: M, acc: &Self::Acc<M>) -> Self::Acc<Scalar<K>>;
+    /// Writes an output row: `values` and `indices` have the kernel's output widths (either may
+    /// be empty).
+    fn finalize(acc: &Self::Acc<Scalar<K>>, values: &mut [K::T], indices: &mut [usize]);
+}
+
+/// The lanes of a value, in order.
+fn lanes<T: Real, M: Math<T>>(m: M, v: M::V) -> Vec<T> {
+    let mut out = vec![T::ZERO; M::LANES];
+    m.store(v, &mut out);
+    out
+}
+
+fn index_lanes<T: Real, M: Math<T>>(m: M, i: M::Idx) -> Vec<u32> {
+    let mut out = vec![0; M::LANES];
+    m.store_idx(i, &mut out);
+    out
 }
 
 /// `sum_j F`: component-wise sums.
 pub struct Sum;
 
 impl<K: KernelDef> Reducer<K> for Sum {
-    type Acc<V: Copy + Send + Sync> = K::F<V>;
+    type Acc<M: Math<K::T>> = K::F<M::V>;
 
     #[inline(always)]
     fn init<M: Math<K::T>>(m: M) -> K::F<M::V> {
@@ -73,12 +95,427 @@ impl<K: KernelDef> Reducer<K> for Sum {
         }
     }
 
-    #[inline(always)]
     fn collapse<M: Math<K::T>>(m: M, acc: &K::F<M::V>) -> K::F<K::T> {
         Array::from_fn(|k| m.reduce_sum(acc.as_ref()[k]))
     }
 
     fn finalize(acc: &K::F<K::T>, values: &mut [K::T], _: &mut [usize]) {
         values.copy_from_slice(acc.as_ref());
+    }
+}
+
+/// `min_j`, `max_j` and their arg- and value-and-arg forms: the output widths of the kernel
+/// say which parts are written. `MAX` selects the maximum.
+pub struct Extremum<const MAX: bool>;
+
+impl<const MAX: bool> Extremum<MAX> {
+    /// `a` is strictly better than `b`.
+    #[inline(always)]
+    fn better<T: Real, M: Math<T>>(m: M, a: M::V, b: M::V) -> M::Mask {
+        if MAX { m.gt_mask(a, b) } else { m.lt_mask(a, b) }
+    }
+
+    fn worst<T: Real>() -> T {
+        if MAX { T::NEG_INFINITY } else { T::INFINITY }
+    }
+}
+
+impl<K: KernelDef, const MAX: bool> Reducer<K> for Extremum<MAX> {
+    type Acc<M: Math<K::T>> = (K::F<M::V>, K::F<M::Idx>);
+
+    #[inline(always)]
+    fn init<M: Math<K::T>>(m: M) -> Self::Acc<M> {
+        (Array::from_fn(|_| m.splat(Self::worst())), Array::from_fn(|_| m.splat_idx(0)))
+    }
+
+    #[inline(always)]
+    fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, f: &K::F<M::V>, _: &K::G<M::V>, j: M::Idx) {
+        let (best, idx) = (acc.0.as_mut(), acc.1.as_mut());
+        for (c, &x) in f.as_ref().iter().enumerate() {
+            let take = Self::better(m, x, best[c]);
+            best[c] = m.blend(take, x, best[c]);
+            idx[c] = m.blend_idx(take, j, idx[c]);
+        }
+    }
+
+    #[inline(always)]
+    fn step_masked<M: Math<K::T>>(
+        m: M,
+        acc: &mut Self::Acc<M>,
+        f: &K::F<M::V>,
+        _: &K::G<M::V>,
+        j: M::Idx,
+        mask: M::Mask,
+    ) {
+        let (best, idx) = (acc.0.as_mut(), acc.1.as_mut());
+        for (c, &x) in f.as_ref().iter().enumerate() {
+            let take = m.and_mask(mask, Self::better(m, x, best[c]));
+            best[c] = m.blend(take, x, best[c]);
+            idx[c] = m.blend_idx(take, j, idx[c]);
+        }
+    }
+
+    #[inline(always)]
+    fn merge<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, later: &Self::Acc<M>) {
+        let (best, idx) = (acc.0.as_mut(), acc.1.as_mut());
+        for c in 0..best.len() {
+            let (x, j) = (later.0.as_ref()[c], later.1.as_ref()[c]);
+            let take = Self::better(m, x, best[c]);
+            best[c] = m.blend(take, x, best[c]);
+            idx[c] = m.blend_idx(take, j, idx[c]);
+        }
+    }
+
+    fn collapse<M: Math<K::T>>(m: M, acc: &Self::Acc<M>) -> Self::Acc<Scalar<K>> {
+        let mut best: K::F<K::T> = Array::from_fn(|_| Self::worst());
+        let mut idx: K::F<u32> = Array::from_fn(|_| 0);
+        for c in 0..best.as_ref().len() {
+            let values = lanes(m, acc.0.as_ref()[c]);
+            let indices = index_lanes(m, acc.1.as_ref()[c]);
+            let (b, i) = (&mut best.as_mut()[c], &mut idx.as_mut()[c]);
+            for (&v, &j) in values.iter().zip(&indices) {
+                let strictly = if MAX { v > *b } else { v < *b };
+                if strictly || (v == *b && j < *i) {
+                    (*b, *i) = (v, j);
+                }
+            }
+        }
+        (best, idx)
+    }
+
+    fn finalize(acc: &Self::Acc<Scalar<K>>, values: &mut [K::T], indices: &mut [usize]) {
+        if !values.is_empty() {
+            values.copy_from_slice(acc.0.as_ref());
+        }
+        for (o, &i) in indices.iter_mut().zip(acc.1.as_ref()) {
+            *o = i as usize;
+        }
+    }
+}
+
+/// `kmin_j::<N>`, `argkmin_j::<N>`, `kmin_argkmin_j::<N>`: per component, the `N` smallest
+/// values in increasing order (ties by increasing index) and their indices.
+pub struct KMin<const N: usize>;
+
+impl<const N: usize> KMin<N> {
+    /// Inserts `x` (index `xi`) into the sorted slots of component `c`, in the lanes of `take`.
+    #[inline(always)]
+    fn insert<T: Real, M: Math<T>, F: Array<M::V>, I: Array<M::Idx>>(
+        m: M,
+        values: &mut [F; N],
+        indices: &mut [I; N],
+        c: usize,
+        x: M::V,
+        xi: M::Idx,
+        take: M::Mask,
+    ) {
+        // Lanes that do not insert carry +inf, which no slot accepts.
+        let mut x = m.blend(take, x, m.splat(T::INFINITY));
+        let mut xi = xi;
+        for k in 0..N {
+            let (v, i) = (values[k].as_ref()[c], indices[k].as_ref()[c]);
+            let before = m.lt_mask(x, v);
+            values[k].as_mut()[c] = m.blend(before, x, v);
+            indices[k].as_mut()[c] = m.blend_idx(before, xi, i);
+            x = m.blend(before, v, x);
+            xi = m.blend_idx(before, i, xi);
+        }
+    }
+}
+
+impl<K: KernelDef, const N: usize> Reducer<K> for KMin<N> {
+    type Acc<M: Math<K::T>> = ([K::F<M::V>; N], [K::F<M::Idx>; N]);
+
+    #[inline(always)]
+    fn init<M: Math<K::T>>(m: M) -> Self::Acc<M> {
+        let inf: K::F<M::V> = Array::from_fn(|_| m.splat(K::T::INFINITY));
+        let zero: K::F<M::Idx> = Array::from_fn(|_| m.splat_idx(0));
+        ([inf; N], [zero; N])
+    }
+
+    #[inline(always)]
+    fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, f: &K::F<M::V>, _: &K::G<M::V>, j: M::Idx) {
+        for (c, &x) in f.as_ref().iter().enumerate() {
+            // Most values are worse than the current N-th: skip them with one comparison.
+            let take = m.lt_mask(x, acc.0[N - 1].as_ref()[c]);
+            if m.any(take) {
+                Self::insert(m, &mut acc.0, &mut acc.1, c, x, j, take);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn step_masked<M: Math<K::T>>(
+        m: M,
+        acc: &mut Self::Acc<M>,
+        f: &K::F<M::V>,
+        _: &K::G<M::V>,
+        j: M::Idx,
+        mask: M::Mask,
+    ) {
+        for (c, &x) in f.as_ref().iter().enumerate() {
+            let take = m.and_mask(mask, m.lt_mask(x, acc.0[N - 1].as_ref()[c]));
+            if m.any(take) {
+                Self::insert(m, &mut acc.0, &mut acc.1, c, x, j, take);
+            }
+        }
+    }
+
+    fn merge<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, later: &Self::Acc<M>) {
+        for c in 0..acc.0[0].as_ref().len() {
+            for k in 0..N {
+                let (x, xi) = (later.0[k].as_ref()[c], later.1[k].as_ref()[c]);
+                let take = m.lt_mask(x, acc.0[N - 1].as_ref()[c]);
+                if m.any(take) {
+                    Self::insert(m, &mut acc.0, &mut acc.1, c, x, xi, take);
+                }
+            }
+        }
+    }
+
+    fn collapse<M: Math<K::T>>(m: M, acc: &Self::Acc<M>) -> Self::Acc<Scalar<K>> {
+        let mut values: [K::F<K::T>; N] = [Array::from_fn(|_| K::T::INFINITY); N];
+        let mut indices: [K::F<u32>; N] = [Array::from_fn(|_| 0); N];
+        for c in 0..values[0].as_ref().len() {
+            let mut all: Vec<(K::T, u32)> = Vec::with_capacity(N * M::LANES);
+            for k in 0..N {
+                let v = lanes(m, acc.0[k].as_ref()[c]);
+                let i = index_lanes(m, acc.1[k].as_ref()[c]);
+                all.extend(v.into_iter().zip(i).filter(|&(v, _)| v < K::T::INFINITY));
+            }
+            all.sort_by(|a, b| {
+                a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1))
+            });
+            for (k, &(v, i)) in all.iter().take(N).enumerate() {
+                values[k].as_mut()[c] = v;
+                indices[k].as_mut()[c] = i;
+            }
+        }
+        (values, indices)
+    }
+
+    fn finalize(acc: &Self::Acc<Scalar<K>>, values: &mut [K::T], indices: &mut [usize]) {
+        let width = acc.0[0].as_ref().len();
+        for k in 0..N {
+            for c in 0..width {
+                if !values.is_empty() {
+                    values[k * width + c] = acc.0[k].as_ref()[c];
+                }
+                if !indices.is_empty() {
+                    indices[k * width + c] = acc.1[k].as_ref()[c] as usize;
+                }
+            }
+        }
+    }
+}
+
+/// The online, stable update shared by the log-sum-exp family. A pair `(mx, s)` stands for
+/// `exp(mx) * s`; adding `exp(f) * w` first raises the running maximum `mx` to include `f`, then
+/// rescales whichever side is smaller by `t = exp(-|f - mx|)`, so that no exponential overflows
+/// and each update costs one exponential. Returns whether `f` is the new maximum, and `t`.
+#[inline(always)]
+fn raise_max<T: Real, M: Math<T>>(m: M, mx: &mut M::V, f: M::V) -> (M::Mask, M::V) {
+    let neg_inf = m.splat(T::NEG_INFINITY);
+    let above = m.gt_mask(f, *mx);
+    let hi = m.blend(above, f, *mx);
+    let lo = m.blend(above, *mx, f);
+    // Both -inf: nothing to add (their difference would be NaN).
+    let d = m.blend(m.eq_mask(lo, neg_inf), neg_inf, m.sub(lo, hi));
+    *mx = hi;
+    (above, T::exp(m, d))
+}
+
+/// `s` plus `exp(f) w`, in the frame of the maximum raised by [`raise_max`].
+#[inline(always)]
+fn accumulate<T: Real, M: Math<T>>(m: M, above: M::Mask, t: M::V, s: M::V, w: M::V) -> M::V {
+    m.blend(above, m.mul_add(s, t, w), m.mul_add(w, t, s))
+}
+
+/// Adds `exp(f) * w_k` to each sum `k`.
+#[inline(always)]
+fn add_exp<T: Real, M: Math<T>>(m: M, mx: &mut M::V, sums: &mut [M::V], f: M::V, w: impl Fn(usize) -> M::V) {
+    let (above, t) = raise_max(m, mx, f);
+    for (k, s) in sums.iter_mut().enumerate() {
+        *s = accumulate(m, above, t, *s, w(k));
+    }
+}
+
+/// `logsumexp_j F`: `log sum_j exp(F)`, computed online and stably.
+pub struct LogSumExp;
+
+impl<K: KernelDef> Reducer<K> for LogSumExp {
+    type Acc<M: Math<K::T>> = (M::V, [M::V; 1]);
+
+    #[inline(always)]
+    fn init<M: Math<K::T>>(m: M) -> Self::Acc<M> {
+        (m.splat(K::T::NEG_INFINITY), [m.splat(K::T::ZERO)])
+    }
+
+    #[inline(always)]
+    fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, f: &K::F<M::V>, _: &K::G<M::V>, _: M::Idx) {
+        let one = m.splat(K::T::ONE);
+        add_exp(m, &mut acc.0, &mut acc.1, f.as_ref()[0], |_| one);
+    }
+
+    #[inline(always)]
+    fn step_masked<M: Math<K::T>>(
+        m: M,
+        acc: &mut Self::Acc<M>,
+        f: &K::F<M::V>,
+        _: &K::G<M::V>,
+        _: M::Idx,
+        mask: M::Mask,
+    ) {
+        let f = m.blend(mask, f.as_ref()[0], m.splat(K::T::NEG_INFINITY));
+        let w = m.blend(mask, m.splat(K::T::ONE), m.splat(K::T::ZERO));
+        add_exp(m, &mut acc.0, &mut acc.1, f, |_| w);
+    }
+
+    #[inline(always)]
+    fn merge<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, later: &Self::Acc<M>) {
+        add_exp(m, &mut acc.0, &mut acc.1, later.0, |k| later.1[k]);
+    }
+
+    fn collapse<M: Math<K::T>>(m: M, acc: &Self::Acc<M>) -> Self::Acc<Scalar<K>> {
+        let s = Scalar::<K>::default();
+        let mut out = (K::T::NEG_INFINITY, [K::T::ZERO]);
+        for (mx, sum) in lanes(m, acc.0).into_iter().zip(lanes(m, acc.1[0])) {
+            add_exp(s, &mut out.0, &mut out.1, mx, |_| sum);
+        }
+        out
+    }
+
+    fn finalize(acc: &Self::Acc<Scalar<K>>, values: &mut [K::T], _: &mut [usize]) {
+        let s = Scalar::<K>::default();
+        values[0] = s.add(acc.0, K::T::log(s, acc.1[0]));
+    }
+}
+
+/// `logsumexp_j(F, W)`: `log sum_j exp(F) W`, component-wise in `W`, computed online.
+pub struct LogSumExpWeight;
+
+impl<K: KernelDef> Reducer<K> for LogSumExpWeight {
+    type Acc<M: Math<K::T>> = (M::V, K::G<M::V>);
+
+    #[inline(always)]
+    fn init<M: Math<K::T>>(m: M) -> Self::Acc<M> {
+        (m.splat(K::T::NEG_INFINITY), Array::from_fn(|_| m.splat(K::T::ZERO)))
+    }
+
+    #[inline(always)]
+    fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, f: &K::F<M::V>, g: &K::G<M::V>, _: M::Idx) {
+        add_exp(m, &mut acc.0, acc.1.as_mut(), f.as_ref()[0], |k| g.as_ref()[k]);
+    }
+
+    #[inline(always)]
+    fn step_masked<M: Math<K::T>>(
+        m: M,
+        acc: &mut Self::Acc<M>,
+        f: &K::F<M::V>,
+        g: &K::G<M::V>,
+        _: M::Idx,
+        mask: M::Mask,
+    ) {
+        let f = m.blend(mask, f.as_ref()[0], m.splat(K::T::NEG_INFINITY));
+        let zero = m.splat(K::T::ZERO);
+        add_exp(m, &mut acc.0, acc.1.as_mut(), f, |k| m.blend(mask, g.as_ref()[k], zero));
+    }
+
+    #[inline(always)]
+    fn merge<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, later: &Self::Acc<M>) {
+        add_exp(m, &mut acc.0, acc.1.as_mut(), later.0, |k| later.1.as_ref()[k]);
+    }
+
+    fn collapse<M: Math<K::T>>(m: M, acc: &Self::Acc<M>) -> Self::Acc<Scalar<K>> {
+        let s = Scalar::<K>::default();
+        let mut out: Self::Acc<Scalar<K>> = (K::T::NEG_INFINITY, Array::from_fn(|_| K::T::ZERO));
+        let sums: Vec<Vec<K::T>> = acc.1.as_ref().iter().map(|&v| lanes(m, v)).collect();
+        for (l, mx) in lanes(m, acc.0).into_iter().enumerate() {
+            add_exp(s, &mut out.0, out.1.as_mut(), mx, |k| sums[k][l]);
+        }
+        out
+    }
+
+    fn finalize(acc: &Self::Acc<Scalar<K>>, values: &mut [K::T], _: &mut [usize]) {
+        let s = Scalar::<K>::default();
+        for (v, &sum) in values.iter_mut().zip(acc.1.as_ref()) {
+            *v = s.add(acc.0, K::T::log(s, sum));
+        }
+    }
+}
+
+/// `sumsoftmaxweight_j(F, V)`: `sum_j exp(F) V / sum_j exp(F)`, computed online.
+pub struct SumSoftMaxWeight;
+
+impl SumSoftMaxWeight {
+    /// Adds `exp(f) * [w1, g...]` (`w1` is 1, or 0 in masked lanes).
+    #[inline(always)]
+    fn add<T: Real, M: Math<T>, G: Array<M::V>>(
+        m: M,
+        acc: &mut (M::V, M::V, G),
+        f: M::V,
+        w1: M::V,
+        g: impl Fn(usize) -> M::V,
+    ) {
+        let (above, t) = raise_max(m, &mut acc.0, f);
+        acc.1 = accumulate(m, above, t, acc.1, w1);
+        for (k, s) in acc.2.as_mut().iter_mut().enumerate() {
+            *s = accumulate(m, above, t, *s, g(k));
+        }
+    }
+}
+
+impl<K: KernelDef> Reducer<K> for SumSoftMaxWeight {
+    /// Running maximum, sum of weights `exp(F - max)`, and weighted sums of `V`.
+    type Acc<M: Math<K::T>> = (M::V, M::V, K::G<M::V>);
+
+    #[inline(always)]
+    fn init<M: Math<K::T>>(m: M) -> Self::Acc<M> {
+        let zero = m.splat(K::T::ZERO);
+        (m.splat(K::T::NEG_INFINITY), zero, Array::from_fn(|_| zero))
+    }
+
+    #[inline(always)]
+    fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, f: &K::F<M::V>, g: &K::G<M::V>, _: M::Idx) {
+        Self::add(m, acc, f.as_ref()[0], m.splat(K::T::ONE), |k| g.as_ref()[k]);
+    }
+
+    #[inline(always)]
+    fn step_masked<M: Math<K::T>>(
+        m: M,
+        acc: &mut Self::Acc<M>,
+        f: &K::F<M::V>,
+        g: &K::G<M::V>,
+        _: M::Idx,
+        mask: M::Mask,
+    ) {
+        let f = m.blend(mask, f.as_ref()[0], m.splat(K::T::NEG_INFINITY));
+        let zero = m.splat(K::T::ZERO);
+        let w1 = m.blend(mask, m.splat(K::T::ONE), zero);
+        Self::add(m, acc, f, w1, |k| m.blend(mask, g.as_ref()[k], zero));
+    }
+
+    #[inline(always)]
+    fn merge<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, later: &Self::Acc<M>) {
+        Self::add(m, acc, later.0, later.1, |k| later.2.as_ref()[k]);
+    }
+
+    fn collapse<M: Math<K::T>>(m: M, acc: &Self::Acc<M>) -> Self::Acc<Scalar<K>> {
+        let s = Scalar::<K>::default();
+        let zero = K::T::ZERO;
+        let mut out: Self::Acc<Scalar<K>> = (K::T::NEG_INFINITY, zero, Array::from_fn(|_| zero));
+        let weights = lanes(m, acc.1);
+        let sums: Vec<Vec<K::T>> = acc.2.as_ref().iter().map(|&v| lanes(m, v)).collect();
+        for (l, mx) in lanes(m, acc.0).into_iter().enumerate() {
+            Self::add(s, &mut out, mx, weights[l], |k| sums[k][l]);
+        }
+        out
+    }
+
+    fn finalize(acc: &Self::Acc<Scalar<K>>, values: &mut [K::T], _: &mut [usize]) {
+        let s = Scalar::<K>::default();
+        for (v, &num) in values.iter_mut().zip(acc.2.as_ref()) {
+            *v = s.div(num, acc.1);
+        }
     }
 }

@@ -13,6 +13,7 @@ use crate::ast::DType;
 use crate::check::Kernel;
 use crate::ir::Role;
 use crate::lower::{Inst, Operand, Program, Staged, Val, lower};
+use crate::prim::Prim;
 use crate::reduction::ReductionKind;
 
 /// How the generated type is declared.
@@ -195,12 +196,18 @@ fn kernel_def(kernel: &Kernel, name: &syn::Ident) -> TokenStream {
 
 /// The runtime's reducer type for this kernel.
 fn reducer(kernel: &Kernel) -> TokenStream {
+    use ReductionKind::*;
     match kernel.reduction.kind {
-        ReductionKind::Sum => quote!(::keops::__private::Sum),
-        other => {
-            let msg = format!("reduction `{}` is not supported yet", other.keops_name());
-            quote!(::core::compile_error!(#msg))
+        Sum => quote!(::keops::__private::Sum),
+        Min | ArgMin | MinArgMin => quote!(::keops::__private::Extremum<false>),
+        Max | ArgMax | MaxArgMax => quote!(::keops::__private::Extremum<true>),
+        KMin | ArgKMin | KMinArgKMin => {
+            let k = kernel.reduction.k;
+            quote!(::keops::__private::KMin<#k>)
         }
+        LogSumExp if kernel.formula2.is_some() => quote!(::keops::__private::LogSumExpWeight),
+        LogSumExp => quote!(::keops::__private::LogSumExp),
+        SumSoftMaxWeight => quote!(::keops::__private::SumSoftMaxWeight),
     }
 }
 
@@ -334,4 +341,58 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize) -> TokenStream {
         #(#lets)*
         ([#(#f),*], [#(#g),*])
     }
+}
+
+/// Scalar functions the runtime needs outside formulas (the online log-sum-exp reductions), as
+/// generated kernels compute them: `exp_f32`, `exp_f64`, `log_f32`, `log_f64`, generic over
+/// `Math` like `pair`.
+pub fn runtime_math() -> TokenStream {
+    let mut out = TokenStream::new();
+    for dtype in [DType::F32, DType::F64] {
+        for prim in [Prim::Exp, Prim::Log] {
+            out.extend(unary_fn(dtype, prim));
+        }
+    }
+    out
+}
+
+/// `fn <prim>_<dtype><M: Math<T>>(m: M, x: M::V) -> M::V`, from the primitive's lowering.
+fn unary_fn(dtype: DType, prim: Prim) -> TokenStream {
+    let t = scalar_type(dtype);
+    let name = format_ident!("{}_{}", prim.method(), dtype.name());
+    let mut p = Program::new(dtype);
+    let x = p.load(0, 0);
+    let y = p.prim(prim, &[x]);
+    let body = p.insts().iter().enumerate().filter(|&(i, _)| i != x.index()).map(|(i, inst)| {
+        let id = format_ident!("v{i}");
+        let value = match *inst {
+            Inst::Load { .. } => quote!(x),
+            Inst::Const(bits) => {
+                let c = constant(dtype, f64::from_bits(bits));
+                quote!(m.splat(#c))
+            }
+            Inst::Prim(prim, _) => {
+                let method = format_ident!("{}", prim.method());
+                let args = inst.operands().iter().map(|&a| if a == x { quote!(x) } else { val_tokens(a) });
+                quote!(m.#method(#(#args),*))
+            }
+        };
+        quote!(let #id = #value;)
+    });
+    let result = if y == x { quote!(x) } else { val_tokens(y) };
+    let doc = format!(" `{}` on {} lanes, as generated kernels compute it.", prim.method(), dtype.name());
+    quote! {
+        #[doc = #doc]
+        #[inline(always)]
+        #[allow(clippy::all, unused_variables)]
+        pub fn #name<M: ::keops::__private::Math<#t>>(m: M, x: M::V) -> M::V {
+            #(#body)*
+            #result
+        }
+    }
+}
+
+fn val_tokens(v: Val) -> TokenStream {
+    let id = val_ident(v);
+    quote!(#id)
 }

@@ -154,7 +154,7 @@ fn parse_closure(input: ParseStream, diags: &mut Diagnostics) -> syn::Result<Ker
         k: None,
         loc: Loc::of(&body),
     });
-    Ok(KernelSource { syntax: Syntax::Math, params, reduction, formula, formula2, text: text.to_string() })
+    Ok(KernelSource { syntax: Syntax::Math, params, reduction, formula, formula2, text: tidy(&text) })
 }
 
 /// The `sum_j` / `kmin_j::<K>` word in front of the formula. `None` after reporting an error.

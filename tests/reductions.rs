@@ -1,0 +1,159 @@
+//! Every reduction, over i and over j, f32 and f64, against the reference implementation, on
+//! sizes that are not multiples of the lane or tile sizes, including N < K.
+
+mod common;
+
+use common::{check_inputs, check_reference};
+use keops::{Kernel, keops};
+
+const SIZES: &[(usize, usize)] = &[(0, 5), (5, 0), (1, 1), (3, 2), (7, 33), (61, 1100), (300, 47)];
+
+fn at_all_sizes<K: Kernel>(k: &K) {
+    for (seed, &(m, n)) in SIZES.iter().enumerate() {
+        check_reference(k, m, n, -1.0, 1.0, 100 + seed as u64);
+    }
+}
+
+#[test]
+fn min_and_max() {
+    at_all_sizes(&keops!(|x_i: [f32; 3], y_j: [f32; 3]| min_j sqdist(x_i, y_j)));
+    at_all_sizes(&keops!(|x_i: [f64; 3], y_j: [f64; 3]| max_i x_i * y_j));
+    at_all_sizes(&keops!(|x_i: [f32; 2], y_j: [f32; 2]| max_j dot(x_i, y_j)));
+    at_all_sizes(&keops!(|x_i: [f64; 2], y_j: [f64; 2]| min_i x_i - y_j));
+}
+
+#[test]
+fn arg_min_and_max() {
+    at_all_sizes(&keops!(|x_i: [f32; 3], y_j: [f32; 3]| argmin_j sqdist(x_i, y_j)));
+    at_all_sizes(&keops!(|x_i: [f64; 3], y_j: [f64; 3]| argmax_i x_i * y_j));
+    at_all_sizes(&keops!(|x_i: [f32; 4], y_j: [f32; 4]| min_argmin_i sin(x_i + y_j)));
+    at_all_sizes(&keops!(|x_i: [f64; 2], y_j: [f64; 2]| max_argmax_j x_i * y_j));
+}
+
+#[test]
+fn k_min() {
+    at_all_sizes(&keops!(|x_i: [f32; 3], y_j: [f32; 3]| kmin_j::<5> sqdist(x_i, y_j)));
+    at_all_sizes(&keops!(|x_i: [f64; 3], y_j: [f64; 3]| argkmin_i::<3> x_i - y_j));
+    at_all_sizes(&keops!(|x_i: [f32; 2], y_j: [f32; 2]| kmin_argkmin_j::<4> x_i * y_j));
+    at_all_sizes(&keops!(|x_i: [f64; 2], y_j: [f64; 2]| kmin_argkmin_i::<10> sqdist(x_i, y_j)));
+}
+
+#[test]
+fn log_sum_exp() {
+    at_all_sizes(&keops!(|x_i: [f32; 3], y_j: [f32; 3], g: f32| logsumexp_j - g * sqdist(x_i, y_j)));
+    at_all_sizes(&keops!(|x_i: [f64; 3], y_j: [f64; 3], h_i: f64| logsumexp_i h_i - sqdist(x_i, y_j)));
+    // With a weight: log sum_j exp(F) W, component-wise.
+    at_all_sizes(&keops!(|x_i: [f32; 2], y_j: [f32; 2], w_j: [f32; 3]| logsumexp_j(dot(x_i, y_j), exp(w_j))));
+    at_all_sizes(&keops!(|x_i: [f64; 2], y_j: [f64; 2], w_i: f64| logsumexp_i(-sqdist(x_i, y_j), 2.0 + w_i)));
+}
+
+#[test]
+fn sum_soft_max_weight() {
+    at_all_sizes(&keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 3]| sumsoftmaxweight_j(
+        -sqdist(x_i, y_j),
+        b_j
+    )));
+    at_all_sizes(&keops!(|x_i: [f64; 3], y_j: [f64; 3], b_i: [f64; 2]| sumsoftmaxweight_i(
+        dot(x_i, y_j),
+        b_i
+    )));
+}
+
+#[test]
+fn split_reductions_for_few_output_rows() {
+    // Few output rows, many reduced rows: segments are merged in order.
+    let k = keops!(|x_i: [f32; 2], y_j: [f32; 2]| kmin_argkmin_j::<3> sqdist(x_i, y_j));
+    check_reference(&k, 2, 40_000, -1.0, 1.0, 7);
+    let k = keops!(|x_i: [f64; 2], y_j: [f64; 2]| logsumexp_j - 4.0 * sqdist(x_i, y_j));
+    check_reference(&k, 3, 40_000, -1.0, 1.0, 8);
+    let k = keops!(|x_i: [f32; 1], y_j: [f32; 1]| min_argmin_j sqdist(x_i, y_j));
+    check_reference(&k, 1, 50_000, -1.0, 1.0, 9);
+}
+
+#[test]
+fn ties_resolve_to_the_lowest_index() {
+    // Every y_j is one of three points, so every distance is tied many times.
+    let k = keops!(|x_i: [f32; 1], y_j: [f32; 1]| kmin_argkmin_j::<4> sqdist(x_i, y_j));
+    let x = vec![0.1f32, 0.9, 0.5];
+    let y: Vec<f32> = (0..2000).map(|j| [0.0f32, 1.0, 0.5][j % 3]).collect();
+    let (values, indices) =
+        k.eval(&[[0.1], [0.9], [0.5]], &y.iter().map(|&v| [v]).collect::<Vec<_>>()).unwrap();
+    assert_eq!(indices[0], [0, 3, 6, 9]);
+    assert_eq!(indices[1], [1, 4, 7, 10]);
+    assert_eq!(indices[2], [2, 5, 8, 11]);
+    assert_eq!(values[2], [0.0; 4]);
+    check_inputs(&k, &[x, y], "tied values");
+    let k = keops!(|x_i: f64, y_j: f64| argmax_j - abs(x_i - y_j));
+    let a = k.eval(&[0.0], &[1.0, -1.0, 1.0, -1.0]).unwrap();
+    assert_eq!(a, vec![[0]]);
+}
+
+#[test]
+fn fewer_rows_than_k() {
+    // Slots beyond the number of reduced rows hold +inf and index 0, as in KeOps.
+    let k = keops!(|x_i: f32, y_j: f32| kmin_argkmin_j::<5> sqdist(x_i, y_j));
+    let (values, indices) = k.eval(&[0.0], &[2.0, 1.0]).unwrap();
+    assert_eq!(values, vec![[1.0, 4.0, f32::INFINITY, f32::INFINITY, f32::INFINITY]]);
+    assert_eq!(indices, vec![[1, 0, 0, 0, 0]]);
+}
+
+#[test]
+fn empty_reductions_give_identities() {
+    let none: [[f32; 2]; 0] = [];
+    let x = [[0.5f32, 0.5]];
+    assert_eq!(
+        keops!(|x_i: [f32; 2], y_j: [f32; 2]| min_j sqdist(x_i, y_j)).eval(&x, &none).unwrap(),
+        vec![[f32::INFINITY]]
+    );
+    assert_eq!(
+        keops!(|x_i: [f32; 2], y_j: [f32; 2]| max_j sqdist(x_i, y_j)).eval(&x, &none).unwrap(),
+        vec![[f32::NEG_INFINITY]]
+    );
+    assert_eq!(
+        keops!(|x_i: [f32; 2], y_j: [f32; 2]| argmin_j sqdist(x_i, y_j)).eval(&x, &none).unwrap(),
+        vec![[0]]
+    );
+    assert_eq!(
+        keops!(|x_i: [f32; 2], y_j: [f32; 2]| logsumexp_j sqdist(x_i, y_j)).eval(&x, &none).unwrap(),
+        vec![[f32::NEG_INFINITY]]
+    );
+    let softmax = keops!(|x_i: [f32; 2], y_j: [f32; 2]| sumsoftmaxweight_j(sqdist(x_i, y_j), y_j))
+        .eval(&x, &none)
+        .unwrap();
+    assert!(softmax[0].iter().all(|v| v.is_nan()), "0 / 0: {softmax:?}");
+}
+
+#[test]
+fn log_sum_exp_is_stable_in_f32() {
+    // Values around +-1e4: exp overflows f32 far below that.
+    let k = keops!(|x_i: f32, y_j: f32| logsumexp_j x_i * y_j);
+    let x = [1e4f32, -1e4, 5e3];
+    let y: Vec<f32> = (0..1000).map(|j| 1.0 - j as f32 * 1e-4).collect();
+    let got = k.eval(&x, &y).unwrap();
+    for (i, &xi) in x.iter().enumerate() {
+        let values: Vec<f64> = y.iter().map(|&yj| xi as f64 * yj as f64).collect();
+        let m = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let want = m + values.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+        let g = got[i][0] as f64;
+        assert!(g.is_finite(), "row {i}: {g}");
+        assert!((g - want).abs() <= 1e-4 * want.abs(), "row {i}: {g} vs {want}");
+    }
+}
+
+#[test]
+fn typed_outputs() {
+    let x = [[0.0f32, 0.0], [3.0, 3.0]];
+    let y = [[1.0f32, 1.0], [2.9, 3.1], [0.1, 0.0]];
+    let nearest = keops!(|x_i: [f32; 2], y_j: [f32; 2]| argmin_j sqdist(x_i, y_j)).eval(&x, &y).unwrap();
+    assert_eq!(nearest, vec![[2], [1]]);
+    let (d, i) = keops!(|x_i: [f32; 2], y_j: [f32; 2]| min_argmin_j sqdist(x_i, y_j)).eval(&x, &y).unwrap();
+    assert_eq!(i, vec![[2], [1]]);
+    assert!((d[0][0] - 0.01).abs() < 1e-6);
+    let two = keops!(|x_i: [f32; 2], y_j: [f32; 2]| argkmin_j::<2> sqdist(x_i, y_j)).eval(&x, &y).unwrap();
+    assert_eq!(two, vec![[2, 0], [1, 0]]);
+    // eval_flat returns values then indices, as numbers, like pykeops.
+    let k = keops!(|x_i: [f32; 2], y_j: [f32; 2]| min_argmin_j sqdist(x_i, y_j));
+    let flat = k.eval_flat(&[x.as_flattened(), y.as_flattened()]).unwrap();
+    assert_eq!(flat.len(), 4);
+    assert_eq!(&flat[2..], &[2.0, 1.0]);
+}
