@@ -66,7 +66,7 @@ pub(crate) fn sizes<K: KernelDef>(inputs: &[&[K::T]]) -> Result<Sizes> {
 }
 
 /// Evaluates into `values` (`outer * value_width`) and `indices` (`outer * index_width`).
-fn compute<K: KernelDef>(
+pub(crate) fn compute<K: KernelDef>(
     k: &K,
     inputs: &[&[K::T]],
     sizes: Sizes,

@@ -6,6 +6,7 @@ use crate::backend::Backend;
 use crate::cpu::math::{Math, Real};
 use crate::cpu::reduce::Reducer;
 use crate::error::Result;
+use crate::grad::Backprop;
 use crate::info::KernelInfo;
 
 /// A fixed-size array of values, as generated code declares them (`[V; N]`).
@@ -52,6 +53,17 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
 
     /// Where this kernel value runs.
     fn backend(&self) -> Backend;
+
+    /// This kernel, running on `backend`.
+    fn on_backend(backend: Backend) -> Self;
+
+    /// The gradient with respect to input `pos` within the backward pass `bp`. Generated for
+    /// user kernels; the default (zero) serves the hidden backward kernels, which are never
+    /// differentiated.
+    fn backward(&self, bp: &Backprop<'_, Self>, pos: usize) -> Result<Vec<Self::T>> {
+        bp.check(pos)?;
+        Ok(bp.zero(pos))
+    }
 }
 
 /// What every kernel value can do, for code that is generic over kernels. Generated types also
@@ -69,6 +81,12 @@ pub trait Kernel: Send + Sync {
     /// Evaluates on flat row-major inputs in declaration order. The output is flat and
     /// row-major: the values, then (for reductions that return them) the indices as numbers.
     fn eval_flat<S: AsRef<[Self::T]>>(&self, inputs: &[S]) -> Result<Vec<Self::T>>;
+
+    /// The gradient of `sum <output, e>` with respect to the input at position `pos`, flat and
+    /// row-major (a parameter's gradient is summed over all rows). `e` has the shape of the
+    /// output: its values part, or the whole flat output.
+    fn grad_flat<S: AsRef<[Self::T]>>(&self, pos: usize, inputs: &[S], e: &[Self::T])
+    -> Result<Vec<Self::T>>;
 }
 
 impl<K: KernelDef> Kernel for K {
@@ -84,5 +102,10 @@ impl<K: KernelDef> Kernel for K {
 
     fn eval_flat<S: AsRef<[K::T]>>(&self, inputs: &[S]) -> Result<Vec<K::T>> {
         crate::eval::eval_flat(self, inputs)
+    }
+
+    fn grad_flat<S: AsRef<[K::T]>>(&self, pos: usize, inputs: &[S], e: &[K::T]) -> Result<Vec<K::T>> {
+        let bp = Backprop::new(self, inputs, e)?;
+        self.backward(&bp, pos)
     }
 }

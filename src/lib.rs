@@ -100,6 +100,7 @@ mod backend;
 mod cpu;
 mod error;
 mod eval;
+mod grad;
 mod info;
 mod kernel;
 
@@ -118,5 +119,6 @@ pub mod __private {
         Extremum, KMin, LogSumExp, LogSumExpWeight, Reducer, Sum, SumSoftMaxWeight,
     };
     pub use crate::eval::{eval_both, eval_flat, eval_indices, eval_values};
+    pub use crate::grad::{Backprop, array, rows};
     pub use crate::kernel::{Array, KernelDef};
 }

@@ -162,3 +162,17 @@ fn gradients_inside_formulas() {
         1.0,
     );
 }
+
+#[test]
+fn differential_operators() {
+    // A large formula: the reference evaluator is slow on it, so the sizes are smaller.
+    let k = keops!(|x_i: [f64; 2], y_j: [f64; 2], u_i: [f64; 2]| sum_j [
+        diff(exp(-sqdist(x_i, y_j)) * x_i, x_i, u_i),
+        gradmatrix(sin(x_i * y_j), x_i),
+        divergence(x_i * sqdist(x_i, y_j), x_i),
+        laplacian(exp(-sqdist(x_i, y_j)), y_j)
+    ]);
+    for (seed, (m, n)) in [(0, 3), (1, 1), (17, 45)].into_iter().enumerate() {
+        check_reference(&k, m, n, -1.0, 1.0, seed as u64);
+    }
+}

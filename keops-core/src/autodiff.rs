@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 
-use crate::ir::{DimError, Graph, Node, NodeId};
-use crate::ops::Derivative;
+use crate::ir::{DimError, Graph, Node, NodeId, Role, Var};
+use crate::ops::{Derivative, Op};
 
 /// The gradient of `<f, e>` with respect to `wrt` (usually a variable): a formula of the
 /// dimension of `wrt`. `e` must have the dimension of `f`.
@@ -83,12 +83,89 @@ pub fn grad(g: &mut Graph, f: NodeId, wrt: NodeId, e: NodeId) -> Result<NodeId, 
     }
 }
 
+/// The unit vector `k` of dimension `dim`, as a constant formula.
+fn unit(g: &mut Graph, k: usize, dim: usize) -> Result<NodeId, DimError> {
+    let mut v = g.constant(1.0);
+    if k > 0 {
+        let z = g.zero(k);
+        v = g.op(Op::Concat, &[z, v], &[])?;
+    }
+    if k + 1 < dim {
+        let z = g.zero(dim - k - 1);
+        v = g.op(Op::Concat, &[v, z], &[])?;
+    }
+    Ok(v)
+}
+
+/// `Diff(F, x, u)`: the derivative of `F` with respect to `x` in the direction `u` (a
+/// Jacobian-vector product), as the adjoint of the gradient: the gradient of `Grad(F, x, e)`
+/// with respect to a placeholder `e`, which is linear in `e` and so no longer contains it.
+pub fn diff(g: &mut Graph, f: NodeId, x: NodeId, u: NodeId) -> Result<NodeId, DimError> {
+    if g.dim(u) != g.dim(x) {
+        return Err(format!(
+            "the direction has dimension {}, but the variable has dimension {} (they must be equal)",
+            g.dim(u),
+            g.dim(x)
+        ));
+    }
+    let placeholder = g.var(Var { pos: usize::MAX, dim: g.dim(f), role: Role::Param });
+    let gt = grad(g, f, x, placeholder)?;
+    let d = grad(g, gt, placeholder, u)?;
+    if g.vars_of(d).iter().any(|v| v.pos == usize::MAX) {
+        return Err("internal error: the derivative still depends on its placeholder".into());
+    }
+    Ok(d)
+}
+
+/// `GradMatrix(F, x)`: the gradients of each component of `F`, concatenated (row `k` is the
+/// gradient of `F_k`), of dimension `dim F * dim x`.
+pub fn grad_matrix(g: &mut Graph, f: NodeId, x: NodeId) -> Result<NodeId, DimError> {
+    let dim = g.dim(f);
+    let mut out: Option<NodeId> = None;
+    for k in 0..dim {
+        let e = unit(g, k, dim)?;
+        let row = grad(g, f, x, e)?;
+        out = Some(match out {
+            Some(prev) => g.op(Op::Concat, &[prev, row], &[])?,
+            None => row,
+        });
+    }
+    out.ok_or_else(|| "empty formula".into())
+}
+
+/// `Divergence(F, x)`: `sum_k dF_k / dx_k`, for `F` of the dimension of `x`.
+pub fn divergence(g: &mut Graph, f: NodeId, x: NodeId) -> Result<NodeId, DimError> {
+    let dim = g.dim(x);
+    if g.dim(f) != dim {
+        return Err(format!(
+            "the divergence needs a formula of the variable's dimension ({dim}), but this one has dimension {}",
+            g.dim(f)
+        ));
+    }
+    let mut total = g.zero(1);
+    for k in 0..dim {
+        let e = unit(g, k, dim)?;
+        let gk = grad(g, f, x, e)?;
+        let term = g.op(Op::Elem, &[gk], &[k as i64])?;
+        total = g.add(total, term)?;
+    }
+    Ok(total)
+}
+
+/// `Laplacian(F, x)`: the divergence of the gradient of a scalar `F`.
+pub fn laplacian(g: &mut Graph, f: NodeId, x: NodeId) -> Result<NodeId, DimError> {
+    if g.dim(f) != 1 {
+        return Err(format!("the Laplacian needs a scalar formula, but this one has dimension {}", g.dim(f)));
+    }
+    let one = g.constant(1.0);
+    let gradient = grad(g, f, x, one)?;
+    divergence(g, gradient, x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::eval::eval_nodes;
-    use crate::ir::{Role, Var};
-    use crate::ops::Op;
 
     /// Deterministic values in `[lo, hi)`.
     fn values(seed: &mut u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
@@ -193,6 +270,47 @@ mod tests {
             let want = -2.0 * (inputs[0][c] - inputs[1][c]) * (-d2).exp() * 1.5 * 0.7;
             assert!((got[c] - want).abs() < 1e-15, "{} vs {want}", got[c]);
         }
+    }
+
+    #[test]
+    fn differential_operators() {
+        // F(x) = (x0^2 x1, sin(x1)): J = [[2 x0 x1, x0^2], [0, cos x1]].
+        let mut g = Graph::new();
+        let x = g.var(Var { pos: 0, dim: 2, role: Role::I });
+        let u = g.var(Var { pos: 1, dim: 2, role: Role::I });
+        let x0 = g.op(Op::Elem, &[x], &[0]).unwrap();
+        let x1 = g.op(Op::Elem, &[x], &[1]).unwrap();
+        let sq = g.unary(Op::Square, x0).unwrap();
+        let a = g.mul(sq, x1).unwrap();
+        let b = g.unary(Op::Sin, x1).unwrap();
+        let f = g.op(Op::Concat, &[a, b], &[]).unwrap();
+        let (xv, uv): (Vec<f64>, Vec<f64>) = (vec![0.3, -0.8], vec![1.5, 2.0]);
+        let inputs = vec![xv.clone(), uv.clone()];
+        let jac = [[2.0 * xv[0] * xv[1], xv[0] * xv[0]], [0.0, xv[1].cos()]];
+
+        let d = diff(&mut g, f, x, u).unwrap();
+        let got = eval(&g, d, &inputs);
+        for r in 0..2 {
+            let want = jac[r][0] * uv[0] + jac[r][1] * uv[1];
+            assert!((got[r] - want).abs() < 1e-14, "Diff row {r}: {} vs {want}", got[r]);
+        }
+        let m = grad_matrix(&mut g, f, x).unwrap();
+        let got = eval(&g, m, &inputs);
+        assert_eq!(got.len(), 4);
+        for (k, row) in jac.iter().enumerate() {
+            for c in 0..2 {
+                assert!((got[k * 2 + c] - row[c]).abs() < 1e-14);
+            }
+        }
+        let div = divergence(&mut g, f, x).unwrap();
+        assert!((eval(&g, div, &inputs)[0] - (jac[0][0] + jac[1][1])).abs() < 1e-14);
+        // Laplacian of |x|^2 e^{x0} = (4 + 4 x0 + |x|^2) e^{x0} in two dimensions.
+        let n2 = g.unary(Op::SqNorm2, x).unwrap();
+        let ex = g.unary(Op::Exp, x0).unwrap();
+        let s = g.mul(n2, ex).unwrap();
+        let lap = laplacian(&mut g, s, x).unwrap();
+        let want = (4.0 + 4.0 * xv[0] + xv[0] * xv[0] + xv[1] * xv[1]) * xv[0].exp();
+        assert!((eval(&g, lap, &inputs)[0] - want).abs() < 1e-13);
     }
 
     #[test]

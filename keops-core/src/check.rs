@@ -130,28 +130,35 @@ impl Checker<'_> {
         }
     }
 
-    /// `grad` in the math syntax, `Grad` in KeOps strings.
-    fn grad_name(&self) -> &'static str {
-        match self.src.syntax {
-            Syntax::Math => "grad",
-            Syntax::KeOps => "Grad",
-        }
+    /// The formula transformations (autodiff), by name in this syntax: arity, and what the third
+    /// argument is.
+    fn transforms(&self) -> [(&'static str, usize, &'static str); 5] {
+        let math = self.src.syntax == Syntax::Math;
+        [
+            (if math { "grad" } else { "Grad" }, 3, "gradient input"),
+            (if math { "diff" } else { "Diff" }, 3, "direction"),
+            (if math { "gradmatrix" } else { "GradMatrix" }, 2, ""),
+            (if math { "divergence" } else { "Divergence" }, 2, ""),
+            (if math { "laplacian" } else { "Laplacian" }, 2, ""),
+        ]
     }
 
-    /// `grad(F, x, e)`: the gradient of `<F, e>` with respect to the variable `x`.
-    fn grad(&mut self, name: &str, args: &[Expr], loc: Loc) -> Option<NodeId> {
-        let [f, x, e] = args else {
+    /// `grad(F, x, e)`, `diff(F, x, u)`, `gradmatrix(F, x)`, `divergence(F, x)`,
+    /// `laplacian(F, x)`: differential operators with respect to the variable `x`.
+    fn transform(&mut self, name: &str, arity: usize, args: &[Expr], loc: Loc) -> Option<NodeId> {
+        if args.len() != arity {
             for a in args {
                 self.expr(a);
             }
-            self.diags.error(
-                loc,
-                format!("`{name}` takes 3 arguments (formula, variable, gradient input), got {}", args.len()),
-            );
+            let third = self.transforms().iter().find(|t| t.0 == name).map_or("", |t| t.2);
+            let what =
+                if arity == 3 { format!("formula, variable, {third}") } else { "formula, variable".into() };
+            self.diags.error(loc, format!("`{name}` takes {arity} arguments ({what}), got {}", args.len()));
             return None;
-        };
-        let (fv, ev) = (self.expr(f), self.expr(e));
-        let xv = match x {
+        }
+        let fv = self.expr(&args[0]);
+        let ev = args.get(2).map(|e| self.expr(e));
+        let xv = match &args[1] {
             Expr::Name { name: var, loc } => self.name(var, *loc),
             other => {
                 if let Some(l) = other.loc() {
@@ -160,8 +167,16 @@ impl Checker<'_> {
                 None
             }
         };
-        let (f, x, e) = (fv?, xv?, ev?);
-        match crate::autodiff::grad(&mut self.graph, f, x, e) {
+        let (f, x, e) = (fv?, xv?, ev.map_or(Some(None), |e| e.map(Some))?);
+        let g = &mut self.graph;
+        let result = match (name.to_ascii_lowercase().as_str(), e) {
+            ("grad", Some(e)) => crate::autodiff::grad(g, f, x, e),
+            ("diff", Some(u)) => crate::autodiff::diff(g, f, x, u),
+            ("gradmatrix", None) => crate::autodiff::grad_matrix(g, f, x),
+            ("divergence", None) => crate::autodiff::divergence(g, f, x),
+            _ => crate::autodiff::laplacian(g, f, x),
+        };
+        match result {
             Ok(g) => Some(g),
             Err(message) => {
                 self.diags.error(loc, message);
@@ -177,7 +192,7 @@ impl Checker<'_> {
                 Syntax::Math => op.spec().name,
                 Syntax::KeOps => op.spec().keops,
             })
-            .chain([self.grad_name()])
+            .chain(self.transforms().map(|t| t.0))
             .collect()
     }
 
@@ -255,8 +270,8 @@ impl Checker<'_> {
     }
 
     fn call(&mut self, name: &str, name_loc: Loc, args: &[Expr], loc: Loc) -> Option<NodeId> {
-        if name == self.grad_name() {
-            return self.grad(name, args, loc);
+        if let Some(&(_, arity, _)) = self.transforms().iter().find(|t| t.0 == name) {
+            return self.transform(name, arity, args, loc);
         }
         let Some(op) = self.lookup_op(name) else {
             // Check the arguments too, so that their own mistakes are reported now.

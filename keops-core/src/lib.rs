@@ -8,6 +8,7 @@
 
 pub mod ast;
 pub mod autodiff;
+pub mod backward;
 pub mod check;
 pub mod codegen;
 pub mod diag;

@@ -1,11 +1,16 @@
 //! The CPU backend: rayon over blocks of output rows, tiles of the reduced index, lanes of
 //! consecutive reduced rows.
+//!
+//! Parallel loops go through [`parallel_for`], which takes a `dyn` closure: rayon's generic
+//! machinery is then compiled once for the whole crate rather than once per kernel, which keeps
+//! each `keops!` invocation cheap to build.
 
 pub mod math;
 mod mathfns;
 pub mod reduce;
 
 use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
@@ -28,11 +33,40 @@ const FEW_ROWS: usize = 256;
 /// Pairs per parallel task, to amortise scheduling.
 const PAIRS_PER_TASK: usize = 1 << 16;
 
+/// Rows per task of the per-row feature computations.
+const ROWS_PER_TASK: usize = 4096;
+
 /// The widest SIMD register, in lanes.
 const MAX_LANES: usize = 64;
 
 type Acc<K, M> = <<K as KernelDef>::Red as Reducer<K>>::Acc<M>;
 type ScalarAcc<K> = Acc<K, <<K as KernelDef>::T as Real>::Scalar>;
+
+/// Runs `f(t)` for every `t` in `0..n` on the rayon pool.
+fn parallel_for(n: usize, f: &(dyn Fn(usize) + Sync)) {
+    (0..n).into_par_iter().for_each(f);
+}
+
+/// Calls `f(first, chunk)` on consecutive chunks of `grain` elements of `out`, in parallel.
+fn parallel_chunks<X: Send>(out: &mut [X], grain: usize, f: &(dyn Fn(usize, &mut [X]) + Sync)) {
+    // Each task locks its own chunk once: uncontended, and no unsafe aliasing of `out`.
+    let chunks: Vec<Mutex<&mut [X]>> = out.chunks_mut(grain.max(1)).map(Mutex::new).collect();
+    parallel_for(chunks.len(), &|t| {
+        let mut chunk = chunks[t].lock().unwrap_or_else(PoisonError::into_inner);
+        f(t * grain, &mut chunk);
+    });
+}
+
+/// `f(r)` for each `r` in `0..n`, computed in parallel.
+fn parallel_map<X: Copy + Send + Sync>(n: usize, template: X, f: &(dyn Fn(usize) -> X + Sync)) -> Vec<X> {
+    let mut out = vec![template; n];
+    parallel_chunks(&mut out, ROWS_PER_TASK, &|first, chunk| {
+        for (k, x) in chunk.iter_mut().enumerate() {
+            *x = f(first + k);
+        }
+    });
+    out
+}
 
 /// Evaluates kernel `K` into `values` and `indices` (`outer_rows` rows each).
 pub(crate) fn run<K: KernelDef>(
@@ -63,39 +97,43 @@ fn run_with<K: KernelDef, M: Math<K::T>>(
     let (vw, iw) = (K::INFO.value_width, K::INFO.index_width);
     debug_assert_eq!(values.len(), outer_rows * vw);
     debug_assert_eq!(indices.len(), outer_rows * iw);
-    let outer: Vec<K::Outer<K::T>> = (0..outer_rows).into_par_iter().map(|r| K::outer(inputs, r)).collect();
+    let outer: Vec<K::Outer<K::T>> =
+        parallel_map(outer_rows, Array::from_fn(|_| K::T::ZERO), &|r| K::outer(inputs, r));
     let inner = pack_inner::<K, M>(m, inputs, inner_rows);
     let segments = if outer_rows >= FEW_ROWS { 1 } else { (inner_rows / SEGMENT).clamp(1, 64) };
-    let finalize = |acc: &ScalarAcc<K>, r: usize, v: &mut [K::T], i: &mut [usize]| {
-        K::Red::finalize(acc, &mut v[r * vw..(r + 1) * vw], &mut i[r * iw..(r + 1) * iw]);
-    };
+    let finalize = |acc: &ScalarAcc<K>, v: &mut [K::T], i: &mut [usize]| K::Red::finalize(acc, v, i);
     if segments == 1 {
         let rows_per_task = (PAIRS_PER_TASK / inner_rows.max(1)).clamp(1, 256);
-        row_blocks(values, indices, vw, iw, outer_rows, rows_per_task).into_par_iter().for_each(
-            |(start, n, v, i)| {
-                for r in 0..n {
-                    let acc = reduce_rows::<K, M>(m, &outer[start + r], &inner, 0..inner.len(), inner_rows);
-                    finalize(&acc, r, v, i);
-                }
-            },
-        );
+        let blocks: Vec<Mutex<OutputBlock<K::T>>> =
+            row_blocks(values, indices, vw, iw, outer_rows, rows_per_task)
+                .into_iter()
+                .map(Mutex::new)
+                .collect();
+        parallel_for(blocks.len(), &|b| {
+            let mut block = blocks[b].lock().unwrap_or_else(PoisonError::into_inner);
+            let (v, i) = &mut *block;
+            let first = b * rows_per_task;
+            let rows = (outer_rows - first).min(rows_per_task);
+            for r in 0..rows {
+                let acc = reduce_rows::<K, M>(m, &outer[first + r], &inner, 0..inner.len(), inner_rows);
+                finalize(&acc, &mut v[r * vw..(r + 1) * vw], &mut i[r * iw..(r + 1) * iw]);
+            }
+        });
     } else {
         let per = inner.len().div_ceil(segments);
-        let partial: Vec<ScalarAcc<K>> = (0..outer_rows * segments)
-            .into_par_iter()
-            .map(|t| {
-                let (r, s) = (t / segments, t % segments);
-                let range = (s * per).min(inner.len())..((s + 1) * per).min(inner.len());
-                reduce_rows::<K, M>(m, &outer[r], &inner, range, inner_rows)
-            })
-            .collect();
+        let template = <K::Red as Reducer<K>>::init(<K::T as Real>::Scalar::default());
+        let partial: Vec<ScalarAcc<K>> = parallel_map(outer_rows * segments, template, &|t| {
+            let (r, s) = (t / segments, t % segments);
+            let range = (s * per).min(inner.len())..((s + 1) * per).min(inner.len());
+            reduce_rows::<K, M>(m, &outer[r], &inner, range, inner_rows)
+        });
         let scalar = <K::T as Real>::Scalar::default();
         for r in 0..outer_rows {
             let mut acc = partial[r * segments];
             for later in &partial[r * segments + 1..(r + 1) * segments] {
                 K::Red::merge(scalar, &mut acc, later);
             }
-            finalize(&acc, r, values, indices);
+            finalize(&acc, &mut values[r * vw..(r + 1) * vw], &mut indices[r * iw..(r + 1) * iw]);
         }
     }
 }
@@ -108,19 +146,19 @@ fn pack_inner<K: KernelDef, M: Math<K::T>>(
     inner_rows: usize,
 ) -> Vec<K::Inner<M::V>> {
     assert!(M::LANES <= MAX_LANES);
-    let rows: Vec<K::Inner<K::T>> = (0..inner_rows).into_par_iter().map(|r| K::inner(inputs, r)).collect();
-    (0..inner_rows.div_ceil(M::LANES))
-        .into_par_iter()
-        .map(|c| {
-            Array::from_fn(|f| {
-                let mut lanes = [K::T::ZERO; MAX_LANES];
-                for (l, x) in lanes[..M::LANES].iter_mut().enumerate() {
-                    *x = rows[(c * M::LANES + l).min(inner_rows - 1)].as_ref()[f];
-                }
-                m.load(&lanes[..M::LANES])
-            })
+    let rows: Vec<K::Inner<K::T>> =
+        parallel_map(inner_rows, Array::from_fn(|_| K::T::ZERO), &|r| K::inner(inputs, r));
+    let chunks = inner_rows.div_ceil(M::LANES);
+    let template: K::Inner<M::V> = Array::from_fn(|_| m.splat(K::T::ZERO));
+    parallel_map(chunks, template, &|c| {
+        Array::from_fn(|f| {
+            let mut lanes = [K::T::ZERO; MAX_LANES];
+            for (l, x) in lanes[..M::LANES].iter_mut().enumerate() {
+                *x = rows[(c * M::LANES + l).min(inner_rows - 1)].as_ref()[f];
+            }
+            m.load(&lanes[..M::LANES])
         })
-        .collect()
+    })
 }
 
 /// Reduces one output row over the chunks `range` of the packed reduced rows.
@@ -158,7 +196,10 @@ fn reduce_rows<K: KernelDef, M: Math<K::T>>(
     K::Red::collapse(m, &total)
 }
 
-/// Splits the outputs into blocks of `rows` output rows: (first row, row count, values, indices).
+/// The values and indices of a block of output rows.
+type OutputBlock<'a, T> = (&'a mut [T], &'a mut [usize]);
+
+/// Splits the outputs into blocks of `rows` output rows.
 fn row_blocks<'a, T>(
     mut values: &'a mut [T],
     mut indices: &'a mut [usize],
@@ -166,14 +207,14 @@ fn row_blocks<'a, T>(
     iw: usize,
     outer_rows: usize,
     rows: usize,
-) -> Vec<(usize, usize, &'a mut [T], &'a mut [usize])> {
+) -> Vec<OutputBlock<'a, T>> {
     let mut blocks = Vec::with_capacity(outer_rows.div_ceil(rows));
     let mut start = 0;
     while start < outer_rows {
         let n = rows.min(outer_rows - start);
         let (v, rest_v) = values.split_at_mut(n * vw);
         let (i, rest_i) = indices.split_at_mut(n * iw);
-        blocks.push((start, n, v, i));
+        blocks.push((v, i));
         values = rest_v;
         indices = rest_i;
         start += n;

@@ -180,4 +180,70 @@ pub fn check_oracle_aliased<K: Kernel>(k: &K, case: &str, aliases: &[&str]) {
     let got: Vec<f64> = k.eval_flat(&inputs).unwrap().into_iter().map(Real::to_f64).collect();
     let tol = case.tolerance();
     assert_close(&got, &case.output(), tol, tol, &format!("oracle case `{}`", case.name()));
+    // pykeops' gradients of sum(output * e), where the case has them.
+    if let Some(grads) = case.json.get("grads") {
+        for (alias, g) in grads.obj() {
+            let pos = aliases
+                .iter()
+                .position(|a| a == alias)
+                .unwrap_or_else(|| panic!("no variable for `{alias}`"));
+            let e: Vec<K::T> = g.get("e").unwrap().nums().into_iter().map(K::T::from_f64).collect();
+            let got: Vec<f64> =
+                k.grad_flat(pos, &inputs, &e).unwrap().into_iter().map(Real::to_f64).collect();
+            let want = g.get("grad").unwrap().nums();
+            assert_close(
+                &got,
+                &want,
+                tol,
+                tol,
+                &format!("oracle case `{}`, gradient with respect to `{alias}`", case.name()),
+            );
+        }
+    }
+}
+
+/// Checks `grad_flat` for every input against central finite differences of `eval_flat`, in
+/// f64: the gradient of `sum <values, e>` for a random `e`.
+pub fn check_gradients<K: Kernel<T = f64>>(k: &K, m: usize, n: usize, lo: f64, hi: f64, seed: u64) {
+    let info = k.info();
+    let mut inputs = random_inputs(k, m, n, lo, hi, seed);
+    let out = k.eval_flat(&inputs).unwrap();
+    let values = out.len() * info.value_width / (info.value_width + info.index_width).max(1);
+    // Outputs that are not finite (empty reductions, unfilled K-min slots) get no weight.
+    let e: Vec<f64> = Rng::new(seed ^ 0xe)
+        .vec(values, -1.0, 1.0)
+        .into_iter()
+        .zip(&out)
+        .map(|(e, o)| if o.is_finite() { e } else { 0.0 })
+        .collect();
+    let objective = |inputs: &[Vec<f64>]| -> f64 {
+        k.eval_flat(inputs).unwrap()[..values]
+            .iter()
+            .zip(&e)
+            .filter(|(_, e)| **e != 0.0)
+            .map(|(a, b)| a * b)
+            .sum()
+    };
+    let scale = 1.0 + objective(&inputs).abs();
+    for (pos, var) in info.vars.iter().enumerate() {
+        let g = k.grad_flat(pos, &inputs, &e).unwrap();
+        assert_eq!(g.len(), inputs[pos].len(), "gradient of `{}`: length", var.name);
+        for c in 0..inputs[pos].len() {
+            let x = inputs[pos][c];
+            let h = 1e-5 * x.abs().max(1.0);
+            inputs[pos][c] = x + h;
+            let plus = objective(&inputs);
+            inputs[pos][c] = x - h;
+            let minus = objective(&inputs);
+            inputs[pos][c] = x;
+            let fd = (plus - minus) / (2.0 * h);
+            assert!(
+                (g[c] - fd).abs() <= 1e-6 * scale,
+                "`{}`, M = {m}, N = {n}: d/d{}[{c}]: backward kernel {}, finite differences {fd}",
+                info.formula,
+                var.name,
+                g[c]
+            );
+        }
+    }
 }

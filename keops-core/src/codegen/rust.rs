@@ -10,6 +10,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ast::DType;
+use crate::backward::{Auxiliary, Backward, Extra, plan};
 use crate::check::Kernel;
 use crate::ir::Role;
 use crate::lower::{Inst, Operand, Program, Staged, Val, lower};
@@ -23,7 +24,7 @@ pub struct TypeDecl {
     pub name: syn::Ident,
 }
 
-/// The struct, its inherent methods and its `KernelDef` implementation.
+/// The struct, its inherent methods, its `KernelDef` implementation, and its backward kernels.
 pub fn kernel_type(kernel: &Kernel, decl: &TypeDecl) -> TokenStream {
     let TypeDecl { attrs, vis, name } = decl;
     let formula_doc = format!(" Kernel `{}`.", kernel.text);
@@ -32,8 +33,15 @@ pub fn kernel_type(kernel: &Kernel, decl: &TypeDecl) -> TokenStream {
     } else {
         quote!(#[doc = #formula_doc])
     };
-    let def = kernel_def(kernel, name);
-    let methods = methods(kernel);
+    let eval = eval_methods(kernel);
+    let (backward_fn, backward) = match plan(kernel) {
+        Ok(plan) => backward(kernel, decl, &plan),
+        Err(message) => {
+            let message = format!("internal error while differentiating the kernel: {message}");
+            (TokenStream::new(), quote!(::core::compile_error!(#message);))
+        }
+    };
+    let def = kernel_def(kernel, name, backward_fn);
     quote! {
         #(#attrs)*
         #doc
@@ -64,7 +72,7 @@ pub fn kernel_type(kernel: &Kernel, decl: &TypeDecl) -> TokenStream {
                 <Self as ::keops::__private::KernelDef>::INFO
             }
 
-            #methods
+            #eval
         }
 
         impl ::core::default::Default for #name {
@@ -74,6 +82,7 @@ pub fn kernel_type(kernel: &Kernel, decl: &TypeDecl) -> TokenStream {
         }
 
         #def
+        #backward
     }
 }
 
@@ -85,33 +94,29 @@ fn scalar_type(dtype: DType) -> TokenStream {
     }
 }
 
-/// `eval` and `eval_flat`.
-fn methods(kernel: &Kernel) -> TokenStream {
+/// The typed inputs: `(parameter declarations, expressions giving each as a flat slice)`.
+fn typed_inputs(kernel: &Kernel) -> (Vec<TokenStream>, Vec<TokenStream>) {
     let t = scalar_type(kernel.dtype);
-    let mut args = Vec::new();
-    let mut flat = Vec::new();
-    for p in &kernel.params {
-        let name = format_ident!("{}", p.name);
-        let dim = p.dim;
-        match (p.role, p.bare) {
-            (Role::Param, true) => {
-                args.push(quote!(#name: #t));
-                flat.push(quote!(::core::slice::from_ref(&#name)));
+    kernel
+        .params
+        .iter()
+        .map(|p| {
+            let name = format_ident!("{}", p.name);
+            let dim = p.dim;
+            match (p.role, p.bare) {
+                (Role::Param, true) => (quote!(#name: #t), quote!(::core::slice::from_ref(&#name))),
+                (Role::Param, false) => (quote!(#name: [#t; #dim]), quote!(&#name[..])),
+                (_, true) => (quote!(#name: &[#t]), quote!(#name)),
+                (_, false) => (quote!(#name: &[[#t; #dim]]), quote!(#name.as_flattened())),
             }
-            (Role::Param, false) => {
-                args.push(quote!(#name: [#t; #dim]));
-                flat.push(quote!(&#name[..]));
-            }
-            (_, true) => {
-                args.push(quote!(#name: &[#t]));
-                flat.push(quote!(#name));
-            }
-            (_, false) => {
-                args.push(quote!(#name: &[[#t; #dim]]));
-                flat.push(quote!(#name.as_flattened()));
-            }
-        }
-    }
+        })
+        .unzip()
+}
+
+/// `eval` and `eval_flat`.
+fn eval_methods(kernel: &Kernel) -> TokenStream {
+    let t = scalar_type(kernel.dtype);
+    let (args, flat) = typed_inputs(kernel);
     let (values, indices) = kernel.widths();
     let (ret, call) = match (values, indices) {
         (w, 0) => (quote!(::std::vec::Vec<[#t; #w]>), quote!(eval_values::<Self, #w>)),
@@ -140,8 +145,149 @@ fn methods(kernel: &Kernel) -> TokenStream {
     }
 }
 
+/// The backward kernels, the gradient struct and the `grad` / `grad_flat` methods; and the body
+/// of `KernelDef::backward`, which dispatches to them.
+fn backward(
+    kernel: &Kernel,
+    decl: &TypeDecl,
+    (plans, aux): &(Vec<Backward>, Auxiliary),
+) -> (TokenStream, TokenStream) {
+    let TypeDecl { vis, name, .. } = decl;
+    let t = scalar_type(kernel.dtype);
+    let mut hidden = TokenStream::new();
+    let aux_name = format_ident!("{}__Aux", name);
+    if let Some(a) = aux.log_sum_exp.as_ref().or(aux.selection.as_ref()) {
+        hidden.extend(hidden_kernel(a, &aux_name));
+    }
+    let arms: Vec<TokenStream> = plans
+        .iter()
+        .enumerate()
+        .map(|(pos, plan)| {
+            let ident = format_ident!("{}__Grad{}", name, pos);
+            match plan {
+                Backward::Zero => quote!(#pos => ::core::result::Result::Ok(bp.zero(#pos)),),
+                Backward::Reduction { kernel: k, extras, sum_rows } => {
+                    hidden.extend(hidden_kernel(k, &ident));
+                    let extras = extras.iter().map(|x| match x {
+                        Extra::Gradient => quote!(bp.gradient()),
+                        Extra::Output => quote!(bp.output()?),
+                        Extra::LogSumExp => quote!(&bp.auxiliary::<#aux_name>()?.0),
+                    });
+                    quote!(#pos => bp.reduction::<#ident>(&[#(#extras),*], #sum_rows),)
+                }
+                Backward::Selection { kernel: k } => {
+                    hidden.extend(hidden_kernel(k, &ident));
+                    quote!(#pos => bp.selection::<#aux_name, #ident>(#pos),)
+                }
+            }
+        })
+        .collect();
+    let backward_fn = quote! {
+        #[inline]
+        fn backward(&self, bp: &::keops::__private::Backprop<'_, Self>, pos: usize) -> ::keops::Result<::std::vec::Vec<#t>> {
+            bp.check(pos)?;
+            match pos {
+                #(#arms)*
+                _ => ::core::result::Result::Ok(bp.zero(pos)),
+            }
+        }
+    };
+    let at = quote! {
+        /// The gradient of `sum <output, e>` with respect to the input at position `pos`, flat
+        /// and row-major. `e` has the shape of the flat output (for reductions that return
+        /// values and indices, either the values part or the whole output).
+        #[inline]
+        pub fn grad_flat<S: ::core::convert::AsRef<[#t]>>(&self, pos: usize, inputs: &[S], e: &[#t]) -> ::keops::Result<::std::vec::Vec<#t>> {
+            ::keops::Kernel::grad_flat(self, pos, inputs, e)
+        }
+    };
+    let (values, _) = kernel.widths();
+    let typed = (values > 0).then(|| {
+        let grad_name = format_ident!("{}Grad", name);
+        let (args, flat) = typed_inputs(kernel);
+        let fields = kernel.params.iter().map(|p| {
+            let field = format_ident!("{}", p.name);
+            let dim = p.dim;
+            let ty = match (p.role, p.bare) {
+                (Role::Param, true) => quote!(#t),
+                (Role::Param, false) => quote!([#t; #dim]),
+                (_, true) => quote!(::std::vec::Vec<#t>),
+                (_, false) => quote!(::std::vec::Vec<[#t; #dim]>),
+            };
+            let doc = format!(" Gradient with respect to `{}`.", p.name);
+            quote!(#[doc = #doc] pub #field: #ty,)
+        });
+        let values_of = kernel.params.iter().enumerate().map(|(pos, p)| {
+            let field = format_ident!("{}", p.name);
+            let dim = p.dim;
+            let convert = match (p.role, p.bare) {
+                (Role::Param, true) => quote!(::keops::__private::array::<#t, 1>(g)[0]),
+                (Role::Param, false) => quote!(::keops::__private::array::<#t, #dim>(g)),
+                (_, true) => quote!(g),
+                (_, false) => quote!(::keops::__private::rows::<#t, #dim>(g)),
+            };
+            quote!(#field: { let g = ::keops::__private::KernelDef::backward(self, &bp, #pos)?; #convert },)
+        });
+        let doc = format!(
+            " Gradients of the kernel's output against an incoming gradient, one field per input (see `{name}::grad`)."
+        );
+        (
+            quote! {
+                #[doc = #doc]
+                #[derive(Clone, Debug, PartialEq)]
+                #[allow(non_snake_case, non_camel_case_types)]
+                #vis struct #grad_name {
+                    #(#fields)*
+                }
+            },
+            quote! {
+                /// The gradient of `sum_r <output_r, e_r>` with respect to every input, where
+                /// `e` (the gradient flowing back into the output) has the output's shape. A
+                /// parameter's gradient is summed over all rows.
+                #[inline]
+                #[allow(non_snake_case)]
+                pub fn grad(&self, #(#args,)* e: &[[#t; #values]]) -> ::keops::Result<#grad_name> {
+                    let inputs = [#(#flat),*];
+                    let bp = ::keops::__private::Backprop::new(self, &inputs, e.as_flattened())?;
+                    ::core::result::Result::Ok(#grad_name { #(#values_of)* })
+                }
+            },
+        )
+    });
+    let (grad_struct, grad_method) = typed.unzip();
+    (
+        backward_fn,
+        quote! {
+            #grad_struct
+
+            #[allow(dead_code)]
+            impl #name {
+                #at
+                #grad_method
+            }
+
+            #hidden
+        },
+    )
+}
+
+/// A hidden kernel type (backward or auxiliary), used only by the gradient methods.
+fn hidden_kernel(kernel: &Kernel, name: &syn::Ident) -> TokenStream {
+    let def = kernel_def(kernel, name, TokenStream::new());
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug)]
+        struct #name {
+            backend: ::keops::Backend,
+        }
+
+        #def
+    }
+}
+
 /// The `KernelDef` implementation.
-fn kernel_def(kernel: &Kernel, name: &syn::Ident) -> TokenStream {
+fn kernel_def(kernel: &Kernel, name: &syn::Ident, backward: TokenStream) -> TokenStream {
     let t = scalar_type(kernel.dtype);
     let mut program = Program::new(kernel.dtype);
     let mut roots = vec![kernel.formula];
@@ -190,6 +336,12 @@ fn kernel_def(kernel: &Kernel, name: &syn::Ident) -> TokenStream {
             fn backend(&self) -> ::keops::Backend {
                 self.backend
             }
+
+            fn on_backend(backend: ::keops::Backend) -> Self {
+                Self { backend }
+            }
+
+            #backward
         }
     }
 }
