@@ -111,6 +111,12 @@ pub use info::{Index, KernelInfo, VarInfo};
 pub use keops_macros::keops;
 pub use kernel::Kernel;
 
+/// The SIMD instruction set CPU kernels use on this machine: `"avx512"`, `"avx2"`, `"sse2"`,
+/// `"neon"` or `"scalar"` (chosen at run time; `KEOPS_SIMD` can lower it).
+pub fn cpu_simd() -> &'static str {
+    cpu::simd::tier().name()
+}
+
 /// Items used by generated code. Not a stable API.
 #[doc(hidden)]
 pub mod __private {

@@ -8,6 +8,8 @@
 use std::fmt::Debug;
 use std::marker::PhantomData;
 
+use super::simd::WithMath;
+
 /// A floating-point element type: `f32` or `f64`.
 pub trait Real: Copy + Send + Sync + PartialOrd + Debug + Default + 'static {
     /// One-lane arithmetic on this type (used to merge per-row results).
@@ -24,10 +26,12 @@ pub trait Real: Copy + Send + Sync + PartialOrd + Debug + Default + 'static {
     fn exp<M: Math<Self>>(m: M, x: M::V) -> M::V;
     /// `log` on lanes, as generated kernels compute it.
     fn log<M: Math<Self>>(m: M, x: M::V) -> M::V;
+    /// Runs `op` with the widest SIMD implementation the machine has for this type.
+    fn dispatch<Op: WithMath<Self>>(op: Op) -> Op::Output;
 }
 
 macro_rules! real {
-    ($t:ty, $exp:ident, $log:ident) => {
+    ($t:ty, $exp:ident, $log:ident, $dispatch:ident) => {
         impl Real for $t {
             type Scalar = Scalar<$t>;
             const ZERO: Self = 0.0;
@@ -54,11 +58,14 @@ macro_rules! real {
             fn log<M: Math<Self>>(m: M, x: M::V) -> M::V {
                 super::mathfns::$log(m, x)
             }
+            fn dispatch<Op: WithMath<Self>>(op: Op) -> Op::Output {
+                super::simd::$dispatch(op)
+            }
         }
     };
 }
-real!(f32, exp_f32, log_f32);
-real!(f64, exp_f64, log_f64);
+real!(f32, exp_f32, log_f32, dispatch_f32);
+real!(f64, exp_f64, log_f64, dispatch_f64);
 
 /// Lane-wise arithmetic on values of `LANES` elements of `T`.
 ///
@@ -73,6 +80,10 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     /// One `u32` index per lane.
     type Idx: Copy + Send + Sync;
     const LANES: usize;
+
+    /// Runs `f` compiled with this implementation's target features; hot loops must run inside
+    /// (and be inlined into) it.
+    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R;
 
     fn splat(self, x: T) -> Self::V;
     /// Loads the first `LANES` elements of `src`.
@@ -169,6 +180,11 @@ macro_rules! scalar_math {
             type Mask = bool;
             type Idx = u32;
             const LANES: usize = 1;
+
+            #[inline(always)]
+            fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
+                f()
+            }
 
             #[inline(always)]
             fn splat(self, x: $t) -> $t {

@@ -8,6 +8,7 @@
 pub mod math;
 mod mathfns;
 pub mod reduce;
+pub mod simd;
 
 use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
@@ -16,6 +17,7 @@ use rayon::prelude::*;
 
 use crate::cpu::math::{Math, Real};
 use crate::cpu::reduce::Reducer;
+use crate::cpu::simd::WithMath;
 use crate::kernel::{Array, KernelDef};
 
 /// Reduced rows per tile. A tile is accumulated on its own and then merged into the row's
@@ -76,14 +78,24 @@ pub(crate) fn run<K: KernelDef>(
     values: &mut [K::T],
     indices: &mut [usize],
 ) {
-    run_with::<K, <K::T as Real>::Scalar>(
-        Default::default(),
-        inputs,
-        outer_rows,
-        inner_rows,
-        values,
-        indices,
-    );
+    K::T::dispatch(Run::<K> { inputs, outer_rows, inner_rows, values, indices });
+}
+
+/// A call of [`run_with`], waiting for the SIMD implementation.
+struct Run<'a, K: KernelDef> {
+    inputs: &'a [&'a [K::T]],
+    outer_rows: usize,
+    inner_rows: usize,
+    values: &'a mut [K::T],
+    indices: &'a mut [usize],
+}
+
+impl<K: KernelDef> WithMath<K::T> for Run<'_, K> {
+    type Output = ();
+
+    fn with<M: Math<K::T>>(self, m: M) {
+        run_with::<K, M>(m, self.inputs, self.outer_rows, self.inner_rows, self.values, self.indices);
+    }
 }
 
 fn run_with<K: KernelDef, M: Math<K::T>>(
@@ -114,10 +126,12 @@ fn run_with<K: KernelDef, M: Math<K::T>>(
             let (v, i) = &mut *block;
             let first = b * rows_per_task;
             let rows = (outer_rows - first).min(rows_per_task);
-            for r in 0..rows {
-                let acc = reduce_rows::<K, M>(m, &outer[first + r], &inner, 0..inner.len(), inner_rows);
-                finalize(&acc, &mut v[r * vw..(r + 1) * vw], &mut i[r * iw..(r + 1) * iw]);
-            }
+            m.vectorize(|| {
+                for r in 0..rows {
+                    let acc = reduce_rows::<K, M>(m, &outer[first + r], &inner, 0..inner.len(), inner_rows);
+                    finalize(&acc, &mut v[r * vw..(r + 1) * vw], &mut i[r * iw..(r + 1) * iw]);
+                }
+            })
         });
     } else {
         let per = inner.len().div_ceil(segments);
@@ -125,7 +139,7 @@ fn run_with<K: KernelDef, M: Math<K::T>>(
         let partial: Vec<ScalarAcc<K>> = parallel_map(outer_rows * segments, template, &|t| {
             let (r, s) = (t / segments, t % segments);
             let range = (s * per).min(inner.len())..((s + 1) * per).min(inner.len());
-            reduce_rows::<K, M>(m, &outer[r], &inner, range, inner_rows)
+            m.vectorize(|| reduce_rows::<K, M>(m, &outer[r], &inner, range, inner_rows))
         });
         let scalar = <K::T as Real>::Scalar::default();
         for r in 0..outer_rows {

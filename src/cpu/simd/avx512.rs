@@ -1,0 +1,510 @@
+//! AVX-512: 16 `f32` or 8 `f64` lanes, written with intrinsics.
+//!
+//! Every method computes what [`Scalar`] computes, lane for lane: IEEE operations are exactly
+//! rounded, `vminps`/`vmaxps` are the C ternaries `a < b ? a : b` / `a > b ? a : b` (the second
+//! operand wins on NaN and on equality), `vscalefps` scales with a single rounding and
+//! `vgetexpps`/`vgetmantps` normalise subnormals. The intrinsics are reached through pulp's `V4`
+//! token, whose existence proves that the CPU supports them, so only memory access is `unsafe`.
+
+use core::arch::x86_64::*;
+
+use pulp::x86::V4;
+
+use crate::cpu::math::{Math, Scalar};
+
+/// `_CMP_*` predicates for `vcmpps`: ordered and quiet, except not-equal (true on NaN).
+const LT: i32 = _CMP_LT_OQ;
+const LE: i32 = _CMP_LE_OQ;
+const EQ: i32 = _CMP_EQ_OQ;
+const NE: i32 = _CMP_NEQ_UQ;
+const GE: i32 = _CMP_GE_OQ;
+const GT: i32 = _CMP_GT_OQ;
+
+/// `vrndscaleps` immediates: round to an integer, towards -inf or to nearest even, without
+/// raising the inexact exception.
+const FLOOR: i32 = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC;
+const ROUND_EVEN: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+
+/// 16 lanes of `f32`.
+#[derive(Clone, Copy, Debug)]
+pub struct Avx512F32(V4);
+
+impl Avx512F32 {
+    pub fn new(token: V4) -> Self {
+        Avx512F32(token)
+    }
+
+    /// Lane-wise application of a scalar function (for the transcendental primitives).
+    #[inline(always)]
+    fn per_lane(self, a: __m512, f: impl Fn(f32) -> f32) -> __m512 {
+        let mut x = [0.0f32; 16];
+        self.store(a, &mut x);
+        for v in &mut x {
+            *v = f(*v);
+        }
+        self.load(&x)
+    }
+}
+
+impl Math<f32> for Avx512F32 {
+    type V = __m512;
+    type Mask = __mmask16;
+    type Idx = __m512i;
+    const LANES: usize = 16;
+
+    #[inline(always)]
+    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
+        self.0.vectorize(f)
+    }
+    #[inline(always)]
+    fn splat(self, x: f32) -> __m512 {
+        self.0.avx512f._mm512_set1_ps(x)
+    }
+    #[inline(always)]
+    fn load(self, src: &[f32]) -> __m512 {
+        assert!(src.len() >= 16);
+        // SAFETY: the slice holds at least 16 floats; loadu has no alignment requirement.
+        unsafe { self.0.avx512f._mm512_loadu_ps(src.as_ptr()) }
+    }
+    #[inline(always)]
+    fn store(self, v: __m512, dst: &mut [f32]) {
+        assert!(dst.len() >= 16);
+        // SAFETY: the slice has room for 16 floats; storeu has no alignment requirement.
+        unsafe { self.0.avx512f._mm512_storeu_ps(dst.as_mut_ptr(), v) }
+    }
+    #[inline(always)]
+    fn add(self, a: __m512, b: __m512) -> __m512 {
+        self.0.avx512f._mm512_add_ps(a, b)
+    }
+    #[inline(always)]
+    fn sub(self, a: __m512, b: __m512) -> __m512 {
+        self.0.avx512f._mm512_sub_ps(a, b)
+    }
+    #[inline(always)]
+    fn mul(self, a: __m512, b: __m512) -> __m512 {
+        self.0.avx512f._mm512_mul_ps(a, b)
+    }
+    #[inline(always)]
+    fn div(self, a: __m512, b: __m512) -> __m512 {
+        self.0.avx512f._mm512_div_ps(a, b)
+    }
+    #[inline(always)]
+    fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+        self.0.avx512f._mm512_fmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    fn neg(self, a: __m512) -> __m512 {
+        let f = self.0.avx512f;
+        f._mm512_castsi512_ps(f._mm512_xor_si512(f._mm512_castps_si512(a), f._mm512_set1_epi32(i32::MIN)))
+    }
+    #[inline(always)]
+    fn abs(self, a: __m512) -> __m512 {
+        self.0.avx512f._mm512_abs_ps(a)
+    }
+    #[inline(always)]
+    fn min(self, a: __m512, b: __m512) -> __m512 {
+        self.0.avx512f._mm512_min_ps(a, b)
+    }
+    #[inline(always)]
+    fn max(self, a: __m512, b: __m512) -> __m512 {
+        self.0.avx512f._mm512_max_ps(a, b)
+    }
+    #[inline(always)]
+    fn sqrt(self, a: __m512) -> __m512 {
+        self.0.avx512f._mm512_sqrt_ps(a)
+    }
+    #[inline(always)]
+    fn rsqrt(self, a: __m512) -> __m512 {
+        let r = self.div(self.splat(1.0), self.sqrt(a));
+        self.blend(self.eq_mask(a, self.splat(0.0)), self.splat(0.0), r)
+    }
+    #[inline(always)]
+    fn exp(self, a: __m512) -> __m512 {
+        self.per_lane(a, |x| Scalar::<f32>::new().exp(x))
+    }
+    #[inline(always)]
+    fn log(self, a: __m512) -> __m512 {
+        self.per_lane(a, |x| Scalar::<f32>::new().log(x))
+    }
+    #[inline(always)]
+    fn sin(self, a: __m512) -> __m512 {
+        self.per_lane(a, |x| Scalar::<f32>::new().sin(x))
+    }
+    #[inline(always)]
+    fn cos(self, a: __m512) -> __m512 {
+        self.per_lane(a, |x| Scalar::<f32>::new().cos(x))
+    }
+    #[inline(always)]
+    fn asin(self, a: __m512) -> __m512 {
+        self.per_lane(a, |x| Scalar::<f32>::new().asin(x))
+    }
+    #[inline(always)]
+    fn acos(self, a: __m512) -> __m512 {
+        self.per_lane(a, |x| Scalar::<f32>::new().acos(x))
+    }
+    #[inline(always)]
+    fn atan(self, a: __m512) -> __m512 {
+        self.per_lane(a, |x| Scalar::<f32>::new().atan(x))
+    }
+    #[inline(always)]
+    fn atan2(self, y: __m512, x: __m512) -> __m512 {
+        let (mut ys, mut xs) = ([0.0f32; 16], [0.0f32; 16]);
+        self.store(y, &mut ys);
+        self.store(x, &mut xs);
+        for (y, x) in ys.iter_mut().zip(&xs) {
+            *y = Scalar::<f32>::new().atan2(*y, *x);
+        }
+        self.load(&ys)
+    }
+    #[inline(always)]
+    fn floor(self, a: __m512) -> __m512 {
+        self.0.avx512f._mm512_roundscale_ps::<FLOOR>(a)
+    }
+    #[inline(always)]
+    fn round_even(self, a: __m512) -> __m512 {
+        self.0.avx512f._mm512_roundscale_ps::<ROUND_EVEN>(a)
+    }
+    #[inline(always)]
+    fn sign(self, a: __m512) -> __m512 {
+        let zero = self.splat(0.0);
+        let negative = self.blend(self.lt_mask(a, zero), self.splat(-1.0), zero);
+        self.blend(self.gt_mask(a, zero), self.splat(1.0), negative)
+    }
+    #[inline(always)]
+    fn step(self, a: __m512) -> __m512 {
+        self.blend(self.lt_mask(a, self.splat(0.0)), self.splat(0.0), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn select(self, c: __m512, a: __m512, b: __m512) -> __m512 {
+        let ge = self.0.avx512f._mm512_cmp_ps_mask::<GE>(c, self.splat(0.0));
+        self.blend(ge, a, b)
+    }
+    #[inline(always)]
+    fn lt(self, a: __m512, b: __m512) -> __m512 {
+        self.0.avx512f._mm512_maskz_mov_ps(self.0.avx512f._mm512_cmp_ps_mask::<LT>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn le(self, a: __m512, b: __m512) -> __m512 {
+        self.0.avx512f._mm512_maskz_mov_ps(self.0.avx512f._mm512_cmp_ps_mask::<LE>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn eq(self, a: __m512, b: __m512) -> __m512 {
+        self.0.avx512f._mm512_maskz_mov_ps(self.0.avx512f._mm512_cmp_ps_mask::<EQ>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn ne(self, a: __m512, b: __m512) -> __m512 {
+        self.0.avx512f._mm512_maskz_mov_ps(self.0.avx512f._mm512_cmp_ps_mask::<NE>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn ldexp(self, a: __m512, n: __m512) -> __m512 {
+        self.0.avx512f._mm512_scalef_ps(a, n)
+    }
+    #[inline(always)]
+    fn get_exp(self, a: __m512) -> __m512 {
+        self.0.avx512f._mm512_getexp_ps(a)
+    }
+    #[inline(always)]
+    fn get_mant(self, a: __m512) -> __m512 {
+        let m = self.0.avx512f._mm512_getmant_ps::<_MM_MANT_NORM_1_2, _MM_MANT_SIGN_ZERO>(a);
+        // Zeros and infinities have mantissa 1, as in the scalar semantics.
+        let abs = self.abs(a);
+        let special = self.eq_mask(abs, self.splat(0.0)) | self.eq_mask(abs, self.splat(f32::INFINITY));
+        self.blend(special, self.splat(1.0), m)
+    }
+    #[inline(always)]
+    fn lt_mask(self, a: __m512, b: __m512) -> __mmask16 {
+        self.0.avx512f._mm512_cmp_ps_mask::<LT>(a, b)
+    }
+    #[inline(always)]
+    fn gt_mask(self, a: __m512, b: __m512) -> __mmask16 {
+        self.0.avx512f._mm512_cmp_ps_mask::<GT>(a, b)
+    }
+    #[inline(always)]
+    fn eq_mask(self, a: __m512, b: __m512) -> __mmask16 {
+        self.0.avx512f._mm512_cmp_ps_mask::<EQ>(a, b)
+    }
+    #[inline(always)]
+    fn and_mask(self, a: __mmask16, b: __mmask16) -> __mmask16 {
+        a & b
+    }
+    #[inline(always)]
+    fn any(self, mask: __mmask16) -> bool {
+        mask != 0
+    }
+    #[inline(always)]
+    fn blend(self, mask: __mmask16, a: __m512, b: __m512) -> __m512 {
+        self.0.avx512f._mm512_mask_blend_ps(mask, b, a)
+    }
+    #[inline(always)]
+    fn tail(self, valid: usize) -> __mmask16 {
+        if valid >= 16 { u16::MAX } else { (1u16 << valid) - 1 }
+    }
+    #[inline(always)]
+    fn iota(self, base: u32) -> __m512i {
+        let f = self.0.avx512f;
+        f._mm512_add_epi32(
+            f._mm512_set1_epi32(base as i32),
+            f._mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        )
+    }
+    #[inline(always)]
+    fn splat_idx(self, i: u32) -> __m512i {
+        self.0.avx512f._mm512_set1_epi32(i as i32)
+    }
+    #[inline(always)]
+    fn blend_idx(self, mask: __mmask16, a: __m512i, b: __m512i) -> __m512i {
+        self.0.avx512f._mm512_mask_blend_epi32(mask, b, a)
+    }
+    #[inline(always)]
+    fn store_idx(self, i: __m512i, dst: &mut [u32]) {
+        assert!(dst.len() >= 16);
+        // SAFETY: the slice has room for 16 u32; storeu has no alignment requirement.
+        unsafe { self.0.avx512f._mm512_storeu_si512(dst.as_mut_ptr().cast(), i) }
+    }
+    #[inline(always)]
+    fn reduce_sum(self, v: __m512) -> f32 {
+        self.0.avx512f._mm512_reduce_add_ps(v)
+    }
+}
+
+/// 8 lanes of `f64`.
+#[derive(Clone, Copy, Debug)]
+pub struct Avx512F64(V4);
+
+impl Avx512F64 {
+    pub fn new(token: V4) -> Self {
+        Avx512F64(token)
+    }
+
+    /// Lane-wise application of a scalar function (for the transcendental primitives).
+    #[inline(always)]
+    fn per_lane(self, a: __m512d, f: impl Fn(f64) -> f64) -> __m512d {
+        let mut x = [0.0f64; 8];
+        self.store(a, &mut x);
+        for v in &mut x {
+            *v = f(*v);
+        }
+        self.load(&x)
+    }
+}
+
+impl Math<f64> for Avx512F64 {
+    type V = __m512d;
+    type Mask = __mmask8;
+    type Idx = __m256i;
+    const LANES: usize = 8;
+
+    #[inline(always)]
+    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
+        self.0.vectorize(f)
+    }
+    #[inline(always)]
+    fn splat(self, x: f64) -> __m512d {
+        self.0.avx512f._mm512_set1_pd(x)
+    }
+    #[inline(always)]
+    fn load(self, src: &[f64]) -> __m512d {
+        assert!(src.len() >= 8);
+        // SAFETY: the slice holds at least 8 doubles; loadu has no alignment requirement.
+        unsafe { self.0.avx512f._mm512_loadu_pd(src.as_ptr()) }
+    }
+    #[inline(always)]
+    fn store(self, v: __m512d, dst: &mut [f64]) {
+        assert!(dst.len() >= 8);
+        // SAFETY: the slice has room for 8 doubles; storeu has no alignment requirement.
+        unsafe { self.0.avx512f._mm512_storeu_pd(dst.as_mut_ptr(), v) }
+    }
+    #[inline(always)]
+    fn add(self, a: __m512d, b: __m512d) -> __m512d {
+        self.0.avx512f._mm512_add_pd(a, b)
+    }
+    #[inline(always)]
+    fn sub(self, a: __m512d, b: __m512d) -> __m512d {
+        self.0.avx512f._mm512_sub_pd(a, b)
+    }
+    #[inline(always)]
+    fn mul(self, a: __m512d, b: __m512d) -> __m512d {
+        self.0.avx512f._mm512_mul_pd(a, b)
+    }
+    #[inline(always)]
+    fn div(self, a: __m512d, b: __m512d) -> __m512d {
+        self.0.avx512f._mm512_div_pd(a, b)
+    }
+    #[inline(always)]
+    fn mul_add(self, a: __m512d, b: __m512d, c: __m512d) -> __m512d {
+        self.0.avx512f._mm512_fmadd_pd(a, b, c)
+    }
+    #[inline(always)]
+    fn neg(self, a: __m512d) -> __m512d {
+        let f = self.0.avx512f;
+        f._mm512_castsi512_pd(f._mm512_xor_si512(f._mm512_castpd_si512(a), f._mm512_set1_epi64(i64::MIN)))
+    }
+    #[inline(always)]
+    fn abs(self, a: __m512d) -> __m512d {
+        self.0.avx512f._mm512_abs_pd(a)
+    }
+    #[inline(always)]
+    fn min(self, a: __m512d, b: __m512d) -> __m512d {
+        self.0.avx512f._mm512_min_pd(a, b)
+    }
+    #[inline(always)]
+    fn max(self, a: __m512d, b: __m512d) -> __m512d {
+        self.0.avx512f._mm512_max_pd(a, b)
+    }
+    #[inline(always)]
+    fn sqrt(self, a: __m512d) -> __m512d {
+        self.0.avx512f._mm512_sqrt_pd(a)
+    }
+    #[inline(always)]
+    fn rsqrt(self, a: __m512d) -> __m512d {
+        let r = self.div(self.splat(1.0), self.sqrt(a));
+        self.blend(self.eq_mask(a, self.splat(0.0)), self.splat(0.0), r)
+    }
+    #[inline(always)]
+    fn exp(self, a: __m512d) -> __m512d {
+        self.per_lane(a, |x| Scalar::<f64>::new().exp(x))
+    }
+    #[inline(always)]
+    fn log(self, a: __m512d) -> __m512d {
+        self.per_lane(a, |x| Scalar::<f64>::new().log(x))
+    }
+    #[inline(always)]
+    fn sin(self, a: __m512d) -> __m512d {
+        self.per_lane(a, |x| Scalar::<f64>::new().sin(x))
+    }
+    #[inline(always)]
+    fn cos(self, a: __m512d) -> __m512d {
+        self.per_lane(a, |x| Scalar::<f64>::new().cos(x))
+    }
+    #[inline(always)]
+    fn asin(self, a: __m512d) -> __m512d {
+        self.per_lane(a, |x| Scalar::<f64>::new().asin(x))
+    }
+    #[inline(always)]
+    fn acos(self, a: __m512d) -> __m512d {
+        self.per_lane(a, |x| Scalar::<f64>::new().acos(x))
+    }
+    #[inline(always)]
+    fn atan(self, a: __m512d) -> __m512d {
+        self.per_lane(a, |x| Scalar::<f64>::new().atan(x))
+    }
+    #[inline(always)]
+    fn atan2(self, y: __m512d, x: __m512d) -> __m512d {
+        let (mut ys, mut xs) = ([0.0f64; 8], [0.0f64; 8]);
+        self.store(y, &mut ys);
+        self.store(x, &mut xs);
+        for (y, x) in ys.iter_mut().zip(&xs) {
+            *y = Scalar::<f64>::new().atan2(*y, *x);
+        }
+        self.load(&ys)
+    }
+    #[inline(always)]
+    fn floor(self, a: __m512d) -> __m512d {
+        self.0.avx512f._mm512_roundscale_pd::<FLOOR>(a)
+    }
+    #[inline(always)]
+    fn round_even(self, a: __m512d) -> __m512d {
+        self.0.avx512f._mm512_roundscale_pd::<ROUND_EVEN>(a)
+    }
+    #[inline(always)]
+    fn sign(self, a: __m512d) -> __m512d {
+        let zero = self.splat(0.0);
+        let negative = self.blend(self.lt_mask(a, zero), self.splat(-1.0), zero);
+        self.blend(self.gt_mask(a, zero), self.splat(1.0), negative)
+    }
+    #[inline(always)]
+    fn step(self, a: __m512d) -> __m512d {
+        self.blend(self.lt_mask(a, self.splat(0.0)), self.splat(0.0), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn select(self, c: __m512d, a: __m512d, b: __m512d) -> __m512d {
+        let ge = self.0.avx512f._mm512_cmp_pd_mask::<GE>(c, self.splat(0.0));
+        self.blend(ge, a, b)
+    }
+    #[inline(always)]
+    fn lt(self, a: __m512d, b: __m512d) -> __m512d {
+        self.0.avx512f._mm512_maskz_mov_pd(self.0.avx512f._mm512_cmp_pd_mask::<LT>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn le(self, a: __m512d, b: __m512d) -> __m512d {
+        self.0.avx512f._mm512_maskz_mov_pd(self.0.avx512f._mm512_cmp_pd_mask::<LE>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn eq(self, a: __m512d, b: __m512d) -> __m512d {
+        self.0.avx512f._mm512_maskz_mov_pd(self.0.avx512f._mm512_cmp_pd_mask::<EQ>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn ne(self, a: __m512d, b: __m512d) -> __m512d {
+        self.0.avx512f._mm512_maskz_mov_pd(self.0.avx512f._mm512_cmp_pd_mask::<NE>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn ldexp(self, a: __m512d, n: __m512d) -> __m512d {
+        self.0.avx512f._mm512_scalef_pd(a, n)
+    }
+    #[inline(always)]
+    fn get_exp(self, a: __m512d) -> __m512d {
+        self.0.avx512f._mm512_getexp_pd(a)
+    }
+    #[inline(always)]
+    fn get_mant(self, a: __m512d) -> __m512d {
+        let m = self.0.avx512f._mm512_getmant_pd::<_MM_MANT_NORM_1_2, _MM_MANT_SIGN_ZERO>(a);
+        // Zeros and infinities have mantissa 1, as in the scalar semantics.
+        let abs = self.abs(a);
+        let special = self.eq_mask(abs, self.splat(0.0)) | self.eq_mask(abs, self.splat(f64::INFINITY));
+        self.blend(special, self.splat(1.0), m)
+    }
+    #[inline(always)]
+    fn lt_mask(self, a: __m512d, b: __m512d) -> __mmask8 {
+        self.0.avx512f._mm512_cmp_pd_mask::<LT>(a, b)
+    }
+    #[inline(always)]
+    fn gt_mask(self, a: __m512d, b: __m512d) -> __mmask8 {
+        self.0.avx512f._mm512_cmp_pd_mask::<GT>(a, b)
+    }
+    #[inline(always)]
+    fn eq_mask(self, a: __m512d, b: __m512d) -> __mmask8 {
+        self.0.avx512f._mm512_cmp_pd_mask::<EQ>(a, b)
+    }
+    #[inline(always)]
+    fn and_mask(self, a: __mmask8, b: __mmask8) -> __mmask8 {
+        a & b
+    }
+    #[inline(always)]
+    fn any(self, mask: __mmask8) -> bool {
+        mask != 0
+    }
+    #[inline(always)]
+    fn blend(self, mask: __mmask8, a: __m512d, b: __m512d) -> __m512d {
+        self.0.avx512f._mm512_mask_blend_pd(mask, b, a)
+    }
+    #[inline(always)]
+    fn tail(self, valid: usize) -> __mmask8 {
+        if valid >= 8 { u8::MAX } else { (1u8 << valid) - 1 }
+    }
+    #[inline(always)]
+    fn iota(self, base: u32) -> __m256i {
+        let v = &self.0;
+        v.avx2._mm256_add_epi32(
+            v.avx._mm256_set1_epi32(base as i32),
+            v.avx._mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
+    #[inline(always)]
+    fn splat_idx(self, i: u32) -> __m256i {
+        self.0.avx._mm256_set1_epi32(i as i32)
+    }
+    #[inline(always)]
+    fn blend_idx(self, mask: __mmask8, a: __m256i, b: __m256i) -> __m256i {
+        self.0.avx512f._mm256_mask_blend_epi32(mask, b, a)
+    }
+    #[inline(always)]
+    fn store_idx(self, i: __m256i, dst: &mut [u32]) {
+        assert!(dst.len() >= 8);
+        // SAFETY: the slice has room for 8 u32; storeu has no alignment requirement.
+        unsafe { self.0.avx._mm256_storeu_si256(dst.as_mut_ptr().cast(), i) }
+    }
+    #[inline(always)]
+    fn reduce_sum(self, v: __m512d) -> f64 {
+        self.0.avx512f._mm512_reduce_add_pd(v)
+    }
+}
