@@ -1,0 +1,243 @@
+//! Transcendental functions as sequences of basic primitives, defined once for every backend.
+//!
+//! PLACEHOLDER
+
+mod exp_log;
+mod inverse_trig;
+mod trig;
+
+#[cfg(test)]
+mod tests;
+
+use crate::ir::DType;
+use crate::lower::{Program, Val};
+use crate::prim::{self, Prim};
+
+/// Emits the basic primitives computing the expanded primitive `prim` on `args`.
+pub(crate) fn expand(p: &mut Program, prim: Prim, args: &[Val]) -> Val {
+    match prim {
+        Prim::Exp => exp_log::exp(p, args[0]),
+        Prim::Log => exp_log::log(p, args[0]),
+        Prim::Rsqrt => rsqrt(p, args[0]),
+        Prim::Sin => trig::sin(p, args[0]),
+        Prim::Cos => trig::cos(p, args[0]),
+        Prim::Atan => inverse_trig::atan(p, args[0]),
+        Prim::Atan2 => inverse_trig::atan2(p, args[0], args[1]),
+        Prim::Asin => inverse_trig::asin(p, args[0]),
+        Prim::Acos => inverse_trig::acos(p, args[0]),
+        _ => unreachable!("{prim:?} is a basic primitive"),
+    }
+}
+
+/// KeOps' `rsqrt`: 0 for ±0, else `1 / sqrt(x)`.
+///
+/// `y = 1 / s` with `s = sqrt(x)` would have two roundings (up to 1.5 ulp); both residuals are
+/// exact by fused multiply-adds, `x - s^2` and `1 - y s`, and give the first-order correction
+/// `1 / sqrt(x) = y (1 + (1 - y s) - (x - s^2) y^2 / 2)`, which leaves little more than the
+/// final rounding. The residual `x - s^2` is about `2^-p x`: tiny inputs are scaled by an even
+/// power of two first so that it stays a normal number. `rsqrt(+inf) = 0` is selected (its
+/// residuals are NaN).
+fn rsqrt(p: &mut Program, x: Val) -> Val {
+    // Below 2^-100 (f32) or 2^-900 (f64), compute rsqrt(x 2^2k) 2^k instead.
+    let k = match p.dtype() {
+        DType::F32 => 50,
+        DType::F64 => 450,
+    };
+    let tiny = p.c(prim::ldexp(1.0, f64::from(-2 * k)));
+    let not_tiny = p.sub(x, tiny);
+    let up = p.c(prim::ldexp(1.0, f64::from(2 * k)));
+    let x_up = p.mul(x, up);
+    let xs = p.select(not_tiny, x, x_up);
+    let one = p.c(1.0);
+    let s = p.sqrt(xs);
+    let y = p.div(one, s);
+    let neg_s = p.neg(s);
+    let d = p.mul_add(neg_s, s, xs);
+    let neg_y = p.neg(y);
+    let r = p.mul_add(neg_y, s, one);
+    let neg_half = p.c(-0.5);
+    let hd = p.mul(d, neg_half);
+    let hdy = p.mul(hd, y);
+    let t = p.mul_add(hdy, y, r);
+    let y = p.mul_add(y, t, y);
+    let back = p.c(prim::ldexp(1.0, f64::from(k)));
+    let scale = p.select(not_tiny, one, back);
+    let y = p.mul(y, scale);
+    let inf = p.c(f64::INFINITY);
+    let is_inf = p.prim(Prim::Eq, &[x, inf]);
+    let not_inf = p.neg(is_inf);
+    let zero = p.c(0.0);
+    let y = p.select(not_inf, y, zero);
+    let nabs = p.neg_abs(x);
+    p.select(nabs, zero, y)
+}
+
+/// The emitters the expansions are written with, beyond [`Program`]'s own.
+trait Emit {
+    fn c(&mut self, x: f64) -> Val;
+    fn unary(&mut self, prim: Prim, a: Val) -> Val;
+    fn neg(&mut self, a: Val) -> Val {
+        self.unary(Prim::Neg, a)
+    }
+    fn abs(&mut self, a: Val) -> Val {
+        self.unary(Prim::Abs, a)
+    }
+    /// `-|a|`: `>= 0` (as `select` tests) exactly for ±0.
+    fn neg_abs(&mut self, a: Val) -> Val {
+        let abs = self.abs(a);
+        self.neg(abs)
+    }
+    fn sqrt(&mut self, a: Val) -> Val {
+        self.unary(Prim::Sqrt, a)
+    }
+    fn select(&mut self, c: Val, a: Val, b: Val) -> Val;
+    fn min(&mut self, a: Val, b: Val) -> Val;
+    fn max(&mut self, a: Val, b: Val) -> Val;
+    /// `coeffs[0] + x (coeffs[1] + x (coeffs[2] + ...))`, by fused multiply-adds.
+    fn horner(&mut self, x: Val, coeffs: &[f64]) -> Val;
+    /// The coefficients for this program's type.
+    fn pick(&self, f32: &'static [f64], f64: &'static [f64]) -> &'static [f64];
+    /// The largest finite value of the program's type.
+    fn largest(&mut self) -> Val;
+    /// A constant given as an unevaluated sum of f64 words, split into `n` constants of the
+    /// program's type whose sum approximates it best (see [`split`]).
+    fn split(&mut self, value: &[f64], n: usize) -> Vec<Val>;
+    /// As [`Emit::split`] in two words, the first with only `hi_bits` significant bits so that
+    /// its products by small integers are exact.
+    fn split_short(&mut self, value: &[f64], hi_bits: u32) -> (Val, Val);
+    /// `(s, e)` with `s = a + b` rounded and `s + e = a + b` exactly, provided `|a| >= |b|` or
+    /// `a = 0` (Dekker's Fast2Sum).
+    fn fast_two_sum(&mut self, a: Val, b: Val) -> (Val, Val);
+    /// As [`Emit::fast_two_sum`] for any `a` and `b` (Knuth's TwoSum).
+    fn two_sum(&mut self, a: Val, b: Val) -> (Val, Val);
+}
+
+impl Emit for Program {
+    fn c(&mut self, x: f64) -> Val {
+        self.constant(x)
+    }
+
+    fn unary(&mut self, prim: Prim, a: Val) -> Val {
+        self.prim(prim, &[a])
+    }
+
+    fn select(&mut self, c: Val, a: Val, b: Val) -> Val {
+        self.prim(Prim::Select, &[c, a, b])
+    }
+
+    fn min(&mut self, a: Val, b: Val) -> Val {
+        self.prim(Prim::Min, &[a, b])
+    }
+
+    fn max(&mut self, a: Val, b: Val) -> Val {
+        self.prim(Prim::Max, &[a, b])
+    }
+
+    fn horner(&mut self, x: Val, coeffs: &[f64]) -> Val {
+        let (&last, rest) = coeffs.split_last().expect("a polynomial has coefficients");
+        let mut acc = self.c(last);
+        for &k in rest.iter().rev() {
+            let k = self.c(k);
+            acc = self.mul_add(acc, x, k);
+        }
+        acc
+    }
+
+    fn pick(&self, f32: &'static [f64], f64: &'static [f64]) -> &'static [f64] {
+        match self.dtype() {
+            DType::F32 => f32,
+            DType::F64 => f64,
+        }
+    }
+
+    fn largest(&mut self) -> Val {
+        match self.dtype() {
+            DType::F32 => self.c(f64::from(f32::MAX)),
+            DType::F64 => self.c(f64::MAX),
+        }
+    }
+
+    fn split(&mut self, value: &[f64], n: usize) -> Vec<Val> {
+        let bits = vec![precision(self.dtype()); n];
+        split(value, &bits).into_iter().map(|w| self.c(w)).collect()
+    }
+
+    fn split_short(&mut self, value: &[f64], hi_bits: u32) -> (Val, Val) {
+        let words = split(value, &[hi_bits, precision(self.dtype())]);
+        (self.c(words[0]), self.c(words[1]))
+    }
+
+    fn fast_two_sum(&mut self, a: Val, b: Val) -> (Val, Val) {
+        let s = self.add(a, b);
+        let d = self.sub(a, s);
+        let e = self.add(d, b);
+        (s, e)
+    }
+
+    fn two_sum(&mut self, a: Val, b: Val) -> (Val, Val) {
+        let s = self.add(a, b);
+        let bb = self.sub(s, a);
+        let ab = self.sub(s, bb);
+        let da = self.sub(a, ab);
+        let db = self.sub(b, bb);
+        let e = self.add(da, db);
+        (s, e)
+    }
+}
+
+/// Significant bits of the program's type.
+fn precision(dtype: DType) -> u32 {
+    match dtype {
+        DType::F32 => 24,
+        DType::F64 => 53,
+    }
+}
+
+/// `x` rounded to `bits` significant bits (ties to even), for a normal `x`.
+fn round_to_bits(x: f64, bits: u32) -> f64 {
+    if x == 0.0 {
+        return 0.0;
+    }
+    let e = prim::get_exp(x) - f64::from(bits) + 1.0;
+    prim::ldexp(prim::ldexp(x, -e).round_ties_even(), e)
+}
+
+/// Splits the exact sum of the f64 words `value` into words of `bits[k]` significant bits:
+/// each is the remainder so far rounded, and the remainder is kept exact (in f64 words, by
+/// Knuth's TwoSum), so the words together carry the precision of all of them. This is how the
+/// Cody–Waite constants (`ln 2`, `pi / 2` in two or three parts) are derived for each type from
+/// one multi-word value.
+fn split(value: &[f64], bits: &[u32]) -> Vec<f64> {
+    let mut rest = value.to_vec();
+    bits.iter()
+        .map(|&b| {
+            let word = round_to_bits(rest.iter().rev().sum(), b);
+            let (s, e) = two_sum(rest[0], -word);
+            rest.splice(0..1, [s, e]);
+            rest.sort_by(|a, b| b.abs().total_cmp(&a.abs()));
+            word
+        })
+        .collect()
+}
+
+/// Knuth's TwoSum in f64: `s = a + b` rounded and the exact error.
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
+
+/// Multi-word values of the constants the expansions need, each as an unevaluated sum of f64
+/// words (each word the nearest f64 to the remainder), computed to 80 digits.
+mod consts {
+    pub const LN2: &[f64] = &[0.6931471805599453, 2.3190468138462996e-17, 5.707708438416212e-34];
+    pub const LOG2_E: f64 = 1.4426950408889634;
+    pub const FRAC_PI_2: &[f64] =
+        &[1.5707963267948966, 6.123233995736766e-17, -1.4973849048591698e-33, 5.562271104316826e-50];
+    pub const FRAC_2_PI: &[f64] = &[0.6366197723675814, -3.935735335036497e-17, -2.1442872565786008e-33];
+    pub const PI: &[f64] = &[3.141592653589793, 1.2246467991473532e-16, -2.9947698097183397e-33];
+    pub const FRAC_PI_4: &[f64] = &[0.7853981633974483, 3.061616997868383e-17, -7.486924524295849e-34];
+    pub const ATAN_1_2: &[f64] = &[0.4636476090008061, 2.2698777452961687e-17, -5.247356382839165e-34];
+    pub const ATAN_3_2: &[f64] = &[0.982793723247329, 1.3903311031230998e-17, -1.17868681008616e-33];
+    pub const SQRT_2: f64 = 1.4142135623730951;
+}
