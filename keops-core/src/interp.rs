@@ -103,7 +103,7 @@ fn apply<T: Float>(p: Prim, dst: &mut [T], a: &[T], b: &[T], c: &[T]) {
                 T::ZERO
             }
         }),
-        Prim::Step => lanes(dst, a, b, c, |a, _, _| bool(!(a < T::ZERO))),
+        Prim::Step => lanes(dst, a, b, c, |a, _, _| if a < T::ZERO { T::ZERO } else { T::ONE }),
         Prim::Select => lanes(dst, a, b, c, |a, b, c| if a >= T::ZERO { b } else { c }),
         Prim::Lt => lanes(dst, a, b, c, |a, b, _| bool(a < b)),
         Prim::Le => lanes(dst, a, b, c, |a, b, _| bool(a <= b)),

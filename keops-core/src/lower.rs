@@ -371,7 +371,8 @@ mod tests {
             let x = g.var(Var { pos: 0, dim: 2, role: Role::I });
             let y = g.var(Var { pos: 1, dim: 2, role: Role::J });
             let ops = Op::ALL.iter().filter(|op| op.spec().attrs.is_empty() && op.spec().arity <= 3);
-            let roots: Vec<NodeId> = ops.map(|&op| g.op(op, &[x, y, x][..op.spec().arity], &[]).unwrap()).collect();
+            let roots: Vec<NodeId> =
+                ops.map(|&op| g.op(op, &[x, y, x][..op.spec().arity], &[]).unwrap()).collect();
             assert!(roots.len() > 20);
             let mut p = Program::new(dtype);
             lower(&g, &roots, &mut p);

@@ -11,8 +11,13 @@ use crate::prim::Prim;
 /// `(atan(u) - u) / u^3` as a polynomial in `z = u^2`, `|u| <= 7/16`: minimax for the relative
 /// error of `atan` (Remez exchange in 60-digit arithmetic, coefficients rounded one at a time,
 /// refitting the others), 2^-29.5 in f32 and 2^-57.6 in f64.
-const ATAN_F32: &[f64] =
-    &[-0.3333330452442169, 0.1999778002500534, -0.1423013061285019, 0.10493750125169754, -0.05824674293398857];
+const ATAN_F32: &[f64] = &[
+    -0.3333330452442169,
+    0.1999778002500534,
+    -0.1423013061285019,
+    0.10493750125169754,
+    -0.05824674293398857,
+];
 const ATAN_F64: &[f64] = &[
     -0.3333333333333292,
     0.1999999999987358,
@@ -178,7 +183,8 @@ fn atan_abs(p: &mut Program, t: Val, t_lo: Option<Val>, unbounded: bool) -> (Val
     let den1 = p.add(t, two);
     let num2 = p.sub(t, one);
     let den2 = p.add(t, one);
-    let mut intervals = vec![(7.0 / 16.0, num1, den1, consts::ATAN_1_2), (11.0 / 16.0, num2, den2, consts::FRAC_PI_4)];
+    let mut intervals =
+        vec![(7.0 / 16.0, num1, den1, consts::ATAN_1_2), (11.0 / 16.0, num2, den2, consts::FRAC_PI_4)];
     if unbounded {
         let three_halves = p.c(1.5);
         let num3 = p.sub(t, three_halves);

@@ -228,16 +228,19 @@ fn two_sum(a: f64, b: f64) -> (f64, f64) {
 }
 
 /// Multi-word values of the constants the expansions need, each as an unevaluated sum of f64
-/// words (each word the nearest f64 to the remainder), computed to 80 digits.
+/// words (each word the nearest f64 to the remainder; the first is std's), computed to 100
+/// digits.
 mod consts {
-    pub const LN2: &[f64] = &[0.6931471805599453, 2.3190468138462996e-17, 5.707708438416212e-34];
-    pub const LOG2_E: f64 = 1.4426950408889634;
+    use std::f64::consts as c;
+
+    pub const LN2: &[f64] = &[c::LN_2, 2.3190468138462996e-17, 5.707708438416212e-34];
+    pub const LOG2_E: f64 = c::LOG2_E;
     pub const FRAC_PI_2: &[f64] =
-        &[1.5707963267948966, 6.123233995736766e-17, -1.4973849048591698e-33, 5.562271104316826e-50];
-    pub const FRAC_2_PI: &[f64] = &[0.6366197723675814, -3.935735335036497e-17, -2.1442872565786008e-33];
-    pub const PI: &[f64] = &[3.141592653589793, 1.2246467991473532e-16, -2.9947698097183397e-33];
-    pub const FRAC_PI_4: &[f64] = &[0.7853981633974483, 3.061616997868383e-17, -7.486924524295849e-34];
+        &[c::FRAC_PI_2, 6.123233995736766e-17, -1.4973849048591698e-33, 5.562271104316826e-50];
+    pub const FRAC_2_PI: &[f64] = &[c::FRAC_2_PI, -3.935735335036497e-17, -2.1442872565786008e-33];
+    pub const PI: &[f64] = &[c::PI, 1.2246467991473532e-16, -2.9947698097183397e-33];
+    pub const FRAC_PI_4: &[f64] = &[c::FRAC_PI_4, 3.061616997868383e-17, -7.486924524295849e-34];
     pub const ATAN_1_2: &[f64] = &[0.4636476090008061, 2.2698777452961687e-17, -5.247356382839165e-34];
     pub const ATAN_3_2: &[f64] = &[0.982793723247329, 1.3903311031230998e-17, -1.17868681008616e-33];
-    pub const SQRT_2: f64 = 1.4142135623730951;
+    pub const SQRT_2: f64 = c::SQRT_2;
 }

@@ -37,7 +37,8 @@ fn ulp_f32(x: f64) -> f64 {
 /// correctly rounded result has at most 0.5, a faithful one less than 1. Exact matches (NaN for
 /// NaN, an infinity for a value that rounds to it) count 0.
 fn ulp_error_f32(got: f32, want: f64) -> f64 {
-    if (got.is_nan() && want.is_nan()) || f64::from(got) == want || (got.is_infinite() && got == want as f32) {
+    if (got.is_nan() && want.is_nan()) || f64::from(got) == want || (got.is_infinite() && got == want as f32)
+    {
         return 0.0;
     }
     if got.is_nan() || want.is_nan() {
@@ -158,7 +159,8 @@ fn exact(prim: Prim, cases: &[(&[f64], f64)]) {
         let got32 = f64::from(run::<f32>(prim, &cols32.iter().map(Vec::as_slice).collect::<Vec<_>>())[0]);
         let got64 = run::<f64>(prim, &cols64.iter().map(Vec::as_slice).collect::<Vec<_>>())[0];
         for (got, want, ty) in [(got32, f64::from(want as f32), "f32"), (got64, want, "f64")] {
-            let same = (got.is_nan() && want.is_nan()) || (got == want && got.is_sign_negative() == want.is_sign_negative());
+            let same = (got.is_nan() && want.is_nan())
+                || (got == want && got.is_sign_negative() == want.is_sign_negative());
             assert!(same, "{prim:?}{args:?} in {ty}: got {got}, want {want}");
         }
     }
@@ -242,13 +244,17 @@ fn exp_special_values() {
         ],
     );
     // Overflow and underflow thresholds of each type.
-    assert_eq!(run::<f32>(Prim::Exp, &[&[88.8, 88.7, -104.0, -103.0]]), [f32::INFINITY, 88.7f32.exp(), 0.0, 1e-45]);
+    assert_eq!(
+        run::<f32>(Prim::Exp, &[&[88.8, 88.7, -104.0, -103.0]]),
+        [f32::INFINITY, 88.7f32.exp(), 0.0, 1e-45]
+    );
     assert_eq!(run::<f64>(Prim::Exp, &[&[709.8, -745.2, -745.1]]), [INF, 0.0, 5e-324]);
 }
 
 #[test]
 fn exp_f32() {
-    let xs = [patterns(0.0, 89.0, 2_000_000), patterns(0.0, 87.33, 2_000_000).iter().map(|x| -x).collect()].concat();
+    let xs = [patterns(0.0, 89.0, 2_000_000), patterns(0.0, 87.33, 2_000_000).iter().map(|x| -x).collect()]
+        .concat();
     worst_f32(Prim::Exp, &xs, f64::exp).check("exp f32 [-87.33, 89]", 0.69);
     // Subnormal results are rounded twice: to 24 bits, then by `ldexp`.
     let xs: Vec<f32> = patterns(87.34, 110.0, 500_000).iter().map(|x| -x).collect();
@@ -298,7 +304,10 @@ fn log_f64() {
 
 #[test]
 fn rsqrt_special_values() {
-    exact(Prim::Rsqrt, &[(&[0.0], 0.0), (&[-0.0], 0.0), (&[INF], 0.0), (&[-1.0], NAN), (&[NAN], NAN), (&[4.0], 0.5)]);
+    exact(
+        Prim::Rsqrt,
+        &[(&[0.0], 0.0), (&[-0.0], 0.0), (&[INF], 0.0), (&[-1.0], NAN), (&[NAN], NAN), (&[4.0], 0.5)],
+    );
 }
 
 #[test]
@@ -505,7 +514,15 @@ fn asin_acos_special_values() {
     let pi_2 = std::f64::consts::FRAC_PI_2;
     exact(
         Prim::Asin,
-        &[(&[0.0], 0.0), (&[-0.0], -0.0), (&[1.0], pi_2), (&[-1.0], -pi_2), (&[1.5], NAN), (&[-INF], NAN), (&[NAN], NAN)],
+        &[
+            (&[0.0], 0.0),
+            (&[-0.0], -0.0),
+            (&[1.0], pi_2),
+            (&[-1.0], -pi_2),
+            (&[1.5], NAN),
+            (&[-INF], NAN),
+            (&[NAN], NAN),
+        ],
     );
     exact(
         Prim::Acos,
@@ -542,7 +559,6 @@ fn asin_acos_f64() {
     worst_f64(Prim::Acos, &xs, f64::acos).check("acos f64 [-1, 1]", 1.0);
 }
 
-
 /// Every f32 of each function's domain, on all cores: the measurements of the module
 /// documentation. Minutes in release mode (`cargo test --release -p keops-core --lib
 /// exhaustive -- --ignored --nocapture`), far too long in the test profile.
@@ -552,9 +568,16 @@ fn exhaustive_f32() {
     let finite = f32::MAX.to_bits();
     let two24 = 2f32.powi(24).to_bits();
     let neg = 1u32 << 31;
-    let domains: [(Prim, fn(f64) -> f64, &str, Vec<(u32, u32)>); 9] = [
+    // Each function, its reference, its domain and the ranges of bit patterns covering it.
+    type Domain = (Prim, fn(f64) -> f64, &'static str, Vec<(u32, u32)>);
+    let domains: [Domain; 9] = [
         (Prim::Exp, f64::exp, "[-87.33, 89]", vec![(0, 89f32.to_bits()), (neg, (-87.33f32).to_bits())]),
-        (Prim::Exp, f64::exp, "[-110, -87.33] (subnormal results)", vec![((-87.33f32).to_bits(), (-110f32).to_bits())]),
+        (
+            Prim::Exp,
+            f64::exp,
+            "[-110, -87.33] (subnormal results)",
+            vec![((-87.33f32).to_bits(), (-110f32).to_bits())],
+        ),
         (Prim::Log, f64::ln, "(0, inf)", vec![(1, finite)]),
         (Prim::Rsqrt, |x| 1.0 / x.sqrt(), "(0, inf)", vec![(1, finite)]),
         (Prim::Sin, f64::sin, "[-2^24, 2^24]", vec![(0, two24), (neg, neg | two24)]),
@@ -569,7 +592,9 @@ fn exhaustive_f32() {
         let chunks: Vec<(u32, u32)> = ranges
             .iter()
             .flat_map(|&(a, b)| {
-                (u64::from(a)..=u64::from(b)).step_by(1 << 16).map(move |s| (s as u32, (s + (1 << 16) - 1).min(u64::from(b)) as u32))
+                (u64::from(a)..=u64::from(b))
+                    .step_by(1 << 16)
+                    .map(move |s| (s as u32, (s + (1 << 16) - 1).min(u64::from(b)) as u32))
             })
             .collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
