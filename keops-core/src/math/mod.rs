@@ -1,6 +1,95 @@
 //! Transcendental functions as sequences of basic primitives, defined once for every backend.
 //!
-//! PLACEHOLDER
+//! `exp`, `log`, `sin`, `cos`, `atan`, `atan2`, `asin`, `acos` and `rsqrt` are expanded
+//! primitives ([`Prim::is_expanded`]): when a lowering asks for one,
+//! [`Program::prim`](crate::lower::Program::prim) folds it if its operands are constant and
+//! otherwise emits the sequence built here, made only of basic primitives (arithmetic,
+//! `mul_add`, comparisons, `select`, `floor`, `round_even`, `ldexp`, `get_exp`, `get_mant`).
+//! So backends implement only basic primitives (PTX has no f64 transcendental instruction at
+//! all), every backend computes the same bits (a SIMD lane and a scalar tail alike), and the
+//! accuracy of each function is established once, here, by running the sequences through
+//! [`crate::interp`], which computes exactly as a backend does. The sequences are hash-consed
+//! like the rest of the program: `sin(x)` and `cos(x)` share their range reduction.
+//!
+//! # Algorithms
+//!
+//! Classic range reduction followed by a polynomial evaluated with fused multiply-adds; each
+//! function's documentation gives the details.
+//!
+//! - `exp`: `x = n ln2 + r`, `n = round_even(x log2 e)`, `r` from a two-word `ln 2`
+//!   (Cody–Waite) with its rounding error recovered, degree 12 (f32: 6) polynomial, `ldexp`.
+//! - `log`: `x = 2^e m`, `m` in `[sqrt(1/2), sqrt(2))` from `get_exp`/`get_mant`,
+//!   `log(m) = 2 atanh(f / (2 + f))` for `f = m - 1` in fdlibm's form, `e ln 2` exact.
+//! - `sin`, `cos`: quadrant `q = round(x 2/pi)`, `x - q pi/2` as two words from `pi/2` in four
+//!   (f32) or three (f64) words, quadrant parity as `q - 4 floor(q/4)`, both polynomials on
+//!   `[-pi/4, pi/4]` and a `select`.
+//! - `atan`: fdlibm's reduction to `|u| <= 7/16` around 0, 1/2, 1, 3/2 and infinity;
+//!   `atan2` takes `atan(min / max)` of the absolute values and fixes the quadrant; `asin` and
+//!   `acos` evaluate `asin` on `[0, 1/2]`, through `asin(x) = pi/2 - 2 asin(sqrt((1 - x)/2))`
+//!   above 1/2.
+//! - `rsqrt`: `1 / sqrt(x)` corrected by its exact residuals; KeOps' `rsqrt(0) = 0`.
+//!
+//! There are no integer or bit-level primitives, so everything is decided in floating point:
+//! quadrants from `floor`, binary exponents from `get_exp`, signs from comparisons. The sign of
+//! zero is the one thing `select` cannot see (it tests `>= 0`): `-|x| >= 0` singles out ±0, and
+//! `x + 1/x` has the sign of `x`, `-0` included (used by `atan2`). `min(a, b)` and `max(a, b)`
+//! return `b` when either is NaN, so clamps are written `min(hi, x)`, `max(lo, x)` to let a NaN
+//! `x` through.
+//!
+//! # Coefficients
+//!
+//! Every polynomial is a minimax approximation computed for this module: a Remez exchange in
+//! 60-digit arithmetic (mpmath), weighted for the relative error of the function, with the
+//! leading terms fixed by the form (`exp(r) = 1 + r + r^2 q(r)`, `sin(r) = r + r^3 S(r^2)`,
+//! ...); the coefficients are then rounded to the type, for `sin`, `cos` and the inverse
+//! functions one at a time with the remaining ones refitted after each rounding. Each table
+//! states its fit's error. Constants such as
+//! `pi/2` are given as multi-word f64 values and split into words of each type (`split`).
+//!
+//! # Accuracy
+//!
+//! Error in ulps of the exact result. f32: measured on every f32 of the domain, as the distance
+//! to the f64 function of the same input (glibc's, accurate to far below an f32 ulp) in f32
+//! ulps of that value, by the ignored test `exhaustive_f32` (`cargo test --release -p
+//! keops-core --lib exhaustive -- --ignored --nocapture`, 40 minutes on two cores); atan2 on
+//! random pairs. A correctly rounded result is within 0.5 ulp, a faithful one within 1. f64:
+//! distance to glibc's result (itself correctly rounded in nearly all cases) on random and
+//! structured points (both signs, every binade, the doubles nearest multiples of `pi/2`), and
+//! for rsqrt against the exact value. The `cargo test` sweeps (millions of f32 and hundreds of
+//! thousands of f64 points per function) assert these bounds.
+//!
+//! | function | type | domain | max error | points |
+//! |---|---|---|---|---|
+//! | exp | f32 | [-87.33, 89] (normal results) | 0.685 ulp | all 2.2e9 |
+//! | exp | f32 | [-110, -87.33] (subnormal results) | 0.779 ulp | all 3.0e6 |
+//! | log | f32 | (0, inf) | 0.749 ulp | all 2.1e9 |
+//! | sin | f32 | [-2^24, 2^24] | 0.706 ulp | all 2.5e9 |
+//! | cos | f32 | [-2^24, 2^24] | 0.706 ulp | all 2.5e9 |
+//! | atan | f32 | finite | 0.727 ulp | all 4.3e9 |
+//! | asin | f32 | [-1, 1] | 0.631 ulp | all 2.1e9 |
+//! | acos | f32 | [-1, 1] | 0.607 ulp | all 2.1e9 |
+//! | atan2 | f32 | all pairs | 0.720 ulp | 2e6 random |
+//! | rsqrt | f32 | (0, inf) | 0.500 ulp | all 2.1e9 |
+//! | exp | f64 | [-750, 710] | 1 ulp from glibc (1.0% differ) | 9e5 random |
+//! | log | f64 | (0, inf) | 1 ulp from glibc (1.3% differ) | 8e5 random |
+//! | sin, cos | f64 | [-2^52, 2^52] | 1 ulp from glibc (0.6–1.7% differ) | 3.3e6 random and near `k pi/2` |
+//! | atan | f64 | all | 1 ulp from glibc (1.9% differ) | 6e5 random |
+//! | asin, acos | f64 | [-1, 1] | 1 ulp from glibc (3.0%, 1.3% differ) | 6e5 random |
+//! | atan2 | f64 | all pairs | 1 ulp from glibc (0.7% differ) | 6e5 random |
+//! | rsqrt | f64 | (0, inf) | 0.500 ulp | 5e5 random |
+//!
+//! Special values follow C99: NaN propagates; `exp(-inf) = 0`, `exp(+inf) = +inf`, overflow to
+//! `+inf`, gradual underflow (subnormal results, rounded twice: the 0.78 ulp above);
+//! `log(±0) = -inf`, `log(x < 0) = NaN`, `log(+inf) = +inf`; `sin(-0) = -0`, `sin(±inf) =
+//! cos(±inf) = NaN`; `atan(±inf) = ±pi/2`; `atan2` with signed zeros and infinities as C99;
+//! `asin`, `acos` NaN outside `[-1, 1]`; `rsqrt(±0) = 0` (KeOps), `rsqrt(+inf) = 0`.
+//!
+//! Limits: `sin` and `cos` reduce exactly while the quadrant `q` is an integer of the type,
+//! `|x| < 2^24` in f32 and about `2^52` in f64. Beyond that (where consecutive f32 are at least
+//! 2 apart) the results are bounded by 1 but meaningless: there is no Payne–Hanek reduction.
+//! The f64 reduced argument is accurate to about `2^-108` absolute near `|x| = 2^52` (better
+//! below), so only an input within about `2^-54` of a multiple of `pi/2` in that top range
+//! could lose an ulp; we have not searched for one.
 
 mod exp_log;
 mod inverse_trig;

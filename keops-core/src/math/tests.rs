@@ -100,30 +100,37 @@ impl Rng {
     }
 }
 
-/// The largest error over `xs` and where it is.
+/// The largest error over `xs` and where it is, and how many results are off by more than half
+/// an ulp (for f64: differ from glibc).
 struct Worst {
     ulp: f64,
     at: Vec<f64>,
     got: f64,
     want: f64,
     points: usize,
+    misses: usize,
 }
 
 impl Worst {
     fn new(points: usize) -> Worst {
-        Worst { ulp: 0.0, at: vec![], got: 0.0, want: 0.0, points }
+        Worst { ulp: 0.0, at: vec![], got: 0.0, want: 0.0, points, misses: 0 }
     }
 
     fn update(&mut self, ulp: f64, at: &[f64], got: f64, want: f64) {
+        if ulp > 0.5 {
+            self.misses += 1;
+        }
         if ulp > self.ulp || ulp.is_nan() {
-            *self = Worst { ulp, at: at.to_vec(), got, want, points: self.points };
+            (self.ulp, self.at, self.got, self.want) = (ulp, at.to_vec(), got, want);
         }
     }
 
     /// Prints the measurement (shown with `--nocapture`) and checks it against `bound`.
     fn check(&self, what: &str, bound: f64) {
-        let Worst { ulp, at, got, want, points } = self;
-        println!("{what}: max {ulp:.3} ulp over {points} points, at {at:?}: {got:e} for {want:e}");
+        let Worst { ulp, at, got, want, points, misses } = self;
+        println!(
+            "{what}: max {ulp:.3} ulp over {points} points ({misses} above 0.5), at {at:?}: {got:e} for {want:e}"
+        );
         assert!(*ulp <= bound, "{what}: {ulp} ulp exceeds {bound}, at {at:?}: {got:e} for {want:e}");
     }
 }
@@ -415,7 +422,7 @@ fn atan_special_values() {
 #[test]
 fn atan_f32() {
     let xs = both_signs(patterns(0.0, f32::INFINITY, 2_000_000));
-    worst_f32(Prim::Atan, &xs, f64::atan).check("atan f32", 0.7);
+    worst_f32(Prim::Atan, &xs, f64::atan).check("atan f32", 0.73);
 }
 
 #[test]
@@ -541,13 +548,13 @@ fn asin_acos_special_values() {
 #[test]
 fn asin_f32() {
     let xs = both_signs(patterns(0.0, 1.0, 1_500_000));
-    worst_f32(Prim::Asin, &xs, f64::asin).check("asin f32 [-1, 1]", 0.7);
+    worst_f32(Prim::Asin, &xs, f64::asin).check("asin f32 [-1, 1]", 0.64);
 }
 
 #[test]
 fn acos_f32() {
     let xs = both_signs(patterns(0.0, 1.0, 1_500_000));
-    worst_f32(Prim::Acos, &xs, f64::acos).check("acos f32 [-1, 1]", 0.7);
+    worst_f32(Prim::Acos, &xs, f64::acos).check("acos f32 [-1, 1]", 0.61);
 }
 
 #[test]
@@ -568,26 +575,28 @@ fn exhaustive_f32() {
     let finite = f32::MAX.to_bits();
     let two24 = 2f32.powi(24).to_bits();
     let neg = 1u32 << 31;
-    // Each function, its reference, its domain and the ranges of bit patterns covering it.
-    type Domain = (Prim, fn(f64) -> f64, &'static str, Vec<(u32, u32)>);
+    // Each function, its reference, its domain, the ranges of bit patterns covering it and the
+    // documented bound.
+    type Domain = (Prim, fn(f64) -> f64, &'static str, Vec<(u32, u32)>, f64);
     let domains: [Domain; 9] = [
-        (Prim::Exp, f64::exp, "[-87.33, 89]", vec![(0, 89f32.to_bits()), (neg, (-87.33f32).to_bits())]),
+        (Prim::Exp, f64::exp, "[-87.33, 89]", vec![(0, 89f32.to_bits()), (neg, (-87.33f32).to_bits())], 0.69),
         (
             Prim::Exp,
             f64::exp,
             "[-110, -87.33] (subnormal results)",
             vec![((-87.33f32).to_bits(), (-110f32).to_bits())],
+            0.78,
         ),
-        (Prim::Log, f64::ln, "(0, inf)", vec![(1, finite)]),
-        (Prim::Rsqrt, |x| 1.0 / x.sqrt(), "(0, inf)", vec![(1, finite)]),
-        (Prim::Sin, f64::sin, "[-2^24, 2^24]", vec![(0, two24), (neg, neg | two24)]),
-        (Prim::Cos, f64::cos, "[-2^24, 2^24]", vec![(0, two24), (neg, neg | two24)]),
-        (Prim::Atan, f64::atan, "finite", vec![(0, finite), (neg, neg | finite)]),
-        (Prim::Asin, f64::asin, "[-1, 1]", vec![(0, 1f32.to_bits()), (neg, (-1f32).to_bits())]),
-        (Prim::Acos, f64::acos, "[-1, 1]", vec![(0, 1f32.to_bits()), (neg, (-1f32).to_bits())]),
+        (Prim::Log, f64::ln, "(0, inf)", vec![(1, finite)], 0.75),
+        (Prim::Rsqrt, |x| 1.0 / x.sqrt(), "(0, inf)", vec![(1, finite)], 0.501),
+        (Prim::Sin, f64::sin, "[-2^24, 2^24]", vec![(0, two24), (neg, neg | two24)], 0.71),
+        (Prim::Cos, f64::cos, "[-2^24, 2^24]", vec![(0, two24), (neg, neg | two24)], 0.71),
+        (Prim::Atan, f64::atan, "finite", vec![(0, finite), (neg, neg | finite)], 0.73),
+        (Prim::Asin, f64::asin, "[-1, 1]", vec![(0, 1f32.to_bits()), (neg, (-1f32).to_bits())], 0.64),
+        (Prim::Acos, f64::acos, "[-1, 1]", vec![(0, 1f32.to_bits()), (neg, (-1f32).to_bits())], 0.61),
     ];
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    for (prim, reference, what, ranges) in domains {
+    for (prim, reference, what, ranges, bound) in domains {
         let (program, out) = program(prim, DType::F32);
         let chunks: Vec<(u32, u32)> = ranges
             .iter()
@@ -615,14 +624,14 @@ fn exhaustive_f32() {
                         local.points += xs.len();
                     }
                     let mut w = worst.lock().unwrap();
-                    let points = w.points + local.points;
+                    let (points, misses) = (w.points + local.points, w.misses + local.misses);
                     if local.ulp > w.ulp {
                         *w = local;
                     }
-                    w.points = points;
+                    (w.points, w.misses) = (points, misses);
                 });
             }
         });
-        worst.into_inner().unwrap().check(&format!("{prim:?} f32 {what}, exhaustive"), 1.0);
+        worst.into_inner().unwrap().check(&format!("{prim:?} f32 {what}, exhaustive"), bound);
     }
 }
