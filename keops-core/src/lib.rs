@@ -3,8 +3,10 @@
 //!
 //! The pipeline is: a syntax ([`syntax::math`]) parses to the [`ast`]; the checker ([`check`])
 //! resolves names against the op table ([`ops`]), checks dimensions and builds the hash-consed
-//! IR ([`ir`]); [`lower`] turns the IR into scalar instructions ([`prim`]) split into stages; the
-//! code generators ([`codegen`]) print those. [`eval`] interprets the IR in f64 as an oracle.
+//! IR ([`ir`]); [`lower`] turns the IR into scalar instructions ([`prim`]) split into stages,
+//! expanding transcendental functions into basic instructions ([`math`]); the code generators
+//! ([`codegen`]) print those. [`eval`] interprets the IR in f64 as an oracle; [`interp`] runs a
+//! scalar program in its own type, as a backend does.
 
 pub mod ast;
 pub mod autodiff;
@@ -13,8 +15,10 @@ pub mod check;
 pub mod codegen;
 pub mod diag;
 pub mod eval;
+pub mod interp;
 pub mod ir;
 pub mod lower;
+pub mod math;
 pub mod ops;
 pub mod prim;
 pub mod reduction;

@@ -104,12 +104,17 @@ impl Program {
     }
 
     /// Emits `prim(args)`, folding constants and the identities that are exact in floating
-    /// point (`x + 0`, `x * 1`, `x / 1`, `--x`), and putting commutative operands in order.
+    /// point (`x + 0`, `x * 1`, `x / 1`, `--x`), and putting commutative operands in order. An
+    /// expanded primitive (`exp`, `sin`, ...) with a non-constant operand becomes its sequence of
+    /// basic primitives ([`crate::math`]), so that none is ever an instruction.
     pub fn prim(&mut self, prim: Prim, args: &[Val]) -> Val {
         assert_eq!(args.len(), prim.arity(), "wrong operand count for {prim:?}");
         let consts: Option<Vec<f64>> = args.iter().map(|&a| self.as_const(a)).collect();
         if let Some(c) = consts {
             return self.constant(prim.eval(&c));
+        }
+        if prim.is_expanded() {
+            return crate::math::expand(self, prim, args);
         }
         let c = |i: usize| self.as_const(args[i]);
         match prim {
@@ -356,6 +361,27 @@ mod tests {
         let staged = Staged::new(staged.program, staged.outputs, &[Role::I, Role::J, Role::J], Role::J);
         assert_eq!(staged.outer_features.len(), 4);
         assert_eq!(staged.inner_features.len(), 3);
+    }
+
+    #[test]
+    fn no_expanded_primitive_survives_lowering() {
+        // Every op without attributes, on vector operands, in both types.
+        for dtype in [DType::F32, DType::F64] {
+            let mut g = Graph::new();
+            let x = g.var(Var { pos: 0, dim: 2, role: Role::I });
+            let y = g.var(Var { pos: 1, dim: 2, role: Role::J });
+            let ops = Op::ALL.iter().filter(|op| op.spec().attrs.is_empty() && op.spec().arity <= 3);
+            let roots: Vec<NodeId> =
+                ops.map(|&op| g.op(op, &[x, y, x][..op.spec().arity], &[]).unwrap()).collect();
+            assert!(roots.len() > 20);
+            let mut p = Program::new(dtype);
+            lower(&g, &roots, &mut p);
+            for inst in p.insts() {
+                if let Inst::Prim(prim, _) = inst {
+                    assert!(!prim.is_expanded(), "{prim:?} in a lowered {dtype:?} program");
+                }
+            }
+        }
     }
 
     #[test]

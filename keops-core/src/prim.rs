@@ -5,11 +5,20 @@
 //! fixed list once, and every operation of the op table works on it. The reference semantics
 //! below (in f64) are also what constant folding uses, so KeOps' special values (`rsqrt(0) = 0`,
 //! `step(0) = 1`, `ifelse` testing `>= 0`) are decided here, in one place.
+//!
+//! The primitives are of two kinds. *Basic* ones (arithmetic, comparisons, rounding, exponent
+//! manipulation) are what backends implement. *Expanded* ones (`exp`, `log`, `sin`, ...) are
+//! never emitted: [`crate::lower::Program::prim`] replaces them by a sequence of basic ones
+//! ([`crate::math`]), so that every backend computes the same bits and the accuracy of each
+//! function is established once. Their reference semantics here serve constant folding and the
+//! f64 oracle.
 
-/// Declares the primitives: variant, method name on the runtime's `Math` trait, arity, and the
-/// reference semantics in f64.
+/// Declares the primitives: variant, name (for a basic primitive, the method on the runtime's
+/// `Math` trait), arity, kind (`basic` or `expanded`), and the reference semantics in f64.
 macro_rules! prims {
-    ($($(#[$doc:meta])* $variant:ident = $method:literal, $arity:literal, |$a:ident| $eval:expr;)*) => {
+    (@expanded basic) => { false };
+    (@expanded expanded) => { true };
+    ($($(#[$doc:meta])* $variant:ident = $method:literal, $arity:literal, $kind:ident, |$a:ident| $eval:expr;)*) => {
         /// A scalar instruction.
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
         pub enum Prim {
@@ -26,10 +35,19 @@ macro_rules! prims {
                 }
             }
 
-            /// The method implementing this primitive on the runtime's `Math` trait.
+            /// The method implementing this primitive on the runtime's `Math` trait; for an
+            /// expanded primitive, which has none, the name of the function.
             pub fn method(self) -> &'static str {
                 match self {
                     $(Prim::$variant => $method,)*
+                }
+            }
+
+            /// Whether this primitive is replaced by basic ones when it is emitted (see the
+            /// module documentation): no program ever contains it.
+            pub fn is_expanded(self) -> bool {
+                match self {
+                    $(Prim::$variant => prims!(@expanded $kind),)*
                 }
             }
 
@@ -45,55 +63,55 @@ macro_rules! prims {
 }
 
 prims! {
-    Add = "add", 2, |a| a[0] + a[1];
-    Sub = "sub", 2, |a| a[0] - a[1];
-    Mul = "mul", 2, |a| a[0] * a[1];
-    Div = "div", 2, |a| a[0] / a[1];
+    Add = "add", 2, basic, |a| a[0] + a[1];
+    Sub = "sub", 2, basic, |a| a[0] - a[1];
+    Mul = "mul", 2, basic, |a| a[0] * a[1];
+    Div = "div", 2, basic, |a| a[0] / a[1];
     /// `a * b + c` with a single rounding.
-    MulAdd = "mul_add", 3, |a| a[0].mul_add(a[1], a[2]);
-    Neg = "neg", 1, |a| -a[0];
-    Abs = "abs", 1, |a| a[0].abs();
+    MulAdd = "mul_add", 3, basic, |a| a[0].mul_add(a[1], a[2]);
+    Neg = "neg", 1, basic, |a| -a[0];
+    Abs = "abs", 1, basic, |a| a[0].abs();
     /// `a < b ? a : b`, as KeOps' C code (NaN in `b` propagates).
-    Min = "min", 2, |a| min(a[0], a[1]);
+    Min = "min", 2, basic, |a| min(a[0], a[1]);
     /// `a > b ? a : b`, as KeOps' C code (NaN in `b` propagates).
-    Max = "max", 2, |a| max(a[0], a[1]);
-    Sqrt = "sqrt", 1, |a| a[0].sqrt();
+    Max = "max", 2, basic, |a| max(a[0], a[1]);
+    Sqrt = "sqrt", 1, basic, |a| a[0].sqrt();
     /// `1 / sqrt(x)`, with `rsqrt(0) = 0` as in KeOps.
-    Rsqrt = "rsqrt", 1, |a| rsqrt(a[0]);
-    Exp = "exp", 1, |a| a[0].exp();
-    Log = "log", 1, |a| a[0].ln();
-    Sin = "sin", 1, |a| a[0].sin();
-    Cos = "cos", 1, |a| a[0].cos();
-    Asin = "asin", 1, |a| a[0].asin();
-    Acos = "acos", 1, |a| a[0].acos();
-    Atan = "atan", 1, |a| a[0].atan();
+    Rsqrt = "rsqrt", 1, expanded, |a| rsqrt(a[0]);
+    Exp = "exp", 1, expanded, |a| a[0].exp();
+    Log = "log", 1, expanded, |a| a[0].ln();
+    Sin = "sin", 1, expanded, |a| a[0].sin();
+    Cos = "cos", 1, expanded, |a| a[0].cos();
+    Asin = "asin", 1, expanded, |a| a[0].asin();
+    Acos = "acos", 1, expanded, |a| a[0].acos();
+    Atan = "atan", 1, expanded, |a| a[0].atan();
     /// `atan2(y, x)`.
-    Atan2 = "atan2", 2, |a| a[0].atan2(a[1]);
-    Floor = "floor", 1, |a| a[0].floor();
+    Atan2 = "atan2", 2, expanded, |a| a[0].atan2(a[1]);
+    Floor = "floor", 1, basic, |a| a[0].floor();
     /// Round to the nearest integer, ties to even.
-    RoundEven = "round_even", 1, |a| a[0].round_ties_even();
+    RoundEven = "round_even", 1, basic, |a| a[0].round_ties_even();
     /// `x > 0 ? 1 : (x < 0 ? -1 : 0)`: 0 for NaN.
-    Sign = "sign", 1, |a| sign(a[0]);
+    Sign = "sign", 1, basic, |a| sign(a[0]);
     /// `x < 0 ? 0 : 1`: `step(0) = 1`, 1 for NaN.
-    Step = "step", 1, |a| step(a[0]);
+    Step = "step", 1, basic, |a| step(a[0]);
     /// `c >= 0 ? a : b` (KeOps' `IfElse` convention).
-    Select = "select", 3, |a| if a[0] >= 0.0 { a[1] } else { a[2] };
+    Select = "select", 3, basic, |a| if a[0] >= 0.0 { a[1] } else { a[2] };
     /// `a < b ? 1 : 0`.
-    Lt = "lt", 2, |a| f64::from(u8::from(a[0] < a[1]));
+    Lt = "lt", 2, basic, |a| f64::from(u8::from(a[0] < a[1]));
     /// `a <= b ? 1 : 0`.
-    Le = "le", 2, |a| f64::from(u8::from(a[0] <= a[1]));
+    Le = "le", 2, basic, |a| f64::from(u8::from(a[0] <= a[1]));
     /// `a == b ? 1 : 0`.
-    Eq = "eq", 2, |a| f64::from(u8::from(a[0] == a[1]));
+    Eq = "eq", 2, basic, |a| f64::from(u8::from(a[0] == a[1]));
     /// `a != b ? 1 : 0` (1 if either is NaN).
-    Ne = "ne", 2, |a| f64::from(u8::from(a[0] != a[1]));
+    Ne = "ne", 2, basic, |a| f64::from(u8::from(a[0] != a[1]));
     /// `x * 2^floor(n)`, rounded once.
-    Ldexp = "ldexp", 2, |a| ldexp(a[0], a[1]);
+    Ldexp = "ldexp", 2, basic, |a| ldexp(a[0], a[1]);
     /// The binary exponent `floor(log2 |x|)` of a finite nonzero `x` (subnormals included);
     /// -inf for zero, +inf for infinities, NaN for NaN.
-    GetExp = "get_exp", 1, |a| get_exp(a[0]);
+    GetExp = "get_exp", 1, basic, |a| get_exp(a[0]);
     /// `|x| / 2^get_exp(x)`, in `[1, 2)` for a finite nonzero `x`; 1 for zero and infinities,
     /// NaN for NaN.
-    GetMant = "get_mant", 1, |a| get_mant(a[0]);
+    GetMant = "get_mant", 1, basic, |a| get_mant(a[0]);
 }
 
 /// `min` as the C ternary `a < b ? a : b` that KeOps uses (NaN in `b` propagates).

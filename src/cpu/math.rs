@@ -1,9 +1,12 @@
 //! The arithmetic that generated kernels are written against.
 //!
-//! Generated code calls `m.exp(x)`, `m.mul_add(a, b, c)`, ... on a [`Math`] value: one method
-//! per scalar primitive of keops-core's instruction set (`keops_core::prim::Prim`), plus what
-//! reductions need (comparisons, blends, lane indices). [`Scalar`] implements it with one lane;
-//! SIMD implementations hold several consecutive pairs per value.
+//! Generated code calls `m.mul_add(a, b, c)`, `m.ldexp(x, n)`, ... on a [`Math`] value: one
+//! method per *basic* scalar primitive of keops-core's instruction set (`keops_core::prim::Prim`),
+//! plus what reductions need (comparisons, blends, lane indices). Transcendental functions
+//! (`exp`, `log`, `sin`, `atan2`, `rsqrt`, ...) are not here: keops-core expands them into basic
+//! primitives when it lowers a formula, so every implementation computes them identically.
+//! [`Scalar`] implements it with one lane; SIMD implementations hold several consecutive pairs
+//! per value.
 
 use std::fmt::Debug;
 use std::marker::PhantomData;
@@ -70,9 +73,10 @@ real!(f64, exp_f64, log_f64, dispatch_f64);
 /// Lane-wise arithmetic on values of `LANES` elements of `T`.
 ///
 /// The primitive methods follow keops-core's `Prim` semantics, which are KeOps' C semantics:
-/// `min(a, b) = a < b ? a : b`, `max(a, b) = a > b ? a : b`, `rsqrt(0) = 0`,
-/// `step(x) = x < 0 ? 0 : 1`, `sign(x) = x > 0 ? 1 : (x < 0 ? -1 : 0)`,
-/// `select(c, a, b) = c >= 0 ? a : b`, comparisons give 1 or 0.
+/// `min(a, b) = a < b ? a : b`, `max(a, b) = a > b ? a : b`, `step(x) = x < 0 ? 0 : 1`,
+/// `sign(x) = x > 0 ? 1 : (x < 0 ? -1 : 0)`, `select(c, a, b) = c >= 0 ? a : b`, comparisons
+/// give 1 or 0. Each result is rounded once to `T` (`mul_add` is fused): the expansions of the
+/// transcendental functions rely on it for their accuracy.
 pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     type V: Copy + Send + Sync;
     /// One boolean per lane.
@@ -101,16 +105,7 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn abs(self, a: Self::V) -> Self::V;
     fn min(self, a: Self::V, b: Self::V) -> Self::V;
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
-    fn exp(self, a: Self::V) -> Self::V;
-    fn log(self, a: Self::V) -> Self::V;
     fn sqrt(self, a: Self::V) -> Self::V;
-    fn rsqrt(self, a: Self::V) -> Self::V;
-    fn sin(self, a: Self::V) -> Self::V;
-    fn cos(self, a: Self::V) -> Self::V;
-    fn asin(self, a: Self::V) -> Self::V;
-    fn acos(self, a: Self::V) -> Self::V;
-    fn atan(self, a: Self::V) -> Self::V;
-    fn atan2(self, y: Self::V, x: Self::V) -> Self::V;
     fn floor(self, a: Self::V) -> Self::V;
     fn round_even(self, a: Self::V) -> Self::V;
     fn sign(self, a: Self::V) -> Self::V;
@@ -235,44 +230,8 @@ macro_rules! scalar_math {
                 if a > b { a } else { b }
             }
             #[inline(always)]
-            fn exp(self, a: $t) -> $t {
-                a.exp()
-            }
-            #[inline(always)]
-            fn log(self, a: $t) -> $t {
-                a.ln()
-            }
-            #[inline(always)]
             fn sqrt(self, a: $t) -> $t {
                 a.sqrt()
-            }
-            #[inline(always)]
-            fn rsqrt(self, a: $t) -> $t {
-                if a == 0.0 { 0.0 } else { 1.0 / a.sqrt() }
-            }
-            #[inline(always)]
-            fn sin(self, a: $t) -> $t {
-                a.sin()
-            }
-            #[inline(always)]
-            fn cos(self, a: $t) -> $t {
-                a.cos()
-            }
-            #[inline(always)]
-            fn asin(self, a: $t) -> $t {
-                a.asin()
-            }
-            #[inline(always)]
-            fn acos(self, a: $t) -> $t {
-                a.acos()
-            }
-            #[inline(always)]
-            fn atan(self, a: $t) -> $t {
-                a.atan()
-            }
-            #[inline(always)]
-            fn atan2(self, y: $t, x: $t) -> $t {
-                y.atan2(x)
             }
             #[inline(always)]
             fn floor(self, a: $t) -> $t {

@@ -438,6 +438,7 @@ fn inst_tokens(
             quote!(m.splat(#c))
         }
         Inst::Prim(prim, _) => {
+            debug_assert!(!prim.is_expanded(), "{prim:?} is expanded when it is emitted");
             let method = format_ident!("{}", prim.method());
             let args = program.inst(v).operands().iter().map(|&a| operand(a)).collect::<Vec<_>>();
             quote!(m.#method(#(#args),*))

@@ -1,0 +1,145 @@
+//! `exp` and `log`.
+
+use super::{Emit, consts};
+use crate::ir::DType;
+use crate::lower::{Program, Val};
+use crate::prim::Prim;
+
+/// `(exp(r) - 1 - r) / r^2` on `|r| <= ln(2) / 2`: minimax for the relative error of `exp`
+/// (Remez exchange in 60-digit arithmetic, coefficients then rounded to the type). Relative
+/// error of the polynomial: 2^-28 in f32, 2^-60 in f64.
+const EXP_F32: &[f64] = &[
+    0.4999999403953552,
+    0.1666652113199234,
+    0.04166838899254799,
+    0.00836874544620514,
+    0.0013814540579915047,
+];
+const EXP_F64: &[f64] = &[
+    0.5,
+    0.16666666666666682,
+    0.041666666666666095,
+    0.008333333333316982,
+    0.0013888888889116355,
+    0.00019841269896515734,
+    2.4801586925730238e-05,
+    2.755723472726765e-06,
+    2.755758227090573e-07,
+    2.5112084682902695e-08,
+    2.082658619421168e-09,
+];
+
+/// `exp(x)`.
+///
+/// `x = n ln 2 + r` with `n = round(x / ln 2)` and `|r| <= ln(2) / 2`; `exp(x) = 2^n exp(r)`.
+/// `r` is computed as a two-word value `r + r_lo` from a two-word `ln 2` (Cody–Waite): with a
+/// fused multiply-add the first step `x - n ln2_hi` is exact, the second is rounded and its
+/// error recovered by a third. `exp(r) = 1 + r + r^2 q(r)`, the leading `1 + r` summed exactly
+/// (Fast2Sum) so that the only large rounding is the final one. `ldexp` scales the result, and
+/// rounds it once more into the subnormal range (gradual underflow is kept).
+///
+/// `x` is first clamped to a range wide enough that the result saturates to 0 or infinity at
+/// its ends (which also handles ±inf); NaN passes through the clamp.
+pub(super) fn exp(p: &mut Program, x: Val) -> Val {
+    let (lo, hi) = match p.dtype() {
+        DType::F32 => (-110.0, 89.0),
+        DType::F64 => (-750.0, 710.0),
+    };
+    let (lo, hi) = (p.c(lo), p.c(hi));
+    let x = p.min(hi, x);
+    let x = p.max(lo, x);
+    let log2e = p.c(consts::LOG2_E);
+    let nf = p.mul(x, log2e);
+    let n = p.unary(Prim::RoundEven, nf);
+    let neg_ln2 = consts::LN2.iter().map(|w| -w).collect::<Vec<_>>();
+    let c = p.split(&neg_ln2, 2);
+    let r1 = p.mul_add(n, c[0], x);
+    let r = p.mul_add(n, c[1], r1);
+    let d = p.sub(r1, r);
+    let r_lo = p.mul_add(n, c[1], d);
+    let one = p.c(1.0);
+    let (h, e) = p.fast_two_sum(one, r);
+    let q = p.horner(r, p.pick(EXP_F32, EXP_F64));
+    let r2 = p.mul(r, r);
+    let low = p.add(e, r_lo);
+    let t = p.mul_add(r2, q, low);
+    let y = p.add(h, t);
+    p.prim(Prim::Ldexp, &[y, n])
+}
+
+/// `R(z) = (2 atanh(s) - 2 s) / s` for `z = s^2 <= (3 - 2 sqrt 2)^2`: minimax for the absolute
+/// error (Remez exchange, 60 digits, then rounded), 2^-29 in f32 and 2^-58 in f64, which the
+/// factor `s` makes a relative error of `log(1 + f)` at most 2^-30 and 2^-59.
+const LOG_F32: &[f64] = &[0.6666677594184875, 0.3997751772403717, 0.2987239956855774];
+const LOG_F64: &[f64] = &[
+    0.6666666666666735,
+    0.3999999999941289,
+    0.2857142874282474,
+    0.222221985246194,
+    0.18183567031713216,
+    0.1531397691572337,
+    0.14796728720405936,
+];
+
+/// `log(x)`.
+///
+/// `x = 2^e m` with `m = get_mant(x)` moved to `[sqrt(1/2), sqrt(2))`, so `f = m - 1` is exact
+/// and `log(x) = e ln 2 + log(1 + f)`. With `s = f / (2 + f)`, `log(1 + f) = 2 atanh(s)
+/// = f - f^2/2 + s (f^2/2 + R(s^2))` (the fdlibm decomposition): `f` is exact and the rest is a
+/// small correction, so the rounding of `s` hardly matters. `e ln2_hi` is exact (a short
+/// `ln2_hi`) and added to `f` by Fast2Sum; everything else is summed into one low word, whose
+/// roundings are small against the final one.
+///
+/// Special values are selected at the end: `log(+inf) = +inf`, `log(x < 0) = NaN`,
+/// `log(±0) = -inf`; NaN propagates.
+pub(super) fn log(p: &mut Program, x: Val) -> Val {
+    let e = p.unary(Prim::GetExp, x);
+    let m = p.unary(Prim::GetMant, x);
+    let sqrt2 = p.c(consts::SQRT_2);
+    let big = p.sub(m, sqrt2);
+    let half = p.c(0.5);
+    let m_half = p.mul(m, half);
+    let m = p.select(big, m_half, m);
+    let one = p.c(1.0);
+    let e1 = p.add(e, one);
+    let e = p.select(big, e1, e);
+    let f = p.sub(m, one);
+    let two = p.c(2.0);
+    let den = p.add(two, f);
+    let s = p.div(f, den);
+    let z = p.mul(s, s);
+    let poly = p.horner(z, p.pick(LOG_F32, LOG_F64));
+    let r = p.mul(z, poly);
+    // e ln2_hi is exact (e has at most 8 (f32) or 11 (f64) significant bits); f is added to it
+    // by Fast2Sum, and the small terms are summed from the smallest up, into the correction.
+    let hi_bits = match p.dtype() {
+        DType::F32 => 16,
+        DType::F64 => 42,
+    };
+    let (ln2_hi, ln2_lo) = p.split_short(consts::LN2, hi_bits);
+    let eh = p.mul(e, ln2_hi);
+    let (sum, err) = p.fast_two_sum(eh, f);
+    let tail = p.mul_add(e, ln2_lo, err);
+    let ff = p.mul(f, f);
+    let hfsq = p.mul(ff, half);
+    let hr = p.add(hfsq, r);
+    let w = p.mul_add(s, hr, tail);
+    // - f^2/2 + s (f^2/2 + R) + tail, with f^2/2 exact in the fused multiply-add.
+    let neg_half = p.c(-0.5);
+    let neg_half_f = p.mul(f, neg_half);
+    let low = p.mul_add(neg_half_f, f, w);
+    let y = p.add(sum, low);
+    special_log(p, x, y)
+}
+
+/// The special values of `log`, selected over the general result `y`.
+fn special_log(p: &mut Program, x: Val, y: Val) -> Val {
+    let max = p.largest();
+    let not_inf = p.sub(max, x);
+    let y = p.select(not_inf, y, x);
+    let nan = p.c(f64::NAN);
+    let y = p.select(x, y, nan);
+    let zero = p.neg_abs(x);
+    let neg_inf = p.c(f64::NEG_INFINITY);
+    p.select(zero, neg_inf, y)
+}
