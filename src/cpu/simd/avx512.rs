@@ -1,6 +1,6 @@
 //! AVX-512: 16 `f32` or 8 `f64` lanes, written with intrinsics.
 //!
-//! Every method computes what [`Scalar`] computes, lane for lane: IEEE operations are exactly
+//! Every method computes what [`Scalar`](crate::cpu::math::Scalar) computes, lane for lane: IEEE operations are exactly
 //! rounded, `vminps`/`vmaxps` are the C ternaries `a < b ? a : b` / `a > b ? a : b` (the second
 //! operand wins on NaN and on equality), `vscalefps` scales with a single rounding and
 //! `vgetexpps`/`vgetmantps` normalise subnormals. The intrinsics are reached through pulp's `V4`
@@ -10,7 +10,7 @@ use core::arch::x86_64::*;
 
 use pulp::x86::V4;
 
-use crate::cpu::math::{Math, Scalar};
+use crate::cpu::math::Math;
 
 /// `_CMP_*` predicates for `vcmpps`: ordered and quiet, except not-equal (true on NaN).
 const LT: i32 = _CMP_LT_OQ;
@@ -34,16 +34,6 @@ impl Avx512F32 {
         Avx512F32(token)
     }
 
-    /// Lane-wise application of a scalar function (for the transcendental primitives).
-    #[inline(always)]
-    fn per_lane(self, a: __m512, f: impl Fn(f32) -> f32) -> __m512 {
-        let mut x = [0.0f32; 16];
-        self.store(a, &mut x);
-        for v in &mut x {
-            *v = f(*v);
-        }
-        self.load(&x)
-    }
 }
 
 impl Math<f32> for Avx512F32 {
@@ -112,49 +102,6 @@ impl Math<f32> for Avx512F32 {
     #[inline(always)]
     fn sqrt(self, a: __m512) -> __m512 {
         self.0.avx512f._mm512_sqrt_ps(a)
-    }
-    #[inline(always)]
-    fn rsqrt(self, a: __m512) -> __m512 {
-        let r = self.div(self.splat(1.0), self.sqrt(a));
-        self.blend(self.eq_mask(a, self.splat(0.0)), self.splat(0.0), r)
-    }
-    #[inline(always)]
-    fn exp(self, a: __m512) -> __m512 {
-        self.per_lane(a, |x| Scalar::<f32>::new().exp(x))
-    }
-    #[inline(always)]
-    fn log(self, a: __m512) -> __m512 {
-        self.per_lane(a, |x| Scalar::<f32>::new().log(x))
-    }
-    #[inline(always)]
-    fn sin(self, a: __m512) -> __m512 {
-        self.per_lane(a, |x| Scalar::<f32>::new().sin(x))
-    }
-    #[inline(always)]
-    fn cos(self, a: __m512) -> __m512 {
-        self.per_lane(a, |x| Scalar::<f32>::new().cos(x))
-    }
-    #[inline(always)]
-    fn asin(self, a: __m512) -> __m512 {
-        self.per_lane(a, |x| Scalar::<f32>::new().asin(x))
-    }
-    #[inline(always)]
-    fn acos(self, a: __m512) -> __m512 {
-        self.per_lane(a, |x| Scalar::<f32>::new().acos(x))
-    }
-    #[inline(always)]
-    fn atan(self, a: __m512) -> __m512 {
-        self.per_lane(a, |x| Scalar::<f32>::new().atan(x))
-    }
-    #[inline(always)]
-    fn atan2(self, y: __m512, x: __m512) -> __m512 {
-        let (mut ys, mut xs) = ([0.0f32; 16], [0.0f32; 16]);
-        self.store(y, &mut ys);
-        self.store(x, &mut xs);
-        for (y, x) in ys.iter_mut().zip(&xs) {
-            *y = Scalar::<f32>::new().atan2(*y, *x);
-        }
-        self.load(&ys)
     }
     #[inline(always)]
     fn floor(self, a: __m512) -> __m512 {
@@ -276,16 +223,6 @@ impl Avx512F64 {
         Avx512F64(token)
     }
 
-    /// Lane-wise application of a scalar function (for the transcendental primitives).
-    #[inline(always)]
-    fn per_lane(self, a: __m512d, f: impl Fn(f64) -> f64) -> __m512d {
-        let mut x = [0.0f64; 8];
-        self.store(a, &mut x);
-        for v in &mut x {
-            *v = f(*v);
-        }
-        self.load(&x)
-    }
 }
 
 impl Math<f64> for Avx512F64 {
@@ -354,49 +291,6 @@ impl Math<f64> for Avx512F64 {
     #[inline(always)]
     fn sqrt(self, a: __m512d) -> __m512d {
         self.0.avx512f._mm512_sqrt_pd(a)
-    }
-    #[inline(always)]
-    fn rsqrt(self, a: __m512d) -> __m512d {
-        let r = self.div(self.splat(1.0), self.sqrt(a));
-        self.blend(self.eq_mask(a, self.splat(0.0)), self.splat(0.0), r)
-    }
-    #[inline(always)]
-    fn exp(self, a: __m512d) -> __m512d {
-        self.per_lane(a, |x| Scalar::<f64>::new().exp(x))
-    }
-    #[inline(always)]
-    fn log(self, a: __m512d) -> __m512d {
-        self.per_lane(a, |x| Scalar::<f64>::new().log(x))
-    }
-    #[inline(always)]
-    fn sin(self, a: __m512d) -> __m512d {
-        self.per_lane(a, |x| Scalar::<f64>::new().sin(x))
-    }
-    #[inline(always)]
-    fn cos(self, a: __m512d) -> __m512d {
-        self.per_lane(a, |x| Scalar::<f64>::new().cos(x))
-    }
-    #[inline(always)]
-    fn asin(self, a: __m512d) -> __m512d {
-        self.per_lane(a, |x| Scalar::<f64>::new().asin(x))
-    }
-    #[inline(always)]
-    fn acos(self, a: __m512d) -> __m512d {
-        self.per_lane(a, |x| Scalar::<f64>::new().acos(x))
-    }
-    #[inline(always)]
-    fn atan(self, a: __m512d) -> __m512d {
-        self.per_lane(a, |x| Scalar::<f64>::new().atan(x))
-    }
-    #[inline(always)]
-    fn atan2(self, y: __m512d, x: __m512d) -> __m512d {
-        let (mut ys, mut xs) = ([0.0f64; 8], [0.0f64; 8]);
-        self.store(y, &mut ys);
-        self.store(x, &mut xs);
-        for (y, x) in ys.iter_mut().zip(&xs) {
-            *y = Scalar::<f64>::new().atan2(*y, *x);
-        }
-        self.load(&ys)
     }
     #[inline(always)]
     fn floor(self, a: __m512d) -> __m512d {

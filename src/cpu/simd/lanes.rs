@@ -133,42 +133,6 @@ macro_rules! lanes_math {
                 map!(|l| a[l].sqrt())
             }
             #[inline(always)]
-            fn rsqrt(self, a: [$t; N]) -> [$t; N] {
-                map!(|l| Scalar::<$t>::new().rsqrt(a[l]))
-            }
-            #[inline(always)]
-            fn exp(self, a: [$t; N]) -> [$t; N] {
-                map!(|l| Scalar::<$t>::new().exp(a[l]))
-            }
-            #[inline(always)]
-            fn log(self, a: [$t; N]) -> [$t; N] {
-                map!(|l| Scalar::<$t>::new().log(a[l]))
-            }
-            #[inline(always)]
-            fn sin(self, a: [$t; N]) -> [$t; N] {
-                map!(|l| Scalar::<$t>::new().sin(a[l]))
-            }
-            #[inline(always)]
-            fn cos(self, a: [$t; N]) -> [$t; N] {
-                map!(|l| Scalar::<$t>::new().cos(a[l]))
-            }
-            #[inline(always)]
-            fn asin(self, a: [$t; N]) -> [$t; N] {
-                map!(|l| Scalar::<$t>::new().asin(a[l]))
-            }
-            #[inline(always)]
-            fn acos(self, a: [$t; N]) -> [$t; N] {
-                map!(|l| Scalar::<$t>::new().acos(a[l]))
-            }
-            #[inline(always)]
-            fn atan(self, a: [$t; N]) -> [$t; N] {
-                map!(|l| Scalar::<$t>::new().atan(a[l]))
-            }
-            #[inline(always)]
-            fn atan2(self, y: [$t; N], x: [$t; N]) -> [$t; N] {
-                map!(|l| Scalar::<$t>::new().atan2(y[l], x[l]))
-            }
-            #[inline(always)]
             fn floor(self, a: [$t; N]) -> [$t; N] {
                 map!(|l| a[l].floor())
             }
