@@ -25,11 +25,49 @@
 //! - **Reduction**: the body starts with the reduction and the index it reduces over, which
 //!   binds the whole rest of the expression: `sum_j F` gives one output row per `i`,
 //!   `sum_i F` one per `j`.
-//! - **Formula**: Rust operators with Rust precedence, number literals, calls of operations
-//!   (`exp`, `log`, `sqrt`, `rsqrt`, `square`, `inv`, `pow(x, n)`, `powf`, `sin`, `cos`, `abs`,
-//!   `sign`, `step`, `relu`, `atan2`, `ifelse`, `sum`, `sqnorm2`, `norm2`, `normalize`, `dot`,
-//!   `sqdist`), indexing `x_i[0]`, slicing `x_i[1..3]`, concatenation `[a, b]`. Element-wise
-//!   operations broadcast a dimension-1 operand, as KeOps does.
+//! - **Formula**: Rust operators with Rust precedence (`+ - * /`, unary `-`, and the comparisons
+//!   `< <= > >= == !=`, which give 1 or 0), number literals, calls of operations by the
+//!   lower-case KeOps name (`exp`, `log`, `sqdist`, `pow(x, n)`, `clamp`, `weightedsqdist`,
+//!   `matvecmult`, `tensordot(a, b, (2, 3), (3,), (1,), (0,))`, `complexmult`, ...: every one is
+//!   in the [table of operations](#operations)), indexing `x_i[0]`, slicing `x_i[1..3]`,
+//!   concatenation `[a, b]`, and `grad(F, x_i, e_i)` for gradients inside formulas. Integer
+//!   attributes come after the operands. Element-wise operations broadcast a dimension-1
+//!   operand, as KeOps does.
+//!
+//! # KeOps formula strings: `genred!`
+//!
+//! `genred!` takes a formula as pykeops' `Genred` does, so KeOps code ports verbatim; the kernel
+//! value is the same as `keops!` makes, with the alias names as argument names:
+//!
+//! ```
+//! let k = keops::genred!(
+//!     "Exp(-SqDist(x,y)) * b",
+//!     ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)"],
+//!     reduction = "Sum", axis = 1, dtype = f32
+//! );
+//! let (x, y, b) = ([0.0f32, 0.0, 0.0], [0.0f32, 1.0, 0.0, 2.0, 2.0, 0.0], [2.0f32, 3.0]);
+//! let a: Vec<f32> = k.eval_flat(&[&x[..], &y[..], &b[..]])?;
+//! assert!((a[0] - (2.0 * (-1.0f32).exp() + 3.0 * (-8.0f32).exp())).abs() < 1e-6);
+//! // Typed: i- and j-variables as rows, parameters by value, in alias order.
+//! let typed: Vec<[f32; 1]> = k.eval(&[[0.0; 3]], &[[0.0, 1.0, 0.0], [2.0, 2.0, 0.0]], &[[2.0], [3.0]])?;
+//! assert_eq!(typed.as_flattened(), a);
+//! # Ok::<(), keops::Error>(())
+//! ```
+//!
+//! - **Aliases** name the inputs, in argument order: `"x = Vi(3)"` (indexed by i, dimension 3),
+//!   `"y = Vj(3)"`, `"g = Pm(1)"` (a parameter), with an explicit position `"x = Vi(0, 3)"`, the
+//!   old `Vx`/`Vy`, or `"x = Var(0, 3, 0)"`. `Var(pos, dim, cat)` may also appear directly in a
+//!   formula. Positions must run from 0 without gaps.
+//! - **Formulas** use KeOps' names (`Exp`, `SqDist`, `WeightedSqDist`, `TensorDot`, ...: see the
+//!   [table of operations](#operations)) with Python's syntax and precedence: `+ - * /`, unary
+//!   `-`, `x**2`, `(x|y)` for the scalar product, the comparisons, and `IntCst(n)`,
+//!   `RatCst(p, q)`, `IntInv(n)`, `Zero(d)`, `Grad(f, x, e)`.
+//! - **Options** (all optional): `reduction = "Sum"` (or `reduction_op`; default `"Sum"`),
+//!   `axis = 1` (1, the default, reduces over j; 0 over i), `dtype = f32` or `f64` (or
+//!   `"float32"`, `"float64"`; default f32), `opt_arg = K` for the K-reductions, and
+//!   `formula2 = "..."` for `SumSoftMaxWeight` and weighted `LogSumExp`.
+//! - **Errors** in the strings are compile errors that quote the offending part and give its
+//!   column (a span cannot point inside a string literal on stable Rust).
 //!
 //! # Reductions
 //!
@@ -93,6 +131,10 @@
 //!   counts, ...) are [`Error`] values, never panics. An index with no variable has one row, as in
 //!   pykeops; an empty reduction gives the reduction's identity (0 for a sum).
 //! - `on(Backend::Cpu)` picks where the kernel runs; see [`Backend`].
+//!
+//! # Operations
+//!
+#![doc = include_str!("../docs/ops.md")]
 
 extern crate self as keops;
 
@@ -108,7 +150,9 @@ pub use backend::Backend;
 pub use cpu::math::Real;
 pub use error::{Error, Result};
 pub use info::{Index, KernelInfo, VarInfo};
-pub use keops_macros::keops;
+#[doc(hidden)]
+pub use keops_macros::__op_table_kernels;
+pub use keops_macros::{genred, keops};
 pub use kernel::Kernel;
 
 /// The SIMD instruction set CPU kernels use on this machine: `"avx512"`, `"avx2"`, `"sse2"`,

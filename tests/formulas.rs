@@ -176,3 +176,20 @@ fn differential_operators() {
         check_reference(&k, m, n, -1.0, 1.0, seed as u64);
     }
 }
+
+#[test]
+fn keops_operations_in_math_syntax() {
+    // Comparisons, tuple attributes and a few of KeOps' operations, by their lower-case names.
+    at_all_sizes(
+        &keops!(|x_i: [f64; 6], y_j: [f64; 6], s: [f64; 1]| sum_j [
+            tensordot(x_i, y_j, (2, 3), (3, 2), (1,), (0,)),
+            complexmult(x_i[0..2], y_j[2..4])
+        ] + (x_i[0] < y_j[1])
+            + (x_i[2] >= y_j[3]) * clamp(sum(x_i), -1, 1)
+            + weightedsqnorm(s, x_i - y_j)
+            + max(y_j) * argmin(x_i)
+            + sinxdivx(x_i[4]) * xlogx(abs(y_j[5]) + 0.5)),
+        -1.0,
+        1.0,
+    );
+}

@@ -136,6 +136,15 @@ fn lse_gauss() {
 }
 
 #[test]
+fn matvec() {
+    check_oracle_aliased(
+        &keops!(|a_i: [f32; 6], y_j: [f32; 3]| sum_j matvecmult(a_i, y_j)),
+        "matvec",
+        &["A", "y"],
+    );
+}
+
+#[test]
 fn softmax_weight() {
     check_oracle(
         &keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 3]| sumsoftmaxweight_j(sqdist(x_i, y_j), b_j)),
@@ -169,4 +178,12 @@ fn min_argmin_axis0() {
 #[test]
 fn max_scalprod() {
     check_oracle(&keops!(|x_i: [f32; 3], y_j: [f32; 3]| max_j dot(x_i, y_j)), "max_scalprod");
+}
+
+#[test]
+fn weighted_sqdist_gmm() {
+    check_oracle(
+        &keops!(|x_i: [f32; 2], m_j: [f32; 2], g_j: [f32; 2], w_j: f32| sum_j exp(-weightedsqdist(g_j, x_i, m_j)) * w_j),
+        "weighted_sqdist_gmm",
+    );
 }

@@ -50,8 +50,12 @@ pub struct KernelSource {
     pub formula: Expr,
     /// The second formula of `sumsoftmaxweight` and weighted `logsumexp`.
     pub formula2: Option<Expr>,
-    /// The kernel's text, kept for documentation and debugging output.
+    /// The kernel's text, kept for documentation and debugging output; parsing it again gives
+    /// the same kernel (see [`crate::syntax::parse_kernel_text`]).
     pub text: String,
+    /// The string literals that locations point into ([`crate::diag::TextRange::source`]):
+    /// the formulas and alias strings of `genred!`, none for the math syntax.
+    pub sources: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -66,6 +70,8 @@ pub enum BinOp {
     Ge,
     Eq,
     Ne,
+    /// KeOps' scalar product `(a | b)`.
+    Dot,
 }
 
 impl BinOp {
@@ -81,6 +87,7 @@ impl BinOp {
             BinOp::Ge => ">=",
             BinOp::Eq => "==",
             BinOp::Ne => "!=",
+            BinOp::Dot => "|",
         }
     }
 }
@@ -134,6 +141,11 @@ pub enum Expr {
         items: Vec<Expr>,
         loc: Loc,
     },
+    /// `(a, b, ...)`: only meaningful as an integer-tuple attribute (`TensorDot`'s axes).
+    Tuple {
+        items: Vec<Expr>,
+        loc: Loc,
+    },
     /// A part that could not be parsed; its error is already reported.
     Error,
 }
@@ -148,7 +160,8 @@ impl Expr {
             | Expr::Call { loc, .. }
             | Expr::Index { loc, .. }
             | Expr::Slice { loc, .. }
-            | Expr::Concat { loc, .. } => Some(*loc),
+            | Expr::Concat { loc, .. }
+            | Expr::Tuple { loc, .. } => Some(*loc),
             Expr::Error => None,
         }
     }
@@ -159,6 +172,17 @@ impl Expr {
             Expr::Num { int, .. } => *int,
             Expr::Neg { arg, .. } => arg.as_int().and_then(i64::checked_neg),
             _ => None,
+        }
+    }
+
+    /// The values of an integer tuple: `(2, 3)`, `[2, 3]` (a concatenation in the math syntax),
+    /// or a single integer as a one-element tuple.
+    pub fn as_int_tuple(&self) -> Option<Vec<i64>> {
+        match self {
+            Expr::Tuple { items, .. } | Expr::Concat { items, .. } => {
+                items.iter().map(Expr::as_int).collect()
+            }
+            other => other.as_int().map(|v| vec![v]),
         }
     }
 }

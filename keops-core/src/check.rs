@@ -6,8 +6,11 @@
 use crate::ast::{BinOp, DType, Expr, KernelSource, Param, Syntax};
 use crate::diag::{Diagnostics, Loc, did_you_mean};
 use crate::ir::{Graph, NodeId, Role, Var};
-use crate::ops::Op;
+use crate::ops::{AttrKind, AttrValue, NOT_YET, Op, OpSpec, attrs};
 use crate::reduction::Reduction;
+
+/// The names that KeOps strings use for constants and variables rather than operations.
+const KEOPS_SPECIAL: &[&str] = &["IntCst", "RatCst", "IntInv", "Zero", "Var"];
 
 /// A checked kernel: its variables, reduction, and formula(s) as IR.
 #[derive(Clone, Debug)]
@@ -45,7 +48,7 @@ impl Kernel {
 
 /// Checks a parsed kernel and builds its IR.
 pub fn check(src: &KernelSource) -> Result<Kernel, Diagnostics> {
-    let mut c = Checker { src, graph: Graph::new(), diags: Diagnostics::new() };
+    let mut c = Checker { src, graph: Graph::new(), diags: Diagnostics::with_sources(src.sources.clone()) };
     let dtype = c.dtype();
     let formula = c.expr(&src.formula);
     let formula2 = src.formula2.as_ref().map(|g| c.expr(g));
@@ -186,13 +189,15 @@ impl Checker<'_> {
     }
 
     fn op_names(&self) -> Vec<&'static str> {
+        let special: &[&'static str] = match self.src.syntax {
+            Syntax::Math => &[],
+            Syntax::KeOps => KEOPS_SPECIAL,
+        };
         Op::ALL
             .iter()
-            .map(|op| match self.src.syntax {
-                Syntax::Math => op.spec().name,
-                Syntax::KeOps => op.spec().keops,
-            })
+            .map(|op| self.shown(op.spec()))
             .chain(self.transforms().map(|t| t.0))
+            .chain(special.iter().copied())
             .collect()
     }
 
@@ -201,9 +206,26 @@ impl Checker<'_> {
         match self.graph.op(op, args, attrs) {
             Ok(id) => Some(id),
             Err(message) => {
+                let message = self.localize(message, op.spec());
                 self.diags.error(loc, message);
                 None
             }
+        }
+    }
+
+    /// The op table words its messages with math-syntax names; KeOps strings use KeOps names.
+    fn localize(&self, message: String, spec: &OpSpec) -> String {
+        match self.src.syntax {
+            Syntax::Math => message,
+            Syntax::KeOps => message.replace(&format!("`{}`", spec.name), &format!("`{}`", spec.keops)),
+        }
+    }
+
+    /// The name of `spec` in the syntax at hand.
+    fn shown(&self, spec: &OpSpec) -> &'static str {
+        match self.src.syntax {
+            Syntax::Math => spec.name,
+            Syntax::KeOps => spec.keops,
         }
     }
 
@@ -219,17 +241,21 @@ impl Checker<'_> {
             Expr::Binary { op, lhs, rhs, loc } => {
                 let (a, b) = (self.expr(lhs), self.expr(rhs));
                 let (a, b) = (a?, b?);
-                let op = match op {
-                    BinOp::Add => Op::Add,
-                    BinOp::Sub => Op::Sub,
-                    BinOp::Mul => Op::Mul,
-                    BinOp::Div => Op::Div,
-                    cmp => {
-                        self.diags.error(*loc, format!("comparison `{}` is not supported yet", cmp.symbol()));
-                        return None;
-                    }
+                // `a > b` is `b < a` and `a >= b` is `b <= a`, as in KeOps.
+                let (op, args) = match op {
+                    BinOp::Add => (Op::Add, [a, b]),
+                    BinOp::Sub => (Op::Sub, [a, b]),
+                    BinOp::Mul => (Op::Mul, [a, b]),
+                    BinOp::Div => (Op::Div, [a, b]),
+                    BinOp::Lt => (Op::LessThan, [a, b]),
+                    BinOp::Gt => (Op::LessThan, [b, a]),
+                    BinOp::Le => (Op::LessOrEqual, [a, b]),
+                    BinOp::Ge => (Op::LessOrEqual, [b, a]),
+                    BinOp::Eq => (Op::Equal, [a, b]),
+                    BinOp::Ne => (Op::NotEqual, [a, b]),
+                    BinOp::Dot => (Op::Dot, [a, b]),
                 };
-                self.build(op, &[a, b], &[], *loc)
+                self.build(op, &args, &[], *loc)
             }
             Expr::Call { name, name_loc, args, loc } => self.call(name, *name_loc, args, *loc),
             Expr::Index { base, index, loc } => {
@@ -240,6 +266,13 @@ impl Checker<'_> {
                 let b = self.expr(base)?;
                 let end = end.unwrap_or(self.graph.dim(b) as i64);
                 self.build(Op::Extract, &[b], &[*start, end - start], *loc)
+            }
+            Expr::Tuple { loc, .. } => {
+                self.diags.error(
+                    *loc,
+                    "a tuple is not a formula: tuples of integers are attributes of operations such as `tensordot`",
+                );
+                None
             }
             Expr::Concat { items, loc } => {
                 let nodes: Vec<Option<NodeId>> = items.iter().map(|i| self.expr(i)).collect();
@@ -273,55 +306,64 @@ impl Checker<'_> {
         if let Some(&(_, arity, _)) = self.transforms().iter().find(|t| t.0 == name) {
             return self.transform(name, arity, args, loc);
         }
+        if self.src.syntax == Syntax::KeOps && KEOPS_SPECIAL.contains(&name) {
+            return self.keops_special(name, args, loc);
+        }
         let Some(op) = self.lookup_op(name) else {
-            // Check the arguments too, so that their own mistakes are reported now.
-            for a in args {
-                self.expr(a);
-            }
-            let names = self.op_names();
-            let hint = match did_you_mean(name, names.iter().copied()) {
-                Some(s) => format!("; did you mean `{s}`?"),
-                None => String::new(),
+            self.check_args(args);
+            let message = match NOT_YET.iter().find(|n| n.eq_ignore_ascii_case(name)) {
+                Some(&known) if known == name => {
+                    format!("`{name}` is a KeOps operation that keops for Rust does not support yet")
+                }
+                Some(known) => format!("`{name}` (KeOps' `{known}`) is not supported yet by keops for Rust"),
+                None => {
+                    let names = self.op_names();
+                    let hint = match did_you_mean(name, names.iter().copied()) {
+                        Some(s) => format!("; did you mean `{s}`?"),
+                        None => String::new(),
+                    };
+                    format!("unknown function `{name}`{hint}")
+                }
             };
-            self.diags.error(name_loc, format!("unknown function `{name}`{hint}"));
+            self.diags.error(name_loc, message);
             return None;
         };
         let spec = op.spec();
-        let shown = match self.src.syntax {
-            Syntax::Math => spec.name,
-            Syntax::KeOps => spec.keops,
-        };
-        let expected = spec.arity + spec.attrs.len();
-        if args.len() != expected {
-            for a in args {
-                self.expr(a);
-            }
-            let what = match spec.attrs {
-                [] => String::new(),
-                attrs => {
-                    let names: Vec<String> = attrs.iter().map(|a| format!("`{a}`")).collect();
-                    let integers = if attrs.len() == 1 { "integer" } else { "integers" };
-                    format!(" ({}, then the {integers} {})", plural(spec.arity, "formula"), names.join(", "))
-                }
-            };
-            let message =
-                format!("`{shown}` takes {}{what}, got {}", plural(expected, "argument"), args.len());
+        let shown = self.shown(spec);
+        let optional = spec.attrs.iter().filter(|a| a.kind == AttrKind::OptionalTuple).count();
+        let most = spec.arity() + spec.attrs.len();
+        let least = most - optional;
+        if !(least..=most).contains(&args.len()) {
+            self.check_args(args);
+            let count =
+                if optional > 0 { format!("{least} or {most} arguments") } else { plural(most, "argument") };
+            let message = format!("`{shown}` takes {count}{}, got {}", describe_attrs(spec), args.len());
             self.diags.error(loc, message);
             return None;
         }
-        let operands: Vec<Option<NodeId>> = args[..spec.arity].iter().map(|a| self.expr(a)).collect();
-        let mut attrs = Vec::with_capacity(spec.attrs.len());
+        let operands: Vec<Option<NodeId>> = args[..spec.arity()].iter().map(|a| self.expr(a)).collect();
+        let mut values = Vec::with_capacity(spec.attrs.len());
         let mut ok = true;
-        for (a, attr) in args[spec.arity..].iter().zip(spec.attrs) {
-            match a.as_int() {
-                Some(v) => attrs.push(v),
+        for (k, attr) in spec.attrs.iter().enumerate() {
+            let Some(a) = args.get(spec.arity() + k) else {
+                values.push(AttrValue::Tuple(Vec::new()));
+                continue;
+            };
+            let value = match attr.kind {
+                AttrKind::Int => a.as_int().map(AttrValue::Int),
+                AttrKind::Tuple | AttrKind::OptionalTuple => a.as_int_tuple().map(AttrValue::Tuple),
+            };
+            match value {
+                Some(v) => values.push(v),
                 None => {
                     ok = false;
+                    let what = match attr.kind {
+                        AttrKind::Int => "an integer literal",
+                        _ => "a tuple of integer literals, such as `(2, 3)` or `(1,)`",
+                    };
                     if let Some(l) = a.loc() {
-                        self.diags.error(
-                            l,
-                            format!("the `{attr}` argument of `{shown}` must be an integer literal"),
-                        );
+                        self.diags
+                            .error(l, format!("the `{}` argument of `{shown}` must be {what}", attr.name));
                     }
                 }
             }
@@ -330,8 +372,104 @@ impl Checker<'_> {
         if !ok {
             return None;
         }
-        self.build(op, &operands, &attrs, loc)
+        self.build(op, &operands, &attrs::encode(&values), loc)
     }
+
+    /// Checks the arguments of a call that cannot be built, so that their own mistakes are
+    /// reported now; tuples are left alone (they are attributes, not formulas).
+    fn check_args(&mut self, args: &[Expr]) {
+        for a in args {
+            if !matches!(a, Expr::Tuple { .. }) {
+                self.expr(a);
+            }
+        }
+    }
+
+    /// `IntCst(n)`, `RatCst(p, q)`, `IntInv(n)`, `Zero(d)` and `Var(pos, dim, cat)` in KeOps
+    /// strings: constants and variables, written like calls.
+    fn keops_special(&mut self, name: &str, args: &[Expr], loc: Loc) -> Option<NodeId> {
+        let (arity, usage) = match name {
+            "IntCst" => (1, "`IntCst(n)` with an integer literal `n`"),
+            "RatCst" => (2, "`RatCst(p, q)` with integer literals `p`, `q`"),
+            "IntInv" => (1, "`IntInv(n)` with an integer literal `n`"),
+            "Zero" => (1, "`Zero(d)` with a dimension `d`"),
+            _ => (3, "`Var(pos, dim, cat)` with integer literals"),
+        };
+        let ints: Option<Vec<i64>> = args.iter().map(Expr::as_int).collect();
+        let Some(v) = ints.filter(|v| v.len() == arity) else {
+            self.diags.error(loc, format!("expected {usage}"));
+            return None;
+        };
+        let value = match name {
+            "IntCst" => v[0] as f64,
+            "RatCst" | "IntInv" => {
+                let (p, q) = if name == "RatCst" { (v[0], v[1]) } else { (1, v[0]) };
+                if q == 0 {
+                    self.diags.error(loc, format!("`{name}` divides by zero"));
+                    return None;
+                }
+                p as f64 / q as f64
+            }
+            "Zero" => match usize::try_from(v[0]) {
+                Ok(d) if d >= 1 => return Some(self.graph.zero(d)),
+                _ => {
+                    self.diags.error(loc, format!("`Zero` needs a dimension of at least 1, got {}", v[0]));
+                    return None;
+                }
+            },
+            _ => return self.var_at(&v, loc),
+        };
+        Some(self.graph.constant(value))
+    }
+
+    /// `Var(pos, dim, cat)`: the declared variable at `pos`, which must match.
+    fn var_at(&mut self, v: &[i64], loc: Loc) -> Option<NodeId> {
+        let found = usize::try_from(v[0]).ok().and_then(|pos| Some((pos, self.src.params.get(pos)?)));
+        match found {
+            Some((pos, p)) if p.dim as i64 == v[1] && i64::from(p.role.category()) == v[2] => {
+                Some(self.graph.var(Var { pos, dim: p.dim, role: p.role }))
+            }
+            _ => {
+                self.diags.error(
+                    loc,
+                    format!("`Var({}, {}, {})` does not match a declared variable", v[0], v[1], v[2]),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// `" (1 formula, then the integer `n`)"`: what follows the operands of an op, for messages.
+fn describe_attrs(spec: &OpSpec) -> String {
+    let required: Vec<String> = spec
+        .attrs
+        .iter()
+        .filter(|a| a.kind != AttrKind::OptionalTuple)
+        .map(|a| format!("`{}`", a.name))
+        .collect();
+    if required.is_empty() {
+        return String::new();
+    }
+    let tuples = spec.attrs.iter().any(|a| a.kind != AttrKind::Int);
+    let word = match (tuples, required.len()) {
+        (false, 1) => "integer",
+        (false, _) => "integers",
+        (true, 1) => "integer tuple",
+        (true, _) => "integer tuples",
+    };
+    let optional: Vec<String> = spec
+        .attrs
+        .iter()
+        .filter(|a| a.kind == AttrKind::OptionalTuple)
+        .map(|a| format!(", and optionally `{}`", a.name))
+        .collect();
+    format!(
+        " ({}, then the {word} {}{})",
+        plural(spec.arity(), "formula"),
+        required.join(", "),
+        optional.concat()
+    )
 }
 
 #[cfg(test)]
@@ -378,6 +516,51 @@ mod tests {
         assert_eq!(e, vec!["the `n` argument of `pow` must be an integer literal"]);
         let e = errors("|x_i: [f32; 3]| sum_j x_i[3]");
         assert_eq!(e, vec!["index 3 is out of range for a vector of dimension 3"]);
+    }
+
+    #[test]
+    fn comparisons_map_to_keops_operations() {
+        let src =
+            parse_kernel_str("|x_i: f32, y_j: f32| sum_j (x_i > y_j) + (x_i <= y_j) + (x_i != y_j)").unwrap();
+        let k = check(&src).unwrap();
+        assert_eq!(
+            k.graph.display(k.formula),
+            "add(add(lessthan(v1_j, v0_i), lessorequal(v0_i, v1_j)), notequal(v0_i, v1_j))"
+        );
+    }
+
+    #[test]
+    fn tuple_attributes() {
+        let src = parse_kernel_str(
+            "|x_i: [f32; 6], y_j: [f32; 6]| sum_j tensordot(x_i, y_j, (2, 3), [3, 2], (1,), 0)",
+        )
+        .unwrap();
+        let k = check(&src).unwrap();
+        assert_eq!(k.graph.dim(k.formula), 4);
+        assert_eq!(k.graph.display(k.formula), "tensordot(v0_i, v1_j, (2, 3), (3, 2), (1,), (0,), ())");
+        let e = errors("|x_i: [f32; 6], y_j: [f32; 6]| sum_j tensordot(x_i, y_j, (2, 3))");
+        assert_eq!(
+            e,
+            [
+                "`tensordot` takes 6 or 7 arguments (2 formulas, then the integer tuples `dims_a`, `dims_b`, `contract_a`, `contract_b`, and optionally `permute`), got 3"
+            ]
+        );
+        let e =
+            errors("|x_i: [f32; 6], y_j: [f32; 6]| sum_j tensordot(x_i, y_j, (2, 3), (3, 2), (1.5,), (0,))");
+        assert_eq!(
+            e,
+            [
+                "the `contract_a` argument of `tensordot` must be a tuple of integer literals, such as `(2, 3)` or `(1,)`"
+            ]
+        );
+        let e = errors("|x_i: [f32; 6], y_j: [f32; 6]| sum_j (x_i, y_j) + x_i");
+        assert!(e[0].starts_with("a tuple is not a formula"), "{e:?}");
+    }
+
+    #[test]
+    fn unsupported_keops_operations_are_named() {
+        let e = errors("|x_i: [f32; 3]| sum_j bspline(x_i)");
+        assert_eq!(e, ["`bspline` (KeOps' `BSpline`) is not supported yet by keops for Rust"]);
     }
 
     #[test]

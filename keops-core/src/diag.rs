@@ -9,8 +9,17 @@ use proc_macro2::{Span, TokenStream};
 pub struct Loc {
     pub start: Span,
     pub end: Span,
-    /// Character range in the literal's text, for string formulas.
-    pub range: Option<(usize, usize)>,
+    /// Character range in a literal's text, for string formulas.
+    pub range: Option<TextRange>,
+}
+
+/// A character range `start..end` in one of the texts a [`Diagnostics`] quotes from (`source`
+/// is its index: a macro call can hold several string formulas).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextRange {
+    pub source: usize,
+    pub start: usize,
+    pub end: usize,
 }
 
 impl Loc {
@@ -30,15 +39,20 @@ impl Loc {
         Loc::spans(first, last)
     }
 
-    /// A range inside a string literal spanned by `span`.
+    /// A range inside a string literal spanned by `span` (the first source of the diagnostics).
     pub fn in_literal(span: Span, start: usize, end: usize) -> Loc {
-        Loc { start: span, end: span, range: Some((start, end)) }
+        Loc::in_source(span, 0, start, end)
+    }
+
+    /// A range inside the string literal spanned by `span`, whose text is source `source`.
+    pub fn in_source(span: Span, source: usize, start: usize, end: usize) -> Loc {
+        Loc { start: span, end: span, range: Some(TextRange { source, start, end }) }
     }
 
     /// The smallest location covering both.
     pub fn to(self, other: Loc) -> Loc {
         let range = match (self.range, other.range) {
-            (Some((a, _)), Some((_, b))) => Some((a, b)),
+            (Some(a), Some(b)) if a.source == b.source => Some(TextRange { end: b.end, ..a }),
             (r, _) => r,
         };
         Loc { start: self.start, end: other.end, range }
@@ -52,11 +66,11 @@ pub struct Diagnostic {
     pub message: String,
 }
 
-/// The errors found so far, with the source text of string formulas for quoting.
+/// The errors found so far, with the source texts of string formulas for quoting.
 #[derive(Clone, Debug, Default)]
 pub struct Diagnostics {
     errors: Vec<Diagnostic>,
-    source: Option<String>,
+    sources: Vec<String>,
 }
 
 impl Diagnostics {
@@ -66,7 +80,12 @@ impl Diagnostics {
 
     /// For a string formula: errors with a character range quote this text.
     pub fn with_source(source: impl Into<String>) -> Self {
-        Diagnostics { errors: Vec::new(), source: Some(source.into()) }
+        Diagnostics::with_sources(vec![source.into()])
+    }
+
+    /// For several string formulas: an error's [`TextRange`] says which one it quotes.
+    pub fn with_sources(sources: Vec<String>) -> Self {
+        Diagnostics { errors: Vec::new(), sources }
     }
 
     pub fn error(&mut self, loc: Loc, message: impl Into<String>) {
@@ -96,20 +115,21 @@ impl Diagnostics {
     /// The message as shown to the user: for string formulas, with the position and a caret
     /// line under the offending part.
     pub fn render(&self, d: &Diagnostic) -> String {
-        match (&self.source, d.loc.range) {
-            (Some(src), Some((start, end))) => {
+        match d.loc.range.and_then(|r| Some((self.sources.get(r.source)?, r.start, r.end))) {
+            Some((src, start, end)) => {
                 let chars: Vec<char> = src.chars().collect();
                 let end = end.clamp(start + 1, chars.len().max(start + 1));
                 let part: String = chars[start.min(chars.len())..end.min(chars.len())].iter().collect();
                 let carets = "^".repeat((end - start).max(1));
+                let at = if part.is_empty() { "at the end".to_string() } else { format!("at `{part}`") };
                 format!(
-                    "{msg}\n  at `{part}` (column {col}) in:\n    {src}\n    {pad}{carets}",
+                    "{msg}\n  {at} (column {col}) in:\n    {src}\n    {pad}{carets}",
                     msg = d.message,
                     col = start + 1,
                     pad = " ".repeat(start),
                 )
             }
-            _ => d.message.clone(),
+            None => d.message.clone(),
         }
     }
 

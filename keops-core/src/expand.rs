@@ -5,33 +5,53 @@ use quote::{format_ident, quote};
 
 use crate::check::check;
 use crate::codegen::rust::{TypeDecl, kernel_type};
+use crate::syntax::keops::parse_genred;
 use crate::syntax::math::{MacroInput, parse_macro_input};
 
 /// Expands `keops!(...)`.
 pub fn expand_keops(input: TokenStream) -> TokenStream {
     match parse_macro_input(input) {
         Err(errors) => expression_errors(errors.to_compile_errors()),
-        Ok(MacroInput::Expr(src)) => match check(&src) {
-            Err(errors) => expression_errors(errors.to_compile_errors()),
-            Ok(kernel) => {
-                let name = format_ident!("__KeopsKernel");
-                let decl = TypeDecl { attrs: vec![], vis: syn::Visibility::Inherited, name: name.clone() };
-                let ty = kernel_type(&kernel, &decl);
-                quote!({
-                    #ty
-                    #name::new()
-                })
-            }
-        },
+        Ok(MacroInput::Expr(src)) => kernel_value(&src),
         Ok(MacroInput::Items(items)) => items
             .into_iter()
             .map(|item| match check(&item.kernel) {
                 Err(errors) => errors.to_compile_errors(),
-                Ok(kernel) => {
-                    kernel_type(&kernel, &TypeDecl { attrs: item.attrs, vis: item.vis, name: item.name })
-                }
+                Ok(kernel) => kernel_type(
+                    &kernel,
+                    &TypeDecl { attrs: item.attrs, vis: item.vis, name: item.name, backward: true },
+                ),
             })
             .collect(),
+    }
+}
+
+/// Expands `genred!(...)`: the same kind of kernel value as `keops!`, from KeOps strings.
+pub fn expand_genred(input: TokenStream) -> TokenStream {
+    match parse_genred(input) {
+        Err(errors) => expression_errors(errors.to_compile_errors()),
+        Ok(src) => kernel_value(&src),
+    }
+}
+
+/// A kernel in expression position: its type in a block, and the value.
+fn kernel_value(src: &crate::ast::KernelSource) -> TokenStream {
+    match check(src) {
+        Err(errors) => expression_errors(errors.to_compile_errors()),
+        Ok(kernel) => {
+            let name = format_ident!("__KeopsKernel");
+            let decl = TypeDecl {
+                attrs: vec![],
+                vis: syn::Visibility::Inherited,
+                name: name.clone(),
+                backward: true,
+            };
+            let ty = kernel_type(&kernel, &decl);
+            quote!({
+                #ty
+                #name::new()
+            })
+        }
     }
 }
 
@@ -43,4 +63,75 @@ fn expression_errors(errors: TokenStream) -> TokenStream {
         #[allow(unreachable_code)]
         loop {}
     })
+}
+
+/// Expands the hidden `__op_table_kernels!(check)` used by the op-table test: two kernels (f32
+/// and f64), each computing every test case of every op of the table, as `genred!` would
+/// compile them (without backward kernels), and a call of `check(&kernel)` for each.
+///
+/// The formula is the concatenation of `Op(operands, attributes)` over the ops and their test
+/// cases, in table order, so the test can tell which components belong to which case. Operand
+/// `k` of case `c` of an op is the variable `{KeOpsName}_{c}_{k}`; operands are indexed
+/// alternately by i and j (starting with i in f32, with j in f64), so that every op is computed
+/// per pair of the reduction; a single operand is multiplied by `s`, a variable of the other
+/// index that the test fills with ones. One kernel per type, rather than one per case, keeps
+/// the test's compile time to that of a couple of kernels.
+pub fn expand_op_table_kernels(input: TokenStream) -> TokenStream {
+    let checker: syn::Path = match syn::parse2(input) {
+        Ok(p) => p,
+        Err(e) => return e.to_compile_error(),
+    };
+    let mut calls = Vec::new();
+    for (dtype, flip) in [("f32", 0), ("f64", 1)] {
+        let text = op_table_text(dtype, flip);
+        let kernel = match crate::syntax::keops::parse_genred_str(&text).and_then(|src| check(&src)) {
+            Ok(kernel) => kernel,
+            Err(errors) => return errors.to_compile_errors(),
+        };
+        let name = format_ident!("__OpTable{}", dtype.to_uppercase());
+        let decl =
+            TypeDecl { attrs: vec![], vis: syn::Visibility::Inherited, name: name.clone(), backward: false };
+        let ty = kernel_type(&kernel, &decl);
+        calls.push(quote!({
+            #ty
+            #checker(&#name::new());
+        }));
+    }
+    quote!({ #(#calls)* })
+}
+
+/// The `genred!` arguments of the op-table kernel of one float type.
+fn op_table_text(dtype: &str, flip: usize) -> String {
+    let role = |k: usize| if (k + flip).is_multiple_of(2) { "Vi" } else { "Vj" };
+    let mut parts = Vec::new();
+    let mut aliases = Vec::new();
+    for &op in crate::ops::Op::ALL {
+        let spec = op.spec();
+        for (c, case) in spec.tests.iter().enumerate() {
+            let mut args = Vec::new();
+            for (k, &(dim, _, _)) in case.operands.iter().enumerate() {
+                let name = format!("{}_{c}_{k}", spec.keops);
+                aliases.push(format!("\"{name} = {}({dim})\"", role(k)));
+                args.push(name);
+            }
+            if let [only] = args.as_mut_slice() {
+                *only = format!("{only} * s");
+            }
+            args.extend(crate::ops::attrs::format(spec.attrs, case.attrs));
+            parts.push(format!("{}({})", spec.keops, args.join(", ")));
+        }
+    }
+    aliases.push(format!("\"s = {}(1)\"", role(1)));
+    format!("\"{}\", [{}], dtype = {dtype}", concat_tree(&parts), aliases.join(", "))
+}
+
+/// `Concat` of all `parts` in order, as a balanced tree (shallow, whatever the count).
+fn concat_tree(parts: &[String]) -> String {
+    match parts {
+        [one] => one.clone(),
+        _ => {
+            let (a, b) = parts.split_at(parts.len() / 2);
+            format!("Concat({}, {})", concat_tree(a), concat_tree(b))
+        }
+    }
 }

@@ -163,17 +163,10 @@ impl Graph {
     /// and interns the result.
     pub fn op(&mut self, op: Op, args: &[NodeId], attrs: &[i64]) -> Result<NodeId, DimError> {
         let spec = op.spec();
-        if args.len() != spec.arity {
-            return Err(format!("`{}` takes {} operand(s), got {}", spec.name, spec.arity, args.len()));
+        if args.len() != spec.arity() {
+            return Err(format!("`{}` takes {} operand(s), got {}", spec.name, spec.arity(), args.len()));
         }
-        if attrs.len() != spec.attrs.len() {
-            return Err(format!(
-                "`{}` takes {} integer attribute(s), got {}",
-                spec.name,
-                spec.attrs.len(),
-                attrs.len()
-            ));
-        }
+        spec.check_attrs(attrs)?;
         let dims: Vec<usize> = args.iter().map(|&a| self.dim(a)).collect();
         let dim = spec.output_dim(&dims, attrs)?;
         if let Some(simpler) = (spec.simplify)(self, args, attrs, dim)? {
@@ -321,7 +314,7 @@ impl Graph {
             Node::Zero(d) => format!("zero({d})"),
             Node::Op(op, args, attrs) => {
                 let mut parts: Vec<String> = args.iter().map(|&a| self.display(a)).collect();
-                parts.extend(attrs.iter().map(i64::to_string));
+                parts.extend(crate::ops::attrs::format(op.spec().attrs, attrs));
                 format!("{}({})", op.spec().name, parts.join(", "))
             }
         }

@@ -365,15 +365,23 @@ mod tests {
 
     #[test]
     fn no_expanded_primitive_survives_lowering() {
-        // Every op without attributes, on vector operands, in both types.
+        // Every test case of every op, on variables of the case's dimensions, in both types.
         for dtype in [DType::F32, DType::F64] {
             let mut g = Graph::new();
-            let x = g.var(Var { pos: 0, dim: 2, role: Role::I });
-            let y = g.var(Var { pos: 1, dim: 2, role: Role::J });
-            let ops = Op::ALL.iter().filter(|op| op.spec().attrs.is_empty() && op.spec().arity <= 3);
-            let roots: Vec<NodeId> =
-                ops.map(|&op| g.op(op, &[x, y, x][..op.spec().arity], &[]).unwrap()).collect();
-            assert!(roots.len() > 20);
+            let mut roots = Vec::new();
+            for &op in Op::ALL {
+                let spec = op.spec();
+                for case in spec.tests {
+                    let args: Vec<NodeId> = (case.operands.iter().enumerate())
+                        .map(|(k, &(dim, _, _))| {
+                            let role = if k % 2 == 0 { Role::I } else { Role::J };
+                            g.var(Var { pos: roots.len() * 4 + k, dim, role })
+                        })
+                        .collect();
+                    roots.push(g.op(op, &args, case.attrs).unwrap());
+                }
+            }
+            assert!(roots.len() >= Op::ALL.len());
             let mut p = Program::new(dtype);
             lower(&g, &roots, &mut p);
             for inst in p.insts() {

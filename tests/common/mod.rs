@@ -3,9 +3,9 @@
 
 #![allow(dead_code)]
 
-use keops::{Index, Kernel, Real};
+use keops::{Index, Kernel, Real, VarInfo};
 use keops_core::check::{Kernel as CheckedKernel, check};
-use keops_core::syntax::math::parse_kernel_str;
+use keops_core::syntax::parse_kernel_text;
 
 /// SplitMix64: deterministic inputs without a dependency.
 pub struct Rng(u64);
@@ -33,14 +33,26 @@ impl Rng {
     }
 }
 
-/// The kernel as keops-core sees it, re-parsed from the text the macro recorded.
+/// The kernel as keops-core sees it, re-parsed from the text the macro (`keops!` or `genred!`)
+/// recorded.
 pub fn checked<K: Kernel>(k: &K) -> CheckedKernel {
-    let src = parse_kernel_str(k.info().formula).unwrap_or_else(|d| panic!("{:?}", d.errors()));
+    let src = parse_kernel_text(k.info().formula).unwrap_or_else(|d| panic!("{:?}", d.errors()));
     check(&src).unwrap_or_else(|d| panic!("{:?}", d.errors()))
 }
 
 /// Random inputs in `[lo, hi)` for `m` i-rows and `n` j-rows, rounded to the kernel's type.
 pub fn random_inputs<K: Kernel>(k: &K, m: usize, n: usize, lo: f64, hi: f64, seed: u64) -> Vec<Vec<K::T>> {
+    random_inputs_in(k, m, n, &|_| (lo, hi), seed)
+}
+
+/// Random inputs for `m` i-rows and `n` j-rows, each variable in its own range `range(var)`.
+pub fn random_inputs_in<K: Kernel>(
+    k: &K,
+    m: usize,
+    n: usize,
+    range: &dyn Fn(&VarInfo) -> (f64, f64),
+    seed: u64,
+) -> Vec<Vec<K::T>> {
     let mut rng = Rng::new(seed);
     k.info()
         .vars
@@ -51,6 +63,7 @@ pub fn random_inputs<K: Kernel>(k: &K, m: usize, n: usize, lo: f64, hi: f64, see
                 Index::J => n,
                 Index::Param => 1,
             };
+            let (lo, hi) = range(v);
             rng.vec(rows * v.dim, lo, hi).into_iter().map(K::T::from_f64).collect()
         })
         .collect()
@@ -72,7 +85,18 @@ pub fn tolerance<K: Kernel>(k: &K) -> f64 {
 
 /// Runs `k` on random inputs and compares with the reference evaluator.
 pub fn check_reference<K: Kernel>(k: &K, m: usize, n: usize, lo: f64, hi: f64, seed: u64) {
-    let inputs = random_inputs(k, m, n, lo, hi, seed);
+    check_reference_in(k, m, n, &|_| (lo, hi), seed);
+}
+
+/// As [`check_reference`], each variable in its own range.
+pub fn check_reference_in<K: Kernel>(
+    k: &K,
+    m: usize,
+    n: usize,
+    range: &dyn Fn(&VarInfo) -> (f64, f64),
+    seed: u64,
+) {
+    let inputs = random_inputs_in(k, m, n, range, seed);
     check_inputs(k, &inputs, &format!("M = {m}, N = {n}"));
 }
 

@@ -22,11 +22,14 @@ pub struct TypeDecl {
     pub attrs: Vec<syn::Attribute>,
     pub vis: syn::Visibility,
     pub name: syn::Ident,
+    /// Whether to generate the backward kernels and the `grad` methods. Test kernels that are
+    /// never differentiated skip them, which keeps their build cheap.
+    pub backward: bool,
 }
 
 /// The struct, its inherent methods, its `KernelDef` implementation, and its backward kernels.
 pub fn kernel_type(kernel: &Kernel, decl: &TypeDecl) -> TokenStream {
-    let TypeDecl { attrs, vis, name } = decl;
+    let TypeDecl { attrs, vis, name, .. } = decl;
     let formula_doc = format!(" Kernel `{}`.", kernel.text);
     let doc = if attrs.iter().any(|a| a.path().is_ident("doc")) {
         quote!(#[doc = ""] #[doc = #formula_doc])
@@ -34,9 +37,11 @@ pub fn kernel_type(kernel: &Kernel, decl: &TypeDecl) -> TokenStream {
         quote!(#[doc = #formula_doc])
     };
     let eval = eval_methods(kernel);
-    let (backward_fn, backward) = match plan(kernel) {
-        Ok(plan) => backward(kernel, decl, &plan),
-        Err(message) => {
+    let planned = if decl.backward { Some(plan(kernel)) } else { None };
+    let (backward_fn, backward) = match planned {
+        None => (TokenStream::new(), TokenStream::new()),
+        Some(Ok(plan)) => backward(kernel, decl, &plan),
+        Some(Err(message)) => {
             let message = format!("internal error while differentiating the kernel: {message}");
             (TokenStream::new(), quote!(::core::compile_error!(#message);))
         }
@@ -132,7 +137,7 @@ fn eval_methods(kernel: &Kernel) -> TokenStream {
     };
     quote! {
         #[doc = #doc]
-        #[allow(non_snake_case)]
+        #[allow(non_snake_case, clippy::too_many_arguments)]
         pub fn eval(&self, #(#args),*) -> ::keops::Result<#ret> {
             ::keops::__private::#call(self, &[#(#flat),*])
         }
@@ -205,6 +210,8 @@ fn backward(
     let typed = (values > 0).then(|| {
         let grad_name = format_ident!("{}Grad", name);
         let (args, flat) = typed_inputs(kernel);
+        // The incoming gradient is `e`, unless a variable already has that name.
+        let e = format_ident!("{}", if kernel.params.iter().any(|p| p.name == "e") { "__e" } else { "e" });
         let fields = kernel.params.iter().map(|p| {
             let field = format_ident!("{}", p.name);
             let dim = p.dim;
@@ -246,9 +253,9 @@ fn backward(
                 /// parameter's gradient is summed over all rows.
                 #[inline]
                 #[allow(non_snake_case)]
-                pub fn grad(&self, #(#args,)* e: &[[#t; #values]]) -> ::keops::Result<#grad_name> {
+                pub fn grad(&self, #(#args,)* #e: &[[#t; #values]]) -> ::keops::Result<#grad_name> {
                     let inputs = [#(#flat),*];
-                    let bp = ::keops::__private::Backprop::new(self, &inputs, e.as_flattened())?;
+                    let bp = ::keops::__private::Backprop::new(self, &inputs, #e.as_flattened())?;
                     ::core::result::Result::Ok(#grad_name { #(#values_of)* })
                 }
             },
@@ -446,24 +453,42 @@ fn inst_tokens(
     }
 }
 
+/// Above this many instructions, a function declares its values up front, in groups of this
+/// many, and assigns them afterwards: every `let` opens a nested debug-info scope, and LLVM
+/// recurses once per level when it emits them, which overflows its stack on very large formulas
+/// in debug builds. (Keeping the values in an array instead avoids the nesting but makes LLVM's
+/// optimiser superlinear: minutes per kernel.)
+const MAX_LETS: usize = 1024;
+
+/// The statements defining the values `order` from their expressions.
+fn bind(order: &[Val], exprs: Vec<TokenStream>) -> TokenStream {
+    if order.len() <= MAX_LETS {
+        let ids = order.iter().map(|&v| val_ident(v));
+        return quote!(#(let #ids = #exprs;)*);
+    }
+    let declarations = order.chunks(MAX_LETS).map(|group| {
+        let ids = group.iter().map(|&v| val_ident(v));
+        quote!(let (#(#ids,)*);)
+    });
+    let ids = order.iter().map(|&v| val_ident(v));
+    quote! {
+        #(#declarations)*
+        #(#ids = #exprs;)*
+    }
+}
+
 /// A prepass: scalar code computing `features` for one row.
 fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
     let t = scalar_type(kernel.dtype);
     let program = &staged.program;
     let order = staged.schedule(features, |_| true);
-    let lets = order.iter().map(|&v| {
-        let id = val_ident(v);
-        let value = inst_tokens(kernel, program, v, &|a| {
-            let a = val_ident(a);
-            quote!(#a)
-        });
-        quote!(let #id = #value;)
-    });
-    let outs = features.iter().map(|&v| val_ident(v));
+    let exprs = order.iter().map(|&v| inst_tokens(kernel, program, v, &val_tokens)).collect();
+    let body = bind(&order, exprs);
+    let outs = features.iter().map(|&v| val_tokens(v));
     quote! {
         use ::keops::__private::Math as _;
         let m = ::keops::__private::Scalar::<#t>::new();
-        #(#lets)*
+        #body
         [#(#outs),*]
     }
 }
@@ -471,11 +496,9 @@ fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
 /// The pair stage: reads features `o[k]`, `j[k]`, returns the formula values.
 fn pair(kernel: &Kernel, staged: &Staged, nf: usize) -> TokenStream {
     let program = &staged.program;
+    let order = staged.pair_schedule();
     let operand = |a: Val| match staged.operand(a) {
-        Operand::Pair(v) => {
-            let id = val_ident(v);
-            quote!(#id)
-        }
+        Operand::Pair(v) => val_tokens(v),
         Operand::Outer(k) => quote!(o[#k]),
         Operand::Inner(k) => quote!(j[#k]),
         Operand::Const(c) => {
@@ -483,15 +506,12 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize) -> TokenStream {
             quote!(m.splat(#c))
         }
     };
-    let lets = staged.pair_schedule().into_iter().map(|v| {
-        let id = val_ident(v);
-        let value = inst_tokens(kernel, program, v, &operand);
-        quote!(let #id = #value;)
-    });
+    let exprs = order.iter().map(|&v| inst_tokens(kernel, program, v, &operand)).collect();
+    let body = bind(&order, exprs);
     let f = staged.outputs[..nf].iter().map(|&v| operand(v));
     let g = staged.outputs[nf..].iter().map(|&v| operand(v));
     quote! {
-        #(#lets)*
+        #body
         ([#(#f),*], [#(#g),*])
     }
 }

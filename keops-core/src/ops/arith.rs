@@ -1,6 +1,6 @@
 //! Arithmetic: `+ - * /`, negation, squares, inverses and integer powers.
 
-use super::{Derivative, Kind, OpSpec, TestCase, keep, zero_if_any_zero};
+use super::{Attr, Derivative, Kind, OpSpec, TestCase, keep, zero_if_any_zero};
 use crate::ir::{DimError, Graph, NodeId};
 use crate::lower::{Program, Val};
 use crate::ops::Op;
@@ -12,7 +12,7 @@ pub(super) static ADD: OpSpec = OpSpec {
     name: "add",
     keops: "Add",
     symbol: Some("+"),
-    arity: 2,
+    operands: &["a", "b"],
     attrs: &[],
     commutative: true,
     kind: Kind::Elementwise { eval: |a, _| a[0] + a[1], lower: |p, a, _| p.add(a[0], a[1]) },
@@ -39,7 +39,7 @@ pub(super) static SUB: OpSpec = OpSpec {
     name: "sub",
     keops: "Subtract",
     symbol: Some("-"),
-    arity: 2,
+    operands: &["a", "b"],
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, _| a[0] - a[1], lower: |p, a, _| p.sub(a[0], a[1]) },
@@ -68,7 +68,7 @@ pub(super) static MUL: OpSpec = OpSpec {
     name: "mul",
     keops: "Mult",
     symbol: Some("*"),
-    arity: 2,
+    operands: &["a", "b"],
     attrs: &[],
     commutative: true,
     kind: Kind::Elementwise { eval: |a, _| a[0] * a[1], lower: |p, a, _| p.mul(a[0], a[1]) },
@@ -102,7 +102,7 @@ pub(super) static DIV: OpSpec = OpSpec {
     name: "div",
     keops: "Divide",
     symbol: Some("/"),
-    arity: 2,
+    operands: &["a", "b"],
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, _| a[0] / a[1], lower: |p, a, _| p.div(a[0], a[1]) },
@@ -133,7 +133,7 @@ pub(super) static NEG: OpSpec = OpSpec {
     name: "neg",
     keops: "Minus",
     symbol: Some("unary -"),
-    arity: 1,
+    operands: &["a"],
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, _| -a[0], lower: |p, a, _| p.prim(Prim::Neg, a) },
@@ -157,7 +157,7 @@ pub(super) static SQUARE: OpSpec = OpSpec {
     name: "square",
     keops: "Square",
     symbol: None,
-    arity: 1,
+    operands: &["a"],
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, _| a[0] * a[0], lower: |p, a, _| p.mul(a[0], a[0]) },
@@ -171,7 +171,7 @@ pub(super) static INV: OpSpec = OpSpec {
     name: "inv",
     keops: "Inv",
     symbol: None,
-    arity: 1,
+    operands: &["a"],
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise {
@@ -197,12 +197,12 @@ pub(super) static POW: OpSpec = OpSpec {
     name: "pow",
     keops: "Pow",
     symbol: None,
-    arity: 1,
-    attrs: &["n"],
+    operands: &["a"],
+    attrs: &[Attr::int("n")],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, n| powi(a[0], n[0]), lower: |p, a, n| lower_powi(p, a[0], n[0]) },
     derivative: Derivative::Partials(|g, a, n, _| {
-        let p = g.op(Op::Pow, a, &[n[0] - 1])?;
+        let p = g.op(Op::Pow, a, &[n[0].saturating_sub(1)])?;
         Ok(vec![g.scale(n[0] as f64, p)?])
     }),
     simplify: simplify_pow,

@@ -1,7 +1,8 @@
 //! Element-wise mathematical functions.
 
-use super::{Derivative, Kind, OpSpec, TestCase, keep, no_partials};
+use super::{Derivative, Kind, OpSpec, TestCase, keep, no_partials, pick};
 use crate::ir::{DimError, Graph, NodeId};
+use crate::lower::{Program, Val};
 use crate::ops::Op;
 use crate::prim::{self, Prim};
 
@@ -12,7 +13,7 @@ macro_rules! unary_prim {
             name: $name,
             keops: $keops,
             symbol: None,
-            arity: 1,
+            operands: &["a"],
             attrs: &[],
             commutative: false,
             kind: Kind::Elementwise { eval: |a, _| $prim.eval(a), lower: |p, a, _| p.prim($prim, a) },
@@ -106,7 +107,7 @@ pub(super) static RELU: OpSpec = OpSpec {
     name: "relu",
     keops: "ReLU",
     symbol: None,
-    arity: 1,
+    operands: &["a"],
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise {
@@ -127,7 +128,7 @@ pub(super) static POWF: OpSpec = OpSpec {
     name: "powf",
     keops: "Powf",
     symbol: None,
-    arity: 2,
+    operands: &["a", "b"],
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise {
@@ -159,7 +160,7 @@ pub(super) static ATAN2: OpSpec = OpSpec {
     name: "atan2",
     keops: "Atan2",
     symbol: None,
-    arity: 2,
+    operands: &["y", "x"],
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, _| Prim::Atan2.eval(a), lower: |p, a, _| p.prim(Prim::Atan2, a) },
@@ -173,14 +174,118 @@ pub(super) static ATAN2: OpSpec = OpSpec {
     }),
     simplify: keep,
     tests: &[TestCase { operands: &[(3, -2.0, 2.0), (3, -2.0, 2.0)], attrs: &[] }],
-    doc: "four-quadrant arctangent of `a / b`",
+    doc: "four-quadrant arctangent of `y / x`",
 };
+
+pub(super) static ASIN: OpSpec = unary_prim!(
+    "asin",
+    "Asin",
+    Prim::Asin,
+    |g, a, _, _| Ok(vec![one_minus_square_rsqrt(g, a[0], 1.0)?]),
+    on!(-0.9, 0.9),
+    "arcsine"
+);
+pub(super) static ACOS: OpSpec = unary_prim!(
+    "acos",
+    "Acos",
+    Prim::Acos,
+    |g, a, _, _| Ok(vec![one_minus_square_rsqrt(g, a[0], -1.0)?]),
+    on!(-0.9, 0.9),
+    "arccosine"
+);
+pub(super) static ATAN: OpSpec = unary_prim!(
+    "atan",
+    "Atan",
+    Prim::Atan,
+    |g, a, _, _| {
+        let one = g.constant(1.0);
+        let sq = g.unary(Op::Square, a[0])?;
+        let d = g.add(one, sq)?;
+        Ok(vec![g.unary(Op::Inv, d)?])
+    },
+    on!(-3.0, 3.0),
+    "arctangent"
+);
+
+/// `c / sqrt(1 - x^2)`, the derivative of `asin` (`c = 1`) and `acos` (`c = -1`).
+fn one_minus_square_rsqrt(g: &mut Graph, x: NodeId, c: f64) -> Result<NodeId, DimError> {
+    let one = g.constant(1.0);
+    let sq = g.unary(Op::Square, x)?;
+    let d = g.sub(one, sq)?;
+    let r = g.unary(Op::Rsqrt, d)?;
+    g.scale(c, r)
+}
+
+pub(super) static XLOGX: OpSpec = OpSpec {
+    name: "xlogx",
+    keops: "XLogX",
+    symbol: None,
+    operands: &["a"],
+    attrs: &[],
+    commutative: false,
+    kind: Kind::Elementwise {
+        // KeOps' `x ? x * log(x) : 0`.
+        eval: |a, _| if a[0] == 0.0 { 0.0 } else { a[0] * a[0].ln() },
+        lower: |p, a, _| {
+            let log = p.prim(Prim::Log, a);
+            let v = p.mul(a[0], log);
+            let zero = p.constant(0.0);
+            if_zero(p, a[0], zero, v)
+        },
+    },
+    derivative: Derivative::Partials(|g, a, _, _| {
+        let log = g.unary(Op::Log, a[0])?;
+        let one = g.constant(1.0);
+        Ok(vec![g.add(log, one)?])
+    }),
+    simplify: keep,
+    tests: on!(0.1, 3.0),
+    doc: "`a * log(a)`, with `xlogx(0) = 0` as in KeOps",
+};
+
+pub(super) static SINXDIVX: OpSpec = OpSpec {
+    name: "sinxdivx",
+    keops: "SinXDivX",
+    symbol: None,
+    operands: &["a"],
+    attrs: &[],
+    commutative: false,
+    kind: Kind::Elementwise {
+        // KeOps' `x ? sin(x) / x : 1`.
+        eval: |a, _| if a[0] == 0.0 { 1.0 } else { a[0].sin() / a[0] },
+        lower: |p, a, _| {
+            let sin = p.prim(Prim::Sin, a);
+            let v = p.div(sin, a[0]);
+            let one = p.constant(1.0);
+            if_zero(p, a[0], one, v)
+        },
+    },
+    derivative: Derivative::Partials(|g, a, _, out| {
+        // (cos x - sin(x) / x) / x
+        let cos = g.unary(Op::Cos, a[0])?;
+        let d = g.sub(cos, out)?;
+        Ok(vec![g.div(d, a[0])?])
+    }),
+    simplify: keep,
+    tests: &[
+        TestCase { operands: &[(3, 0.3, 4.0)], attrs: &[] },
+        TestCase { operands: &[(2, -4.0, -0.3)], attrs: &[] },
+    ],
+    doc: "`sin(a) / a`, with `sinxdivx(0) = 1` as in KeOps",
+};
+
+/// `x == 0 ? zero : other`, exactly as KeOps' `x ? other : zero` (NaN is nonzero).
+fn if_zero(p: &mut Program, x: Val, zero: Val, other: Val) -> Val {
+    let z = p.constant(0.0);
+    let is_zero = p.prim(Prim::Eq, &[x, z]);
+    pick(p, is_zero, zero, other)
+}
 
 pub(super) static IFELSE: OpSpec = OpSpec {
     name: "ifelse",
     keops: "IfElse",
     symbol: None,
-    arity: 3,
+    operands: &["c", "a", "b"],
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise { eval: |a, _| Prim::Select.eval(a), lower: |p, a, _| p.prim(Prim::Select, a) },
@@ -195,7 +300,7 @@ pub(super) static IFELSE: OpSpec = OpSpec {
         TestCase { operands: &[(3, -1.0, 1.0), (3, -2.0, 2.0), (3, -2.0, 2.0)], attrs: &[] },
         TestCase { operands: &[(1, -1.0, 1.0), (3, -2.0, 2.0), (1, -2.0, 2.0)], attrs: &[] },
     ],
-    doc: "`b` where `a >= 0`, `c` elsewhere",
+    doc: "`a` where `c >= 0`, `b` elsewhere (so `ifelse(0, a, b) = a`)",
 };
 
 fn simplify_ifelse(g: &mut Graph, a: &[NodeId], _: &[i64], dim: usize) -> Result<Option<NodeId>, DimError> {

@@ -1,6 +1,6 @@
 //! Operations on whole vectors: reductions over components, norms, products, indexing.
 
-use super::{Derivative, Kind, OpSpec, TestCase, broadcast_dim, keep};
+use super::{Attr, Derivative, Kind, OpSpec, TestCase, broadcast_dim, keep};
 use crate::ir::{DimError, Graph, NodeId};
 use crate::lower::Val;
 use crate::ops::Op;
@@ -28,11 +28,12 @@ pub(super) static SUM: OpSpec = OpSpec {
     name: "sum",
     keops: "Sum",
     symbol: None,
-    arity: 1,
+    operands: &["a"],
     attrs: &[],
     commutative: false,
     kind: Kind::Vector {
         dim: scalar_out,
+        dim_doc: "1",
         eval: |a, _, o| o[0] = a[0].iter().sum(),
         lower: |p, a, _| vec![p.sum(a[0])],
     },
@@ -46,11 +47,12 @@ pub(super) static SQNORM2: OpSpec = OpSpec {
     name: "sqnorm2",
     keops: "SqNorm2",
     symbol: None,
-    arity: 1,
+    operands: &["a"],
     attrs: &[],
     commutative: false,
     kind: Kind::Vector {
         dim: scalar_out,
+        dim_doc: "1",
         eval: |a, _, o| o[0] = sqnorm(a[0]),
         lower: |p, a, _| vec![p.dot(a[0], a[0])],
     },
@@ -67,11 +69,12 @@ pub(super) static NORM2: OpSpec = OpSpec {
     name: "norm2",
     keops: "Norm2",
     symbol: None,
-    arity: 1,
+    operands: &["a"],
     attrs: &[],
     commutative: false,
     kind: Kind::Vector {
         dim: scalar_out,
+        dim_doc: "1",
         eval: |a, _, o| o[0] = sqnorm(a[0]).sqrt(),
         lower: |p, a, _| {
             let s = p.dot(a[0], a[0]);
@@ -91,11 +94,12 @@ pub(super) static NORMALIZE: OpSpec = OpSpec {
     name: "normalize",
     keops: "Normalize",
     symbol: None,
-    arity: 1,
+    operands: &["a"],
     attrs: &[],
     commutative: false,
     kind: Kind::Vector {
         dim: same_dim,
+        dim_doc: "`dim(a)`",
         eval: |a, _, o| {
             let r = crate::prim::rsqrt(sqnorm(a[0]));
             for (o, x) in o.iter_mut().zip(a[0]) {
@@ -129,7 +133,7 @@ pub(super) static DOT: OpSpec = OpSpec {
     name: "dot",
     keops: "Scalprod",
     symbol: None,
-    arity: 2,
+    operands: &["a", "b"],
     attrs: &[],
     commutative: true,
     kind: Kind::Vector {
@@ -143,6 +147,7 @@ pub(super) static DOT: OpSpec = OpSpec {
                 ))
             }
         },
+        dim_doc: "1",
         eval: |a, _, o| o[0] = a[0].iter().zip(a[1]).map(|(x, y)| x * y).sum(),
         lower: |p, a, _| vec![p.dot(a[0], a[1])],
     },
@@ -156,11 +161,12 @@ pub(super) static SQDIST: OpSpec = OpSpec {
     name: "sqdist",
     keops: "SqDist",
     symbol: None,
-    arity: 2,
+    operands: &["a", "b"],
     attrs: &[],
     commutative: true,
     kind: Kind::Vector {
         dim: |d, _| broadcast_dim("sqdist", d).map(|_| 1),
+        dim_doc: "1",
         eval: |a, _, o| {
             let n = a[0].len().max(a[1].len());
             let at = |v: &[f64], k: usize| v[if v.len() == 1 { 0 } else { k }];
@@ -193,8 +199,8 @@ pub(super) static ELEM: OpSpec = OpSpec {
     name: "elem",
     keops: "Elem",
     symbol: None,
-    arity: 1,
-    attrs: &["m"],
+    operands: &["a"],
+    attrs: &[Attr::int("m")],
     commutative: false,
     kind: Kind::Vector {
         dim: |d, m| {
@@ -204,6 +210,7 @@ pub(super) static ELEM: OpSpec = OpSpec {
                 Err(format!("index {} is out of range for a vector of dimension {}", m[0], d[0]))
             }
         },
+        dim_doc: "1",
         eval: |a, m, o| o[0] = a[0][m[0] as usize],
         lower: |_, a, m| vec![a[0][m[0] as usize]],
     },
@@ -228,8 +235,8 @@ pub(super) static EXTRACT: OpSpec = OpSpec {
     name: "extract",
     keops: "Extract",
     symbol: None,
-    arity: 1,
-    attrs: &["start", "len"],
+    operands: &["a"],
+    attrs: &[Attr::int("start"), Attr::int("len")],
     commutative: false,
     kind: Kind::Vector {
         dim: |d, a| {
@@ -244,6 +251,7 @@ pub(super) static EXTRACT: OpSpec = OpSpec {
                 ))
             }
         },
+        dim_doc: "`len`",
         eval: |a, r, o| o.copy_from_slice(&a[0][r[0] as usize..(r[0] + r[1]) as usize]),
         lower: |_, a, r| a[0][r[0] as usize..(r[0] + r[1]) as usize].to_vec(),
     },
@@ -264,15 +272,91 @@ pub(super) static EXTRACT: OpSpec = OpSpec {
     doc: "components `start..start+len` of `a` (math syntax: `a[start..end]`)",
 };
 
+pub(super) static ELEMT: OpSpec = OpSpec {
+    name: "elemt",
+    keops: "ElemT",
+    symbol: None,
+    operands: &["a"],
+    attrs: &[Attr::int("dim"), Attr::int("m")],
+    commutative: false,
+    kind: Kind::Vector {
+        dim: |d, a| {
+            if d[0] != 1 {
+                Err(format!("`elemt` places a scalar, but its operand has dimension {}", d[0]))
+            } else if a[0] < 1 || !(0..a[0]).contains(&a[1]) {
+                Err(format!("`elemt`: component {} is out of range for a vector of dimension {}", a[1], a[0]))
+            } else {
+                Ok(a[0] as usize)
+            }
+        },
+        dim_doc: "`dim` (`a` scalar)",
+        eval: |a, m, o| {
+            o.fill(0.0);
+            o[m[1] as usize] = a[0][0];
+        },
+        lower: |p, a, m| {
+            let zero = p.constant(0.0);
+            (0..m[0]).map(|k| if k == m[1] { a[0][0] } else { zero }).collect()
+        },
+    },
+    derivative: Derivative::Vjp(|g, _, m, _, e| Ok(vec![g.op(Op::Elem, &[e], &[m[1]])?])),
+    simplify: |g, a, _, d| Ok(g.is_zero(a[0]).then(|| g.zero(d))),
+    tests: &[TestCase { operands: &[(1, -2.0, 2.0)], attrs: &[5, 3] }],
+    doc: "the vector of dimension `dim` with `a` at component `m`, zeros elsewhere (the adjoint of `elem`)",
+};
+
+pub(super) static EXTRACTT: OpSpec = OpSpec {
+    name: "extractt",
+    keops: "ExtractT",
+    symbol: None,
+    operands: &["a"],
+    attrs: &[Attr::int("start"), Attr::int("dim")],
+    commutative: false,
+    kind: Kind::Vector {
+        dim: |d, a| {
+            let (start, dim) = (a[0], a[1]);
+            if start >= 0 && start.saturating_add(d[0] as i64) <= dim {
+                Ok(dim as usize)
+            } else {
+                Err(format!(
+                    "`extractt`: a vector of dimension {} does not fit at component {start} of a vector of dimension {dim}",
+                    d[0]
+                ))
+            }
+        },
+        dim_doc: "`dim`",
+        eval: |a, r, o| {
+            o.fill(0.0);
+            let start = r[0] as usize;
+            o[start..start + a[0].len()].copy_from_slice(a[0]);
+        },
+        lower: |p, a, r| {
+            let zero = p.constant(0.0);
+            let start = r[0] as usize;
+            (0..r[1] as usize)
+                .map(|k| if (start..start + a[0].len()).contains(&k) { a[0][k - start] } else { zero })
+                .collect()
+        },
+    },
+    derivative: Derivative::Vjp(|g, a, r, _, e| {
+        let len = g.dim(a[0]) as i64;
+        Ok(vec![g.op(Op::Extract, &[e], &[r[0], len])?])
+    }),
+    simplify: |g, a, _, d| Ok(g.is_zero(a[0]).then(|| g.zero(d))),
+    tests: &[TestCase { operands: &[(3, -2.0, 2.0)], attrs: &[2, 7] }],
+    doc: "the vector of dimension `dim` with `a` at components `start..`, zeros elsewhere (the adjoint of `extract`)",
+};
+
 pub(super) static CONCAT: OpSpec = OpSpec {
     name: "concat",
     keops: "Concat",
     symbol: None,
-    arity: 2,
+    operands: &["a", "b"],
     attrs: &[],
     commutative: false,
     kind: Kind::Vector {
         dim: |d, _| Ok(d[0] + d[1]),
+        dim_doc: "`dim(a) + dim(b)`",
         eval: |a, _, o| {
             o[..a[0].len()].copy_from_slice(a[0]);
             o[a[0].len()..].copy_from_slice(a[1]);

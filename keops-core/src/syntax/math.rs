@@ -154,7 +154,15 @@ fn parse_closure(input: ParseStream, diags: &mut Diagnostics) -> syn::Result<Ker
         k: None,
         loc: Loc::of(&body),
     });
-    Ok(KernelSource { syntax: Syntax::Math, params, reduction, formula, formula2, text: tidy(&text) })
+    Ok(KernelSource {
+        syntax: Syntax::Math,
+        params,
+        reduction,
+        formula,
+        formula2,
+        text: tidy(&text),
+        sources: Vec::new(),
+    })
 }
 
 /// The `sum_j` / `kmin_j::<K>` word in front of the formula. `None` after reporting an error.
@@ -433,8 +441,8 @@ fn convert(e: &syn::Expr, diags: &mut Diagnostics) -> Expr {
             &format!("method-call syntax (write `{}(...)` instead of `.{}()`)", m.method, m.method),
             diags,
         ),
-        syn::Expr::Tuple(_) => {
-            unsupported(loc, "a tuple here (only `sumsoftmaxweight` and `logsumexp` take `(F, G)`)", diags)
+        syn::Expr::Tuple(t) => {
+            Expr::Tuple { items: t.elems.iter().map(|x| convert(x, diags)).collect(), loc }
         }
         other => unsupported(Loc::span(other.span()), "this expression", diags),
     }

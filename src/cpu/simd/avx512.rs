@@ -33,7 +33,6 @@ impl Avx512F32 {
     pub fn new(token: V4) -> Self {
         Avx512F32(token)
     }
-
 }
 
 impl Math<f32> for Avx512F32 {
@@ -222,7 +221,6 @@ impl Avx512F64 {
     pub fn new(token: V4) -> Self {
         Avx512F64(token)
     }
-
 }
 
 impl Math<f64> for Avx512F64 {

@@ -1,0 +1,129 @@
+//! The documentation table of the operations, generated from the op table so that it cannot
+//! drift from it. The `keops` crate includes the result (`docs/ops.md`) in its documentation, and
+//! a test there fails when that file is stale.
+
+use super::{AttrKind, Kind, NOT_YET, Op, OpSpec};
+use crate::autodiff::grad;
+use crate::ir::{Graph, Role, Var};
+
+/// The markdown of `docs/ops.md`.
+pub fn markdown() -> String {
+    let mut out = String::from(HEADER);
+    out.push_str("| KeOps string | math syntax | output dimension | derivative | description |\n");
+    out.push_str("|---|---|---|---|---|\n");
+    for &op in Op::ALL {
+        let spec = op.spec();
+        let (keops, math) = signatures(spec);
+        out.push_str(&format!(
+            "| {keops} | {math} | {} | {} | {} |\n",
+            output_dim(spec),
+            derivative(op),
+            spec.doc.replace('|', "\\|")
+        ));
+    }
+    out.push_str(SPECIAL);
+    let not_yet: Vec<String> = NOT_YET.iter().map(|n| format!("`{n}`")).collect();
+    out.push_str(&format!(
+        "\nNot supported yet (using one is a compile error that says so): {}.\n",
+        not_yet.join(", ")
+    ));
+    out
+}
+
+const HEADER: &str = "\
+Every operation exists in both syntaxes: its KeOps name in `genred!` strings, its lower-case name
+in `keops!`. Integer attributes come after the operands; a tuple attribute is written `(2, 3)`,
+`(3,)` or `[2, 3]`. Element-wise operations take operands of equal dimensions, or of dimension 1
+(broadcast, as in KeOps). Every operation can be differentiated (`grad`, `Grad`);
+\"zero\" marks piecewise-constant operations, whose derivative is 0 wherever it is defined.
+
+";
+
+const SPECIAL: &str = "
+Constants, variables and gradients in KeOps strings:
+
+| KeOps string | math syntax | meaning |
+|---|---|---|
+| `2`, `2.5` | `2`, `2.5` | a number (KeOps itself accepts integers only) |
+| `IntCst(n)` | `n` | the integer `n` |
+| `RatCst(p, q)` | `p / q` | the rational `p / q` |
+| `IntInv(n)` | `1 / n` | `1 / n` |
+| `Zero(d)` | | the zero vector of dimension `d` |
+| `Var(pos, dim, cat)` | | the input at position `pos` (category 0: `Vi`, 1: `Vj`, 2: `Pm`) |
+| `Grad(f, x, e)` | `grad(f, x, e)` | gradient of `(f \\| e)` with respect to the variable `x` |
+| `(a \\| b)` | `dot(a, b)` | scalar product |
+| `a ** n` | `pow(a, n)` | integer power; `a ** b` for a non-integer `b` is `Powf(a, b)` |
+| `a > b`, `a >= b` | `a > b`, `a >= b` | `LessThan(b, a)`, `LessOrEqual(b, a)` |
+";
+
+/// `Pow(a, n)` and `pow(a, n)`, plus the operator spelling if there is one.
+fn signatures(spec: &OpSpec) -> (String, String) {
+    let mut args: Vec<String> = spec.operands.iter().map(|s| s.to_string()).collect();
+    let mut optional = String::new();
+    for attr in spec.attrs {
+        match attr.kind {
+            AttrKind::OptionalTuple => optional = format!("[, {}]", attr.name),
+            _ => args.push(attr.name.to_string()),
+        }
+    }
+    let call = |name: &str| format!("`{name}({}{optional})`", args.join(", "));
+    let (mut keops, mut math) = (call(spec.keops), call(spec.name));
+    if let Some(symbol) = spec.symbol {
+        let infix = match spec.operands {
+            [a] => format!("`{}{a}`", symbol.trim_start_matches("unary ")),
+            [a, b] => format!("`{a} {symbol} {b}`"),
+            _ => String::new(),
+        };
+        keops = format!("{infix}, {keops}");
+        math = format!("{infix}, {math}");
+    }
+    (keops, math)
+}
+
+fn output_dim(spec: &OpSpec) -> String {
+    match spec.kind {
+        Kind::Elementwise { .. } => match spec.operands {
+            [a] => format!("`dim({a})`"),
+            _ => "the operands' (each equal, or 1)".to_string(),
+        },
+        Kind::Vector { dim_doc, .. } => dim_doc.to_string(),
+    }
+}
+
+/// "yes", or "zero" when the derivative with respect to every operand is identically zero, as
+/// autodiff builds it on the op's first test case.
+fn derivative(op: Op) -> &'static str {
+    let spec = op.spec();
+    let Some(case) = spec.tests.first() else {
+        return "yes";
+    };
+    let mut g = Graph::new();
+    let vars: Vec<_> = case
+        .operands
+        .iter()
+        .enumerate()
+        .map(|(pos, &(dim, _, _))| g.var(Var { pos, dim, role: Role::I }))
+        .collect();
+    let Ok(out) = g.op(op, &vars, case.attrs) else {
+        return "yes";
+    };
+    let e = g.var(Var { pos: vars.len(), dim: g.dim(out), role: Role::I });
+    let all_zero = vars.iter().all(|&v| grad(&mut g, out, v, e).map(|d| g.is_zero(d)).unwrap_or(false));
+    if all_zero { "zero" } else { "yes" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_has_a_row() {
+        let table = markdown();
+        for &op in Op::ALL {
+            assert!(table.contains(&format!("`{}(", op.spec().keops)), "{op:?}");
+        }
+        assert!(table.contains("| `Floor(a)` | `floor(a)` | `dim(a)` | zero |"), "{table}");
+        assert!(table.contains("| `a + b`, `Add(a, b)` | `a + b`, `add(a, b)` |"), "{table}");
+        assert!(table.contains("`TensorDot(a, b, dims_a, dims_b, contract_a, contract_b[, permute])`"));
+    }
+}
