@@ -1,6 +1,6 @@
 //! Portable lanes: `N` values in an array, each lane computed exactly as [`Scalar`] computes
 //! it. Compiled inside a tier's `vectorize`, the compiler turns the lane loops into that tier's
-//! vector instructions (AVX2+FMA, SSE2, NEON).
+//! vector instructions (SSE2, NEON).
 
 use std::marker::PhantomData;
 
@@ -20,26 +20,6 @@ impl Features for Baseline {
     #[inline(always)]
     fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
         f()
-    }
-}
-
-/// AVX2 and FMA, proven available by pulp's token.
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy, Debug)]
-pub struct Avx2(pulp::x86::V3);
-
-#[cfg(target_arch = "x86_64")]
-impl Avx2 {
-    pub fn new(token: pulp::x86::V3) -> Self {
-        Avx2(token)
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Features for Avx2 {
-    #[inline(always)]
-    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
-        self.0.vectorize(f)
     }
 }
 

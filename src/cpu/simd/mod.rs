@@ -2,14 +2,17 @@
 //! binary built for the x86-64 (or aarch64) baseline uses AVX-512, AVX2+FMA or SSE2 (NEON).
 //!
 //! Detection is pulp's (`V4::try_new`, `V3::try_new`), and code for a tier runs inside pulp's
-//! `vectorize`, which compiles it with that tier's target features. AVX-512 has a hand-written
-//! [`Math`] implementation; the other tiers use [`Lanes`], fixed-size arrays of lanes that apply
-//! the scalar semantics lane by lane and that the compiler vectorises for the tier's features.
+//! `vectorize`, which compiles it with that tier's target features. AVX-512 and AVX2 have
+//! hand-written [`Math`] implementations; the baseline tier uses [`Lanes`], fixed-size arrays of
+//! lanes that apply the scalar semantics lane by lane and that the compiler vectorises for SSE2
+//! or NEON.
 //! Every tier computes exactly what [`Scalar`](super::math::Scalar) computes, lane for lane.
 //!
 //! `KEOPS_SIMD=avx512|avx2|baseline|scalar` restricts the choice (for tests and comparisons); a
 //! tier the machine lacks falls back to the best available one below it.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod lanes;
@@ -18,9 +21,9 @@ use std::sync::OnceLock;
 
 use crate::cpu::math::{Math, Real, Scalar};
 #[cfg(target_arch = "x86_64")]
-pub use avx512::{Avx512F32, Avx512F64};
+pub use avx2::{Avx2F32, Avx2F64};
 #[cfg(target_arch = "x86_64")]
-pub use lanes::Avx2;
+pub use avx512::{Avx512F32, Avx512F64};
 pub use lanes::{Baseline, Lanes};
 
 /// An instruction-set tier, widest first.
@@ -94,7 +97,7 @@ pub fn dispatch_f32<Op: WithMath<f32>>(op: Op) -> Op::Output {
         },
         #[cfg(target_arch = "x86_64")]
         Tier::Avx2 => match pulp::x86::V3::try_new() {
-            Some(v3) => op.with(Lanes::<f32, 8, Avx2>::new(Avx2::new(v3))),
+            Some(v3) => op.with(Avx2F32::new(v3)),
             None => op.with(Scalar::<f32>::new()),
         },
         Tier::Scalar => op.with(Scalar::<f32>::new()),
@@ -112,10 +115,192 @@ pub fn dispatch_f64<Op: WithMath<f64>>(op: Op) -> Op::Output {
         },
         #[cfg(target_arch = "x86_64")]
         Tier::Avx2 => match pulp::x86::V3::try_new() {
-            Some(v3) => op.with(Lanes::<f64, 4, Avx2>::new(Avx2::new(v3))),
+            Some(v3) => op.with(Avx2F64::new(v3)),
             None => op.with(Scalar::<f64>::new()),
         },
         Tier::Scalar => op.with(Scalar::<f64>::new()),
         _ => op.with(Lanes::<f64, 2, Baseline>::new(Baseline)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keops_core::prim::Prim;
+
+    use super::*;
+
+    /// The method of `m` implementing the basic primitive `prim`.
+    fn apply<T: Real, M: Math<T>>(m: M, prim: Prim, a: M::V, b: M::V, c: M::V) -> M::V {
+        match prim {
+            Prim::Add => m.add(a, b),
+            Prim::Sub => m.sub(a, b),
+            Prim::Mul => m.mul(a, b),
+            Prim::Div => m.div(a, b),
+            Prim::MulAdd => m.mul_add(a, b, c),
+            Prim::Neg => m.neg(a),
+            Prim::Abs => m.abs(a),
+            Prim::Min => m.min(a, b),
+            Prim::Max => m.max(a, b),
+            Prim::Sqrt => m.sqrt(a),
+            Prim::Floor => m.floor(a),
+            Prim::RoundEven => m.round_even(a),
+            Prim::Sign => m.sign(a),
+            Prim::Step => m.step(a),
+            Prim::Select => m.select(a, b, c),
+            Prim::Lt => m.lt(a, b),
+            Prim::Le => m.le(a, b),
+            Prim::Eq => m.eq(a, b),
+            Prim::Ne => m.ne(a, b),
+            Prim::Ldexp => m.ldexp(a, b),
+            Prim::GetExp => m.get_exp(a),
+            Prim::GetMant => m.get_mant(a),
+            Prim::Rsqrt
+            | Prim::Exp
+            | Prim::Log
+            | Prim::Sin
+            | Prim::Cos
+            | Prim::Asin
+            | Prim::Acos
+            | Prim::Atan
+            | Prim::Atan2 => unreachable!("{prim:?} is expanded, never emitted"),
+        }
+    }
+
+    /// Operands that reach every branch of the implementations: special values, subnormals,
+    /// halves and integers (rounding), exponents in and out of the normal range (`ldexp`), and
+    /// random values of every magnitude. Chunks of one SIMD width are sometimes homogeneous
+    /// (the fast paths) and sometimes mixed (the per-lane paths).
+    fn operands<T: Real>(seed: u64) -> Vec<T> {
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            -0.5,
+            1.5,
+            2.5,
+            -2.5,
+            3.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            1e-40,
+            -1e-40,
+            1.4e-45,
+            1e-310,
+            5e-324,
+            f32::MIN_POSITIVE as f64,
+            f64::MIN_POSITIVE,
+            f32::MAX as f64,
+            f64::MAX,
+            126.0,
+            127.0,
+            128.0,
+            -126.0,
+            -127.0,
+            -149.0,
+            -150.0,
+            1023.0,
+            1024.0,
+            -1022.0,
+            -1023.0,
+            -1074.0,
+            -1075.0,
+            300.0,
+            -300.0,
+            4000.0,
+        ];
+        let mut out: Vec<T> = specials.iter().map(|&x| T::from_f64(x)).collect();
+        let mut state = seed;
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..4000 {
+            let sign = if next() < 0.5 { -1.0 } else { 1.0 };
+            let x = match (next() * 4.0) as u32 {
+                0 => sign * next() * 4.0,
+                1 => (next() * 600.0 - 300.0).floor() + if next() < 0.3 { 0.5 } else { 0.0 },
+                2 => sign * 2f64.powf(next() * 80.0 - 40.0),
+                _ => sign * 2f64.powf(next() * 2200.0 - 1100.0),
+            };
+            out.push(T::from_f64(x));
+        }
+        out
+    }
+
+    fn same<T: Real>(a: T, b: T) -> bool {
+        let (a, b) = (a.to_f64(), b.to_f64());
+        (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits()
+    }
+
+    /// Every basic primitive of `m` agrees with `Scalar` on every lane, to the bit.
+    fn agrees_with_scalar<T: Real, M: Math<T>>(m: M, name: &str) {
+        let s = T::Scalar::default();
+        let lanes = M::LANES;
+        let (a, b, c) = (operands::<T>(1), operands::<T>(2), operands::<T>(3));
+        let mut checked = 0;
+        for &prim in Prim::ALL.iter().filter(|p| !p.is_expanded()) {
+            // Operands in their given order and shifted against each other, so that every pair
+            // of special values meets.
+            for shift in [0, 1, 7] {
+                let n = a.len() - shift;
+                let b: Vec<T> = b[shift..].to_vec();
+                let c: Vec<T> = c[..n].to_vec();
+                let mut chunk = 0;
+                while chunk + lanes <= n {
+                    let range = chunk..chunk + lanes;
+                    let mut got = vec![T::ZERO; lanes];
+                    m.vectorize(|| {
+                        let v = apply(
+                            m,
+                            prim,
+                            m.load(&a[range.clone()]),
+                            m.load(&b[range.clone()]),
+                            m.load(&c[range.clone()]),
+                        );
+                        m.store(v, &mut got);
+                    });
+                    for (l, &g) in got.iter().enumerate() {
+                        let k = chunk + l;
+                        let want = apply(s, prim, a[k], b[k], c[k]);
+                        assert!(
+                            same(g, want),
+                            "{name}: {prim:?}({:?}, {:?}, {:?}) = {g:?}, scalar gives {want:?}",
+                            a[k],
+                            b[k],
+                            c[k]
+                        );
+                        checked += 1;
+                    }
+                    chunk += lanes;
+                }
+            }
+        }
+        assert!(checked > 100_000, "{name}: only {checked} lanes checked");
+    }
+
+    #[test]
+    fn every_tier_computes_what_scalar_computes() {
+        agrees_with_scalar(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
+        agrees_with_scalar(Lanes::<f64, 2, Baseline>::new(Baseline), "baseline f64");
+        #[cfg(target_arch = "x86_64")]
+        {
+            match pulp::x86::V3::try_new() {
+                Some(v3) => {
+                    agrees_with_scalar(Avx2F32::new(v3), "avx2 f32");
+                    agrees_with_scalar(Avx2F64::new(v3), "avx2 f64");
+                }
+                None => println!("SKIPPED: avx2 (not supported by this CPU)"),
+            }
+            match pulp::x86::V4::try_new() {
+                Some(v4) => {
+                    agrees_with_scalar(Avx512F32::new(v4), "avx512 f32");
+                    agrees_with_scalar(Avx512F64::new(v4), "avx512 f64");
+                }
+                None => println!("SKIPPED: avx512 (not supported by this CPU)"),
+            }
+        }
     }
 }

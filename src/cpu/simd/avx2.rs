@@ -1,0 +1,562 @@
+//! AVX2 with FMA: 8 `f32` or 4 `f64` lanes, written with intrinsics.
+//!
+//! Every method computes what [`Scalar`] computes, lane for lane. IEEE operations are exactly
+//! rounded and `vminps`/`vmaxps` are the C ternaries `a < b ? a : b` / `a > b ? a : b`, as on
+//! AVX-512. AVX2 has no `vscalefps`/`vgetexpps`/`vgetmantps`, so `ldexp`, `get_exp` and
+//! `get_mant` work on the exponent bits: exactly when every lane is in the common range (a scale
+//! `2^n` that is a normal number, a normal argument), which is checked, and through the scalar
+//! definitions otherwise. A multiplication by a normal power of two rounds at most once, so the
+//! fast `ldexp` is the single rounding the definition asks for.
+//!
+//! Masks are vectors with all bits set in the selected lanes, as the comparisons produce them.
+//! The intrinsics are reached through pulp's `V3` token, whose existence proves that the CPU
+//! supports AVX2 and FMA, so only memory access is `unsafe`.
+
+use core::arch::x86_64::*;
+
+use pulp::x86::V3;
+
+use crate::cpu::math::{Math, Scalar};
+
+/// `_CMP_*` predicates for `vcmpps`: ordered and quiet, except not-equal (true on NaN).
+const LT: i32 = _CMP_LT_OQ;
+const LE: i32 = _CMP_LE_OQ;
+const EQ: i32 = _CMP_EQ_OQ;
+const NE: i32 = _CMP_NEQ_UQ;
+const GE: i32 = _CMP_GE_OQ;
+const GT: i32 = _CMP_GT_OQ;
+
+/// `vroundps` immediates: towards -inf or to nearest even, without the inexact exception.
+const FLOOR: i32 = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC;
+const ROUND_EVEN: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+
+/// 8 lanes of `f32`.
+#[derive(Clone, Copy, Debug)]
+pub struct Avx2F32(V3);
+
+impl Avx2F32 {
+    pub fn new(token: V3) -> Self {
+        Avx2F32(token)
+    }
+
+    #[inline(always)]
+    fn bits(self, a: __m256) -> __m256i {
+        self.0.avx._mm256_castps_si256(a)
+    }
+
+    #[inline(always)]
+    fn from_bits(self, a: __m256i) -> __m256 {
+        self.0.avx._mm256_castsi256_ps(a)
+    }
+
+    #[inline(always)]
+    fn to_array(self, v: __m256) -> [f32; 8] {
+        let mut out = [0.0; 8];
+        self.store(v, &mut out);
+        out
+    }
+
+    #[inline(always)]
+    fn from_array(self, v: [f32; 8]) -> __m256 {
+        self.load(&v)
+    }
+
+    /// `f` lane by lane: the rare path of `ldexp`, `get_exp` and `get_mant`.
+    #[cold]
+    #[inline(never)]
+    fn per_lane(self, a: __m256, b: __m256, f: fn(Scalar<f32>, f32, f32) -> f32) -> __m256 {
+        let (a, b) = (self.to_array(a), self.to_array(b));
+        self.from_array(core::array::from_fn(|l| f(Scalar::new(), a[l], b[l])))
+    }
+
+    /// The biased exponent field of each lane.
+    #[inline(always)]
+    fn exponent_field(self, a: __m256) -> __m256i {
+        let v = self.0;
+        v.avx2._mm256_and_si256(v.avx2._mm256_srli_epi32::<23>(self.bits(a)), v.avx._mm256_set1_epi32(0xff))
+    }
+
+    /// Whether every lane of `t` is at most `max`, as unsigned integers.
+    #[inline(always)]
+    fn all_at_most(self, t: __m256i, max: i32) -> bool {
+        let v = self.0;
+        let limit = v.avx._mm256_set1_epi32(max);
+        let within = v.avx2._mm256_cmpeq_epi32(v.avx2._mm256_max_epu32(t, limit), limit);
+        v.avx2._mm256_movemask_epi8(within) == -1
+    }
+
+    /// Whether every lane is a normal number (nonzero, finite, not subnormal).
+    #[inline(always)]
+    fn all_normal(self, a: __m256) -> bool {
+        let v = self.0;
+        let e = v.avx2._mm256_sub_epi32(self.exponent_field(a), v.avx._mm256_set1_epi32(1));
+        self.all_at_most(e, 253)
+    }
+}
+
+impl Math<f32> for Avx2F32 {
+    type V = __m256;
+    type Mask = __m256;
+    type Idx = __m256i;
+    const LANES: usize = 8;
+
+    #[inline(always)]
+    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
+        self.0.vectorize(f)
+    }
+    #[inline(always)]
+    fn splat(self, x: f32) -> __m256 {
+        self.0.avx._mm256_set1_ps(x)
+    }
+    #[inline(always)]
+    fn load(self, src: &[f32]) -> __m256 {
+        assert!(src.len() >= 8);
+        // SAFETY: the slice holds at least 8 floats; loadu has no alignment requirement.
+        unsafe { self.0.avx._mm256_loadu_ps(src.as_ptr()) }
+    }
+    #[inline(always)]
+    fn store(self, v: __m256, dst: &mut [f32]) {
+        assert!(dst.len() >= 8);
+        // SAFETY: the slice has room for 8 floats; storeu has no alignment requirement.
+        unsafe { self.0.avx._mm256_storeu_ps(dst.as_mut_ptr(), v) }
+    }
+    #[inline(always)]
+    fn add(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_add_ps(a, b)
+    }
+    #[inline(always)]
+    fn sub(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_sub_ps(a, b)
+    }
+    #[inline(always)]
+    fn mul(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_mul_ps(a, b)
+    }
+    #[inline(always)]
+    fn div(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_div_ps(a, b)
+    }
+    #[inline(always)]
+    fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+        self.0.fma._mm256_fmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    fn neg(self, a: __m256) -> __m256 {
+        self.0.avx._mm256_xor_ps(a, self.splat(-0.0))
+    }
+    #[inline(always)]
+    fn abs(self, a: __m256) -> __m256 {
+        self.0.avx._mm256_andnot_ps(self.splat(-0.0), a)
+    }
+    #[inline(always)]
+    fn min(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_min_ps(a, b)
+    }
+    #[inline(always)]
+    fn max(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_max_ps(a, b)
+    }
+    #[inline(always)]
+    fn sqrt(self, a: __m256) -> __m256 {
+        self.0.avx._mm256_sqrt_ps(a)
+    }
+    #[inline(always)]
+    fn floor(self, a: __m256) -> __m256 {
+        self.0.avx._mm256_round_ps::<FLOOR>(a)
+    }
+    #[inline(always)]
+    fn round_even(self, a: __m256) -> __m256 {
+        self.0.avx._mm256_round_ps::<ROUND_EVEN>(a)
+    }
+    #[inline(always)]
+    fn sign(self, a: __m256) -> __m256 {
+        let zero = self.splat(0.0);
+        let negative = self.blend(self.lt_mask(a, zero), self.splat(-1.0), zero);
+        self.blend(self.gt_mask(a, zero), self.splat(1.0), negative)
+    }
+    #[inline(always)]
+    fn step(self, a: __m256) -> __m256 {
+        self.0.avx._mm256_andnot_ps(self.lt_mask(a, self.splat(0.0)), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn select(self, c: __m256, a: __m256, b: __m256) -> __m256 {
+        self.blend(self.0.avx._mm256_cmp_ps::<GE>(c, self.splat(0.0)), a, b)
+    }
+    #[inline(always)]
+    fn lt(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_and_ps(self.0.avx._mm256_cmp_ps::<LT>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn le(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_and_ps(self.0.avx._mm256_cmp_ps::<LE>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn eq(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_and_ps(self.0.avx._mm256_cmp_ps::<EQ>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn ne(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_and_ps(self.0.avx._mm256_cmp_ps::<NE>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn ldexp(self, a: __m256, n: __m256) -> __m256 {
+        let v = self.0;
+        // floor(n) in [-126, 127] (NaN and out-of-range lanes convert to i32::MIN): 2^n is a
+        // normal number, built in the exponent field, and one multiplication rounds once.
+        let exponent = v.avx._mm256_cvtps_epi32(self.floor(n));
+        let t = v.avx2._mm256_add_epi32(exponent, v.avx._mm256_set1_epi32(126));
+        if self.all_at_most(t, 253) {
+            let biased = v.avx2._mm256_add_epi32(t, v.avx._mm256_set1_epi32(1));
+            return self.mul(a, self.from_bits(v.avx2._mm256_slli_epi32::<23>(biased)));
+        }
+        self.per_lane(a, n, |s, a, n| s.ldexp(a, n))
+    }
+    #[inline(always)]
+    fn get_exp(self, a: __m256) -> __m256 {
+        if self.all_normal(a) {
+            let v = self.0;
+            let e = v.avx2._mm256_sub_epi32(self.exponent_field(a), v.avx._mm256_set1_epi32(127));
+            return v.avx._mm256_cvtepi32_ps(e);
+        }
+        self.per_lane(a, a, |s, a, _| s.get_exp(a))
+    }
+    #[inline(always)]
+    fn get_mant(self, a: __m256) -> __m256 {
+        if self.all_normal(a) {
+            let v = self.0;
+            let fraction = v.avx2._mm256_and_si256(self.bits(a), v.avx._mm256_set1_epi32(0x007f_ffff));
+            let one = v.avx._mm256_set1_epi32(0x3f80_0000);
+            return self.from_bits(v.avx2._mm256_or_si256(fraction, one));
+        }
+        self.per_lane(a, a, |s, a, _| s.get_mant(a))
+    }
+    #[inline(always)]
+    fn lt_mask(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_cmp_ps::<LT>(a, b)
+    }
+    #[inline(always)]
+    fn gt_mask(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_cmp_ps::<GT>(a, b)
+    }
+    #[inline(always)]
+    fn eq_mask(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_cmp_ps::<EQ>(a, b)
+    }
+    #[inline(always)]
+    fn and_mask(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_and_ps(a, b)
+    }
+    #[inline(always)]
+    fn any(self, mask: __m256) -> bool {
+        self.0.avx._mm256_movemask_ps(mask) != 0
+    }
+    #[inline(always)]
+    fn blend(self, mask: __m256, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_blendv_ps(b, a, mask)
+    }
+    #[inline(always)]
+    fn tail(self, valid: usize) -> __m256 {
+        let v = self.0;
+        let lanes = v.avx._mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let valid = v.avx._mm256_set1_epi32(valid.min(8) as i32);
+        self.from_bits(v.avx2._mm256_cmpgt_epi32(valid, lanes))
+    }
+    #[inline(always)]
+    fn iota(self, base: u32) -> __m256i {
+        let v = self.0;
+        v.avx2._mm256_add_epi32(
+            v.avx._mm256_set1_epi32(base as i32),
+            v.avx._mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
+    #[inline(always)]
+    fn splat_idx(self, i: u32) -> __m256i {
+        self.0.avx._mm256_set1_epi32(i as i32)
+    }
+    #[inline(always)]
+    fn blend_idx(self, mask: __m256, a: __m256i, b: __m256i) -> __m256i {
+        self.0.avx2._mm256_blendv_epi8(b, a, self.bits(mask))
+    }
+    #[inline(always)]
+    fn store_idx(self, i: __m256i, dst: &mut [u32]) {
+        assert!(dst.len() >= 8);
+        // SAFETY: the slice has room for 8 u32; storeu has no alignment requirement.
+        unsafe { self.0.avx._mm256_storeu_si256(dst.as_mut_ptr().cast(), i) }
+    }
+    #[inline(always)]
+    fn reduce_sum(self, v: __m256) -> f32 {
+        // Pairwise in the order of the portable lanes: l + 4, then l + 2, then l + 1.
+        let s = self.0;
+        let quad = s.sse._mm_add_ps(s.avx._mm256_castps256_ps128(v), s.avx._mm256_extractf128_ps::<1>(v));
+        let pair = s.sse._mm_add_ps(quad, s.sse._mm_movehl_ps(quad, quad));
+        let one = s.sse._mm_add_ss(pair, s.sse._mm_shuffle_ps::<0b01>(pair, pair));
+        s.sse._mm_cvtss_f32(one)
+    }
+}
+
+/// 4 lanes of `f64`; indices are kept as 4 lanes of 64 bits, so that masks apply to them as
+/// they are.
+#[derive(Clone, Copy, Debug)]
+pub struct Avx2F64(V3);
+
+impl Avx2F64 {
+    pub fn new(token: V3) -> Self {
+        Avx2F64(token)
+    }
+
+    #[inline(always)]
+    fn bits(self, a: __m256d) -> __m256i {
+        self.0.avx._mm256_castpd_si256(a)
+    }
+
+    #[inline(always)]
+    fn from_bits(self, a: __m256i) -> __m256d {
+        self.0.avx._mm256_castsi256_pd(a)
+    }
+
+    #[inline(always)]
+    fn to_array(self, v: __m256d) -> [f64; 4] {
+        let mut out = [0.0; 4];
+        self.store(v, &mut out);
+        out
+    }
+
+    #[inline(always)]
+    fn from_array(self, v: [f64; 4]) -> __m256d {
+        self.load(&v)
+    }
+
+    /// `f` lane by lane: the rare path of `ldexp`, `get_exp` and `get_mant`.
+    #[cold]
+    #[inline(never)]
+    fn per_lane(self, a: __m256d, b: __m256d, f: fn(Scalar<f64>, f64, f64) -> f64) -> __m256d {
+        let (a, b) = (self.to_array(a), self.to_array(b));
+        self.from_array(core::array::from_fn(|l| f(Scalar::new(), a[l], b[l])))
+    }
+
+    /// `get_exp` of normal lanes: the exponent field, unbiased, converted exactly through the
+    /// bits of `2^52 + e` (AVX2 converts no 64-bit integers).
+    #[inline(always)]
+    fn normal_exponent(self, a: __m256d) -> __m256d {
+        let v = self.0;
+        let field = v
+            .avx2
+            ._mm256_and_si256(v.avx2._mm256_srli_epi64::<52>(self.bits(a)), v.avx._mm256_set1_epi64x(0x7ff));
+        let magic = v.avx._mm256_set1_epi64x(0x4330_0000_0000_0000);
+        let shifted = self.from_bits(v.avx2._mm256_or_si256(field, magic));
+        self.sub(shifted, self.splat(4503599627370496.0 + 1023.0))
+    }
+
+    /// Whether every lane of `e` (an exponent from [`Self::normal_exponent`]) is that of a
+    /// normal number.
+    #[inline(always)]
+    fn all_normal(self, e: __m256d) -> bool {
+        let v = self.0;
+        let low = v.avx._mm256_cmp_pd::<GE>(e, self.splat(-1022.0));
+        let high = v.avx._mm256_cmp_pd::<LE>(e, self.splat(1023.0));
+        v.avx._mm256_movemask_pd(v.avx._mm256_and_pd(low, high)) == 0xf
+    }
+}
+
+impl Math<f64> for Avx2F64 {
+    type V = __m256d;
+    type Mask = __m256d;
+    type Idx = __m256i;
+    const LANES: usize = 4;
+
+    #[inline(always)]
+    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
+        self.0.vectorize(f)
+    }
+    #[inline(always)]
+    fn splat(self, x: f64) -> __m256d {
+        self.0.avx._mm256_set1_pd(x)
+    }
+    #[inline(always)]
+    fn load(self, src: &[f64]) -> __m256d {
+        assert!(src.len() >= 4);
+        // SAFETY: the slice holds at least 4 doubles; loadu has no alignment requirement.
+        unsafe { self.0.avx._mm256_loadu_pd(src.as_ptr()) }
+    }
+    #[inline(always)]
+    fn store(self, v: __m256d, dst: &mut [f64]) {
+        assert!(dst.len() >= 4);
+        // SAFETY: the slice has room for 4 doubles; storeu has no alignment requirement.
+        unsafe { self.0.avx._mm256_storeu_pd(dst.as_mut_ptr(), v) }
+    }
+    #[inline(always)]
+    fn add(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_add_pd(a, b)
+    }
+    #[inline(always)]
+    fn sub(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_sub_pd(a, b)
+    }
+    #[inline(always)]
+    fn mul(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_mul_pd(a, b)
+    }
+    #[inline(always)]
+    fn div(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_div_pd(a, b)
+    }
+    #[inline(always)]
+    fn mul_add(self, a: __m256d, b: __m256d, c: __m256d) -> __m256d {
+        self.0.fma._mm256_fmadd_pd(a, b, c)
+    }
+    #[inline(always)]
+    fn neg(self, a: __m256d) -> __m256d {
+        self.0.avx._mm256_xor_pd(a, self.splat(-0.0))
+    }
+    #[inline(always)]
+    fn abs(self, a: __m256d) -> __m256d {
+        self.0.avx._mm256_andnot_pd(self.splat(-0.0), a)
+    }
+    #[inline(always)]
+    fn min(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_min_pd(a, b)
+    }
+    #[inline(always)]
+    fn max(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_max_pd(a, b)
+    }
+    #[inline(always)]
+    fn sqrt(self, a: __m256d) -> __m256d {
+        self.0.avx._mm256_sqrt_pd(a)
+    }
+    #[inline(always)]
+    fn floor(self, a: __m256d) -> __m256d {
+        self.0.avx._mm256_round_pd::<FLOOR>(a)
+    }
+    #[inline(always)]
+    fn round_even(self, a: __m256d) -> __m256d {
+        self.0.avx._mm256_round_pd::<ROUND_EVEN>(a)
+    }
+    #[inline(always)]
+    fn sign(self, a: __m256d) -> __m256d {
+        let zero = self.splat(0.0);
+        let negative = self.blend(self.lt_mask(a, zero), self.splat(-1.0), zero);
+        self.blend(self.gt_mask(a, zero), self.splat(1.0), negative)
+    }
+    #[inline(always)]
+    fn step(self, a: __m256d) -> __m256d {
+        self.0.avx._mm256_andnot_pd(self.lt_mask(a, self.splat(0.0)), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn select(self, c: __m256d, a: __m256d, b: __m256d) -> __m256d {
+        self.blend(self.0.avx._mm256_cmp_pd::<GE>(c, self.splat(0.0)), a, b)
+    }
+    #[inline(always)]
+    fn lt(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_and_pd(self.0.avx._mm256_cmp_pd::<LT>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn le(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_and_pd(self.0.avx._mm256_cmp_pd::<LE>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn eq(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_and_pd(self.0.avx._mm256_cmp_pd::<EQ>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn ne(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_and_pd(self.0.avx._mm256_cmp_pd::<NE>(a, b), self.splat(1.0))
+    }
+    #[inline(always)]
+    fn ldexp(self, a: __m256d, n: __m256d) -> __m256d {
+        let v = self.0;
+        // floor(n) in [-1022, 1023] (NaN and out-of-range lanes convert to i32::MIN): 2^n is a
+        // normal number, built in the exponent field, and one multiplication rounds once.
+        let exponent = v.avx._mm256_cvtpd_epi32(self.floor(n));
+        let t = v.sse2._mm_add_epi32(exponent, v.sse2._mm_set1_epi32(1022));
+        let limit = v.sse2._mm_set1_epi32(2045);
+        let within = v.sse2._mm_cmpeq_epi32(v.sse4_1._mm_max_epu32(t, limit), limit);
+        if v.sse2._mm_movemask_epi8(within) == 0xffff {
+            let biased = v.avx2._mm256_cvtepi32_epi64(v.sse2._mm_add_epi32(t, v.sse2._mm_set1_epi32(1)));
+            return self.mul(a, self.from_bits(v.avx2._mm256_slli_epi64::<52>(biased)));
+        }
+        self.per_lane(a, n, |s, a, n| s.ldexp(a, n))
+    }
+    #[inline(always)]
+    fn get_exp(self, a: __m256d) -> __m256d {
+        let e = self.normal_exponent(a);
+        if self.all_normal(e) {
+            return e;
+        }
+        self.per_lane(a, a, |s, a, _| s.get_exp(a))
+    }
+    #[inline(always)]
+    fn get_mant(self, a: __m256d) -> __m256d {
+        if self.all_normal(self.normal_exponent(a)) {
+            let v = self.0;
+            let fraction =
+                v.avx2._mm256_and_si256(self.bits(a), v.avx._mm256_set1_epi64x(0x000f_ffff_ffff_ffff));
+            let one = v.avx._mm256_set1_epi64x(0x3ff0_0000_0000_0000);
+            return self.from_bits(v.avx2._mm256_or_si256(fraction, one));
+        }
+        self.per_lane(a, a, |s, a, _| s.get_mant(a))
+    }
+    #[inline(always)]
+    fn lt_mask(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_cmp_pd::<LT>(a, b)
+    }
+    #[inline(always)]
+    fn gt_mask(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_cmp_pd::<GT>(a, b)
+    }
+    #[inline(always)]
+    fn eq_mask(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_cmp_pd::<EQ>(a, b)
+    }
+    #[inline(always)]
+    fn and_mask(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_and_pd(a, b)
+    }
+    #[inline(always)]
+    fn any(self, mask: __m256d) -> bool {
+        self.0.avx._mm256_movemask_pd(mask) != 0
+    }
+    #[inline(always)]
+    fn blend(self, mask: __m256d, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_blendv_pd(b, a, mask)
+    }
+    #[inline(always)]
+    fn tail(self, valid: usize) -> __m256d {
+        let v = self.0;
+        let lanes = v.avx._mm256_setr_epi64x(0, 1, 2, 3);
+        let valid = v.avx._mm256_set1_epi64x(valid.min(4) as i64);
+        self.from_bits(v.avx2._mm256_cmpgt_epi64(valid, lanes))
+    }
+    #[inline(always)]
+    fn iota(self, base: u32) -> __m256i {
+        let v = self.0;
+        v.avx2
+            ._mm256_add_epi64(v.avx._mm256_set1_epi64x(i64::from(base)), v.avx._mm256_setr_epi64x(0, 1, 2, 3))
+    }
+    #[inline(always)]
+    fn splat_idx(self, i: u32) -> __m256i {
+        self.0.avx._mm256_set1_epi64x(i64::from(i))
+    }
+    #[inline(always)]
+    fn blend_idx(self, mask: __m256d, a: __m256i, b: __m256i) -> __m256i {
+        self.0.avx2._mm256_blendv_epi8(b, a, self.bits(mask))
+    }
+    #[inline(always)]
+    fn store_idx(self, i: __m256i, dst: &mut [u32]) {
+        let mut wide = [0u64; 4];
+        // SAFETY: the array has room for 4 u64; storeu has no alignment requirement.
+        unsafe { self.0.avx._mm256_storeu_si256(wide.as_mut_ptr().cast(), i) };
+        for (d, w) in dst[..4].iter_mut().zip(wide) {
+            // Indices are u32 values widened to 64 bits: the conversion is exact.
+            *d = w as u32;
+        }
+    }
+    #[inline(always)]
+    fn reduce_sum(self, v: __m256d) -> f64 {
+        // Pairwise in the order of the portable lanes: l + 2, then l + 1.
+        let s = self.0;
+        let pair = s.sse2._mm_add_pd(s.avx._mm256_castpd256_pd128(v), s.avx._mm256_extractf128_pd::<1>(v));
+        let one = s.sse2._mm_add_sd(pair, s.sse2._mm_unpackhi_pd(pair, pair));
+        s.sse2._mm_cvtsd_f64(one)
+    }
+}
