@@ -45,7 +45,7 @@ impl Avx2F32 {
     }
 
     #[inline(always)]
-    fn from_bits(self, a: __m256i) -> __m256 {
+    fn with_bits(self, a: __m256i) -> __m256 {
         self.0.avx._mm256_castsi256_ps(a)
     }
 
@@ -57,7 +57,7 @@ impl Avx2F32 {
     }
 
     #[inline(always)]
-    fn from_array(self, v: [f32; 8]) -> __m256 {
+    fn of_array(self, v: [f32; 8]) -> __m256 {
         self.load(&v)
     }
 
@@ -66,7 +66,7 @@ impl Avx2F32 {
     #[inline(never)]
     fn per_lane(self, a: __m256, b: __m256, f: fn(Scalar<f32>, f32, f32) -> f32) -> __m256 {
         let (a, b) = (self.to_array(a), self.to_array(b));
-        self.from_array(core::array::from_fn(|l| f(Scalar::new(), a[l], b[l])))
+        self.of_array(core::array::from_fn(|l| f(Scalar::new(), a[l], b[l])))
     }
 
     /// The biased exponent field of each lane.
@@ -207,7 +207,7 @@ impl Math<f32> for Avx2F32 {
         let t = v.avx2._mm256_add_epi32(exponent, v.avx._mm256_set1_epi32(126));
         if self.all_at_most(t, 253) {
             let biased = v.avx2._mm256_add_epi32(t, v.avx._mm256_set1_epi32(1));
-            return self.mul(a, self.from_bits(v.avx2._mm256_slli_epi32::<23>(biased)));
+            return self.mul(a, self.with_bits(v.avx2._mm256_slli_epi32::<23>(biased)));
         }
         self.per_lane(a, n, |s, a, n| s.ldexp(a, n))
     }
@@ -226,7 +226,7 @@ impl Math<f32> for Avx2F32 {
             let v = self.0;
             let fraction = v.avx2._mm256_and_si256(self.bits(a), v.avx._mm256_set1_epi32(0x007f_ffff));
             let one = v.avx._mm256_set1_epi32(0x3f80_0000);
-            return self.from_bits(v.avx2._mm256_or_si256(fraction, one));
+            return self.with_bits(v.avx2._mm256_or_si256(fraction, one));
         }
         self.per_lane(a, a, |s, a, _| s.get_mant(a))
     }
@@ -259,7 +259,7 @@ impl Math<f32> for Avx2F32 {
         let v = self.0;
         let lanes = v.avx._mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let valid = v.avx._mm256_set1_epi32(valid.min(8) as i32);
-        self.from_bits(v.avx2._mm256_cmpgt_epi32(valid, lanes))
+        self.with_bits(v.avx2._mm256_cmpgt_epi32(valid, lanes))
     }
     #[inline(always)]
     fn iota(self, base: u32) -> __m256i {
@@ -310,7 +310,7 @@ impl Avx2F64 {
     }
 
     #[inline(always)]
-    fn from_bits(self, a: __m256i) -> __m256d {
+    fn with_bits(self, a: __m256i) -> __m256d {
         self.0.avx._mm256_castsi256_pd(a)
     }
 
@@ -322,7 +322,7 @@ impl Avx2F64 {
     }
 
     #[inline(always)]
-    fn from_array(self, v: [f64; 4]) -> __m256d {
+    fn of_array(self, v: [f64; 4]) -> __m256d {
         self.load(&v)
     }
 
@@ -331,7 +331,7 @@ impl Avx2F64 {
     #[inline(never)]
     fn per_lane(self, a: __m256d, b: __m256d, f: fn(Scalar<f64>, f64, f64) -> f64) -> __m256d {
         let (a, b) = (self.to_array(a), self.to_array(b));
-        self.from_array(core::array::from_fn(|l| f(Scalar::new(), a[l], b[l])))
+        self.of_array(core::array::from_fn(|l| f(Scalar::new(), a[l], b[l])))
     }
 
     /// `get_exp` of normal lanes: the exponent field, unbiased, converted exactly through the
@@ -343,7 +343,7 @@ impl Avx2F64 {
             .avx2
             ._mm256_and_si256(v.avx2._mm256_srli_epi64::<52>(self.bits(a)), v.avx._mm256_set1_epi64x(0x7ff));
         let magic = v.avx._mm256_set1_epi64x(0x4330_0000_0000_0000);
-        let shifted = self.from_bits(v.avx2._mm256_or_si256(field, magic));
+        let shifted = self.with_bits(v.avx2._mm256_or_si256(field, magic));
         self.sub(shifted, self.splat(4503599627370496.0 + 1023.0))
     }
 
@@ -473,7 +473,7 @@ impl Math<f64> for Avx2F64 {
         let within = v.sse2._mm_cmpeq_epi32(v.sse4_1._mm_max_epu32(t, limit), limit);
         if v.sse2._mm_movemask_epi8(within) == 0xffff {
             let biased = v.avx2._mm256_cvtepi32_epi64(v.sse2._mm_add_epi32(t, v.sse2._mm_set1_epi32(1)));
-            return self.mul(a, self.from_bits(v.avx2._mm256_slli_epi64::<52>(biased)));
+            return self.mul(a, self.with_bits(v.avx2._mm256_slli_epi64::<52>(biased)));
         }
         self.per_lane(a, n, |s, a, n| s.ldexp(a, n))
     }
@@ -492,7 +492,7 @@ impl Math<f64> for Avx2F64 {
             let fraction =
                 v.avx2._mm256_and_si256(self.bits(a), v.avx._mm256_set1_epi64x(0x000f_ffff_ffff_ffff));
             let one = v.avx._mm256_set1_epi64x(0x3ff0_0000_0000_0000);
-            return self.from_bits(v.avx2._mm256_or_si256(fraction, one));
+            return self.with_bits(v.avx2._mm256_or_si256(fraction, one));
         }
         self.per_lane(a, a, |s, a, _| s.get_mant(a))
     }
@@ -525,7 +525,7 @@ impl Math<f64> for Avx2F64 {
         let v = self.0;
         let lanes = v.avx._mm256_setr_epi64x(0, 1, 2, 3);
         let valid = v.avx._mm256_set1_epi64x(valid.min(4) as i64);
-        self.from_bits(v.avx2._mm256_cmpgt_epi64(valid, lanes))
+        self.with_bits(v.avx2._mm256_cmpgt_epi64(valid, lanes))
     }
     #[inline(always)]
     fn iota(self, base: u32) -> __m256i {
