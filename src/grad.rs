@@ -8,7 +8,7 @@ use crate::cpu::math::Real;
 use crate::error::{Error, Result};
 use crate::eval::{Sizes, compute, sizes};
 use crate::info::Index;
-use crate::kernel::KernelDef;
+use crate::kernel::{Array, KernelDef};
 
 /// One backward pass: the inputs, the incoming gradient, and the forward results that several
 /// inputs' gradients share, computed once.
@@ -140,7 +140,8 @@ impl<'a, K: KernelDef> Backprop<'a, K> {
                     let j = indices[p];
                     let o = G::outer(&inputs, r);
                     let i = G::inner(&inputs, j);
-                    let (f, _) = G::pair(s, &o, &i);
+                    // The block's rows are all this one: only the first result is used.
+                    let (f, _) = G::pair(s, &Array::from_fn(|_| o), &i).as_ref()[0];
                     let target = match var.index {
                         Index::Param => 0,
                         idx if idx == K::INFO.reduced => j,

@@ -11,10 +11,12 @@ use crate::info::KernelInfo;
 
 /// A fixed-size array of values, as generated code declares them (`[V; N]`).
 pub trait Array<V: Copy>: Copy + Send + Sync + AsRef<[V]> + AsMut<[V]> {
+    const LEN: usize;
     fn from_fn(f: impl FnMut(usize) -> V) -> Self;
 }
 
 impl<V: Copy + Send + Sync, const N: usize> Array<V> for [V; N] {
+    const LEN: usize = N;
     #[inline(always)]
     fn from_fn(f: impl FnMut(usize) -> V) -> Self {
         core::array::from_fn(f)
@@ -39,17 +41,24 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
     type F<V: Copy + Send + Sync>: Array<V>;
     /// The second formula's components (`[V; 0]` if there is none).
     type G<V: Copy + Send + Sync>: Array<V>;
+    /// One value per output row of a block: the CPU kernel reduces a block of output rows at a
+    /// time, so that independent rows overlap in the pipeline and share each load of the reduced
+    /// rows. Small formulas take blocks of several rows, large ones of one (register pressure
+    /// and code size).
+    type Block<V: Copy + Send + Sync>: Array<V>;
 
     /// Features of output row `row`; `vars` are all inputs, flat, in declaration order.
     fn outer(vars: &[&[Self::T]], row: usize) -> Self::Outer<Self::T>;
     /// Features of reduced row `row`.
     fn inner(vars: &[&[Self::T]], row: usize) -> Self::Inner<Self::T>;
-    /// The formula for a pair (one lane per pair).
+    /// The formula for the pairs of a block of output rows and one reduced row (one lane per
+    /// pair).
+    #[allow(clippy::type_complexity)]
     fn pair<M: Math<Self::T>>(
         m: M,
-        o: &Self::Outer<M::V>,
+        o: &Self::Block<Self::Outer<M::V>>,
         j: &Self::Inner<M::V>,
-    ) -> (Self::F<M::V>, Self::G<M::V>);
+    ) -> Self::Block<(Self::F<M::V>, Self::G<M::V>)>;
 
     /// Where this kernel value runs.
     fn backend(&self) -> Backend;

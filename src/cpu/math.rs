@@ -70,6 +70,35 @@ macro_rules! real {
 real!(f32, exp_f32, log_f32, dispatch_f32);
 real!(f64, exp_f64, log_f64, dispatch_f64);
 
+/// Work for [`Math::vectorize`]. A closure is a task, but the compiler decides whether to
+/// inline its body, and a large body left out of line loses the target features (every
+/// intrinsic becomes a call). Hot loops are therefore tasks whose `run` is `#[inline(always)]`.
+pub trait Task {
+    type Output;
+    fn run(self) -> Self::Output;
+}
+
+impl<R, F: FnOnce() -> R> Task for F {
+    type Output = R;
+
+    #[inline(always)]
+    fn run(self) -> R {
+        self()
+    }
+}
+
+/// A [`Task`] as pulp runs it.
+pub(crate) struct Pulp<W>(pub W);
+
+impl<W: Task> pulp::NullaryFnOnce for Pulp<W> {
+    type Output = W::Output;
+
+    #[inline(always)]
+    fn call(self) -> W::Output {
+        self.0.run()
+    }
+}
+
 /// Lane-wise arithmetic on values of `LANES` elements of `T`.
 ///
 /// The primitive methods follow keops-core's `Prim` semantics, which are KeOps' C semantics:
@@ -85,9 +114,9 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     type Idx: Copy + Send + Sync;
     const LANES: usize;
 
-    /// Runs `f` compiled with this implementation's target features; hot loops must run inside
-    /// (and be inlined into) it.
-    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R;
+    /// Runs `task` compiled with this implementation's target features; hot loops must run
+    /// inside (and be inlined into) it.
+    fn vectorize<W: Task>(self, task: W) -> W::Output;
 
     fn splat(self, x: T) -> Self::V;
     /// Loads the first `LANES` elements of `src`.
@@ -177,8 +206,8 @@ macro_rules! scalar_math {
             const LANES: usize = 1;
 
             #[inline(always)]
-            fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
-                f()
+            fn vectorize<W: Task>(self, task: W) -> W::Output {
+                task.run()
             }
 
             #[inline(always)]
@@ -346,6 +375,7 @@ pub(crate) mod bits {
     /// `x * 2^floor(n)` with one rounding, as `scalbn`. For an f32 result, the f64 product is
     /// exact (the range of f64 covers every f32 scaled by up to 2^±400) and the conversion to
     /// f32 is the only rounding.
+    #[inline(always)]
     pub fn ldexp(x: f64, n: f64) -> f64 {
         if n.is_nan() {
             return f64::NAN;
@@ -369,6 +399,7 @@ pub(crate) mod bits {
     }
 
     /// `floor(log2 |x|)`; -inf for 0, +inf for infinities, NaN for NaN.
+    #[inline(always)]
     pub fn get_exp(x: f64) -> f64 {
         if x.is_nan() {
             return f64::NAN;
@@ -384,6 +415,7 @@ pub(crate) mod bits {
     }
 
     /// `|x| / 2^get_exp(x)` in `[1, 2)`; 1 for 0 and infinities, NaN for NaN.
+    #[inline(always)]
     pub fn get_mant(x: f64) -> f64 {
         if x.is_nan() {
             return f64::NAN;

@@ -15,7 +15,7 @@ use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
-use crate::cpu::math::{Math, Real};
+use crate::cpu::math::{Math, Real, Task};
 use crate::cpu::reduce::Reducer;
 use crate::cpu::simd::WithMath;
 use crate::kernel::{Array, KernelDef};
@@ -109,46 +109,115 @@ fn run_with<K: KernelDef, M: Math<K::T>>(
     let (vw, iw) = (K::INFO.value_width, K::INFO.index_width);
     debug_assert_eq!(values.len(), outer_rows * vw);
     debug_assert_eq!(indices.len(), outer_rows * iw);
+    if outer_rows == 0 {
+        return;
+    }
     let outer: Vec<K::Outer<K::T>> =
         parallel_map(outer_rows, Array::from_fn(|_| K::T::ZERO), &|r| K::outer(inputs, r));
     let inner = pack_inner::<K, M>(m, inputs, inner_rows);
+    let block = <K::Block<()> as Array<()>>::LEN;
+    let blocks = outer_rows.div_ceil(block);
     let segments = if outer_rows >= FEW_ROWS { 1 } else { (inner_rows / SEGMENT).clamp(1, 64) };
-    let finalize = |acc: &ScalarAcc<K>, v: &mut [K::T], i: &mut [usize]| K::Red::finalize(acc, v, i);
     if segments == 1 {
-        let rows_per_task = (PAIRS_PER_TASK / inner_rows.max(1)).clamp(1, 256);
-        let blocks: Vec<Mutex<OutputBlock<K::T>>> =
+        let rows_per_task = (PAIRS_PER_TASK / inner_rows.max(1)).clamp(1, 256).next_multiple_of(block);
+        let tasks: Vec<Mutex<OutputBlock<K::T>>> =
             row_blocks(values, indices, vw, iw, outer_rows, rows_per_task)
                 .into_iter()
                 .map(Mutex::new)
                 .collect();
-        parallel_for(blocks.len(), &|b| {
-            let mut block = blocks[b].lock().unwrap_or_else(PoisonError::into_inner);
-            let (v, i) = &mut *block;
-            let first = b * rows_per_task;
-            let rows = (outer_rows - first).min(rows_per_task);
-            m.vectorize(|| {
-                for r in 0..rows {
-                    let acc = reduce_rows::<K, M>(m, &outer[first + r], &inner, 0..inner.len(), inner_rows);
-                    finalize(&acc, &mut v[r * vw..(r + 1) * vw], &mut i[r * iw..(r + 1) * iw]);
-                }
+        parallel_for(tasks.len(), &|t| {
+            let mut task = tasks[t].lock().unwrap_or_else(PoisonError::into_inner);
+            let (values, indices) = &mut *task;
+            let first = t * rows_per_task;
+            let rows = first..outer_rows.min(first + rows_per_task);
+            m.vectorize(ReduceRows::<K, M> {
+                m,
+                outer: &outer,
+                rows,
+                inner: &inner,
+                inner_rows,
+                values,
+                indices,
             })
         });
     } else {
         let per = inner.len().div_ceil(segments);
-        let template = <K::Red as Reducer<K>>::init(<K::T as Real>::Scalar::default());
-        let partial: Vec<ScalarAcc<K>> = parallel_map(outer_rows * segments, template, &|t| {
-            let (r, s) = (t / segments, t % segments);
+        let template = Array::from_fn(|_| <K::Red as Reducer<K>>::init(<K::T as Real>::Scalar::default()));
+        let partial: Vec<K::Block<ScalarAcc<K>>> = parallel_map(blocks * segments, template, &|t| {
+            let (b, s) = (t / segments, t % segments);
             let range = (s * per).min(inner.len())..((s + 1) * per).min(inner.len());
-            m.vectorize(|| reduce_rows::<K, M>(m, &outer[r], &inner, range, inner_rows))
+            m.vectorize(ReduceSegment::<K, M> {
+                m,
+                outer: &outer,
+                first: b * block,
+                inner: &inner,
+                range,
+                inner_rows,
+            })
         });
         let scalar = <K::T as Real>::Scalar::default();
         for r in 0..outer_rows {
-            let mut acc = partial[r * segments];
-            for later in &partial[r * segments + 1..(r + 1) * segments] {
-                K::Red::merge(scalar, &mut acc, later);
+            let (b, k) = (r / block, r % block);
+            let mut acc = partial[b * segments].as_ref()[k];
+            for later in &partial[b * segments + 1..(b + 1) * segments] {
+                K::Red::merge(scalar, &mut acc, &later.as_ref()[k]);
             }
-            finalize(&acc, &mut values[r * vw..(r + 1) * vw], &mut indices[r * iw..(r + 1) * iw]);
+            K::Red::finalize(&acc, &mut values[r * vw..(r + 1) * vw], &mut indices[r * iw..(r + 1) * iw]);
         }
+    }
+}
+
+/// Reduces the output rows `rows` over every reduced row, writing their results into `values`
+/// and `indices` (which start at the first of these rows).
+struct ReduceRows<'a, K: KernelDef, M: Math<K::T>> {
+    m: M,
+    outer: &'a [K::Outer<K::T>],
+    rows: Range<usize>,
+    inner: &'a [K::Inner<M::V>],
+    inner_rows: usize,
+    values: &'a mut [K::T],
+    indices: &'a mut [usize],
+}
+
+impl<K: KernelDef, M: Math<K::T>> Task for ReduceRows<'_, K, M> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let (vw, iw) = (K::INFO.value_width, K::INFO.index_width);
+        let block = <K::Block<()> as Array<()>>::LEN;
+        let all = 0..self.inner.len();
+        for first in self.rows.clone().step_by(block) {
+            let accs =
+                reduce_block::<K, M>(self.m, self.outer, first, self.inner, all.clone(), self.inner_rows);
+            for (row, acc) in (first..self.rows.end.min(first + block)).zip(accs.as_ref()) {
+                let r = row - self.rows.start;
+                K::Red::finalize(
+                    acc,
+                    &mut self.values[r * vw..(r + 1) * vw],
+                    &mut self.indices[r * iw..(r + 1) * iw],
+                );
+            }
+        }
+    }
+}
+
+/// Reduces the block of output rows at `first` over the chunks `range` of the reduced rows.
+struct ReduceSegment<'a, K: KernelDef, M: Math<K::T>> {
+    m: M,
+    outer: &'a [K::Outer<K::T>],
+    first: usize,
+    inner: &'a [K::Inner<M::V>],
+    range: Range<usize>,
+    inner_rows: usize,
+}
+
+impl<K: KernelDef, M: Math<K::T>> Task for ReduceSegment<'_, K, M> {
+    type Output = K::Block<ScalarAcc<K>>;
+
+    #[inline(always)]
+    fn run(self) -> Self::Output {
+        reduce_block::<K, M>(self.m, self.outer, self.first, self.inner, self.range, self.inner_rows)
     }
 }
 
@@ -175,39 +244,54 @@ fn pack_inner<K: KernelDef, M: Math<K::T>>(
     })
 }
 
-/// Reduces one output row over the chunks `range` of the packed reduced rows.
+/// Reduces the block of output rows starting at `first` over the chunks `range` of the packed
+/// reduced rows. Rows past the end repeat the last one (their results are not used). Each row
+/// is reduced in the same order whatever the block size, so blocking does not change results.
 #[inline(always)]
-fn reduce_rows<K: KernelDef, M: Math<K::T>>(
+fn reduce_block<K: KernelDef, M: Math<K::T>>(
     m: M,
-    outer: &K::Outer<K::T>,
+    outer: &[K::Outer<K::T>],
+    first: usize,
     inner: &[K::Inner<M::V>],
     range: Range<usize>,
     inner_rows: usize,
-) -> ScalarAcc<K> {
-    let o: K::Outer<M::V> = Array::from_fn(|k| m.splat(outer.as_ref()[k]));
+) -> K::Block<ScalarAcc<K>> {
+    let o: K::Block<K::Outer<M::V>> = Array::from_fn(|b| {
+        let row = &outer[(first + b).min(outer.len() - 1)];
+        Array::from_fn(|k| m.splat(row.as_ref()[k]))
+    });
     let full = (inner_rows / M::LANES).clamp(range.start, range.end);
     let tile = (TILE / M::LANES).max(1);
-    let mut total = K::Red::init(m);
+    let init = || -> K::Block<Acc<K, M>> { Array::from_fn(|_| K::Red::init(m)) };
+    let mut total = init();
     let mut start = range.start;
     while start < full {
         let end = (start + tile).min(full);
-        let mut acc = K::Red::init(m);
+        let mut acc = init();
         for (c, feats) in inner[start..end].iter().enumerate() {
-            let (f, g) = K::pair(m, &o, feats);
-            K::Red::step(m, &mut acc, &f, &g, m.iota(((start + c) * M::LANES) as u32));
+            let j = m.iota(((start + c) * M::LANES) as u32);
+            let values = K::pair(m, &o, feats);
+            for (a, (f, g)) in acc.as_mut().iter_mut().zip(values.as_ref()) {
+                K::Red::step(m, a, f, g, j);
+            }
         }
-        K::Red::merge(m, &mut total, &acc);
+        for (t, a) in total.as_mut().iter_mut().zip(acc.as_ref()) {
+            K::Red::merge(m, t, a);
+        }
         start = end;
     }
     if full < range.end {
         // The last, partial chunk.
-        let (f, g) = K::pair(m, &o, &inner[full]);
+        let j = m.iota((full * M::LANES) as u32);
         let mask = m.tail(inner_rows - full * M::LANES);
-        let mut acc = K::Red::init(m);
-        K::Red::step_masked(m, &mut acc, &f, &g, m.iota((full * M::LANES) as u32), mask);
-        K::Red::merge(m, &mut total, &acc);
+        let values = K::pair(m, &o, &inner[full]);
+        for (t, (f, g)) in total.as_mut().iter_mut().zip(values.as_ref()) {
+            let mut acc = K::Red::init(m);
+            K::Red::step_masked(m, &mut acc, f, g, j, mask);
+            K::Red::merge(m, t, &acc);
+        }
     }
-    K::Red::collapse(m, &total)
+    Array::from_fn(|b| K::Red::collapse(m, &total.as_ref()[b]))
 }
 
 /// The values and indices of a block of output rows.

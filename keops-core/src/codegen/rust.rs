@@ -309,7 +309,8 @@ fn kernel_def(kernel: &Kernel, name: &syn::Ident, backward: TokenStream) -> Toke
 
     let outer_body = prepass(kernel, &staged, &staged.outer_features);
     let inner_body = prepass(kernel, &staged, &staged.inner_features);
-    let pair_body = pair(kernel, &staged, nf);
+    let block = block_rows(staged.pair_schedule().len());
+    let pair_body = pair(kernel, &staged, nf, block);
     let info = info(kernel);
     let red = reducer(kernel);
     quote! {
@@ -321,6 +322,7 @@ fn kernel_def(kernel: &Kernel, name: &syn::Ident, backward: TokenStream) -> Toke
             type Inner<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #ni];
             type F<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #nf];
             type G<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #ng];
+            type Block<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #block];
 
             #[inline]
             #[allow(unused_variables, clippy::all)]
@@ -336,7 +338,7 @@ fn kernel_def(kernel: &Kernel, name: &syn::Ident, backward: TokenStream) -> Toke
 
             #[inline(always)]
             #[allow(unused_variables, clippy::all)]
-            fn pair<M: ::keops::__private::Math<#t>>(m: M, o: &[M::V; #no], j: &[M::V; #ni]) -> ([M::V; #nf], [M::V; #ng]) {
+            fn pair<M: ::keops::__private::Math<#t>>(m: M, o: &[[M::V; #no]; #block], j: &[M::V; #ni]) -> [([M::V; #nf], [M::V; #ng]); #block] {
                 #pair_body
             }
 
@@ -350,6 +352,18 @@ fn kernel_def(kernel: &Kernel, name: &syn::Ident, backward: TokenStream) -> Toke
 
             #backward
         }
+    }
+}
+
+/// Output rows the CPU kernel reduces together, from the number of per-pair instructions: a
+/// small formula's dependency chain is short next to its latency, so independent rows keep the
+/// pipeline full; a large one has parallelism of its own and would only spill registers (and
+/// multiply the code the compiler has to optimise).
+fn block_rows(pair_insts: usize) -> usize {
+    match pair_insts {
+        0..=64 => 4,
+        65..=160 => 2,
+        _ => 1,
     }
 }
 
@@ -460,17 +474,12 @@ fn inst_tokens(
 /// optimiser superlinear: minutes per kernel.)
 const MAX_LETS: usize = 1024;
 
-/// The statements defining the values `order` from their expressions.
-fn bind(order: &[Val], exprs: Vec<TokenStream>) -> TokenStream {
-    if order.len() <= MAX_LETS {
-        let ids = order.iter().map(|&v| val_ident(v));
+/// The statements defining the variables `ids` from their expressions.
+fn bind(ids: Vec<syn::Ident>, exprs: Vec<TokenStream>) -> TokenStream {
+    if ids.len() <= MAX_LETS {
         return quote!(#(let #ids = #exprs;)*);
     }
-    let declarations = order.chunks(MAX_LETS).map(|group| {
-        let ids = group.iter().map(|&v| val_ident(v));
-        quote!(let (#(#ids,)*);)
-    });
-    let ids = order.iter().map(|&v| val_ident(v));
+    let declarations = ids.chunks(MAX_LETS).map(|group| quote!(let (#(#group,)*);));
     quote! {
         #(#declarations)*
         #(#ids = #exprs;)*
@@ -483,7 +492,7 @@ fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
     let program = &staged.program;
     let order = staged.schedule(features, |_| true);
     let exprs = order.iter().map(|&v| inst_tokens(kernel, program, v, &val_tokens)).collect();
-    let body = bind(&order, exprs);
+    let body = bind(order.iter().map(|&v| val_ident(v)).collect(), exprs);
     let outs = features.iter().map(|&v| val_tokens(v));
     quote! {
         use ::keops::__private::Math as _;
@@ -493,26 +502,40 @@ fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
     }
 }
 
-/// The pair stage: reads features `o[k]`, `j[k]`, returns the formula values.
-fn pair(kernel: &Kernel, staged: &Staged, nf: usize) -> TokenStream {
+/// The pair stage for a block of output rows: reads the features `o[b][k]` of each row `b` and
+/// `j[k]` of the reduced row, and returns each row's formula values. The rows' instructions are
+/// interleaved, so that their independent dependency chains overlap in the pipeline.
+fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStream {
     let program = &staged.program;
     let order = staged.pair_schedule();
-    let operand = |a: Val| match staged.operand(a) {
-        Operand::Pair(v) => val_tokens(v),
-        Operand::Outer(k) => quote!(o[#k]),
+    let operand = |a: Val, b: usize| match staged.operand(a) {
+        Operand::Pair(v) => {
+            let id = format_ident!("v{}_{b}", v.index());
+            quote!(#id)
+        }
+        Operand::Outer(k) => quote!(o[#b][#k]),
         Operand::Inner(k) => quote!(j[#k]),
         Operand::Const(c) => {
             let c = constant(kernel.dtype, c);
             quote!(m.splat(#c))
         }
     };
-    let exprs = order.iter().map(|&v| inst_tokens(kernel, program, v, &operand)).collect();
-    let body = bind(&order, exprs);
-    let f = staged.outputs[..nf].iter().map(|&v| operand(v));
-    let g = staged.outputs[nf..].iter().map(|&v| operand(v));
+    let (ids, exprs): (Vec<_>, Vec<_>) = order
+        .iter()
+        .flat_map(|&v| (0..block).map(move |b| (v, b)))
+        .map(|(v, b)| {
+            (format_ident!("v{}_{b}", v.index()), inst_tokens(kernel, program, v, &|a| operand(a, b)))
+        })
+        .unzip();
+    let body = bind(ids, exprs);
+    let rows = (0..block).map(|b| {
+        let f = staged.outputs[..nf].iter().map(|&v| operand(v, b));
+        let g = staged.outputs[nf..].iter().map(|&v| operand(v, b));
+        quote!(([#(#f),*], [#(#g),*]))
+    });
     quote! {
         #body
-        ([#(#f),*], [#(#g),*])
+        [#(#rows),*]
     }
 }
 

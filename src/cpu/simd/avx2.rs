@@ -16,7 +16,7 @@ use core::arch::x86_64::*;
 
 use pulp::x86::V3;
 
-use crate::cpu::math::{Math, Scalar};
+use crate::cpu::math::{Math, Pulp, Scalar, Task};
 
 /// `_CMP_*` predicates for `vcmpps`: ordered and quiet, except not-equal (true on NaN).
 const LT: i32 = _CMP_LT_OQ;
@@ -101,8 +101,8 @@ impl Math<f32> for Avx2F32 {
     const LANES: usize = 8;
 
     #[inline(always)]
-    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
-        self.0.vectorize(f)
+    fn vectorize<W: Task>(self, task: W) -> W::Output {
+        self.0.vectorize(Pulp(task))
     }
     #[inline(always)]
     fn splat(self, x: f32) -> __m256 {
@@ -365,8 +365,8 @@ impl Math<f64> for Avx2F64 {
     const LANES: usize = 4;
 
     #[inline(always)]
-    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
-        self.0.vectorize(f)
+    fn vectorize<W: Task>(self, task: W) -> W::Output {
+        self.0.vectorize(Pulp(task))
     }
     #[inline(always)]
     fn splat(self, x: f64) -> __m256d {

@@ -10,7 +10,7 @@ use core::arch::x86_64::*;
 
 use pulp::x86::V4;
 
-use crate::cpu::math::Math;
+use crate::cpu::math::{Math, Pulp, Task};
 
 /// `_CMP_*` predicates for `vcmpps`: ordered and quiet, except not-equal (true on NaN).
 const LT: i32 = _CMP_LT_OQ;
@@ -42,8 +42,8 @@ impl Math<f32> for Avx512F32 {
     const LANES: usize = 16;
 
     #[inline(always)]
-    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
-        self.0.vectorize(f)
+    fn vectorize<W: Task>(self, task: W) -> W::Output {
+        self.0.vectorize(Pulp(task))
     }
     #[inline(always)]
     fn splat(self, x: f32) -> __m512 {
@@ -230,8 +230,8 @@ impl Math<f64> for Avx512F64 {
     const LANES: usize = 8;
 
     #[inline(always)]
-    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
-        self.0.vectorize(f)
+    fn vectorize<W: Task>(self, task: W) -> W::Output {
+        self.0.vectorize(Pulp(task))
     }
     #[inline(always)]
     fn splat(self, x: f64) -> __m512d {

@@ -4,12 +4,12 @@
 
 use std::marker::PhantomData;
 
-use crate::cpu::math::{Math, Scalar};
+use crate::cpu::math::{Math, Scalar, Task};
 
 /// The target features a tier's code is compiled with.
 pub trait Features: Copy + Send + Sync + 'static {
-    /// Runs `f` compiled with these features (it must be inlined into this call).
-    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R;
+    /// Runs `task` compiled with these features (it must be inlined into this call).
+    fn vectorize<W: Task>(self, task: W) -> W::Output;
 }
 
 /// The architecture's baseline (SSE2 on x86-64, NEON on aarch64): always available.
@@ -18,8 +18,8 @@ pub struct Baseline;
 
 impl Features for Baseline {
     #[inline(always)]
-    fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
-        f()
+    fn vectorize<W: Task>(self, task: W) -> W::Output {
+        task.run()
     }
 }
 
@@ -57,8 +57,8 @@ macro_rules! lanes_math {
             const LANES: usize = N;
 
             #[inline(always)]
-            fn vectorize<R>(self, f: impl FnOnce() -> R) -> R {
-                self.0.vectorize(f)
+            fn vectorize<W: Task>(self, task: W) -> W::Output {
+                self.0.vectorize(task)
             }
             #[inline(always)]
             fn splat(self, x: $t) -> [$t; N] {
