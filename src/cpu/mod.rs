@@ -261,12 +261,12 @@ fn reduce_block<K: KernelDef, M: Math<K::T>>(
         Array::from_fn(|k| m.splat(row.as_ref()[k]))
     });
     let full = (inner_rows / M::LANES).clamp(range.start, range.end);
-    let tile = (TILE / M::LANES).max(1);
+    let tile = if K::Red::TILED { (TILE / M::LANES).max(1) } else { usize::MAX };
     let init = || -> K::Block<Acc<K, M>> { Array::from_fn(|_| K::Red::init(m)) };
     let mut total = init();
     let mut start = range.start;
     while start < full {
-        let end = (start + tile).min(full);
+        let end = start.saturating_add(tile).min(full);
         let mut acc = init();
         for (c, feats) in inner[start..end].iter().enumerate() {
             let j = m.iota(((start + c) * M::LANES) as u32);

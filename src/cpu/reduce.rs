@@ -18,6 +18,11 @@ type Scalar<K> = <<K as KernelDef>::T as Real>::Scalar;
 
 /// A reduction of a kernel's formula values.
 pub trait Reducer<K: KernelDef>: 'static {
+    /// Whether to accumulate tile by tile, then merge (KeOps' block sum): it keeps the
+    /// rounding error of long sums low, and is pointless for selections, where merging tiles
+    /// only costs (each K-min tile would start from an empty selection).
+    const TILED: bool = true;
+
     /// The per-row state, for the lanes of `M`.
     type Acc<M: Math<K::T>>: Copy + Send + Sync;
 
@@ -121,6 +126,7 @@ impl<const MAX: bool> Extremum<MAX> {
 }
 
 impl<K: KernelDef, const MAX: bool> Reducer<K> for Extremum<MAX> {
+    const TILED: bool = false;
     type Acc<M: Math<K::T>> = (K::F<M::V>, K::F<M::Idx>);
 
     #[inline(always)]
@@ -224,6 +230,7 @@ impl<const N: usize> KMin<N> {
 }
 
 impl<K: KernelDef, const N: usize> Reducer<K> for KMin<N> {
+    const TILED: bool = false;
     type Acc<M: Math<K::T>> = ([K::F<M::V>; N], [K::F<M::Idx>; N]);
 
     #[inline(always)]

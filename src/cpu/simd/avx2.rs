@@ -76,6 +76,13 @@ impl Avx2F32 {
         v.avx2._mm256_and_si256(v.avx2._mm256_srli_epi32::<23>(self.bits(a)), v.avx._mm256_set1_epi32(0xff))
     }
 
+    /// `2^e` for exponents `e` in the normal range `[-126, 127]`.
+    #[inline(always)]
+    fn pow2(self, e: __m256i) -> __m256 {
+        let v = self.0;
+        self.with_bits(v.avx2._mm256_slli_epi32::<23>(v.avx2._mm256_add_epi32(e, v.avx._mm256_set1_epi32(127))))
+    }
+
     /// Whether every lane of `t` is at most `max`, as unsigned integers.
     #[inline(always)]
     fn all_at_most(self, t: __m256i, max: i32) -> bool {
@@ -201,13 +208,17 @@ impl Math<f32> for Avx2F32 {
     #[inline(always)]
     fn ldexp(self, a: __m256, n: __m256) -> __m256 {
         let v = self.0;
-        // floor(n) in [-126, 127] (NaN and out-of-range lanes convert to i32::MIN): 2^n is a
-        // normal number, built in the exponent field, and one multiplication rounds once.
-        let exponent = v.avx._mm256_cvtps_epi32(self.floor(n));
-        let t = v.avx2._mm256_add_epi32(exponent, v.avx._mm256_set1_epi32(126));
-        if self.all_at_most(t, 253) {
-            let biased = v.avx2._mm256_add_epi32(t, v.avx._mm256_set1_epi32(1));
-            return self.mul(a, self.with_bits(v.avx2._mm256_slli_epi32::<23>(biased)));
+        // For floor(n) in [-252, 254] (NaN and out-of-range lanes convert to i32::MIN, and take
+        // the per-lane path): `(a 2^d) 2^c` with `c = clamp(n, -126, 127)` and `d = n - c`,
+        // two normal powers of two built in the exponent field. The first product is exact,
+        // or so small that both it and the result round to zero, so the second product is the
+        // only rounding: subnormal results (exp's underflow) stay on this path.
+        let e = v.avx._mm256_cvtps_epi32(self.floor(n));
+        if self.all_at_most(v.avx2._mm256_add_epi32(e, v.avx._mm256_set1_epi32(252)), 506) {
+            let low = v.avx2._mm256_max_epi32(e, v.avx._mm256_set1_epi32(-126));
+            let c = v.avx2._mm256_min_epi32(low, v.avx._mm256_set1_epi32(127));
+            let d = v.avx2._mm256_sub_epi32(e, c);
+            return self.mul(self.mul(a, self.pow2(d)), self.pow2(c));
         }
         self.per_lane(a, n, |s, a, n| s.ldexp(a, n))
     }
@@ -332,6 +343,14 @@ impl Avx2F64 {
     fn per_lane(self, a: __m256d, b: __m256d, f: fn(Scalar<f64>, f64, f64) -> f64) -> __m256d {
         let (a, b) = (self.to_array(a), self.to_array(b));
         self.of_array(core::array::from_fn(|l| f(Scalar::new(), a[l], b[l])))
+    }
+
+    /// `2^e` for exponents `e` (4 lanes of i32) in the normal range `[-1022, 1023]`.
+    #[inline(always)]
+    fn pow2(self, e: __m128i) -> __m256d {
+        let v = self.0;
+        let biased = v.avx2._mm256_cvtepi32_epi64(v.sse2._mm_add_epi32(e, v.sse2._mm_set1_epi32(1023)));
+        self.with_bits(v.avx2._mm256_slli_epi64::<52>(biased))
     }
 
     /// `get_exp` of normal lanes: the exponent field, unbiased, converted exactly through the
@@ -465,15 +484,17 @@ impl Math<f64> for Avx2F64 {
     #[inline(always)]
     fn ldexp(self, a: __m256d, n: __m256d) -> __m256d {
         let v = self.0;
-        // floor(n) in [-1022, 1023] (NaN and out-of-range lanes convert to i32::MIN): 2^n is a
-        // normal number, built in the exponent field, and one multiplication rounds once.
-        let exponent = v.avx._mm256_cvtpd_epi32(self.floor(n));
-        let t = v.sse2._mm_add_epi32(exponent, v.sse2._mm_set1_epi32(1022));
-        let limit = v.sse2._mm_set1_epi32(2045);
+        // As for f32: `(a 2^d) 2^c` with `c = clamp(n, -1022, 1023)`, exact for floor(n) in
+        // [-2044, 2046]; other lanes (and NaN) take the per-lane path.
+        let e = v.avx._mm256_cvtpd_epi32(self.floor(n));
+        let t = v.sse2._mm_add_epi32(e, v.sse2._mm_set1_epi32(2044));
+        let limit = v.sse2._mm_set1_epi32(4090);
         let within = v.sse2._mm_cmpeq_epi32(v.sse4_1._mm_max_epu32(t, limit), limit);
         if v.sse2._mm_movemask_epi8(within) == 0xffff {
-            let biased = v.avx2._mm256_cvtepi32_epi64(v.sse2._mm_add_epi32(t, v.sse2._mm_set1_epi32(1)));
-            return self.mul(a, self.with_bits(v.avx2._mm256_slli_epi64::<52>(biased)));
+            let low = v.sse4_1._mm_max_epi32(e, v.sse2._mm_set1_epi32(-1022));
+            let c = v.sse4_1._mm_min_epi32(low, v.sse2._mm_set1_epi32(1023));
+            let d = v.sse2._mm_sub_epi32(e, c);
+            return self.mul(self.mul(a, self.pow2(d)), self.pow2(c));
         }
         self.per_lane(a, n, |s, a, n| s.ldexp(a, n))
     }
