@@ -201,52 +201,73 @@ impl<K: KernelDef, const MAX: bool> Reducer<K> for Extremum<MAX> {
 
 /// `kmin_j::<N>`, `argkmin_j::<N>`, `kmin_argkmin_j::<N>`: per component, the `N` smallest
 /// values in increasing order (ties by increasing index) and their indices.
+///
+/// The selection is kept once per output row, in scalars, rather than once per lane: a vector
+/// of values is compared with the row's current `N`-th value, and only the rare lanes below it
+/// are inserted, in lane order. After the first few chunks almost every step is one comparison.
 pub struct KMin<const N: usize>;
 
 impl<const N: usize> KMin<N> {
-    /// Inserts `x` (index `xi`) into the sorted slots of component `c`, in the lanes of `take`.
+    /// Inserts `x` (index `i`) among the sorted `values` of component `c` if it is smaller
+    /// than the last; equal values stay before it, so earlier indices win ties.
     #[inline(always)]
-    fn insert<T: Real, M: Math<T>, F: Array<M::V>, I: Array<M::Idx>>(
+    fn insert<T: Real, F: Array<T>, I: Array<u32>>(values: &mut [F; N], indices: &mut [I; N], c: usize, x: T, i: u32) {
+        if !(x < values[N - 1].as_ref()[c]) {
+            return;
+        }
+        let mut k = N - 1;
+        while k > 0 && x < values[k - 1].as_ref()[c] {
+            values[k].as_mut()[c] = values[k - 1].as_ref()[c];
+            indices[k].as_mut()[c] = indices[k - 1].as_ref()[c];
+            k -= 1;
+        }
+        values[k].as_mut()[c] = x;
+        indices[k].as_mut()[c] = i;
+    }
+
+    /// Inserts the lanes of `x` (indices `j`) selected by `take`, in lane order.
+    #[cold]
+    fn insert_lanes<T: Real, M: Math<T>, F: Array<T>, I: Array<u32>>(
         m: M,
         values: &mut [F; N],
         indices: &mut [I; N],
         c: usize,
         x: M::V,
-        xi: M::Idx,
+        j: M::Idx,
         take: M::Mask,
     ) {
-        // Lanes that do not insert carry +inf, which no slot accepts.
-        let mut x = m.blend(take, x, m.splat(T::INFINITY));
-        let mut xi = xi;
-        for k in 0..N {
-            let (v, i) = (values[k].as_ref()[c], indices[k].as_ref()[c]);
-            let before = m.lt_mask(x, v);
-            values[k].as_mut()[c] = m.blend(before, x, v);
-            indices[k].as_mut()[c] = m.blend_idx(before, xi, i);
-            x = m.blend(before, v, x);
-            xi = m.blend_idx(before, i, xi);
+        let (mut xs, mut js, mut flags) = ([T::ZERO; MAX_LANES], [0u32; MAX_LANES], [T::ZERO; MAX_LANES]);
+        m.store(x, &mut xs);
+        m.store_idx(j, &mut js);
+        m.store(m.blend(take, m.splat(T::ONE), m.splat(T::ZERO)), &mut flags);
+        for l in 0..M::LANES {
+            if flags[l] == T::ONE {
+                Self::insert(values, indices, c, xs[l], js[l]);
+            }
         }
     }
 }
 
+/// The widest SIMD register, in lanes.
+const MAX_LANES: usize = 64;
+
 impl<K: KernelDef, const N: usize> Reducer<K> for KMin<N> {
     const TILED: bool = false;
-    type Acc<M: Math<K::T>> = ([K::F<M::V>; N], [K::F<M::Idx>; N]);
+
+    type Acc<M: Math<K::T>> = ([K::F<K::T>; N], [K::F<u32>; N]);
 
     #[inline(always)]
-    fn init<M: Math<K::T>>(m: M) -> Self::Acc<M> {
-        let inf: K::F<M::V> = Array::from_fn(|_| m.splat(K::T::INFINITY));
-        let zero: K::F<M::Idx> = Array::from_fn(|_| m.splat_idx(0));
-        ([inf; N], [zero; N])
+    fn init<M: Math<K::T>>(_: M) -> Self::Acc<M> {
+        ([Array::from_fn(|_| K::T::INFINITY); N], [Array::from_fn(|_| 0); N])
     }
 
     #[inline(always)]
     fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, f: &K::F<M::V>, _: &K::G<M::V>, j: M::Idx) {
         for (c, &x) in f.as_ref().iter().enumerate() {
             // Most values are worse than the current N-th: skip them with one comparison.
-            let take = m.lt_mask(x, acc.0[N - 1].as_ref()[c]);
+            let take = m.lt_mask(x, m.splat(acc.0[N - 1].as_ref()[c]));
             if m.any(take) {
-                Self::insert(m, &mut acc.0, &mut acc.1, c, x, j, take);
+                Self::insert_lanes(m, &mut acc.0, &mut acc.1, c, x, j, take);
             }
         }
     }
@@ -261,44 +282,23 @@ impl<K: KernelDef, const N: usize> Reducer<K> for KMin<N> {
         mask: M::Mask,
     ) {
         for (c, &x) in f.as_ref().iter().enumerate() {
-            let take = m.and_mask(mask, m.lt_mask(x, acc.0[N - 1].as_ref()[c]));
+            let take = m.and_mask(mask, m.lt_mask(x, m.splat(acc.0[N - 1].as_ref()[c])));
             if m.any(take) {
-                Self::insert(m, &mut acc.0, &mut acc.1, c, x, j, take);
+                Self::insert_lanes(m, &mut acc.0, &mut acc.1, c, x, j, take);
             }
         }
     }
 
-    fn merge<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, later: &Self::Acc<M>) {
+    fn merge<M: Math<K::T>>(_: M, acc: &mut Self::Acc<M>, later: &Self::Acc<M>) {
         for c in 0..acc.0[0].as_ref().len() {
             for k in 0..N {
-                let (x, xi) = (later.0[k].as_ref()[c], later.1[k].as_ref()[c]);
-                let take = m.lt_mask(x, acc.0[N - 1].as_ref()[c]);
-                if m.any(take) {
-                    Self::insert(m, &mut acc.0, &mut acc.1, c, x, xi, take);
-                }
+                Self::insert(&mut acc.0, &mut acc.1, c, later.0[k].as_ref()[c], later.1[k].as_ref()[c]);
             }
         }
     }
 
-    fn collapse<M: Math<K::T>>(m: M, acc: &Self::Acc<M>) -> Self::Acc<Scalar<K>> {
-        let mut values: [K::F<K::T>; N] = [Array::from_fn(|_| K::T::INFINITY); N];
-        let mut indices: [K::F<u32>; N] = [Array::from_fn(|_| 0); N];
-        for c in 0..values[0].as_ref().len() {
-            let mut all: Vec<(K::T, u32)> = Vec::with_capacity(N * M::LANES);
-            for k in 0..N {
-                let v = lanes(m, acc.0[k].as_ref()[c]);
-                let i = index_lanes(m, acc.1[k].as_ref()[c]);
-                all.extend(v.into_iter().zip(i).filter(|&(v, _)| v < K::T::INFINITY));
-            }
-            all.sort_by(|a, b| {
-                a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1))
-            });
-            for (k, &(v, i)) in all.iter().take(N).enumerate() {
-                values[k].as_mut()[c] = v;
-                indices[k].as_mut()[c] = i;
-            }
-        }
-        (values, indices)
+    fn collapse<M: Math<K::T>>(_: M, acc: &Self::Acc<M>) -> Self::Acc<Scalar<K>> {
+        *acc
     }
 
     fn finalize(acc: &Self::Acc<Scalar<K>>, values: &mut [K::T], indices: &mut [usize]) {
