@@ -164,18 +164,54 @@ impl Program {
         self.prim(Prim::MulAdd, &[a, b, c])
     }
 
-    /// `sum_k a_k`, left to right.
+    /// `sum_k a_k`: left to right, or for a long sum in [`CHAINS`] interleaved partial sums
+    /// (term `k` in chain `k % CHAINS`) added pairwise at the end, so that it is not one chain
+    /// of dependent additions.
     pub fn sum(&mut self, a: &[Val]) -> Val {
         let zero = self.constant(0.0);
-        a.iter().fold(zero, |acc, &x| self.add(acc, x))
+        let n = chains(a.len());
+        let chains: Vec<Val> =
+            (0..n).map(|c| a.iter().skip(c).step_by(n).fold(zero, |acc, &x| self.add(acc, x))).collect();
+        self.combine(chains, zero)
     }
 
-    /// `sum_k a_k * b_k` as a chain of fused multiply-adds.
+    /// `sum_k a_k * b_k` as fused multiply-adds, split into chains as [`Program::sum`].
     pub fn dot(&mut self, a: &[Val], b: &[Val]) -> Val {
         debug_assert_eq!(a.len(), b.len());
         let zero = self.constant(0.0);
-        a.iter().zip(b).fold(zero, |acc, (&x, &y)| self.mul_add(x, y, acc))
+        let n = chains(a.len());
+        let chains: Vec<Val> = (0..n)
+            .map(|c| {
+                let terms = a.iter().zip(b).skip(c).step_by(n);
+                terms.fold(zero, |acc, (&x, &y)| self.mul_add(x, y, acc))
+            })
+            .collect();
+        self.combine(chains, zero)
     }
+
+    /// The sum of partial sums, pairwise: `(c0 + c1) + (c2 + c3)`.
+    fn combine(&mut self, mut parts: Vec<Val>, zero: Val) -> Val {
+        while parts.len() > 1 {
+            parts = parts
+                .chunks(2)
+                .map(|pair| if let [x, y] = pair { self.add(*x, *y) } else { pair[0] })
+                .collect();
+        }
+        parts.pop().unwrap_or(zero)
+    }
+}
+
+/// Independent partial sums of a long sum in [`Program::sum`] and [`Program::dot`]: enough to
+/// cover the latency of an addition with the two vector units of a core.
+pub const CHAINS: usize = 4;
+
+/// Below this many terms a sum is one chain: its latency is short next to everything else, and
+/// one chain of fused multiply-adds is the fewest instructions.
+const SHORT: usize = 8;
+
+/// The number of partial sums of a sum of `terms` terms.
+fn chains(terms: usize) -> usize {
+    if terms < SHORT { terms.min(1) } else { CHAINS }
 }
 
 /// Lowers the formula nodes `roots` to scalar values, one per component.
@@ -285,9 +321,14 @@ impl Staged {
         staged
     }
 
-    /// The instructions needed for `targets`, in program order.
+    /// The instructions needed for `targets` (through values that pass `filter`), in the order
+    /// code generators emit them: program order, except that a value with a single user is
+    /// emitted right before that user. This keeps few values live (the 64 differences of a
+    /// 64-dimensional distance are not all computed before the first is squared) while keeping
+    /// independent chains interleaved as the lowering created them.
     pub fn schedule(&self, targets: &[Val], filter: impl Fn(Val) -> bool) -> Vec<Val> {
-        let mut needed = vec![false; self.program.insts.len()];
+        let n = self.program.insts.len();
+        let mut needed = vec![false; n];
         let mut stack: Vec<Val> = targets.iter().copied().filter(|&v| filter(v)).collect();
         while let Some(v) = stack.pop() {
             if std::mem::replace(&mut needed[v.index()], true) {
@@ -295,10 +336,46 @@ impl Staged {
             }
             stack.extend(self.program.inst(v).operands().iter().copied().filter(|&a| filter(a)));
         }
-        (0..needed.len()).filter(|&i| needed[i]).map(|i| Val(i as u32)).collect()
+        let mut users = vec![0u32; n];
+        for v in (0..n).filter(|&i| needed[i]) {
+            let inst = self.program.insts[v];
+            let mut operands = inst.operands().to_vec();
+            operands.dedup();
+            for a in operands.into_iter().filter(|&a| needed[a.index()]) {
+                users[a.index()] += 1;
+            }
+        }
+        for t in targets.iter().filter(|&&t| needed[t.index()]) {
+            users[t.index()] += 2;
+        }
+        let deferred = |v: Val| users[v.index()] == 1;
+        let mut emitted = vec![false; n];
+        let mut order = Vec::new();
+        for root in (0..n).filter(|&i| needed[i]).map(|i| Val(i as u32)) {
+            if deferred(root) || emitted[root.index()] {
+                continue;
+            }
+            // The root, after the deferred operands not yet emitted (depth first).
+            let mut stack = vec![(root, false)];
+            while let Some((v, expanded)) = stack.pop() {
+                if emitted[v.index()] {
+                    continue;
+                }
+                if expanded {
+                    emitted[v.index()] = true;
+                    order.push(v);
+                    continue;
+                }
+                stack.push((v, true));
+                let inst = self.program.inst(v);
+                let pending = inst.operands().iter().rev().filter(|&&a| needed[a.index()] && deferred(a));
+                stack.extend(pending.filter(|&&a| !emitted[a.index()]).map(|&a| (a, false)));
+            }
+        }
+        order
     }
 
-    /// The per-pair instructions, in program order.
+    /// The per-pair instructions, in emission order.
     pub fn pair_schedule(&self) -> Vec<Val> {
         self.schedule(&self.outputs, |v| self.levels[v.index()] == Level::PAIR)
     }

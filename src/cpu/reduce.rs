@@ -211,8 +211,16 @@ impl<const N: usize> KMin<N> {
     /// Inserts `x` (index `i`) among the sorted `values` of component `c` if it is smaller
     /// than the last; equal values stay before it, so earlier indices win ties.
     #[inline(always)]
-    fn insert<T: Real, F: Array<T>, I: Array<u32>>(values: &mut [F; N], indices: &mut [I; N], c: usize, x: T, i: u32) {
-        if !(x < values[N - 1].as_ref()[c]) {
+    fn insert<T: Real, F: Array<T>, I: Array<u32>>(
+        values: &mut [F; N],
+        indices: &mut [I; N],
+        c: usize,
+        x: T,
+        i: u32,
+    ) {
+        // NaN compares as not smaller, so it never enters the selection.
+        let below_last = x < values[N - 1].as_ref()[c];
+        if !below_last {
             return;
         }
         let mut k = N - 1;

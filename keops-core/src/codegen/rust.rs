@@ -362,7 +362,7 @@ fn kernel_def(kernel: &Kernel, name: &syn::Ident, backward: TokenStream) -> Toke
 fn block_rows(pair_insts: usize) -> usize {
     match pair_insts {
         0..=64 => 4,
-        65..=160 => 2,
+        65..=128 => 2,
         _ => 1,
     }
 }

@@ -80,7 +80,9 @@ impl Avx2F32 {
     #[inline(always)]
     fn pow2(self, e: __m256i) -> __m256 {
         let v = self.0;
-        self.with_bits(v.avx2._mm256_slli_epi32::<23>(v.avx2._mm256_add_epi32(e, v.avx._mm256_set1_epi32(127))))
+        self.with_bits(
+            v.avx2._mm256_slli_epi32::<23>(v.avx2._mm256_add_epi32(e, v.avx._mm256_set1_epi32(127))),
+        )
     }
 
     /// Whether every lane of `t` is at most `max`, as unsigned integers.
