@@ -151,7 +151,7 @@ pub use cpu::math::Real;
 pub use error::{Error, Result};
 pub use info::{Index, KernelInfo, VarInfo};
 #[doc(hidden)]
-pub use keops_macros::__op_table_kernels;
+pub use keops_macros::{__op_table_kernels, __reduction_kernels};
 pub use keops_macros::{genred, keops};
 pub use kernel::Kernel;
 

@@ -1,7 +1,7 @@
-//! `genred!`, KeOps formula strings: every pykeops reference case with a `Sum` reduction through
-//! `genred!` with its formula and alias strings verbatim; every reference case (all reductions)
-//! through the parser, the checker and the reference evaluator; and `genred!` against `keops!`
-//! on the same formulas.
+//! `genred!`, KeOps formula strings: every pykeops reference case (every reduction) through
+//! `genred!` with its formula, alias strings and options verbatim; every reference case through
+//! the parser, the checker and the reference evaluator too; and `genred!` against `keops!` on the
+//! same formulas.
 
 mod common;
 
@@ -23,8 +23,8 @@ macro_rules! oracle {
     };
 }
 
-/// The `Sum` cases of `tests/data/keops_oracle`, each tested below.
-const SUM_CASES: &[&str] = &[
+/// The cases of `tests/data/keops_oracle`, each tested below.
+const CASES: &[&str] = &[
     "gauss_sum",
     "gauss_sum_f64",
     "generic_syntax",
@@ -42,6 +42,13 @@ const SUM_CASES: &[&str] = &[
     "atan2_ifelse",
     "grad_in_formula",
     "big_dim_gauss",
+    "lse_gauss",
+    "softmax_weight",
+    "argkmin_3",
+    "kmin_5",
+    "argmin_kmeans",
+    "min_argmin_axis0",
+    "max_scalprod",
 ];
 
 oracle!(gauss_sum: "Exp(-SqDist(x,y)) * b", ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)"]);
@@ -61,6 +68,13 @@ oracle!(weighted_sqdist_gmm: "Exp(-WeightedSqDist(g, x, m)) * w", ["x = Vi(2)", 
 oracle!(atan2_ifelse: "Atan2(x, y) * IfElse(x-y, x, y)", ["x = Vi(2)", "y = Vj(2)"]);
 oracle!(grad_in_formula: "Grad(Exp(-SqDist(x,y)) * b, x, e)", ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)", "e = Vi(1)"]);
 oracle!(big_dim_gauss: "Exp(-SqDist(x,y)*IntInv(64)) * b", ["x = Vi(64)", "y = Vj(64)", "b = Vj(4)"]);
+oracle!(lse_gauss: "Square(p-a)*Exp(-SqNorm2(x-y))", ["p = Pm(1)", "a = Vj(1)", "x = Vi(3)", "y = Vj(3)"], reduction = "LogSumExp");
+oracle!(softmax_weight: "SqDist(x,y)", ["x = Vi(3)", "y = Vj(3)", "b = Vj(3)"], reduction = "SumSoftMaxWeight", formula2 = "b");
+oracle!(argkmin_3: "SqDist(x,y)", ["x = Vi(3)", "y = Vj(3)"], reduction = "ArgKMin", opt_arg = 3);
+oracle!(kmin_5: "SqDist(x,y)", ["x = Vi(2)", "y = Vj(2)"], reduction = "KMin", opt_arg = 5);
+oracle!(argmin_kmeans: "SqDist(x,c)", ["x = Vi(4)", "c = Vj(4)"], reduction = "ArgMin");
+oracle!(min_argmin_axis0: "Sum(Exp(-Square(x+y)))", ["x = Vi(5)", "y = Vj(5)"], reduction = "Min_ArgMin", axis = 0);
+oracle!(max_scalprod: "(x|y)", ["x = Vi(3)", "y = Vj(3)"], reduction_op = "Max");
 
 /// Checks that the macro call used the case's own strings and options, then its output.
 fn check_case<K: Kernel>(k: &K, case: &str, formula: &str, aliases: &[&str]) {
@@ -97,15 +111,11 @@ fn all_cases() -> Vec<(String, Json)> {
 }
 
 #[test]
-fn every_sum_case_goes_through_genred() {
-    let sums: Vec<String> = all_cases()
-        .into_iter()
-        .filter(|(_, j)| j.get("reduction").is_none_or(|r| r.str() == "Sum"))
-        .map(|(name, _)| name)
-        .collect();
-    let mut listed: Vec<&str> = SUM_CASES.to_vec();
+fn every_case_goes_through_genred() {
+    let names: Vec<String> = all_cases().into_iter().map(|(name, _)| name).collect();
+    let mut listed: Vec<&str> = CASES.to_vec();
     listed.sort_unstable();
-    assert_eq!(sums, listed, "every Sum case of tests/data/keops_oracle has an `oracle!` test above");
+    assert_eq!(names, listed, "every case of tests/data/keops_oracle has an `oracle!` test above");
 }
 
 /// The `genred!` arguments of a reference case, as they would be written.
@@ -133,8 +143,7 @@ fn genred_args(json: &Json) -> String {
 }
 
 /// Every reference case, whatever its reduction, parses and checks as `genred!` arguments, has
-/// the output shape pykeops gave, and the reference evaluator reproduces pykeops' output. (The
-/// code generator supports only `Sum` so far; the other reductions are ready for it.)
+/// the output shape pykeops gave, and the reference evaluator reproduces pykeops' output.
 #[test]
 fn every_case_parses_checks_and_evaluates() {
     for (name, json) in all_cases() {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{check_inputs, check_reference};
+use common::{check_gradients, check_inputs, check_reference};
 use keops::{Kernel, keops};
 
 const SIZES: &[(usize, usize)] = &[(0, 5), (5, 0), (1, 1), (3, 2), (7, 33), (61, 1100), (300, 47)];
@@ -12,6 +12,27 @@ fn at_all_sizes<K: Kernel>(k: &K) {
     for (seed, &(m, n)) in SIZES.iter().enumerate() {
         check_reference(k, m, n, -1.0, 1.0, 100 + seed as u64);
     }
+}
+
+/// Forward against the reference implementation, on sizes around the lane counts and N < K = 3
+/// (the tests below add sizes beyond a tile).
+fn forward<K: Kernel>(k: &K) {
+    for (seed, &(m, n)) in [(0, 5), (5, 0), (1, 1), (3, 2), (7, 33), (70, 65)].iter().enumerate() {
+        check_reference(k, m, n, -1.0, 1.0, 400 + seed as u64);
+    }
+}
+
+/// Backward kernels against finite differences of the forward kernel, with respect to the
+/// i-variable, the j-variables and the parameter.
+fn gradient<K: Kernel<T = f64>>(k: &K) {
+    for (seed, &(m, n)) in [(1, 1), (5, 2), (13, 40), (0, 3), (37, 19)].iter().enumerate() {
+        check_gradients(k, m, n, -1.0, 1.0, 300 + seed as u64);
+    }
+}
+
+#[test]
+fn every_reduction_over_i_and_j_in_f32_and_f64() {
+    keops::__reduction_kernels!(forward, gradient);
 }
 
 #[test]

@@ -125,6 +125,78 @@ fn op_table_text(dtype: &str, flip: usize) -> String {
     format!("\"{}\", [{}], dtype = {dtype}", concat_tree(&parts), aliases.join(", "))
 }
 
+/// Expands the hidden `__reduction_kernels!(forward, gradient)` used by the reduction tests:
+/// one kernel per reduction of [`ReductionKind::ALL`] (LogSumExp also with a weight), per axis
+/// and per float type, as `genred!` would compile them, and a call of `forward(&kernel)` for
+/// each; the f64 kernels also get their backward kernels and a call of `gradient(&kernel)`. A
+/// reduction added to the table is therefore tested without anyone listing it.
+pub fn expand_reduction_kernels(input: TokenStream) -> TokenStream {
+    let parser = syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated;
+    let checkers = match syn::parse::Parser::parse2(parser, input) {
+        Ok(p) if p.len() == 2 => p,
+        Ok(p) => {
+            return syn::Error::new_spanned(p, "expected `forward, gradient`").to_compile_error();
+        }
+        Err(e) => return e.to_compile_error(),
+    };
+    let (forward, gradient) = (&checkers[0], &checkers[1]);
+    let mut calls = Vec::new();
+    for (n, text) in reduction_texts().into_iter().enumerate() {
+        let kernel = match crate::syntax::keops::parse_genred_str(&text).and_then(|src| check(&src)) {
+            Ok(kernel) => kernel,
+            Err(errors) => return errors.to_compile_errors(),
+        };
+        let backward = kernel.dtype == crate::ast::DType::F64;
+        let name = format_ident!("__Reduction{n}");
+        let decl = TypeDecl { attrs: vec![], vis: syn::Visibility::Inherited, name: name.clone(), backward };
+        let ty = kernel_type(&kernel, &decl);
+        let grad = backward.then(|| quote!(#gradient(&#name::new());));
+        calls.push(quote!({
+            #ty
+            #forward(&#name::new());
+            #grad
+        }));
+    }
+    quote!({ #(#calls)* })
+}
+
+/// The `genred!` arguments of every reduction kernel of `__reduction_kernels!`.
+fn reduction_texts() -> Vec<String> {
+    use crate::reduction::{Arity2, ReductionKind};
+    const ALIASES: &str = r#"["x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "p = Pm(1)"]"#;
+    let mut texts = Vec::new();
+    for &kind in ReductionKind::ALL {
+        let formula = if kind.needs_scalar_formula() {
+            "p * (x|y) - SqDist(x, y)"
+        } else {
+            "Sin(x - y) * p + (x|y) * y"
+        };
+        let second: &[Option<&str>] = match kind.second_formula() {
+            Arity2::None => &[None],
+            Arity2::Optional => &[None, Some("Exp(b - Elem(x, 0))")],
+            Arity2::Required => &[Some("Exp(b) * Elem(x, 0)")],
+        };
+        for formula2 in second {
+            for axis in [0, 1] {
+                for dtype in ["f32", "f64"] {
+                    let mut text = format!(
+                        r#""{formula}", {ALIASES}, reduction = "{}", axis = {axis}, dtype = {dtype}"#,
+                        kind.keops_name()
+                    );
+                    if kind.takes_k() {
+                        text += ", opt_arg = 3";
+                    }
+                    if let Some(f) = formula2 {
+                        text += &format!(r#", formula2 = "{f}""#);
+                    }
+                    texts.push(text);
+                }
+            }
+        }
+    }
+    texts
+}
+
 /// `Concat` of all `parts` in order, as a balanced tree (shallow, whatever the count).
 fn concat_tree(parts: &[String]) -> String {
     match parts {

@@ -28,4 +28,4 @@ pub mod syntax;
 
 mod expand;
 
-pub use expand::{expand_genred, expand_keops, expand_op_table_kernels};
+pub use expand::{expand_genred, expand_keops, expand_op_table_kernels, expand_reduction_kernels};

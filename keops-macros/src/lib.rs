@@ -24,6 +24,14 @@ pub fn __op_table_kernels(input: TokenStream) -> TokenStream {
     keops_core::expand_op_table_kernels(input.into()).into()
 }
 
+/// Test support: one kernel per (reduction, axis, float type), with backward kernels in f64.
+/// Not a stable API.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __reduction_kernels(input: TokenStream) -> TokenStream {
+    keops_core::expand_reduction_kernels(input.into()).into()
+}
+
 /// The runtime's copies of `exp` and `log`, generated like formula code. For the `keops` crate
 /// itself; not a public API.
 #[doc(hidden)]

@@ -51,6 +51,10 @@ Constants, variables and gradients in KeOps strings:
 | `Zero(d)` | | the zero vector of dimension `d` |
 | `Var(pos, dim, cat)` | | the input at position `pos` (category 0: `Vi`, 1: `Vj`, 2: `Pm`) |
 | `Grad(f, x, e)` | `grad(f, x, e)` | gradient of `(f \\| e)` with respect to the variable `x` |
+| `Diff(f, x, v)` | `diff(f, x, v)` | derivative of `f` with respect to `x` in the direction `v` (a Jacobian-vector product) |
+| `GradMatrix(f, x)` | `gradmatrix(f, x)` | the gradients of every component of `f` with respect to `x`, concatenated |
+| `Divergence(f, x)` | `divergence(f, x)` | `sum_k df_k / dx_k`, for `f` of the dimension of `x` |
+| `Laplacian(f, x)` | `laplacian(f, x)` | the divergence of the gradient of a scalar `f` |
 | `(a \\| b)` | `dot(a, b)` | scalar product |
 | `a ** n` | `pow(a, n)` | integer power; `a ** b` for a non-integer `b` is `Powf(a, b)` |
 | `a > b`, `a >= b` | `a > b`, `a >= b` | `LessThan(b, a)`, `LessOrEqual(b, a)` |
