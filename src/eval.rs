@@ -55,14 +55,21 @@ pub(crate) fn sizes<K: KernelDef>(inputs: &[&[K::T]]) -> Result<Sizes> {
         Index::J => Sizes { outer: m, inner: n },
         _ => Sizes { outer: n, inner: m },
     };
-    if K::INFO.index_width > 0 && sizes.inner > u32::MAX as usize {
-        return Err(Error::TooManyRows {
-            index: K::INFO.reduced.letter(),
-            rows: sizes.inner,
-            limit: u32::MAX as usize,
-        });
+    if K::INFO.index_width > 0 {
+        check_index_range(K::INFO.reduced, sizes.inner)?;
     }
     Ok(sizes)
+}
+
+/// The most reduced rows an index reduction accepts: indices are kept as `u32` in the kernels.
+pub(crate) const MAX_INDEXED_ROWS: usize = u32::MAX as usize;
+
+/// An index reduction over `rows` rows of `reduced` fits its index type.
+fn check_index_range(reduced: Index, rows: usize) -> Result<()> {
+    if rows > MAX_INDEXED_ROWS {
+        return Err(Error::TooManyRows { index: reduced.letter(), rows, limit: MAX_INDEXED_ROWS });
+    }
+    Ok(())
 }
 
 /// Evaluates into `values` (`outer * value_width`) and `indices` (`outer * index_width`).
@@ -124,4 +131,20 @@ pub fn eval_both<K: KernelDef, const W: usize>(
     let mut indices = vec![[0; W]; sizes.outer];
     compute(k, inputs, sizes, values.as_flattened_mut(), indices.as_flattened_mut())?;
     Ok((values, indices))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_reductions_refuse_rows_beyond_u32() {
+        assert_eq!(check_index_range(Index::J, MAX_INDEXED_ROWS), Ok(()));
+        let err = check_index_range(Index::I, MAX_INDEXED_ROWS + 1).unwrap_err();
+        assert_eq!(err, Error::TooManyRows { index: 'i', rows: 1 << 32, limit: (1 << 32) - 1 });
+        assert_eq!(
+            err.to_string(),
+            "4294967296 rows along i exceed the 4294967295 that the reduction's indices can address"
+        );
+    }
 }

@@ -162,6 +162,28 @@ fn log_sum_exp_is_stable_in_f32() {
 }
 
 #[test]
+fn soft_max_weight_is_stable_in_f32() {
+    // Softmax weights of values around +-1e4, over i this time.
+    let k = keops!(|x_i: f32, y_j: f32, b_i: [f32; 2]| sumsoftmaxweight_i(x_i * y_j, b_i));
+    let x: Vec<f32> = (0..1000).map(|i| 1.0 - i as f32 * 1e-4).collect();
+    let b: Vec<[f32; 2]> = (0..1000).map(|i| [i as f32, (i % 7) as f32 - 3.0]).collect();
+    let y = [1e4f32, -1e4, 5e3];
+    let got = k.eval(&x, &y, &b).unwrap();
+    for (j, &yj) in y.iter().enumerate() {
+        let values: Vec<f64> = x.iter().map(|&xi| xi as f64 * yj as f64).collect();
+        let m = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let w: Vec<f64> = values.iter().map(|v| (v - m).exp()).collect();
+        let total: f64 = w.iter().sum();
+        for c in 0..2 {
+            let want = w.iter().zip(&b).map(|(w, b)| w * b[c] as f64).sum::<f64>() / total;
+            let g = got[j][c] as f64;
+            assert!(g.is_finite(), "row {j}: {g}");
+            assert!((g - want).abs() <= 1e-4 * (1.0 + want.abs()), "row {j}, component {c}: {g} vs {want}");
+        }
+    }
+}
+
+#[test]
 fn typed_outputs() {
     let x = [[0.0f32, 0.0], [3.0, 3.0]];
     let y = [[1.0f32, 1.0], [2.9, 3.1], [0.1, 0.0]];
