@@ -4,7 +4,7 @@ use std::fmt;
 
 /// Everything that can go wrong when calling a kernel. Messages name the variable and the shape
 /// that was expected.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Error {
     /// `eval_flat` got a different number of inputs than the kernel declares.
@@ -25,6 +25,10 @@ pub enum Error {
     BackendUnavailable { backend: String, reason: String },
     /// A failure reported by the CUDA driver.
     Cuda { operation: &'static str, message: String },
+    /// A linear solve was asked of a kernel or system that does not allow it.
+    Solve { reason: String },
+    /// Conjugate gradients did not reach the tolerance within the allowed iterations.
+    NotConverged { iterations: usize, residual: f64, tol: f64 },
 }
 
 /// `Result` with [`Error`].
@@ -62,6 +66,11 @@ impl fmt::Display for Error {
                 write!(f, "backend {backend} is unavailable: {reason}")
             }
             Error::Cuda { operation, message } => write!(f, "CUDA error in {operation}: {message}"),
+            Error::Solve { reason } => write!(f, "cannot solve: {reason}"),
+            Error::NotConverged { iterations, residual, tol } => write!(
+                f,
+                "conjugate gradients did not converge: relative residual {residual:e} after {iterations} iterations (tolerance {tol:e})"
+            ),
         }
     }
 }

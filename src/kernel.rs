@@ -8,6 +8,7 @@ use crate::cpu::reduce::Reducer;
 use crate::error::Result;
 use crate::grad::Backprop;
 use crate::info::KernelInfo;
+use crate::solve::{Solution, SolveOptions};
 
 /// A fixed-size array of values, as generated code declares them (`[V; N]`).
 pub trait Array<V: Copy>: Copy + Send + Sync + AsRef<[V]> + AsMut<[V]> {
@@ -96,6 +97,24 @@ pub trait Kernel: Send + Sync {
     /// output: its values part, or the whole flat output.
     fn grad_flat<S: AsRef<[Self::T]>>(&self, pos: usize, inputs: &[S], e: &[Self::T])
     -> Result<Vec<Self::T>>;
+
+    /// Solves `(alpha I + K) a = b` for `a`, as KeOps' `KernelSolve`: `K` is this kernel seen as
+    /// a matrix applied to the input at position `pos` (a variable of the reduced index, of the
+    /// output's dimension, in a `Sum` kernel that is linear in it, symmetric and positive,
+    /// e.g. `sum_j exp(-sqdist(x_i, y_j)) * b_j` with `y = x`), and `inputs[pos]` holds `b`.
+    /// Conjugate gradients, one reduction per iteration; see [`SolveOptions`].
+    fn solve_flat<S: AsRef<[Self::T]>>(
+        &self,
+        pos: usize,
+        inputs: &[S],
+        alpha: Self::T,
+        options: &SolveOptions,
+    ) -> Result<Solution<Self::T>>
+    where
+        Self: Sized,
+    {
+        crate::solve::solve_flat(self, pos, inputs, alpha, options)
+    }
 }
 
 impl<K: KernelDef> Kernel for K {

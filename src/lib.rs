@@ -145,6 +145,7 @@ mod eval;
 mod grad;
 mod info;
 mod kernel;
+mod solve;
 
 pub use backend::Backend;
 pub use cpu::math::Real;
@@ -154,6 +155,7 @@ pub use info::{Index, KernelInfo, VarInfo};
 pub use keops_macros::{__op_table_kernels, __reduction_kernels};
 pub use keops_macros::{genred, keops};
 pub use kernel::Kernel;
+pub use solve::{Solution, SolveOptions, conjugate_gradient};
 
 /// The SIMD instruction set CPU kernels use on this machine: `"avx512"`, `"avx2"`, `"sse2"`,
 /// `"neon"` or `"scalar"` (chosen at run time; `KEOPS_SIMD` can lower it).

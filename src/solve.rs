@@ -1,0 +1,162 @@
+//! Linear systems with a kernel matrix: `(alpha I + K) a = b` by conjugate gradients, as
+//! KeOps' `KernelSolve`. The matrix is never stored: each iteration is one kernel reduction.
+
+use crate::cpu::math::Real;
+use crate::error::{Error, Result};
+use crate::info::Index;
+use crate::kernel::Kernel;
+
+/// Options of [`conjugate_gradient`] and [`Kernel::solve_flat`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SolveOptions {
+    /// Stop when `|b - (alpha I + K) a| <= tol |b|` (Euclidean norms over all components).
+    pub tol: f64,
+    /// Give up after this many iterations with [`Error::NotConverged`]; `None` allows as many as
+    /// the system has unknowns (where exact arithmetic would have converged).
+    pub max_iter: Option<usize>,
+}
+
+impl Default for SolveOptions {
+    /// `tol = 1e-6`, `max_iter = None`.
+    fn default() -> Self {
+        SolveOptions { tol: 1e-6, max_iter: None }
+    }
+}
+
+/// The solution of a system, and how it was reached.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Solution<T> {
+    /// The solution, flat, in the layout of the right-hand side.
+    pub a: Vec<T>,
+    /// Iterations taken (applications of the operator, besides the first).
+    pub iterations: usize,
+    /// The final relative residual `|b - (alpha I + K) a| / |b|`.
+    pub residual: f64,
+}
+
+/// Solves `(alpha I + K) a = b` by conjugate gradients, where `apply(v)` computes `K v` for a
+/// symmetric positive semi-definite `K` and `alpha >= 0` (`alpha > 0` guarantees a unique
+/// solution). Inner products are accumulated in f64, so that f32 systems converge as far as
+/// f32 kernel products allow.
+pub fn conjugate_gradient<T: Real>(
+    mut apply: impl FnMut(&[T]) -> Result<Vec<T>>,
+    alpha: T,
+    b: &[T],
+    options: &SolveOptions,
+) -> Result<Solution<T>> {
+    let n = b.len();
+    let max_iter = options.max_iter.unwrap_or(n.max(1));
+    let b_norm = dot(b, b).sqrt();
+    let mut a = vec![T::ZERO; n];
+    if b_norm == 0.0 {
+        return Ok(Solution { a, iterations: 0, residual: 0.0 });
+    }
+    let operator = |v: &[T], apply: &mut dyn FnMut(&[T]) -> Result<Vec<T>>| -> Result<Vec<T>> {
+        let kv = apply(v)?;
+        if kv.len() != n {
+            return Err(Error::Solve {
+                reason: format!("the operator returned {} values for {n} unknowns", kv.len()),
+            });
+        }
+        Ok(kv.iter().zip(v).map(|(&k, &v)| T::from_f64(k.to_f64() + alpha.to_f64() * v.to_f64())).collect())
+    };
+    let mut r = b.to_vec();
+    let mut p = r.clone();
+    let mut rr = dot(&r, &r);
+    let mut iterations = 0;
+    loop {
+        let residual = rr.sqrt() / b_norm;
+        if residual <= options.tol {
+            return Ok(Solution { a, iterations, residual });
+        }
+        if iterations == max_iter {
+            return Err(Error::NotConverged { iterations, residual, tol: options.tol });
+        }
+        let ap = operator(&p, &mut apply)?;
+        let pap = dot(&p, &ap);
+        // Also catches NaN, which would otherwise spin until `max_iter`.
+        if pap.is_nan() || pap <= 0.0 {
+            return Err(Error::Solve {
+                reason: format!(
+                    "the matrix is not positive definite (p^T A p = {pap:e} after {iterations} iterations)"
+                ),
+            });
+        }
+        let step = rr / pap;
+        axpy(&mut a, step, &p);
+        axpy(&mut r, -step, &ap);
+        let rr_next = dot(&r, &r);
+        let beta = rr_next / rr;
+        for (p, &r) in p.iter_mut().zip(&r) {
+            *p = T::from_f64(r.to_f64() + beta * p.to_f64());
+        }
+        rr = rr_next;
+        iterations += 1;
+    }
+}
+
+/// `sum x_k y_k` in f64.
+fn dot<T: Real>(x: &[T], y: &[T]) -> f64 {
+    x.iter().zip(y).map(|(x, y)| x.to_f64() * y.to_f64()).sum()
+}
+
+/// `y += s x`.
+fn axpy<T: Real>(y: &mut [T], s: f64, x: &[T]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y = T::from_f64(y.to_f64() + s * x.to_f64());
+    }
+}
+
+/// [`Kernel::solve_flat`]: checks that the kernel is a square linear operator in input `pos`.
+pub(crate) fn solve_flat<K: Kernel + ?Sized, S: AsRef<[K::T]>>(
+    k: &K,
+    pos: usize,
+    inputs: &[S],
+    alpha: K::T,
+    options: &SolveOptions,
+) -> Result<Solution<K::T>> {
+    let info = k.info();
+    let fail = |reason: String| Err(Error::Solve { reason });
+    let Some(var) = info.vars.get(pos) else {
+        return Err(Error::NoSuchVariable { pos, count: info.vars.len() });
+    };
+    if info.reduction != "Sum" {
+        return fail(format!("the kernel's reduction is {}, but only a Sum is linear", info.reduction));
+    }
+    if var.index != info.reduced {
+        return fail(format!(
+            "`{}` is not indexed by the reduced index, so the kernel is not a matrix applied to it",
+            var.name
+        ));
+    }
+    if var.dim != info.value_width {
+        return fail(format!(
+            "`{}` has dimension {} but the output has {}: the system must be square",
+            var.name, var.dim, info.value_width
+        ));
+    }
+    let current: Vec<&[K::T]> = inputs.iter().map(AsRef::as_ref).collect();
+    if current.len() != info.vars.len() {
+        return Err(Error::InputCount { expected: info.vars.len(), got: current.len() });
+    }
+    let b = current[pos];
+    let rows = b.len() / var.dim;
+    let outer_rows = info
+        .vars
+        .iter()
+        .zip(&current)
+        .find(|(v, _)| v.index != info.reduced && v.index != Index::Param)
+        .map_or(1, |(v, x)| x.len() / v.dim);
+    if outer_rows != rows {
+        return fail(format!(
+            "the output has {outer_rows} rows but `{}` has {rows}: the system must be square",
+            var.name
+        ));
+    }
+    let apply = |v: &[K::T]| {
+        let mut with_v = current.clone();
+        with_v[pos] = v;
+        k.eval_flat(&with_v)
+    };
+    conjugate_gradient(apply, alpha, b, options)
+}

@@ -1,0 +1,117 @@
+//! The conjugate-gradient solver: `(alpha I + K) a = b` against a dense solve, and its errors.
+
+mod common;
+
+use common::Rng;
+use keops::{Error, Kernel, SolveOptions, keops};
+
+/// Solves the dense symmetric positive definite system `m a = b` by Cholesky, in f64.
+fn dense_solve(mut m: Vec<f64>, mut b: Vec<f64>) -> Vec<f64> {
+    let n = b.len();
+    for j in 0..n {
+        for k in 0..j {
+            let l = m[j * n + k];
+            for i in j..n {
+                m[i * n + j] -= m[i * n + k] * l;
+            }
+        }
+        let d = m[j * n + j].sqrt();
+        for i in j..n {
+            m[i * n + j] /= d;
+        }
+    }
+    for i in 0..n {
+        b[i] = (b[i] - (0..i).map(|k| m[i * n + k] * b[k]).sum::<f64>()) / m[i * n + i];
+    }
+    for i in (0..n).rev() {
+        b[i] = (b[i] - (i + 1..n).map(|k| m[k * n + i] * b[k]).sum::<f64>()) / m[i * n + i];
+    }
+    b
+}
+
+#[test]
+fn gaussian_system_matches_a_dense_solve() {
+    let n = 300;
+    let mut rng = Rng::new(11);
+    let x: Vec<f32> = rng.vec(2 * n, 0.0, 1.0).into_iter().map(|v| v as f32).collect();
+    let b: Vec<f32> = rng.vec(n, -1.0, 1.0).into_iter().map(|v| v as f32).collect();
+    let alpha = 0.1f32;
+    let k = keops!(|x_i: [f32; 2], y_j: [f32; 2], b_j: f32| sum_j exp(-10.0 * sqdist(x_i, y_j)) * b_j);
+    let options = SolveOptions { tol: 1e-6, max_iter: Some(1000) };
+    let solution = k.solve_flat(2, &[&x[..], &x[..], &b[..]], alpha, &options).unwrap();
+    assert!(solution.residual <= 1e-6, "{solution:?}");
+    let mut m = vec![0.0f64; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            let d2: f64 = (0..2).map(|c| (x[2 * i + c] as f64 - x[2 * j + c] as f64).powi(2)).sum();
+            m[i * n + j] = (-10.0 * d2).exp() + if i == j { alpha as f64 } else { 0.0 };
+        }
+    }
+    let want = dense_solve(m, b.iter().map(|&v| v as f64).collect());
+    let norm = want.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let err = solution.a.iter().zip(&want).map(|(&a, w)| (a as f64 - w).powi(2)).sum::<f64>().sqrt();
+    assert!(err <= 1e-4 * norm, "relative error {:e} after {} iterations", err / norm, solution.iterations);
+}
+
+#[test]
+fn several_right_hand_sides_in_f64() {
+    // Two components: the kernel applies to each; the solve treats them together.
+    let n = 57;
+    let mut rng = Rng::new(12);
+    let x = rng.vec(3 * n, -1.0, 1.0);
+    let b = rng.vec(2 * n, -1.0, 1.0);
+    let k = keops!(|x_i: [f64; 3], y_j: [f64; 3], b_j: [f64; 2]| sum_j inv(1 + sqdist(x_i, y_j)) * b_j);
+    let options = SolveOptions { tol: 1e-12, max_iter: None };
+    let s = k.solve_flat(2, &[&x[..], &x[..], &b[..]], 0.5, &options).unwrap();
+    // Check the residual directly: (0.5 I + K) a = b.
+    let ka = k.eval_flat(&[&x[..], &x[..], &s.a[..]]).unwrap();
+    for ((ka, a), b) in ka.iter().zip(&s.a).zip(&b) {
+        assert!((ka + 0.5 * a - b).abs() <= 1e-10, "{ka} + 0.5 * {a} != {b}");
+    }
+}
+
+#[test]
+fn non_convergence_is_an_error() {
+    let mut rng = Rng::new(13);
+    let x = rng.vec(2 * 100, 0.0, 1.0);
+    let b = rng.vec(100, -1.0, 1.0);
+    let k = keops!(|x_i: [f64; 2], y_j: [f64; 2], b_j: f64| sum_j exp(-sqdist(x_i, y_j)) * b_j);
+    let options = SolveOptions { tol: 1e-14, max_iter: Some(3) };
+    match k.solve_flat(2, &[&x[..], &x[..], &b[..]], 1e-6, &options) {
+        Err(Error::NotConverged { iterations: 3, residual, tol }) => {
+            assert!(residual > tol && residual.is_finite(), "{residual}");
+        }
+        other => panic!("expected NotConverged, got {other:?}"),
+    }
+}
+
+#[test]
+fn kernels_that_are_not_square_linear_operators() {
+    let x = [0.0f32, 1.0, 2.0];
+    let b = [1.0f32, 2.0, 3.0];
+    let options = SolveOptions::default();
+    let min = keops!(|x_i: f32, y_j: f32, b_j: f32| min_j sqdist(x_i, y_j) * b_j);
+    let err = min.solve_flat(2, &[&x[..], &x[..], &b[..]], 1.0, &options).unwrap_err();
+    assert_eq!(err.to_string(), "cannot solve: the kernel's reduction is Min, but only a Sum is linear");
+    let sum = keops!(|x_i: f32, y_j: f32, b_j: f32| sum_j sqdist(x_i, y_j) * b_j);
+    let err = sum.solve_flat(0, &[&x[..], &x[..], &b[..]], 1.0, &options).unwrap_err();
+    assert!(err.to_string().contains("`x_i` is not indexed by the reduced index"), "{err}");
+    let err = sum.solve_flat(2, &[&x[..], &x[..2], &b[..2]], 1.0, &options).unwrap_err();
+    assert!(err.to_string().contains("the system must be square"), "{err}");
+    let wide = keops!(|x_i: f32, y_j: f32, b_j: [f32; 2]| sum_j [sqdist(x_i, y_j) * b_j[0], b_j[1], b_j[0]]);
+    let err = wide.solve_flat(2, &[&x[..], &x[..], &[0.0; 6][..]], 1.0, &options).unwrap_err();
+    assert!(err.to_string().contains("has dimension 2 but the output has 3"), "{err}");
+    assert_eq!(
+        sum.solve_flat(5, &[&x[..], &x[..], &b[..]], 1.0, &options).unwrap_err(),
+        Error::NoSuchVariable { pos: 5, count: 3 }
+    );
+}
+
+#[test]
+fn an_indefinite_matrix_is_reported() {
+    // K = -(x_i y_j) is negative semi-definite: p^T A p < 0 with alpha = 0.
+    let x = [1.0f64, 2.0, 3.0];
+    let k = keops!(|x_i: f64, y_j: f64, b_j: f64| sum_j - x_i * y_j * b_j);
+    let err = k.solve_flat(2, &[&x[..], &x[..], &[1.0, 1.0, 1.0][..]], 0.0, &SolveOptions::default());
+    assert!(matches!(err, Err(Error::Solve { .. })), "{err:?}");
+}
