@@ -39,6 +39,33 @@ pub struct KernelItem {
     pub kernel: KernelSource,
 }
 
+/// Rust keywords that are also operation names: a call of one (`mod(x_i, 2, 0)`) is not a Rust
+/// expression, so it is rewritten as a raw identifier (`r#mod(...)`) before parsing.
+const KEYWORD_OPS: &[&str] = &["mod"];
+
+/// `tokens` with every call of a keyword operation written with a raw identifier.
+fn raw_keyword_calls(tokens: TokenStream) -> TokenStream {
+    let mut out: Vec<proc_macro2::TokenTree> = Vec::new();
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some(token) = tokens.next() {
+        out.push(match token {
+            proc_macro2::TokenTree::Ident(i)
+                if KEYWORD_OPS.iter().any(|k| i == k)
+                    && matches!(tokens.peek(), Some(proc_macro2::TokenTree::Group(g)) if g.delimiter() == proc_macro2::Delimiter::Parenthesis) =>
+            {
+                proc_macro2::Ident::new_raw(&i.to_string(), i.span()).into()
+            }
+            proc_macro2::TokenTree::Group(g) => {
+                let mut group = proc_macro2::Group::new(g.delimiter(), raw_keyword_calls(g.stream()));
+                group.set_span(g.span());
+                group.into()
+            }
+            other => other,
+        });
+    }
+    out.into_iter().collect()
+}
+
 /// Parses a `keops!` invocation.
 pub fn parse_macro_input(tokens: TokenStream) -> Result<MacroInput, Diagnostics> {
     let mut diags = Diagnostics::new();
@@ -70,7 +97,7 @@ pub fn parse_macro_input(tokens: TokenStream) -> Result<MacroInput, Diagnostics>
         }
         Ok(MacroInput::Items(items))
     };
-    match parser.parse2(tokens) {
+    match parser.parse2(raw_keyword_calls(tokens)) {
         Ok(input) => diags.into_result(input),
         Err(e) => {
             for e in e {
@@ -383,7 +410,11 @@ fn convert(e: &syn::Expr, diags: &mut Diagnostics) -> Expr {
             let args = c.args.iter().map(|a| convert(a, diags)).collect();
             match &*c.func {
                 syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => Expr::Call {
-                    name: p.path.get_ident().map(ToString::to_string).unwrap_or_default(),
+                    name: p
+                        .path
+                        .get_ident()
+                        .map(|i| syn::ext::IdentExt::unraw(i).to_string())
+                        .unwrap_or_default(),
                     name_loc: Loc::of(&c.func),
                     args,
                     loc,
@@ -511,6 +542,16 @@ mod tests {
         assert!(matches!(items[0], Expr::Index { index: 0, .. }));
         assert!(matches!(items[1], Expr::Slice { start: 1, end: Some(3), .. }));
         assert!(matches!(items[2], Expr::Slice { start: 2, end: None, .. }));
+    }
+
+    #[test]
+    fn keyword_operations_can_be_called() {
+        // `mod` is a Rust keyword; `mod(...)` is still the operation, at any depth.
+        let k =
+            parse_kernel_str("|x_i: f32, y_j: f32| sum_j(exp(mod(x_i - y_j, 1.0, -0.5)) * [mod(x_i, 2, 0)])")
+                .unwrap();
+        let text = format!("{:?}", k.formula);
+        assert_eq!(text.matches("\"mod\"").count(), 2, "{text}");
     }
 
     #[test]
