@@ -25,6 +25,8 @@ pub enum Error {
     BackendUnavailable { backend: String, reason: String },
     /// A failure reported by the CUDA driver.
     Cuda { operation: &'static str, message: String },
+    /// An `ndarray` input does not have its variable's number of columns.
+    Columns { var: &'static str, cols: usize, dim: usize },
     /// A linear solve was asked of a kernel or system that does not allow it.
     Solve { reason: String },
     /// Conjugate gradients did not reach the tolerance within the allowed iterations.
@@ -66,6 +68,9 @@ impl fmt::Display for Error {
                 write!(f, "backend {backend} is unavailable: {reason}")
             }
             Error::Cuda { operation, message } => write!(f, "CUDA error in {operation}: {message}"),
+            Error::Columns { var, cols, dim } => {
+                write!(f, "input `{var}` has {cols} columns, expected {dim} (its dimension)")
+            }
             Error::Solve { reason } => write!(f, "cannot solve: {reason}"),
             Error::NotConverged { iterations, residual, tol } => write!(
                 f,

@@ -145,6 +145,8 @@ mod eval;
 mod grad;
 mod info;
 mod kernel;
+#[cfg(feature = "ndarray")]
+pub mod ndarray;
 mod solve;
 
 pub use backend::Backend;
