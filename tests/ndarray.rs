@@ -4,7 +4,7 @@
 #![cfg(feature = "ndarray")]
 
 use keops::ndarray::{Array2, ArrayView2, eval, grad};
-use keops::{Error, Kernel, keops};
+use keops::{Error, keops};
 
 #[test]
 fn views_in_arrays_out() {
