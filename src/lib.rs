@@ -98,10 +98,41 @@
 //! - **Empty reductions** give KeOps' identities: 0 for sums, +inf / -inf for min / max, index 0,
 //!   -inf for log-sum-exp, and 0/0 = NaN for the soft-max. K-min slots that no value fills hold
 //!   +inf and index 0.
-//! - **NaN and +inf values** are never selected by the min / max / K-min reductions; they
-//!   propagate through sums and log-sum-exp.
+//! - **NaN and infinities**: see [Numerics](#numerics).
 //! - **Log-sum-exp and soft-max** are computed online and stably (a running maximum and rescaled
 //!   sums, one exponential per pair), so values of magnitude 1e4 are fine in `f32`.
+//!
+//! # Numerics
+//!
+//! What NaN and infinite values of the formula give, per output row. Min and max compare with
+//! `<` and `>`, as KeOps' `a < b ? a : b`, so a NaN never wins a comparison:
+//!
+//! | reduction | NaN among the values | +inf / -inf among the values |
+//! |---|---|---|
+//! | `Sum` | NaN | +inf / -inf; both: NaN |
+//! | `Min`, `ArgMin`, `Min_ArgMin` | ignored: the minimum of the others | -inf is the minimum (the first one's index); +inf is never selected |
+//! | `Max`, `ArgMax`, `Max_ArgMax` | ignored | +inf is the maximum (the first one's index); -inf is never selected |
+//! | `KMin`, `ArgKMin`, `KMin_ArgKMin` | ignored | -inf values come first; +inf values are never selected |
+//! | `LogSumExp` | NaN | any +inf: +inf (unless a NaN); only -inf: -inf |
+//! | `SumSoftMaxWeight` | NaN | +inf values of `F` share all the weight (the mean of their `V`); only -inf: all weigh the same (the mean of `V`) |
+//!
+//! - "Never selected" means the value is treated as if absent: when nothing else is there, the
+//!   result is the empty reduction's (+inf and index 0 for min, -inf and index 0 for max,
+//!   +inf and index 0 for unfilled K-min slots), as KeOps gives.
+//! - Log-sum-exp and soft-max take the limits at infinities where KeOps computes
+//!   `exp(inf - inf)` and gives NaN: log-sum-exp of only -inf values is -inf (so is that of an
+//!   empty set), and any +inf value makes it +inf. The soft-max of an empty set is 0/0 = NaN.
+//! - NaN in a weight (`V`, or `W` of a weighted log-sum-exp) propagates, whatever its `F`.
+//! - These hold for every SIMD width and thread count: lanes and segments are merged with the
+//!   same comparisons, earlier indices first.
+//!
+//! # Determinism
+//!
+//! CPU results are bitwise reproducible on a machine: they do not depend on the number of
+//! threads, nor on which other rows are evaluated in the same call. Each row is reduced in a
+//! fixed order: tiles of 1024 reduced rows, merged in order into segments of at least 16384
+//! rows, merged in order, all decided by the sizes along the reduced index only. The SIMD width
+//! (see [`cpu_simd`]; `KEOPS_SIMD` lowers it) does change the order, hence the last bits.
 //!
 //! # Naming the kernel type
 //!

@@ -150,7 +150,41 @@ pub enum Expr {
     Error,
 }
 
+/// The deepest formula the checker accepts, in levels of operations (a chain `a + b + c`
+/// counts one level per operator). Every later stage recurses over the formula, so the limit
+/// keeps the compiler's stack bounded whatever the input; real formulas stay far below it.
+pub const MAX_DEPTH: usize = 256;
+
 impl Expr {
+    /// The operands of this expression.
+    pub fn children(&self) -> &[Expr] {
+        match self {
+            Expr::Neg { arg: e, .. } | Expr::Index { base: e, .. } | Expr::Slice { base: e, .. } => {
+                std::slice::from_ref(&**e)
+            }
+            Expr::Binary { .. } => &[],
+            Expr::Call { args: items, .. } | Expr::Concat { items, .. } | Expr::Tuple { items, .. } => items,
+            Expr::Num { .. } | Expr::Name { .. } | Expr::Error => &[],
+        }
+    }
+
+    /// Whether the expression tree is deeper than `limit` levels; if so, the location of the
+    /// outermost expression at that depth. Iterative, so that it is safe on any input.
+    pub fn deeper_than(&self, limit: usize) -> Option<Option<Loc>> {
+        let mut stack = vec![(self, 1usize)];
+        while let Some((e, depth)) = stack.pop() {
+            if depth > limit {
+                return Some(e.loc());
+            }
+            if let Expr::Binary { lhs, rhs, .. } = e {
+                stack.push((lhs, depth + 1));
+                stack.push((rhs, depth + 1));
+            }
+            stack.extend(e.children().iter().map(|c| (c, depth + 1)));
+        }
+        None
+    }
+
     pub fn loc(&self) -> Option<Loc> {
         match self {
             Expr::Num { loc, .. }

@@ -49,6 +49,20 @@ impl Kernel {
 /// Checks a parsed kernel and builds its IR.
 pub fn check(src: &KernelSource) -> Result<Kernel, Diagnostics> {
     let mut c = Checker { src, graph: Graph::new(), diags: Diagnostics::with_sources(src.sources.clone()) };
+    // Every stage below recurses over the formula: refuse formulas deep enough to threaten the
+    // stack before any of them runs.
+    for e in std::iter::once(&src.formula).chain(&src.formula2) {
+        if let Some(loc) = e.deeper_than(crate::ast::MAX_DEPTH) {
+            c.diags.error(
+                loc.unwrap_or(src.reduction.loc),
+                format!(
+                    "this formula is nested too deeply: more than {} levels of operations (split it, e.g. into several kernels)",
+                    crate::ast::MAX_DEPTH
+                ),
+            );
+            return Err(c.diags);
+        }
+    }
     let dtype = c.dtype();
     let formula = c.expr(&src.formula);
     let formula2 = src.formula2.as_ref().map(|g| c.expr(g));

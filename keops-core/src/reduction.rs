@@ -241,7 +241,7 @@ impl Reduction {
                 let width = values.len();
                 values.fill(0.0);
                 for (f, g) in pairs {
-                    let e = if m == f64::NEG_INFINITY { 0.0 } else { (f[0] - m).exp() };
+                    let e = weight(f[0], m);
                     for (c, v) in values.iter_mut().enumerate() {
                         *v += e * g.get(c).copied().unwrap_or(1.0);
                     }
@@ -255,7 +255,7 @@ impl Reduction {
                 let mut denominator = 0.0;
                 values.fill(0.0);
                 for (f, g) in pairs {
-                    let e = (f[0] - m).exp();
+                    let e = weight(f[0], m);
                     denominator += e;
                     for (v, x) in values.iter_mut().zip(g) {
                         *v += e * x;
@@ -267,6 +267,14 @@ impl Reduction {
             }
         }
     }
+}
+
+/// `exp(f - m)`, the weight of `f` relative to the maximum `m`, taken as 1 when `f == m` (also
+/// for infinite `m`, where the difference is NaN). So log-sum-exp of only -inf values is -inf
+/// and of values including +inf is +inf; the soft-max averages over the values equal to the
+/// maximum when it is infinite. NaN stays NaN.
+fn weight(f: f64, m: f64) -> f64 {
+    if f == m { 1.0 } else { (f - m).exp() }
 }
 
 #[cfg(test)]
@@ -323,5 +331,29 @@ mod tests {
         let mut v = [0.0];
         r(ReductionKind::LogSumExp, 1).reduce_reference(&p, 1, &mut v, &mut []);
         assert!((v[0] - (1e4 + 2f64.ln())).abs() < 1e-9);
+    }
+
+    #[test]
+    fn log_sum_exp_and_soft_max_take_the_limits_at_infinities() {
+        let (inf, nan) = (f64::INFINITY, f64::NAN);
+        let lse = |values: &[f64]| {
+            let mut v = [0.0];
+            r(ReductionKind::LogSumExp, 1).reduce_reference(&pairs(values), 1, &mut v, &mut []);
+            v[0]
+        };
+        assert_eq!(lse(&[-inf, -inf]), -inf);
+        assert_eq!(lse(&[1.0, inf, 2.0]), inf);
+        assert_eq!(lse(&[inf, inf]), inf);
+        assert!(lse(&[1.0, nan]).is_nan());
+        assert!(lse(&[inf, nan]).is_nan());
+        let softmax = |f: &[f64], w: &[f64]| {
+            let p: Vec<_> = f.iter().zip(w).map(|(&f, &w)| (vec![f], vec![w])).collect();
+            let mut v = [0.0];
+            r(ReductionKind::SumSoftMaxWeight, 1).reduce_reference(&p, 1, &mut v, &mut []);
+            v[0]
+        };
+        assert_eq!(softmax(&[-inf, -inf], &[1.0, 3.0]), 2.0);
+        assert_eq!(softmax(&[0.0, inf, 5.0, inf], &[1.0, 2.0, 3.0, 6.0]), 4.0);
+        assert!(softmax(&[], &[]).is_nan());
     }
 }

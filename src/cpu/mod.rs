@@ -117,7 +117,13 @@ fn run_with<K: KernelDef, M: Math<K::T>>(
     let inner = pack_inner::<K, M>(m, inputs, inner_rows);
     let block = <K::Block<()> as Array<()>>::LEN;
     let blocks = outer_rows.div_ceil(block);
-    let segments = if outer_rows >= FEW_ROWS { 1 } else { (inner_rows / SEGMENT).clamp(1, 64) };
+    // Chunks of the reduced rows per segment: whole tiles, and a function of the sizes along
+    // the reduced index only. Every output row is reduced segment by segment and the segments'
+    // results merged in order, whether the segments run in parallel (few output rows) or one
+    // after the other, so a row's result does not depend on the other rows.
+    let tile_chunks = (TILE / M::LANES).max(1);
+    let per = inner.len().div_ceil((inner_rows / SEGMENT).clamp(1, 64)).next_multiple_of(tile_chunks).max(1);
+    let segments = if outer_rows >= FEW_ROWS { 1 } else { inner.len().div_ceil(per).max(1) };
     if segments == 1 {
         let rows_per_task = (PAIRS_PER_TASK / inner_rows.max(1)).clamp(1, 256).next_multiple_of(block);
         let tasks: Vec<Mutex<OutputBlock<K::T>>> =
@@ -136,12 +142,12 @@ fn run_with<K: KernelDef, M: Math<K::T>>(
                 rows,
                 inner: &inner,
                 inner_rows,
+                per,
                 values,
                 indices,
             })
         });
     } else {
-        let per = inner.len().div_ceil(segments);
         let template = Array::from_fn(|_| <K::Red as Reducer<K>>::init(<K::T as Real>::Scalar::default()));
         let partial: Vec<K::Block<ScalarAcc<K>>> = parallel_map(blocks * segments, template, &|t| {
             let (b, s) = (t / segments, t % segments);
@@ -153,6 +159,7 @@ fn run_with<K: KernelDef, M: Math<K::T>>(
                 inner: &inner,
                 range,
                 inner_rows,
+                per,
             })
         });
         let scalar = <K::T as Real>::Scalar::default();
@@ -175,6 +182,8 @@ struct ReduceRows<'a, K: KernelDef, M: Math<K::T>> {
     rows: Range<usize>,
     inner: &'a [K::Inner<M::V>],
     inner_rows: usize,
+    /// Chunks per segment.
+    per: usize,
     values: &'a mut [K::T],
     indices: &'a mut [usize],
 }
@@ -188,8 +197,15 @@ impl<K: KernelDef, M: Math<K::T>> Task for ReduceRows<'_, K, M> {
         let block = <K::Block<()> as Array<()>>::LEN;
         let all = 0..self.inner.len();
         for first in self.rows.clone().step_by(block) {
-            let accs =
-                reduce_block::<K, M>(self.m, self.outer, first, self.inner, all.clone(), self.inner_rows);
+            let accs = reduce_block::<K, M>(
+                self.m,
+                self.outer,
+                first,
+                self.inner,
+                all.clone(),
+                self.inner_rows,
+                self.per,
+            );
             for (row, acc) in (first..self.rows.end.min(first + block)).zip(accs.as_ref()) {
                 let r = row - self.rows.start;
                 K::Red::finalize(
@@ -210,6 +226,7 @@ struct ReduceSegment<'a, K: KernelDef, M: Math<K::T>> {
     inner: &'a [K::Inner<M::V>],
     range: Range<usize>,
     inner_rows: usize,
+    per: usize,
 }
 
 impl<K: KernelDef, M: Math<K::T>> Task for ReduceSegment<'_, K, M> {
@@ -217,7 +234,15 @@ impl<K: KernelDef, M: Math<K::T>> Task for ReduceSegment<'_, K, M> {
 
     #[inline(always)]
     fn run(self) -> Self::Output {
-        reduce_block::<K, M>(self.m, self.outer, self.first, self.inner, self.range, self.inner_rows)
+        reduce_block::<K, M>(
+            self.m,
+            self.outer,
+            self.first,
+            self.inner,
+            self.range,
+            self.inner_rows,
+            self.per,
+        )
     }
 }
 
@@ -245,8 +270,10 @@ fn pack_inner<K: KernelDef, M: Math<K::T>>(
 }
 
 /// Reduces the block of output rows starting at `first` over the chunks `range` of the packed
-/// reduced rows. Rows past the end repeat the last one (their results are not used). Each row
-/// is reduced in the same order whatever the block size, so blocking does not change results.
+/// reduced rows, segment by segment (`per` chunks each, counted from chunk 0), merging the
+/// segments' collapsed results in order. Rows past the end repeat the last one (their results
+/// are not used). Each row is reduced in the same order whatever the block size and whether
+/// the segments are reduced here or in parallel, so results do not depend on either.
 #[inline(always)]
 fn reduce_block<K: KernelDef, M: Math<K::T>>(
     m: M,
@@ -255,11 +282,37 @@ fn reduce_block<K: KernelDef, M: Math<K::T>>(
     inner: &[K::Inner<M::V>],
     range: Range<usize>,
     inner_rows: usize,
+    per: usize,
 ) -> K::Block<ScalarAcc<K>> {
     let o: K::Block<K::Outer<M::V>> = Array::from_fn(|b| {
         let row = &outer[(first + b).min(outer.len() - 1)];
         Array::from_fn(|k| m.splat(row.as_ref()[k]))
     });
+    let end = ((range.start / per + 1) * per).min(range.end);
+    let mut total = reduce_segment::<K, M>(m, &o, inner, range.start..end, inner_rows);
+    let mut start = end;
+    while start < range.end {
+        let end = (start + per).min(range.end);
+        let later = reduce_segment::<K, M>(m, &o, inner, start..end, inner_rows);
+        let scalar = <K::T as Real>::Scalar::default();
+        for (t, a) in total.as_mut().iter_mut().zip(later.as_ref()) {
+            K::Red::merge(scalar, t, a);
+        }
+        start = end;
+    }
+    total
+}
+
+/// Reduces a block of output rows, with features `o`, over the chunks `range` of the packed
+/// reduced rows: tile by tile, then the partial last chunk; collapses the lanes.
+#[inline(always)]
+fn reduce_segment<K: KernelDef, M: Math<K::T>>(
+    m: M,
+    o: &K::Block<K::Outer<M::V>>,
+    inner: &[K::Inner<M::V>],
+    range: Range<usize>,
+    inner_rows: usize,
+) -> K::Block<ScalarAcc<K>> {
     let full = (inner_rows / M::LANES).clamp(range.start, range.end);
     let tile = if K::Red::TILED { (TILE / M::LANES).max(1) } else { usize::MAX };
     let init = || -> K::Block<Acc<K, M>> { Array::from_fn(|_| K::Red::init(m)) };
@@ -270,7 +323,7 @@ fn reduce_block<K: KernelDef, M: Math<K::T>>(
         let mut acc = init();
         for (c, feats) in inner[start..end].iter().enumerate() {
             let j = m.iota(((start + c) * M::LANES) as u32);
-            let values = K::pair(m, &o, feats);
+            let values = K::pair(m, o, feats);
             for (a, (f, g)) in acc.as_mut().iter_mut().zip(values.as_ref()) {
                 K::Red::step(m, a, f, g, j);
             }
@@ -284,7 +337,7 @@ fn reduce_block<K: KernelDef, M: Math<K::T>>(
         // The last, partial chunk.
         let j = m.iota((full * M::LANES) as u32);
         let mask = m.tail(inner_rows - full * M::LANES);
-        let values = K::pair(m, &o, &inner[full]);
+        let values = K::pair(m, o, &inner[full]);
         for (t, (f, g)) in total.as_mut().iter_mut().zip(values.as_ref()) {
             let mut acc = K::Red::init(m);
             K::Red::step_masked(m, &mut acc, f, g, j, mask);

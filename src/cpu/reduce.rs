@@ -8,7 +8,10 @@
 //! Semantics follow KeOps (see keops-core's `Reduction::reduce_reference`, which tests compare
 //! against): an empty reduction gives 0 (sums), +inf / -inf (min / max), index 0, and -inf for
 //! log-sum-exp. K-min slots that no value fills hold +inf and index 0. NaN values are never
-//! selected by min/max/K-min reductions; they propagate through sums and log-sum-exp.
+//! selected by min/max/K-min reductions (they compare false, as in KeOps' `a < b` tests); they
+//! propagate through sums, log-sum-exp and soft-max. Infinities follow the limits: log-sum-exp
+//! of only -inf values is -inf, with a +inf value it is +inf, and the soft-max averages `V` over
+//! the +inf values of `F` (KeOps gives NaN in these three cases, from `exp(inf - inf)`).
 
 use crate::cpu::math::{Math, Real};
 use crate::kernel::{Array, KernelDef};
@@ -330,12 +333,14 @@ impl<K: KernelDef, const N: usize> Reducer<K> for KMin<N> {
 /// and each update costs one exponential. Returns whether `f` is the new maximum, and `t`.
 #[inline(always)]
 fn raise_max<T: Real, M: Math<T>>(m: M, mx: &mut M::V, f: M::V) -> (M::Mask, M::V) {
-    let neg_inf = m.splat(T::NEG_INFINITY);
     let above = m.gt_mask(f, *mx);
     let hi = m.blend(above, f, *mx);
     let lo = m.blend(above, *mx, f);
-    // Both -inf: nothing to add (their difference would be NaN).
-    let d = m.blend(m.eq_mask(lo, neg_inf), neg_inf, m.sub(lo, hi));
+    // Equal values weigh the same: `t = 1`, also when both are +inf or both -inf, where the
+    // difference would be NaN. (Both -inf: the sums are then multiples of `exp(-inf) = 0`, so a
+    // log-sum-exp stays -inf, and a soft-max of only -inf values weighs them equally, as it
+    // does equal finite values.) A NaN `f` makes `t` NaN, which propagates.
+    let d = m.blend(m.eq_mask(lo, hi), m.splat(T::ZERO), m.sub(lo, hi));
     *mx = hi;
     (above, T::exp(m, d))
 }

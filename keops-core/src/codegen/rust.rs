@@ -8,12 +8,14 @@
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
+use syn::ext::IdentExt;
 
 use crate::ast::DType;
 use crate::backward::{Auxiliary, Backward, Extra, plan};
 use crate::check::Kernel;
+use crate::codegen::{lower_kernel, ptx};
 use crate::ir::Role;
-use crate::lower::{Inst, Operand, Program, Staged, Val, lower};
+use crate::lower::{Inst, Operand, Program, Staged, Val};
 use crate::prim::Prim;
 use crate::reduction::ReductionKind;
 
@@ -38,6 +40,7 @@ pub fn kernel_type(kernel: &Kernel, decl: &TypeDecl) -> TokenStream {
     };
     let eval = eval_methods(kernel);
     let planned = if decl.backward { Some(plan(kernel)) } else { None };
+    let ptx = ptx_method(kernel, name, planned.as_ref().and_then(|p| p.as_ref().ok()));
     let (backward_fn, backward) = match planned {
         None => (TokenStream::new(), TokenStream::new()),
         Some(Ok(plan)) => backward(kernel, decl, &plan),
@@ -78,6 +81,8 @@ pub fn kernel_type(kernel: &Kernel, decl: &TypeDecl) -> TokenStream {
             }
 
             #eval
+
+            #ptx
         }
 
         impl ::core::default::Default for #name {
@@ -88,6 +93,27 @@ pub fn kernel_type(kernel: &Kernel, decl: &TypeDecl) -> TokenStream {
 
         #def
         #backward
+    }
+}
+
+/// `ptx_modules()`: the PTX text of the kernel's GPU modules, forward then backward (see
+/// [`super::ptx`]), embedded as string literals so that no GPU toolchain is needed at build or
+/// run time.
+fn ptx_method(kernel: &Kernel, name: &syn::Ident, plan: Option<&(Vec<Backward>, Auxiliary)>) -> TokenStream {
+    let modules = ptx::modules(kernel, &name.unraw().to_string(), plan);
+    let entries = modules.iter().map(|m| {
+        let (name, text) = (&m.name, &m.text);
+        quote!((#name, #text))
+    });
+    quote! {
+        /// The GPU kernels of this value, forward and backward, as `(name, PTX text)`, for
+        /// `sm_70` and newer; each module has the entry points `keops_reduce`,
+        /// `keops_reduce_2d` and `keops_merge` (keops-core's `codegen::ptx` documents their
+        /// parameters). Available with or without a GPU, for inspection and for checking the
+        /// PTX with `ptxas`.
+        pub fn ptx_modules(&self) -> &'static [(&'static str, &'static str)] {
+            &[#(#entries),*]
+        }
     }
 }
 
@@ -296,15 +322,9 @@ fn hidden_kernel(kernel: &Kernel, name: &syn::Ident) -> TokenStream {
 /// The `KernelDef` implementation.
 fn kernel_def(kernel: &Kernel, name: &syn::Ident, backward: TokenStream) -> TokenStream {
     let t = scalar_type(kernel.dtype);
-    let mut program = Program::new(kernel.dtype);
-    let mut roots = vec![kernel.formula];
-    roots.extend(kernel.formula2);
-    let mut lowered = lower(&kernel.graph, &roots, &mut program);
-    let f_vals = lowered.remove(0);
-    let g_vals = lowered.pop().filter(|_| kernel.formula2.is_some()).unwrap_or_default();
-    let (nf, ng) = (f_vals.len(), g_vals.len());
-    let outputs: Vec<Val> = f_vals.iter().chain(&g_vals).copied().collect();
-    let staged = Staged::new(program, outputs, &kernel.roles(), kernel.reduction.outer());
+    let lowered = lower_kernel(kernel);
+    let (nf, ng) = (lowered.nf, lowered.ng());
+    let staged = lowered.staged;
     let (no, ni) = (staged.outer_features.len(), staged.inner_features.len());
 
     let outer_body = prepass(kernel, &staged, &staged.outer_features);

@@ -28,6 +28,7 @@ use crate::reduction::{Arity2, ReductionKind};
 
 /// Parses the arguments of a `genred!` invocation.
 pub fn parse_genred(tokens: TokenStream) -> Result<KernelSource, Diagnostics> {
+    super::shallow_enough(&tokens)?;
     let text = tidy(&tokens);
     let raw = match raw_args.parse2(tokens) {
         Ok(raw) => raw,
@@ -536,6 +537,9 @@ struct Parser<'a> {
     toks: Vec<Token>,
     at: usize,
     strings: &'a Strings,
+    /// Nesting of the recursive calls in progress (parentheses, unary operators, exponents),
+    /// bounded so that no input can overflow the stack.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -568,8 +572,42 @@ impl Parser<'_> {
         self.strings.loc(start, end)
     }
 
+    /// Runs `f` one level of nesting deeper, or fails if that is too deep.
+    fn nested(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<Expr, SyntaxError>,
+    ) -> Result<Expr, SyntaxError> {
+        self.deeper(1)?;
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
+    }
+
+    /// Fails if `extra` more levels (recursive calls, or operators chained at this level, each
+    /// of which nests the tree one level deeper) would exceed the limit. Parenthesised formulas
+    /// take two levels of the parser's per level of the tree, hence twice the checker's limit.
+    fn deeper(&self, extra: usize) -> Result<(), SyntaxError> {
+        if self.depth + extra > 2 * crate::ast::MAX_DEPTH {
+            let t = self.peek();
+            return error(
+                format!(
+                    "this formula is nested too deeply: more than {} levels of parentheses and operators",
+                    crate::ast::MAX_DEPTH
+                ),
+                t.start,
+                t.end.max(t.start + 1),
+            );
+        }
+        Ok(())
+    }
+
     /// comparison := bitor [('<' | '<=' | '>' | '>=' | '==' | '!=') bitor]
     fn expr(&mut self) -> Result<Expr, SyntaxError> {
+        self.nested(Self::comparison)
+    }
+
+    fn comparison(&mut self) -> Result<Expr, SyntaxError> {
         let lhs = self.bitor()?;
         let Some(op) = self.comparison_op() else {
             return Ok(lhs);
@@ -608,7 +646,10 @@ impl Parser<'_> {
     /// bitor := sum ('|' sum)*
     fn bitor(&mut self) -> Result<Expr, SyntaxError> {
         let mut lhs = self.sum()?;
+        let mut chain = 0;
         while self.eat("|").is_some() {
+            chain += 1;
+            self.deeper(chain)?;
             let rhs = self.sum()?;
             lhs = self.binary(BinOp::Dot, lhs, rhs);
         }
@@ -618,6 +659,7 @@ impl Parser<'_> {
     /// sum := term (('+' | '-') term)*
     fn sum(&mut self) -> Result<Expr, SyntaxError> {
         let mut lhs = self.term()?;
+        let mut chain = 0;
         loop {
             let op = if self.eat("+").is_some() {
                 BinOp::Add
@@ -626,6 +668,8 @@ impl Parser<'_> {
             } else {
                 return Ok(lhs);
             };
+            chain += 1;
+            self.deeper(chain)?;
             let rhs = self.term()?;
             lhs = self.binary(op, lhs, rhs);
         }
@@ -634,6 +678,7 @@ impl Parser<'_> {
     /// term := unary (('*' | '/') unary)*
     fn term(&mut self) -> Result<Expr, SyntaxError> {
         let mut lhs = self.unary()?;
+        let mut chain = 0;
         loop {
             let op = if self.eat("*").is_some() {
                 BinOp::Mul
@@ -645,6 +690,8 @@ impl Parser<'_> {
             } else {
                 return Ok(lhs);
             };
+            chain += 1;
+            self.deeper(chain)?;
             let rhs = self.unary()?;
             lhs = self.binary(op, lhs, rhs);
         }
@@ -652,6 +699,10 @@ impl Parser<'_> {
 
     /// unary := '-' unary | power
     fn unary(&mut self) -> Result<Expr, SyntaxError> {
+        self.nested(Self::unary_body)
+    }
+
+    fn unary_body(&mut self) -> Result<Expr, SyntaxError> {
         if let Some(minus) = self.eat("-") {
             let arg = self.unary()?;
             let loc = self.loc(minus.start, range(&arg).1);
@@ -753,7 +804,7 @@ fn range(e: &Expr) -> (usize, usize) {
 fn parse_formula(text: &str, strings: &Strings) -> Result<Expr, SyntaxError> {
     let chars: Vec<char> = text.chars().collect();
     let toks = lex(&chars)?;
-    let mut p = Parser { text: &chars, toks, at: 0, strings };
+    let mut p = Parser { text: &chars, toks, at: 0, strings, depth: 0 };
     if p.peek().tok == Tok::End {
         return error("empty formula", 0, 0);
     }
@@ -770,7 +821,7 @@ fn parse_alias(text: &str, strings: &Strings, index: usize) -> Result<Decl, Synt
     const FORM: &str = "an alias is written `name = Vi(dim)`, `name = Vi(pos, dim)` (or `Vj`, `Pm`), or `name = Var(pos, dim, cat)`";
     let chars: Vec<char> = text.chars().collect();
     let toks = lex(&chars)?;
-    let mut p = Parser { text: &chars, toks, at: 0, strings };
+    let mut p = Parser { text: &chars, toks, at: 0, strings, depth: 0 };
     let name_tok = p.bump();
     let Tok::Ident(name) = name_tok.tok.clone() else {
         return error(format!("{FORM}; found {}", name_tok.shown(&chars)), name_tok.start, name_tok.end);

@@ -97,6 +97,7 @@ pub fn parse_macro_input(tokens: TokenStream) -> Result<MacroInput, Diagnostics>
         }
         Ok(MacroInput::Items(items))
     };
+    super::shallow_enough(&tokens)?;
     match parser.parse2(raw_keyword_calls(tokens)) {
         Ok(input) => diags.into_result(input),
         Err(e) => {

@@ -4,8 +4,13 @@
 pub mod keops;
 pub mod math;
 
+#[cfg(test)]
+mod robustness;
+
+use proc_macro2::TokenStream;
+
 use crate::ast::KernelSource;
-use crate::diag::Diagnostics;
+use crate::diag::{Diagnostics, Loc};
 
 /// Parses a kernel from the text its macro recorded (`KernelInfo::formula`): `genred!`
 /// arguments (they start with the formula string) or a `keops!` kernel.
@@ -15,4 +20,54 @@ pub fn parse_kernel_text(text: &str) -> Result<KernelSource, Diagnostics> {
     } else {
         math::parse_kernel_str(text)
     }
+}
+
+/// The bound on [`deeper_than`]'s measure that syn gets to parse. Every level of the syntax
+/// tree takes at least one token, so this bounds syn's recursion (and the conversion to the
+/// AST, whose depth the checker then limits to [`crate::ast::MAX_DEPTH`]), while leaving room
+/// for long flat sums.
+pub(crate) const MAX_TOKEN_DEPTH: usize = 8 * crate::ast::MAX_DEPTH;
+
+/// Whether some token lies deeper than `limit` in `tokens`, measured as the number of tokens
+/// that precede it in its comma- or semicolon-separated segment, plus one per enclosing group
+/// and the tokens preceding that group in its own segment, and so on outwards. This bounds the
+/// depth of any syntax tree parsed from the tokens. Iterative, so safe on any input; returns the
+/// span of the first token too deep.
+pub(crate) fn deeper_than(tokens: &TokenStream, limit: usize) -> Option<proc_macro2::Span> {
+    use proc_macro2::TokenTree;
+    // Per open group: its remaining tokens, the measure at its start, tokens so far in the
+    // current segment.
+    let mut stack = vec![(tokens.clone().into_iter(), 0usize, 0usize)];
+    while let Some((iter, base, count)) = stack.last_mut() {
+        let Some(tt) = iter.next() else {
+            stack.pop();
+            continue;
+        };
+        *count += 1;
+        let depth = *base + *count;
+        if depth > limit {
+            return Some(tt.span());
+        }
+        match tt {
+            TokenTree::Punct(p) if matches!(p.as_char(), ',' | ';') => *count = 0,
+            TokenTree::Group(g) => stack.push((g.stream().into_iter(), depth, 0)),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Refuses macro input whose tokens are nested deeper than [`MAX_TOKEN_DEPTH`], before anything
+/// recursive (syn's parser, the rendering of the kernel text) runs on it.
+pub(crate) fn shallow_enough(tokens: &TokenStream) -> Result<(), Diagnostics> {
+    let Some(span) = deeper_than(tokens, MAX_TOKEN_DEPTH) else { return Ok(()) };
+    let mut diags = Diagnostics::new();
+    diags.error(
+        Loc::span(span),
+        format!(
+            "this formula is nested too deeply: more than {MAX_TOKEN_DEPTH} tokens deep (the limit is {} levels of operations)",
+            crate::ast::MAX_DEPTH
+        ),
+    );
+    Err(diags)
 }

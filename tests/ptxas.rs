@@ -1,0 +1,287 @@
+//! The GPU kernels' PTX, checked by a real `ptxas` (no GPU needed): every module of a
+//! representative set of kernels (the Gaussian kernel sum, every reduction over both indices in
+//! both float types with its backward kernels, function-heavy and large formulas, every basic
+//! primitive) must assemble for sm_70, sm_80 and sm_90, the kernels of every operation of the op
+//! table for sm_80, and the D = 3 Gaussian kernels must not spill registers.
+//!
+//! `ptxas` is `$KEOPS_PTXAS`, else `ptxas` on the `PATH` (the PyPI package
+//! `nvidia-cuda-nvcc-cu12` ships one; see `.ci/run`). Without one the tests print
+//! `SKIPPED: no ptxas` and pass, unless `KEOPS_REQUIRE_PTXAS=1`, which makes that a failure.
+//!
+//! The kernels are compiled by keops-core's generator directly rather than declared with
+//! `keops!` (which would also build their CPU code); one declared kernel checks that
+//! `ptx_modules()` embeds exactly what the generator prints.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use keops_core::backward::plan;
+use keops_core::check::{Kernel, check};
+use keops_core::codegen::ptx::{self, Module};
+use keops_core::ir::DType;
+use keops_core::ops::Op;
+use keops_core::reduction::{Arity2, ReductionKind};
+
+const ARCHS: &[&str] = &["sm_70", "sm_80", "sm_90"];
+
+const GAUSS_F32: &str = "|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j";
+const GAUSS_F64: &str = "|x_i: [f64; 3], y_j: [f64; 3], b_j: [f64; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j";
+
+keops::keops! {
+    /// The Gaussian kernel sum of `GAUSS_F32`.
+    struct Gauss = |x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j;
+}
+
+/// A kernel in math syntax, checked.
+fn kernel(text: &str) -> Kernel {
+    let src =
+        keops_core::syntax::math::parse_kernel_str(text).unwrap_or_else(|_| panic!("cannot parse `{text}`"));
+    check(&src).unwrap_or_else(|_| panic!("`{text}` does not check"))
+}
+
+/// A kernel from `genred!` arguments, checked.
+fn genred(text: &str) -> Kernel {
+    let src =
+        keops_core::syntax::keops::parse_genred_str(text).unwrap_or_else(|_| panic!("cannot parse `{text}`"));
+    check(&src).unwrap_or_else(|_| panic!("`{text}` does not check"))
+}
+
+/// The forward, auxiliary and backward modules of `kernel`, as the macros embed them.
+fn modules_of(kernel: &Kernel, name: &str) -> Vec<Module> {
+    let planned = plan(kernel).unwrap_or_else(|e| panic!("{name}: no backward plan: {e:?}"));
+    ptx::modules(kernel, name, Some(&planned))
+}
+
+fn gaussian_modules() -> Vec<Module> {
+    let mut out = modules_of(&kernel(GAUSS_F32), "gauss_f32");
+    out.extend(modules_of(&kernel(GAUSS_F64), "gauss_f64"));
+    out
+}
+
+/// Every reduction, over i and over j, in f32 and f64 (log-sum-exp also weighted), and its
+/// backward kernels once (they are sums like any other, over i or j depending on the input).
+fn reduction_modules() -> Vec<Module> {
+    let mut out = Vec::new();
+    for &kind in ReductionKind::ALL {
+        let f = if kind.needs_scalar_formula() {
+            "p * dot(x_i, y_j) - sqdist(x_i, y_j)"
+        } else {
+            "(x_i - y_j) * p + dot(x_i, y_j) * y_j"
+        };
+        let seconds: &[Option<&str>] = match kind.second_formula() {
+            Arity2::None => &[None],
+            Arity2::Optional => &[None, Some("exp(b_j - x_i[0])")],
+            Arity2::Required => &[Some("exp(b_j) * x_i[0]")],
+        };
+        let k = if kind.takes_k() { "::<3>" } else { "" };
+        for (n, second) in seconds.iter().enumerate() {
+            for axis in ["i", "j"] {
+                for t in ["f32", "f64"] {
+                    let body = match second {
+                        Some(g) => format!("({f}, {g})"),
+                        None => format!(" {f}"),
+                    };
+                    let text = format!(
+                        "|x_i: [{t}; 3], y_j: [{t}; 3], b_j: [{t}; 2], p: {t}| {}_{axis}{k}{body}",
+                        kind.name()
+                    );
+                    let (k, name) = (kernel(&text), format!("{}{n}_{axis}_{t}", kind.name()));
+                    match (t, axis) {
+                        ("f64", "j") => out.extend(modules_of(&k, &name)),
+                        _ => out.push(ptx::module(&k, name)),
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Kernels computing every test case of every operation of the op table, a group of cases per
+/// kernel (ptxas takes much longer on one large kernel than on several smaller ones).
+fn op_table_modules() -> Vec<Module> {
+    let mut out = Vec::new();
+    for t in ["f32", "f64"] {
+        let mut parts = Vec::new();
+        for &op in Op::ALL {
+            let spec = op.spec();
+            for (c, case) in spec.tests.iter().enumerate() {
+                let mut args = Vec::new();
+                let mut aliases = Vec::new();
+                for (k, &(dim, _, _)) in case.operands.iter().enumerate() {
+                    let name = format!("{}_{c}_{k}", spec.keops);
+                    aliases.push(format!("\"{name} = {}({dim})\"", if k % 2 == 0 { "Vi" } else { "Vj" }));
+                    args.push(name);
+                }
+                if let [only] = args.as_mut_slice() {
+                    *only = format!("{only} * s");
+                }
+                args.extend(keops_core::ops::attrs::format(spec.attrs, case.attrs));
+                parts.push((format!("{}({})", spec.keops, args.join(", ")), aliases));
+            }
+        }
+        for (g, group) in parts.chunks(OPS_PER_KERNEL).enumerate() {
+            let formula = group.iter().map(|p| p.0.clone()).reduce(|a, b| format!("Concat({a}, {b})"));
+            let mut aliases: Vec<String> = group.iter().flat_map(|p| p.1.clone()).collect();
+            aliases.push("\"s = Vj(1)\"".into());
+            let text = format!("\"{}\", [{}], dtype = {t}", formula.unwrap_or_default(), aliases.join(", "));
+            out.push(ptx::module(&genred(&text), format!("op_table_{t}_{g}")));
+        }
+    }
+    out
+}
+
+/// Op-table cases per kernel of [`op_table_modules`].
+const OPS_PER_KERNEL: usize = 24;
+
+/// A few large or function-heavy formulas (forward only: their gradients are larger still and
+/// slow to assemble), and every basic primitive.
+fn heavy_modules() -> Vec<Module> {
+    let mut out = Vec::new();
+    let heavy = [
+        "|x_i: [f32; 4], y_j: [f32; 4]| sum_j log(1.5 + sin(x_i * y_j)) * sqrt(2.0 + cos(x_i - y_j)) + atan2(x_i, y_j)",
+        "|x_i: [f64; 4], y_j: [f64; 4]| sum_i asin(x_i * y_j * 0.5) + acos(y_j * 0.5) * exp(x_i) + powf(abs(x_i) + 1.0, y_j)",
+        "|x_i: [f32; 3], y_j: [f32; 3]| sum_j relu(x_i - y_j) + abs(x_i) * sign(y_j) + step(x_i + y_j) + ifelse(x_i - y_j, x_i, rsqrt(y_j))",
+        "|x_i: [f32; 64], y_j: [f32; 64], b_j: [f32; 4]| sum_j exp(-sqdist(x_i, y_j)) * b_j",
+    ];
+    for (n, text) in heavy.iter().enumerate() {
+        out.push(ptx::module(&kernel(text), format!("heavy{n}")));
+    }
+    for dtype in [DType::F32, DType::F64] {
+        out.push(ptx::primitive_module(dtype));
+    }
+    out
+}
+
+/// `ptxas`, or `None` (after printing `SKIPPED: no ptxas`) if there is none and none is
+/// required.
+fn ptxas() -> Option<PathBuf> {
+    let found = match std::env::var_os("KEOPS_PTXAS") {
+        Some(p) => {
+            let p = PathBuf::from(p);
+            assert!(p.is_file(), "KEOPS_PTXAS={} is not a file", p.display());
+            Some(p)
+        }
+        None => std::env::var_os("PATH")
+            .and_then(|path| std::env::split_paths(&path).map(|d| d.join("ptxas")).find(|p| p.is_file())),
+    };
+    if found.is_none() {
+        let required = std::env::var("KEOPS_REQUIRE_PTXAS").is_ok_and(|v| v == "1");
+        assert!(!required, "KEOPS_REQUIRE_PTXAS=1 but no ptxas: set KEOPS_PTXAS or put ptxas on the PATH");
+        println!("SKIPPED: no ptxas");
+    }
+    found
+}
+
+/// A fresh directory for this test's files.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("keops-ptxas-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Assembles `module` (written to `dir` by [`assemble_all`]) for `arch` with `-v`; returns
+/// ptxas's report, or its errors.
+fn assemble(ptxas: &Path, dir: &Path, module: &Module, arch: &str) -> Result<String, String> {
+    let file = dir.join(format!("{}.ptx", module.name));
+    let out = Command::new(ptxas)
+        .args([&format!("-arch={arch}"), "-v", "-o"])
+        .arg(dir.join(format!("{}_{arch}.cubin", module.name)))
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", ptxas.display()));
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() { Ok(report) } else { Err(report) }
+}
+
+/// Assembles every module for every architecture, on all cores; returns each module's name,
+/// architecture and report, or panics listing every failure.
+fn assemble_all(
+    ptxas: &Path,
+    test: &str,
+    modules: &[Module],
+    archs: &[&'static str],
+) -> Vec<(String, &'static str, String)> {
+    let dir = scratch(test);
+    for m in modules {
+        std::fs::write(dir.join(format!("{}.ptx", m.name)), &m.text).unwrap();
+    }
+    let jobs: Vec<(&Module, &'static str)> =
+        modules.iter().flat_map(|m| archs.iter().map(move |&a| (m, a))).collect();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let results: Vec<(String, &str, Result<String, String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let (jobs, dir) = (&jobs, &dir);
+                s.spawn(move || {
+                    (jobs.iter().skip(w).step_by(workers))
+                        .map(|&(m, arch)| (m.name.clone(), arch, assemble(ptxas, dir, m, arch)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let failures: Vec<String> = (results.iter())
+        .filter_map(|(name, arch, r)| r.as_ref().err().map(|e| format!("{name} for {arch}:\n{e}")))
+        .collect();
+    assert!(failures.is_empty(), "ptxas rejected {} module(s):\n{}", failures.len(), failures.join("\n"));
+    results.into_iter().map(|(name, arch, r)| (name, arch, r.unwrap_or_default())).collect()
+}
+
+/// The numbers before `what` in a ptxas `-v` report (`12 bytes spill stores` -> 12).
+fn numbers_before(report: &str, what: &str) -> Vec<u64> {
+    report
+        .match_indices(what)
+        .filter_map(|(at, _)| report[..at].split_whitespace().next_back()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn embedded_modules_are_the_generators() {
+    let embedded = Gauss::new().ptx_modules();
+    let generated = modules_of(&kernel(GAUSS_F32), "Gauss");
+    let names: Vec<&str> = embedded.iter().map(|m| m.0).collect();
+    assert_eq!(names, ["Gauss", "Gauss__Grad0", "Gauss__Grad1", "Gauss__Grad2"]);
+    assert_eq!(embedded.len(), generated.len());
+    for (&(name, text), module) in embedded.iter().zip(&generated) {
+        assert_eq!(name, module.name);
+        assert_eq!(text, module.text, "{name}: the embedded PTX differs from the generator's");
+        assert!(text.contains(&format!(".entry {}(", ptx::ENTRY)), "{name}");
+    }
+}
+
+#[test]
+fn every_module_assembles() {
+    let Some(ptxas) = ptxas() else { return };
+    let mut modules = reduction_modules();
+    modules.extend(heavy_modules());
+    let reports = assemble_all(&ptxas, "all", &modules, ARCHS);
+    println!("ptxas accepted {} modules for {}", reports.len() / ARCHS.len(), ARCHS.join(", "));
+}
+
+/// The op table's kernels take seconds each to assemble: one architecture (the primitives they
+/// are made of are assembled for all of them above).
+#[test]
+fn every_operation_assembles() {
+    let Some(ptxas) = ptxas() else { return };
+    assemble_all(&ptxas, "ops", &op_table_modules(), &["sm_80"]);
+}
+
+#[test]
+fn gaussian_kernels_do_not_spill() {
+    let Some(ptxas) = ptxas() else { return };
+    for (name, arch, report) in assemble_all(&ptxas, "gauss", &gaussian_modules(), ARCHS) {
+        let entries: Vec<&str> = report.split("Compiling entry function '").skip(1).collect();
+        assert_eq!(entries.len(), 3, "{name} for {arch}: three entry points in\n{report}");
+        for entry in entries {
+            let function = entry.split('\'').next().unwrap_or_default();
+            let spilled: u64 = numbers_before(entry, "bytes spill").iter().sum();
+            let registers = numbers_before(entry, "registers");
+            assert_eq!(registers.len(), 1, "{name}::{function} for {arch}: no register count in\n{report}");
+            println!("{name}::{function} {arch}: {} registers, {spilled} bytes spilled", registers[0]);
+            assert_eq!(spilled, 0, "{name}::{function} spills registers on {arch}:\n{report}");
+        }
+    }
+}
