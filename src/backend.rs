@@ -1,9 +1,25 @@
-//! Where a kernel runs.
+//! Where a kernel runs: the choice ([`Backend`]), its resolution against `KEOPS_BACKEND` and
+//! the devices found, and (with the `cuda` feature) the GPU path in [`gpu`].
 
 use std::fmt;
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
+
+#[cfg(feature = "cuda")]
+pub(crate) mod gpu;
+
+/// What the GPU runtime needs of an element type (`f32`, `f64`); nothing without the `cuda`
+/// feature.
+#[cfg(feature = "cuda")]
+pub use keops_gpu::Element as GpuElement;
+
+/// What the GPU runtime needs of an element type (`f32`, `f64`); nothing without the `cuda`
+/// feature.
+#[cfg(not(feature = "cuda"))]
+pub trait GpuElement {}
+#[cfg(not(feature = "cuda"))]
+impl<T> GpuElement for T {}
 
 /// The device a kernel runs on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -32,6 +48,9 @@ impl fmt::Display for Backend {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Resolved {
     Cpu,
+    /// The CUDA device with this ordinal, found usable.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    Cuda(usize),
 }
 
 /// What `KEOPS_BACKEND` asks for, read once.
@@ -58,11 +77,13 @@ impl Backend {
     pub fn active(self) -> Result<Backend> {
         Ok(match self.resolve()? {
             Resolved::Cpu => Backend::Cpu,
+            Resolved::Cuda(n) => Backend::Cuda(n),
         })
     }
 
     /// Decides where a call runs: an explicit choice wins, then `KEOPS_BACKEND`, then the GPU
-    /// if one is usable, else the CPU.
+    /// (device 0) if the `cuda` feature is on and the device is usable, else the CPU. An
+    /// explicit CUDA choice that cannot be honoured is an error, never a silent fallback.
     pub(crate) fn resolve(self) -> Result<Resolved> {
         let wanted = match self {
             Backend::Auto => env_override()?.unwrap_or(Backend::Auto),
@@ -70,11 +91,21 @@ impl Backend {
         };
         match wanted {
             Backend::Cpu => Ok(Resolved::Cpu),
-            Backend::Cuda(n) => Err(Error::BackendUnavailable {
-                backend: Backend::Cuda(n).to_string(),
-                reason: "this binary was built without the `cuda` feature".into(),
+            Backend::Cuda(n) => cuda(n).map(|()| Resolved::Cuda(n)).map_err(|reason| {
+                Error::BackendUnavailable { backend: Backend::Cuda(n).to_string(), reason }
             }),
-            Backend::Auto => Ok(Resolved::Cpu),
+            Backend::Auto => Ok(if cuda(0).is_ok() { Resolved::Cuda(0) } else { Resolved::Cpu }),
         }
+    }
+}
+
+/// Whether CUDA device `ordinal` is usable, or why not.
+fn cuda(ordinal: usize) -> Result<(), String> {
+    #[cfg(feature = "cuda")]
+    return gpu::usable(ordinal);
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = ordinal;
+        Err("this binary was built without the `cuda` feature".into())
     }
 }

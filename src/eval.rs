@@ -1,5 +1,6 @@
 //! The entry points generated code calls: input validation, size inference, backend dispatch.
 
+#[cfg(feature = "cuda")]
 use crate::backend::Resolved;
 use crate::cpu::math::Real;
 use crate::error::{Error, Result};
@@ -80,12 +81,16 @@ pub(crate) fn compute<K: KernelDef>(
     values: &mut [K::T],
     indices: &mut [usize],
 ) -> Result<()> {
-    match k.backend().resolve()? {
-        Resolved::Cpu => {
-            crate::cpu::run::<K>(inputs, sizes.outer, sizes.inner, values, indices);
-            Ok(())
-        }
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+    let resolved = k.backend().resolve()?;
+    #[cfg(feature = "cuda")]
+    if let (Resolved::Cuda(ordinal), Some(module)) = (resolved, K::GPU) {
+        return crate::backend::gpu::run::<K>(ordinal, &module, inputs, sizes, values, indices);
     }
+    // The CPU, or a kernel without a GPU module (the derivatives of selections, which
+    // `Backprop::selection` evaluates on the CPU anyway).
+    crate::cpu::run::<K>(inputs, sizes.outer, sizes.inner, values, indices);
+    Ok(())
 }
 
 /// `eval_flat`: values then indices (as numbers), flat.

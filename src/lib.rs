@@ -205,5 +205,5 @@ pub mod __private {
     };
     pub use crate::eval::{eval_both, eval_flat, eval_indices, eval_values};
     pub use crate::grad::{Backprop, array, rows};
-    pub use crate::kernel::{Array, KernelDef};
+    pub use crate::kernel::{Array, GpuModule, KernelDef, ptx_entry};
 }

@@ -14,7 +14,9 @@ use std::marker::PhantomData;
 use super::simd::WithMath;
 
 /// A floating-point element type: `f32` or `f64`.
-pub trait Real: Copy + Send + Sync + PartialOrd + Debug + Default + 'static {
+pub trait Real:
+    Copy + Send + Sync + PartialOrd + Debug + Default + 'static + crate::backend::GpuElement
+{
     /// One-lane arithmetic on this type (used to merge per-row results).
     type Scalar: Math<Self, V = Self, Mask = bool, Idx = u32> + Default;
     const ZERO: Self;

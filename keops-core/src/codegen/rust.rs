@@ -40,16 +40,18 @@ pub fn kernel_type(kernel: &Kernel, decl: &TypeDecl) -> TokenStream {
     };
     let eval = eval_methods(kernel);
     let planned = if decl.backward { Some(plan(kernel)) } else { None };
-    let ptx = ptx_method(kernel, name, planned.as_ref().and_then(|p| p.as_ref().ok()));
+    let modules =
+        ptx::modules(kernel, &name.unraw().to_string(), planned.as_ref().and_then(|p| p.as_ref().ok()));
+    let ptx = ptx_method(name, &modules);
     let (backward_fn, backward) = match planned {
         None => (TokenStream::new(), TokenStream::new()),
-        Some(Ok(plan)) => backward(kernel, decl, &plan),
+        Some(Ok(plan)) => backward(kernel, decl, &plan, &modules),
         Some(Err(message)) => {
             let message = format!("internal error while differentiating the kernel: {message}");
             (TokenStream::new(), quote!(::core::compile_error!(#message);))
         }
     };
-    let def = kernel_def(kernel, name, backward_fn);
+    let def = kernel_def(kernel, name, backward_fn, module_named(&modules, name));
     quote! {
         #(#attrs)*
         #doc
@@ -96,14 +98,28 @@ pub fn kernel_type(kernel: &Kernel, decl: &TypeDecl) -> TokenStream {
     }
 }
 
+/// The module of the kernel type `ident` (the forward kernel or a hidden one) among `modules`.
+fn module_named<'a>(modules: &'a [ptx::Module], ident: &syn::Ident) -> Option<&'a ptx::Module> {
+    let name = ident.unraw().to_string();
+    modules.iter().find(|m| m.name == name)
+}
+
 /// `ptx_modules()`: the PTX text of the kernel's GPU modules, forward then backward (see
-/// [`super::ptx`]), embedded as string literals so that no GPU toolchain is needed at build or
-/// run time.
-fn ptx_method(kernel: &Kernel, name: &syn::Ident, plan: Option<&(Vec<Backward>, Auxiliary)>) -> TokenStream {
-    let modules = ptx::modules(kernel, &name.unraw().to_string(), plan);
+/// [`super::ptx`]). The text is embedded once, as string literals in each kernel type's
+/// `KernelDef::GPU` (which the CUDA backend launches), so that no GPU toolchain is needed at
+/// build or run time; this method lists those constants.
+fn ptx_method(name: &syn::Ident, modules: &[ptx::Module]) -> TokenStream {
+    let base = name.unraw().to_string();
     let entries = modules.iter().map(|m| {
-        let (name, text) = (&m.name, &m.text);
-        quote!((#name, #text))
+        // Backward and auxiliary kernels are named by suffix, as `backward` declares them.
+        let ty = match m.name.strip_prefix(&base) {
+            Some("") | None => quote!(#name),
+            Some(suffix) => {
+                let ident = format_ident!("{}{}", name, suffix);
+                quote!(#ident)
+            }
+        };
+        quote!(::keops::__private::ptx_entry(<#ty as ::keops::__private::KernelDef>::GPU))
     });
     quote! {
         /// The GPU kernels of this value, forward and backward, as `(name, PTX text)`, for
@@ -112,7 +128,8 @@ fn ptx_method(kernel: &Kernel, name: &syn::Ident, plan: Option<&(Vec<Backward>, 
         /// parameters). Available with or without a GPU, for inspection and for checking the
         /// PTX with `ptxas`.
         pub fn ptx_modules(&self) -> &'static [(&'static str, &'static str)] {
-            &[#(#entries),*]
+            const MODULES: &[(&str, &str)] = &[#(#entries),*];
+            MODULES
         }
     }
 }
@@ -182,13 +199,14 @@ fn backward(
     kernel: &Kernel,
     decl: &TypeDecl,
     (plans, aux): &(Vec<Backward>, Auxiliary),
+    modules: &[ptx::Module],
 ) -> (TokenStream, TokenStream) {
     let TypeDecl { vis, name, .. } = decl;
     let t = scalar_type(kernel.dtype);
     let mut hidden = TokenStream::new();
     let aux_name = format_ident!("{}__Aux", name);
     if let Some(a) = aux.log_sum_exp.as_ref().or(aux.selection.as_ref()) {
-        hidden.extend(hidden_kernel(a, &aux_name));
+        hidden.extend(hidden_kernel(a, &aux_name, module_named(modules, &aux_name)));
     }
     let arms: Vec<TokenStream> = plans
         .iter()
@@ -198,7 +216,7 @@ fn backward(
             match plan {
                 Backward::Zero => quote!(#pos => ::core::result::Result::Ok(bp.zero(#pos)),),
                 Backward::Reduction { kernel: k, extras, sum_rows } => {
-                    hidden.extend(hidden_kernel(k, &ident));
+                    hidden.extend(hidden_kernel(k, &ident, module_named(modules, &ident)));
                     let extras = extras.iter().map(|x| match x {
                         Extra::Gradient => quote!(bp.gradient()),
                         Extra::Output => quote!(bp.output()?),
@@ -207,7 +225,7 @@ fn backward(
                     quote!(#pos => bp.reduction::<#ident>(&[#(#extras),*], #sum_rows),)
                 }
                 Backward::Selection { kernel: k } => {
-                    hidden.extend(hidden_kernel(k, &ident));
+                    hidden.extend(hidden_kernel(k, &ident, module_named(modules, &ident)));
                     quote!(#pos => bp.selection::<#aux_name, #ident>(#pos),)
                 }
             }
@@ -305,8 +323,8 @@ fn backward(
 }
 
 /// A hidden kernel type (backward or auxiliary), used only by the gradient methods.
-fn hidden_kernel(kernel: &Kernel, name: &syn::Ident) -> TokenStream {
-    let def = kernel_def(kernel, name, TokenStream::new());
+fn hidden_kernel(kernel: &Kernel, name: &syn::Ident, gpu: Option<&ptx::Module>) -> TokenStream {
+    let def = kernel_def(kernel, name, TokenStream::new(), gpu);
     quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
@@ -319,8 +337,13 @@ fn hidden_kernel(kernel: &Kernel, name: &syn::Ident) -> TokenStream {
     }
 }
 
-/// The `KernelDef` implementation.
-fn kernel_def(kernel: &Kernel, name: &syn::Ident, backward: TokenStream) -> TokenStream {
+/// The `KernelDef` implementation; `gpu` is the kernel's GPU module, if it has one.
+fn kernel_def(
+    kernel: &Kernel,
+    name: &syn::Ident,
+    backward: TokenStream,
+    gpu: Option<&ptx::Module>,
+) -> TokenStream {
     let t = scalar_type(kernel.dtype);
     let lowered = lower_kernel(kernel);
     let (nf, ng) = (lowered.nf, lowered.ng());
@@ -333,6 +356,19 @@ fn kernel_def(kernel: &Kernel, name: &syn::Ident, backward: TokenStream) -> Toke
     let pair_body = pair(kernel, &staged, nf, block);
     let info = info(kernel);
     let red = reducer(kernel);
+    let gpu = gpu.map(|m| {
+        let ptx::Module { name, text, block, shared_per_thread, partial_widths: (pv, pi) } = m;
+        quote! {
+            const GPU: ::core::option::Option<::keops::__private::GpuModule> =
+                ::core::option::Option::Some(::keops::__private::GpuModule {
+                    name: #name,
+                    ptx: #text,
+                    block: #block,
+                    shared_per_thread: #shared_per_thread,
+                    partial_widths: (#pv, #pi),
+                });
+        }
+    });
     quote! {
         impl ::keops::__private::KernelDef for #name {
             type T = #t;
@@ -343,6 +379,7 @@ fn kernel_def(kernel: &Kernel, name: &syn::Ident, backward: TokenStream) -> Toke
             type F<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #nf];
             type G<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #ng];
             type Block<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #block];
+            #gpu
 
             #[inline]
             #[allow(unused_variables, clippy::all)]

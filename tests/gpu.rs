@@ -1,0 +1,240 @@
+//! The CUDA backend against the CPU backend: every reduction kind, f32 and f64, both axes,
+//! sizes that take the one-launch and the split (2D) schemes, and gradients.
+//!
+//! Without a usable CUDA device these print `SKIPPED: no CUDA device` and pass, unless
+//! `KEOPS_REQUIRE_GPU=1` is set, which makes a missing device a failure (for runs on GPU
+//! machines). What can be checked without a device is checked too: `Auto` falls back to the CPU
+//! and an explicit `Cuda(n)` is `BackendUnavailable` with the reason.
+
+use keops::{Backend, Error, Index, Kernel, KernelInfo, keops};
+
+keops! {
+    struct SumJ = |x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 2], g: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j;
+    struct SumI = |x_i: [f64; 3], y_j: [f64; 3], b_i: f64| sum_i exp(-sqdist(x_i, y_j)) * b_i;
+    struct MinJ = |x_i: [f32; 3], y_j: [f32; 3]| min_j sqdist(x_i, y_j);
+    struct MaxI = |x_i: [f64; 2], y_j: [f64; 2]| max_i x_i * y_j;
+    struct ArgMinJ = |x_i: [f64; 3], y_j: [f64; 3]| argmin_j sqdist(x_i, y_j);
+    struct ArgMaxI = |x_i: [f32; 2], y_j: [f32; 2]| argmax_i dot(x_i, y_j);
+    struct MinArgMinI = |x_i: [f32; 4], y_j: [f32; 4]| min_argmin_i sin(x_i + y_j);
+    struct MaxArgMaxJ = |x_i: [f64; 2], y_j: [f64; 2]| max_argmax_j x_i * y_j;
+    struct KMinJ = |x_i: [f32; 3], y_j: [f32; 3]| kmin_j::<5> sqdist(x_i, y_j);
+    struct ArgKMinI = |x_i: [f64; 3], y_j: [f64; 3]| argkmin_i::<3> sqdist(x_i, y_j);
+    struct KMinArgKMinJ = |x_i: [f32; 2], y_j: [f32; 2]| kmin_argkmin_j::<10> sqdist(x_i, y_j);
+    struct LogSumExpJ = |x_i: [f32; 3], y_j: [f32; 3], g: f32| logsumexp_j - g * sqdist(x_i, y_j);
+    struct LogSumExpI = |x_i: [f64; 2], y_j: [f64; 2], w_i: f64| logsumexp_i(-sqdist(x_i, y_j), 2.0 + w_i);
+    struct SoftMaxJ = |x_i: [f64; 3], y_j: [f64; 3], b_j: [f64; 2]| sumsoftmaxweight_j(-sqdist(x_i, y_j), b_j);
+    struct SoftMaxI = |x_i: [f32; 2], y_j: [f32; 2], b_i: [f32; 3]| sumsoftmaxweight_i(-sqdist(x_i, y_j), b_i);
+}
+
+/// Whether CUDA device 0 is usable; prints why not, and fails under `KEOPS_REQUIRE_GPU=1`.
+fn device() -> bool {
+    match Backend::Cuda(0).active() {
+        Ok(_) => true,
+        Err(e) => {
+            if std::env::var("KEOPS_REQUIRE_GPU").is_ok_and(|v| v.trim() == "1") {
+                panic!("KEOPS_REQUIRE_GPU=1 but there is no usable CUDA device: {e}");
+            }
+            println!("SKIPPED: no CUDA device ({e})");
+            false
+        }
+    }
+}
+
+/// (rows of i, rows of j): empty, tiny, odd sizes, few output rows (the split scheme), many
+/// output rows (one launch on any device).
+const SIZES: [(usize, usize); 8] =
+    [(0, 5), (5, 0), (1, 1), (37, 1000), (3, 20_000), (1000, 257), (20_000, 3), (70_000, 40)];
+
+/// Deterministic inputs in [-1, 1) for the kernel's variables.
+fn inputs<T: From<f32>>(info: &KernelInfo, m: usize, n: usize, seed: u64) -> Vec<Vec<T>> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    };
+    info.vars
+        .iter()
+        .map(|v| {
+            let rows = match v.index {
+                Index::I => m,
+                Index::J => n,
+                Index::Param => 1,
+            };
+            (0..rows * v.dim).map(|_| T::from(next())).collect()
+        })
+        .collect()
+}
+
+/// `gpu` equals `cpu` to `rtol` (relative to the values' scale); infinities and NaNs exactly.
+fn assert_close<T: Copy + Into<f64>>(gpu: &[T], cpu: &[T], rtol: f64, what: &str) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
+    let scale = cpu.iter().map(|&c| c.into().abs()).filter(|c| c.is_finite()).fold(1.0, f64::max);
+    for (k, (&g, &c)) in gpu.iter().zip(cpu).enumerate() {
+        let (g, c) = (g.into(), c.into());
+        let ok = if c.is_finite() {
+            (g - c).abs() <= rtol * scale.max(c.abs())
+        } else {
+            g == c || (g.is_nan() && c.is_nan())
+        };
+        assert!(ok, "{what}: element {k}: GPU {g}, CPU {c}");
+    }
+}
+
+fn tolerance(info: &KernelInfo) -> f64 {
+    if info.dtype == "f32" { 1e-5 } else { 1e-12 }
+}
+
+/// `eval_flat` on the GPU and on the CPU, at every size. Indices (the tail of the flat output)
+/// must agree exactly: formula values are computed identically, and ties go to the lowest index.
+fn forward<K: Kernel>(gpu: &K, cpu: &K, name: &str)
+where
+    K::T: From<f32> + Into<f64>,
+{
+    let info = cpu.info();
+    assert_eq!(gpu.backend(), Backend::Cuda(0));
+    for (s, &(m, n)) in SIZES.iter().enumerate() {
+        let x = inputs::<K::T>(&info, m, n, s as u64);
+        let (g, c) = (gpu.eval_flat(&x).unwrap(), cpu.eval_flat(&x).unwrap());
+        let rows = if info.reduced == Index::J { m } else { n };
+        let values = rows * info.value_width;
+        let what = format!("{name} ({}) at {m} x {n}", info.formula);
+        assert_close(&g[..values], &c[..values], tolerance(&info), &what);
+        let (gi, ci): (Vec<f64>, Vec<f64>) = (
+            g[values..].iter().map(|&v| v.into()).collect(),
+            c[values..].iter().map(|&v| v.into()).collect(),
+        );
+        assert_eq!(gi, ci, "{what}: indices");
+    }
+}
+
+/// `grad_flat` with respect to every input, on the GPU and on the CPU.
+fn backward<K: Kernel>(gpu: &K, cpu: &K, name: &str)
+where
+    K::T: From<f32> + Into<f64>,
+{
+    let info = cpu.info();
+    for (s, &(m, n)) in [(37, 1000), (3, 20_000), (2000, 300)].iter().enumerate() {
+        let x = inputs::<K::T>(&info, m, n, 100 + s as u64);
+        let rows = if info.reduced == Index::J { m } else { n };
+        let e: Vec<K::T> =
+            (0..rows * info.value_width).map(|k| K::T::from(((k % 7) as f32 - 3.0) / 4.0)).collect();
+        for pos in 0..info.vars.len() {
+            let what = format!("{name}: gradient {pos} at {m} x {n}");
+            let (g, c) = (gpu.grad_flat(pos, &x, &e).unwrap(), cpu.grad_flat(pos, &x, &e).unwrap());
+            // Gradients sum many terms in different orders; parameters sum over all rows too.
+            assert_close(&g, &c, 100.0 * tolerance(&info), &what);
+        }
+    }
+}
+
+macro_rules! both {
+    ($k:ident) => {
+        (&$k::new().on(Backend::Cuda(0)), &$k::new().on(Backend::Cpu), stringify!($k))
+    };
+}
+
+#[test]
+fn every_reduction_matches_the_cpu() {
+    if !device() {
+        return;
+    }
+    let (g, c, n) = both!(SumJ);
+    forward(g, c, n);
+    let (g, c, n) = both!(SumI);
+    forward(g, c, n);
+    let (g, c, n) = both!(MinJ);
+    forward(g, c, n);
+    let (g, c, n) = both!(MaxI);
+    forward(g, c, n);
+    let (g, c, n) = both!(ArgMinJ);
+    forward(g, c, n);
+    let (g, c, n) = both!(ArgMaxI);
+    forward(g, c, n);
+    let (g, c, n) = both!(MinArgMinI);
+    forward(g, c, n);
+    let (g, c, n) = both!(MaxArgMaxJ);
+    forward(g, c, n);
+    let (g, c, n) = both!(KMinJ);
+    forward(g, c, n);
+    let (g, c, n) = both!(ArgKMinI);
+    forward(g, c, n);
+    let (g, c, n) = both!(KMinArgKMinJ);
+    forward(g, c, n);
+    let (g, c, n) = both!(LogSumExpJ);
+    forward(g, c, n);
+    let (g, c, n) = both!(LogSumExpI);
+    forward(g, c, n);
+    let (g, c, n) = both!(SoftMaxJ);
+    forward(g, c, n);
+    let (g, c, n) = both!(SoftMaxI);
+    forward(g, c, n);
+}
+
+#[test]
+fn gradients_match_the_cpu() {
+    if !device() {
+        return;
+    }
+    let (g, c, n) = both!(SumJ);
+    backward(g, c, n);
+    let (g, c, n) = both!(SumI);
+    backward(g, c, n);
+    let (g, c, n) = both!(LogSumExpJ);
+    backward(g, c, n);
+    let (g, c, n) = both!(SoftMaxJ);
+    backward(g, c, n);
+    // A selection: its auxiliary argmin runs on the GPU, the derivative at the selected pairs
+    // on the CPU.
+    let (g, c, n) = both!(MinJ);
+    backward(g, c, n);
+}
+
+#[test]
+fn typed_calls_and_the_module_cache() {
+    if !device() {
+        return;
+    }
+    let k = SumJ::new().on(Backend::Cuda(0));
+    let x = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]];
+    let y = [[0.0, 0.0, 0.0]];
+    let b = [[1.0, 2.0]];
+    // Twice: the second call finds the module loaded.
+    for _ in 0..2 {
+        let a = k.eval(&x, &y, &b, 1.0).unwrap();
+        let want = SumJ::new().on(Backend::Cpu).eval(&x, &y, &b, 1.0).unwrap();
+        assert_close(a.as_flattened(), want.as_flattened(), 1e-6, "typed eval");
+    }
+    let (v, i) = KMinArgKMinJ::new().on(Backend::Cuda(0)).eval(&[[0.0, 0.0]], &[[1.0, 0.0]; 12]).unwrap();
+    assert_eq!(v, vec![[1.0; 10]]);
+    assert_eq!(i, vec![[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]]);
+}
+
+/// Without a device (this test does nothing where there is one), `Auto` runs on the CPU with
+/// the CPU's results, and every explicit device is unavailable with the reason.
+#[test]
+fn without_a_device_auto_is_the_cpu_and_cuda_an_error() {
+    if Backend::Cuda(0).active().is_ok() {
+        return;
+    }
+    assert_eq!(Backend::Auto.active(), Ok(Backend::Cpu));
+    let info = SumJ::new().info();
+    let x = inputs::<f32>(&info, 50, 60, 1);
+    assert_eq!(SumJ::new().eval_flat(&x).unwrap(), SumJ::new().on(Backend::Cpu).eval_flat(&x).unwrap());
+    for n in [0, 3] {
+        let err = SumJ::new().on(Backend::Cuda(n)).eval_flat(&x).unwrap_err();
+        let Error::BackendUnavailable { backend, reason } = &err else { panic!("{err:?}") };
+        assert_eq!(backend, &format!("Cuda({n})"));
+        if cfg!(feature = "cuda") {
+            let known = [
+                "no CUDA driver was found",
+                "the CUDA driver found no device",
+                "there is no CUDA device",
+                "could not be initialised",
+            ];
+            assert!(known.iter().any(|k| reason.contains(k)), "{reason}");
+        } else {
+            assert!(reason.contains("`cuda` feature"), "{reason}");
+        }
+        println!("Cuda({n}): {err}");
+    }
+}
