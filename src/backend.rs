@@ -12,7 +12,11 @@ pub(crate) mod gpu;
 /// What the GPU runtime needs of an element type (`f32`, `f64`); nothing without the `cuda`
 /// feature.
 #[cfg(feature = "cuda")]
-pub use keops_gpu::Element as GpuElement;
+pub trait GpuElement: keops_gpu::Element + crate::cuda::DeviceElement {}
+#[cfg(feature = "cuda")]
+impl GpuElement for f32 {}
+#[cfg(feature = "cuda")]
+impl GpuElement for f64 {}
 
 /// What the GPU runtime needs of an element type (`f32`, `f64`); nothing without the `cuda`
 /// feature.

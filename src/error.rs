@@ -23,6 +23,8 @@ pub enum Error {
     NoSuchVariable { pos: usize, count: usize },
     /// The requested backend cannot run here (no GPU, or built without the `cuda` feature).
     BackendUnavailable { backend: String, reason: String },
+    /// A device-resident input is on another device than the call runs on.
+    WrongDevice { var: &'static str, device: usize, expected: usize },
     /// A failure reported by the CUDA driver.
     Cuda { operation: &'static str, message: String },
     /// An `ndarray` input does not have its variable's number of columns.
@@ -67,6 +69,10 @@ impl fmt::Display for Error {
             Error::BackendUnavailable { backend, reason } => {
                 write!(f, "backend {backend} is unavailable: {reason}")
             }
+            Error::WrongDevice { var, device, expected } => write!(
+                f,
+                "`{var}` is on CUDA device {device}, but the call runs on device {expected}: copy it there first"
+            ),
             Error::Cuda { operation, message } => write!(f, "CUDA error in {operation}: {message}"),
             Error::Columns { var, cols, dim } => {
                 write!(f, "input `{var}` has {cols} columns, expected {dim} (its dimension)")

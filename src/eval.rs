@@ -17,26 +17,31 @@ pub(crate) struct Sizes {
 /// Checks the inputs against the kernel's declaration and infers the sizes: rows of the
 /// i-variables and of the j-variables, 1 along an index that has no variable (as pykeops).
 pub(crate) fn sizes<K: KernelDef>(inputs: &[&[K::T]]) -> Result<Sizes> {
+    sizes_of_lengths::<K>(inputs.iter().map(|x| x.len()))
+}
+
+/// [`sizes`] from the inputs' lengths alone (device-resident inputs have no host slice).
+pub(crate) fn sizes_of_lengths<K: KernelDef>(lengths: impl ExactSizeIterator<Item = usize>) -> Result<Sizes> {
     let vars = K::INFO.vars;
-    if inputs.len() != vars.len() {
-        return Err(Error::InputCount { expected: vars.len(), got: inputs.len() });
+    if lengths.len() != vars.len() {
+        return Err(Error::InputCount { expected: vars.len(), got: lengths.len() });
     }
     let mut rows: [Option<(&'static str, usize)>; 2] = [None, None];
-    for (v, x) in vars.iter().zip(inputs) {
+    for (v, len) in vars.iter().zip(lengths) {
         let slot = match v.index {
             Index::Param => {
-                if x.len() != v.dim {
-                    return Err(Error::ParamLength { var: v.name, len: x.len(), dim: v.dim });
+                if len != v.dim {
+                    return Err(Error::ParamLength { var: v.name, len, dim: v.dim });
                 }
                 continue;
             }
             Index::I => 0,
             Index::J => 1,
         };
-        if x.len() % v.dim != 0 {
-            return Err(Error::Length { var: v.name, len: x.len(), dim: v.dim });
+        if len % v.dim != 0 {
+            return Err(Error::Length { var: v.name, len, dim: v.dim });
         }
-        let n = x.len() / v.dim;
+        let n = len / v.dim;
         match rows[slot] {
             None => rows[slot] = Some((v.name, n)),
             Some((first, first_rows)) if first_rows != n => {

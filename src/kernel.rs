@@ -132,6 +132,26 @@ pub trait Kernel: Send + Sync {
     /// output's dimension, in a `Sum` kernel that is linear in it, symmetric and positive,
     /// e.g. `sum_j exp(-sqdist(x_i, y_j)) * b_j` with `y = x`), and `inputs[pos]` holds `b`.
     /// Conjugate gradients, one reduction per iteration; see [`SolveOptions`].
+    /// Evaluates on device-resident inputs (flat, in declaration order, all on one CUDA
+    /// device) into a new device-resident output, without copying anything to or from the
+    /// host. The kernel runs on the inputs' device, on its stream: the call may return before
+    /// the kernel finishes, and reading the output waits for it. See [`crate::cuda`].
+    #[cfg(feature = "cuda")]
+    fn eval_device(
+        &self,
+        inputs: &[&crate::cuda::DeviceArray<Self::T>],
+    ) -> Result<crate::cuda::DeviceOutput<Self::T>>;
+
+    /// As [`Kernel::eval_device`], into `output`, whose buffers are reused when they have the
+    /// right sizes and device (and reallocated otherwise): for loops that evaluate a kernel at
+    /// every step.
+    #[cfg(feature = "cuda")]
+    fn eval_device_into(
+        &self,
+        inputs: &[&crate::cuda::DeviceArray<Self::T>],
+        output: &mut crate::cuda::DeviceOutput<Self::T>,
+    ) -> Result<()>;
+
     fn solve_flat<S: AsRef<[Self::T]>>(
         &self,
         pos: usize,
@@ -164,5 +184,22 @@ impl<K: KernelDef> Kernel for K {
     fn grad_flat<S: AsRef<[K::T]>>(&self, pos: usize, inputs: &[S], e: &[K::T]) -> Result<Vec<K::T>> {
         let bp = Backprop::new(self, inputs, e)?;
         self.backward(&bp, pos)
+    }
+
+    #[cfg(feature = "cuda")]
+    fn eval_device(
+        &self,
+        inputs: &[&crate::cuda::DeviceArray<K::T>],
+    ) -> Result<crate::cuda::DeviceOutput<K::T>> {
+        crate::backend::gpu::eval_device_new(self, inputs)
+    }
+
+    #[cfg(feature = "cuda")]
+    fn eval_device_into(
+        &self,
+        inputs: &[&crate::cuda::DeviceArray<K::T>],
+        output: &mut crate::cuda::DeviceOutput<K::T>,
+    ) -> Result<()> {
+        crate::backend::gpu::eval_device(self, inputs, output)
     }
 }

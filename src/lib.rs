@@ -162,6 +162,8 @@
 //!   counts, ...) are [`Error`] values, never panics. An index with no variable has one row, as in
 //!   pykeops; an empty reduction gives the reduction's identity (0 for a sum).
 //! - `on(Backend::Cpu)` picks where the kernel runs; see [`Backend`].
+//! - With the `cuda` feature, `eval_device` and `eval_device_into` take inputs that stay on the
+//!   GPU between calls, and leave the output there; see [`cuda`].
 //!
 //! # Operations
 //!
@@ -171,6 +173,8 @@ extern crate self as keops;
 
 mod backend;
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod error;
 mod eval;
 mod grad;

@@ -238,3 +238,79 @@ fn without_a_device_auto_is_the_cpu_and_cuda_an_error() {
         println!("Cuda({n}): {err}");
     }
 }
+
+/// Device-resident inputs and outputs give the host path's results, for values and indices,
+/// and an output reused across a loop follows inputs updated on the device.
+#[cfg(feature = "cuda")]
+#[test]
+fn device_resident_inputs_and_outputs() {
+    use keops::cuda::DeviceArray;
+    if !device() {
+        return;
+    }
+    let upload = |x: &[Vec<f32>]| -> Vec<DeviceArray<f32>> {
+        x.iter().map(|v| DeviceArray::from_host(0, v).unwrap()).collect()
+    };
+    for (m, n) in [(37, 1000), (3, 20_000), (20_000, 3), (0, 5), (5, 0)] {
+        let k = SumJ::new();
+        let x = inputs::<f32>(&k.info(), m, n, 7);
+        let gpu_x = upload(&x);
+        let refs: Vec<&DeviceArray<f32>> = gpu_x.iter().collect();
+        let out = k.eval_device(&refs).unwrap();
+        let want = k.on(Backend::Cpu).eval_flat(&x).unwrap();
+        assert_close(&out.values.to_host().unwrap(), &want, 1e-5, &format!("SumJ on device at {m} x {n}"));
+        assert!(out.indices.is_empty());
+
+        let k = KMinArgKMinJ::new();
+        let x = inputs::<f32>(&k.info(), m, n, 8);
+        let gpu_x = upload(&x);
+        let refs: Vec<&DeviceArray<f32>> = gpu_x.iter().collect();
+        let out = k.eval_device(&refs).unwrap();
+        let want = k.on(Backend::Cpu).eval_flat(&x).unwrap();
+        let values = out.values.to_host().unwrap();
+        let indices: Vec<f32> = out.indices.to_host().unwrap().into_iter().map(|i| i as f32).collect();
+        assert_eq!([values, indices].concat(), want, "KMinArgKMinJ on device at {m} x {n}");
+    }
+
+    // A loop: the output's buffers are reused while the inputs change on the device.
+    let k = SumJ::new();
+    let mut x = inputs::<f32>(&k.info(), 500, 700, 9);
+    let mut gpu_x = upload(&x);
+    let mut out = k.eval_device(&gpu_x.iter().collect::<Vec<_>>()).unwrap();
+    for step in 0..3 {
+        x[0].iter_mut().for_each(|v| *v *= 0.9);
+        gpu_x[0].copy_from_host(&x[0]).unwrap();
+        k.eval_device_into(&gpu_x.iter().collect::<Vec<_>>(), &mut out).unwrap();
+        let want = k.on(Backend::Cpu).eval_flat(&x).unwrap();
+        assert_close(&out.values.to_host().unwrap(), &want, 1e-5, &format!("loop step {step}"));
+    }
+
+    // Misuse is an error, not a panic.
+    let refs: Vec<&DeviceArray<f32>> = gpu_x.iter().collect();
+    let err = k.eval_device(&refs[..2]).unwrap_err();
+    assert_eq!(err, Error::InputCount { expected: 4, got: 2 });
+    let err = k.on(Backend::Cpu).eval_device(&refs).unwrap_err();
+    assert!(matches!(err, Error::BackendUnavailable { .. }), "{err:?}");
+    if keops::Backend::Cuda(1).active().is_ok() {
+        let other = DeviceArray::from_host(1, &x[1]).unwrap();
+        let err = k.eval_device(&[refs[0], &other, refs[2], refs[3]]).unwrap_err();
+        assert_eq!(err, Error::WrongDevice { var: "y", device: 1, expected: 0 });
+    }
+    let err = gpu_x[0].copy_from_host(&[1.0; 4]).unwrap_err();
+    assert!(err.to_string().contains("cannot be copied"), "{err}");
+}
+
+/// Without a device, device-resident arrays cannot be made, and say why.
+#[cfg(feature = "cuda")]
+#[test]
+fn without_a_device_device_arrays_are_unavailable() {
+    if Backend::Cuda(0).active().is_ok() {
+        return;
+    }
+    let err = keops::cuda::DeviceArray::<f32>::from_host(0, &[1.0, 2.0]).unwrap_err();
+    let Error::BackendUnavailable { backend, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(backend, "Cuda(0)");
+    assert!(keops::cuda::DeviceArray::<u32>::zeros(0, 3).is_err());
+    assert!(keops::cuda::stream(0).is_err());
+    println!("DeviceArray::from_host(0, ..): {err}");
+}

@@ -31,6 +31,10 @@ use cudarc::driver::safe::{
 };
 use cudarc::driver::{DriverError, result, sys};
 
+/// The CUDA bindings this crate is built on, for code that works on the same buffers and
+/// streams.
+pub use cudarc;
+
 /// Everything that can go wrong on the GPU.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
@@ -63,6 +67,17 @@ fn describe(e: DriverError) -> String {
     } else {
         e.to_string()
     }
+}
+
+/// A copy between buffers of `from` and `to` elements: they must match (cudarc asserts it).
+fn same_length(from: usize, to: usize) -> Result<()> {
+    if from == to {
+        return Ok(());
+    }
+    Err(Error::Cuda {
+        operation: "copy",
+        message: format!("{from} elements cannot be copied into a buffer of {to}"),
+    })
 }
 
 /// Maps a driver error of `operation`.
@@ -272,6 +287,45 @@ impl Device {
         &self.name
     }
 
+    /// The device's ordinal.
+    pub fn ordinal(&self) -> usize {
+        self.ctx.ordinal()
+    }
+
+    /// Whether `buffer` lives in this device's context.
+    pub fn owns<T>(&self, buffer: &CudaSlice<T>) -> bool {
+        buffer.context().cu_ctx() == self.ctx.cu_ctx()
+    }
+
+    /// A new device buffer holding `data` (none for empty data).
+    pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<Option<CudaSlice<T>>> {
+        if data.is_empty() {
+            return Ok(None);
+        }
+        guarded("copy to device", || {
+            self.stream.clone_htod(data).map(Some).map_err(driver_error("copy to device"))
+        })
+    }
+
+    /// Copies `data` into `buffer`, which must have its length.
+    pub fn copy_to_device<T: DeviceRepr>(&self, data: &[T], buffer: &mut CudaSlice<T>) -> Result<()> {
+        same_length(data.len(), buffer.len())?;
+        guarded("copy to device", || {
+            self.stream.memcpy_htod(data, buffer).map_err(driver_error("copy to device"))
+        })
+    }
+
+    /// Copies `buffer` into `data`, which must have its length, once the work queued before on
+    /// the stream is done.
+    pub fn copy_to_host<T: DeviceRepr>(&self, buffer: &CudaSlice<T>, data: &mut [T]) -> Result<()> {
+        same_length(buffer.len(), data.len())?;
+        guarded("copy from device", || {
+            let err = driver_error("copy from device");
+            self.stream.memcpy_dtoh(buffer, data).map_err(&err)?;
+            self.stream.synchronize().map_err(err)
+        })
+    }
+
     /// The stream every launch of this device runs on.
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
@@ -350,8 +404,8 @@ impl Device {
     /// Reduces device-resident inputs into device-resident outputs, on this device's stream
     /// (asynchronously: synchronise the stream, or copy the outputs back, before reading them).
     /// `None` stands for an empty array (a variable with no rows, an output of width 0). The
-    /// buffers must belong to this device and hold the lengths [`Device::reduce`] describes;
-    /// they are checked.
+    /// buffers must belong to this device (checked) and hold the lengths [`Device::reduce`]
+    /// describes (the outputs' are checked; the caller checks the variables').
     pub fn reduce_device<T: Element>(
         &self,
         module: &Module,
@@ -371,6 +425,15 @@ impl Device {
                 message: format!(
                     "{outer} x {inner} rows exceed the {MAX_ROWS} rows per index of the GPU kernels"
                 ),
+            });
+        }
+        let foreign = vars.iter().flatten().any(|v| !self.owns(v))
+            || values.as_ref().is_some_and(|v| !self.owns(v))
+            || indices.as_ref().is_some_and(|v| !self.owns(v));
+        if foreign {
+            return Err(Error::Cuda {
+                operation: "launch",
+                message: format!("a buffer of another device was passed to device {}", self.ordinal()),
             });
         }
         let loaded = self.load(module)?;

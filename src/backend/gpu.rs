@@ -4,8 +4,12 @@
 //! checked on CPU-only machines only (where it is never reached: `Auto` resolves to the CPU and
 //! an explicit `Cuda(n)` is an error). `tests/gpu.rs` compares it with the CPU on a device.
 
+use std::sync::Arc;
+
+use crate::Backend;
+use crate::cuda::{DeviceArray, DeviceOutput};
 use crate::error::{Error, Result};
-use crate::eval::Sizes;
+use crate::eval::{Sizes, sizes_of_lengths};
 use crate::kernel::{GpuModule, KernelDef};
 
 /// Whether device `ordinal` can be used, or why not (no driver, no such device, a driver that
@@ -24,31 +28,124 @@ pub(crate) fn run<K: KernelDef>(
     values: &mut [K::T],
     indices: &mut [usize],
 ) -> Result<()> {
-    for (index, rows) in [(K::INFO.output_index(), sizes.outer), (K::INFO.reduced, sizes.inner)] {
-        if rows > keops_gpu::MAX_ROWS {
-            return Err(Error::TooManyRows { index: index.letter(), rows, limit: keops_gpu::MAX_ROWS });
-        }
-    }
-    let device = keops_gpu::device(ordinal).map_err(|e| error(ordinal, e))?;
-    let module = keops_gpu::Module {
-        name: module.name,
-        ptx: module.ptx,
-        block: module.block,
-        shared_per_thread: module.shared_per_thread,
-        partial_widths: module.partial_widths,
-    };
+    check_rows::<K>(sizes)?;
+    let device = device(ordinal)?;
     let mut gpu_indices = vec![0u32; indices.len()];
     device
-        .reduce(&module, inputs, sizes.outer, sizes.inner, values, &mut gpu_indices)
-        .map_err(|e| error(ordinal, e))?;
+        .reduce(&runtime_module(module), inputs, sizes.outer, sizes.inner, values, &mut gpu_indices)
+        .map_err(|e| gpu_error(ordinal, e))?;
     for (out, &i) in indices.iter_mut().zip(&gpu_indices) {
         *out = i as usize;
     }
     Ok(())
 }
 
+/// `Kernel::eval_device_into`: the inputs' device runs the kernel into `output`, which is
+/// reallocated there if its sizes or device differ.
+pub(crate) fn eval_device<K: KernelDef>(
+    k: &K,
+    inputs: &[&DeviceArray<K::T>],
+    output: &mut DeviceOutput<K::T>,
+) -> Result<()> {
+    let sizes = sizes_of_lengths::<K>(inputs.iter().map(|x| x.len()))?;
+    check_rows::<K>(sizes)?;
+    let ordinal = match (inputs.first(), k.backend()) {
+        (Some(x), _) => x.ordinal(),
+        (None, backend) => match backend.active()? {
+            Backend::Cuda(n) => n,
+            _ => output.values.ordinal(),
+        },
+    };
+    for (v, x) in K::INFO.vars.iter().zip(inputs) {
+        if x.ordinal() != ordinal {
+            return Err(Error::WrongDevice { var: v.name, device: x.ordinal(), expected: ordinal });
+        }
+    }
+    match k.backend() {
+        Backend::Cpu => {
+            return Err(Error::BackendUnavailable {
+                backend: Backend::Cpu.to_string(),
+                reason: "the kernel value is set to run on the CPU, and its inputs are on a CUDA device"
+                    .into(),
+            });
+        }
+        Backend::Cuda(n) if n != ordinal => {
+            let var = K::INFO.vars.first().map_or("output", |v| v.name);
+            return Err(Error::WrongDevice { var, device: ordinal, expected: n });
+        }
+        _ => {}
+    }
+    let Some(module) = K::GPU else {
+        return Err(Error::BackendUnavailable {
+            backend: Backend::Cuda(ordinal).to_string(),
+            reason: "this kernel has no GPU module".into(),
+        });
+    };
+    let device = inputs.first().map_or_else(|| device(ordinal), |x| Ok(x.device().clone()))?;
+    output.values.ensure(&device, sizes.outer * K::INFO.value_width)?;
+    output.indices.ensure(&device, sizes.outer * K::INFO.index_width)?;
+    let vars: Vec<_> = inputs.iter().map(|x| x.cuda_slice()).collect();
+    device
+        .reduce_device(
+            &runtime_module(&module),
+            &vars,
+            sizes.outer,
+            sizes.inner,
+            output.values.data_mut(),
+            output.indices.data_mut(),
+        )
+        .map_err(|e| gpu_error(ordinal, e))
+}
+
+/// `Kernel::eval_device`: as [`eval_device`], into new buffers.
+pub(crate) fn eval_device_new<K: KernelDef>(
+    k: &K,
+    inputs: &[&DeviceArray<K::T>],
+) -> Result<DeviceOutput<K::T>> {
+    let ordinal = match (inputs.first(), k.backend().active()?) {
+        (Some(x), _) => x.ordinal(),
+        (None, Backend::Cuda(n)) => n,
+        (None, _) => {
+            return Err(Error::BackendUnavailable {
+                backend: k.backend().to_string(),
+                reason: "a kernel without inputs runs on a device only when its backend is `Cuda(n)`".into(),
+            });
+        }
+    };
+    let mut output =
+        DeviceOutput { values: DeviceArray::zeros(ordinal, 0)?, indices: DeviceArray::zeros(ordinal, 0)? };
+    eval_device(k, inputs, &mut output)?;
+    Ok(output)
+}
+
+/// Row counts the GPU kernels can count.
+fn check_rows<K: KernelDef>(sizes: Sizes) -> Result<()> {
+    for (index, rows) in [(K::INFO.output_index(), sizes.outer), (K::INFO.reduced, sizes.inner)] {
+        if rows > keops_gpu::MAX_ROWS {
+            return Err(Error::TooManyRows { index: index.letter(), rows, limit: keops_gpu::MAX_ROWS });
+        }
+    }
+    Ok(())
+}
+
+/// Device `ordinal`, or why it cannot be used.
+pub(crate) fn device(ordinal: usize) -> Result<Arc<keops_gpu::Device>> {
+    keops_gpu::device(ordinal).map_err(|e| gpu_error(ordinal, e))
+}
+
+/// The generated module, as the runtime takes it.
+fn runtime_module(m: &GpuModule) -> keops_gpu::Module {
+    keops_gpu::Module {
+        name: m.name,
+        ptx: m.ptx,
+        block: m.block,
+        shared_per_thread: m.shared_per_thread,
+        partial_widths: m.partial_widths,
+    }
+}
+
 /// A `keops-gpu` error as a `keops::Error`.
-fn error(ordinal: usize, e: keops_gpu::Error) -> Error {
+pub(crate) fn gpu_error(ordinal: usize, e: keops_gpu::Error) -> Error {
     match e {
         keops_gpu::Error::Unavailable(reason) => {
             Error::BackendUnavailable { backend: crate::Backend::Cuda(ordinal).to_string(), reason }
