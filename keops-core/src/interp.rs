@@ -109,7 +109,9 @@ fn apply<T: Float>(p: Prim, dst: &mut [T], a: &[T], b: &[T], c: &[T]) {
         Prim::Le => lanes(dst, a, b, c, |a, b, _| bool(a <= b)),
         Prim::Eq => lanes(dst, a, b, c, |a, b, _| bool(a == b)),
         Prim::Ne => lanes(dst, a, b, c, |a, b, _| bool(a != b)),
-        Prim::Ldexp => lanes(dst, a, b, c, |a, b, _| T::from_f64(prim::ldexp(a.to_f64(), b.to_f64()))),
+        Prim::Ldexp | Prim::LdexpInt => {
+            lanes(dst, a, b, c, |a, b, _| T::from_f64(prim::ldexp(a.to_f64(), b.to_f64())))
+        }
         Prim::GetExp => lanes(dst, a, b, c, |a, _, _| T::from_f64(prim::get_exp(a.to_f64()))),
         Prim::GetMant => lanes(dst, a, b, c, |a, _, _| T::from_f64(prim::get_mant(a.to_f64()))),
         Prim::Rsqrt

@@ -106,6 +106,12 @@ prims! {
     Ne = "ne", 2, basic, |a| f64::from(u8::from(a[0] != a[1]));
     /// `x * 2^floor(n)`, rounded once.
     Ldexp = "ldexp", 2, basic, |a| ldexp(a[0], a[1]);
+    /// `ldexp(x, n)` for the exp expansion's operands only: an integer `n` whose halves
+    /// `floor(n / 2)` and `n - floor(n / 2)` are normal exponents, and an `x` of magnitude in
+    /// `[1/2, 2]` (or 0, infinite, NaN), so that `(x 2^floor(n/2)) 2^(n - floor(n/2))` is
+    /// exact, then rounded once. Backends compute that product of two powers of two built in
+    /// the exponent field, with no range check; other operands give unspecified results.
+    LdexpInt = "ldexp_int", 2, basic, |a| ldexp(a[0], a[1]);
     /// The binary exponent `floor(log2 |x|)` of a finite nonzero `x` (subnormals included);
     /// -inf for zero, +inf for infinities, NaN for NaN.
     GetExp = "get_exp", 1, basic, |a| get_exp(a[0]);
@@ -143,6 +149,19 @@ pub fn sign(x: f64) -> f64 {
 /// KeOps' `Step`: `x < 0 ? 0 : 1`, so `step(0) = 1` and NaN gives 1.
 pub fn step(x: f64) -> f64 {
     if x < 0.0 { 0.0 } else { 1.0 }
+}
+
+/// Whether `(x, n)` are operands [`Prim::LdexpInt`] is specified for, in floats of type
+/// `dtype`: `n` an integer whose halves are normal exponents, `|x|` in `[1/2, 2]`, 0, infinite
+/// or NaN. Tests of the backends draw its operands from this domain.
+pub fn ldexp_int_domain(x: f64, n: f64, dtype: crate::ir::DType) -> bool {
+    let (emin, emax) = match dtype {
+        crate::ir::DType::F32 => (-126.0, 127.0),
+        crate::ir::DType::F64 => (-1022.0, 1023.0),
+    };
+    let half = (n / 2.0).floor();
+    let x_ok = x == 0.0 || !x.is_finite() || (0.5..=2.0).contains(&x.abs());
+    x_ok && n.fract() == 0.0 && (emin..=emax).contains(&half) && (emin..=emax).contains(&(n - half))
 }
 
 /// `x * 2^floor(n)` with one rounding (as `scalbn`), saturating `n` far outside the range.

@@ -148,6 +148,13 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn ne(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a * 2^floor(n)`, rounded once.
     fn ldexp(self, a: Self::V, n: Self::V) -> Self::V;
+    /// `a * 2^n` for the operands of keops-core's `Prim::LdexpInt` (an integer `n` whose halves
+    /// are normal exponents, `|a|` in `[1/2, 2]`): what `exp` ends with, so worth a path without
+    /// `ldexp`'s range checks where the instruction set has no direct scaling.
+    #[inline(always)]
+    fn ldexp_int(self, a: Self::V, n: Self::V) -> Self::V {
+        self.ldexp(a, n)
+    }
     /// `floor(log2 |a|)` for finite nonzero `a`; -inf for 0, +inf for infinities.
     fn get_exp(self, a: Self::V) -> Self::V;
     /// `|a| / 2^get_exp(a)` in `[1, 2)`; 1 for 0 and infinities.

@@ -689,6 +689,7 @@ impl Ptx {
             // Unordered: true when either operand is NaN, as `!=` in C.
             Prim::Ne => self.indicator(d, "neu", a),
             Prim::Ldexp => self.ldexp(d, &a[0], &a[1]),
+            Prim::LdexpInt => self.ldexp_int(d, &a[0], &a[1]),
             Prim::GetExp => self.get_exp(d, &a[0]),
             Prim::GetMant => self.get_mant(d, &a[0]),
             Prim::Rsqrt
@@ -761,6 +762,38 @@ impl Ptx {
         let nan = self.pred();
         self.op(format!("setp.nan.{t} {nan}, {n}, {n}"));
         self.op(format!("selp.{t} {d}, {n}, {y}, {nan}"));
+    }
+
+    /// `Prim::LdexpInt`: `(x 2^h) 2^(n - h)` with `h = floor(n / 2)`, both powers built in the
+    /// exponent field, for the integer `n` and the `x` near 1 of the exp expansion.
+    fn ldexp_int(&mut self, d: &str, x: &str, n: &str) {
+        let t = self.ty();
+        let f = format(self.dtype);
+        let k = self.int();
+        self.op(format!("cvt.rni.s32.{t} {k}, {n}"));
+        let half = self.int();
+        self.op(format!("shr.s32 {half}, {k}, 1"));
+        self.op(format!("sub.s32 {k}, {k}, {half}"));
+        let y = self.temp();
+        self.op(format!("mov.{t} {y}, {x}"));
+        for e in [half, k] {
+            self.op(format!("add.s32 {e}, {e}, {}", f.bias));
+            let scale = self.temp();
+            match self.dtype {
+                DType::F32 => {
+                    self.op(format!("shl.b32 {e}, {e}, {}", f.mantissa));
+                    self.op(format!("mov.b32 {scale}, {e}"));
+                }
+                DType::F64 => {
+                    let w = self.wide();
+                    self.op(format!("cvt.u64.u32 {w}, {e}"));
+                    self.op(format!("shl.b64 {w}, {w}, {}", f.mantissa));
+                    self.op(format!("mov.b64 {scale}, {w}"));
+                }
+            }
+            self.op(format!("mul.rn.{t} {y}, {y}, {scale}"));
+        }
+        self.op(format!("mov.{t} {d}, {y}"));
     }
 
     /// One exact step of [`Ptx::ldexp`]: if `k <cmp> bound`, `y *= factor` (`2^e`) and `k -= e`.

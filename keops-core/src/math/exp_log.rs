@@ -75,7 +75,8 @@ pub(super) fn exp(p: &mut Program, x: Val) -> Val {
             p.add(h, t)
         }
     };
-    p.prim(Prim::Ldexp, &[y, n])
+    // `y` is within [1/2, 2] and `n` an integer within [-1083, 1025], as `LdexpInt` requires.
+    p.prim(Prim::LdexpInt, &[y, n])
 }
 
 /// `R(z) = (2 atanh(s) - 2 s) / s` for `z = s^2 <= (3 - 2 sqrt 2)^2`: minimax for the absolute

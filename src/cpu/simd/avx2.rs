@@ -225,6 +225,15 @@ impl Math<f32> for Avx2F32 {
         self.per_lane(a, n, |s, a, n| s.ldexp(a, n))
     }
     #[inline(always)]
+    fn ldexp_int(self, a: __m256, n: __m256) -> __m256 {
+        let v = self.0;
+        // `n` is an integer: the conversion is exact, and its halves are normal exponents.
+        let e = v.avx._mm256_cvtps_epi32(n);
+        let half = v.avx2._mm256_srai_epi32::<1>(e);
+        let rest = v.avx2._mm256_sub_epi32(e, half);
+        self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
+    }
+    #[inline(always)]
     fn get_exp(self, a: __m256) -> __m256 {
         if self.all_normal(a) {
             let v = self.0;
@@ -499,6 +508,15 @@ impl Math<f64> for Avx2F64 {
             return self.mul(self.mul(a, self.pow2(d)), self.pow2(c));
         }
         self.per_lane(a, n, |s, a, n| s.ldexp(a, n))
+    }
+    #[inline(always)]
+    fn ldexp_int(self, a: __m256d, n: __m256d) -> __m256d {
+        let v = self.0;
+        // As for f32: exact conversion of an integer, halves that are normal exponents.
+        let e = v.avx._mm256_cvtpd_epi32(n);
+        let half = v.sse2._mm_srai_epi32::<1>(e);
+        let rest = v.sse2._mm_sub_epi32(e, half);
+        self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
     }
     #[inline(always)]
     fn get_exp(self, a: __m256d) -> __m256d {

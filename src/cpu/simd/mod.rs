@@ -125,6 +125,7 @@ pub fn dispatch_f64<Op: WithMath<f64>>(op: Op) -> Op::Output {
 
 #[cfg(test)]
 mod tests {
+    use keops_core::ir::DType;
     use keops_core::prim::Prim;
 
     use super::*;
@@ -152,6 +153,7 @@ mod tests {
             Prim::Eq => m.eq(a, b),
             Prim::Ne => m.ne(a, b),
             Prim::Ldexp => m.ldexp(a, b),
+            Prim::LdexpInt => m.ldexp_int(a, b),
             Prim::GetExp => m.get_exp(a),
             Prim::GetMant => m.get_mant(a),
             Prim::Rsqrt
@@ -241,7 +243,8 @@ mod tests {
         let lanes = M::LANES;
         let (a, b, c) = (operands::<T>(1), operands::<T>(2), operands::<T>(3));
         let mut checked = 0;
-        for &prim in Prim::ALL.iter().filter(|p| !p.is_expanded()) {
+        // `ldexp_int` is specified on a domain only: `ldexp_agrees_with_scalar` sweeps it.
+        for &prim in Prim::ALL.iter().filter(|&&p| !p.is_expanded() && p != Prim::LdexpInt) {
             // Operands in their given order and shifted against each other, so that every pair
             // of special values meets.
             for shift in [0, 1, 7] {
@@ -307,6 +310,30 @@ mod tests {
                 }
             }
         }
+        // `ldexp_int` on its whole domain: integer exponents, magnitudes in [1/2, 2] and the
+        // special values, against the scalar `ldexp`.
+        let dtype = if size_of::<T>() == 4 { DType::F32 } else { DType::F64 };
+        let specials = [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 0.5, 2.0, -2.0];
+        let mut near_one: Vec<T> =
+            mantissas.iter().copied().filter(|a| (0.5..=2.0).contains(&a.to_f64().abs())).collect();
+        near_one.truncate(near_one.len() / M::LANES * M::LANES);
+        near_one.extend((0..2 * M::LANES).map(|k| T::from_f64(specials[k % specials.len()])));
+        let mut checked = 0;
+        for e in -2100..=2100 {
+            if !keops_core::prim::ldexp_int_domain(1.0, f64::from(e), dtype) {
+                continue;
+            }
+            let n = vec![T::from_f64(f64::from(e)); M::LANES];
+            for chunk in near_one.chunks_exact(M::LANES) {
+                m.vectorize(|| m.store(m.ldexp_int(m.load(chunk), m.load(&n)), &mut got));
+                for (&a, &g) in chunk.iter().zip(&got) {
+                    let want = s.ldexp(a, n[0]);
+                    assert!(same(g, want), "{name}: ldexp_int({a:?}, {e}) = {g:?}, scalar gives {want:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000 * M::LANES, "{name}: ldexp_int checked on {checked} lanes only");
     }
 
     #[test]

@@ -317,10 +317,11 @@ impl Thread {
                 32 => u64::from((v(1) as u32 as i32 as f32).to_bits()),
                 _ => (v(1) as u32 as i32 as f64).to_bits(),
             },
-            ["cvt", "rmi", "s32", from] => {
+            ["cvt", mode @ ("rmi" | "rni"), "s32", from] => {
                 let x = if from == "f32" { f64::from(f32_of(v(1))) } else { f64_of(v(1)) };
+                let x = if mode == "rmi" { x.floor() } else { x.round_ties_even() };
                 // Rust's float-to-int casts saturate and send NaN to 0, as PTX's.
-                u64::from(x.floor() as i32 as u32)
+                u64::from(x as i32 as u32)
             }
             ["cvt", mode, _, _] => float(ty, &[v(1)], |x| match mode {
                 "rmi" => x[0].floor(),
@@ -368,6 +369,7 @@ fn integer32(name: &str, ty: &str, a: u32, b: u32) -> u32 {
         "min" => a.min(b),
         "max" => a.max(b),
         "shl" => a << b,
+        "shr" if ty == "s32" => (sa >> sb) as u32,
         "shr" => a >> b,
         "and" => a & b,
         "or" => a | b,
