@@ -2,7 +2,8 @@
 //! representative set of kernels (the Gaussian kernel sum, every reduction over both indices in
 //! both float types with its backward kernels, function-heavy and large formulas, every basic
 //! primitive) must assemble for sm_70, sm_80 and sm_90, the kernels of every operation of the op
-//! table for sm_80, and the D = 3 Gaussian kernels must not spill registers.
+//! table for sm_80, and neither the D = 3 Gaussian kernels nor the D = 256 kernels (forward
+//! and backward, kept partly in shared memory) may spill registers.
 //!
 //! `ptxas` is `$KEOPS_PTXAS`, else `ptxas` on the `PATH` (the PyPI package
 //! `nvidia-cuda-nvcc-cu12` ships one; see `.ci/run`). Without one the tests print
@@ -269,19 +270,76 @@ fn every_operation_assembles() {
     assemble_all(&ptxas, "ops", &op_table_modules(), &["sm_80"]);
 }
 
-#[test]
-fn gaussian_kernels_do_not_spill() {
+/// Kernels of dimension 256 (the Gaussian kernel sum with a scalar and a 256-wide `b`, a
+/// log-sum-exp and a min-argmin of a squared distance), in f32 and f64, with the backward
+/// kernels of the first.
+fn large_modules() -> Vec<Module> {
+    let mut out = Vec::new();
+    for t in ["f32", "f64"] {
+        let gauss =
+            format!("|x_i: [{t}; 256], y_j: [{t}; 256], b_j: [{t}; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j");
+        out.extend(modules_of(&kernel(&gauss), &format!("large_gauss_{t}")));
+        for (name, text) in [
+            (
+                "large_gauss_wide",
+                format!(
+                    "|x_i: [{t}; 256], y_j: [{t}; 256], b_j: [{t}; 256]| sum_j exp(-sqdist(x_i, y_j)) * b_j"
+                ),
+            ),
+            ("large_logsumexp", format!("|x_i: [{t}; 256], y_j: [{t}; 256]| logsumexp_j -sqdist(x_i, y_j)")),
+            ("large_min_argmin", format!("|x_i: [{t}; 256], y_j: [{t}; 256]| min_argmin_j sqdist(x_i, y_j)")),
+        ] {
+            out.push(ptx::module(&kernel(&text), format!("{name}_{t}")));
+        }
+    }
+    out
+}
+
+/// Checks that no entry point of `modules` (assembled for every architecture) spills registers,
+/// printing each one's registers and its block's shared memory.
+fn assert_no_spill(test: &str, modules: &[Module]) {
     let Some(ptxas) = ptxas() else { return };
-    for (name, arch, report) in assemble_all(&ptxas, "gauss", &gaussian_modules(), ARCHS) {
+    for (name, arch, report) in assemble_all(&ptxas, test, modules, ARCHS) {
+        let module = modules.iter().find(|m| m.name == name).unwrap();
         let entries: Vec<&str> = report.split("Compiling entry function '").skip(1).collect();
         assert_eq!(entries.len(), 3, "{name} for {arch}: three entry points in\n{report}");
         for entry in entries {
             let function = entry.split('\'').next().unwrap_or_default();
             let spilled: u64 = numbers_before(entry, "bytes spill").iter().sum();
+            let stack: u64 = numbers_before(entry, "bytes stack frame").iter().sum();
             let registers = numbers_before(entry, "registers");
             assert_eq!(registers.len(), 1, "{name}::{function} for {arch}: no register count in\n{report}");
-            println!("{name}::{function} {arch}: {} registers, {spilled} bytes spilled", registers[0]);
-            assert_eq!(spilled, 0, "{name}::{function} spills registers on {arch}:\n{report}");
+            let shared = match function {
+                ptx::ENTRY_MERGE => 0,
+                _ => module.block * module.shared_per_thread,
+            };
+            println!(
+                "{name}::{function} {arch}: {} registers, {spilled} bytes spilled, block {}, {shared} bytes of shared memory",
+                registers[0], module.block
+            );
+            assert_eq!(spilled + stack, 0, "{name}::{function} spills registers on {arch}:\n{report}");
         }
     }
+}
+
+#[test]
+fn gaussian_kernels_do_not_spill() {
+    assert_no_spill("gauss", &gaussian_modules());
+}
+
+/// Large kernels keep what does not fit in registers in shared memory, and stream their pair
+/// program: none spills, forward or backward, on any architecture.
+#[test]
+fn large_kernels_do_not_spill() {
+    let modules = large_modules();
+    for m in &modules {
+        // What every device of compute capability 7.0 or more (7.5 apart) grants a block.
+        assert!(
+            m.block * m.shared_per_thread <= 96 * 1024,
+            "{}: {} bytes",
+            m.name,
+            m.block * m.shared_per_thread
+        );
+    }
+    assert_no_spill("large", &modules);
 }

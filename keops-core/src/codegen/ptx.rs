@@ -22,6 +22,34 @@
 //! (KeOps' block sum); selections fold into the total directly. Ties resolve to the lowest
 //! index, and an empty reduction gives the CPU's identities.
 //!
+//! # Large kernels
+//!
+//! A kernel whose output-row features, reduction states (tile and total) and reduced-row
+//! features take more than [`LARGE_WORDS`] (160) 32-bit registers (e.g. a Gaussian kernel in
+//! dimension 256; D = 64 in f32 is 140 and stays as above) would spill if it kept all of them
+//! in registers, so it keeps part of them in shared memory instead ([`Large`]):
+//!
+//! - the output row's features beyond the first [`RESIDENT_WORDS`] (128) words, and the
+//!   reduction states when they take more than [`STATE_WORDS`] (32) words, live in per-thread
+//!   slots: slot `k` of thread `t` at `(k * block + t) * bytes`, so that a warp's accesses fall
+//!   in distinct banks; the tile of reduced-row features follows the slots;
+//! - the pair program is streamed: each component of the formulas is computed right before the
+//!   reduction takes it in, each feature is loaded from shared memory right before its first
+//!   use, and values of one instruction on features (the differences of a distance) are
+//!   computed again where they are used rather than kept live;
+//! - values are stored to shared memory as soon as the prepasses compute them, and the final
+//!   results written out as soon as they are loaded or computed;
+//! - [`ENTRY_MERGE`] merges a state of more than [`MERGE_WORDS`] (64) words (merged and loaded
+//!   together) a group of components at a time (sums and selections; log-sum-exp and soft-max
+//!   states are merged whole).
+//!
+//! Every value is the one the small kernels compute, by the same instructions. The block is
+//! the largest power of two up to 256 threads whose shared memory fits in 48 KiB, when that is a
+//! warp or more; otherwise the largest up to 32 that fits in [`SHARED_OPT_IN`] (96 KiB, what
+//! every device of compute capability 7.0 or more grants with an opt-in, 7.5 apart), down to a
+//! single thread. Dimension-256 kernels take 8 to 32 threads and 48 to 78 KiB per block, and
+//! about 170 registers.
+//!
 //! When there are too few output rows to fill the device, the 2D scheme splits the reduced
 //! rows into chunks as well: block `(x, y)` reduces the output rows of block `x` over chunk `y`
 //! and writes its accumulators unfinalised, and a merge kernel (one thread per output row)
@@ -45,11 +73,13 @@
 //!   reduction. `values` receives `outer_rows * value_width` floats (a K-reduction's slot `k` of
 //!   component `c` at `k * D + c`, as on the CPU), `indices` `outer_rows * index_width` indices;
 //!   either may be null when its width is 0. Launch a grid of `ceil(outer_rows / block)` blocks
-//!   of `block` threads (`block` a multiple of 32, at most 1024; [`Module::block`] is the size
-//!   chosen for the kernel) with `block * Module::shared_per_thread` bytes of dynamic shared
-//!   memory. [`Module::block`] keeps that within the 48 KiB every device grants, except for
-//!   kernels with more than 1536 bytes of features per reduced row, for which the runtime must
-//!   raise the function's dynamic shared memory limit (or the launch fails).
+//!   of `block` threads with `block * Module::shared_per_thread` bytes of dynamic shared
+//!   memory, where `block` is [`Module::block`], the size chosen for the kernel (a small kernel
+//!   also runs with any other multiple of 32 up to 1024; a large kernel's shared memory is laid
+//!   out for at most [`Module::block`] threads). [`Module::block`] keeps the shared memory within
+//!   the 48 KiB every device grants, except for kernels with more than 1536 bytes of features
+//!   per reduced row and some large kernels, for which the runtime must raise the function's
+//!   dynamic shared memory limit (or the launch fails); none needs more than 96 KiB.
 //! - [`ENTRY_2D`] `keops_reduce_2d(variables..., partial_values, partial_indices, outer_rows,
 //!   inner_rows, chunk)`: the same on a grid of `(ceil(outer_rows / block), chunks)` blocks,
 //!   block `(x, y)` reducing the reduced rows `y * chunk .. min((y + 1) * chunk, inner_rows)`
@@ -64,14 +94,16 @@
 //! Backward kernels of `Sum`, `LogSumExp` and `SumSoftMaxWeight` are reductions like any other
 //! and get a module each, as does the auxiliary forward kernel of a backward pass. The gradients
 //! of selections (`Min`, `KMin`, ...) evaluate a derivative at the selected pairs and have no GPU
-//! kernel yet. Large dimensions are fully unrolled (no loops over components yet), so kernels
-//! with hundreds of features may spill registers.
+//! kernel yet. Large dimensions are unrolled (no loops over components): a large kernel's code
+//! grows with its dimension, but its registers do not.
 //!
 //! # Testing without a GPU
 //!
 //! The unit tests run the kernels in an emulator of the PTX subset emitted here, bit for bit
 //! against the CPU semantics of every primitive and against the reference evaluator for every
-//! reduction, in both schemes; `tests/ptxas.rs` assembles the modules with a real `ptxas`.
+//! reduction, in both schemes, small and large kernels; `tests/ptxas.rs` assembles the modules
+//! with a real `ptxas` and checks that the D = 3 Gaussian kernels and the D = 256 kernels do not
+//! spill.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -80,7 +112,7 @@ use crate::backward::{Auxiliary, Backward};
 use crate::check::Kernel;
 use crate::codegen::{Lowered, lower_kernel};
 use crate::ir::{DType, Role};
-use crate::lower::{Inst, Program, Staged, Val};
+use crate::lower::{Inst, Level, Operand, Program, Staged, Val};
 use crate::prim::Prim;
 use crate::reduction::{Reduction, ReductionKind};
 
@@ -99,6 +131,27 @@ const BLOCK: usize = 256;
 
 /// Shared memory a tile may take: what every device grants without an opt-in.
 const SHARED: usize = 48 * 1024;
+
+/// Shared memory a block of a large kernel may take when [`SHARED`] does not hold a warp: what
+/// the devices of compute capability 7.0 and above (7.5 apart) grant with an opt-in.
+const SHARED_OPT_IN: usize = 96 * 1024;
+
+/// 32-bit registers of output-row features, reduction states (tile and total) and reduced-row
+/// features above which a kernel is large ([`Large`]). Below it (a 64-dimensional Gaussian
+/// kernel in f32 is 140), everything stays in registers.
+const LARGE_WORDS: usize = 160;
+
+/// 32-bit registers a large kernel keeps output-row features in; the others live in shared
+/// memory.
+const RESIDENT_WORDS: usize = 128;
+
+/// 32-bit registers a large kernel's reduction states (tile and total) may take; a larger state
+/// lives in shared memory.
+const STATE_WORDS: usize = 32;
+
+/// 32-bit registers of the merged and the loaded state that [`ENTRY_MERGE`] works on at a
+/// time: a wider state is merged a group of components at a time.
+const MERGE_WORDS: usize = 64;
 
 /// A GPU kernel: its PTX text and launch geometry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,7 +190,16 @@ pub fn module(kernel: &Kernel, name: String) -> Module {
     let lowered = lower_kernel(kernel);
     let vars = kernel.params.iter().map(|p| (p.role, p.dim)).collect();
     let about = kernel.text.split_whitespace().collect::<Vec<_>>().join(" ");
-    Spec { dtype: kernel.dtype, vars, reduction: kernel.reduction, lowered: &lowered, about }.module(name)
+    let mut spec = Spec {
+        dtype: kernel.dtype,
+        vars,
+        reduction: kernel.reduction,
+        lowered: &lowered,
+        about,
+        large: None,
+    };
+    spec.large = spec.large();
+    spec.module(name)
 }
 
 /// A module applying every basic primitive in the kernel's type, with operands in registers and
@@ -169,7 +231,9 @@ pub fn primitive_module(dtype: DType) -> Module {
     let reduction = Reduction { kind: ReductionKind::Sum, k: 1, over: Role::J };
     let vars = vec![(Role::I, 1), (Role::J, 2)];
     let about = "every basic primitive".to_string();
-    Spec { dtype, vars, reduction, lowered: &lowered, about }.module(format!("primitives_{}", dtype.name()))
+    let mut spec = Spec { dtype, vars, reduction, lowered: &lowered, about, large: None };
+    spec.large = spec.large();
+    spec.module(format!("primitives_{}", dtype.name()))
 }
 
 /// Everything a kernel's text is printed from.
@@ -181,6 +245,56 @@ struct Spec<'a> {
     lowered: &'a Lowered,
     /// The formula, on one line, for the header comment.
     about: String,
+    /// The placement of a large kernel's values ([`Spec::large`]).
+    large: Option<Large>,
+}
+
+/// Where a large kernel keeps what does not fit in registers: per-thread slots in shared memory,
+/// slot `k` of thread `t` at `(k * block + t) * bytes` (so that a warp's accesses fall in
+/// distinct banks), the float slots first (the output-row features that are not resident, then
+/// the states), then the `u32` slots of the states' indices, then the tile of reduced-row
+/// features as for small kernels.
+#[derive(Clone, Debug)]
+struct Large {
+    /// Threads per block, which the slot layout is built for: a launch must have at most as
+    /// many.
+    block: usize,
+    /// The output-row features kept in shared memory, and their float slots.
+    outer: HashMap<Val, usize>,
+    /// Whether the reduction states live in shared memory.
+    state: bool,
+    /// Float slots per thread (the `u32` slots follow).
+    floats: usize,
+    /// Bytes of slots per thread, a multiple of 8.
+    slot_bytes: usize,
+}
+
+/// Allocates a large kernel's per-thread slots, in the order of [`Large`].
+struct Slots {
+    /// The thread's first float slot and first `u32` slot.
+    floats: String,
+    ints: String,
+    /// Bytes between two slots of a thread: `block * bytes`.
+    float_stride: usize,
+    int_stride: usize,
+    next_float: usize,
+    next_int: usize,
+}
+
+impl Slots {
+    fn float(&mut self) -> Loc {
+        self.next_float += 1;
+        Loc::Shared {
+            base: self.floats.clone(),
+            offset: (self.next_float - 1) * self.float_stride,
+            int: false,
+        }
+    }
+
+    fn int(&mut self) -> Loc {
+        self.next_int += 1;
+        Loc::Shared { base: self.ints.clone(), offset: (self.next_int - 1) * self.int_stride, int: true }
+    }
 }
 
 impl Spec<'_> {
@@ -188,11 +302,50 @@ impl Spec<'_> {
         &self.lowered.staged
     }
 
+    /// Words (32-bit registers) of `n` floats of the kernel's type.
+    fn words(&self, n: usize) -> usize {
+        n * size(self.dtype) / 4
+    }
+
+    /// The placement of a large kernel's values, or `None` for a kernel small enough to keep
+    /// everything in registers (see [`LARGE_WORDS`]).
+    fn large(&self) -> Option<Large> {
+        let staged = self.staged();
+        let (nf, ng) = (self.lowered.nf, self.lowered.ng());
+        let rule = Rule::of(self.reduction);
+        let (nv, ni) = rule.widths(nf, ng);
+        let copies = if rule.tiled() { 2 } else { 1 };
+        let state_words = copies * (self.words(nv) + ni);
+        let (outer, inner) = (staged.outer_features.len(), staged.inner_features.len());
+        if self.words(outer + inner) + state_words <= LARGE_WORDS {
+            return None;
+        }
+        let state = state_words > STATE_WORDS;
+        let budget = RESIDENT_WORDS.saturating_sub(if state { 0 } else { state_words });
+        let resident = budget * 4 / size(self.dtype);
+        let shared_outer: HashMap<Val, usize> =
+            staged.outer_features.iter().skip(resident).enumerate().map(|(k, &v)| (v, k)).collect();
+        let floats = shared_outer.len() + if state { copies * nv } else { 0 };
+        let ints = if state { copies * ni } else { 0 };
+        let slot_bytes = (floats * size(self.dtype) + ints * 4).next_multiple_of(8);
+        let per_thread = slot_bytes + inner * size(self.dtype);
+        let powers = || (0..=BLOCK.trailing_zeros()).rev().map(|k| 1usize << k);
+        let block = match powers().find(|&b| b * per_thread <= SHARED) {
+            Some(b) if b >= 32 => b,
+            _ => powers().find(|&b| b <= 32 && b * per_thread <= SHARED_OPT_IN).unwrap_or(1),
+        };
+        Some(Large { block, outer: shared_outer, state, floats, slot_bytes })
+    }
+
     fn module(&self, name: String) -> Module {
-        let per_thread = self.staged().inner_features.len() * size(self.dtype);
-        let block = match per_thread {
-            0 => BLOCK,
-            n => (SHARED / n / 32 * 32).clamp(32, BLOCK),
+        let mut per_thread = self.staged().inner_features.len() * size(self.dtype);
+        let block = match (per_thread, &self.large) {
+            (_, Some(large)) => {
+                per_thread += large.slot_bytes;
+                large.block
+            }
+            (0, None) => BLOCK,
+            (n, None) => (SHARED / n / 32 * 32).clamp(32, BLOCK),
         };
         let block = u32::try_from(block).unwrap_or_else(|_| unreachable!("block sizes are at most {BLOCK}"));
         let shared_per_thread = u32::try_from(per_thread).unwrap_or(u32::MAX);
@@ -260,19 +413,40 @@ impl Spec<'_> {
         let (tid, ntid, row) = w.thread_row();
         let active = w.pred();
         w.op(format!("setp.lt.u32 {active}, {row}, {outer_rows}"));
+        // A large kernel's per-thread slots, and where its tile starts.
+        let mut slots = self.large.as_ref().map(|large| self.slots(w, large, &tid));
 
-        // The output row's features, in registers.
+        // The output row's features, in registers (or stored to their slots).
         let outer_done = w.label("outer_done");
         w.op(format!("@!{active} bra {outer_done}"));
-        self.prepass(w, outer, &row, &inputs);
+        match (&self.large, &slots) {
+            (Some(large), Some((slots, _))) => {
+                let home = |v: Val| {
+                    large.outer.get(&v).map(|&k| format!("{}+{}", slots.floats, k * slots.float_stride))
+                };
+                self.prepass(w, outer, &row, &inputs, Some(&home));
+            }
+            _ => self.prepass(w, outer, &row, &inputs, None),
+        }
         w.place(&outer_done);
 
         let rule = Rule::of(self.reduction);
-        let total = rule.state(w, nf, ng);
+        let in_shared = self.large.as_ref().is_some_and(|l| l.state);
+        let mut state = |w: &mut Ptx| match (&mut slots, in_shared) {
+            (Some((slots, _)), true) => rule.state_in(slots, nf, ng),
+            _ => rule.state(w, nf, ng),
+        };
+        let total = state(w);
         rule.init(w, &total);
-        let tile = rule.tiled().then(|| rule.state(w, nf, ng));
-        let shared = w.int();
-        w.op(format!("mov.u32 {shared}, keops_shared"));
+        let tile = rule.tiled().then(|| state(w));
+        let shared = match &slots {
+            Some((_, tile)) => tile.clone(),
+            None => {
+                let shared = w.int();
+                w.op(format!("mov.u32 {shared}, keops_shared"));
+                shared
+            }
+        };
         let (start, end) = reduced_range(w, split, &inner_rows);
 
         let (tile_loop, done) = (w.label("tile"), w.label("done"));
@@ -293,10 +467,10 @@ impl Spec<'_> {
         match &tile {
             Some(tile) => {
                 rule.init(w, tile);
-                self.pairs(w, rule, tile, [&start, &count, &shared]);
+                self.pairs(w, rule, tile, [&start, &count, &shared], slots.as_ref().map(|s| &s.0));
                 rule.merge(w, &total, tile);
             }
-            None => self.pairs(w, rule, &total, [&start, &count, &shared]),
+            None => self.pairs(w, rule, &total, [&start, &count, &shared], slots.as_ref().map(|s| &s.0)),
         }
         w.place(&pairs_done);
         if !inner.is_empty() {
@@ -323,8 +497,16 @@ impl Spec<'_> {
     }
 
     /// Folds the pairs of the output row with the `count` reduced rows of the tile at `start`
-    /// (their features in shared memory at `shared`) into `acc`.
-    fn pairs(&self, w: &mut Ptx, rule: Rule, acc: &State, [start, count, shared]: [&String; 3]) {
+    /// (their features in shared memory at `shared`) into `acc`. A large kernel (its `slots`
+    /// given) streams the pair program instead: see [`Spec::stream`].
+    fn pairs(
+        &self,
+        w: &mut Ptx,
+        rule: Rule,
+        acc: &State,
+        [start, count, shared]: [&String; 3],
+        slots: Option<&Slots>,
+    ) {
         let staged = self.staged();
         let inner = &staged.inner_features;
         let size = size(self.dtype);
@@ -334,22 +516,167 @@ impl Spec<'_> {
         let pair_loop = w.label("pair");
         w.place(&pair_loop);
         let t = w.ty();
-        for (k, &v) in inner.iter().enumerate() {
-            w.op(format!("ld.shared.{t} {}, [{at}+{}]", value(v), k * size));
+        match (slots, &self.large) {
+            (Some(slots), Some(large)) => {
+                let j = w.int();
+                w.op(format!("add.u32 {j}, {start}, {jj}"));
+                self.stream(w, rule, acc, &j, &at, (slots, large));
+            }
+            _ => {
+                for (k, &v) in inner.iter().enumerate() {
+                    w.op(format!("ld.shared.{t} {}, [{at}+{}]", value(v), k * size));
+                }
+                for v in staged.pair_schedule() {
+                    self.emit(w, v);
+                }
+                let j = w.int();
+                w.op(format!("add.u32 {j}, {start}, {jj}"));
+                let outputs: Vec<String> = staged.outputs.iter().map(|&v| self.operand(w, v)).collect();
+                let nf = self.lowered.nf;
+                rule.step(w, acc, &outputs[..nf], &outputs[nf..], &j);
+            }
         }
-        for v in staged.pair_schedule() {
-            self.emit(w, v);
-        }
-        let j = w.int();
-        w.op(format!("add.u32 {j}, {start}, {jj}"));
-        let outputs: Vec<String> = staged.outputs.iter().map(|&v| self.operand(w, v)).collect();
-        let nf = self.lowered.nf;
-        rule.step(w, acc, &outputs[..nf], &outputs[nf..], &j);
         w.op(format!("add.u32 {jj}, {jj}, 1"));
         w.op(format!("add.u32 {at}, {at}, {}", inner.len() * size));
         let more = w.pred();
         w.op(format!("setp.lt.u32 {more}, {jj}, {count}"));
         w.op(format!("@{more} bra {pair_loop}"));
+    }
+
+    /// The pair program of a large kernel, folded into `acc` as it goes: each component of the
+    /// formulas is computed right before the reduction takes it in (so that a wide formula is
+    /// never all live at once), each feature is loaded from shared memory right before its
+    /// first use (the reduced row's from the tile row at `at`, the output row's from its slot
+    /// unless it is resident), and every value is the one the small kernels compute.
+    fn stream(
+        &self,
+        w: &mut Ptx,
+        rule: Rule,
+        acc: &State,
+        j: &str,
+        at: &str,
+        (slots, large): (&Slots, &Large),
+    ) {
+        let staged = self.staged();
+        let size = size(self.dtype);
+        let order = staged.pair_schedule();
+        let position: HashMap<Val, usize> = order.iter().enumerate().map(|(k, &v)| (v, k)).collect();
+        let pair = |v: Val| staged.levels[v.index()] == Level::PAIR;
+        // One instruction on features and constants: computed again where it is used rather
+        // than kept live (the 256 differences of a distance that a gradient uses twice).
+        let cheap = |v: Val| pair(v) && !staged.program.inst(v).operands().iter().any(|&a| pair(a));
+        let mut done = vec![false; staged.program.insts().len()];
+        // Features and cheap values, made available where they are used.
+        let provide = |w: &mut Ptx, done: &mut [bool], transient: &mut Vec<Val>, v: Val| {
+            if done[v.index()] {
+                return;
+            }
+            let t = w.ty();
+            let available = |w: &mut Ptx, v: Val| match staged.operand(v) {
+                Operand::Inner(k) => {
+                    w.op(format!("ld.shared.{t} {}, [{at}+{}]", value(v), k * size));
+                    true
+                }
+                Operand::Outer(_) => {
+                    if let Some(&k) = large.outer.get(&v) {
+                        let offset = k * slots.float_stride;
+                        w.op(format!("ld.shared.{t} {}, [{}+{offset}]", value(v), slots.floats));
+                    }
+                    true
+                }
+                Operand::Pair(_) | Operand::Const(_) => false,
+            };
+            if !cheap(v) {
+                if available(w, v) {
+                    done[v.index()] = true;
+                    transient.push(v);
+                }
+                return;
+            }
+            for &a in staged.program.inst(v).operands() {
+                if !done[a.index()] && available(w, a) {
+                    done[a.index()] = true;
+                    transient.push(a);
+                }
+            }
+            self.emit(w, v);
+            done[v.index()] = true;
+            transient.push(v);
+        };
+        // Computes `target` (and loads it if it is a feature); returns it as an operand. The
+        // features and cheap values of the previous target are forgotten.
+        let mut transient: Vec<Val> = Vec::new();
+        let mut compute = |w: &mut Ptx, target: Val| -> String {
+            for v in transient.drain(..) {
+                done[v.index()] = false;
+            }
+            let mut needed = Vec::new();
+            let mut stack = vec![target];
+            let mut seen = std::collections::HashSet::new();
+            while let Some(v) = stack.pop() {
+                if done[v.index()] || !pair(v) || cheap(v) || !seen.insert(v) {
+                    continue;
+                }
+                needed.push(v);
+                stack.extend_from_slice(staged.program.inst(v).operands());
+            }
+            needed.sort_by_key(|v| position[v]);
+            for &v in &needed {
+                for &a in staged.program.inst(v).operands() {
+                    provide(w, &mut done, &mut transient, a);
+                }
+                self.emit(w, v);
+                done[v.index()] = true;
+            }
+            provide(w, &mut done, &mut transient, target);
+            self.operand(w, target)
+        };
+        let nf = self.lowered.nf;
+        let (f, g) = staged.outputs.split_at(nf);
+        if rule.per_component() {
+            for (c, &v) in f.iter().enumerate() {
+                let x = compute(w, v);
+                rule.step_component(w, acc, nf, c, &x, j);
+            }
+            return;
+        }
+        let x = compute(w, f[0]);
+        let head = exp_head(w, &acc.vals[0], &x);
+        let mut weights: Vec<Option<Val>> = g.iter().copied().map(Some).collect();
+        if matches!(rule, Rule::SoftMax) || g.is_empty() {
+            weights.insert(0, None);
+        }
+        for (s, weight) in acc.vals[1..].iter().zip(weights) {
+            let x = match weight {
+                Some(v) => compute(w, v),
+                None => w.literal(1.0),
+            };
+            exp_update(w, s, &x, &head);
+        }
+    }
+
+    /// A large kernel's per-thread slots (the states' still to allocate) and the start of its
+    /// tile, for the thread `tid`.
+    fn slots(&self, w: &mut Ptx, large: &Large, tid: &str) -> (Slots, String) {
+        let size = size(self.dtype);
+        let shared = w.int();
+        w.op(format!("mov.u32 {shared}, keops_shared"));
+        let floats = w.int();
+        w.op(format!("mad.lo.u32 {floats}, {tid}, {size}, {shared}"));
+        let ints = w.int();
+        w.op(format!("mad.lo.u32 {ints}, {tid}, 4, {shared}"));
+        w.op(format!("add.u32 {ints}, {ints}, {}", large.block * large.floats * size));
+        let tile = w.int();
+        w.op(format!("add.u32 {tile}, {shared}, {}", large.block * large.slot_bytes));
+        let slots = Slots {
+            floats,
+            ints,
+            float_stride: large.block * size,
+            int_stride: large.block * 4,
+            next_float: large.outer.len(),
+            next_int: 0,
+        };
+        (slots, tile)
     }
 
     /// Finalises `total` into the output row `row` of `values` and `indices`.
@@ -375,8 +702,52 @@ impl Spec<'_> {
         w.op(format!("setp.ge.u32 {outside}, {row}, {outer_rows}"));
         w.op(format!("@{outside} bra {exit}"));
         let rule = Rule::of(self.reduction);
-        let (total, later) = (rule.state(w, nf, ng), rule.state(w, nf, ng));
-        rule.init(w, &total);
+        let (nv, ni) = rule.widths(nf, ng);
+        let words = 2 * (self.words(nv) + ni);
+        if words <= MERGE_WORDS || !rule.per_component() {
+            let (total, later) = (rule.state(w, nf, ng), rule.state(w, nf, ng));
+            self.merge_chunks(
+                w,
+                rule,
+                (&total, &later),
+                [&partial_values, &partial_indices],
+                [&outer_rows, &chunks, &row],
+            );
+            self.finish(w, rule, &total, [&values, &indices, &row]);
+        } else {
+            // A wide state, a group of components at a time (each merged as a whole state).
+            let (vw, iw) = self.widths();
+            let values = (vw > 0).then(|| w.row_address(&values, &row, vw * size(self.dtype)));
+            let indices = (iw > 0).then(|| w.row_address(&indices, &row, iw * 4));
+            let group = (MERGE_WORDS * nf / words).max(1);
+            for first in (0..nf).step_by(group) {
+                let comps = first..(first + group).min(nf);
+                let (total, later) = (rule.group_state(w, nf, comps.clone()), rule.group_state(w, nf, comps));
+                self.merge_chunks(
+                    w,
+                    rule,
+                    (&total, &later),
+                    [&partial_values, &partial_indices],
+                    [&outer_rows, &chunks, &row],
+                );
+                rule.finalize(w, &total, values.as_deref(), indices.as_deref());
+            }
+        }
+        w.place(&exit);
+        w.op("ret");
+    }
+
+    /// Merges the partial results of output row `row` from the `chunks` chunks into `total`
+    /// (through `later`), in order.
+    fn merge_chunks(
+        &self,
+        w: &mut Ptx,
+        rule: Rule,
+        (total, later): (&State, &State),
+        [partial_values, partial_indices]: [&String; 2],
+        [outer_rows, chunks, row]: [&String; 3],
+    ) {
+        rule.init(w, total);
         let (y, slot) = (w.int(), w.int());
         w.op(format!("mov.u32 {y}, 0"));
         let (next, done) = (w.label("chunk"), w.label("merged"));
@@ -385,14 +756,11 @@ impl Spec<'_> {
         w.op(format!("setp.ge.u32 {finished}, {y}, {chunks}"));
         w.op(format!("@{finished} bra {done}"));
         w.op(format!("mad.lo.u32 {slot}, {y}, {outer_rows}, {row}"));
-        rule.load(w, &later, &partial_values, &partial_indices, &slot);
-        rule.merge(w, &total, &later);
+        rule.load(w, later, partial_values, partial_indices, &slot);
+        rule.merge(w, total, later);
         w.op(format!("add.u32 {y}, {y}, 1"));
         w.op(format!("bra {next}"));
         w.place(&done);
-        self.finish(w, rule, &total, [&values, &indices, &row]);
-        w.place(&exit);
-        w.op("ret");
     }
 
     /// Computes the features of reduced row `start + tid` (if it is below `end`) into shared
@@ -406,19 +774,36 @@ impl Spec<'_> {
         w.op(format!("setp.lt.u32 {has_row}, {j}, {end}"));
         let staged_label = w.label("staged");
         w.op(format!("@!{has_row} bra {staged_label}"));
-        self.prepass(w, inner, &j, inputs);
-        let at = w.int();
-        w.op(format!("mad.lo.u32 {at}, {tid}, {}, {shared}", inner.len() * size));
-        let t = w.ty();
-        for (k, &v) in inner.iter().enumerate() {
-            w.op(format!("st.shared.{t} [{at}+{}], {}", k * size, value(v)));
+        if self.large.is_some() {
+            // Each feature stored as soon as it is computed.
+            let at = w.int();
+            w.op(format!("mad.lo.u32 {at}, {tid}, {}, {shared}", inner.len() * size));
+            let home = |v: Val| inner.iter().position(|&f| f == v).map(|k| format!("{at}+{}", k * size));
+            self.prepass(w, inner, &j, inputs, Some(&home));
+        } else {
+            self.prepass(w, inner, &j, inputs, None);
+            let at = w.int();
+            w.op(format!("mad.lo.u32 {at}, {tid}, {}, {shared}", inner.len() * size));
+            let t = w.ty();
+            for (k, &v) in inner.iter().enumerate() {
+                w.op(format!("st.shared.{t} [{at}+{}], {}", k * size, value(v)));
+            }
         }
         w.place(&staged_label);
         w.op("bar.sync 0");
     }
 
-    /// Computes `features` for the row `row` of their side, into their value registers.
-    fn prepass(&self, w: &mut Ptx, features: &[Val], row: &str, inputs: &[String]) {
+    /// Computes `features` for the row `row` of their side, into their value registers; those
+    /// that `home` gives a shared-memory address (`base+offset`) are stored there as soon as
+    /// they are computed.
+    fn prepass(
+        &self,
+        w: &mut Ptx,
+        features: &[Val],
+        row: &str,
+        inputs: &[String],
+        home: Option<&dyn Fn(Val) -> Option<String>>,
+    ) {
         let staged = self.staged();
         let size = size(self.dtype);
         let mut rows: HashMap<usize, String> = HashMap::new();
@@ -438,6 +823,10 @@ impl Spec<'_> {
                     w.op(format!("ld.global.nc.{t} {}, [{base}+{}]", value(v), comp * size));
                 }
                 Inst::Prim(..) => self.emit(w, v),
+            }
+            if let Some(at) = home.and_then(|home| home(v)) {
+                let t = w.ty();
+                w.op(format!("st.shared.{t} [{at}], {}", value(v)));
             }
         }
     }
@@ -908,10 +1297,71 @@ impl Ptx {
     }
 }
 
-/// A reduction's register state: values (floats) and indices (32-bit).
+/// Where a value of a reduction state lives: a register, or a per-thread slot of a large
+/// kernel's shared memory.
+#[derive(Clone, Debug)]
+enum Loc {
+    Reg(String),
+    /// At `[base+offset]` in shared memory; `int` for a `u32`, else a float of the kernel's type.
+    Shared {
+        base: String,
+        offset: usize,
+        int: bool,
+    },
+}
+
+/// A reduction's state: values (floats) and indices (`u32`), each at a position of the state
+/// (their index in `0..width`, where they are loaded from, stored to and written out).
 struct State {
-    vals: Vec<String>,
-    idx: Vec<String>,
+    vals: Vec<Loc>,
+    idx: Vec<Loc>,
+    /// Positions of `vals` and `idx` in the whole state.
+    at: (Vec<usize>, Vec<usize>),
+    /// Floats and indices of the whole state.
+    width: (usize, usize),
+}
+
+impl State {
+    fn new(vals: Vec<Loc>, idx: Vec<Loc>) -> State {
+        let at = ((0..vals.len()).collect(), (0..idx.len()).collect());
+        State { width: (vals.len(), idx.len()), vals, idx, at }
+    }
+}
+
+impl Ptx {
+    /// The value at `l` in a register: its own, or a fresh one loaded from shared memory.
+    fn get(&mut self, l: &Loc) -> String {
+        match l {
+            Loc::Reg(r) => r.clone(),
+            Loc::Shared { base, offset, int } => {
+                let (r, ty) = if *int { (self.int(), "u32") } else { (self.temp(), self.ty()) };
+                self.op(format!("ld.shared.{ty} {r}, [{base}+{offset}]"));
+                r
+            }
+        }
+    }
+
+    /// Stores `r` (the register [`Ptx::get`] gave for `l`, updated) back to `l`.
+    fn put(&mut self, l: &Loc, r: &str) {
+        match l {
+            Loc::Reg(d) => debug_assert_eq!(d, r, "registers are updated in place"),
+            Loc::Shared { base, offset, int } => {
+                let ty = if *int { "u32" } else { self.ty() };
+                self.op(format!("st.shared.{ty} [{base}+{offset}], {r}"));
+            }
+        }
+    }
+
+    /// Sets the shared slot `l` to the constant `c` (an operand of its type).
+    fn set(&mut self, l: &Loc, c: &str) {
+        let (reg, ty) = match l {
+            Loc::Reg(_) => unreachable!("registers are set by `Rule::init`"),
+            Loc::Shared { int: true, .. } => (self.int(), "u32"),
+            Loc::Shared { int: false, .. } => (self.temp(), self.ty()),
+        };
+        self.op(format!("mov.{ty} {reg}, {c}"));
+        self.put(l, &reg);
+    }
 }
 
 /// How a reduction initialises, updates, merges and finalises its [`State`], as the CPU's
@@ -949,6 +1399,12 @@ impl Rule {
         matches!(self, Rule::Sum | Rule::LogSumExp | Rule::SoftMax)
     }
 
+    /// Whether each component of the formula has its own part of the state (its value and
+    /// index, or its `k` slots), written out as is.
+    fn per_component(self) -> bool {
+        matches!(self, Rule::Sum | Rule::Extremum { .. } | Rule::KMin { .. })
+    }
+
     /// The floats and indices of the state, for `nf` and `ng` formula components.
     fn widths(self, nf: usize, ng: usize) -> (usize, usize) {
         match self {
@@ -960,9 +1416,32 @@ impl Rule {
         }
     }
 
+    /// A state in registers.
     fn state(self, w: &mut Ptx, nf: usize, ng: usize) -> State {
         let (nv, ni) = self.widths(nf, ng);
-        State { vals: (0..nv).map(|_| w.temp()).collect(), idx: (0..ni).map(|_| w.int()).collect() }
+        let vals = (0..nv).map(|_| Loc::Reg(w.temp())).collect();
+        let idx = (0..ni).map(|_| Loc::Reg(w.int())).collect();
+        State::new(vals, idx)
+    }
+
+    /// A state in the shared-memory slots of a large kernel.
+    fn state_in(self, slots: &mut Slots, nf: usize, ng: usize) -> State {
+        let (nv, ni) = self.widths(nf, ng);
+        let vals = (0..nv).map(|_| slots.float()).collect();
+        let idx = (0..ni).map(|_| slots.int()).collect();
+        State::new(vals, idx)
+    }
+
+    /// The part of a [`Rule::per_component`] state of `nf` components that holds the components
+    /// `comps`, in registers.
+    fn group_state(self, w: &mut Ptx, nf: usize, comps: std::ops::Range<usize>) -> State {
+        let (nv, ni) = self.widths(nf, 0);
+        let slots = nv / nf;
+        let vat: Vec<usize> = (0..slots).flat_map(|n| comps.clone().map(move |c| n * nf + c)).collect();
+        let iat: Vec<usize> = if ni == 0 { vec![] } else { vat.clone() };
+        let vals = vat.iter().map(|_| Loc::Reg(w.temp())).collect();
+        let idx = iat.iter().map(|_| Loc::Reg(w.int())).collect();
+        State { vals, idx, at: (vat, iat), width: (nv, ni) }
     }
 
     /// Stores the state in slot `slot` of the partial-result buffers.
@@ -979,15 +1458,27 @@ impl Rule {
     /// `indices + slot * indices`.
     fn transfer(self, w: &mut Ptx, s: &State, values: &str, indices: &str, slot: &str, store: bool) {
         let size = size(w.dtype);
-        for (regs, base, ty, size) in [(&s.vals, values, w.ty(), size), (&s.idx, indices, "u32", 4)] {
-            if regs.is_empty() {
+        let parts = [
+            (&s.vals, &s.at.0, s.width.0, values, w.ty(), size),
+            (&s.idx, &s.at.1, s.width.1, indices, "u32", 4),
+        ];
+        for (locs, at, width, base, ty, size) in parts {
+            if locs.is_empty() {
                 continue;
             }
-            let at = w.row_address(base, slot, regs.len() * size);
-            for (n, r) in regs.iter().enumerate() {
-                match store {
-                    true => w.op(format!("st.global.{ty} [{at}+{}], {r}", n * size)),
-                    false => w.op(format!("ld.global.{ty} {r}, [{at}+{}]", n * size)),
+            let row = w.row_address(base, slot, width * size);
+            for (l, n) in locs.iter().zip(at) {
+                match (store, l) {
+                    (true, _) => {
+                        let r = w.get(l);
+                        w.op(format!("st.global.{ty} [{row}+{}], {r}", n * size));
+                    }
+                    (false, Loc::Reg(r)) => w.op(format!("ld.global.{ty} {r}, [{row}+{}]", n * size)),
+                    (false, Loc::Shared { int, .. }) => {
+                        let r = if *int { w.int() } else { w.temp() };
+                        w.op(format!("ld.global.{ty} {r}, [{row}+{}]", n * size));
+                        w.put(l, &r);
+                    }
                 }
             }
         }
@@ -1003,43 +1494,63 @@ impl Rule {
         let rest = if matches!(self, Rule::LogSumExp | Rule::SoftMax) { 0.0 } else { first };
         for (n, v) in s.vals.iter().enumerate() {
             let c = w.literal(if n == 0 { first } else { rest });
-            w.op(format!("mov.{t} {v}, {c}"));
+            match v {
+                Loc::Reg(v) => w.op(format!("mov.{t} {v}, {c}")),
+                _ => w.set(v, &c),
+            }
         }
         for i in &s.idx {
-            w.op(format!("mov.u32 {i}, 0"));
+            match i {
+                Loc::Reg(i) => w.op(format!("mov.u32 {i}, 0")),
+                _ => w.set(i, "0"),
+            }
         }
     }
 
     /// Folds in the formula values `f` and `g` of reduced row `j`.
     fn step(self, w: &mut Ptx, s: &State, f: &[String], g: &[String], j: &str) {
+        match self {
+            Rule::Sum | Rule::Extremum { .. } | Rule::KMin { .. } => {
+                for (c, x) in f.iter().enumerate() {
+                    self.step_component(w, s, f.len(), c, x, j);
+                }
+            }
+            Rule::LogSumExp | Rule::SoftMax => {
+                let weights = self.weights(w, g);
+                add_exp(w, &s.vals[0], &s.vals[1..], &f[0], &weights);
+            }
+        }
+    }
+
+    /// The weights of the sums of a log-sum-exp or soft-max state, given the second formula's
+    /// values `g`.
+    fn weights(self, w: &Ptx, g: &[String]) -> Vec<Loc> {
+        let one = w.literal(1.0);
+        let weights: Vec<String> = match self {
+            Rule::LogSumExp if g.is_empty() => vec![one],
+            Rule::LogSumExp => g.to_vec(),
+            _ => std::iter::once(one).chain(g.iter().cloned()).collect(),
+        };
+        weights.into_iter().map(Loc::Reg).collect()
+    }
+
+    /// [`Rule::step`] of a [`Rule::per_component`] rule, for the component `c` (value `x`) of
+    /// `nf` only.
+    fn step_component(self, w: &mut Ptx, s: &State, nf: usize, c: usize, x: &str, j: &str) {
         let t = w.ty();
         match self {
             Rule::Sum => {
-                for (a, x) in s.vals.iter().zip(f) {
-                    w.op(format!("add.rn.{t} {a}, {a}, {x}"));
-                }
+                let a = w.get(&s.vals[c]);
+                w.op(format!("add.rn.{t} {a}, {a}, {x}"));
+                w.put(&s.vals[c], &a);
             }
-            Rule::Extremum { max } => {
-                for (c, x) in f.iter().enumerate() {
-                    better(w, max, s, c, x, j);
-                }
-            }
+            Rule::Extremum { max } => better(w, max, s, c, x, j),
             Rule::KMin { k } => {
-                for (c, x) in f.iter().enumerate() {
-                    let slots: Vec<(&String, &String)> =
-                        (0..k).map(|n| (&s.vals[n * f.len() + c], &s.idx[n * f.len() + c])).collect();
-                    insert(w, &slots, x, j);
-                }
+                let slots: Vec<(&Loc, &Loc)> =
+                    (0..k).map(|n| (&s.vals[n * nf + c], &s.idx[n * nf + c])).collect();
+                insert(w, &slots, x, j);
             }
-            Rule::LogSumExp => {
-                let one = [w.literal(1.0)];
-                let weights = if g.is_empty() { &one[..] } else { g };
-                add_exp(w, &s.vals[0], &s.vals[1..], &f[0], weights);
-            }
-            Rule::SoftMax => {
-                let weights: Vec<String> = std::iter::once(w.literal(1.0)).chain(g.iter().cloned()).collect();
-                add_exp(w, &s.vals[0], &s.vals[1..], &f[0], &weights);
-            }
+            Rule::LogSumExp | Rule::SoftMax => unreachable!("not a per-component reduction"),
         }
     }
 
@@ -1049,24 +1560,30 @@ impl Rule {
         match self {
             Rule::Sum => {
                 for (a, x) in s.vals.iter().zip(&later.vals) {
-                    w.op(format!("add.rn.{t} {a}, {a}, {x}"));
+                    let r = w.get(a);
+                    let x = w.get(x);
+                    w.op(format!("add.rn.{t} {r}, {r}, {x}"));
+                    w.put(a, &r);
                 }
             }
             Rule::LogSumExp | Rule::SoftMax => {
-                add_exp(w, &s.vals[0], &s.vals[1..], &later.vals[0], &later.vals[1..])
+                let f = w.get(&later.vals[0]);
+                add_exp(w, &s.vals[0], &s.vals[1..], &f, &later.vals[1..])
             }
             Rule::Extremum { max } => {
                 for (c, (x, j)) in later.vals.iter().zip(&later.idx).enumerate() {
-                    better(w, max, s, c, x, j);
+                    let (x, j) = (w.get(x), w.get(j));
+                    better(w, max, s, c, &x, &j);
                 }
             }
             Rule::KMin { k } => {
                 let nf = s.vals.len() / k;
                 for c in 0..nf {
-                    let slots: Vec<(&String, &String)> =
+                    let slots: Vec<(&Loc, &Loc)> =
                         (0..k).map(|n| (&s.vals[n * nf + c], &s.idx[n * nf + c])).collect();
                     for n in 0..k {
-                        insert(w, &slots, &later.vals[n * nf + c], &later.idx[n * nf + c]);
+                        let (x, j) = (w.get(&later.vals[n * nf + c]), w.get(&later.idx[n * nf + c]));
+                        insert(w, &slots, &x, &j);
                     }
                 }
             }
@@ -1079,21 +1596,43 @@ impl Rule {
         let t = w.ty();
         let size = size(w.dtype);
         let mut results = Vec::new();
+        // A state in shared memory stores each result as soon as it is computed.
+        let streamed = s.vals.iter().any(|v| matches!(v, Loc::Shared { .. }));
+        let mut stored = 0;
+        let mut out = |w: &mut Ptx, r: String| match (values, streamed) {
+            (Some(at), true) => {
+                w.op(format!("st.global.{t} [{at}+{}], {r}", stored * size));
+                stored += 1;
+            }
+            _ => results.push(r),
+        };
         match self {
-            Rule::Sum | Rule::Extremum { .. } | Rule::KMin { .. } => results.clone_from(&s.vals),
+            Rule::Sum | Rule::Extremum { .. } | Rule::KMin { .. } => {
+                // Each value loaded right before it is stored.
+                if let Some(at) = values {
+                    for (n, v) in s.at.0.iter().zip(&s.vals) {
+                        let r = w.get(v);
+                        w.op(format!("st.global.{t} [{at}+{}], {r}", n * size));
+                    }
+                }
+            }
             Rule::LogSumExp => {
+                let mx = w.get(&s.vals[0]);
                 for sum in &s.vals[1..] {
-                    let log = w.function(Prim::Log, sum);
+                    let sum = w.get(sum);
+                    let log = w.function(Prim::Log, &sum);
                     let r = w.temp();
-                    w.op(format!("add.rn.{t} {r}, {}, {log}", s.vals[0]));
-                    results.push(r);
+                    w.op(format!("add.rn.{t} {r}, {mx}, {log}"));
+                    out(w, r);
                 }
             }
             Rule::SoftMax => {
+                let total = w.get(&s.vals[1]);
                 for sum in &s.vals[2..] {
+                    let sum = w.get(sum);
                     let r = w.temp();
-                    w.op(format!("div.rn.{t} {r}, {sum}, {}", s.vals[1]));
-                    results.push(r);
+                    w.op(format!("div.rn.{t} {r}, {sum}, {total}"));
+                    out(w, r);
                 }
             }
         }
@@ -1103,7 +1642,8 @@ impl Rule {
             }
         }
         if let Some(at) = indices {
-            for (n, i) in s.idx.iter().enumerate() {
+            for (n, i) in s.at.1.iter().zip(&s.idx) {
+                let i = w.get(i);
                 w.op(format!("st.global.u32 [{at}+{}], {i}", n * 4));
             }
         }
@@ -1114,19 +1654,22 @@ impl Rule {
 /// strictly better, so that earlier indices win ties and NaN is never selected.
 fn better(w: &mut Ptx, max: bool, s: &State, c: usize, x: &str, j: &str) {
     let t = w.ty();
-    let (best, idx) = (&s.vals[c], &s.idx[c]);
+    let (best, idx) = (w.get(&s.vals[c]), w.get(&s.idx[c]));
     let p = w.pred();
     w.op(format!("setp.{}.{t} {p}, {x}, {best}", if max { "gt" } else { "lt" }));
     w.op(format!("selp.{t} {best}, {x}, {best}, {p}"));
     w.op(format!("selp.b32 {idx}, {j}, {idx}, {p}"));
+    w.put(&s.vals[c], &best);
+    w.put(&s.idx[c], &idx);
 }
 
 /// Inserts `x` (index `j`) into the sorted `slots` (value, index) if it is below the last;
 /// equal values stay before it, so the lowest index wins ties, and NaN never enters. Most
 /// values are above the last slot: one comparison and a branch skip them.
-fn insert(w: &mut Ptx, slots: &[(&String, &String)], x: &str, j: &str) {
+fn insert(w: &mut Ptx, locs: &[(&Loc, &Loc)], x: &str, j: &str) {
     let t = w.ty();
-    let k = slots.len();
+    let k = locs.len();
+    let slots: Vec<(String, String)> = locs.iter().map(|(v, i)| (w.get(v), w.get(i))).collect();
     let skip = w.label("kept");
     let below = w.pred();
     w.op(format!("setp.lt.{t} {below}, {x}, {}", slots[k - 1].0));
@@ -1143,7 +1686,7 @@ fn insert(w: &mut Ptx, slots: &[(&String, &String)], x: &str, j: &str) {
         })
         .collect();
     for n in (0..k).rev() {
-        let (v, i) = slots[n];
+        let (v, i) = &slots[n];
         let (nv, ni) = (w.temp(), w.int());
         w.op(format!("selp.{t} {nv}, {x}, {v}, {}", below[n]));
         w.op(format!("selp.b32 {ni}, {j}, {i}, {}", below[n]));
@@ -1153,11 +1696,15 @@ fn insert(w: &mut Ptx, slots: &[(&String, &String)], x: &str, j: &str) {
                 w.op(format!("mov.b32 {i}, {ni}"));
             }
             _ => {
-                let (pv, pi) = slots[n - 1];
+                let (pv, pi) = &slots[n - 1];
                 w.op(format!("selp.{t} {v}, {pv}, {nv}, {}", below[n - 1]));
                 w.op(format!("selp.b32 {i}, {pi}, {ni}, {}", below[n - 1]));
             }
         }
+    }
+    for ((v, i), (lv, li)) in slots.iter().zip(locs) {
+        w.put(lv, v);
+        w.put(li, i);
     }
     w.place(&skip);
 }
@@ -1166,27 +1713,45 @@ fn insert(w: &mut Ptx, slots: &[(&String, &String)], x: &str, j: &str) {
 /// pair `(mx, sums)` standing for `exp(mx) * sums`, adds `exp(f) * weights`. The running maximum
 /// rises to include `f`, and whichever side is smaller is rescaled by `exp(-|f - mx|)`: one
 /// exponential per update, none that overflows.
-fn add_exp(w: &mut Ptx, mx: &str, sums: &[String], f: &str, weights: &[String]) {
+fn add_exp(w: &mut Ptx, mx: &Loc, sums: &[Loc], f: &str, weights: &[Loc]) {
+    let head = exp_head(w, mx, f);
+    for (s, x) in sums.iter().zip(weights) {
+        let x = w.get(x);
+        exp_update(w, s, &x, &head);
+    }
+}
+
+/// The first half of [`add_exp`]: raises `mx` to include `f`; returns whether `f` was above
+/// and the scale of the smaller side.
+fn exp_head(w: &mut Ptx, mx: &Loc, f: &str) -> (String, String) {
     let t = w.ty();
+    let m = w.get(mx);
     let above = w.pred();
-    w.op(format!("setp.gt.{t} {above}, {f}, {mx}"));
+    w.op(format!("setp.gt.{t} {above}, {f}, {m}"));
     let (hi, lo) = (w.temp(), w.temp());
-    w.op(format!("selp.{t} {hi}, {f}, {mx}, {above}"));
-    w.op(format!("selp.{t} {lo}, {mx}, {f}, {above}"));
+    w.op(format!("selp.{t} {hi}, {f}, {m}, {above}"));
+    w.op(format!("selp.{t} {lo}, {m}, {f}, {above}"));
     let d = w.temp();
     w.op(format!("sub.rn.{t} {d}, {lo}, {hi}"));
     // Equal values weigh the same (`exp(0) = 1`), also when both are infinite and their
     // difference is NaN, as on the CPU; a NaN `f` makes the scale NaN, which propagates.
     let zero = w.literal(0.0);
     w.choose(&d, "eq", &lo, &hi, &zero, &d);
-    w.op(format!("mov.{t} {mx}, {hi}"));
+    w.op(format!("mov.{t} {m}, {hi}"));
+    w.put(mx, &m);
     let scale = w.function(Prim::Exp, &d);
-    for (s, x) in sums.iter().zip(weights) {
-        let (kept, scaled) = (w.temp(), w.temp());
-        w.op(format!("fma.rn.{t} {kept}, {s}, {scale}, {x}"));
-        w.op(format!("fma.rn.{t} {scaled}, {x}, {scale}, {s}"));
-        w.op(format!("selp.{t} {s}, {kept}, {scaled}, {above}"));
-    }
+    (above, scale)
+}
+
+/// The second half of [`add_exp`], for one sum `s` and its weight `x`.
+fn exp_update(w: &mut Ptx, s: &Loc, x: &str, (above, scale): &(String, String)) {
+    let t = w.ty();
+    let r = w.get(s);
+    let (kept, scaled) = (w.temp(), w.temp());
+    w.op(format!("fma.rn.{t} {kept}, {r}, {scale}, {x}"));
+    w.op(format!("fma.rn.{t} {scaled}, {x}, {scale}, {r}"));
+    w.op(format!("selp.{t} {r}, {kept}, {scaled}, {above}"));
+    w.put(s, &r);
 }
 
 #[cfg(test)]

@@ -252,7 +252,18 @@ const EMULATED_BLOCK: u32 = 32;
 /// rows ([`ENTRY_2D`] then [`ENTRY_MERGE`]), and compares both with the reference evaluator:
 /// values within a relative tolerance, indices exactly when `exact_indices`.
 fn check_kernel(text: &str, m: usize, n: usize, seed: u64, exact_indices: bool) {
-    let kernel = checked(text);
+    check_random(&checked(text), text, m, n, seed, exact_indices);
+}
+
+/// [`check_kernel`] on a checked kernel (`text` names it in messages).
+fn check_random(
+    kernel: &crate::check::Kernel,
+    text: &str,
+    m: usize,
+    n: usize,
+    seed: u64,
+    exact_indices: bool,
+) {
     let f32s = kernel.dtype == DType::F32;
     let mut rng = Rng(seed);
     let inputs: Vec<Vec<f64>> = (kernel.params.iter())
@@ -266,7 +277,7 @@ fn check_kernel(text: &str, m: usize, n: usize, seed: u64, exact_indices: bool) 
             (0..rows * p.dim).map(|_| round(rng.uniform(-1.0, 1.0))).collect()
         })
         .collect();
-    check_kernel_on(&kernel, text, &inputs, exact_indices);
+    check_kernel_on(kernel, text, &inputs, exact_indices);
 }
 
 fn checked(text: &str) -> crate::check::Kernel {
@@ -299,27 +310,29 @@ fn check_kernel_on(kernel: &crate::check::Kernel, text: &str, inputs: &[Vec<f64>
             Arg::Buffer(vec![0; rows * widths.1 * 4]),
         ]
     };
-    let grid_x = (outer as u32).div_ceil(EMULATED_BLOCK);
-    let shared = EMULATED_BLOCK as usize * module.shared_per_thread as usize;
+    // A large kernel's shared memory is laid out for `module.block` threads, at most.
+    let block = EMULATED_BLOCK.min(module.block);
+    let grid_x = (outer as u32).div_ceil(block);
+    let shared = block.max(module.block) as usize * module.shared_per_thread as usize;
     let counts = [Arg::U32(outer as u32), Arg::U32(inner as u32)];
 
     let mut args: Vec<Arg> = inputs.iter().map(|v| Arg::Buffer(encode(v))).collect();
     args.extend(outputs(want.widths, outer));
     args.extend(counts.clone());
-    emulator::run(&module.text, ENTRY, &mut args, (grid_x, 1), EMULATED_BLOCK, shared);
+    emulator::run(&module.text, ENTRY, &mut args, (grid_x, 1), block, shared);
     let whole = args.split_off(kernel.params.len());
 
-    let chunks = inner.div_ceil(EMULATED_BLOCK as usize).max(1);
+    let chunks = inner.div_ceil(block as usize).max(1);
     let partial = (module.partial_widths.0 as usize, module.partial_widths.1 as usize);
     let mut args: Vec<Arg> = inputs.iter().map(|v| Arg::Buffer(encode(v))).collect();
     args.extend(outputs(partial, chunks * outer));
     args.extend(counts);
-    args.push(Arg::U32(EMULATED_BLOCK));
-    emulator::run(&module.text, ENTRY_2D, &mut args, (grid_x, chunks as u32), EMULATED_BLOCK, shared);
+    args.push(Arg::U32(block));
+    emulator::run(&module.text, ENTRY_2D, &mut args, (grid_x, chunks as u32), block, shared);
     let mut merge: Vec<Arg> = args.drain(kernel.params.len()..).take(2).collect();
     merge.extend(outputs(want.widths, outer));
     merge.extend([Arg::U32(outer as u32), Arg::U32(chunks as u32)]);
-    emulator::run(&module.text, ENTRY_MERGE, &mut merge, (grid_x, 1), EMULATED_BLOCK, 0);
+    emulator::run(&module.text, ENTRY_MERGE, &mut merge, (grid_x, 1), block, 0);
 
     let tol = if f32s { 2e-4 } else { 1e-10 };
     for (scheme, out) in [("1D", &whole[..2]), ("2D", &merge[2..4])] {
@@ -429,5 +442,61 @@ fn infinities_and_nan_follow_the_reference() {
                 check_kernel_on(&kernel, &format!("{text} on {f:?}"), &[f.to_vec(), w], true);
             }
         }
+    }
+}
+
+/// The modules of large kernels keep output-row features and wide states in shared memory and
+/// stream the pair program: the same values as the reference, in both schemes, in both types,
+/// with tiles of several blocks and partial ones.
+#[test]
+fn large_kernels_match_the_reference() {
+    for t in ["f32", "f64"] {
+        let texts = [
+            format!("|x_i: [{t}; 256], y_j: [{t}; 256], b_j: [{t}; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j"),
+            format!("|x_i: [{t}; 256], y_j: [{t}; 256], b_j: [{t}; 256]| sum_j exp(-sqdist(x_i, y_j)) * b_j"),
+            format!("|x_i: [{t}; 256], y_j: [{t}; 256]| logsumexp_j -sqdist(x_i, y_j)"),
+            format!("|x_i: [{t}; 256], y_j: [{t}; 256]| min_argmin_j sqdist(x_i, y_j)"),
+        ];
+        for (seed, text) in texts.iter().enumerate() {
+            let kernel = checked(text);
+            let large = module(&kernel, "large".into());
+            assert!(large.block < BLOCK as u32, "{text}: block {}", large.block);
+            check_kernel(text, 21, 37, seed as u64, true);
+        }
+    }
+    // Wide states of every kind, over i as well, with a parameter feature.
+    for text in [
+        "|x_i: [f32; 200], y_j: [f32; 200], p: f32| kmin_argkmin_i::<2> (x_i - y_j) * p",
+        "|x_i: [f64; 100], y_j: [f64; 100], b_j: [f64; 100]| sumsoftmaxweight_j(-sqdist(x_i, y_j), b_j * x_i)",
+        "|x_i: [f32; 100], y_j: [f32; 100], b_j: [f32; 90]| logsumexp_i(dot(x_i, y_j), exp(b_j))",
+        "|x_i: [f64; 100], y_j: [f64; 100]| max_argmax_j x_i * y_j",
+    ] {
+        check_kernel(text, 19, 35, 5, true);
+    }
+}
+
+/// The backward kernels of a large kernel are large kernels too.
+#[test]
+fn large_backward_kernels_match_the_reference() {
+    let text = "|x_i: [f32; 256], y_j: [f32; 256], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j";
+    let (plans, _) = crate::backward::plan(&checked(text)).unwrap();
+    let mut checked_some = 0;
+    for (pos, plan) in plans.iter().enumerate() {
+        if let crate::backward::Backward::Reduction { kernel, .. } = plan {
+            check_random(kernel, &format!("{text}, gradient {pos}"), 13, 19, pos as u64, true);
+            checked_some += 1;
+        }
+    }
+    assert!(checked_some >= 2);
+}
+
+#[test]
+fn small_kernels_stay_in_registers() {
+    for t in ["f32", "f64"] {
+        let text =
+            format!("|x_i: [{t}; 3], y_j: [{t}; 3], b_j: [{t}; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j");
+        let m = module(&checked(&text), "small".into());
+        assert_eq!(m.block, BLOCK as u32);
+        assert_eq!(m.shared_per_thread as usize, 4 * size(if t == "f32" { DType::F32 } else { DType::F64 }));
     }
 }
