@@ -80,6 +80,22 @@ fn sum_soft_max_weight() {
     )));
 }
 
+/// Log-sum-exps whose terms reach far below the largest, into and past the range where `exp`
+/// is subnormal (the CPU kernels raise such exponents to -80, which must not change a sum that
+/// is at least 1).
+#[test]
+fn log_sum_exp_of_widely_spread_terms() {
+    let k = keops!(|x_i: [f32; 3], y_j: [f32; 3]| logsumexp_j - 100.0 * sqdist(x_i, y_j));
+    check_reference(&k, 61, 1100, -1.0, 1.0, 11);
+    let k = keops!(|x_i: [f64; 3], y_j: [f64; 3]| logsumexp_i - 1000.0 * sqdist(x_i, y_j));
+    check_reference(&k, 300, 47, -1.0, 1.0, 12);
+    let k = keops!(|f_j: f32| logsumexp_j f_j);
+    let f: Vec<f32> = (0..300).map(|j| -(j as f32) * 0.37).collect();
+    let want = f.iter().map(|&v| f64::from(v).exp()).sum::<f64>().ln();
+    let got = k.eval_flat(&[&f]).unwrap()[0];
+    assert!((f64::from(got) - want).abs() <= 1e-6, "{got} vs {want}");
+}
+
 #[test]
 fn split_reductions_for_few_output_rows() {
     // Few output rows, many reduced rows: segments are merged in order.
