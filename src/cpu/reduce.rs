@@ -236,8 +236,10 @@ impl<const N: usize> KMin<N> {
         indices[k].as_mut()[c] = i;
     }
 
-    /// Inserts the lanes of `x` (indices `j`) selected by `take`, in lane order.
-    #[cold]
+    /// Inserts the lanes of `x` (indices `j`) that are below the current `N`-th value, in lane
+    /// order. The lanes are stored here, inlined where the SIMD instructions are enabled; the
+    /// insertions, rare and scalar, are out of line.
+    #[inline(always)]
     fn insert_lanes<T: Real, M: Math<T>, F: Array<T>, I: Array<u32>>(
         m: M,
         values: &mut [F; N],
@@ -245,16 +247,26 @@ impl<const N: usize> KMin<N> {
         c: usize,
         x: M::V,
         j: M::Idx,
-        take: M::Mask,
     ) {
-        let (mut xs, mut js, mut flags) = ([T::ZERO; MAX_LANES], [0u32; MAX_LANES], [T::ZERO; MAX_LANES]);
+        let (mut xs, mut js) = ([T::ZERO; MAX_LANES], [0u32; MAX_LANES]);
         m.store(x, &mut xs);
         m.store_idx(j, &mut js);
-        m.store(m.blend(take, m.splat(T::ONE), m.splat(T::ZERO)), &mut flags);
-        for l in 0..M::LANES {
-            if flags[l] == T::ONE {
-                Self::insert(values, indices, c, xs[l], js[l]);
-            }
+        Self::insert_stored(values, indices, c, &xs[..M::LANES], &js[..M::LANES]);
+    }
+
+    /// [`KMin::insert`] of each of `xs` (indices `js`), in order: lanes that are not below the
+    /// `N`-th value, as it stands when they come, are left out.
+    #[cold]
+    #[inline(never)]
+    fn insert_stored<T: Real, F: Array<T>, I: Array<u32>>(
+        values: &mut [F; N],
+        indices: &mut [I; N],
+        c: usize,
+        xs: &[T],
+        js: &[u32],
+    ) {
+        for (&x, &j) in xs.iter().zip(js) {
+            Self::insert(values, indices, c, x, j);
         }
     }
 }
@@ -278,7 +290,7 @@ impl<K: KernelDef, const N: usize> Reducer<K> for KMin<N> {
             // Most values are worse than the current N-th: skip them with one comparison.
             let take = m.lt_mask(x, m.splat(acc.0[N - 1].as_ref()[c]));
             if m.any(take) {
-                Self::insert_lanes(m, &mut acc.0, &mut acc.1, c, x, j, take);
+                Self::insert_lanes(m, &mut acc.0, &mut acc.1, c, x, j);
             }
         }
     }
@@ -295,7 +307,9 @@ impl<K: KernelDef, const N: usize> Reducer<K> for KMin<N> {
         for (c, &x) in f.as_ref().iter().enumerate() {
             let take = m.and_mask(mask, m.lt_mask(x, m.splat(acc.0[N - 1].as_ref()[c])));
             if m.any(take) {
-                Self::insert_lanes(m, &mut acc.0, &mut acc.1, c, x, j, take);
+                // Lanes past the end hold padding: +inf is never inserted.
+                let x = m.blend(mask, x, m.splat(K::T::INFINITY));
+                Self::insert_lanes(m, &mut acc.0, &mut acc.1, c, x, j);
             }
         }
     }
