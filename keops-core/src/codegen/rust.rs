@@ -352,7 +352,7 @@ fn kernel_def(
 
     let outer_body = prepass(kernel, &staged, &staged.outer_features);
     let inner_body = prepass(kernel, &staged, &staged.inner_features);
-    let block = block_rows(staged.pair_schedule().len());
+    let block = block_rows(staged.pair_schedule().len(), ni);
     let pair_body = pair(kernel, &staged, nf, block);
     let info = info(kernel);
     let red = reducer(kernel);
@@ -412,13 +412,16 @@ fn kernel_def(
     }
 }
 
-/// Output rows the CPU kernel reduces together, from the number of per-pair instructions: a
-/// small formula's dependency chain is short next to its latency, so independent rows keep the
-/// pipeline full; a large one has parallelism of its own and would only spill registers (and
-/// multiply the code the compiler has to optimise).
-fn block_rows(pair_insts: usize) -> usize {
+/// Output rows the CPU kernel reduces together, from the number of per-pair instructions and
+/// of reduced-row features. A small formula's dependency chain is short next to its latency, so
+/// independent rows keep the pipeline full. A large one has parallelism of its own and would
+/// only spill registers (and multiply the code the compiler has to optimise), unless it reads
+/// many reduced-row features for its size (a high-dimensional distance): those loads are then
+/// what limits it, and each serves every row of the block.
+fn block_rows(pair_insts: usize, inner_features: usize) -> usize {
     match pair_insts {
         0..=64 => 4,
+        _ if 4 * inner_features >= pair_insts => 4,
         65..=128 => 2,
         _ => 1,
     }
