@@ -126,7 +126,7 @@ fn op_table_text(dtype: &str, flip: usize) -> String {
 }
 
 /// Expands the hidden `__reduction_kernels!(forward, gradient)` used by the reduction tests:
-/// one kernel per reduction of [`ReductionKind::ALL`] (LogSumExp also with a weight), per axis
+/// one kernel per reduction of [`ReductionKind::ALL`](crate::reduction::ReductionKind::ALL) (LogSumExp also with a weight), per axis
 /// and per float type, as `genred!` would compile them, and a call of `forward(&kernel)` for
 /// each; the f64 kernels also get their backward kernels and a call of `gradient(&kernel)`. A
 /// reduction added to the table is therefore tested without anyone listing it.

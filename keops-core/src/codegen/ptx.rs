@@ -2,7 +2,7 @@
 //! scalar program as the Rust kernels ([`super::lower_kernel`]).
 //!
 //! Only basic [`Prim`]s reach a backend (the transcendental functions are already expanded into
-//! them), and each has exactly one lowering here ([`Ptx::prim`]), with the reference semantics of
+//! them), and each has exactly one lowering here (`Ptx::prim`), with the reference semantics of
 //! [`crate::prim`]: every arithmetic instruction rounds to nearest (`.rn`, so that `ptxas` never
 //! contracts a multiplication and an addition into a fused one the CPU does not make), division
 //! and square root are correctly rounded, subnormals are kept (no `.ftz`), no `.approx`
@@ -25,12 +25,12 @@
 //! # Large kernels
 //!
 //! A kernel whose output-row features, reduction states (tile and total) and reduced-row
-//! features take more than [`LARGE_WORDS`] (160) 32-bit registers (e.g. a Gaussian kernel in
+//! features take more than `LARGE_WORDS` (160) 32-bit registers (e.g. a Gaussian kernel in
 //! dimension 256; D = 64 in f32 is 140 and stays as above) would spill if it kept all of them
-//! in registers, so it keeps part of them in shared memory instead ([`Large`]):
+//! in registers, so it keeps part of them in shared memory instead (`Large`):
 //!
-//! - the output row's features beyond the first [`RESIDENT_WORDS`] (128) words, and the
-//!   reduction states when they take more than [`STATE_WORDS`] (32) words, live in per-thread
+//! - the output row's features beyond the first `RESIDENT_WORDS` (128) words, and the
+//!   reduction states when they take more than `STATE_WORDS` (32) words, live in per-thread
 //!   slots: slot `k` of thread `t` at `(k * block + t) * bytes`, so that a warp's accesses fall
 //!   in distinct banks; the tile of reduced-row features follows the slots;
 //! - the pair program is streamed: each component of the formulas is computed right before the
@@ -39,13 +39,13 @@
 //!   computed again where they are used rather than kept live;
 //! - values are stored to shared memory as soon as the prepasses compute them, and the final
 //!   results written out as soon as they are loaded or computed;
-//! - [`ENTRY_MERGE`] merges a state of more than [`MERGE_WORDS`] (64) words (merged and loaded
+//! - [`ENTRY_MERGE`] merges a state of more than `MERGE_WORDS` (64) words (merged and loaded
 //!   together) a group of components at a time (sums and selections; log-sum-exp and soft-max
 //!   states are merged whole).
 //!
 //! Every value is the one the small kernels compute, by the same instructions. The block is
 //! the largest power of two up to 256 threads whose shared memory fits in 48 KiB, when that is a
-//! warp or more; otherwise the largest up to 32 that fits in [`SHARED_OPT_IN`] (96 KiB, what
+//! warp or more; otherwise the largest up to 32 that fits in `SHARED_OPT_IN` (96 KiB, what
 //! every device of compute capability 7.0 or more grants with an opt-in, 7.5 apart), down to a
 //! single thread. Dimension-256 kernels take 8 to 32 threads and 48 to 78 KiB per block, and
 //! about 170 registers.
