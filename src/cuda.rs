@@ -110,8 +110,7 @@ impl<T: DeviceElement> DeviceArray<T> {
     pub fn copy_to_host(&self, host: &mut [T]) -> Result<()> {
         match &self.data {
             Some(d) => self.device.copy_to_host(d, host),
-            None if host.is_empty() => Ok(()),
-            None => Err(copy_error(0, host.len())),
+            None => keops_gpu::same_length(0, host.len()),
         }
         .map_err(|e| gpu_error(self.ordinal(), e))
     }
@@ -121,8 +120,7 @@ impl<T: DeviceElement> DeviceArray<T> {
         let ordinal = self.ordinal();
         match &mut self.data {
             Some(d) => self.device.copy_to_device(host, d),
-            None if host.is_empty() => Ok(()),
-            None => Err(copy_error(host.len(), 0)),
+            None => keops_gpu::same_length(host.len(), 0),
         }
         .map_err(|e| gpu_error(ordinal, e))
     }
@@ -160,14 +158,6 @@ impl<T: DeviceElement> DeviceArray<T> {
 impl<T: DeviceElement> fmt::Debug for DeviceArray<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeviceArray").field("ordinal", &self.ordinal()).field("len", &self.len()).finish()
-    }
-}
-
-/// A copy between host and device of `from` elements into `to`.
-fn copy_error(from: usize, to: usize) -> keops_gpu::Error {
-    keops_gpu::Error::Cuda {
-        operation: "copy",
-        message: format!("{from} elements cannot be copied into a buffer of {to}"),
     }
 }
 

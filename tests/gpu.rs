@@ -6,6 +6,9 @@
 //! machines). What can be checked without a device is checked too: `Auto` falls back to the CPU
 //! and an explicit `Cuda(n)` is `BackendUnavailable` with the reason.
 
+mod common;
+
+use common::random_inputs;
 use keops::{Backend, Error, Index, Kernel, KernelInfo, keops};
 
 keops! {
@@ -45,26 +48,6 @@ fn device() -> bool {
 const SIZES: [(usize, usize); 8] =
     [(0, 5), (5, 0), (1, 1), (37, 1000), (3, 20_000), (1000, 257), (20_000, 3), (70_000, 40)];
 
-/// Deterministic inputs in [-1, 1) for the kernel's variables.
-fn inputs<T: From<f32>>(info: &KernelInfo, m: usize, n: usize, seed: u64) -> Vec<Vec<T>> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    let mut next = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    };
-    info.vars
-        .iter()
-        .map(|v| {
-            let rows = match v.index {
-                Index::I => m,
-                Index::J => n,
-                Index::Param => 1,
-            };
-            (0..rows * v.dim).map(|_| T::from(next())).collect()
-        })
-        .collect()
-}
-
 /// `gpu` equals `cpu` to `rtol` (relative to the values' scale); infinities and NaNs exactly.
 fn assert_close<T: Copy + Into<f64>>(gpu: &[T], cpu: &[T], rtol: f64, what: &str) {
     assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
@@ -93,7 +76,7 @@ where
     let info = cpu.info();
     assert_eq!(gpu.backend(), Backend::Cuda(0));
     for (s, &(m, n)) in SIZES.iter().enumerate() {
-        let x = inputs::<K::T>(&info, m, n, s as u64);
+        let x = random_inputs(cpu, m, n, -1.0, 1.0, s as u64);
         let (g, c) = (gpu.eval_flat(&x).unwrap(), cpu.eval_flat(&x).unwrap());
         let rows = if info.reduced == Index::J { m } else { n };
         let values = rows * info.value_width;
@@ -114,7 +97,7 @@ where
 {
     let info = cpu.info();
     for (s, &(m, n)) in [(37, 1000), (3, 20_000), (2000, 300)].iter().enumerate() {
-        let x = inputs::<K::T>(&info, m, n, 100 + s as u64);
+        let x = random_inputs(cpu, m, n, -1.0, 1.0, 100 + s as u64);
         let rows = if info.reduced == Index::J { m } else { n };
         let e: Vec<K::T> =
             (0..rows * info.value_width).map(|k| K::T::from(((k % 7) as f32 - 3.0) / 4.0)).collect();
@@ -127,9 +110,10 @@ where
     }
 }
 
-macro_rules! both {
-    ($k:ident) => {
-        (&$k::new().on(Backend::Cuda(0)), &$k::new().on(Backend::Cpu), stringify!($k))
+/// `check(gpu, cpu, name)` for each kernel type: the kernel on device 0 and on the CPU.
+macro_rules! on_both {
+    ($check:ident: $($k:ident),* $(,)?) => {
+        $($check(&$k::new().on(Backend::Cuda(0)), &$k::new().on(Backend::Cpu), stringify!($k));)*
     };
 }
 
@@ -138,36 +122,8 @@ fn every_reduction_matches_the_cpu() {
     if !device() {
         return;
     }
-    let (g, c, n) = both!(SumJ);
-    forward(g, c, n);
-    let (g, c, n) = both!(SumI);
-    forward(g, c, n);
-    let (g, c, n) = both!(MinJ);
-    forward(g, c, n);
-    let (g, c, n) = both!(MaxI);
-    forward(g, c, n);
-    let (g, c, n) = both!(ArgMinJ);
-    forward(g, c, n);
-    let (g, c, n) = both!(ArgMaxI);
-    forward(g, c, n);
-    let (g, c, n) = both!(MinArgMinI);
-    forward(g, c, n);
-    let (g, c, n) = both!(MaxArgMaxJ);
-    forward(g, c, n);
-    let (g, c, n) = both!(KMinJ);
-    forward(g, c, n);
-    let (g, c, n) = both!(ArgKMinI);
-    forward(g, c, n);
-    let (g, c, n) = both!(KMinArgKMinJ);
-    forward(g, c, n);
-    let (g, c, n) = both!(LogSumExpJ);
-    forward(g, c, n);
-    let (g, c, n) = both!(LogSumExpI);
-    forward(g, c, n);
-    let (g, c, n) = both!(SoftMaxJ);
-    forward(g, c, n);
-    let (g, c, n) = both!(SoftMaxI);
-    forward(g, c, n);
+    on_both!(forward: SumJ, SumI, MinJ, MaxI, ArgMinJ, ArgMaxI, MinArgMinI, MaxArgMaxJ, KMinJ, ArgKMinI);
+    on_both!(forward: KMinArgKMinJ, LogSumExpJ, LogSumExpI, SoftMaxJ, SoftMaxI);
 }
 
 #[test]
@@ -175,18 +131,10 @@ fn gradients_match_the_cpu() {
     if !device() {
         return;
     }
-    let (g, c, n) = both!(SumJ);
-    backward(g, c, n);
-    let (g, c, n) = both!(SumI);
-    backward(g, c, n);
-    let (g, c, n) = both!(LogSumExpJ);
-    backward(g, c, n);
-    let (g, c, n) = both!(SoftMaxJ);
-    backward(g, c, n);
+    on_both!(backward: SumJ, SumI, LogSumExpJ, SoftMaxJ);
     // A selection: its auxiliary argmin runs on the GPU, the derivative at the selected pairs
     // on the CPU.
-    let (g, c, n) = both!(MinJ);
-    backward(g, c, n);
+    on_both!(backward: MinJ);
 }
 
 #[test]
@@ -217,8 +165,7 @@ fn without_a_device_auto_is_the_cpu_and_cuda_an_error() {
         return;
     }
     assert_eq!(Backend::Auto.active(), Ok(Backend::Cpu));
-    let info = SumJ::new().info();
-    let x = inputs::<f32>(&info, 50, 60, 1);
+    let x = random_inputs(&SumJ::new(), 50, 60, -1.0, 1.0, 1);
     assert_eq!(SumJ::new().eval_flat(&x).unwrap(), SumJ::new().on(Backend::Cpu).eval_flat(&x).unwrap());
     for n in [0, 3] {
         let err = SumJ::new().on(Backend::Cuda(n)).eval_flat(&x).unwrap_err();
@@ -253,7 +200,7 @@ fn device_resident_inputs_and_outputs() {
     };
     for (m, n) in [(37, 1000), (3, 20_000), (20_000, 3), (0, 5), (5, 0)] {
         let k = SumJ::new();
-        let x = inputs::<f32>(&k.info(), m, n, 7);
+        let x = random_inputs(&k, m, n, -1.0, 1.0, 7);
         let gpu_x = upload(&x);
         let refs: Vec<&DeviceArray<f32>> = gpu_x.iter().collect();
         let out = k.eval_device(&refs).unwrap();
@@ -262,7 +209,7 @@ fn device_resident_inputs_and_outputs() {
         assert!(out.indices.is_empty());
 
         let k = KMinArgKMinJ::new();
-        let x = inputs::<f32>(&k.info(), m, n, 8);
+        let x = random_inputs(&k, m, n, -1.0, 1.0, 8);
         let gpu_x = upload(&x);
         let refs: Vec<&DeviceArray<f32>> = gpu_x.iter().collect();
         let out = k.eval_device(&refs).unwrap();
@@ -274,7 +221,7 @@ fn device_resident_inputs_and_outputs() {
 
     // A loop: the output's buffers are reused while the inputs change on the device.
     let k = SumJ::new();
-    let mut x = inputs::<f32>(&k.info(), 500, 700, 9);
+    let mut x = random_inputs(&k, 500, 700, -1.0, 1.0, 9);
     let mut gpu_x = upload(&x);
     let mut out = k.eval_device(&gpu_x.iter().collect::<Vec<_>>()).unwrap();
     for step in 0..3 {

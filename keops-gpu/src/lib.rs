@@ -70,7 +70,7 @@ fn describe(e: DriverError) -> String {
 }
 
 /// A copy between buffers of `from` and `to` elements: they must match (cudarc asserts it).
-fn same_length(from: usize, to: usize) -> Result<()> {
+pub fn same_length(from: usize, to: usize) -> Result<()> {
     if from == to {
         return Ok(());
     }

@@ -49,13 +49,8 @@ pub(crate) fn eval_device<K: KernelDef>(
 ) -> Result<()> {
     let sizes = sizes_of_lengths::<K>(inputs.iter().map(|x| x.len()))?;
     check_rows::<K>(sizes)?;
-    let ordinal = match (inputs.first(), k.backend()) {
-        (Some(x), _) => x.ordinal(),
-        (None, backend) => match backend.active()? {
-            Backend::Cuda(n) => n,
-            _ => output.values.ordinal(),
-        },
-    };
+    // A kernel without variables runs where its output is.
+    let ordinal = inputs.first().map_or(output.values.ordinal(), |x| x.ordinal());
     for (v, x) in K::INFO.vars.iter().zip(inputs) {
         if x.ordinal() != ordinal {
             return Err(Error::WrongDevice { var: v.name, device: x.ordinal(), expected: ordinal });
@@ -102,15 +97,18 @@ pub(crate) fn eval_device_new<K: KernelDef>(
     k: &K,
     inputs: &[&DeviceArray<K::T>],
 ) -> Result<DeviceOutput<K::T>> {
-    let ordinal = match (inputs.first(), k.backend().active()?) {
-        (Some(x), _) => x.ordinal(),
-        (None, Backend::Cuda(n)) => n,
-        (None, _) => {
-            return Err(Error::BackendUnavailable {
-                backend: k.backend().to_string(),
-                reason: "a kernel without inputs runs on a device only when its backend is `Cuda(n)`".into(),
-            });
-        }
+    let ordinal = match inputs.first() {
+        Some(x) => x.ordinal(),
+        None => match k.backend().active()? {
+            Backend::Cuda(n) => n,
+            _ => {
+                return Err(Error::BackendUnavailable {
+                    backend: k.backend().to_string(),
+                    reason: "a kernel without variables runs on a device only when its backend is `Cuda(n)`"
+                        .into(),
+                });
+            }
+        },
     };
     let mut output =
         DeviceOutput { values: DeviceArray::zeros(ordinal, 0)?, indices: DeviceArray::zeros(ordinal, 0)? };

@@ -1133,20 +1133,7 @@ impl Ptx {
             self.scale_step(&y, &k, ("lt", f.emin), &down, &one);
         }
         self.op(format!("max.s32 {k}, {k}, {}", f.emin));
-        self.op(format!("add.s32 {k}, {k}, {}", f.bias));
-        let scale = self.temp();
-        match self.dtype {
-            DType::F32 => {
-                self.op(format!("shl.b32 {k}, {k}, {}", f.mantissa));
-                self.op(format!("mov.b32 {scale}, {k}"));
-            }
-            DType::F64 => {
-                let w = self.wide();
-                self.op(format!("cvt.u64.u32 {w}, {k}"));
-                self.op(format!("shl.b64 {w}, {w}, {}", f.mantissa));
-                self.op(format!("mov.b64 {scale}, {w}"));
-            }
-        }
+        let scale = self.power_of_two(&k);
         self.op(format!("mul.rn.{t} {y}, {y}, {scale}"));
         let nan = self.pred();
         self.op(format!("setp.nan.{t} {nan}, {n}, {n}"));
@@ -1157,7 +1144,6 @@ impl Ptx {
     /// exponent field, for the integer `n` and the `x` near 1 of the exp expansion.
     fn ldexp_int(&mut self, d: &str, x: &str, n: &str) {
         let t = self.ty();
-        let f = format(self.dtype);
         let k = self.int();
         self.op(format!("cvt.rni.s32.{t} {k}, {n}"));
         let half = self.int();
@@ -1166,23 +1152,31 @@ impl Ptx {
         let y = self.temp();
         self.op(format!("mov.{t} {y}, {x}"));
         for e in [half, k] {
-            self.op(format!("add.s32 {e}, {e}, {}", f.bias));
-            let scale = self.temp();
-            match self.dtype {
-                DType::F32 => {
-                    self.op(format!("shl.b32 {e}, {e}, {}", f.mantissa));
-                    self.op(format!("mov.b32 {scale}, {e}"));
-                }
-                DType::F64 => {
-                    let w = self.wide();
-                    self.op(format!("cvt.u64.u32 {w}, {e}"));
-                    self.op(format!("shl.b64 {w}, {w}, {}", f.mantissa));
-                    self.op(format!("mov.b64 {scale}, {w}"));
-                }
-            }
+            let scale = self.power_of_two(&e);
             self.op(format!("mul.rn.{t} {y}, {y}, {scale}"));
         }
         self.op(format!("mov.{t} {d}, {y}"));
+    }
+
+    /// `2^e` as a float register, built in the exponent field from the `s32` register `e`
+    /// (overwritten), which must hold a normal exponent.
+    fn power_of_two(&mut self, e: &str) -> String {
+        let f = format(self.dtype);
+        self.op(format!("add.s32 {e}, {e}, {}", f.bias));
+        let scale = self.temp();
+        match self.dtype {
+            DType::F32 => {
+                self.op(format!("shl.b32 {e}, {e}, {}", f.mantissa));
+                self.op(format!("mov.b32 {scale}, {e}"));
+            }
+            DType::F64 => {
+                let w = self.wide();
+                self.op(format!("cvt.u64.u32 {w}, {e}"));
+                self.op(format!("shl.b64 {w}, {w}, {}", f.mantissa));
+                self.op(format!("mov.b64 {scale}, {w}"));
+            }
+        }
+        scale
     }
 
     /// One exact step of [`Ptx::ldexp`]: if `k <cmp> bound`, `y *= factor` (`2^e`) and `k -= e`.
