@@ -216,3 +216,31 @@ fn typed_outputs() {
     assert_eq!(flat.len(), 4);
     assert_eq!(&flat[2..], &[2.0, 1.0]);
 }
+
+/// The log-sum-exp's fast step (no lane of a block of rows raises its maximum) and its slow
+/// one, in every order: maxima that rise late, in one lane and one row of a block only, ties
+/// with the maximum, infinite values.
+#[test]
+fn log_sum_exp_whose_maximum_moves() {
+    let k = keops!(|x_i: f32, f_j: f32| logsumexp_j x_i * f_j);
+    let x = [1.0f32, 0.5, -1.0, 2.0, 1.5, -0.25, 3.0];
+    let mut f: Vec<f32> = (0..5000).map(|j| (j as f32 * 0.37).sin() * 4.0).collect();
+    for (j, v) in [(1500, 9.0), (1501, 9.0), (2999, 12.0), (3000, -12.0), (4000, 12.0), (4991, 15.0)] {
+        f[j] = v;
+    }
+    f[2500] = f32::NEG_INFINITY;
+    let got = k.eval(&x, &f).unwrap();
+    for (i, &xi) in x.iter().enumerate() {
+        let values: Vec<f64> = f.iter().map(|&v| f64::from(xi) * f64::from(v)).collect();
+        let max = values.iter().copied().filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
+        let want = if values.contains(&f64::INFINITY) {
+            f64::INFINITY
+        } else {
+            max + values.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
+        };
+        let g = f64::from(got[i][0]);
+        // The f32 products and the final `max + log(sum)` round at a few 1e-6 here.
+        assert!(g == want || (g - want).abs() <= 1e-5 + 2e-7 * want.abs(), "row {i}: {g} vs {want}");
+    }
+    check_inputs(&k, &[x.to_vec(), f], "moving maxima");
+}

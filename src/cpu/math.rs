@@ -12,6 +12,7 @@ use std::fmt::Debug;
 use std::marker::PhantomData;
 
 use super::simd::WithMath;
+use crate::kernel::Array;
 
 /// A floating-point element type: `f32` or `f64`.
 pub trait Real:
@@ -29,6 +30,9 @@ pub trait Real:
     fn from_index(i: usize) -> Self;
     /// `exp` on lanes, as generated kernels compute it.
     fn exp<M: Math<Self>>(m: M, x: M::V) -> M::V;
+    /// [`Real::exp`] of a block of values, all in `[-80, 0]`: the same values, with fewer
+    /// operations.
+    fn exp_nonpositive<M: Math<Self>, A: Array<M::V>>(m: M, x: &A) -> A;
     /// `log` on lanes, as generated kernels compute it.
     fn log<M: Math<Self>>(m: M, x: M::V) -> M::V;
     /// Runs `op` with the widest SIMD implementation the machine has for this type.
@@ -36,7 +40,7 @@ pub trait Real:
 }
 
 macro_rules! real {
-    ($t:ty, $exp:ident, $log:ident, $dispatch:ident) => {
+    ($t:ty, $exp:ident, $exp_nonpositive:ident, $log:ident, $dispatch:ident) => {
         impl Real for $t {
             type Scalar = Scalar<$t>;
             const ZERO: Self = 0.0;
@@ -60,6 +64,10 @@ macro_rules! real {
                 super::mathfns::$exp(m, x)
             }
             #[inline(always)]
+            fn exp_nonpositive<M: Math<Self>, A: Array<M::V>>(m: M, x: &A) -> A {
+                super::mathfns::$exp_nonpositive(m, x)
+            }
+            #[inline(always)]
             fn log<M: Math<Self>>(m: M, x: M::V) -> M::V {
                 super::mathfns::$log(m, x)
             }
@@ -69,8 +77,8 @@ macro_rules! real {
         }
     };
 }
-real!(f32, exp_f32, log_f32, dispatch_f32);
-real!(f64, exp_f64, log_f64, dispatch_f64);
+real!(f32, exp_f32, exp_nonpositive_f32, log_f32, dispatch_f32);
+real!(f64, exp_f64, exp_nonpositive_f64, log_f64, dispatch_f64);
 
 /// Work for [`Math::vectorize`]. A closure is a task, but the compiler decides whether to
 /// inline its body, and a large body left out of line loses the target features (every
@@ -155,6 +163,12 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn ldexp_int(self, a: Self::V, n: Self::V) -> Self::V {
         self.ldexp(a, n)
     }
+    /// [`Math::ldexp_int`] where `a * 2^n` is moreover known to be a normal number, so exact:
+    /// then adding `n` to the exponent field is enough.
+    #[inline(always)]
+    fn ldexp_normal(self, a: Self::V, n: Self::V) -> Self::V {
+        self.ldexp_int(a, n)
+    }
     /// `floor(log2 |a|)` for finite nonzero `a`; -inf for 0, +inf for infinities.
     fn get_exp(self, a: Self::V) -> Self::V;
     /// `|a| / 2^get_exp(a)` in `[1, 2)`; 1 for 0 and infinities.
@@ -169,6 +183,8 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn and_mask(self, a: Self::Mask, b: Self::Mask) -> Self::Mask;
     /// Whether any lane is set.
     fn any(self, mask: Self::Mask) -> bool;
+    /// Whether every lane is set.
+    fn all(self, mask: Self::Mask) -> bool;
     /// `a` where the mask is set, else `b`.
     fn blend(self, mask: Self::Mask, a: Self::V, b: Self::V) -> Self::V;
     /// The first `valid` lanes set.
@@ -343,6 +359,10 @@ macro_rules! scalar_math {
             }
             #[inline(always)]
             fn any(self, mask: bool) -> bool {
+                mask
+            }
+            #[inline(always)]
+            fn all(self, mask: bool) -> bool {
                 mask
             }
             #[inline(always)]

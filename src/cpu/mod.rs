@@ -320,13 +320,10 @@ fn reduce_segment<K: KernelDef, M: Math<K::T>>(
     let mut start = range.start;
     while start < full {
         let end = start.saturating_add(tile).min(full);
-        let mut acc = init();
+        let mut acc: K::Block<Acc<K, M>> = Array::from_fn(|b| K::Red::restart(m, &total.as_ref()[b]));
         for (c, feats) in inner[start..end].iter().enumerate() {
             let j = m.iota(((start + c) * M::LANES) as u32);
-            let values = K::pair(m, o, feats);
-            for (a, (f, g)) in acc.as_mut().iter_mut().zip(values.as_ref()) {
-                K::Red::step(m, a, f, g, j);
-            }
+            K::Red::step_rows(m, &mut acc, &K::pair(m, o, feats), j);
         }
         for (t, a) in total.as_mut().iter_mut().zip(acc.as_ref()) {
             K::Red::merge(m, t, a);

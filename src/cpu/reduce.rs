@@ -19,6 +19,9 @@ use crate::kernel::{Array, KernelDef};
 /// One-lane arithmetic of a kernel's element type.
 type Scalar<K> = <<K as KernelDef>::T as Real>::Scalar;
 
+/// A pair's formula value and weights (`F`, `G`), for the lanes of `V`.
+pub type PairValues<K, V> = (<K as KernelDef>::F<V>, <K as KernelDef>::G<V>);
+
 /// A reduction of a kernel's formula values.
 pub trait Reducer<K: KernelDef>: 'static {
     /// Whether to accumulate tile by tile, then merge (KeOps' block sum): it keeps the
@@ -30,8 +33,28 @@ pub trait Reducer<K: KernelDef>: 'static {
     type Acc<M: Math<K::T>>: Copy + Send + Sync;
 
     fn init<M: Math<K::T>>(m: M) -> Self::Acc<M>;
+    /// The state a tile starts from, after the tiles merged into `total`: by default the
+    /// empty state. Whatever it is, `merge(total, tile)` must give the state of both.
+    #[inline(always)]
+    fn restart<M: Math<K::T>>(m: M, total: &Self::Acc<M>) -> Self::Acc<M> {
+        let _ = total;
+        Self::init(m)
+    }
     /// Folds in one value per lane; `j` holds each lane's reduced index.
     fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, f: &K::F<M::V>, g: &K::G<M::V>, j: M::Idx);
+    /// `step` for each row of a block of output rows, with the same `j`: a reduction may test
+    /// all the rows at once.
+    #[inline(always)]
+    fn step_rows<M: Math<K::T>>(
+        m: M,
+        accs: &mut K::Block<Self::Acc<M>>,
+        values: &K::Block<PairValues<K, M::V>>,
+        j: M::Idx,
+    ) {
+        for (a, (f, g)) in accs.as_mut().iter_mut().zip(values.as_ref()) {
+            Self::step(m, a, f, g, j);
+        }
+    }
     /// As `step`, for the lanes of `mask` only.
     fn step_masked<M: Math<K::T>>(
         m: M,
@@ -412,10 +435,44 @@ impl<K: KernelDef> Reducer<K> for LogSumExp {
         (m.splat(K::T::NEG_INFINITY), [m.splat(K::T::ZERO)])
     }
 
+    /// An empty sum in the frame of the maximum so far, so that the tile's steps rarely find a
+    /// new maximum (the slow path of `step_rows`).
+    #[inline(always)]
+    fn restart<M: Math<K::T>>(m: M, total: &Self::Acc<M>) -> Self::Acc<M> {
+        (total.0, [m.splat(K::T::ZERO)])
+    }
+
     #[inline(always)]
     fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, f: &K::F<M::V>, _: &K::G<M::V>, _: M::Idx) {
         let one = m.splat(K::T::ONE);
         add_exp(m, &mut acc.0, &mut acc.1, f.as_ref()[0], |_| one, negligible::<K::T>());
+    }
+
+    /// The common case once the maxima have settled is that no lane of any row raises its
+    /// row's maximum: then every lane adds `exp(f - max)`, with `f - max` negative, which is
+    /// what `step` computes too (its `t + s` is `mul_add(1, t, s)`), in fewer operations.
+    #[inline(always)]
+    fn step_rows<M: Math<K::T>>(
+        m: M,
+        accs: &mut K::Block<Self::Acc<M>>,
+        values: &K::Block<PairValues<K, M::V>>,
+        j: M::Idx,
+    ) {
+        let below = |(acc, (f, _)): (&Self::Acc<M>, &PairValues<K, M::V>)| m.lt_mask(f.as_ref()[0], acc.0);
+        let rows = accs.as_ref().iter().zip(values.as_ref());
+        if m.all(rows.fold(m.tail(M::LANES), |all, row| m.and_mask(all, below(row)))) {
+            let floor = m.splat(K::T::from_f64(NEGLIGIBLE_EXPONENT));
+            let d: K::Block<M::V> =
+                Array::from_fn(|b| m.max(floor, m.sub(values.as_ref()[b].0.as_ref()[0], accs.as_ref()[b].0)));
+            let t = K::T::exp_nonpositive(m, &d);
+            for (acc, &t) in accs.as_mut().iter_mut().zip(t.as_ref()) {
+                acc.1[0] = m.add(acc.1[0], t);
+            }
+        } else {
+            for (acc, (f, g)) in accs.as_mut().iter_mut().zip(values.as_ref()) {
+                <Self as Reducer<K>>::step(m, acc, f, g, j);
+            }
+        }
     }
 
     #[inline(always)]

@@ -602,46 +602,99 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
 /// Scalar functions the runtime needs outside formulas (the online log-sum-exp reductions), as
 /// generated kernels compute them: `exp_f32`, `exp_f64`, `log_f32`, `log_f64`, generic over
 /// `Math` like `pair`.
+///
+/// Also `exp_nonpositive_f32` and `exp_nonpositive_f64`, the log-sum-exp's hot step: `exp` on
+/// a block of values, all in `[-80, 0]`, where it can skip the clamp and scale by
+/// `Math::ldexp_normal`, and gives the same values. The block's instructions are interleaved,
+/// so that their independent dependency chains overlap in the pipeline (as in `pair`).
 pub fn runtime_math() -> TokenStream {
     let mut out = TokenStream::new();
     for dtype in [DType::F32, DType::F64] {
         for prim in [Prim::Exp, Prim::Log] {
-            out.extend(unary_fn(dtype, prim));
+            let name = format!("{}_{}", prim.method(), dtype.name());
+            let mut p = Program::new(dtype);
+            let x = p.load(0, 0);
+            let y = p.prim(prim, &[x]);
+            out.extend(lanes_fn(&p, &name, y));
         }
+        let name = format!("exp_nonpositive_{}", dtype.name());
+        let mut p = Program::new(dtype);
+        let x = p.load(0, 0);
+        let y = crate::math::exp_unclamped(&mut p, x);
+        out.extend(block_fn(&p, &name, y));
     }
     out
 }
 
-/// `fn <prim>_<dtype><M: Math<T>>(m: M, x: M::V) -> M::V`, from the primitive's lowering.
-fn unary_fn(dtype: DType, prim: Prim) -> TokenStream {
-    let t = scalar_type(dtype);
-    let name = format_ident!("{}_{}", prim.method(), dtype.name());
-    let mut p = Program::new(dtype);
-    let x = p.load(0, 0);
-    let y = p.prim(prim, &[x]);
-    let body = p.insts().iter().enumerate().filter(|&(i, _)| i != x.index()).map(|(i, inst)| {
+/// `fn <name><M: Math<T>>(m: M, x: M::V) -> M::V`, computing `y` of the one-input program `p`.
+fn lanes_fn(p: &Program, name: &str, y: Val) -> TokenStream {
+    let t = scalar_type(p.dtype());
+    let fn_name = format_ident!("{name}");
+    let body = p.insts().iter().enumerate().map(|(i, inst)| {
         let id = format_ident!("v{i}");
         let value = match *inst {
             Inst::Load { .. } => quote!(x),
             Inst::Const(bits) => {
-                let c = constant(dtype, f64::from_bits(bits));
+                let c = constant(p.dtype(), f64::from_bits(bits));
                 quote!(m.splat(#c))
             }
             Inst::Prim(prim, _) => {
                 let method = format_ident!("{}", prim.method());
-                let args = inst.operands().iter().map(|&a| if a == x { quote!(x) } else { val_tokens(a) });
+                let args = inst.operands().iter().map(|&a| val_tokens(a));
                 quote!(m.#method(#(#args),*))
             }
         };
         quote!(let #id = #value;)
     });
-    let result = if y == x { quote!(x) } else { val_tokens(y) };
-    let doc = format!(" `{}` on {} lanes, as generated kernels compute it.", prim.method(), dtype.name());
+    let result = val_tokens(y);
+    let doc = format!(" `{name}` on lanes, as generated kernels compute it.");
     quote! {
         #[doc = #doc]
         #[inline(always)]
         #[allow(clippy::all, unused_variables)]
-        pub fn #name<M: ::keops::__private::Math<#t>>(m: M, x: M::V) -> M::V {
+        pub fn #fn_name<M: ::keops::__private::Math<#t>>(m: M, x: M::V) -> M::V {
+            #(#body)*
+            #result
+        }
+    }
+}
+
+/// `fn <name><M: Math<T>, A: Array<M::V>>(m: M, x: &A) -> A`, computing `y` of the one-input
+/// program `p` on each value of a block, instruction by instruction across the block. Its final
+/// `LdexpInt` is emitted as `Math::ldexp_normal`: the caller guarantees a normal result.
+fn block_fn(p: &Program, name: &str, y: Val) -> TokenStream {
+    let t = scalar_type(p.dtype());
+    let fn_name = format_ident!("{name}");
+    let is_const = |v: Val| matches!(p.insts()[v.index()], Inst::Const(_));
+    let body = p.insts().iter().enumerate().map(|(i, inst)| {
+        let id = format_ident!("v{i}");
+        let value = match *inst {
+            Inst::Load { .. } => quote!(*x),
+            Inst::Const(bits) => {
+                let c = constant(p.dtype(), f64::from_bits(bits));
+                quote!(m.splat(#c))
+            }
+            Inst::Prim(prim, _) => {
+                let method = match prim {
+                    Prim::LdexpInt => format_ident!("ldexp_normal"),
+                    _ => format_ident!("{}", prim.method()),
+                };
+                let args = inst.operands().iter().map(|&a| {
+                    let v = val_tokens(a);
+                    if is_const(a) { v } else { quote!(#v.as_ref()[b]) }
+                });
+                quote!(A::from_fn(|b| m.#method(#(#args),*)))
+            }
+        };
+        quote!(let #id = #value;)
+    });
+    let result = val_tokens(y);
+    let doc = format!(" `{name}` on a block of lanes, as generated kernels compute it.");
+    quote! {
+        #[doc = #doc]
+        #[inline(always)]
+        #[allow(clippy::all, unused_variables)]
+        pub fn #fn_name<M: ::keops::__private::Math<#t>, A: ::keops::__private::Array<M::V>>(m: M, x: &A) -> A {
             #(#body)*
             #result
         }

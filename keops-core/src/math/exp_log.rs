@@ -51,6 +51,14 @@ pub(super) fn exp(p: &mut Program, x: Val) -> Val {
     let (lo, hi) = (p.c(lo), p.c(hi));
     let x = p.min(hi, x);
     let x = p.max(lo, x);
+    exp_unclamped(p, x)
+}
+
+/// [`exp`] without its clamp: the same values for `x` within the clamp's range.
+///
+/// The log-sum-exp reductions call it on `x` in `[-80, 0]`, where the clamp does nothing and
+/// the final `LdexpInt` gives a normal number, which a backend may compute more cheaply.
+pub(crate) fn exp_unclamped(p: &mut Program, x: Val) -> Val {
     let log2e = p.c(consts::LOG2_E);
     let nf = p.mul(x, log2e);
     let n = p.unary(Prim::RoundEven, nf);

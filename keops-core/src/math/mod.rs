@@ -93,6 +93,7 @@
 //! could lose an ulp; we have not searched for one.
 
 mod exp_log;
+pub(crate) use exp_log::exp_unclamped;
 mod inverse_trig;
 mod trig;
 

@@ -234,6 +234,14 @@ impl Math<f32> for Avx2F32 {
         self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
     }
     #[inline(always)]
+    fn ldexp_normal(self, a: __m256, n: __m256) -> __m256 {
+        let v = self.0;
+        // The result is normal, so `n` added to the exponent field neither overflows nor
+        // underflows it.
+        let e = v.avx2._mm256_slli_epi32::<23>(v.avx._mm256_cvtps_epi32(n));
+        self.with_bits(v.avx2._mm256_add_epi32(self.bits(a), e))
+    }
+    #[inline(always)]
     fn get_exp(self, a: __m256) -> __m256 {
         if self.all_normal(a) {
             let v = self.0;
@@ -271,6 +279,10 @@ impl Math<f32> for Avx2F32 {
     #[inline(always)]
     fn any(self, mask: __m256) -> bool {
         self.0.avx._mm256_movemask_ps(mask) != 0
+    }
+    #[inline(always)]
+    fn all(self, mask: __m256) -> bool {
+        self.0.avx._mm256_movemask_ps(mask) == 0xFF
     }
     #[inline(always)]
     fn blend(self, mask: __m256, a: __m256, b: __m256) -> __m256 {
@@ -519,6 +531,15 @@ impl Math<f64> for Avx2F64 {
         self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
     }
     #[inline(always)]
+    fn ldexp_normal(self, a: __m256d, n: __m256d) -> __m256d {
+        let v = self.0;
+        // `n + 1.5 2^52` holds `n` in its low bits, two's complement (AVX2 converts no 64-bit
+        // integers); shifted into the exponent field and added, as for f32.
+        let biased = self.bits(self.add(n, self.splat(6755399441055744.0)));
+        let e = v.avx2._mm256_slli_epi64::<52>(biased);
+        self.with_bits(v.avx2._mm256_add_epi64(self.bits(a), e))
+    }
+    #[inline(always)]
     fn get_exp(self, a: __m256d) -> __m256d {
         let e = self.normal_exponent(a);
         if self.all_normal(e) {
@@ -556,6 +577,10 @@ impl Math<f64> for Avx2F64 {
     #[inline(always)]
     fn any(self, mask: __m256d) -> bool {
         self.0.avx._mm256_movemask_pd(mask) != 0
+    }
+    #[inline(always)]
+    fn all(self, mask: __m256d) -> bool {
+        self.0.avx._mm256_movemask_pd(mask) == 0xF
     }
     #[inline(always)]
     fn blend(self, mask: __m256d, a: __m256d, b: __m256d) -> __m256d {

@@ -178,6 +178,10 @@ impl Math<f32> for Avx512F32 {
         mask != 0
     }
     #[inline(always)]
+    fn all(self, mask: __mmask16) -> bool {
+        mask == 0xFFFF
+    }
+    #[inline(always)]
     fn blend(self, mask: __mmask16, a: __m512, b: __m512) -> __m512 {
         self.0.avx512f._mm512_mask_blend_ps(mask, b, a)
     }
@@ -364,6 +368,10 @@ impl Math<f64> for Avx512F64 {
     #[inline(always)]
     fn any(self, mask: __mmask8) -> bool {
         mask != 0
+    }
+    #[inline(always)]
+    fn all(self, mask: __mmask8) -> bool {
+        mask == 0xFF
     }
     #[inline(always)]
     fn blend(self, mask: __mmask8, a: __m512d, b: __m512d) -> __m512d {

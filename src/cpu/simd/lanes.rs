@@ -181,6 +181,10 @@ macro_rules! lanes_math {
                 mask.iter().fold(false, |acc, &m| acc | m)
             }
             #[inline(always)]
+            fn all(self, mask: [bool; N]) -> bool {
+                mask.iter().fold(true, |acc, &m| acc & m)
+            }
+            #[inline(always)]
             fn blend(self, mask: [bool; N], a: [$t; N], b: [$t; N]) -> [$t; N] {
                 map!(|l| if mask[l] { a[l] } else { b[l] })
             }

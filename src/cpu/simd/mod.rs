@@ -334,6 +334,65 @@ mod tests {
             }
         }
         assert!(checked > 1000 * M::LANES, "{name}: ldexp_int checked on {checked} lanes only");
+        // `ldexp_normal` where its result is normal.
+        let mut checked = 0;
+        for e in -1100..=1100 {
+            let n = vec![T::from_f64(f64::from(e)); M::LANES];
+            for chunk in near_one.chunks_exact(M::LANES) {
+                let min_normal =
+                    if size_of::<T>() == 4 { f64::from(f32::MIN_POSITIVE) } else { f64::MIN_POSITIVE };
+                let normal = |a: &T| {
+                    let want = s.ldexp(*a, n[0]).to_f64().abs();
+                    want.is_finite() && want >= min_normal
+                };
+                if !chunk.iter().all(normal) {
+                    continue;
+                }
+                m.vectorize(|| m.store(m.ldexp_normal(m.load(chunk), m.load(&n)), &mut got));
+                for (&a, &g) in chunk.iter().zip(&got) {
+                    let want = s.ldexp(a, n[0]);
+                    assert!(same(g, want), "{name}: ldexp_normal({a:?}, {e}) = {g:?}, scalar gives {want:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 200 * M::LANES, "{name}: ldexp_normal checked on {checked} lanes only");
+    }
+
+    /// `exp_nonpositive` gives `exp`'s bits on `[-80, 0]`: on f32, every 4099th value of the
+    /// interval and its ends; on f64, random values of every magnitude.
+    fn exp_nonpositive_agrees_with_exp<T: Real, M: Math<T>>(m: M, name: &str) {
+        let s = T::Scalar::default();
+        let mut xs: Vec<T> = if size_of::<T>() == 4 {
+            (0..=80f32.to_bits()).step_by(4099).map(|b| T::from_f64(f64::from(-f32::from_bits(b)))).collect()
+        } else {
+            let mut state = 11u64;
+            (0..200_000)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                    T::from_f64(-80.0 * u.powi(4))
+                })
+                .collect()
+        };
+        xs.extend([0.0, -0.0, -80.0, -1e-30, -79.999].map(T::from_f64));
+        while !xs.len().is_multiple_of(4 * M::LANES) {
+            xs.push(T::from_f64(-80.0));
+        }
+        let mut got = vec![T::ZERO; 4 * M::LANES];
+        for block in xs.chunks_exact(4 * M::LANES) {
+            m.vectorize(|| {
+                let x: [M::V; 4] = core::array::from_fn(|b| m.load(&block[b * M::LANES..]));
+                let y = T::exp_nonpositive(m, &x);
+                for (b, &y) in y.iter().enumerate() {
+                    m.store(y, &mut got[b * M::LANES..]);
+                }
+            });
+            for (&x, &g) in block.iter().zip(&got) {
+                let want = T::exp(s, x);
+                assert!(same(g, want), "{name}: exp_nonpositive({x:?}) = {g:?}, exp gives {want:?}");
+            }
+        }
     }
 
     #[test]
@@ -341,6 +400,9 @@ mod tests {
         agrees_with_scalar(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
         agrees_with_scalar(Lanes::<f64, 2, Baseline>::new(Baseline), "baseline f64");
         ldexp_agrees_with_scalar(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
+        exp_nonpositive_agrees_with_exp(Scalar::<f32>::new(), "scalar f32");
+        exp_nonpositive_agrees_with_exp(Scalar::<f64>::new(), "scalar f64");
+        exp_nonpositive_agrees_with_exp(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
         #[cfg(target_arch = "x86_64")]
         {
             match pulp::x86::V3::try_new() {
@@ -349,6 +411,8 @@ mod tests {
                     agrees_with_scalar(Avx2F64::new(v3), "avx2 f64");
                     ldexp_agrees_with_scalar(Avx2F32::new(v3), "avx2 f32");
                     ldexp_agrees_with_scalar(Avx2F64::new(v3), "avx2 f64");
+                    exp_nonpositive_agrees_with_exp(Avx2F32::new(v3), "avx2 f32");
+                    exp_nonpositive_agrees_with_exp(Avx2F64::new(v3), "avx2 f64");
                 }
                 None => println!("SKIPPED: avx2 (not supported by this CPU)"),
             }
@@ -358,6 +422,8 @@ mod tests {
                     agrees_with_scalar(Avx512F64::new(v4), "avx512 f64");
                     ldexp_agrees_with_scalar(Avx512F32::new(v4), "avx512 f32");
                     ldexp_agrees_with_scalar(Avx512F64::new(v4), "avx512 f64");
+                    exp_nonpositive_agrees_with_exp(Avx512F32::new(v4), "avx512 f32");
+                    exp_nonpositive_agrees_with_exp(Avx512F64::new(v4), "avx512 f64");
                 }
                 None => println!("SKIPPED: avx512 (not supported by this CPU)"),
             }
