@@ -181,10 +181,13 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     /// `a == b` per lane, as a mask.
     fn eq_mask(self, a: Self::V, b: Self::V) -> Self::Mask;
     fn and_mask(self, a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    fn or_mask(self, a: Self::Mask, b: Self::Mask) -> Self::Mask;
     /// Whether any lane is set.
     fn any(self, mask: Self::Mask) -> bool;
     /// Whether every lane is set.
     fn all(self, mask: Self::Mask) -> bool;
+    /// The set lanes, as the bits of an integer (lane `l` is bit `l`).
+    fn lane_bits(self, mask: Self::Mask) -> u64;
     /// `a` where the mask is set, else `b`.
     fn blend(self, mask: Self::Mask, a: Self::V, b: Self::V) -> Self::V;
     /// The first `valid` lanes set.
@@ -358,12 +361,20 @@ macro_rules! scalar_math {
                 a && b
             }
             #[inline(always)]
+            fn or_mask(self, a: bool, b: bool) -> bool {
+                a || b
+            }
+            #[inline(always)]
             fn any(self, mask: bool) -> bool {
                 mask
             }
             #[inline(always)]
             fn all(self, mask: bool) -> bool {
                 mask
+            }
+            #[inline(always)]
+            fn lane_bits(self, mask: bool) -> u64 {
+                u64::from(mask)
             }
             #[inline(always)]
             fn blend(self, mask: bool, a: $t, b: $t) -> $t {

@@ -259,43 +259,46 @@ impl<const N: usize> KMin<N> {
         indices[k].as_mut()[c] = i;
     }
 
-    /// Inserts the lanes of `x` (indices `j`) that are below the current `N`-th value, in lane
-    /// order. The lanes are stored here, inlined where the SIMD instructions are enabled; the
-    /// insertions, rare and scalar, are out of line.
+    /// Inserts the lanes of `x` (indices `j`) among `below` (the lanes below the `N`-th value
+    /// when the step began) that are still below it when their turn comes, in lane order. The
+    /// lanes are stored here, inlined where the SIMD instructions are enabled; the insertions,
+    /// rare and scalar, are out of line.
     #[inline(always)]
     fn insert_lanes<T: Real, M: Math<T>, F: Array<T>, I: Array<u32>>(
         m: M,
         values: &mut [F; N],
         indices: &mut [I; N],
         c: usize,
-        x: M::V,
-        j: M::Idx,
+        (x, j): (M::V, M::Idx),
+        below: u64,
     ) {
         let (mut xs, mut js) = ([T::ZERO; MAX_LANES], [0u32; MAX_LANES]);
         m.store(x, &mut xs);
         m.store_idx(j, &mut js);
-        Self::insert_stored(values, indices, c, &xs[..M::LANES], &js[..M::LANES]);
+        Self::insert_stored(values, indices, c, (&xs, &js), below);
     }
 
-    /// [`KMin::insert`] of each of `xs` (indices `js`), in order: lanes that are not below the
-    /// `N`-th value, as it stands when they come, are left out.
+    /// [`KMin::insert`] of the lanes `below` of `xs` (indices `js`), in order.
     #[cold]
     #[inline(never)]
     fn insert_stored<T: Real, F: Array<T>, I: Array<u32>>(
         values: &mut [F; N],
         indices: &mut [I; N],
         c: usize,
-        xs: &[T],
-        js: &[u32],
+        (xs, js): (&[T; MAX_LANES], &[u32; MAX_LANES]),
+        mut below: u64,
     ) {
-        for (&x, &j) in xs.iter().zip(js) {
-            Self::insert(values, indices, c, x, j);
+        while below != 0 {
+            let l = below.trailing_zeros() as usize;
+            Self::insert(values, indices, c, xs[l], js[l]);
+            below &= below - 1;
         }
     }
 }
 
-/// The widest SIMD register, in lanes.
-const MAX_LANES: usize = 64;
+/// The widest SIMD register, in lanes (AVX-512's 16 f32): the lanes of a K-selection's
+/// candidates are stored in arrays of this size, which an insertion fills (and zeroes first).
+const MAX_LANES: usize = 16;
 
 impl<K: KernelDef, const N: usize> Reducer<K> for KMin<N> {
     const TILED: bool = false;
@@ -311,9 +314,31 @@ impl<K: KernelDef, const N: usize> Reducer<K> for KMin<N> {
     fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, f: &K::F<M::V>, _: &K::G<M::V>, j: M::Idx) {
         for (c, &x) in f.as_ref().iter().enumerate() {
             // Most values are worse than the current N-th: skip them with one comparison.
-            let take = m.lt_mask(x, m.splat(acc.0[N - 1].as_ref()[c]));
-            if m.any(take) {
-                Self::insert_lanes(m, &mut acc.0, &mut acc.1, c, x, j);
+            let below = m.lane_bits(m.lt_mask(x, m.splat(acc.0[N - 1].as_ref()[c])));
+            if below != 0 {
+                Self::insert_lanes(m, &mut acc.0, &mut acc.1, c, (x, j), below);
+            }
+        }
+    }
+
+    /// Once the selections have filled, almost no value of any row enters them: one test of
+    /// every row and component skips the block.
+    #[inline(always)]
+    fn step_rows<M: Math<K::T>>(
+        m: M,
+        accs: &mut K::Block<Self::Acc<M>>,
+        values: &K::Block<PairValues<K, M::V>>,
+        j: M::Idx,
+    ) {
+        let mut take = m.tail(0);
+        for (acc, (f, _)) in accs.as_ref().iter().zip(values.as_ref()) {
+            for (c, &x) in f.as_ref().iter().enumerate() {
+                take = m.or_mask(take, m.lt_mask(x, m.splat(acc.0[N - 1].as_ref()[c])));
+            }
+        }
+        if m.any(take) {
+            for (acc, (f, g)) in accs.as_mut().iter_mut().zip(values.as_ref()) {
+                <Self as Reducer<K>>::step(m, acc, f, g, j);
             }
         }
     }
@@ -328,11 +353,10 @@ impl<K: KernelDef, const N: usize> Reducer<K> for KMin<N> {
         mask: M::Mask,
     ) {
         for (c, &x) in f.as_ref().iter().enumerate() {
-            let take = m.and_mask(mask, m.lt_mask(x, m.splat(acc.0[N - 1].as_ref()[c])));
-            if m.any(take) {
-                // Lanes past the end hold padding: +inf is never inserted.
-                let x = m.blend(mask, x, m.splat(K::T::INFINITY));
-                Self::insert_lanes(m, &mut acc.0, &mut acc.1, c, x, j);
+            // Lanes past the end hold padding, left out by the mask.
+            let below = m.lane_bits(m.and_mask(mask, m.lt_mask(x, m.splat(acc.0[N - 1].as_ref()[c]))));
+            if below != 0 {
+                Self::insert_lanes(m, &mut acc.0, &mut acc.1, c, (x, j), below);
             }
         }
     }

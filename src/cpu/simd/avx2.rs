@@ -277,12 +277,20 @@ impl Math<f32> for Avx2F32 {
         self.0.avx._mm256_and_ps(a, b)
     }
     #[inline(always)]
+    fn or_mask(self, a: __m256, b: __m256) -> __m256 {
+        self.0.avx._mm256_or_ps(a, b)
+    }
+    #[inline(always)]
     fn any(self, mask: __m256) -> bool {
         self.0.avx._mm256_movemask_ps(mask) != 0
     }
     #[inline(always)]
     fn all(self, mask: __m256) -> bool {
         self.0.avx._mm256_movemask_ps(mask) == 0xFF
+    }
+    #[inline(always)]
+    fn lane_bits(self, mask: __m256) -> u64 {
+        self.0.avx._mm256_movemask_ps(mask) as u64
     }
     #[inline(always)]
     fn blend(self, mask: __m256, a: __m256, b: __m256) -> __m256 {
@@ -575,12 +583,20 @@ impl Math<f64> for Avx2F64 {
         self.0.avx._mm256_and_pd(a, b)
     }
     #[inline(always)]
+    fn or_mask(self, a: __m256d, b: __m256d) -> __m256d {
+        self.0.avx._mm256_or_pd(a, b)
+    }
+    #[inline(always)]
     fn any(self, mask: __m256d) -> bool {
         self.0.avx._mm256_movemask_pd(mask) != 0
     }
     #[inline(always)]
     fn all(self, mask: __m256d) -> bool {
         self.0.avx._mm256_movemask_pd(mask) == 0xF
+    }
+    #[inline(always)]
+    fn lane_bits(self, mask: __m256d) -> u64 {
+        self.0.avx._mm256_movemask_pd(mask) as u64
     }
     #[inline(always)]
     fn blend(self, mask: __m256d, a: __m256d, b: __m256d) -> __m256d {

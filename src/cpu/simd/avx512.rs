@@ -174,12 +174,20 @@ impl Math<f32> for Avx512F32 {
         a & b
     }
     #[inline(always)]
+    fn or_mask(self, a: __mmask16, b: __mmask16) -> __mmask16 {
+        a | b
+    }
+    #[inline(always)]
     fn any(self, mask: __mmask16) -> bool {
         mask != 0
     }
     #[inline(always)]
     fn all(self, mask: __mmask16) -> bool {
         mask == 0xFFFF
+    }
+    #[inline(always)]
+    fn lane_bits(self, mask: __mmask16) -> u64 {
+        u64::from(mask)
     }
     #[inline(always)]
     fn blend(self, mask: __mmask16, a: __m512, b: __m512) -> __m512 {
@@ -366,12 +374,20 @@ impl Math<f64> for Avx512F64 {
         a & b
     }
     #[inline(always)]
+    fn or_mask(self, a: __mmask8, b: __mmask8) -> __mmask8 {
+        a | b
+    }
+    #[inline(always)]
     fn any(self, mask: __mmask8) -> bool {
         mask != 0
     }
     #[inline(always)]
     fn all(self, mask: __mmask8) -> bool {
         mask == 0xFF
+    }
+    #[inline(always)]
+    fn lane_bits(self, mask: __mmask8) -> u64 {
+        u64::from(mask)
     }
     #[inline(always)]
     fn blend(self, mask: __mmask8, a: __m512d, b: __m512d) -> __m512d {

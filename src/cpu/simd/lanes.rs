@@ -177,12 +177,20 @@ macro_rules! lanes_math {
                 map!(|l| a[l] & b[l])
             }
             #[inline(always)]
+            fn or_mask(self, a: [bool; N], b: [bool; N]) -> [bool; N] {
+                map!(|l| a[l] | b[l])
+            }
+            #[inline(always)]
             fn any(self, mask: [bool; N]) -> bool {
                 mask.iter().fold(false, |acc, &m| acc | m)
             }
             #[inline(always)]
             fn all(self, mask: [bool; N]) -> bool {
                 mask.iter().fold(true, |acc, &m| acc & m)
+            }
+            #[inline(always)]
+            fn lane_bits(self, mask: [bool; N]) -> u64 {
+                mask.iter().rev().fold(0, |acc, &m| acc << 1 | u64::from(m))
             }
             #[inline(always)]
             fn blend(self, mask: [bool; N], a: [$t; N], b: [$t; N]) -> [$t; N] {

@@ -395,6 +395,35 @@ mod tests {
         }
     }
 
+    /// Masks from comparisons, combined, tested and read as bits, against scalar comparisons.
+    fn masks_agree_with_scalar<T: Real, M: Math<T>>(m: M, name: &str) {
+        let (a, b) = (operands::<T>(4), operands::<T>(5));
+        let full = (1u64 << M::LANES) - 1;
+        for (a, b) in a.chunks_exact(M::LANES).zip(b.chunks_exact(M::LANES)) {
+            let bits = |f: fn(T, T) -> bool| {
+                a.iter().zip(b).enumerate().fold(0u64, |acc, (l, (&x, &y))| acc | u64::from(f(x, y)) << l)
+            };
+            let (lt, gt) = (bits(|x, y| x < y), bits(|x, y| x > y));
+            let (got_lt, got_gt, got_or, got_and, any, all, none) = m.vectorize(|| {
+                let (x, y) = (m.load(a), m.load(b));
+                let (l, g) = (m.lt_mask(x, y), m.gt_mask(x, y));
+                (
+                    m.lane_bits(l),
+                    m.lane_bits(g),
+                    m.lane_bits(m.or_mask(l, g)),
+                    m.lane_bits(m.and_mask(l, m.or_mask(l, g))),
+                    m.any(l),
+                    m.all(m.or_mask(l, m.tail(M::LANES))),
+                    m.lane_bits(m.tail(0)),
+                )
+            });
+            assert_eq!((got_lt, got_gt), (lt, gt), "{name}: comparison masks of {a:?} and {b:?}");
+            assert_eq!((got_or, got_and), (lt | gt, lt), "{name}: combined masks");
+            assert_eq!((any, all, none), (lt != 0, true, 0), "{name}: tests of masks");
+            assert_eq!(m.vectorize(|| m.all(m.lt_mask(m.load(a), m.load(b)))), lt == full, "{name}: all");
+        }
+    }
+
     #[test]
     fn every_tier_computes_what_scalar_computes() {
         agrees_with_scalar(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
@@ -403,6 +432,9 @@ mod tests {
         exp_nonpositive_agrees_with_exp(Scalar::<f32>::new(), "scalar f32");
         exp_nonpositive_agrees_with_exp(Scalar::<f64>::new(), "scalar f64");
         exp_nonpositive_agrees_with_exp(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
+        masks_agree_with_scalar(Scalar::<f32>::new(), "scalar f32");
+        masks_agree_with_scalar(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
+        masks_agree_with_scalar(Lanes::<f64, 2, Baseline>::new(Baseline), "baseline f64");
         #[cfg(target_arch = "x86_64")]
         {
             match pulp::x86::V3::try_new() {
@@ -413,6 +445,8 @@ mod tests {
                     ldexp_agrees_with_scalar(Avx2F64::new(v3), "avx2 f64");
                     exp_nonpositive_agrees_with_exp(Avx2F32::new(v3), "avx2 f32");
                     exp_nonpositive_agrees_with_exp(Avx2F64::new(v3), "avx2 f64");
+                    masks_agree_with_scalar(Avx2F32::new(v3), "avx2 f32");
+                    masks_agree_with_scalar(Avx2F64::new(v3), "avx2 f64");
                 }
                 None => println!("SKIPPED: avx2 (not supported by this CPU)"),
             }
@@ -424,6 +458,8 @@ mod tests {
                     ldexp_agrees_with_scalar(Avx512F64::new(v4), "avx512 f64");
                     exp_nonpositive_agrees_with_exp(Avx512F32::new(v4), "avx512 f32");
                     exp_nonpositive_agrees_with_exp(Avx512F64::new(v4), "avx512 f64");
+                    masks_agree_with_scalar(Avx512F32::new(v4), "avx512 f32");
+                    masks_agree_with_scalar(Avx512F64::new(v4), "avx512 f64");
                 }
                 None => println!("SKIPPED: avx512 (not supported by this CPU)"),
             }
