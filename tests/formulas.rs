@@ -193,3 +193,31 @@ fn keops_operations_in_math_syntax() {
         1.0,
     );
 }
+
+/// A formula's `exp` gives the bits of the runtime's scalar `exp`, in blocks of rows whose
+/// results are all normal (scaled through the exponent field) and in blocks with a subnormal,
+/// zero, infinite or NaN result (scaled by two multiplications).
+#[test]
+fn exp_in_formulas_matches_the_scalar_exp() {
+    use keops::__private::Real;
+    fn check<T: Real + Copy + std::fmt::Debug>(got: &[[T; 1]], x: &[T]) {
+        for (g, &x) in got.iter().zip(x) {
+            let want = T::exp(T::Scalar::default(), x);
+            let same = (g[0].to_f64().is_nan() && want.to_f64().is_nan()) || g[0].to_f64() == want.to_f64();
+            assert!(same, "exp({x:?}) = {:?}, the scalar exp gives {want:?}", g[0]);
+        }
+    }
+    let specials = [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -87.33, -86.6, 88.0, 88.72, 89.5];
+    let sweep = |lo: f64, hi: f64| -> Vec<f64> {
+        let mut x: Vec<f64> =
+            (0..20_000).map(|k| lo + (hi - lo) * (k as f64 + 0.37 * (k % 7) as f64) / 20_000.0).collect();
+        x.extend(specials);
+        x
+    };
+    let x: Vec<f32> = sweep(-110.0, 90.0).into_iter().map(|v| v as f32).collect();
+    let k = keops!(|x_i: f32, y_j: f32| sum_j exp(x_i + y_j));
+    check(&k.eval(&x, &[0.0]).unwrap(), &x);
+    let x = sweep(-750.0, 710.0);
+    let k = keops!(|x_i: f64, y_j: f64| sum_j exp(x_i + y_j));
+    check(&k.eval(&x, &[0.0]).unwrap(), &x);
+}

@@ -553,13 +553,25 @@ const MAX_LETS: usize = 1024;
 
 /// The statements defining the variables `ids` from their expressions.
 fn bind(ids: Vec<syn::Ident>, exprs: Vec<TokenStream>) -> TokenStream {
+    bind_groups(ids.into_iter().map(|id| vec![id]).collect(), exprs)
+}
+
+/// As [`bind`], where an expression may give a tuple of several values.
+fn bind_groups(groups: Vec<Vec<syn::Ident>>, exprs: Vec<TokenStream>) -> TokenStream {
+    let pattern = |ids: &[syn::Ident]| match ids {
+        [id] => quote!(#id),
+        _ => quote!((#(#ids,)*)),
+    };
+    let ids: Vec<&syn::Ident> = groups.iter().flatten().collect();
     if ids.len() <= MAX_LETS {
-        return quote!(#(let #ids = #exprs;)*);
+        let patterns = groups.iter().map(|g| pattern(g));
+        return quote!(#(let #patterns = #exprs;)*);
     }
     let declarations = ids.chunks(MAX_LETS).map(|group| quote!(let (#(#group,)*);));
+    let patterns = groups.iter().map(|g| pattern(g));
     quote! {
         #(#declarations)*
-        #(#ids = #exprs;)*
+        #(#patterns = #exprs;)*
     }
 }
 
@@ -597,14 +609,31 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
             quote!(m.splat(#c))
         }
     };
-    let (ids, exprs): (Vec<_>, Vec<_>) = order
-        .iter()
-        .flat_map(|&v| (0..block).map(move |b| (v, b)))
-        .map(|(v, b)| {
-            (format_ident!("v{}_{b}", v.index()), inst_tokens(kernel, program, v, &|a| operand(a, b)))
-        })
-        .unzip();
-    let body = bind(ids, exprs);
+    let mut ids = Vec::new();
+    let mut exprs = Vec::new();
+    for &v in &order {
+        let rows: Vec<syn::Ident> = (0..block).map(|b| format_ident!("v{}_{b}", v.index())).collect();
+        if let Inst::Prim(Prim::LdexpInt, [x, n, _]) = program.inst(v) {
+            // One test for the whole block, so that the rows' code stays interleaved.
+            let (x, n): (Vec<_>, Vec<_>) = (0..block).map(|b| (operand(x, b), operand(n, b))).unzip();
+            let normal =
+                n.iter().map(|n| quote!(m.scales_normally(#n))).reduce(|a, b| quote!(m.and_mask(#a, #b)));
+            ids.push(rows);
+            exprs.push(quote! {
+                if m.all(#normal) {
+                    (#(m.ldexp_normal(#x, #n)),*)
+                } else {
+                    (#(m.ldexp_int(#x, #n)),*)
+                }
+            });
+            continue;
+        }
+        for (b, id) in rows.into_iter().enumerate() {
+            ids.push(vec![id]);
+            exprs.push(inst_tokens(kernel, program, v, &|a| operand(a, b)));
+        }
+    }
+    let body = bind_groups(ids, exprs);
     let rows = (0..block).map(|b| {
         let f = staged.outputs[..nf].iter().map(|&v| operand(v, b));
         let g = staged.outputs[nf..].iter().map(|&v| operand(v, b));
