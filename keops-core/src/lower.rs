@@ -234,6 +234,116 @@ pub fn lower(graph: &Graph, roots: &[NodeId], program: &mut Program) -> Vec<Vec<
     roots.iter().map(|r| vals[r].clone()).collect()
 }
 
+/// Regroups products so that their factors of one side of the reduction are multiplied
+/// together, once per row, rather than one by one into a per-pair value: a gradient's
+/// `((exp(..) (b_j e_i)) g) 2` becomes `(exp(..) b_j) (e_i g 2)`, two per-pair
+/// multiplications instead of four. A product is a tree of multiplications whose inner nodes
+/// have no other use; its per-pair factors keep their order, then come the reduced-row factors,
+/// then the output-row factors and constants. The rounding differs, as with any reassociation,
+/// but not its bound: the same factors, the same number of multiplications. Trees that would
+/// not save a per-pair multiplication are left as they are.
+fn hoist_factors(
+    program: Program,
+    outputs: Vec<Val>,
+    levels: &dyn Fn(&Program) -> Vec<Level>,
+) -> (Program, Vec<Val>) {
+    let level = levels(&program);
+    let insts = &program.insts;
+    let is_mul = |v: Val| matches!(insts[v.index()], Inst::Prim(Prim::Mul, _));
+    let mut uses = vec![0usize; insts.len()];
+    for inst in insts {
+        for a in inst.operands() {
+            uses[a.index()] += 1;
+        }
+    }
+    for v in &outputs {
+        uses[v.index()] += 1;
+    }
+    // A multiplication is absorbed into its user's product when that user is its only use and
+    // a multiplication too.
+    let mut absorbed = vec![false; insts.len()];
+    for inst in insts {
+        if let Inst::Prim(Prim::Mul, _) = inst {
+            for &a in inst.operands() {
+                if is_mul(a) && uses[a.index()] == 1 {
+                    absorbed[a.index()] = true;
+                }
+            }
+        }
+    }
+    let mut rebuilt = Program::new(program.dtype);
+    let mut map: Vec<Val> = Vec::with_capacity(insts.len());
+    for (i, inst) in insts.iter().enumerate() {
+        let v = Val(i as u32);
+        let new = match *inst {
+            Inst::Load { var, comp } => rebuilt.load(var, comp),
+            Inst::Const(bits) => rebuilt.constant(f64::from_bits(bits)),
+            Inst::Prim(Prim::Mul, _) if !absorbed[i] && level[i] == Level::PAIR => {
+                // The factors, left to right, and how many of the tree's multiplications are
+                // per pair.
+                let (mut factors, mut per_pair) = (vec![], 0);
+                let mut stack = vec![v];
+                while let Some(u) = stack.pop() {
+                    if is_mul(u) && (u == v || absorbed[u.index()]) {
+                        per_pair += usize::from(level[u.index()] == Level::PAIR);
+                        stack.extend(insts[u.index()].operands().iter().rev());
+                    } else {
+                        factors.push(u);
+                    }
+                }
+                let level = &level;
+                let side = |l: Level| factors.iter().copied().filter(move |f| level[f.index()] == l);
+                let pair: Vec<Val> = side(Level::PAIR).collect();
+                let inner: Vec<Val> = side(Level::INNER).collect();
+                let outer: Vec<Val> = side(Level::OUTER).chain(side(Level::NONE)).collect();
+                let groups = usize::from(!inner.is_empty()) + usize::from(!outer.is_empty());
+                let needed = (pair.len() + groups).saturating_sub(1);
+                if needed < per_pair {
+                    let product = |vals: &[Val], rebuilt: &mut Program| {
+                        vals.iter().map(|f| map[f.index()]).reduce(|a, b| rebuilt.mul(a, b))
+                    };
+                    let parts = [
+                        product(&pair, &mut rebuilt),
+                        product(&inner, &mut rebuilt),
+                        product(&outer, &mut rebuilt),
+                    ];
+                    parts
+                        .into_iter()
+                        .flatten()
+                        .reduce(|a, b| rebuilt.mul(a, b))
+                        .expect("a product has factors")
+                } else {
+                    // Not regrouped: its absorbed multiplications are emitted as they were.
+                    copy_tree(v, insts, &absorbed, &map, &mut rebuilt)
+                }
+            }
+            _ if absorbed[i] => Val(u32::MAX),
+            Inst::Prim(prim, _) => {
+                let args: Vec<Val> = inst
+                    .operands()
+                    .iter()
+                    .map(|a| resolve(*a, insts, &absorbed, &map, &mut rebuilt))
+                    .collect();
+                rebuilt.prim(prim, &args)
+            }
+        };
+        map.push(new);
+    }
+    let outputs = outputs.iter().map(|&v| map[v.index()]).collect();
+    (rebuilt, outputs)
+}
+
+/// The value of `v` in the rebuilt program, emitting the absorbed multiplications under it.
+fn resolve(v: Val, insts: &[Inst], absorbed: &[bool], map: &[Val], rebuilt: &mut Program) -> Val {
+    if absorbed[v.index()] { copy_tree(v, insts, absorbed, map, rebuilt) } else { map[v.index()] }
+}
+
+/// Emits the multiplication `v` as it was, absorbed operands included.
+fn copy_tree(v: Val, insts: &[Inst], absorbed: &[bool], map: &[Val], rebuilt: &mut Program) -> Val {
+    let [a, b] = [0, 1].map(|k| resolve(insts[v.index()].operands()[k], insts, absorbed, map, rebuilt));
+    rebuilt.mul(a, b)
+}
+
 /// Which side of the reduction a value depends on, as a bit set.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Level(u8);
@@ -282,7 +392,7 @@ impl Staged {
     /// Splits `program` for a reduction whose output rows are indexed by `outer` (I for a
     /// reduction over j); `roles[pos]` is the role of the variable at each position.
     pub fn new(program: Program, outputs: Vec<Val>, roles: &[Role], outer: Role) -> Staged {
-        let levels: Vec<Level> = {
+        let levels = |program: &Program| -> Vec<Level> {
             let mut levels = Vec::with_capacity(program.insts.len());
             for inst in &program.insts {
                 let level = match *inst {
@@ -300,6 +410,8 @@ impl Staged {
             }
             levels
         };
+        let (program, outputs) = hoist_factors(program, outputs, &levels);
+        let levels = levels(&program);
         let mut staged = Staged { program, levels, outer_features: vec![], inner_features: vec![], outputs };
         let mut consumed: Vec<Val> = staged.outputs.clone();
         for v in staged.pair_schedule() {
@@ -438,6 +550,33 @@ mod tests {
         let staged = Staged::new(staged.program, staged.outputs, &[Role::I, Role::J, Role::J], Role::J);
         assert_eq!(staged.outer_features.len(), 4);
         assert_eq!(staged.inner_features.len(), 3);
+    }
+
+    #[test]
+    fn products_multiply_each_side_s_factors_once() {
+        // ((x_i - y_j) (b_j e_i)) 2, reduced over j: the per-pair multiplications go from 3 to
+        // 2, as ((x_i - y_j) b_j) (e_i 2), and e_i 2 becomes an output-row feature.
+        let roles = [Role::I, Role::J, Role::J, Role::I];
+        let mut p = Program::new(DType::F64);
+        let [x, y, b, e] = [0, 1, 2, 3].map(|var| p.load(var, 0));
+        let d = p.sub(x, y);
+        let be = p.mul(b, e);
+        let dbe = p.mul(d, be);
+        let two = p.constant(2.0);
+        let f = p.mul(dbe, two);
+        let staged = Staged::new(p, vec![f], &roles, Role::I);
+        let per_pair_muls = staged
+            .pair_schedule()
+            .into_iter()
+            .filter(|&v| matches!(staged.program.inst(v), Inst::Prim(Prim::Mul, _)))
+            .count();
+        assert_eq!(per_pair_muls, 2);
+        assert_eq!(staged.outer_features.len(), 2, "x_i and e_i 2");
+        let values = [[0.3], [1.7], [-2.5], [0.4]];
+        let inputs: Vec<Vec<&[f64]>> = values.iter().map(|v| vec![&v[..]]).collect();
+        let got = crate::interp::run::<f64>(&staged.program, &staged.outputs, &inputs).remove(0)[0];
+        let want = (0.3f64 - 1.7) * -2.5 * 0.4 * 2.0;
+        assert!((got - want).abs() <= 1e-15 * want.abs(), "{got} vs {want}");
     }
 
     #[test]
