@@ -234,6 +234,12 @@ impl Math<f32> for Avx2F32 {
         self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
     }
     #[inline(always)]
+    fn scales_normally(self, n: __m256) -> __m256 {
+        // Where `a * 2^n` is normal: the exponent field of `a` is that of 1, give or take 1.
+        let above = self.gt_mask(n, self.splat(-125.5));
+        self.and_mask(above, self.lt_mask(n, self.splat(126.5)))
+    }
+    #[inline(always)]
     fn ldexp_normal(self, a: __m256, n: __m256) -> __m256 {
         let v = self.0;
         // The result is normal, so `n` added to the exponent field neither overflows nor
@@ -537,6 +543,12 @@ impl Math<f64> for Avx2F64 {
         let half = v.sse2._mm_srai_epi32::<1>(e);
         let rest = v.sse2._mm_sub_epi32(e, half);
         self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
+    }
+    #[inline(always)]
+    fn scales_normally(self, n: __m256d) -> __m256d {
+        // As for f32.
+        let above = self.gt_mask(n, self.splat(-1021.5));
+        self.and_mask(above, self.lt_mask(n, self.splat(1022.5)))
     }
     #[inline(always)]
     fn ldexp_normal(self, a: __m256d, n: __m256d) -> __m256d {
