@@ -143,6 +143,17 @@ impl Math<f32> for Avx512F32 {
     }
     #[inline(always)]
     fn ldexp(self, a: __m512, n: __m512) -> __m512 {
+        // The scalar semantics clamp `n` to +-4000 (NaN stays NaN: `vmaxp*`/`vminp*` return
+        // their second operand then), which also keeps `inf * 2^-inf` and `0 * 2^inf` from
+        // becoming NaN as they do in `vscalef`.
+        let f = self.0.avx512f;
+        let n = f._mm512_min_ps(self.splat(4000.0), f._mm512_max_ps(self.splat(-4000.0), n));
+        f._mm512_scalef_ps(a, n)
+    }
+    #[inline(always)]
+    fn ldexp_int(self, a: __m512, n: __m512) -> __m512 {
+        // On this domain (integer or NaN `n` of modest size, `|a|` in [1/2, 2]) `vscalef` is
+        // already `ldexp`, without the clamp.
         self.0.avx512f._mm512_scalef_ps(a, n)
     }
     #[inline(always)]
@@ -343,6 +354,17 @@ impl Math<f64> for Avx512F64 {
     }
     #[inline(always)]
     fn ldexp(self, a: __m512d, n: __m512d) -> __m512d {
+        // The scalar semantics clamp `n` to +-4000 (NaN stays NaN: `vmaxp*`/`vminp*` return
+        // their second operand then), which also keeps `inf * 2^-inf` and `0 * 2^inf` from
+        // becoming NaN as they do in `vscalef`.
+        let f = self.0.avx512f;
+        let n = f._mm512_min_pd(self.splat(4000.0), f._mm512_max_pd(self.splat(-4000.0), n));
+        f._mm512_scalef_pd(a, n)
+    }
+    #[inline(always)]
+    fn ldexp_int(self, a: __m512d, n: __m512d) -> __m512d {
+        // On this domain (integer or NaN `n` of modest size, `|a|` in [1/2, 2]) `vscalef` is
+        // already `ldexp`, without the clamp.
         self.0.avx512f._mm512_scalef_pd(a, n)
     }
     #[inline(always)]
