@@ -31,7 +31,7 @@ const EXP_F64: &[f64] = &[
 
 /// `exp(x)`.
 ///
-/// `x = n ln 2 + r` with `n = round(x / ln 2)` and `|r| <= ln(2) / 2`; `exp(x) = 2^n exp(r)`.
+/// `x = n ln 2 + r` with `n = round(x / ln 2)` (to nearest, ties to even) and `|r| <= ln(2) / 2`; `exp(x) = 2^n exp(r)`.
 /// `r = x - n ln 2` from a two-word `ln 2` (Cody–Waite): with a fused multiply-add the first
 /// step `x - n ln2_hi` is exact, the second rounds. `exp(r) = 1 + r + r^2 q(r)`:
 ///
@@ -59,9 +59,16 @@ pub(super) fn exp(p: &mut Program, x: Val) -> Val {
 /// The log-sum-exp reductions call it on `x` in `[-80, 0]`, where the clamp does nothing and
 /// the final `LdexpInt` gives a normal number, which a backend may compute more cheaply.
 pub(crate) fn exp_unclamped(p: &mut Program, x: Val) -> Val {
+    // `n` is `x log2(e)` rounded to an integer by adding and subtracting 1.5 * 2^(p-1), whose
+    // neighbours are 1 apart: one fused multiply-add and one subtraction, cheaper than a
+    // multiplication and a rounding instruction, and rounding the exact product.
     let log2e = p.c(consts::LOG2_E);
-    let nf = p.mul(x, log2e);
-    let n = p.unary(Prim::RoundEven, nf);
+    let shifter = p.c(match p.dtype() {
+        DType::F32 => 1.5 * 2f64.powi(23),
+        DType::F64 => 1.5 * 2f64.powi(52),
+    });
+    let shifted = p.mul_add(x, log2e, shifter);
+    let n = p.sub(shifted, shifter);
     let neg_ln2 = consts::LN2.iter().map(|w| -w).collect::<Vec<_>>();
     let c = p.split(&neg_ln2, 2);
     let r1 = p.mul_add(n, c[0], x);
