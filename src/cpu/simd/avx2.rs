@@ -11,6 +11,10 @@
 //! Masks are vectors with all bits set in the selected lanes, as the comparisons produce them.
 //! The intrinsics are reached through pulp's `V3` token, whose existence proves that the CPU
 //! supports AVX2 and FMA, so only memory access is `unsafe`.
+//!
+//! The methods are inlined only where debug assertions are off: in a debug build every inlined
+//! call keeps its own stack slots of 32 or 64 bytes, and the kernel of a large formula, inlined
+//! whole, then needs more than a thread's 2 MiB of stack.
 
 use core::arch::x86_64::*;
 
@@ -39,24 +43,24 @@ impl Avx2F32 {
         Avx2F32(token)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn bits(self, a: __m256) -> __m256i {
         self.0.avx._mm256_castps_si256(a)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn with_bits(self, a: __m256i) -> __m256 {
         self.0.avx._mm256_castsi256_ps(a)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn to_array(self, v: __m256) -> [f32; 8] {
         let mut out = [0.0; 8];
         self.store(v, &mut out);
         out
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn of_array(self, v: [f32; 8]) -> __m256 {
         self.load(&v)
     }
@@ -70,14 +74,14 @@ impl Avx2F32 {
     }
 
     /// The biased exponent field of each lane.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn exponent_field(self, a: __m256) -> __m256i {
         let v = self.0;
         v.avx2._mm256_and_si256(v.avx2._mm256_srli_epi32::<23>(self.bits(a)), v.avx._mm256_set1_epi32(0xff))
     }
 
     /// `2^e` for exponents `e` in the normal range `[-126, 127]`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn pow2(self, e: __m256i) -> __m256 {
         let v = self.0;
         self.with_bits(
@@ -86,7 +90,7 @@ impl Avx2F32 {
     }
 
     /// Whether every lane of `t` is at most `max`, as unsigned integers.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn all_at_most(self, t: __m256i, max: i32) -> bool {
         let v = self.0;
         let limit = v.avx._mm256_set1_epi32(max);
@@ -95,7 +99,7 @@ impl Avx2F32 {
     }
 
     /// Whether every lane is a normal number (nonzero, finite, not subnormal).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn all_normal(self, a: __m256) -> bool {
         let v = self.0;
         let e = v.avx2._mm256_sub_epi32(self.exponent_field(a), v.avx._mm256_set1_epi32(1));
@@ -109,105 +113,105 @@ impl Math<f32> for Avx2F32 {
     type Idx = __m256i;
     const LANES: usize = 8;
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn vectorize<W: Task>(self, task: W) -> W::Output {
         self.0.vectorize(Pulp(task))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn splat(self, x: f32) -> __m256 {
         self.0.avx._mm256_set1_ps(x)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn load(self, src: &[f32]) -> __m256 {
         assert!(src.len() >= 8);
         // SAFETY: the slice holds at least 8 floats; loadu has no alignment requirement.
         unsafe { self.0.avx._mm256_loadu_ps(src.as_ptr()) }
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn store(self, v: __m256, dst: &mut [f32]) {
         assert!(dst.len() >= 8);
         // SAFETY: the slice has room for 8 floats; storeu has no alignment requirement.
         unsafe { self.0.avx._mm256_storeu_ps(dst.as_mut_ptr(), v) }
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn add(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_add_ps(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn sub(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_sub_ps(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn mul(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_mul_ps(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn div(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_div_ps(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
         self.0.fma._mm256_fmadd_ps(a, b, c)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn neg(self, a: __m256) -> __m256 {
         self.0.avx._mm256_xor_ps(a, self.splat(-0.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn abs(self, a: __m256) -> __m256 {
         self.0.avx._mm256_andnot_ps(self.splat(-0.0), a)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn min(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_min_ps(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn max(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_max_ps(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn sqrt(self, a: __m256) -> __m256 {
         self.0.avx._mm256_sqrt_ps(a)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn floor(self, a: __m256) -> __m256 {
         self.0.avx._mm256_round_ps::<FLOOR>(a)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn round_even(self, a: __m256) -> __m256 {
         self.0.avx._mm256_round_ps::<ROUND_EVEN>(a)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn sign(self, a: __m256) -> __m256 {
         let zero = self.splat(0.0);
         let negative = self.blend(self.lt_mask(a, zero), self.splat(-1.0), zero);
         self.blend(self.gt_mask(a, zero), self.splat(1.0), negative)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn step(self, a: __m256) -> __m256 {
         self.0.avx._mm256_andnot_ps(self.lt_mask(a, self.splat(0.0)), self.splat(1.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn select(self, c: __m256, a: __m256, b: __m256) -> __m256 {
         self.blend(self.0.avx._mm256_cmp_ps::<GE>(c, self.splat(0.0)), a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn lt(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_and_ps(self.0.avx._mm256_cmp_ps::<LT>(a, b), self.splat(1.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn le(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_and_ps(self.0.avx._mm256_cmp_ps::<LE>(a, b), self.splat(1.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn eq(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_and_ps(self.0.avx._mm256_cmp_ps::<EQ>(a, b), self.splat(1.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn ne(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_and_ps(self.0.avx._mm256_cmp_ps::<NE>(a, b), self.splat(1.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn ldexp(self, a: __m256, n: __m256) -> __m256 {
         let v = self.0;
         // For floor(n) in [-252, 254] (NaN and out-of-range lanes convert to i32::MIN, and take
@@ -224,7 +228,7 @@ impl Math<f32> for Avx2F32 {
         }
         self.per_lane(a, n, |s, a, n| s.ldexp(a, n))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn ldexp_int(self, a: __m256, n: __m256) -> __m256 {
         let v = self.0;
         // `n` is an integer: the conversion is exact, and its halves are normal exponents.
@@ -233,13 +237,13 @@ impl Math<f32> for Avx2F32 {
         let rest = v.avx2._mm256_sub_epi32(e, half);
         self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn scales_normally(self, n: __m256) -> __m256 {
         // Where `a * 2^n` is normal: the exponent field of `a` is that of 1, give or take 1.
         let above = self.gt_mask(n, self.splat(-125.5));
         self.and_mask(above, self.lt_mask(n, self.splat(126.5)))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn ldexp_normal(self, a: __m256, n: __m256) -> __m256 {
         let v = self.0;
         // The result is normal, so `n` added to the exponent field neither overflows nor
@@ -247,7 +251,7 @@ impl Math<f32> for Avx2F32 {
         let e = v.avx2._mm256_slli_epi32::<23>(v.avx._mm256_cvtps_epi32(n));
         self.with_bits(v.avx2._mm256_add_epi32(self.bits(a), e))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn get_exp(self, a: __m256) -> __m256 {
         if self.all_normal(a) {
             let v = self.0;
@@ -256,7 +260,7 @@ impl Math<f32> for Avx2F32 {
         }
         self.per_lane(a, a, |s, a, _| s.get_exp(a))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn get_mant(self, a: __m256) -> __m256 {
         if self.all_normal(a) {
             let v = self.0;
@@ -266,50 +270,50 @@ impl Math<f32> for Avx2F32 {
         }
         self.per_lane(a, a, |s, a, _| s.get_mant(a))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn lt_mask(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_cmp_ps::<LT>(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn gt_mask(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_cmp_ps::<GT>(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn eq_mask(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_cmp_ps::<EQ>(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn and_mask(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_and_ps(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn or_mask(self, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_or_ps(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn any(self, mask: __m256) -> bool {
         self.0.avx._mm256_movemask_ps(mask) != 0
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn all(self, mask: __m256) -> bool {
         self.0.avx._mm256_movemask_ps(mask) == 0xFF
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn lane_bits(self, mask: __m256) -> u64 {
         self.0.avx._mm256_movemask_ps(mask) as u64
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn blend(self, mask: __m256, a: __m256, b: __m256) -> __m256 {
         self.0.avx._mm256_blendv_ps(b, a, mask)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn tail(self, valid: usize) -> __m256 {
         let v = self.0;
         let lanes = v.avx._mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let valid = v.avx._mm256_set1_epi32(valid.min(8) as i32);
         self.with_bits(v.avx2._mm256_cmpgt_epi32(valid, lanes))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn iota(self, base: u32) -> __m256i {
         let v = self.0;
         v.avx2._mm256_add_epi32(
@@ -317,21 +321,21 @@ impl Math<f32> for Avx2F32 {
             v.avx._mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
         )
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn splat_idx(self, i: u32) -> __m256i {
         self.0.avx._mm256_set1_epi32(i as i32)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn blend_idx(self, mask: __m256, a: __m256i, b: __m256i) -> __m256i {
         self.0.avx2._mm256_blendv_epi8(b, a, self.bits(mask))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn store_idx(self, i: __m256i, dst: &mut [u32]) {
         assert!(dst.len() >= 8);
         // SAFETY: the slice has room for 8 u32; storeu has no alignment requirement.
         unsafe { self.0.avx._mm256_storeu_si256(dst.as_mut_ptr().cast(), i) }
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn reduce_sum(self, v: __m256) -> f32 {
         // Pairwise in the order of the portable lanes: l + 4, then l + 2, then l + 1.
         let s = self.0;
@@ -352,24 +356,24 @@ impl Avx2F64 {
         Avx2F64(token)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn bits(self, a: __m256d) -> __m256i {
         self.0.avx._mm256_castpd_si256(a)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn with_bits(self, a: __m256i) -> __m256d {
         self.0.avx._mm256_castsi256_pd(a)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn to_array(self, v: __m256d) -> [f64; 4] {
         let mut out = [0.0; 4];
         self.store(v, &mut out);
         out
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn of_array(self, v: [f64; 4]) -> __m256d {
         self.load(&v)
     }
@@ -383,7 +387,7 @@ impl Avx2F64 {
     }
 
     /// `2^e` for exponents `e` (4 lanes of i32) in the normal range `[-1022, 1023]`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn pow2(self, e: __m128i) -> __m256d {
         let v = self.0;
         let biased = v.avx2._mm256_cvtepi32_epi64(v.sse2._mm_add_epi32(e, v.sse2._mm_set1_epi32(1023)));
@@ -392,7 +396,7 @@ impl Avx2F64 {
 
     /// `get_exp` of normal lanes: the exponent field, unbiased, converted exactly through the
     /// bits of `2^52 + e` (AVX2 converts no 64-bit integers).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn normal_exponent(self, a: __m256d) -> __m256d {
         let v = self.0;
         let field = v
@@ -405,7 +409,7 @@ impl Avx2F64 {
 
     /// Whether every lane of `e` (an exponent from [`Self::normal_exponent`]) is that of a
     /// normal number.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn all_normal(self, e: __m256d) -> bool {
         let v = self.0;
         let low = v.avx._mm256_cmp_pd::<GE>(e, self.splat(-1022.0));
@@ -420,105 +424,105 @@ impl Math<f64> for Avx2F64 {
     type Idx = __m256i;
     const LANES: usize = 4;
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn vectorize<W: Task>(self, task: W) -> W::Output {
         self.0.vectorize(Pulp(task))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn splat(self, x: f64) -> __m256d {
         self.0.avx._mm256_set1_pd(x)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn load(self, src: &[f64]) -> __m256d {
         assert!(src.len() >= 4);
         // SAFETY: the slice holds at least 4 doubles; loadu has no alignment requirement.
         unsafe { self.0.avx._mm256_loadu_pd(src.as_ptr()) }
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn store(self, v: __m256d, dst: &mut [f64]) {
         assert!(dst.len() >= 4);
         // SAFETY: the slice has room for 4 doubles; storeu has no alignment requirement.
         unsafe { self.0.avx._mm256_storeu_pd(dst.as_mut_ptr(), v) }
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn add(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_add_pd(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn sub(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_sub_pd(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn mul(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_mul_pd(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn div(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_div_pd(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn mul_add(self, a: __m256d, b: __m256d, c: __m256d) -> __m256d {
         self.0.fma._mm256_fmadd_pd(a, b, c)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn neg(self, a: __m256d) -> __m256d {
         self.0.avx._mm256_xor_pd(a, self.splat(-0.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn abs(self, a: __m256d) -> __m256d {
         self.0.avx._mm256_andnot_pd(self.splat(-0.0), a)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn min(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_min_pd(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn max(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_max_pd(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn sqrt(self, a: __m256d) -> __m256d {
         self.0.avx._mm256_sqrt_pd(a)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn floor(self, a: __m256d) -> __m256d {
         self.0.avx._mm256_round_pd::<FLOOR>(a)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn round_even(self, a: __m256d) -> __m256d {
         self.0.avx._mm256_round_pd::<ROUND_EVEN>(a)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn sign(self, a: __m256d) -> __m256d {
         let zero = self.splat(0.0);
         let negative = self.blend(self.lt_mask(a, zero), self.splat(-1.0), zero);
         self.blend(self.gt_mask(a, zero), self.splat(1.0), negative)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn step(self, a: __m256d) -> __m256d {
         self.0.avx._mm256_andnot_pd(self.lt_mask(a, self.splat(0.0)), self.splat(1.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn select(self, c: __m256d, a: __m256d, b: __m256d) -> __m256d {
         self.blend(self.0.avx._mm256_cmp_pd::<GE>(c, self.splat(0.0)), a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn lt(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_and_pd(self.0.avx._mm256_cmp_pd::<LT>(a, b), self.splat(1.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn le(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_and_pd(self.0.avx._mm256_cmp_pd::<LE>(a, b), self.splat(1.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn eq(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_and_pd(self.0.avx._mm256_cmp_pd::<EQ>(a, b), self.splat(1.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn ne(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_and_pd(self.0.avx._mm256_cmp_pd::<NE>(a, b), self.splat(1.0))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn ldexp(self, a: __m256d, n: __m256d) -> __m256d {
         let v = self.0;
         // As for f32: `(a 2^d) 2^c` with `c = clamp(n, -1022, 1023)`, exact for floor(n) in
@@ -535,7 +539,7 @@ impl Math<f64> for Avx2F64 {
         }
         self.per_lane(a, n, |s, a, n| s.ldexp(a, n))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn ldexp_int(self, a: __m256d, n: __m256d) -> __m256d {
         let v = self.0;
         // As for f32: exact conversion of an integer, halves that are normal exponents.
@@ -544,13 +548,13 @@ impl Math<f64> for Avx2F64 {
         let rest = v.sse2._mm_sub_epi32(e, half);
         self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn scales_normally(self, n: __m256d) -> __m256d {
         // As for f32.
         let above = self.gt_mask(n, self.splat(-1021.5));
         self.and_mask(above, self.lt_mask(n, self.splat(1022.5)))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn ldexp_normal(self, a: __m256d, n: __m256d) -> __m256d {
         let v = self.0;
         // `n + 1.5 2^52` holds `n` in its low bits, two's complement (AVX2 converts no 64-bit
@@ -559,7 +563,7 @@ impl Math<f64> for Avx2F64 {
         let e = v.avx2._mm256_slli_epi64::<52>(biased);
         self.with_bits(v.avx2._mm256_add_epi64(self.bits(a), e))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn get_exp(self, a: __m256d) -> __m256d {
         let e = self.normal_exponent(a);
         if self.all_normal(e) {
@@ -567,7 +571,7 @@ impl Math<f64> for Avx2F64 {
         }
         self.per_lane(a, a, |s, a, _| s.get_exp(a))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn get_mant(self, a: __m256d) -> __m256d {
         if self.all_normal(self.normal_exponent(a)) {
             let v = self.0;
@@ -578,64 +582,64 @@ impl Math<f64> for Avx2F64 {
         }
         self.per_lane(a, a, |s, a, _| s.get_mant(a))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn lt_mask(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_cmp_pd::<LT>(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn gt_mask(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_cmp_pd::<GT>(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn eq_mask(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_cmp_pd::<EQ>(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn and_mask(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_and_pd(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn or_mask(self, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_or_pd(a, b)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn any(self, mask: __m256d) -> bool {
         self.0.avx._mm256_movemask_pd(mask) != 0
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn all(self, mask: __m256d) -> bool {
         self.0.avx._mm256_movemask_pd(mask) == 0xF
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn lane_bits(self, mask: __m256d) -> u64 {
         self.0.avx._mm256_movemask_pd(mask) as u64
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn blend(self, mask: __m256d, a: __m256d, b: __m256d) -> __m256d {
         self.0.avx._mm256_blendv_pd(b, a, mask)
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn tail(self, valid: usize) -> __m256d {
         let v = self.0;
         let lanes = v.avx._mm256_setr_epi64x(0, 1, 2, 3);
         let valid = v.avx._mm256_set1_epi64x(valid.min(4) as i64);
         self.with_bits(v.avx2._mm256_cmpgt_epi64(valid, lanes))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn iota(self, base: u32) -> __m256i {
         let v = self.0;
         v.avx2
             ._mm256_add_epi64(v.avx._mm256_set1_epi64x(i64::from(base)), v.avx._mm256_setr_epi64x(0, 1, 2, 3))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn splat_idx(self, i: u32) -> __m256i {
         self.0.avx._mm256_set1_epi64x(i64::from(i))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn blend_idx(self, mask: __m256d, a: __m256i, b: __m256i) -> __m256i {
         self.0.avx2._mm256_blendv_epi8(b, a, self.bits(mask))
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn store_idx(self, i: __m256i, dst: &mut [u32]) {
         let mut wide = [0u64; 4];
         // SAFETY: the array has room for 4 u64; storeu has no alignment requirement.
@@ -645,7 +649,7 @@ impl Math<f64> for Avx2F64 {
             *d = w as u32;
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn reduce_sum(self, v: __m256d) -> f64 {
         // Pairwise in the order of the portable lanes: l + 2, then l + 1.
         let s = self.0;
