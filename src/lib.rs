@@ -205,7 +205,7 @@ pub fn cpu_simd() -> &'static str {
 pub mod __private {
     pub use crate::cpu::math::{Math, Real, Scalar};
     pub use crate::cpu::reduce::{
-        Extremum, KMin, LogSumExp, LogSumExpWeight, Reducer, Sum, SumSoftMaxWeight,
+        Extremum, KMin, LogSumExp, LogSumExpWeight, Reducer, Sum, SumOfProducts, SumSoftMaxWeight,
     };
     pub use crate::eval::{eval_both, eval_flat, eval_indices, eval_values};
     pub use crate::grad::{Backprop, array, rows};

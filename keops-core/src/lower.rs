@@ -487,6 +487,24 @@ impl Staged {
         order
     }
 
+    /// The outputs as two factors each: the first factors, then the second ones, `A * B` being
+    /// the output (`B = 1` for an output that is not a per-pair product). `None` if no output
+    /// is a per-pair product. `roles` and `outer` are those given to [`Staged::new`].
+    pub fn as_products(&self, roles: &[Role], outer: Role) -> Option<Staged> {
+        let mut program = self.program.clone();
+        let one = program.constant(1.0);
+        let (first, second): (Vec<Val>, Vec<Val>) = (self.outputs.iter())
+            .map(|&f| match self.program.inst(f) {
+                Inst::Prim(Prim::Mul, [a, b, _]) if self.levels[f.index()] == Level::PAIR => (a, b),
+                _ => (f, one),
+            })
+            .unzip();
+        if second.iter().all(|&b| b == one) {
+            return None;
+        }
+        Some(Staged::new(program, first.into_iter().chain(second).collect(), roles, outer))
+    }
+
     /// The per-pair instructions, in emission order.
     pub fn pair_schedule(&self) -> Vec<Val> {
         self.schedule(&self.outputs, |v| self.levels[v.index()] == Level::PAIR)
@@ -577,6 +595,39 @@ mod tests {
         let got = crate::interp::run::<f64>(&staged.program, &staged.outputs, &inputs).remove(0)[0];
         let want = (0.3f64 - 1.7) * -2.5 * 0.4 * 2.0;
         assert!((got - want).abs() <= 1e-15 * want.abs(), "{got} vs {want}");
+    }
+
+    #[test]
+    fn sums_of_products_keep_their_factors() {
+        // Outputs (x_i - y_j) b_j, x_i - y_j and x_i x_i (not per pair): the first becomes
+        // x_i - y_j times b_j, the others themselves times 1, and the products are the values.
+        let roles = [Role::I, Role::J, Role::J];
+        let mut p = Program::new(DType::F64);
+        let [x, y, b] = [0, 1, 2].map(|var| p.load(var, 0));
+        let d = p.sub(x, y);
+        let db = p.mul(d, b);
+        let xx = p.mul(x, x);
+        let staged = Staged::new(p.clone(), vec![db, d, xx], &roles, Role::I);
+        let products = staged.as_products(&roles, Role::I).expect("one output is a per-pair product");
+        assert_eq!(products.outputs.len(), 6);
+        let ones =
+            products.outputs[3..].iter().filter(|&&v| products.program.as_const(v) == Some(1.0)).count();
+        assert_eq!(ones, 2, "{:?}", &products.outputs[3..]);
+        assert!(
+            !products.pair_schedule().iter().any(|&v| v == db),
+            "the product itself is no longer computed per pair"
+        );
+        let values = [[0.3], [1.7], [-2.5]];
+        let inputs: Vec<Vec<&[f64]>> = values.iter().map(|v| vec![&v[..]]).collect();
+        let columns = crate::interp::run::<f64>(&products.program, &products.outputs, &inputs);
+        let got: Vec<f64> = columns.iter().map(|column| column[0]).collect();
+        let want = [(0.3 - 1.7) * -2.5, 0.3 - 1.7, 0.3 * 0.3];
+        for k in 0..3 {
+            assert_eq!(got[k] * got[k + 3], want[k], "output {k}");
+        }
+        // Without a per-pair product there is nothing to gain.
+        let staged = Staged::new(p, vec![d, xx], &roles, Role::I);
+        assert!(staged.as_products(&roles, Role::I).is_none());
     }
 
     #[test]

@@ -135,6 +135,54 @@ impl<K: KernelDef> Reducer<K> for Sum {
     }
 }
 
+/// `sum_j F` where the code generator gave each component of `F` as two factors, `F = A * B`
+/// (`A` in the formula values, `B` in the weights' place): each step is one fused
+/// multiply-add, `acc + A * B` rounded once. Otherwise as [`Sum`].
+pub struct SumOfProducts;
+
+impl<K: KernelDef> Reducer<K> for SumOfProducts {
+    type Acc<M: Math<K::T>> = K::F<M::V>;
+
+    #[inline(always)]
+    fn init<M: Math<K::T>>(m: M) -> K::F<M::V> {
+        <Sum as Reducer<K>>::init(m)
+    }
+
+    #[inline(always)]
+    fn step<M: Math<K::T>>(m: M, acc: &mut K::F<M::V>, f: &K::F<M::V>, g: &K::G<M::V>, _: M::Idx) {
+        for ((a, &x), &y) in acc.as_mut().iter_mut().zip(f.as_ref()).zip(g.as_ref()) {
+            *a = m.mul_add(x, y, *a);
+        }
+    }
+
+    #[inline(always)]
+    fn step_masked<M: Math<K::T>>(
+        m: M,
+        acc: &mut K::F<M::V>,
+        f: &K::F<M::V>,
+        g: &K::G<M::V>,
+        _: M::Idx,
+        mask: M::Mask,
+    ) {
+        for ((a, &x), &y) in acc.as_mut().iter_mut().zip(f.as_ref()).zip(g.as_ref()) {
+            *a = m.blend(mask, m.mul_add(x, y, *a), *a);
+        }
+    }
+
+    #[inline(always)]
+    fn merge<M: Math<K::T>>(m: M, acc: &mut K::F<M::V>, later: &K::F<M::V>) {
+        <Sum as Reducer<K>>::merge(m, acc, later)
+    }
+
+    fn collapse<M: Math<K::T>>(m: M, acc: &K::F<M::V>) -> K::F<K::T> {
+        <Sum as Reducer<K>>::collapse(m, acc)
+    }
+
+    fn finalize(acc: &K::F<K::T>, values: &mut [K::T], indices: &mut [usize]) {
+        <Sum as Reducer<K>>::finalize(acc, values, indices)
+    }
+}
+
 /// `min_j`, `max_j` and their arg- and value-and-arg forms: the output widths of the kernel
 /// say which parts are written. `MAX` selects the maximum.
 pub struct Extremum<const MAX: bool>;

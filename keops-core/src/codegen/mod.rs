@@ -20,6 +20,17 @@ impl Lowered {
     pub fn ng(&self) -> usize {
         self.staged.outputs.len() - self.nf
     }
+
+    /// For a sum, the formula's components as products, so that the CPU kernel accumulates
+    /// each with one fused multiply-add (see [`Staged::as_products`]); `None` if no component
+    /// is a per-pair product, or the kernel has a second formula.
+    pub fn factored(&self, kernel: &Kernel) -> Option<Lowered> {
+        if self.ng() != 0 {
+            return None;
+        }
+        let staged = self.staged.as_products(&kernel.roles(), kernel.reduction.outer())?;
+        Some(Lowered { staged, nf: self.nf })
+    }
 }
 
 /// Lowers the formula and the second formula of `kernel` and splits the program into the

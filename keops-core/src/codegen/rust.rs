@@ -346,6 +346,15 @@ fn kernel_def(
 ) -> TokenStream {
     let t = scalar_type(kernel.dtype);
     let lowered = lower_kernel(kernel);
+    let factored = match kernel.reduction.kind {
+        ReductionKind::Sum => lowered.factored(kernel),
+        _ => None,
+    };
+    let red = match factored {
+        Some(_) => quote!(::keops::__private::SumOfProducts),
+        None => reducer(kernel),
+    };
+    let lowered = factored.unwrap_or(lowered);
     let (nf, ng) = (lowered.nf, lowered.ng());
     let staged = lowered.staged;
     let (no, ni) = (staged.outer_features.len(), staged.inner_features.len());
@@ -355,7 +364,6 @@ fn kernel_def(
     let block = block_rows(staged.pair_schedule().len(), ni, state_registers(kernel, nf, ng));
     let pair_body = pair(kernel, &staged, nf, block);
     let info = info(kernel);
-    let red = reducer(kernel);
     let gpu = gpu.map(|m| {
         let ptx::Module { name, text, block, shared_per_thread, partial_widths: (pv, pi) } = m;
         quote! {
