@@ -232,10 +232,30 @@ impl Math<f32> for Avx2F32 {
     fn ldexp_int(self, a: __m256, n: __m256) -> __m256 {
         let v = self.0;
         // `n` is an integer: the conversion is exact, and its halves are normal exponents.
-        let e = v.avx._mm256_cvtps_epi32(n);
-        let half = v.avx2._mm256_srai_epi32::<1>(e);
-        let rest = v.avx2._mm256_sub_epi32(e, half);
-        self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
+        let scale = |n: __m256| {
+            let e = v.avx._mm256_cvtps_epi32(n);
+            let half = v.avx2._mm256_srai_epi32::<1>(e);
+            let rest = v.avx2._mm256_sub_epi32(e, half);
+            self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
+        };
+        // Lanes that may round below the normal range are built from the bits, as on AVX-512
+        // (see there): processors of both vendors take a slow assist for every multiplication
+        // whose result is subnormal or zero. The others scale by at least 2^-125.
+        let low = v.avx._mm256_cmp_ps::<LE>(n, self.splat(-126.0));
+        if v.avx._mm256_movemask_ps(low) == 0 {
+            return scale(n);
+        }
+        let direct = scale(self.max(self.splat(-125.0), n));
+        let shift =
+            self.add(self.min(self.max(n, self.splat(-151.0)), self.splat(-126.0)), self.splat(149.0));
+        let q = self.mul(self.abs(a), self.pow2(v.avx._mm256_cvtps_epi32(shift)));
+        let two23 = self.splat(8388608.0);
+        let subnormal = v.avx2._mm256_sub_epi32(self.bits(self.add(q, two23)), self.bits(two23));
+        let normal = v.avx2._mm256_sub_epi32(self.bits(q), v.avx._mm256_set1_epi32(149 << 23));
+        let magnitude = self.blend(self.lt_mask(q, two23), self.with_bits(subnormal), self.with_bits(normal));
+        let sign = v.avx2._mm256_and_si256(self.bits(a), v.avx._mm256_set1_epi32(i32::MIN));
+        let built = self.with_bits(v.avx2._mm256_or_si256(self.bits(magnitude), sign));
+        self.blend(low, built, direct)
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn scales_normally(self, n: __m256) -> __m256 {
@@ -543,10 +563,28 @@ impl Math<f64> for Avx2F64 {
     fn ldexp_int(self, a: __m256d, n: __m256d) -> __m256d {
         let v = self.0;
         // As for f32: exact conversion of an integer, halves that are normal exponents.
-        let e = v.avx._mm256_cvtpd_epi32(n);
-        let half = v.sse2._mm_srai_epi32::<1>(e);
-        let rest = v.sse2._mm_sub_epi32(e, half);
-        self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
+        let scale = |n: __m256d| {
+            let e = v.avx._mm256_cvtpd_epi32(n);
+            let half = v.sse2._mm_srai_epi32::<1>(e);
+            let rest = v.sse2._mm_sub_epi32(e, half);
+            self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
+        };
+        // As for f32, with the smallest subnormal 2^-1074 and normals from 2^-1022.
+        let low = v.avx._mm256_cmp_pd::<LE>(n, self.splat(-1022.0));
+        if v.avx._mm256_movemask_pd(low) == 0 {
+            return scale(n);
+        }
+        let direct = scale(self.max(self.splat(-1021.0), n));
+        let shift =
+            self.add(self.min(self.max(n, self.splat(-1076.0)), self.splat(-1022.0)), self.splat(1074.0));
+        let q = self.mul(self.abs(a), self.pow2(v.avx._mm256_cvtpd_epi32(shift)));
+        let two52 = self.splat(4503599627370496.0);
+        let subnormal = v.avx2._mm256_sub_epi64(self.bits(self.add(q, two52)), self.bits(two52));
+        let normal = v.avx2._mm256_sub_epi64(self.bits(q), v.avx._mm256_set1_epi64x(1074 << 52));
+        let magnitude = self.blend(self.lt_mask(q, two52), self.with_bits(subnormal), self.with_bits(normal));
+        let sign = v.avx2._mm256_and_si256(self.bits(a), v.avx._mm256_set1_epi64x(i64::MIN));
+        let built = self.with_bits(v.avx2._mm256_or_si256(self.bits(magnitude), sign));
+        self.blend(low, built, direct)
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn scales_normally(self, n: __m256d) -> __m256d {

@@ -37,6 +37,11 @@ impl Avx512F32 {
     pub fn new(token: V4) -> Self {
         Avx512F32(token)
     }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn bits(self, a: __m512) -> __m512i {
+        self.0.avx512f._mm512_castps_si512(a)
+    }
 }
 
 impl Math<f32> for Avx512F32 {
@@ -156,8 +161,38 @@ impl Math<f32> for Avx512F32 {
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn ldexp_int(self, a: __m512, n: __m512) -> __m512 {
-        // On this domain (integer or NaN `n` of modest size, `|a|` in [1/2, 2]) `vscalef` is
-        // already `ldexp`, without the clamp.
+        let f = self.0.avx512f;
+        // Lanes whose result may fall below the normal range (n <= -126) are built from the
+        // bits, since Intel processors take a microcode assist of about 200 cycles for every
+        // `vscalefps` that rounds a lane into the subnormal range or to zero (exp of any
+        // argument below -87.3). `q = |a| 2^(n + 149)`, the result in units of the smallest
+        // subnormal, is normal; below 2^23, `q + 2^23` rounds it to an integer `k` (to nearest
+        // even) whose bits are those of the subnormal `k 2^-149` (or of 2^-126 for `k = 2^23`);
+        // from 2^23 on, `q` is an integer and the result the normal `q 2^-149`. Other lanes
+        // (NaN included) scale directly, by at least 2^-125, to a normal number.
+        let low = f._mm512_cmp_ps_mask::<LE>(n, self.splat(-126.0));
+        let direct = f._mm512_scalef_ps(a, f._mm512_max_ps(self.splat(-125.0), n));
+        if low == 0 {
+            return direct;
+        }
+        let shift =
+            self.add(self.min(self.max(n, self.splat(-151.0)), self.splat(-126.0)), self.splat(149.0));
+        let q = f._mm512_scalef_ps(self.abs(a), shift);
+        let two23 = self.splat(8388608.0);
+        let subnormal = f._mm512_sub_epi32(self.bits(self.add(q, two23)), self.bits(two23));
+        let normal = f._mm512_sub_epi32(self.bits(q), f._mm512_set1_epi32(149 << 23));
+        let magnitude = f._mm512_mask_blend_epi32(self.lt_mask(q, two23), normal, subnormal);
+        let sign = f._mm512_and_si512(self.bits(a), f._mm512_set1_epi32(i32::MIN));
+        let built = f._mm512_castsi512_ps(f._mm512_or_si512(magnitude, sign));
+        self.blend(low, built, direct)
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn scales_normally(self, n: __m512) -> __mmask16 {
+        // `vscalefps` by these `n` gives a normal number for `|a| >= 1/2` (see `ldexp_int`).
+        self.0.avx512f._mm512_cmp_ps_mask::<GE>(n, self.splat(-125.0))
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn ldexp_normal(self, a: __m512, n: __m512) -> __m512 {
         self.0.avx512f._mm512_scalef_ps(a, n)
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -247,6 +282,11 @@ pub struct Avx512F64(V4);
 impl Avx512F64 {
     pub fn new(token: V4) -> Self {
         Avx512F64(token)
+    }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn bits(self, a: __m512d) -> __m512i {
+        self.0.avx512f._mm512_castpd_si512(a)
     }
 }
 
@@ -367,8 +407,31 @@ impl Math<f64> for Avx512F64 {
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn ldexp_int(self, a: __m512d, n: __m512d) -> __m512d {
-        // On this domain (integer or NaN `n` of modest size, `|a|` in [1/2, 2]) `vscalef` is
-        // already `ldexp`, without the clamp.
+        let f = self.0.avx512f;
+        // As for f32, with the smallest subnormal 2^-1074 and normals from 2^-1022.
+        let low = f._mm512_cmp_pd_mask::<LE>(n, self.splat(-1022.0));
+        let direct = f._mm512_scalef_pd(a, f._mm512_max_pd(self.splat(-1021.0), n));
+        if low == 0 {
+            return direct;
+        }
+        let shift =
+            self.add(self.min(self.max(n, self.splat(-1076.0)), self.splat(-1022.0)), self.splat(1074.0));
+        let q = f._mm512_scalef_pd(self.abs(a), shift);
+        let two52 = self.splat(4503599627370496.0);
+        let subnormal = f._mm512_sub_epi64(self.bits(self.add(q, two52)), self.bits(two52));
+        let normal = f._mm512_sub_epi64(self.bits(q), f._mm512_set1_epi64(1074 << 52));
+        let magnitude = f._mm512_mask_blend_epi64(self.lt_mask(q, two52), normal, subnormal);
+        let sign = f._mm512_and_si512(self.bits(a), f._mm512_set1_epi64(i64::MIN));
+        let built = f._mm512_castsi512_pd(f._mm512_or_si512(magnitude, sign));
+        self.blend(low, built, direct)
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn scales_normally(self, n: __m512d) -> __mmask8 {
+        // As for f32.
+        self.0.avx512f._mm512_cmp_pd_mask::<GE>(n, self.splat(-1021.0))
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn ldexp_normal(self, a: __m512d, n: __m512d) -> __m512d {
         self.0.avx512f._mm512_scalef_pd(a, n)
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
