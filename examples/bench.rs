@@ -109,7 +109,15 @@ fn main() -> keops::Result<()> {
             "--n" => n = value().parse::<f64>().expect("--n takes a number") as usize,
             "--runs" => runs = value().parse().expect("--runs takes a number"),
             "--case" => only.push(value()),
-            other => panic!("unknown option {other}: expected --n N, --runs R, --case NAME"),
+            "--help" | "-h" => {
+                println!("usage: bench [--n N] [--runs R] [--case NAME]...");
+                println!("cases: {}", CASES.iter().map(|c| c.name).collect::<Vec<_>>().join(", "));
+                return Ok(());
+            }
+            other => {
+                eprintln!("unknown option {other}: expected --n N, --runs R, --case NAME (see --help)");
+                std::process::exit(2);
+            }
         }
     }
     let mut rng = Rng(0);
