@@ -51,7 +51,7 @@ pub fn kernel_type(kernel: &Kernel, decl: &TypeDecl) -> TokenStream {
             (TokenStream::new(), quote!(::core::compile_error!(#message);))
         }
     };
-    let def = kernel_def(kernel, name, backward_fn, module_named(&modules, name));
+    let def = kernel_def(kernel, name, backward_fn, module_named(&modules, name), Values::Reduced);
     quote! {
         #(#attrs)*
         #doc
@@ -206,7 +206,7 @@ fn backward(
     let mut hidden = TokenStream::new();
     let aux_name = format_ident!("{}__Aux", name);
     if let Some(a) = aux.log_sum_exp.as_ref().or(aux.selection.as_ref()) {
-        hidden.extend(hidden_kernel(a, &aux_name, module_named(modules, &aux_name)));
+        hidden.extend(hidden_kernel(a, &aux_name, module_named(modules, &aux_name), Values::Reduced));
     }
     let arms: Vec<TokenStream> = plans
         .iter()
@@ -216,7 +216,7 @@ fn backward(
             match plan {
                 Backward::Zero => quote!(#pos => ::core::result::Result::Ok(bp.zero(#pos)),),
                 Backward::Reduction { kernel: k, extras, sum_rows } => {
-                    hidden.extend(hidden_kernel(k, &ident, module_named(modules, &ident)));
+                    hidden.extend(hidden_kernel(k, &ident, module_named(modules, &ident), Values::Reduced));
                     let extras = extras.iter().map(|x| match x {
                         Extra::Gradient => quote!(bp.gradient()),
                         Extra::Output => quote!(bp.output()?),
@@ -225,7 +225,7 @@ fn backward(
                     quote!(#pos => bp.reduction::<#ident>(&[#(#extras),*], #sum_rows),)
                 }
                 Backward::Selection { kernel: k } => {
-                    hidden.extend(hidden_kernel(k, &ident, module_named(modules, &ident)));
+                    hidden.extend(hidden_kernel(k, &ident, module_named(modules, &ident), Values::Read));
                     quote!(#pos => bp.selection::<#aux_name, #ident>(#pos),)
                 }
             }
@@ -323,8 +323,13 @@ fn backward(
 }
 
 /// A hidden kernel type (backward or auxiliary), used only by the gradient methods.
-fn hidden_kernel(kernel: &Kernel, name: &syn::Ident, gpu: Option<&ptx::Module>) -> TokenStream {
-    let def = kernel_def(kernel, name, TokenStream::new(), gpu);
+fn hidden_kernel(
+    kernel: &Kernel,
+    name: &syn::Ident,
+    gpu: Option<&ptx::Module>,
+    values: Values,
+) -> TokenStream {
+    let def = kernel_def(kernel, name, TokenStream::new(), gpu, values);
     quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
@@ -337,17 +342,28 @@ fn hidden_kernel(kernel: &Kernel, name: &syn::Ident, gpu: Option<&ptx::Module>) 
     }
 }
 
+/// Who consumes a kernel's pair values.
+#[derive(Clone, Copy, PartialEq)]
+enum Values {
+    /// Only its reducer, which may then take a sum's values as two factors.
+    Reduced,
+    /// Also code that calls `pair` and reads the formula values themselves (the gradients
+    /// through selected indices).
+    Read,
+}
+
 /// The `KernelDef` implementation; `gpu` is the kernel's GPU module, if it has one.
 fn kernel_def(
     kernel: &Kernel,
     name: &syn::Ident,
     backward: TokenStream,
     gpu: Option<&ptx::Module>,
+    values: Values,
 ) -> TokenStream {
     let t = scalar_type(kernel.dtype);
     let lowered = lower_kernel(kernel);
     let factored = match kernel.reduction.kind {
-        ReductionKind::Sum => lowered.factored(kernel),
+        ReductionKind::Sum if values == Values::Reduced => lowered.factored(kernel),
         _ => None,
     };
     let red = match factored {
