@@ -125,6 +125,8 @@ fn run_with<K: KernelDef, M: Math<K::T>>(
     let per = inner.len().div_ceil((inner_rows / SEGMENT).clamp(1, 64)).next_multiple_of(tile_chunks).max(1);
     let segments = if outer_rows >= FEW_ROWS { 1 } else { inner.len().div_ceil(per).max(1) };
     if segments == 1 {
+        // Selections give the same result in one segment as in several.
+        let per = if K::Red::TILED { per } else { inner.len().max(1) };
         let rows_per_task = (PAIRS_PER_TASK / inner_rows.max(1)).clamp(1, 256).next_multiple_of(block);
         let tasks: Vec<Mutex<OutputBlock<K::T>>> =
             row_blocks(values, indices, vw, iw, outer_rows, rows_per_task)

@@ -24,9 +24,11 @@ pub type PairValues<K, V> = (<K as KernelDef>::F<V>, <K as KernelDef>::G<V>);
 
 /// A reduction of a kernel's formula values.
 pub trait Reducer<K: KernelDef>: 'static {
-    /// Whether to accumulate tile by tile, then merge (KeOps' block sum): it keeps the
-    /// rounding error of long sums low, and is pointless for selections, where merging tiles
-    /// only costs (each K-min tile would start from an empty selection).
+    /// Whether a row's reduced range is accumulated tile by tile and segment by segment, then
+    /// merged in order (KeOps' block sum): it keeps the rounding error of long sums low, and
+    /// makes a row's result the same whether its segments ran in parallel (calls with few
+    /// rows) or one after the other. Selections merge exactly, so for them splitting the range
+    /// only costs (each K-min tile or segment would start from an empty selection).
     const TILED: bool = true;
 
     /// The per-row state, for the lanes of `M`.
