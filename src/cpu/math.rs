@@ -190,6 +190,12 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn eq_mask(self, a: Self::V, b: Self::V) -> Self::Mask;
     fn and_mask(self, a: Self::Mask, b: Self::Mask) -> Self::Mask;
     fn or_mask(self, a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    /// The lanes of `mask` where `lo < x < hi` (not NaN). Chained over a block of rows, this
+    /// is one test of the block: AVX-512 compares under the mask, without separate ANDs.
+    #[inline(always)]
+    fn and_within(self, mask: Self::Mask, x: Self::V, lo: Self::V, hi: Self::V) -> Self::Mask {
+        self.and_mask(mask, self.and_mask(self.gt_mask(x, lo), self.lt_mask(x, hi)))
+    }
     /// Whether any lane is set.
     fn any(self, mask: Self::Mask) -> bool;
     /// Whether every lane is set.

@@ -6,6 +6,8 @@
 //! `pair` computes the formula from two feature sets, generic over the runtime's `Math` trait so
 //! that the same body is compiled for scalar lanes and for every SIMD width.
 
+use std::collections::{HashMap, HashSet};
+
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 use syn::ext::IdentExt;
@@ -16,6 +18,7 @@ use crate::check::Kernel;
 use crate::codegen::{lower_kernel, ptx};
 use crate::ir::Role;
 use crate::lower::{Inst, Operand, Program, Staged, Val};
+use crate::math::{ClampedExp, clamped_exp, exp_normal_range};
 use crate::prim::Prim;
 use crate::reduction::ReductionKind;
 
@@ -618,6 +621,11 @@ fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
 /// The pair stage for a block of output rows: reads the features `o[b][k]` of each row `b` and
 /// `j[k]` of the reduced row, and returns each row's formula values. The rows' instructions are
 /// interleaved, so that their independent dependency chains overlap in the pipeline.
+///
+/// Each `exp` is computed under one test for the whole block, so that the rows' code stays
+/// interleaved: if every argument is within [`exp_normal_range`], without its clamp and with a
+/// plain final scaling (`Math::ldexp_normal`), which give the same values there; else as
+/// written. An `LdexpInt` of no recognised `exp` has a test of its own, on its exponents.
 fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStream {
     let program = &staged.program;
     let order = staged.pair_schedule();
@@ -633,16 +641,24 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
             quote!(m.splat(#c))
         }
     };
+    let row_ids =
+        |v: Val| -> Vec<syn::Ident> { (0..block).map(|b| format_ident!("v{}_{b}", v.index())).collect() };
+    let exps = exp_regions(staged, &order);
     let mut ids = Vec::new();
     let mut exprs = Vec::new();
     for &v in &order {
-        let rows: Vec<syn::Ident> = (0..block).map(|b| format_ident!("v{}_{b}", v.index())).collect();
+        if let Some(exp) = exps.iter().find(|e| e.members.contains(&v)) {
+            if v == exp.result {
+                ids.push(row_ids(v));
+                exprs.push(exp_block(kernel, program, exp, block, &operand));
+            }
+            continue;
+        }
         if let Inst::Prim(Prim::LdexpInt, [x, n, _]) = program.inst(v) {
-            // One test for the whole block, so that the rows' code stays interleaved.
             let (x, n): (Vec<_>, Vec<_>) = (0..block).map(|b| (operand(x, b), operand(n, b))).unzip();
             let normal =
                 n.iter().map(|n| quote!(m.scales_normally(#n))).reduce(|a, b| quote!(m.and_mask(#a, #b)));
-            ids.push(rows);
+            ids.push(row_ids(v));
             exprs.push(quote! {
                 if m.all(#normal) {
                     (#(m.ldexp_normal(#x, #n)),*)
@@ -652,7 +668,7 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
             });
             continue;
         }
-        for (b, id) in rows.into_iter().enumerate() {
+        for (b, id) in row_ids(v).into_iter().enumerate() {
             ids.push(vec![id]);
             exprs.push(inst_tokens(kernel, program, v, &|a| operand(a, b)));
         }
@@ -667,6 +683,96 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
         #body
         [#(#rows),*]
     }
+}
+
+/// The instructions of one `exp` in the pair stage, from its clamp to its final `LdexpInt`
+/// (`result`), in schedule order; no other instruction reads any of them but `result`.
+struct ExpRegion {
+    exp: ClampedExp,
+    members: Vec<Val>,
+    result: Val,
+}
+
+/// The `exp` expansions of the pair stage whose values only the expansion itself reads.
+fn exp_regions(staged: &Staged, order: &[Val]) -> Vec<ExpRegion> {
+    let program = &staged.program;
+    let mut users: HashMap<Val, Vec<Val>> = HashMap::new();
+    for &v in order {
+        for &a in program.inst(v).operands() {
+            users.entry(a).or_default().push(v);
+        }
+    }
+    let mut regions = Vec::new();
+    for &result in order {
+        let Some(exp) = clamped_exp(program, result) else { continue };
+        // What the clamp's first instruction leads to, then what of that `result` reads.
+        let mut below = HashSet::from([exp.clamp[0]]);
+        for &v in order {
+            if program.inst(v).operands().iter().any(|a| below.contains(a)) {
+                below.insert(v);
+            }
+        }
+        let mut members = HashSet::new();
+        let mut stack = vec![result];
+        while let Some(v) = stack.pop() {
+            if below.contains(&v) && members.insert(v) {
+                stack.extend_from_slice(program.inst(v).operands());
+            }
+        }
+        let private = members.iter().filter(|&&v| v != result).all(|v| {
+            !staged.outputs.contains(v) && users.get(v).is_some_and(|u| u.iter().all(|u| members.contains(u)))
+        });
+        if private && members.contains(&exp.clamp[1]) {
+            let members = order.iter().copied().filter(|v| members.contains(v)).collect();
+            regions.push(ExpRegion { exp, members, result });
+        }
+    }
+    regions
+}
+
+/// An `exp` region for a block of rows: a tuple of the rows' results.
+fn exp_block(
+    kernel: &Kernel,
+    program: &Program,
+    region: &ExpRegion,
+    block: usize,
+    operand: &dyn Fn(Val, usize) -> TokenStream,
+) -> TokenStream {
+    let (lo, hi) = exp_normal_range(kernel.dtype);
+    let (lo, hi) = (constant(kernel.dtype, lo), constant(kernel.dtype, hi));
+    // Chains of `and_within` over two rows each: one chain over the whole block would make
+    // the test's latency that of all its comparisons, and AVX-512 ran 5 % slower so.
+    let rows: Vec<usize> = (0..block).collect();
+    let within = rows
+        .chunks(2)
+        .map(|pair| {
+            pair.iter().fold(quote!(m.tail(M::LANES)), |mask, &b| {
+                let x = operand(region.exp.arg, b);
+                quote!(m.and_within(#mask, #x, m.splat(#lo), m.splat(#hi)))
+            })
+        })
+        .reduce(|a, b| quote!(m.and_mask(#a, #b)));
+    let body = |fast: bool| {
+        let lets = region.members.iter().flat_map(|&v| {
+            (0..block).map(move |b| {
+                let id = format_ident!("v{}_{b}", v.index());
+                let value = match program.inst(v) {
+                    // The clamp: `min(hi, x)`, then `max(lo, x)`.
+                    Inst::Prim(_, [_, x, _]) if fast && region.exp.clamp.contains(&v) => operand(x, b),
+                    Inst::Prim(Prim::LdexpInt, [x, n, _]) if fast => {
+                        let (x, n) = (operand(x, b), operand(n, b));
+                        quote!(m.ldexp_normal(#x, #n))
+                    }
+                    _ => inst_tokens(kernel, program, v, &|a| operand(a, b)),
+                };
+                quote!(let #id = #value;)
+            })
+        });
+        let results = (0..block).map(|b| operand(region.result, b));
+        quote!({ #(#lets)* (#(#results),*) })
+    };
+    let (fast, slow) = (body(true), body(false));
+    quote!(if m.all(#within) #fast else #slow)
 }
 
 /// Scalar functions the runtime needs outside formulas (the online log-sum-exp reductions), as
@@ -774,4 +880,45 @@ fn block_fn(p: &Program, name: &str, y: Val) -> TokenStream {
 fn val_tokens(v: Val) -> TokenStream {
     let id = val_ident(v);
     quote!(#id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::DType;
+
+    /// `exp(x_i + y_j)` per pair, and the staged program with `extra` outputs too.
+    fn exp_of_sum(extra: impl Fn(&Program, Val) -> Vec<Val>) -> (Staged, Val) {
+        let mut p = Program::new(DType::F32);
+        let (x, y) = (p.load(0, 0), p.load(1, 0));
+        let s = p.prim(Prim::Add, &[x, y]);
+        let e = p.prim(Prim::Exp, &[s]);
+        let mut outputs = vec![e];
+        outputs.extend(extra(&p, e));
+        (Staged::new(p, outputs, &[Role::I, Role::J], Role::I), e)
+    }
+
+    #[test]
+    fn an_exp_is_one_region_from_its_clamp_to_its_scaling() {
+        let (staged, e) = exp_of_sum(|_, _| vec![]);
+        let order = staged.pair_schedule();
+        let regions = exp_regions(&staged, &order);
+        assert_eq!(regions.len(), 1);
+        let region = &regions[0];
+        assert_eq!(region.result, e);
+        // Everything the pair stage computes but the sum: the clamp, the reduction of the
+        // argument, the polynomial and the scaling, in schedule order.
+        assert_eq!(region.members, order[1..]);
+        assert!(region.exp.clamp.iter().all(|c| region.members.contains(c)));
+    }
+
+    #[test]
+    fn an_exp_whose_parts_are_read_elsewhere_is_left_as_written() {
+        // The exponent `n` of the final scaling as an output of its own.
+        let (staged, _) = exp_of_sum(|p, e| match p.inst(e) {
+            Inst::Prim(Prim::LdexpInt, [_, n, _]) => vec![n],
+            _ => unreachable!(),
+        });
+        assert!(exp_regions(&staged, &staged.pair_schedule()).is_empty());
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::{Emit, consts};
 use crate::ir::DType;
-use crate::lower::{Program, Val};
+use crate::lower::{Inst, Program, Val};
 use crate::prim::Prim;
 
 /// `(exp(r) - 1 - r) / r^2` on `|r| <= ln(2) / 2`: minimax for the relative error of `exp`
@@ -44,14 +44,56 @@ const EXP_F64: &[f64] = &[
 /// underflow is kept). `x` is first clamped to a range wide enough that the result saturates to
 /// 0 or infinity at its ends (which also handles ±inf); NaN passes through the clamp.
 pub(super) fn exp(p: &mut Program, x: Val) -> Val {
-    let (lo, hi) = match p.dtype() {
-        DType::F32 => (-110.0, 89.0),
-        DType::F64 => (-750.0, 710.0),
-    };
+    let (lo, hi) = clamp_range(p.dtype());
     let (lo, hi) = (p.c(lo), p.c(hi));
     let x = p.min(hi, x);
     let x = p.max(lo, x);
     exp_unclamped(p, x)
+}
+
+/// The range [`exp`] clamps its argument to.
+fn clamp_range(dtype: DType) -> (f64, f64) {
+    match dtype {
+        DType::F32 => (-110.0, 89.0),
+        DType::F64 => (-750.0, 710.0),
+    }
+}
+
+/// Arguments strictly between these bounds are left unchanged by [`exp`]'s clamp, and its
+/// final `LdexpInt` scales by `2^n` with `|n| <= 124` (f32) or `1010` (f64) into a normal
+/// number. A backend that finds a whole block of arguments within them may skip the clamp and
+/// scale as `Math::ldexp_normal` does (see [`clamped_exp`]).
+pub fn exp_normal_range(dtype: DType) -> (f64, f64) {
+    match dtype {
+        DType::F32 => (-86.0, 86.0),
+        DType::F64 => (-700.0, 700.0),
+    }
+}
+
+/// The parts of an [`exp`] expansion that a backend skips for arguments within
+/// [`exp_normal_range`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClampedExp {
+    /// The argument, before the clamp.
+    pub arg: Val,
+    /// The clamp's instructions: the minimum with the upper bound, then the maximum with the
+    /// lower one.
+    pub clamp: [Val; 2],
+}
+
+/// The [`exp`] expansion that `ldexp` ends, if it is the final `LdexpInt` of one.
+pub fn clamped_exp(p: &Program, ldexp: Val) -> Option<ClampedExp> {
+    let Inst::Prim(Prim::LdexpInt, [_, n, _]) = p.inst(ldexp) else { return None };
+    let Inst::Prim(Prim::Sub, [shifted, _, _]) = p.inst(n) else { return None };
+    let Inst::Prim(Prim::MulAdd, [a, b, _]) = p.inst(shifted) else { return None };
+    // The product's operands may have been put in either order.
+    let (low, lo, high) = [a, b].into_iter().find_map(|x| match p.inst(x) {
+        Inst::Prim(Prim::Max, [lo, high, _]) => Some((x, lo, high)),
+        _ => None,
+    })?;
+    let Inst::Prim(Prim::Min, [hi, arg, _]) = p.inst(high) else { return None };
+    let bounds = (p.as_const(lo)?, p.as_const(hi)?);
+    (bounds == clamp_range(p.dtype())).then_some(ClampedExp { arg, clamp: [high, low] })
 }
 
 /// [`exp`] without its clamp: the same values for `x` within the clamp's range.

@@ -10,6 +10,7 @@
 
 use super::*;
 use crate::interp::{self, Float};
+use crate::lower::Inst;
 
 /// A program computing `prim` of the inputs `0..arity`.
 fn program(prim: Prim, dtype: DType) -> (Program, Val) {
@@ -256,6 +257,51 @@ fn exp_special_values() {
         [f32::INFINITY, 88.7f32.exp(), 0.0, 1e-45]
     );
     assert_eq!(run::<f64>(Prim::Exp, &[&[709.8, -745.2, -745.1]]), [INF, 0.0, 5e-324]);
+}
+
+#[test]
+fn an_exp_expansion_is_recognised_from_its_last_instruction() {
+    for dtype in [DType::F32, DType::F64] {
+        let mut p = Program::new(dtype);
+        let x = p.load(0, 0);
+        let y = p.prim(Prim::Exp, &[x]);
+        let found = clamped_exp(&p, y).expect("exp's expansion ends with its LdexpInt");
+        assert_eq!(found.arg, x);
+        let [high, low] = found.clamp;
+        assert!(matches!(p.inst(high), Inst::Prim(Prim::Min, [_, a, _]) if a == x));
+        assert!(matches!(p.inst(low), Inst::Prim(Prim::Max, [_, a, _]) if a == high));
+        // An `LdexpInt` of anything else is not an exp.
+        let n = p.load(1, 0);
+        let other = p.prim(Prim::LdexpInt, &[x, n]);
+        assert_eq!(clamped_exp(&p, other), None);
+        // Nor is the `LdexpInt` of the log-sum-exp's clamp-free exp.
+        let unclamped = exp_unclamped(&mut p, x);
+        assert_eq!(clamped_exp(&p, unclamped), None);
+    }
+}
+
+#[test]
+fn exp_normal_range_is_what_it_says() {
+    for (dtype, max_n, smallest_normal, largest) in [
+        (DType::F32, 124.0, f32::MIN_POSITIVE as f64, f32::MAX as f64),
+        (DType::F64, 1010.0, f64::MIN_POSITIVE, f64::MAX),
+    ] {
+        let (lo, hi) = exp_normal_range(dtype);
+        // Within the clamp.
+        let mut p = Program::new(dtype);
+        let x = p.load(0, 0);
+        let y = p.prim(Prim::Exp, &[x]);
+        let [high, low] = clamped_exp(&p, y).unwrap().clamp;
+        let bound = |v: Val| match p.inst(v) {
+            Inst::Prim(_, [c, _, _]) => p.as_const(c).unwrap(),
+            _ => unreachable!(),
+        };
+        assert!(bound(low) < lo && hi < bound(high), "{dtype:?}");
+        // Normal results, scaled by at most 2^max_n.
+        assert!(lo.exp() > 2.0 * smallest_normal && hi.exp() < largest / 2.0, "{dtype:?}");
+        assert!((lo * std::f64::consts::LOG2_E).round() >= -max_n, "{dtype:?}");
+        assert!((hi * std::f64::consts::LOG2_E).round() <= max_n, "{dtype:?}");
+    }
 }
 
 #[test]

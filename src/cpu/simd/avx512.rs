@@ -224,6 +224,11 @@ impl Math<f32> for Avx512F32 {
         a & b
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
+    fn and_within(self, mask: __mmask16, x: __m512, lo: __m512, hi: __m512) -> __mmask16 {
+        let v = self.0.avx512f;
+        v._mm512_mask_cmp_ps_mask::<LT>(v._mm512_mask_cmp_ps_mask::<GT>(mask, x, lo), x, hi)
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn or_mask(self, a: __mmask16, b: __mmask16) -> __mmask16 {
         a | b
     }
@@ -461,6 +466,11 @@ impl Math<f64> for Avx512F64 {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn and_mask(self, a: __mmask8, b: __mmask8) -> __mmask8 {
         a & b
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn and_within(self, mask: __mmask8, x: __m512d, lo: __m512d, hi: __m512d) -> __mmask8 {
+        let v = self.0.avx512f;
+        v._mm512_mask_cmp_pd_mask::<LT>(v._mm512_mask_cmp_pd_mask::<GT>(mask, x, lo), x, hi)
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn or_mask(self, a: __mmask8, b: __mmask8) -> __mmask8 {

@@ -397,21 +397,25 @@ mod tests {
 
     /// Masks from comparisons, combined, tested and read as bits, against scalar comparisons.
     fn masks_agree_with_scalar<T: Real, M: Math<T>>(m: M, name: &str) {
-        let (a, b) = (operands::<T>(4), operands::<T>(5));
+        let (a, b, c) = (operands::<T>(4), operands::<T>(5), operands::<T>(6));
         let full = (1u64 << M::LANES) - 1;
-        for (a, b) in a.chunks_exact(M::LANES).zip(b.chunks_exact(M::LANES)) {
+        for ((a, b), c) in
+            a.chunks_exact(M::LANES).zip(b.chunks_exact(M::LANES)).zip(c.chunks_exact(M::LANES))
+        {
             let bits = |f: fn(T, T) -> bool| {
                 a.iter().zip(b).enumerate().fold(0u64, |acc, (l, (&x, &y))| acc | u64::from(f(x, y)) << l)
             };
             let (lt, gt) = (bits(|x, y| x < y), bits(|x, y| x > y));
-            let (got_lt, got_gt, got_or, got_and, any, all, none) = m.vectorize(|| {
-                let (x, y) = (m.load(a), m.load(b));
+            let within = (0..M::LANES).fold(0u64, |acc, l| acc | u64::from(b[l] < a[l] && a[l] < c[l]) << l);
+            let (got_lt, got_gt, got_or, got_and, got_within, any, all, none) = m.vectorize(|| {
+                let (x, y, z) = (m.load(a), m.load(b), m.load(c));
                 let (l, g) = (m.lt_mask(x, y), m.gt_mask(x, y));
                 (
                     m.lane_bits(l),
                     m.lane_bits(g),
                     m.lane_bits(m.or_mask(l, g)),
                     m.lane_bits(m.and_mask(l, m.or_mask(l, g))),
+                    m.lane_bits(m.and_within(m.or_mask(l, g), x, y, z)),
                     m.any(l),
                     m.all(m.or_mask(l, m.tail(M::LANES))),
                     m.lane_bits(m.tail(0)),
@@ -419,6 +423,7 @@ mod tests {
             });
             assert_eq!((got_lt, got_gt), (lt, gt), "{name}: comparison masks of {a:?} and {b:?}");
             assert_eq!((got_or, got_and), (lt | gt, lt), "{name}: combined masks");
+            assert_eq!(got_within, (lt | gt) & within, "{name}: and_within({a:?}, {b:?}, {c:?})");
             assert_eq!((any, all, none), (lt != 0, true, 0), "{name}: tests of masks");
             assert_eq!(m.vectorize(|| m.all(m.lt_mask(m.load(a), m.load(b)))), lt == full, "{name}: all");
         }
