@@ -631,7 +631,7 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
     let order = staged.pair_schedule();
     let operand = |a: Val, b: usize| match staged.operand(a) {
         Operand::Pair(v) => {
-            let id = format_ident!("v{}_{b}", v.index());
+            let id = row_ident(v, b);
             quote!(#id)
         }
         Operand::Outer(k) => quote!(o[#b][#k]),
@@ -641,8 +641,7 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
             quote!(m.splat(#c))
         }
     };
-    let row_ids =
-        |v: Val| -> Vec<syn::Ident> { (0..block).map(|b| format_ident!("v{}_{b}", v.index())).collect() };
+    let row_ids = |v: Val| -> Vec<syn::Ident> { (0..block).map(|b| row_ident(v, b)).collect() };
     let exps = exp_regions(staged, &order);
     let mut ids = Vec::new();
     let mut exprs = Vec::new();
@@ -683,6 +682,11 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
         #body
         [#(#rows),*]
     }
+}
+
+/// The pair stage's name for value `v` of row `b` of the block.
+fn row_ident(v: Val, b: usize) -> syn::Ident {
+    format_ident!("v{}_{b}", v.index())
 }
 
 /// The instructions of one `exp` in the pair stage, from its clamp to its final `LdexpInt`
@@ -740,8 +744,8 @@ fn exp_block(
 ) -> TokenStream {
     let (lo, hi) = exp_normal_range(kernel.dtype);
     let (lo, hi) = (constant(kernel.dtype, lo), constant(kernel.dtype, hi));
-    // Chains of `and_within` over two rows each: one chain over the whole block would make
-    // the test's latency that of all its comparisons, and AVX-512 ran 5 % slower so.
+    // Chains of `and_within` over two rows each: one chain over the whole block makes the
+    // test's latency that of all its comparisons (AVX-512 ran 2-5 % slower so).
     let rows: Vec<usize> = (0..block).collect();
     let within = rows
         .chunks(2)
@@ -755,7 +759,7 @@ fn exp_block(
     let body = |fast: bool| {
         let lets = region.members.iter().flat_map(|&v| {
             (0..block).map(move |b| {
-                let id = format_ident!("v{}_{b}", v.index());
+                let id = row_ident(v, b);
                 let value = match program.inst(v) {
                     // The clamp: `min(hi, x)`, then `max(lo, x)`.
                     Inst::Prim(_, [_, x, _]) if fast && region.exp.clamp.contains(&v) => operand(x, b),
