@@ -190,11 +190,14 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn eq_mask(self, a: Self::V, b: Self::V) -> Self::Mask;
     fn and_mask(self, a: Self::Mask, b: Self::Mask) -> Self::Mask;
     fn or_mask(self, a: Self::Mask, b: Self::Mask) -> Self::Mask;
-    /// The lanes of `mask` where `lo < x < hi` (not NaN). Chained over a block of rows, this
-    /// is one test of the block: AVX-512 compares under the mask, without separate ANDs.
+    /// Whether `|x| < bound` in every lane of every `xs` (NaN is not): the test of a block's
+    /// `exp` arguments against keops-core's `exp_normal_bound`. A tier may test against a
+    /// slightly smaller bound, if that is cheaper (a block then takes the general path).
     #[inline(always)]
-    fn and_within(self, mask: Self::Mask, x: Self::V, lo: Self::V, hi: Self::V) -> Self::Mask {
-        self.and_mask(mask, self.and_mask(self.gt_mask(x, lo), self.lt_mask(x, hi)))
+    fn all_below_abs(self, xs: &[Self::V], bound: T) -> bool {
+        let bound = self.splat(bound);
+        let below = xs.iter().map(|&x| self.lt_mask(self.abs(x), bound));
+        below.reduce(|a, b| self.and_mask(a, b)).is_none_or(|mask| self.all(mask))
     }
     /// Whether any lane is set.
     fn any(self, mask: Self::Mask) -> bool;

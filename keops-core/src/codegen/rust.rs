@@ -18,7 +18,7 @@ use crate::check::Kernel;
 use crate::codegen::{lower_kernel, ptx};
 use crate::ir::Role;
 use crate::lower::{Inst, Operand, Program, Staged, Val};
-use crate::math::{ClampedExp, clamped_exp, exp_normal_range};
+use crate::math::{ClampedExp, clamped_exp, exp_normal_bound};
 use crate::prim::Prim;
 use crate::reduction::ReductionKind;
 
@@ -623,9 +623,9 @@ fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
 /// interleaved, so that their independent dependency chains overlap in the pipeline.
 ///
 /// Each `exp` is computed under one test for the whole block, so that the rows' code stays
-/// interleaved: if every argument is within [`exp_normal_range`], without its clamp and with a
-/// plain final scaling (`Math::ldexp_normal`), which give the same values there; else as
-/// written. An `LdexpInt` of no recognised `exp` has a test of its own, on its exponents.
+/// interleaved: if every argument is below [`exp_normal_bound`] in magnitude
+/// (`Math::all_below_abs`), without its clamp and with a plain final scaling
+/// (`Math::ldexp_normal`), which give the same values there; else as written. An `LdexpInt` of no recognised `exp` has a test of its own, on its exponents.
 fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStream {
     let program = &staged.program;
     let order = staged.pair_schedule();
@@ -742,20 +742,9 @@ fn exp_block(
     block: usize,
     operand: &dyn Fn(Val, usize) -> TokenStream,
 ) -> TokenStream {
-    let (lo, hi) = exp_normal_range(kernel.dtype);
-    let (lo, hi) = (constant(kernel.dtype, lo), constant(kernel.dtype, hi));
-    // Chains of `and_within` over two rows each: one chain over the whole block makes the
-    // test's latency that of all its comparisons (AVX-512 ran 2-5 % slower so).
-    let rows: Vec<usize> = (0..block).collect();
-    let within = rows
-        .chunks(2)
-        .map(|pair| {
-            pair.iter().fold(quote!(m.tail(M::LANES)), |mask, &b| {
-                let x = operand(region.exp.arg, b);
-                quote!(m.and_within(#mask, #x, m.splat(#lo), m.splat(#hi)))
-            })
-        })
-        .reduce(|a, b| quote!(m.and_mask(#a, #b)));
+    let bound = constant(kernel.dtype, exp_normal_bound(kernel.dtype));
+    let args = (0..block).map(|b| operand(region.exp.arg, b));
+    let within = quote!(m.all_below_abs(&[#(#args),*], #bound));
     let body = |fast: bool| {
         let lets = region.members.iter().flat_map(|&v| {
             (0..block).map(move |b| {
@@ -776,7 +765,7 @@ fn exp_block(
         quote!({ #(#lets)* (#(#results),*) })
     };
     let (fast, slow) = (body(true), body(false));
-    quote!(if m.all(#within) #fast else #slow)
+    quote!(if #within #fast else #slow)
 }
 
 /// Scalar functions the runtime needs outside formulas (the online log-sum-exp reductions), as

@@ -60,19 +60,20 @@ fn clamp_range(dtype: DType) -> (f64, f64) {
     }
 }
 
-/// Arguments strictly between these bounds are left unchanged by [`exp`]'s clamp, and its
+/// Arguments of magnitude below this bound are left unchanged by [`exp`]'s clamp, and its
 /// final `LdexpInt` scales by `2^n` with `|n| <= 124` (f32) or `1010` (f64) into a normal
-/// number. A backend that finds a whole block of arguments within them may skip the clamp and
-/// scale as `Math::ldexp_normal` does (see [`clamped_exp`]).
-pub fn exp_normal_range(dtype: DType) -> (f64, f64) {
+/// number. A backend that finds a whole block of arguments below it may skip the clamp and
+/// scale as `Math::ldexp_normal` does (see [`clamped_exp`]). The f64 bound has a short
+/// significand, so that a test of the high half of the bits is exact.
+pub fn exp_normal_bound(dtype: DType) -> f64 {
     match dtype {
-        DType::F32 => (-86.0, 86.0),
-        DType::F64 => (-700.0, 700.0),
+        DType::F32 => 86.0,
+        DType::F64 => 700.0,
     }
 }
 
 /// The parts of an [`exp`] expansion that a backend skips for arguments within
-/// [`exp_normal_range`].
+/// [`exp_normal_bound`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClampedExp {
     /// The argument, before the clamp.

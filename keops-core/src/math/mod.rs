@@ -95,7 +95,7 @@
 
 mod exp_log;
 pub(crate) use exp_log::exp_unclamped;
-pub use exp_log::{ClampedExp, clamped_exp, exp_normal_range};
+pub use exp_log::{ClampedExp, clamped_exp, exp_normal_bound};
 mod inverse_trig;
 mod trig;
 

@@ -397,25 +397,21 @@ mod tests {
 
     /// Masks from comparisons, combined, tested and read as bits, against scalar comparisons.
     fn masks_agree_with_scalar<T: Real, M: Math<T>>(m: M, name: &str) {
-        let (a, b, c) = (operands::<T>(4), operands::<T>(5), operands::<T>(6));
+        let (a, b) = (operands::<T>(4), operands::<T>(5));
         let full = (1u64 << M::LANES) - 1;
-        for ((a, b), c) in
-            a.chunks_exact(M::LANES).zip(b.chunks_exact(M::LANES)).zip(c.chunks_exact(M::LANES))
-        {
+        for (a, b) in a.chunks_exact(M::LANES).zip(b.chunks_exact(M::LANES)) {
             let bits = |f: fn(T, T) -> bool| {
                 a.iter().zip(b).enumerate().fold(0u64, |acc, (l, (&x, &y))| acc | u64::from(f(x, y)) << l)
             };
             let (lt, gt) = (bits(|x, y| x < y), bits(|x, y| x > y));
-            let within = (0..M::LANES).fold(0u64, |acc, l| acc | u64::from(b[l] < a[l] && a[l] < c[l]) << l);
-            let (got_lt, got_gt, got_or, got_and, got_within, any, all, none) = m.vectorize(|| {
-                let (x, y, z) = (m.load(a), m.load(b), m.load(c));
+            let (got_lt, got_gt, got_or, got_and, any, all, none) = m.vectorize(|| {
+                let (x, y) = (m.load(a), m.load(b));
                 let (l, g) = (m.lt_mask(x, y), m.gt_mask(x, y));
                 (
                     m.lane_bits(l),
                     m.lane_bits(g),
                     m.lane_bits(m.or_mask(l, g)),
                     m.lane_bits(m.and_mask(l, m.or_mask(l, g))),
-                    m.lane_bits(m.and_within(m.or_mask(l, g), x, y, z)),
                     m.any(l),
                     m.all(m.or_mask(l, m.tail(M::LANES))),
                     m.lane_bits(m.tail(0)),
@@ -423,9 +419,42 @@ mod tests {
             });
             assert_eq!((got_lt, got_gt), (lt, gt), "{name}: comparison masks of {a:?} and {b:?}");
             assert_eq!((got_or, got_and), (lt | gt, lt), "{name}: combined masks");
-            assert_eq!(got_within, (lt | gt) & within, "{name}: and_within({a:?}, {b:?}, {c:?})");
             assert_eq!((any, all, none), (lt != 0, true, 0), "{name}: tests of masks");
             assert_eq!(m.vectorize(|| m.all(m.lt_mask(m.load(a), m.load(b)))), lt == full, "{name}: all");
+        }
+    }
+
+    /// `all_below_abs` on blocks of 1 to 4 vectors, mostly below the bound, some with a value
+    /// at, just below or beyond it, NaN or infinite: never true where a lane is not below the
+    /// bound, and exact for bounds with a short significand (those of exp).
+    fn below_abs_agrees_with_scalar<T: Real, M: Math<T>>(m: M, name: &str) {
+        let mut state = 5u64;
+        let mut uniform = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for (bound, exact) in [(86.0, true), (700.0, true), (0.1, false)] {
+            let specials = [1.0, 1.0 - 2f64.powi(-23), 1.0 + 2f64.powi(-23), 0.0, f64::INFINITY, f64::NAN]
+                .map(|s| T::from_f64(s * bound));
+            for rows in 1..=4 {
+                for trial in 0..400 {
+                    let mut xs: Vec<T> = (0..rows * M::LANES)
+                        .map(|_| T::from_f64(bound * 0.999 * (2.0 * uniform() - 1.0)))
+                        .collect();
+                    if trial % 2 == 1 {
+                        let lane = (uniform() * xs.len() as f64) as usize;
+                        let special = specials[(uniform() * specials.len() as f64) as usize];
+                        xs[lane] = if uniform() < 0.5 { special } else { T::from_f64(-special.to_f64()) };
+                    }
+                    let want = xs.iter().all(|x| x.to_f64().abs() < bound);
+                    let got = m.vectorize(|| {
+                        let vs: Vec<M::V> = xs.chunks_exact(M::LANES).map(|c| m.load(c)).collect();
+                        m.all_below_abs(&vs, T::from_f64(bound))
+                    });
+                    assert!(!got || want, "{name}: all_below_abs({xs:?}, {bound}) is true");
+                    assert!(!exact || got == want, "{name}: all_below_abs({xs:?}, {bound}) is false");
+                }
+            }
         }
     }
 
@@ -438,6 +467,10 @@ mod tests {
         exp_nonpositive_agrees_with_exp(Scalar::<f64>::new(), "scalar f64");
         exp_nonpositive_agrees_with_exp(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
         masks_agree_with_scalar(Scalar::<f32>::new(), "scalar f32");
+        below_abs_agrees_with_scalar(Scalar::<f32>::new(), "scalar f32");
+        below_abs_agrees_with_scalar(Scalar::<f64>::new(), "scalar f64");
+        below_abs_agrees_with_scalar(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
+        below_abs_agrees_with_scalar(Lanes::<f64, 2, Baseline>::new(Baseline), "baseline f64");
         masks_agree_with_scalar(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
         masks_agree_with_scalar(Lanes::<f64, 2, Baseline>::new(Baseline), "baseline f64");
         #[cfg(target_arch = "x86_64")]
@@ -452,6 +485,8 @@ mod tests {
                     exp_nonpositive_agrees_with_exp(Avx2F64::new(v3), "avx2 f64");
                     masks_agree_with_scalar(Avx2F32::new(v3), "avx2 f32");
                     masks_agree_with_scalar(Avx2F64::new(v3), "avx2 f64");
+                    below_abs_agrees_with_scalar(Avx2F32::new(v3), "avx2 f32");
+                    below_abs_agrees_with_scalar(Avx2F64::new(v3), "avx2 f64");
                 }
                 None => println!("SKIPPED: avx2 (not supported by this CPU)"),
             }
@@ -465,6 +500,8 @@ mod tests {
                     exp_nonpositive_agrees_with_exp(Avx512F64::new(v4), "avx512 f64");
                     masks_agree_with_scalar(Avx512F32::new(v4), "avx512 f32");
                     masks_agree_with_scalar(Avx512F64::new(v4), "avx512 f64");
+                    below_abs_agrees_with_scalar(Avx512F32::new(v4), "avx512 f32");
+                    below_abs_agrees_with_scalar(Avx512F64::new(v4), "avx512 f64");
                 }
                 None => println!("SKIPPED: avx512 (not supported by this CPU)"),
             }
