@@ -60,7 +60,7 @@ fn clamp_range(dtype: DType) -> (f64, f64) {
     }
 }
 
-/// Arguments of magnitude below this bound are left unchanged by [`exp`]'s clamp, and its
+/// Arguments of magnitude below this bound are left unchanged by `exp`'s clamp, and its
 /// final `LdexpInt` scales by `2^n` with `|n| <= 124` (f32) or `1010` (f64) into a normal
 /// number. A backend that finds a whole block of arguments below it may skip the clamp and
 /// scale as `Math::ldexp_normal` does (see [`clamped_exp`]). The f64 bound has a short
@@ -72,7 +72,7 @@ pub fn exp_normal_bound(dtype: DType) -> f64 {
     }
 }
 
-/// The parts of an [`exp`] expansion that a backend skips for arguments within
+/// The parts of an `exp` expansion that a backend skips for arguments within
 /// [`exp_normal_bound`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClampedExp {
@@ -83,7 +83,7 @@ pub struct ClampedExp {
     pub clamp: [Val; 2],
 }
 
-/// The [`exp`] expansion that `ldexp` ends, if it is the final `LdexpInt` of one.
+/// The `exp` expansion that `ldexp` ends, if it is the final `LdexpInt` of one.
 pub fn clamped_exp(p: &Program, ldexp: Val) -> Option<ClampedExp> {
     let Inst::Prim(Prim::LdexpInt, [_, n, _]) = p.inst(ldexp) else { return None };
     let Inst::Prim(Prim::Sub, [shifted, _, _]) = p.inst(n) else { return None };
