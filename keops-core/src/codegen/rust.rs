@@ -625,7 +625,8 @@ fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
 /// Each `exp` is computed under one test for the whole block, so that the rows' code stays
 /// interleaved: if every argument is below [`exp_normal_bound`] in magnitude
 /// (`Math::all_below_abs`), without its clamp and with a plain final scaling
-/// (`Math::ldexp_normal`), which give the same values there; else as written. An `LdexpInt` of no recognised `exp` has a test of its own, on its exponents.
+/// (`Math::ldexp_normal`), which give the same values there; else as written. An `LdexpInt`
+/// of no recognised `exp` has a test of its own, on its exponents.
 fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStream {
     let program = &staged.program;
     let order = staged.pair_schedule();
