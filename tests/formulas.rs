@@ -196,8 +196,8 @@ fn keops_operations_in_math_syntax() {
 
 /// A formula's `exp` gives the bits of the runtime's scalar `exp`, in blocks of rows whose
 /// arguments are all below `exp_normal_bound` in magnitude (computed without the clamp, scaled
-/// as a normal number) and in blocks with an argument outside it: near the range's ends, with subnormal,
-/// zero, infinite or NaN results.
+/// as a normal number) and in blocks with an argument outside it: near the range's ends, with
+/// subnormal, zero, infinite or NaN results.
 #[test]
 fn exp_in_formulas_matches_the_scalar_exp() {
     use keops::__private::Real;
