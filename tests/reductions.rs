@@ -244,3 +244,42 @@ fn log_sum_exp_whose_maximum_moves() {
     }
     check_inputs(&k, &[x.to_vec(), f], "moving maxima");
 }
+
+/// The same for the weighted members of the family, whose fast step keeps terms far below the
+/// maximum exact: softmax weights and weighted log-sum-exps (positive weights) whose maxima rise
+/// late (in one lane and one row of a block only), ties, terms from `exp(-40)` down to
+/// underflow, infinite values, over several tiles of 1024 reduced rows.
+#[test]
+fn weighted_log_sum_exps_whose_maximum_moves() {
+    let x = [1.0f32, 0.5, -1.0, 2.0, 1.5, -0.25, 3.0];
+    let mut f: Vec<f32> = (0..5000).map(|j| (j as f32 * 0.37).sin() * 4.0 - (j % 9) as f32 * 12.0).collect();
+    for (j, v) in [(1500, 9.0), (1501, 9.0), (2999, 12.0), (3000, -12.0), (4000, 12.0), (4991, 15.0)] {
+        f[j] = v;
+    }
+    f[2500] = f32::NEG_INFINITY;
+    let w: Vec<[f32; 2]> =
+        (0..5000).map(|j| [(j % 13) as f32 * 0.5 + 0.25, 1.0 + (j as f32 * 0.11).cos()]).collect();
+    let softmax = keops!(|x_i: f32, f_j: f32, w_j: [f32; 2]| sumsoftmaxweight_j(x_i * f_j, w_j));
+    let weighted = keops!(|x_i: f32, f_j: f32, w_j: [f32; 2]| logsumexp_j(x_i * f_j, w_j));
+    let (got_softmax, got_weighted) = (softmax.eval(&x, &f, &w).unwrap(), weighted.eval(&x, &f, &w).unwrap());
+    for (i, &xi) in x.iter().enumerate() {
+        let values: Vec<f64> = f.iter().map(|&v| f64::from(xi) * f64::from(v)).collect();
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // Terms equal to the maximum weigh 1, also when it is infinite.
+        let e: Vec<f64> = values.iter().map(|&v| if v == max { 1.0 } else { (v - max).exp() }).collect();
+        let total: f64 = e.iter().sum();
+        for c in 0..2 {
+            let sum = e.iter().zip(&w).map(|(e, w)| e * f64::from(w[c])).sum::<f64>();
+            let (g, want) = (f64::from(got_softmax[i][c]), sum / total);
+            assert!((g - want).abs() <= 1e-5 * want, "softmax row {i}, component {c}: {g} vs {want}");
+            let (g, want) = (f64::from(got_weighted[i][c]), max + sum.ln());
+            assert!(
+                g == want || (g - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                "weighted row {i}, component {c}: {g} vs {want}"
+            );
+        }
+    }
+    let inputs = [x.to_vec(), f, w.as_flattened().to_vec()];
+    check_inputs(&softmax, &inputs, "moving maxima");
+    check_inputs(&weighted, &inputs, "moving maxima");
+}
