@@ -2,7 +2,8 @@
 //!
 //! `cargo run --release --example bench` times each case at M = N = 100,000 (median of 5 runs
 //! after a warm-up) and prints a table of pairs per second. Options: `--n 20000` for another
-//! size, `--runs 3` for another number of runs, `--case gauss` (repeatable) for some cases only.
+//! size, `--runs 3` for another number of runs, `--case gauss` (repeatable) for some cases only,
+//! `--extra` to add more formulas (kernels, N-body, attention, selections) to the standard six.
 //! The cases are those of `../shared/bench/pykeops_bench.py` (and `benches/pykeops_cases.py` for
 //! the ones it lacks), so the two can be put side by side: see BENCHMARKS.md.
 
@@ -28,6 +29,12 @@ struct Inputs {
     x64: Vec<f32>,
     y64: Vec<f32>,
     wide: [Vec<f64>; 3],
+    /// Three weights per reduced row.
+    b3: Vec<f32>,
+    /// Positive masses.
+    mass: Vec<f32>,
+    /// Queries, keys and values of dimension 16.
+    qkv: [Vec<f32>; 3],
 }
 
 fn gauss(i: &Inputs, backend: Backend) -> keops::Result<f64> {
@@ -67,6 +74,77 @@ fn gauss_f64(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     Ok(a.iter().sum())
 }
 
+fn laplace(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-norm2(x_i - y_j)) * b_j);
+    total(k.on(backend).eval_flat(&[&i.x, &i.y, &i.b]))
+}
+
+fn cauchy(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j inv(1.0 + sqdist(x_i, y_j)) * b_j);
+    total(k.on(backend).eval_flat(&[&i.x, &i.y, &i.b]))
+}
+
+fn matern32(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j(
+        (1.0 + norm2(x_i - y_j)) * exp(-norm2(x_i - y_j)) * b_j
+    ));
+    total(k.on(backend).eval_flat(&[&i.x, &i.y, &i.b]))
+}
+
+fn periodic(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-2.0 * sqnorm2(sin(x_i - y_j))) * b_j);
+    total(k.on(backend).eval_flat(&[&i.x, &i.y, &i.b]))
+}
+
+fn gauss_vec(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 3]| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
+    total(k.on(backend).eval_flat(&[&[2.0][..], &i.x, &i.y, &i.b3]))
+}
+
+fn gauss_i(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_i: f32| sum_i exp(-g * sqdist(x_i, y_j)) * b_i);
+    total(k.on(backend).eval_flat(&[&[2.0][..], &i.x, &i.y, &i.b]))
+}
+
+fn grad_y(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
+    total(k.on(backend).grad_flat(2, &[&[2.0][..], &i.x, &i.y, &i.b], &i.e))
+}
+
+fn nbody(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3], m_j: f32, e2: f32| sum_j(
+        (y_j - x_i) * m_j * pow(rsqrt(sqdist(x_i, y_j) + e2), 3)
+    ));
+    total(k.on(backend).eval_flat(&[&i.x, &i.y, &i.mass, &[0.01][..]]))
+}
+
+fn argmin(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3]| argmin_j sqdist(x_i, y_j));
+    total(k.on(backend).eval_flat(&[&i.x, &i.y]))
+}
+
+fn softmax(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 3]| sumsoftmaxweight_j(
+        -2.0 * sqdist(x_i, y_j),
+        b_j
+    ));
+    total(k.on(backend).eval_flat(&[&i.x, &i.y, &i.b3]))
+}
+
+fn attention(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|q_i: [f32; 16], k_j: [f32; 16], v_j: [f32; 16], s: f32| sumsoftmaxweight_j(
+        dot(q_i, k_j) * s,
+        v_j
+    ));
+    let [q, key, v] = &i.qkv;
+    total(k.on(backend).eval_flat(&[q, key, v, &[0.25][..]]))
+}
+
+/// The sum of an f32 output, so that the work cannot be optimised away.
+fn total(out: keops::Result<Vec<f32>>) -> keops::Result<f64> {
+    Ok(out?.iter().map(|&v| f64::from(v)).sum())
+}
+
 const CASES: &[Case] = &[
     Case { name: "gauss", what: "Gaussian kernel sum, D=3", run: gauss },
     Case { name: "grad", what: "its gradient wrt x, D=3", run: grad },
@@ -74,6 +152,21 @@ const CASES: &[Case] = &[
     Case { name: "lse", what: "LogSumExp, D=3", run: lse },
     Case { name: "gauss64", what: "Gaussian kernel sum, D=64", run: gauss_d64 },
     Case { name: "gauss_f64", what: "Gaussian kernel sum, D=3, f64", run: gauss_f64 },
+];
+
+/// More formulas, run with `--extra` (`benches/pykeops_cases.py` has each of them).
+const EXTRA: &[Case] = &[
+    Case { name: "laplace", what: "Laplace kernel exp(-|x-y|) sum, D=3", run: laplace },
+    Case { name: "cauchy", what: "Cauchy kernel 1/(1+|x-y|^2) sum, D=3", run: cauchy },
+    Case { name: "matern32", what: "Matern 3/2 kernel sum, D=3", run: matern32 },
+    Case { name: "periodic", what: "exp(-2|sin(x-y)|^2) sum, D=3", run: periodic },
+    Case { name: "gauss_vec", what: "Gaussian sum of 3-vectors, D=3", run: gauss_vec },
+    Case { name: "gauss_i", what: "Gaussian sum over i, D=3", run: gauss_i },
+    Case { name: "grad_y", what: "Gaussian gradient wrt y, D=3", run: grad_y },
+    Case { name: "nbody", what: "softened gravity (3-vector), D=3", run: nbody },
+    Case { name: "argmin", what: "ArgMin, D=3", run: argmin },
+    Case { name: "softmax", what: "SumSoftMaxWeight of 3-vectors, D=3", run: softmax },
+    Case { name: "attention", what: "softmax attention, D=16", run: attention },
 ];
 
 /// SplitMix64 normals (Box-Muller), to keep the example dependency-free.
@@ -102,6 +195,7 @@ fn main() -> keops::Result<()> {
     let mut n = 100_000usize;
     let mut runs = 5usize;
     let mut only: Vec<String> = Vec::new();
+    let mut extra = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
@@ -109,16 +203,25 @@ fn main() -> keops::Result<()> {
             "--n" => n = value().parse::<f64>().expect("--n takes a number") as usize,
             "--runs" => runs = value().parse().expect("--runs takes a number"),
             "--case" => only.push(value()),
+            "--extra" => extra = true,
             "--help" | "-h" => {
-                println!("usage: bench [--n N] [--runs R] [--case NAME]...");
+                println!("usage: bench [--n N] [--runs R] [--case NAME]... [--extra]");
                 println!("cases: {}", CASES.iter().map(|c| c.name).collect::<Vec<_>>().join(", "));
+                println!("with --extra: {}", EXTRA.iter().map(|c| c.name).collect::<Vec<_>>().join(", "));
                 return Ok(());
             }
             other => {
-                eprintln!("unknown option {other}: expected --n N, --runs R, --case NAME (see --help)");
+                eprintln!(
+                    "unknown option {other}: expected --n N, --runs R, --case NAME, --extra (see --help)"
+                );
                 std::process::exit(2);
             }
         }
+    }
+    let known = |o: &String| CASES.iter().chain(EXTRA).any(|c| c.name == o);
+    if let Some(unknown) = only.iter().find(|o| !known(o)) {
+        eprintln!("unknown case {unknown} (see --help)");
+        std::process::exit(2);
     }
     let mut rng = Rng(0);
     let (x, y, b) = (rng.normals(3 * n), rng.normals(3 * n), rng.normals(n));
@@ -133,6 +236,9 @@ fn main() -> keops::Result<()> {
         h: rng.normals(n),
         x64: rng.normals(64 * n),
         y64: rng.normals(64 * n),
+        b3: rng.normals(3 * n),
+        mass: rng.normals(n).iter().map(|m| m.abs()).collect(),
+        qkv: [rng.normals(16 * n), rng.normals(16 * n), rng.normals(16 * n)],
     };
     let mut backends = vec![Backend::Cpu];
     if Backend::Cuda(0).active().is_ok() {
@@ -154,7 +260,9 @@ fn main() -> keops::Result<()> {
         print!("---|---|");
     }
     println!();
-    for case in CASES.iter().filter(|c| only.is_empty() || only.iter().any(|o| o == c.name)) {
+    let named = |c: &&Case| only.iter().any(|o| o == c.name);
+    let cases = CASES.iter().filter(|c| only.is_empty() || named(c));
+    for case in cases.chain(EXTRA.iter().filter(|c| (extra && only.is_empty()) || named(c))) {
         print!("| {} | {} |", case.name, case.what);
         for &backend in &backends {
             (case.run)(&inputs, backend)?;
