@@ -39,32 +39,27 @@ struct Inputs {
 
 fn gauss(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     let k = keops::keops!(|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
-    let a = k.on(backend).eval_flat(&[&[2.0][..], &i.x, &i.y, &i.b])?;
-    Ok(a.iter().map(|&v| f64::from(v)).sum())
+    total(k.on(backend).eval_flat(&[&[2.0][..], &i.x, &i.y, &i.b]))
 }
 
 fn grad(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     let k = keops::keops!(|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
-    let dx = k.on(backend).grad_flat(1, &[&[2.0][..], &i.x, &i.y, &i.b], &i.e)?;
-    Ok(dx.iter().map(|&v| f64::from(v)).sum())
+    total(k.on(backend).grad_flat(1, &[&[2.0][..], &i.x, &i.y, &i.b], &i.e))
 }
 
 fn argkmin(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     let k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3]| argkmin_j::<10> sqdist(x_i, y_j));
-    let nn = k.on(backend).eval_flat(&[&i.x, &i.y])?;
-    Ok(nn.iter().map(|&v| f64::from(v)).sum())
+    total(k.on(backend).eval_flat(&[&i.x, &i.y]))
 }
 
 fn lse(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     let k = keops::keops!(|ie: f32, x_i: [f32; 3], y_j: [f32; 3], h_j: f32| logsumexp_j h_j - ie * sqdist(x_i, y_j));
-    let a = k.on(backend).eval_flat(&[&[10.0][..], &i.x, &i.y, &i.h])?;
-    Ok(a.iter().map(|&v| f64::from(v)).sum())
+    total(k.on(backend).eval_flat(&[&[10.0][..], &i.x, &i.y, &i.h]))
 }
 
 fn gauss_d64(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     let k = keops::keops!(|g: f32, x_i: [f32; 64], y_j: [f32; 64], b_j: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
-    let a = k.on(backend).eval_flat(&[&[0.05][..], &i.x64, &i.y64, &i.b])?;
-    Ok(a.iter().map(|&v| f64::from(v)).sum())
+    total(k.on(backend).eval_flat(&[&[0.05][..], &i.x64, &i.y64, &i.b]))
 }
 
 fn gauss_f64(i: &Inputs, backend: Backend) -> keops::Result<f64> {

@@ -190,8 +190,9 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn eq_mask(self, a: Self::V, b: Self::V) -> Self::Mask;
     fn and_mask(self, a: Self::Mask, b: Self::Mask) -> Self::Mask;
     fn or_mask(self, a: Self::Mask, b: Self::Mask) -> Self::Mask;
-    /// Whether `|x| < bound` in every lane of every `xs` (NaN is not): the test of a block's
-    /// `exp` arguments against keops-core's `exp_normal_bound`. A tier may test against a
+    /// Whether `|x| < bound` in every lane of every `xs` (NaN is not): the test that sends a
+    /// block of `exp` arguments to a shorter path (below keops-core's `exp_normal_bound` in
+    /// generated kernels, below 80 in the softmax reductions). A tier may test against a
     /// slightly smaller bound, if that is cheaper (a block then takes the general path).
     #[inline(always)]
     fn all_below_abs(self, xs: &[Self::V], bound: T) -> bool {

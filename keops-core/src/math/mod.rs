@@ -56,8 +56,9 @@
 //! random pairs. A correctly rounded result is within 0.5 ulp, a faithful one within 1. f64:
 //! distance to glibc's result (itself correctly rounded in nearly all cases) on random and
 //! structured points (both signs, every binade, the doubles nearest multiples of `pi/2`), and
-//! for exp and rsqrt against the exact value (a double-word computation in the tests). The `cargo test` sweeps (millions of f32 and hundreds of
-//! thousands of f64 points per function) assert these bounds.
+//! for exp and rsqrt against the exact value (a double-word computation in the tests). The
+//! `cargo test` sweeps (millions of f32 and hundreds of thousands of f64 points per function)
+//! assert these bounds.
 //!
 //! | function | type | domain | max error | points |
 //! |---|---|---|---|---|
