@@ -5,8 +5,8 @@ of examples/bench.rs, with the same formulas, parameters and input distributions
 
 Usage: python pykeops_cases.py TASK N [REPS]
   TASK in {gauss64, gauss_f64} (the standard cases) or one of bench.rs' --extra cases:
-  {laplace, cauchy, matern32, periodic, gauss_vec, gauss_i, grad_y, nbody, argmin, softmax,
-  attention}
+  {laplace, cauchy, matern32, periodic, gauss_vec, gauss_vec16, gauss_i, grad_y, nbody, argmin,
+  softmax, attention}
 Env: OMP_NUM_THREADS sets the threads. Prints one JSON line.
 """
 import json
@@ -59,6 +59,9 @@ elif task == "periodic":
 elif task == "gauss_vec":
     spec = ("Exp(-G*SqDist(X,Y))*B", ["G=Pm(1)"] + XYB3, "Sum", 1,
             lambda: [cst(2.0), normal(3), normal(3), normal(3)])
+elif task == "gauss_vec16":
+    spec = ("Exp(-G*SqDist(X,Y))*B", ["G=Pm(1)", "X=Vi(3)", "Y=Vj(3)", "B=Vj(16)"], "Sum", 1,
+            lambda: [cst(2.0), normal(3), normal(3), normal(16)])
 elif task == "gauss_i":
     spec = ("Exp(-G*SqDist(X,Y))*B", ["G=Pm(1)", "X=Vi(3)", "Y=Vj(3)", "B=Vi(1)"], "Sum", 0,
             lambda: [cst(2.0), normal(3), normal(3), normal(1)])

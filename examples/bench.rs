@@ -96,6 +96,11 @@ fn gauss_vec(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     total(k.on(backend).eval_flat(&[&[2.0][..], &i.x, &i.y, &i.b3]))
 }
 
+fn gauss_vec16(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 16]| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
+    total(k.on(backend).eval_flat(&[&[2.0][..], &i.x, &i.y, &i.qkv[2]]))
+}
+
 fn gauss_i(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     let k = keops::keops!(|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_i: f32| sum_i exp(-g * sqdist(x_i, y_j)) * b_i);
     total(k.on(backend).eval_flat(&[&[2.0][..], &i.x, &i.y, &i.b]))
@@ -156,6 +161,7 @@ const EXTRA: &[Case] = &[
     Case { name: "matern32", what: "Matern 3/2 kernel sum, D=3", run: matern32 },
     Case { name: "periodic", what: "exp(-2|sin(x-y)|^2) sum, D=3", run: periodic },
     Case { name: "gauss_vec", what: "Gaussian sum of 3-vectors, D=3", run: gauss_vec },
+    Case { name: "gauss_vec16", what: "Gaussian sum of 16-vectors, D=3", run: gauss_vec16 },
     Case { name: "gauss_i", what: "Gaussian sum over i, D=3", run: gauss_i },
     Case { name: "grad_y", what: "Gaussian gradient wrt y, D=3", run: grad_y },
     Case { name: "nbody", what: "softened gravity (3-vector), D=3", run: nbody },

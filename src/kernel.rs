@@ -86,6 +86,12 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
         j: &Self::Inner<M::V>,
     ) -> Self::Block<(Self::F<M::V>, Self::G<M::V>)>;
 
+    /// For a sum whose every component is one per-pair value times a feature of the reduced
+    /// row (`K(x_i, y_j) * b_j` with a vector `b_j`), the positions of those features in
+    /// `Inner`, one per component; `pair` then gives the per-pair value as each component's
+    /// first factor and the feature as its second. Empty for every other kernel.
+    const SCALED: &'static [usize] = &[];
+
     /// The kernel's GPU module; `None` for the hidden derivative kernels of selections, which
     /// only run on the CPU.
     const GPU: Option<GpuModule> = None;

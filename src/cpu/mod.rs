@@ -323,10 +323,7 @@ fn reduce_segment<K: KernelDef, M: Math<K::T>>(
     while start < full {
         let end = start.saturating_add(tile).min(full);
         let mut acc: K::Block<Acc<K, M>> = Array::from_fn(|b| K::Red::restart(m, &total.as_ref()[b]));
-        for (c, feats) in inner[start..end].iter().enumerate() {
-            let j = m.iota(((start + c) * M::LANES) as u32);
-            K::Red::step_rows(m, &mut acc, &K::pair(m, o, feats), j);
-        }
+        K::Red::step_chunks(m, &mut acc, o, &inner[start..end], start);
         for (t, a) in total.as_mut().iter_mut().zip(acc.as_ref()) {
             K::Red::merge(m, t, a);
         }

@@ -13,6 +13,8 @@
 //! of only -inf values is -inf, with a +inf value it is +inf, and the soft-max averages `V` over
 //! the +inf values of `F` (KeOps gives NaN in these three cases, from `exp(inf - inf)`).
 
+use std::ops::Range;
+
 use crate::cpu::math::{Math, Real};
 use crate::kernel::{Array, KernelDef};
 
@@ -57,6 +59,19 @@ pub trait Reducer<K: KernelDef>: 'static {
             Self::step(m, a, f, g, j);
         }
     }
+    /// `step_rows` for each of `chunks`, consecutive packed reduced rows of which the first is
+    /// chunk `first`, with the pair values of the block's rows: a reduction may order the work
+    /// differently, as long as each accumulator sees the same steps in the same order.
+    #[inline(always)]
+    fn step_chunks<M: Math<K::T>>(
+        m: M,
+        accs: &mut K::Block<Self::Acc<M>>,
+        o: &K::Block<K::Outer<M::V>>,
+        chunks: &[K::Inner<M::V>],
+        first: usize,
+    ) {
+        pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
+    }
     /// As `step`, for the lanes of `mask` only.
     fn step_masked<M: Math<K::T>>(
         m: M,
@@ -73,6 +88,21 @@ pub trait Reducer<K: KernelDef>: 'static {
     /// Writes an output row: `values` and `indices` have the kernel's output widths (either may
     /// be empty).
     fn finalize(acc: &Self::Acc<Scalar<K>>, values: &mut [K::T], indices: &mut [usize]);
+}
+
+/// [`Reducer::step_chunks`] as written: the pair values of each chunk, then `step_rows`.
+#[inline(always)]
+fn pair_and_step<K: KernelDef, R: Reducer<K> + ?Sized, M: Math<K::T>>(
+    m: M,
+    accs: &mut K::Block<R::Acc<M>>,
+    o: &K::Block<K::Outer<M::V>>,
+    chunks: &[K::Inner<M::V>],
+    first: usize,
+) {
+    for (c, feats) in chunks.iter().enumerate() {
+        let j = m.iota(((first + c) * M::LANES) as u32);
+        R::step_rows(m, accs, &K::pair(m, o, feats), j);
+    }
 }
 
 /// The lanes of a value, in order.
@@ -157,6 +187,48 @@ impl<K: KernelDef> Reducer<K> for SumOfProducts {
         }
     }
 
+    /// For a kernel with [`KernelDef::SCALED`] features, in two passes over runs of chunks:
+    /// the per-pair values of the run first, then the sums a few components at a time, so
+    /// that their accumulators stay in registers (a wide sum's accumulators, one per component
+    /// and row, would not fit) and each load of a feature serves every row of the block. Each
+    /// accumulator takes the same multiply-adds in the same order as in `step_rows`.
+    #[inline(always)]
+    fn step_chunks<M: Math<K::T>>(
+        m: M,
+        accs: &mut K::Block<K::F<M::V>>,
+        o: &K::Block<K::Outer<M::V>>,
+        chunks: &[K::Inner<M::V>],
+        first: usize,
+    ) {
+        if K::SCALED.is_empty() {
+            return pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
+        }
+        /// Chunks per run: their per-pair values and features stay in the L1 cache.
+        const RUN: usize = 32;
+        let mut scales = [Array::from_fn(|_| m.splat(K::T::ZERO)); RUN];
+        for run in chunks.chunks(RUN) {
+            for (s, feats) in scales.iter_mut().zip(run) {
+                let values = K::pair(m, o, feats);
+                *s = Array::from_fn(|r| values.as_ref()[r].0.as_ref()[0]);
+            }
+            let scales = &scales[..run.len()];
+            let rows = <K::Block<()> as Array<()>>::LEN;
+            for first_row in (0..rows).step_by(SCALED_ROWS) {
+                let rows = first_row..rows.min(first_row + SCALED_ROWS);
+                let full = K::SCALED.len() - K::SCALED.len() % SCALED_GROUP;
+                for k in (0..full).step_by(SCALED_GROUP) {
+                    accumulate_scaled::<K, M, SCALED_GROUP>(m, accs, scales, run, rows.clone(), k);
+                }
+                match K::SCALED.len() - full {
+                    1 => accumulate_scaled::<K, M, 1>(m, accs, scales, run, rows, full),
+                    2 => accumulate_scaled::<K, M, 2>(m, accs, scales, run, rows, full),
+                    3 => accumulate_scaled::<K, M, 3>(m, accs, scales, run, rows, full),
+                    _ => {}
+                }
+            }
+        }
+    }
+
     #[inline(always)]
     fn step_masked<M: Math<K::T>>(
         m: M,
@@ -182,6 +254,43 @@ impl<K: KernelDef> Reducer<K> for SumOfProducts {
 
     fn finalize(acc: &K::F<K::T>, values: &mut [K::T], indices: &mut [usize]) {
         <Sum as Reducer<K>>::finalize(acc, values, indices)
+    }
+}
+
+/// Rows of a block whose sums a scaled sum's second pass accumulates together, and
+/// components per row: their accumulators (12), a feature and the rows' per-pair values take
+/// AVX2's 16 registers.
+const SCALED_ROWS: usize = 3;
+const SCALED_GROUP: usize = 4;
+
+/// Components `first..first + N` of `rows` of a scaled sum's steps over a run of chunks:
+/// `scales` holds each chunk's per-pair values, one per row of the block.
+#[inline(always)]
+fn accumulate_scaled<K: KernelDef, M: Math<K::T>, const N: usize>(
+    m: M,
+    accs: &mut K::Block<K::F<M::V>>,
+    scales: &[K::Block<M::V>],
+    run: &[K::Inner<M::V>],
+    rows: Range<usize>,
+    first: usize,
+) {
+    let features: [usize; N] = core::array::from_fn(|k| K::SCALED[first + k]);
+    let accs = &mut accs.as_mut()[rows.clone()];
+    let mut sums: [[M::V; N]; SCALED_ROWS] = core::array::from_fn(|r| {
+        core::array::from_fn(|k| accs.get(r).map_or(m.splat(K::T::ZERO), |a| a.as_ref()[first + k]))
+    });
+    let sums = &mut sums[..accs.len()];
+    for (scale, feats) in scales.iter().zip(run) {
+        let scale = &scale.as_ref()[rows.clone()];
+        for (k, &f) in features.iter().enumerate() {
+            let v = feats.as_ref()[f];
+            for (sum, &s) in sums.iter_mut().zip(scale) {
+                sum[k] = m.mul_add(s, v, sum[k]);
+            }
+        }
+    }
+    for (acc, sum) in accs.iter_mut().zip(sums) {
+        acc.as_mut()[first..first + N].copy_from_slice(sum);
     }
 }
 

@@ -369,18 +369,24 @@ fn kernel_def(
         ReductionKind::Sum if values == Values::Reduced => lowered.factored(kernel),
         _ => None,
     };
-    let red = match factored {
-        Some(_) => quote!(::keops::__private::SumOfProducts),
-        None => reducer(kernel),
+    let (red, lowered, scaled) = match factored {
+        Some(mut products) => {
+            let scaled = products.scaled_features();
+            (quote!(::keops::__private::SumOfProducts), products, scaled)
+        }
+        None => (reducer(kernel), lowered, None),
     };
-    let lowered = factored.unwrap_or(lowered);
     let (nf, ng) = (lowered.nf, lowered.ng());
     let staged = lowered.staged;
     let (no, ni) = (staged.outer_features.len(), staged.inner_features.len());
 
     let outer_body = prepass(kernel, &staged, &staged.outer_features);
     let inner_body = prepass(kernel, &staged, &staged.inner_features);
-    let block = block_rows(staged.pair_schedule().len(), ni, state_registers(kernel, nf, ng));
+    let block = match scaled {
+        Some(_) => SCALED_BLOCK_ROWS,
+        None => block_rows(staged.pair_schedule().len(), ni, state_registers(kernel, nf, ng)),
+    };
+    let scaled = scaled.map(|features| quote!(const SCALED: &'static [usize] = &[#(#features),*];));
     let pair_body = pair(kernel, &staged, nf, block);
     let info = info(kernel);
     let gpu = gpu.map(|m| {
@@ -406,6 +412,7 @@ fn kernel_def(
             type F<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #nf];
             type G<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #ng];
             type Block<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #block];
+            #scaled
             #gpu
 
             #[inline]
@@ -457,6 +464,13 @@ fn block_rows(pair_insts: usize, inner_features: usize, state_registers: usize) 
         _ => 1,
     }
 }
+
+/// Output rows the CPU kernel reduces together for a sum of scaled features (see
+/// [`Lowered::scaled_features`](crate::codegen::Lowered::scaled_features)). Its first pass
+/// computes only the per-pair values, chains of dependent operations (an `exp` for a Gaussian
+/// kernel) that 6 rows interleave better than 3; its second pass accumulates 3 rows at a time.
+/// With 16 components, 6 rows ran at 1.6 Gpairs/s against 1.35 for 3 (AVX2).
+const SCALED_BLOCK_ROWS: usize = 6;
 
 /// The SIMD registers a row's reduction state takes in the CPU kernel's inner loop, for a
 /// formula of width `nf` and weights of width `ng` (K-selections keep theirs in memory).
