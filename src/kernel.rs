@@ -89,7 +89,9 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
     /// For a sum whose every component is one per-pair value times a feature of the reduced
     /// row (`K(x_i, y_j) * b_j` with a vector `b_j`), the positions of those features in
     /// `Inner`, one per component; `pair` then gives the per-pair value as each component's
-    /// first factor and the feature as its second. Empty for every other kernel.
+    /// first factor and the feature as its second. For a soft-max or a log-sum-exp with
+    /// weights, each of them a reduced-row feature (`v_j` in `sum_j exp(<q_i, k_j>) v_j`), the
+    /// positions of those features. Empty for every other kernel.
     const SCALED: &'static [usize] = &[];
 
     /// The kernel's GPU module; `None` for the hidden derivative kernels of selections, which

@@ -203,29 +203,13 @@ impl<K: KernelDef> Reducer<K> for SumOfProducts {
         if K::SCALED.is_empty() {
             return pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
         }
-        /// Chunks per run: their per-pair values and features stay in the L1 cache.
-        const RUN: usize = 32;
-        let mut scales = [Array::from_fn(|_| m.splat(K::T::ZERO)); RUN];
-        for run in chunks.chunks(RUN) {
+        let mut scales = [Array::from_fn(|_| m.splat(K::T::ZERO)); SCALED_RUN];
+        for run in chunks.chunks(SCALED_RUN) {
             for (s, feats) in scales.iter_mut().zip(run) {
                 let values = K::pair(m, o, feats);
                 *s = Array::from_fn(|r| values.as_ref()[r].0.as_ref()[0]);
             }
-            let scales = &scales[..run.len()];
-            let rows = <K::Block<()> as Array<()>>::LEN;
-            for first_row in (0..rows).step_by(SCALED_ROWS) {
-                let rows = first_row..rows.min(first_row + SCALED_ROWS);
-                let full = K::SCALED.len() - K::SCALED.len() % SCALED_GROUP;
-                for k in (0..full).step_by(SCALED_GROUP) {
-                    accumulate_scaled::<K, M, SCALED_GROUP>(m, accs, scales, run, rows.clone(), k);
-                }
-                match K::SCALED.len() - full {
-                    1 => accumulate_scaled::<K, M, 1>(m, accs, scales, run, rows, full),
-                    2 => accumulate_scaled::<K, M, 2>(m, accs, scales, run, rows, full),
-                    3 => accumulate_scaled::<K, M, 3>(m, accs, scales, run, rows, full),
-                    _ => {}
-                }
-            }
+            accumulate_scaled_run::<K, M, _>(m, accs, |acc| acc.as_mut(), &scales[..run.len()], run);
         }
     }
 
@@ -257,40 +241,72 @@ impl<K: KernelDef> Reducer<K> for SumOfProducts {
     }
 }
 
+/// Chunks per run of a scaled sum: their per-pair values and features stay in the L1 cache.
+const SCALED_RUN: usize = 32;
+
 /// Rows of a block whose sums a scaled sum's second pass accumulates together, and
 /// components per row: their accumulators (12), a feature and the rows' per-pair values take
 /// AVX2's 16 registers.
 const SCALED_ROWS: usize = 3;
 const SCALED_GROUP: usize = 4;
 
-/// Components `first..first + N` of `rows` of a scaled sum's steps over a run of chunks:
-/// `scales` holds each chunk's per-pair values, one per row of the block.
+/// The second pass of a scaled sum over a run of chunks: adds `scale * feature` to each sum of
+/// [`KernelDef::SCALED`]'s features, where `scales` holds each chunk's per-pair values, one
+/// per row of the block, and `sums` gives a row's accumulators of those features, in order.
 #[inline(always)]
-fn accumulate_scaled<K: KernelDef, M: Math<K::T>, const N: usize>(
+fn accumulate_scaled_run<K: KernelDef, M: Math<K::T>, A: Copy + Send + Sync>(
     m: M,
-    accs: &mut K::Block<K::F<M::V>>,
+    accs: &mut K::Block<A>,
+    sums: impl Fn(&mut A) -> &mut [M::V] + Copy,
+    scales: &[K::Block<M::V>],
+    run: &[K::Inner<M::V>],
+) {
+    let rows = <K::Block<()> as Array<()>>::LEN;
+    let full = K::SCALED.len() - K::SCALED.len() % SCALED_GROUP;
+    for first_row in (0..rows).step_by(SCALED_ROWS) {
+        let accs = &mut accs.as_mut()[first_row..rows.min(first_row + SCALED_ROWS)];
+        let rows = first_row..first_row + accs.len();
+        for k in (0..full).step_by(SCALED_GROUP) {
+            accumulate_scaled::<K, M, A, SCALED_GROUP>(m, accs, sums, scales, run, rows.clone(), k);
+        }
+        match K::SCALED.len() - full {
+            1 => accumulate_scaled::<K, M, A, 1>(m, accs, sums, scales, run, rows, full),
+            2 => accumulate_scaled::<K, M, A, 2>(m, accs, sums, scales, run, rows, full),
+            3 => accumulate_scaled::<K, M, A, 3>(m, accs, sums, scales, run, rows, full),
+            _ => {}
+        }
+    }
+}
+
+/// Sums `first..first + N` of the accumulators `accs` of the block's `rows`, over a run of
+/// chunks (see [`accumulate_scaled_run`]).
+#[inline(always)]
+fn accumulate_scaled<K: KernelDef, M: Math<K::T>, A, const N: usize>(
+    m: M,
+    accs: &mut [A],
+    sums: impl Fn(&mut A) -> &mut [M::V],
     scales: &[K::Block<M::V>],
     run: &[K::Inner<M::V>],
     rows: Range<usize>,
     first: usize,
 ) {
     let features: [usize; N] = core::array::from_fn(|k| K::SCALED[first + k]);
-    let accs = &mut accs.as_mut()[rows.clone()];
-    let mut sums: [[M::V; N]; SCALED_ROWS] = core::array::from_fn(|r| {
-        core::array::from_fn(|k| accs.get(r).map_or(m.splat(K::T::ZERO), |a| a.as_ref()[first + k]))
-    });
-    let sums = &mut sums[..accs.len()];
+    let mut local: [[M::V; N]; SCALED_ROWS] = [[m.splat(K::T::ZERO); N]; SCALED_ROWS];
+    let local = &mut local[..accs.len()];
+    for (l, acc) in local.iter_mut().zip(accs.iter_mut()) {
+        l.copy_from_slice(&sums(acc)[first..first + N]);
+    }
     for (scale, feats) in scales.iter().zip(run) {
         let scale = &scale.as_ref()[rows.clone()];
         for (k, &f) in features.iter().enumerate() {
             let v = feats.as_ref()[f];
-            for (sum, &s) in sums.iter_mut().zip(scale) {
+            for (sum, &s) in local.iter_mut().zip(scale) {
                 sum[k] = m.mul_add(s, v, sum[k]);
             }
         }
     }
-    for (acc, sum) in accs.iter_mut().zip(sums) {
-        acc.as_mut()[first..first + N].copy_from_slice(sum);
+    for (acc, l) in accs.iter_mut().zip(local) {
+        sums(acc)[first..first + N].copy_from_slice(l);
     }
 }
 
@@ -633,7 +649,13 @@ fn settled_exp<K: KernelDef, M: Math<K::T>>(
     maxima: impl Fn(usize) -> M::V,
     values: &K::Block<PairValues<K, M::V>>,
 ) -> K::Block<M::V> {
-    let d: K::Block<M::V> = Array::from_fn(|b| m.sub(values.as_ref()[b].0.as_ref()[0], maxima(b)));
+    exp_of_nonpositive::<K, M>(m, Array::from_fn(|b| m.sub(values.as_ref()[b].0.as_ref()[0], maxima(b))))
+}
+
+/// `exp(d)` for each row of a block, `d <= 0`: by [`Real::exp_nonpositive`] if every `d` is
+/// above [`NEGLIGIBLE_EXPONENT`], else by `exp` (which gives the same values where both apply).
+#[inline(always)]
+fn exp_of_nonpositive<K: KernelDef, M: Math<K::T>>(m: M, d: K::Block<M::V>) -> K::Block<M::V> {
     if m.all_below_abs(d.as_ref(), K::T::from_f64(-NEGLIGIBLE_EXPONENT)) {
         K::T::exp_nonpositive(m, &d)
     } else {
@@ -665,6 +687,85 @@ fn step_rows_settled<K: KernelDef, M: Math<K::T>, R: Reducer<K>>(
             R::step(m, acc, f, g, j);
         }
     }
+}
+
+/// The chunk steps of the weighted log-sum-exps whose weights are reduced-row features
+/// ([`KernelDef::SCALED`], `sum_j exp(<q_i, k_j>) v_j` with a vector `v_j`), in two passes as a
+/// scaled sum's, over runs of chunks. The first pass computes the run's exponents and raises
+/// each lane's maximum to the largest of them at once, rescaling the sums (`rescale` sets a
+/// row's maximum and multiplies its sums by `t` in the lanes of the mask); the second takes
+/// `t = exp(f - max)` for each pair and adds `t` times the weights a few components at a time,
+/// with their accumulators in registers. `weight` adds a row's `t` to its state outside `sums`
+/// (the soft-max's sum of weights).
+///
+/// Stepping pair by pair instead would rescale at every pair that raises a maximum: with 6
+/// rows of 8 lanes, about one chunk in ten over 20,000 reduced rows. A run whose exponents are
+/// not all finite is stepped pair by pair, for the limits the online update gives infinities
+/// (the whole block of rows, so the rounding of a row's sums may then depend on the rows it
+/// shares its block with; the values are the same to within that rounding).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn settled_step_chunks<K: KernelDef, M: Math<K::T>, R: Reducer<K>>(
+    m: M,
+    accs: &mut K::Block<R::Acc<M>>,
+    o: &K::Block<K::Outer<M::V>>,
+    chunks: &[K::Inner<M::V>],
+    first: usize,
+    max: impl Fn(&R::Acc<M>) -> M::V + Copy,
+    rescale: impl Fn(&mut R::Acc<M>, M::V, M::V, M::Mask) + Copy,
+    weight: impl Fn(&mut R::Acc<M>, M::V) + Copy,
+    sums: impl Fn(&mut R::Acc<M>) -> &mut [M::V] + Copy,
+) {
+    let inf = m.splat(K::T::INFINITY);
+    let mut scales: [K::Block<M::V>; SCALED_RUN] = [Array::from_fn(|_| m.splat(K::T::ZERO)); SCALED_RUN];
+    for (r, run) in chunks.chunks(SCALED_RUN).enumerate() {
+        let scales = &mut scales[..run.len()];
+        let mut finite = m.tail(M::LANES);
+        for (s, feats) in scales.iter_mut().zip(run) {
+            let values = K::pair(m, o, feats);
+            *s = Array::from_fn(|b| values.as_ref()[b].0.as_ref()[0]);
+            for &f in s.as_ref() {
+                finite = m.and_mask(finite, m.lt_mask(m.abs(f), inf));
+            }
+        }
+        if !m.all(finite) {
+            pair_and_step::<K, R, M>(m, accs, o, run, first + r * SCALED_RUN);
+            continue;
+        }
+        for (b, acc) in accs.as_mut().iter_mut().enumerate() {
+            let old = max(acc);
+            let top = scales.iter().fold(old, |top, s| m.max(top, s.as_ref()[b]));
+            let above = m.gt_mask(top, old);
+            if m.any(above) {
+                // `old` may be -inf (no pair yet, or only -inf exponents): `t` is then 0.
+                let t = K::T::exp(m, m.blend(above, m.sub(old, top), m.splat(K::T::ZERO)));
+                rescale(acc, top, t, above);
+            }
+        }
+        for s in scales.iter_mut() {
+            let d = Array::from_fn(|b| m.sub(s.as_ref()[b], max(&accs.as_ref()[b])));
+            *s = exp_of_nonpositive::<K, M>(m, d);
+        }
+        flush_settled::<K, M, R>(m, accs, weight, sums, scales, run);
+    }
+}
+
+/// The second pass of [`settled_step_chunks`], with the `t` of each chunk in `scales`.
+#[inline(always)]
+fn flush_settled<K: KernelDef, M: Math<K::T>, R: Reducer<K>>(
+    m: M,
+    accs: &mut K::Block<R::Acc<M>>,
+    weight: impl Fn(&mut R::Acc<M>, M::V),
+    sums: impl Fn(&mut R::Acc<M>) -> &mut [M::V] + Copy,
+    scales: &[K::Block<M::V>],
+    run: &[K::Inner<M::V>],
+) {
+    for (b, acc) in accs.as_mut().iter_mut().enumerate() {
+        for t in scales {
+            weight(acc, t.as_ref()[b]);
+        }
+    }
+    accumulate_scaled_run::<K, M, _>(m, accs, sums, scales, run);
 }
 
 /// `logsumexp_j F`: `log sum_j exp(F)`, computed online and stably.
@@ -795,6 +896,36 @@ impl<K: KernelDef> Reducer<K> for LogSumExpWeight {
         );
     }
 
+    /// For weights that are reduced-row features, see [`settled_step_chunks`].
+    #[inline(always)]
+    fn step_chunks<M: Math<K::T>>(
+        m: M,
+        accs: &mut K::Block<Self::Acc<M>>,
+        o: &K::Block<K::Outer<M::V>>,
+        chunks: &[K::Inner<M::V>],
+        first: usize,
+    ) {
+        if K::SCALED.is_empty() {
+            return pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
+        }
+        settled_step_chunks::<K, M, Self>(
+            m,
+            accs,
+            o,
+            chunks,
+            first,
+            |acc| acc.0,
+            |acc, top, t, above| {
+                acc.0 = top;
+                for s in acc.1.as_mut() {
+                    *s = m.blend(above, m.mul(*s, t), *s);
+                }
+            },
+            |_, _| {},
+            |acc| acc.1.as_mut(),
+        );
+    }
+
     #[inline(always)]
     fn step_masked<M: Math<K::T>>(
         m: M,
@@ -895,6 +1026,37 @@ impl<K: KernelDef> Reducer<K> for SumSoftMaxWeight {
                     *s = m.mul_add(g, t, *s);
                 }
             },
+        );
+    }
+
+    /// For values `V` that are reduced-row features, see [`settled_step_chunks`].
+    #[inline(always)]
+    fn step_chunks<M: Math<K::T>>(
+        m: M,
+        accs: &mut K::Block<Self::Acc<M>>,
+        o: &K::Block<K::Outer<M::V>>,
+        chunks: &[K::Inner<M::V>],
+        first: usize,
+    ) {
+        if K::SCALED.is_empty() {
+            return pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
+        }
+        settled_step_chunks::<K, M, Self>(
+            m,
+            accs,
+            o,
+            chunks,
+            first,
+            |acc| acc.0,
+            |acc, top, t, above| {
+                acc.0 = top;
+                acc.1 = m.blend(above, m.mul(acc.1, t), acc.1);
+                for s in acc.2.as_mut() {
+                    *s = m.blend(above, m.mul(*s, t), *s);
+                }
+            },
+            |acc, t| acc.1 = m.add(acc.1, t),
+            |acc| acc.2.as_mut(),
         );
     }
 

@@ -60,6 +60,24 @@ impl Lowered {
         self.staged.outputs.rotate_left(n);
         Some(scaled)
     }
+
+    /// For a log-sum-exp with weights or a soft-max whose weights are all reduced-row features
+    /// (`v_j` in `sum_j exp(<q_i, k_j>) v_j`): the features' positions among the reduced-row
+    /// features, one per weight, which the CPU kernel then accumulates as a sum of scaled
+    /// features (see [`scaled_features`](Self::scaled_features)). Unlike a sum's, this changes
+    /// the algorithm (each run of reduced rows raises the maxima once), so a single weight
+    /// takes it too: its results are those of each column of a wider one.
+    pub fn weight_features(&self) -> Option<Vec<usize>> {
+        if self.ng() == 0 {
+            return None;
+        }
+        (self.staged.outputs[self.nf..].iter())
+            .map(|&v| match self.staged.operand(v) {
+                Operand::Inner(k) => Some(k),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// The fewest components for which the CPU kernel accumulates a sum of scaled features
@@ -158,5 +176,37 @@ mod tests {
         let outputs = outputs.collect();
         let staged = Staged::new(p, outputs, &ROLES, Role::I).as_products(&ROLES, Role::I).unwrap();
         assert_eq!(Lowered { staged, nf: 2 }.scaled_features(), None);
+    }
+
+    /// A soft-max of `exp(x_i y_j)` with weights `weight(b_c)`, `b_j` the variable at
+    /// position 2 of `width` components.
+    fn soft_max(width: usize, weight: impl Fn(&mut Program, Val) -> Val) -> Lowered {
+        let mut p = Program::new(DType::F32);
+        let (x, y) = (p.load(0, 0), p.load(1, 0));
+        let f = p.mul(x, y);
+        let mut outputs = vec![f];
+        for c in 0..width {
+            let b = p.load(2, c);
+            outputs.push(weight(&mut p, b));
+        }
+        Lowered { staged: Staged::new(p, outputs, &ROLES, Role::I), nf: 1 }
+    }
+
+    #[test]
+    fn weights_that_are_reduced_row_features_are_found() {
+        let lowered = soft_max(5, |_, b| b);
+        let features = lowered.weight_features().expect("weights that are features");
+        let staged = &lowered.staged;
+        assert_eq!(features.len(), 5);
+        for (c, &k) in features.iter().enumerate() {
+            assert_eq!(staged.program.inst(staged.inner_features[k]), Inst::Load { var: 2, comp: c });
+        }
+        assert_eq!(soft_max(1, |_, b| b).weight_features(), Some(vec![0]));
+        // Weights computed per pair.
+        let per_pair = soft_max(3, |p, b| {
+            let x = p.load(0, 0);
+            p.mul(x, b)
+        });
+        assert_eq!(per_pair.weight_features(), None);
     }
 }
