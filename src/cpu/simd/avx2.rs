@@ -89,6 +89,19 @@ impl Avx2F32 {
         )
     }
 
+    /// `a 2^n` for an integer `n` whose halves are normal exponents, as two exact scalings
+    /// (`ldexp_int`'s common case). A method rather than a closure: a closure the compiler
+    /// leaves out of line loses the target features, and each intrinsic becomes a call.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn scale_by_halves(self, a: __m256, n: __m256) -> __m256 {
+        let v = self.0;
+        // `n` is an integer: the conversion is exact.
+        let e = v.avx._mm256_cvtps_epi32(n);
+        let half = v.avx2._mm256_srai_epi32::<1>(e);
+        let rest = v.avx2._mm256_sub_epi32(e, half);
+        self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
+    }
+
     /// Whether every lane of `t` is at most `max`, as unsigned integers.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn all_at_most(self, t: __m256i, max: i32) -> bool {
@@ -231,21 +244,14 @@ impl Math<f32> for Avx2F32 {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn ldexp_int(self, a: __m256, n: __m256) -> __m256 {
         let v = self.0;
-        // `n` is an integer: the conversion is exact, and its halves are normal exponents.
-        let scale = |n: __m256| {
-            let e = v.avx._mm256_cvtps_epi32(n);
-            let half = v.avx2._mm256_srai_epi32::<1>(e);
-            let rest = v.avx2._mm256_sub_epi32(e, half);
-            self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
-        };
         // Lanes that may round below the normal range are built from the bits, as on AVX-512
         // (see there): processors of both vendors take a slow assist for every multiplication
         // whose result is subnormal or zero. The others scale by at least 2^-125.
         let low = v.avx._mm256_cmp_ps::<LE>(n, self.splat(-126.0));
         if v.avx._mm256_movemask_ps(low) == 0 {
-            return scale(n);
+            return self.scale_by_halves(a, n);
         }
-        let direct = scale(self.max(self.splat(-125.0), n));
+        let direct = self.scale_by_halves(a, self.max(self.splat(-125.0), n));
         let shift =
             self.add(self.min(self.max(n, self.splat(-151.0)), self.splat(-126.0)), self.splat(149.0));
         let q = self.mul(self.abs(a), self.pow2(v.avx._mm256_cvtps_epi32(shift)));
@@ -426,6 +432,17 @@ impl Avx2F64 {
         self.with_bits(v.avx2._mm256_slli_epi64::<52>(biased))
     }
 
+    /// As for f32: `a 2^n` by two exact scalings, for an integer `n` whose halves are normal
+    /// exponents.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn scale_by_halves(self, a: __m256d, n: __m256d) -> __m256d {
+        let v = self.0;
+        let e = v.avx._mm256_cvtpd_epi32(n);
+        let half = v.sse2._mm_srai_epi32::<1>(e);
+        let rest = v.sse2._mm_sub_epi32(e, half);
+        self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
+    }
+
     /// `get_exp` of normal lanes: the exponent field, unbiased, converted exactly through the
     /// bits of `2^52 + e` (AVX2 converts no 64-bit integers).
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -574,19 +591,12 @@ impl Math<f64> for Avx2F64 {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn ldexp_int(self, a: __m256d, n: __m256d) -> __m256d {
         let v = self.0;
-        // As for f32: exact conversion of an integer, halves that are normal exponents.
-        let scale = |n: __m256d| {
-            let e = v.avx._mm256_cvtpd_epi32(n);
-            let half = v.sse2._mm_srai_epi32::<1>(e);
-            let rest = v.sse2._mm_sub_epi32(e, half);
-            self.mul(self.mul(a, self.pow2(half)), self.pow2(rest))
-        };
         // As for f32, with the smallest subnormal 2^-1074 and normals from 2^-1022.
         let low = v.avx._mm256_cmp_pd::<LE>(n, self.splat(-1022.0));
         if v.avx._mm256_movemask_pd(low) == 0 {
-            return scale(n);
+            return self.scale_by_halves(a, n);
         }
-        let direct = scale(self.max(self.splat(-1021.0), n));
+        let direct = self.scale_by_halves(a, self.max(self.splat(-1021.0), n));
         let shift =
             self.add(self.min(self.max(n, self.splat(-1076.0)), self.splat(-1022.0)), self.splat(1074.0));
         let q = self.mul(self.abs(a), self.pow2(v.avx._mm256_cvtpd_epi32(shift)));
