@@ -689,20 +689,23 @@ fn step_rows_settled<K: KernelDef, M: Math<K::T>, R: Reducer<K>>(
     }
 }
 
-/// The chunk steps of the weighted log-sum-exps whose weights are reduced-row features
-/// ([`KernelDef::SCALED`], `sum_j exp(<q_i, k_j>) v_j` with a vector `v_j`), in two passes as a
-/// scaled sum's, over runs of chunks. The first pass computes the run's exponents and raises
-/// each lane's maximum to the largest of them at once, rescaling the sums (`rescale` sets a
-/// row's maximum and multiplies its sums by `t` in the lanes of the mask); the second takes
-/// `t = exp(f - max)` for each pair and adds `t` times the weights a few components at a time,
-/// with their accumulators in registers. `weight` adds a row's `t` to its state outside `sums`
-/// (the soft-max's sum of weights).
+/// The chunk steps of the log-sum-exp family, by runs of chunks: the plain log-sum-exp, and
+/// the weighted ones whose weights are reduced-row features ([`KernelDef::SCALED`],
+/// `sum_j exp(<q_i, k_j>) v_j` with a vector `v_j`), which take two passes as a scaled sum's.
+/// The first pass computes the run's exponents and raises each lane's maximum to the largest
+/// of them at once, rescaling the sums (`rescale` sets a row's maximum and multiplies its sums
+/// by `t` in the lanes of the mask); the second takes `t = exp(f - max)` for each pair, adds it
+/// to the row's state outside `sums` with `weight` (the soft-max's sum of weights, the plain
+/// log-sum-exp's sum), and adds `t` times the weights a few components at a time, with their
+/// accumulators in registers. Exponents below `floor`, if any, are raised to it (see
+/// [`NEGLIGIBLE_EXPONENT`]).
 ///
 /// Stepping pair by pair instead would rescale at every pair that raises a maximum: with 6
-/// rows of 8 lanes, about one chunk in ten over 20,000 reduced rows. A run whose exponents are
-/// not all finite is stepped pair by pair, for the limits the online update gives infinities
-/// (the whole block of rows, so the rounding of a row's sums may then depend on the rows it
-/// shares its block with; the values are the same to within that rounding).
+/// rows of 8 lanes, about one chunk in ten over 20,000 reduced rows, each taking the slow
+/// update for all the rows of its block. A run whose exponents are not all finite is stepped
+/// pair by pair, for the limits the online update gives infinities (the whole block of rows, so
+/// the rounding of a row's sums may then depend on the rows it shares its block with; the
+/// values are the same to within that rounding).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn settled_step_chunks<K: KernelDef, M: Math<K::T>, R: Reducer<K>>(
@@ -715,6 +718,7 @@ fn settled_step_chunks<K: KernelDef, M: Math<K::T>, R: Reducer<K>>(
     rescale: impl Fn(&mut R::Acc<M>, M::V, M::V, M::Mask) + Copy,
     weight: impl Fn(&mut R::Acc<M>, M::V) + Copy,
     sums: impl Fn(&mut R::Acc<M>) -> &mut [M::V] + Copy,
+    floor: Option<K::T>,
 ) {
     let inf = m.splat(K::T::INFINITY);
     let mut scales: [K::Block<M::V>; SCALED_RUN] = [Array::from_fn(|_| m.splat(K::T::ZERO)); SCALED_RUN];
@@ -737,35 +741,29 @@ fn settled_step_chunks<K: KernelDef, M: Math<K::T>, R: Reducer<K>>(
             let top = scales.iter().fold(old, |top, s| m.max(top, s.as_ref()[b]));
             let above = m.gt_mask(top, old);
             if m.any(above) {
-                // `old` may be -inf (no pair yet, or only -inf exponents): `t` is then 0.
-                let t = K::T::exp(m, m.blend(above, m.sub(old, top), m.splat(K::T::ZERO)));
+                // `old` may be -inf (no pair yet, or only -inf exponents): `t` is then 0, or
+                // `exp(floor)`.
+                let d = m.blend(above, m.sub(old, top), m.splat(K::T::ZERO));
+                let t = K::T::exp(m, floor.map_or(d, |floor| m.max(m.splat(floor), d)));
                 rescale(acc, top, t, above);
             }
         }
         for s in scales.iter_mut() {
-            let d = Array::from_fn(|b| m.sub(s.as_ref()[b], max(&accs.as_ref()[b])));
-            *s = exp_of_nonpositive::<K, M>(m, d);
+            let d: K::Block<M::V> = Array::from_fn(|b| m.sub(s.as_ref()[b], max(&accs.as_ref()[b])));
+            *s = match floor {
+                Some(floor) => {
+                    K::T::exp_nonpositive(m, &Array::from_fn(|b| m.max(m.splat(floor), d.as_ref()[b])))
+                }
+                None => exp_of_nonpositive::<K, M>(m, d),
+            };
         }
-        flush_settled::<K, M, R>(m, accs, weight, sums, scales, run);
-    }
-}
-
-/// The second pass of [`settled_step_chunks`], with the `t` of each chunk in `scales`.
-#[inline(always)]
-fn flush_settled<K: KernelDef, M: Math<K::T>, R: Reducer<K>>(
-    m: M,
-    accs: &mut K::Block<R::Acc<M>>,
-    weight: impl Fn(&mut R::Acc<M>, M::V),
-    sums: impl Fn(&mut R::Acc<M>) -> &mut [M::V] + Copy,
-    scales: &[K::Block<M::V>],
-    run: &[K::Inner<M::V>],
-) {
-    for (b, acc) in accs.as_mut().iter_mut().enumerate() {
-        for t in scales {
-            weight(acc, t.as_ref()[b]);
+        for t in scales.iter() {
+            for (acc, &t) in accs.as_mut().iter_mut().zip(t.as_ref()) {
+                weight(acc, t);
+            }
         }
+        accumulate_scaled_run::<K, M, _>(m, accs, sums, scales, run);
     }
-    accumulate_scaled_run::<K, M, _>(m, accs, sums, scales, run);
 }
 
 /// `logsumexp_j F`: `log sum_j exp(F)`, computed online and stably.
@@ -815,6 +813,33 @@ impl<K: KernelDef> Reducer<K> for LogSumExp {
                 <Self as Reducer<K>>::step(m, acc, f, g, j);
             }
         }
+    }
+
+    /// By runs of chunks, each raising the maxima once (see [`settled_step_chunks`], with no
+    /// weights to sum a few at a time): each chunk then adds `exp(f - max)` to each row's sum.
+    #[inline(always)]
+    fn step_chunks<M: Math<K::T>>(
+        m: M,
+        accs: &mut K::Block<Self::Acc<M>>,
+        o: &K::Block<K::Outer<M::V>>,
+        chunks: &[K::Inner<M::V>],
+        first: usize,
+    ) {
+        settled_step_chunks::<K, M, Self>(
+            m,
+            accs,
+            o,
+            chunks,
+            first,
+            |acc| acc.0,
+            |acc, top, t, above| {
+                acc.0 = top;
+                acc.1[0] = m.blend(above, m.mul(acc.1[0], t), acc.1[0]);
+            },
+            |acc, t| acc.1[0] = m.add(acc.1[0], t),
+            |acc| &mut acc.1[..0],
+            negligible::<K::T>(),
+        );
     }
 
     #[inline(always)]
@@ -923,6 +948,7 @@ impl<K: KernelDef> Reducer<K> for LogSumExpWeight {
             },
             |_, _| {},
             |acc| acc.1.as_mut(),
+            None,
         );
     }
 
@@ -1057,6 +1083,7 @@ impl<K: KernelDef> Reducer<K> for SumSoftMaxWeight {
             },
             |acc, t| acc.1 = m.add(acc.1, t),
             |acc| acc.2.as_mut(),
+            None,
         );
     }
 
