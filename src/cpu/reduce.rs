@@ -689,16 +689,33 @@ fn step_rows_settled<K: KernelDef, M: Math<K::T>, R: Reducer<K>>(
     }
 }
 
+/// The state of the log-sum-exp family, as [`settled_step_chunks`] updates it: a running
+/// maximum per lane, and sums of `exp(f - max)` times a weight.
+trait RunningMax<K: KernelDef>: Reducer<K> {
+    /// Exponents `f - max` below it are raised to it (see [`NEGLIGIBLE_EXPONENT`]).
+    const FLOOR: Option<f64> = None;
+    fn max<M: Math<K::T>>(acc: &Self::Acc<M>) -> M::V;
+    /// Sets the maximum to `top` and multiplies every sum by `t`, in the lanes of `above`.
+    fn rescale<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, top: M::V, t: M::V, above: M::Mask);
+    /// Adds `t` to the sums whose weight is 1.
+    fn add_unit<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, t: M::V);
+    /// The sums whose weights are the reduced-row features [`KernelDef::SCALED`], in order.
+    fn scaled_sums<M: Math<K::T>>(acc: &mut Self::Acc<M>) -> &mut [M::V];
+}
+
+/// `v * t` in the lanes of `above`, else `v`.
+#[inline(always)]
+fn scale_where<T: Real, M: Math<T>>(m: M, above: M::Mask, v: M::V, t: M::V) -> M::V {
+    m.blend(above, m.mul(v, t), v)
+}
+
 /// The chunk steps of the log-sum-exp family, by runs of chunks: the plain log-sum-exp, and
 /// the weighted ones whose weights are reduced-row features ([`KernelDef::SCALED`],
 /// `sum_j exp(<q_i, k_j>) v_j` with a vector `v_j`), which take two passes as a scaled sum's.
 /// The first pass computes the run's exponents and raises each lane's maximum to the largest
-/// of them at once, rescaling the sums (`rescale` sets a row's maximum and multiplies its sums
-/// by `t` in the lanes of the mask); the second takes `t = exp(f - max)` for each pair, adds it
-/// to the row's state outside `sums` with `weight` (the soft-max's sum of weights, the plain
-/// log-sum-exp's sum), and adds `t` times the weights a few components at a time, with their
-/// accumulators in registers. Exponents below `floor`, if any, are raised to it (see
-/// [`NEGLIGIBLE_EXPONENT`]).
+/// of them at once, rescaling the sums; the second takes `t = exp(f - max)` for each pair, adds
+/// it to the sums whose weight is 1, and `t` times the weights to the others, a few components
+/// at a time, with their accumulators in registers.
 ///
 /// Stepping pair by pair instead would rescale at every pair that raises a maximum: with 6
 /// rows of 8 lanes, about one chunk in ten over 20,000 reduced rows, each taking the slow
@@ -707,19 +724,15 @@ fn step_rows_settled<K: KernelDef, M: Math<K::T>, R: Reducer<K>>(
 /// the rounding of a row's sums may then depend on the rows it shares its block with; the
 /// values are the same to within that rounding).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn settled_step_chunks<K: KernelDef, M: Math<K::T>, R: Reducer<K>>(
+fn settled_step_chunks<K: KernelDef, M: Math<K::T>, R: RunningMax<K>>(
     m: M,
     accs: &mut K::Block<R::Acc<M>>,
     o: &K::Block<K::Outer<M::V>>,
     chunks: &[K::Inner<M::V>],
     first: usize,
-    max: impl Fn(&R::Acc<M>) -> M::V + Copy,
-    rescale: impl Fn(&mut R::Acc<M>, M::V, M::V, M::Mask) + Copy,
-    weight: impl Fn(&mut R::Acc<M>, M::V) + Copy,
-    sums: impl Fn(&mut R::Acc<M>) -> &mut [M::V] + Copy,
-    floor: Option<K::T>,
 ) {
+    let max = R::max::<M>;
+    let floor = R::FLOOR.map(K::T::from_f64);
     let inf = m.splat(K::T::INFINITY);
     let mut scales: [K::Block<M::V>; SCALED_RUN] = [Array::from_fn(|_| m.splat(K::T::ZERO)); SCALED_RUN];
     for (r, run) in chunks.chunks(SCALED_RUN).enumerate() {
@@ -745,7 +758,7 @@ fn settled_step_chunks<K: KernelDef, M: Math<K::T>, R: Reducer<K>>(
                 // `exp(floor)`.
                 let d = m.blend(above, m.sub(old, top), m.splat(K::T::ZERO));
                 let t = K::T::exp(m, floor.map_or(d, |floor| m.max(m.splat(floor), d)));
-                rescale(acc, top, t, above);
+                R::rescale(m, acc, top, t, above);
             }
         }
         for s in scales.iter_mut() {
@@ -759,10 +772,10 @@ fn settled_step_chunks<K: KernelDef, M: Math<K::T>, R: Reducer<K>>(
         }
         for t in scales.iter() {
             for (acc, &t) in accs.as_mut().iter_mut().zip(t.as_ref()) {
-                weight(acc, t);
+                R::add_unit(m, acc, t);
             }
         }
-        accumulate_scaled_run::<K, M, _>(m, accs, sums, scales, run);
+        accumulate_scaled_run::<K, M, _>(m, accs, R::scaled_sums::<M>, scales, run);
     }
 }
 
@@ -825,21 +838,7 @@ impl<K: KernelDef> Reducer<K> for LogSumExp {
         chunks: &[K::Inner<M::V>],
         first: usize,
     ) {
-        settled_step_chunks::<K, M, Self>(
-            m,
-            accs,
-            o,
-            chunks,
-            first,
-            |acc| acc.0,
-            |acc, top, t, above| {
-                acc.0 = top;
-                acc.1[0] = m.blend(above, m.mul(acc.1[0], t), acc.1[0]);
-            },
-            |acc, t| acc.1[0] = m.add(acc.1[0], t),
-            |acc| &mut acc.1[..0],
-            negligible::<K::T>(),
-        );
+        settled_step_chunks::<K, M, Self>(m, accs, o, chunks, first);
     }
 
     #[inline(always)]
@@ -873,6 +872,31 @@ impl<K: KernelDef> Reducer<K> for LogSumExp {
     fn finalize(acc: &Self::Acc<Scalar<K>>, values: &mut [K::T], _: &mut [usize]) {
         let s = Scalar::<K>::default();
         values[0] = s.add(acc.0, K::T::log(s, acc.1[0]));
+    }
+}
+
+impl<K: KernelDef> RunningMax<K> for LogSumExp {
+    const FLOOR: Option<f64> = Some(NEGLIGIBLE_EXPONENT);
+
+    #[inline(always)]
+    fn max<M: Math<K::T>>(acc: &Self::Acc<M>) -> M::V {
+        acc.0
+    }
+
+    #[inline(always)]
+    fn rescale<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, top: M::V, t: M::V, above: M::Mask) {
+        acc.0 = top;
+        acc.1[0] = scale_where(m, above, acc.1[0], t);
+    }
+
+    #[inline(always)]
+    fn add_unit<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, t: M::V) {
+        acc.1[0] = m.add(acc.1[0], t);
+    }
+
+    #[inline(always)]
+    fn scaled_sums<M: Math<K::T>>(acc: &mut Self::Acc<M>) -> &mut [M::V] {
+        &mut acc.1[..0]
     }
 }
 
@@ -933,23 +957,7 @@ impl<K: KernelDef> Reducer<K> for LogSumExpWeight {
         if K::SCALED.is_empty() {
             return pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
         }
-        settled_step_chunks::<K, M, Self>(
-            m,
-            accs,
-            o,
-            chunks,
-            first,
-            |acc| acc.0,
-            |acc, top, t, above| {
-                acc.0 = top;
-                for s in acc.1.as_mut() {
-                    *s = m.blend(above, m.mul(*s, t), *s);
-                }
-            },
-            |_, _| {},
-            |acc| acc.1.as_mut(),
-            None,
-        );
+        settled_step_chunks::<K, M, Self>(m, accs, o, chunks, first);
     }
 
     #[inline(always)]
@@ -986,6 +994,29 @@ impl<K: KernelDef> Reducer<K> for LogSumExpWeight {
         for (v, &sum) in values.iter_mut().zip(acc.1.as_ref()) {
             *v = s.add(acc.0, K::T::log(s, sum));
         }
+    }
+}
+
+impl<K: KernelDef> RunningMax<K> for LogSumExpWeight {
+    #[inline(always)]
+    fn max<M: Math<K::T>>(acc: &Self::Acc<M>) -> M::V {
+        acc.0
+    }
+
+    #[inline(always)]
+    fn rescale<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, top: M::V, t: M::V, above: M::Mask) {
+        acc.0 = top;
+        for s in acc.1.as_mut() {
+            *s = scale_where(m, above, *s, t);
+        }
+    }
+
+    #[inline(always)]
+    fn add_unit<M: Math<K::T>>(_: M, _: &mut Self::Acc<M>, _: M::V) {}
+
+    #[inline(always)]
+    fn scaled_sums<M: Math<K::T>>(acc: &mut Self::Acc<M>) -> &mut [M::V] {
+        acc.1.as_mut()
     }
 }
 
@@ -1067,24 +1098,7 @@ impl<K: KernelDef> Reducer<K> for SumSoftMaxWeight {
         if K::SCALED.is_empty() {
             return pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
         }
-        settled_step_chunks::<K, M, Self>(
-            m,
-            accs,
-            o,
-            chunks,
-            first,
-            |acc| acc.0,
-            |acc, top, t, above| {
-                acc.0 = top;
-                acc.1 = m.blend(above, m.mul(acc.1, t), acc.1);
-                for s in acc.2.as_mut() {
-                    *s = m.blend(above, m.mul(*s, t), *s);
-                }
-            },
-            |acc, t| acc.1 = m.add(acc.1, t),
-            |acc| acc.2.as_mut(),
-            None,
-        );
+        settled_step_chunks::<K, M, Self>(m, accs, o, chunks, first);
     }
 
     #[inline(always)]
@@ -1124,5 +1138,31 @@ impl<K: KernelDef> Reducer<K> for SumSoftMaxWeight {
         for (v, &num) in values.iter_mut().zip(acc.2.as_ref()) {
             *v = s.div(num, acc.1);
         }
+    }
+}
+
+impl<K: KernelDef> RunningMax<K> for SumSoftMaxWeight {
+    #[inline(always)]
+    fn max<M: Math<K::T>>(acc: &Self::Acc<M>) -> M::V {
+        acc.0
+    }
+
+    #[inline(always)]
+    fn rescale<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, top: M::V, t: M::V, above: M::Mask) {
+        acc.0 = top;
+        acc.1 = scale_where(m, above, acc.1, t);
+        for s in acc.2.as_mut() {
+            *s = scale_where(m, above, *s, t);
+        }
+    }
+
+    #[inline(always)]
+    fn add_unit<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, t: M::V) {
+        acc.1 = m.add(acc.1, t);
+    }
+
+    #[inline(always)]
+    fn scaled_sums<M: Math<K::T>>(acc: &mut Self::Acc<M>) -> &mut [M::V] {
+        acc.2.as_mut()
     }
 }
