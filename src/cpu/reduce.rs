@@ -659,7 +659,14 @@ fn exp_of_nonpositive<K: KernelDef, M: Math<K::T>>(m: M, d: K::Block<M::V>) -> K
     if m.all_below_abs(d.as_ref(), K::T::from_f64(-NEGLIGIBLE_EXPONENT)) {
         K::T::exp_nonpositive(m, &d)
     } else {
-        Array::from_fn(|b| K::T::exp(m, d.as_ref()[b]))
+        // A loop rather than `Array::from_fn`: a closure this large may be left out of line,
+        // without the target features, where every intrinsic becomes a call (soft-maxes whose
+        // exponents fell below -80 ran 50x slower).
+        let mut t = d;
+        for t in t.as_mut() {
+            *t = K::T::exp(m, *t);
+        }
+        t
     }
 }
 
