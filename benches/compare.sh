@@ -15,7 +15,7 @@ extra=()
 extra_tasks=()
 if [ "${EXTRA:-0}" = 1 ]; then
     extra=(--extra)
-    extra_tasks=(laplace cauchy matern32 periodic gauss_vec gauss_vec16 gauss_i grad_y nbody argmin softmax attention)
+    extra_tasks=(laplace cauchy matern32 periodic gauss_vec gauss_vec16 gauss_i grad_y nbody argmin softmax attention gauss_sharp grad_sharp softmax_sharp)
 fi
 
 echo "## keops for Rust (RAYON_NUM_THREADS=$threads, N = M = $n, median of $runs runs)"

@@ -6,7 +6,7 @@ of examples/bench.rs, with the same formulas, parameters and input distributions
 Usage: python pykeops_cases.py TASK N [REPS]
   TASK in {gauss64, gauss_f64} (the standard cases) or one of bench.rs' --extra cases:
   {laplace, cauchy, matern32, periodic, gauss_vec, gauss_vec16, gauss_i, grad_y, nbody, argmin,
-  softmax, attention}
+  softmax, attention, gauss_sharp, grad_sharp, softmax_sharp}
 Env: OMP_NUM_THREADS sets the threads. Prints one JSON line.
 """
 import json
@@ -80,6 +80,15 @@ elif task == "attention":
     dim = 16
     spec = ("S*(Q|K)", ["Q=Vi(16)", "K=Vj(16)", "V=Vj(16)", "S=Pm(1)"], "SumSoftMaxWeight", 1,
             lambda: [normal(16), normal(16), normal(16), cst(0.25)], dict(formula2="V"))
+elif task == "gauss_sharp":
+    spec = ("Exp(-G*SqDist(X,Y))*B", GAUSS, "Sum", 1,
+            lambda: [cst(20.0), normal(3), normal(3), normal(1)])
+elif task == "grad_sharp":
+    spec = ("Grad(Exp(-G*SqDist(X,Y))*B, X, E)", GAUSS + ["E=Vi(1)"], "Sum", 1,
+            lambda: [cst(20.0), normal(3), normal(3), normal(1), normal(1)])
+elif task == "softmax_sharp":
+    spec = ("-IntCst(20)*SqDist(X,Y)", XYB3, "SumSoftMaxWeight", 1,
+            lambda: [normal(3), normal(3), normal(3)], dict(formula2="B"))
 else:
     raise SystemExit("unknown task " + task)
 

@@ -69,6 +69,17 @@ fn gauss_f64(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     Ok(a.iter().sum())
 }
 
+/// The Gaussian sum with a narrow kernel (`g = 20`): most terms underflow, some to subnormals.
+fn gauss_sharp(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
+    total(k.on(backend).eval_flat(&[&[20.0][..], &i.x, &i.y, &i.b]))
+}
+
+fn grad_sharp(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
+    total(k.on(backend).grad_flat(1, &[&[20.0][..], &i.x, &i.y, &i.b], &i.e))
+}
+
 fn laplace(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     let k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-norm2(x_i - y_j)) * b_j);
     total(k.on(backend).eval_flat(&[&i.x, &i.y, &i.b]))
@@ -131,6 +142,15 @@ fn softmax(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     total(k.on(backend).eval_flat(&[&i.x, &i.y, &i.b3]))
 }
 
+/// The soft-max at a sharp temperature: most exponents fall far below the maximum.
+fn softmax_sharp(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 3]| sumsoftmaxweight_j(
+        -20.0 * sqdist(x_i, y_j),
+        b_j
+    ));
+    total(k.on(backend).eval_flat(&[&i.x, &i.y, &i.b3]))
+}
+
 fn attention(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     let k = keops::keops!(|q_i: [f32; 16], k_j: [f32; 16], v_j: [f32; 16], s: f32| sumsoftmaxweight_j(
         dot(q_i, k_j) * s,
@@ -168,6 +188,9 @@ const EXTRA: &[Case] = &[
     Case { name: "argmin", what: "ArgMin, D=3", run: argmin },
     Case { name: "softmax", what: "SumSoftMaxWeight of 3-vectors, D=3", run: softmax },
     Case { name: "attention", what: "softmax attention, D=16", run: attention },
+    Case { name: "gauss_sharp", what: "Gaussian kernel sum, g = 20, D=3", run: gauss_sharp },
+    Case { name: "grad_sharp", what: "its gradient wrt x, g = 20, D=3", run: grad_sharp },
+    Case { name: "softmax_sharp", what: "SumSoftMaxWeight, -20 |x-y|^2, D=3", run: softmax_sharp },
 ];
 
 /// SplitMix64 normals (Box-Muller), to keep the example dependency-free.

@@ -197,7 +197,8 @@ fn keops_operations_in_math_syntax() {
 /// A formula's `exp` gives the bits of the runtime's scalar `exp`, in blocks of rows whose
 /// arguments are all below `exp_normal_bound` in magnitude (computed without the clamp, scaled
 /// as a normal number) and in blocks with an argument outside it: near the range's ends, with
-/// subnormal, zero, infinite or NaN results.
+/// subnormal, zero, infinite or NaN results; and in blocks with arguments all below the bound
+/// but some far below it (the clamp's lower half, subnormal and zero results, -inf).
 #[test]
 fn exp_in_formulas_matches_the_scalar_exp() {
     use keops::__private::Real;
@@ -228,10 +229,23 @@ fn exp_in_formulas_matches_the_scalar_exp() {
         x.extend(specials);
         x
     };
-    let x: Vec<f32> = sweep(-110.0, 90.0).into_iter().map(|v| v as f32).collect();
+    // Below the bound, however far: every argument of these sweeps is below 86 (or 700).
+    let below = |lo: f64, hi: f64, far: &[f64]| -> Vec<f64> {
+        let mut x = sweep(lo, hi);
+        x.retain(|v| *v < hi);
+        x.extend(far);
+        x.extend(far.iter().map(|v| v * (1.0 - 1e-7)));
+        x
+    };
     let k = keops!(|x_i: f32, y_j: f32| sum_j exp(x_i + y_j));
+    let x: Vec<f32> = sweep(-110.0, 90.0).into_iter().map(|v| v as f32).collect();
     check(&k.eval(&x, &[0.0]).unwrap(), &x);
-    let x = sweep(-750.0, 710.0);
+    let far = [-87.33, -87.34, -95.0, -103.27, -103.28, -103.97, -104.0, -200.0, -1e30, f64::NEG_INFINITY];
+    let x: Vec<f32> = below(-120.0, 85.9, &far).into_iter().map(|v| v as f32).collect();
+    check(&k.eval(&x, &[0.0]).unwrap(), &x);
     let k = keops!(|x_i: f64, y_j: f64| sum_j exp(x_i + y_j));
+    let x = sweep(-750.0, 710.0);
     check(&k.eval(&x, &[0.0]).unwrap(), &x);
+    let far = [-708.4, -708.5, -720.0, -744.4, -745.1, -745.2, -800.0, -1e300, f64::NEG_INFINITY];
+    check(&k.eval(&below(-760.0, 699.0, &far), &[0.0]).unwrap(), &below(-760.0, 699.0, &far));
 }

@@ -33,6 +33,9 @@ pub trait Real:
     /// [`Real::exp`] of a block of values, all in `[-80, 0]`: the same values, with fewer
     /// operations.
     fn exp_nonpositive<M: Math<Self>, A: Array<M::V>>(m: M, x: &A) -> A;
+    /// [`Real::exp`] of a block of values below keops-core's `exp_normal_bound` (86 or 700),
+    /// however far below: the same values, with fewer operations.
+    fn exp_below<M: Math<Self>, A: Array<M::V>>(m: M, x: &A) -> A;
     /// `log` on lanes, as generated kernels compute it.
     fn log<M: Math<Self>>(m: M, x: M::V) -> M::V;
     /// Runs `op` with the widest SIMD implementation the machine has for this type.
@@ -40,7 +43,7 @@ pub trait Real:
 }
 
 macro_rules! real {
-    ($t:ty, $exp:ident, $exp_nonpositive:ident, $log:ident, $dispatch:ident) => {
+    ($t:ty, $exp:ident, $exp_nonpositive:ident, $exp_below:ident, $log:ident, $dispatch:ident) => {
         impl Real for $t {
             type Scalar = Scalar<$t>;
             const ZERO: Self = 0.0;
@@ -68,6 +71,10 @@ macro_rules! real {
                 super::mathfns::$exp_nonpositive(m, x)
             }
             #[inline(always)]
+            fn exp_below<M: Math<Self>, A: Array<M::V>>(m: M, x: &A) -> A {
+                super::mathfns::$exp_below(m, x)
+            }
+            #[inline(always)]
             fn log<M: Math<Self>>(m: M, x: M::V) -> M::V {
                 super::mathfns::$log(m, x)
             }
@@ -77,8 +84,8 @@ macro_rules! real {
         }
     };
 }
-real!(f32, exp_f32, exp_nonpositive_f32, log_f32, dispatch_f32);
-real!(f64, exp_f64, exp_nonpositive_f64, log_f64, dispatch_f64);
+real!(f32, exp_f32, exp_nonpositive_f32, exp_below_f32, log_f32, dispatch_f32);
+real!(f64, exp_f64, exp_nonpositive_f64, exp_below_f64, log_f64, dispatch_f64);
 
 /// Work for [`Math::vectorize`]. A closure is a task, but the compiler decides whether to
 /// inline its body, and a large body left out of line loses the target features (every
@@ -169,6 +176,14 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn ldexp_normal(self, a: Self::V, n: Self::V) -> Self::V {
         self.ldexp_int(a, n)
     }
+    /// [`Math::ldexp_int`] for a positive `a` and `n` at most the largest exponent (127 or
+    /// 1023): the result may be subnormal or zero, as `exp`'s of an argument far below zero,
+    /// but not infinite unless it is `2 * 2^emax`. Worth its own path where the general one
+    /// takes a slow assist, or extra steps, for results below the normal range.
+    #[inline(always)]
+    fn ldexp_below(self, a: Self::V, n: Self::V) -> Self::V {
+        self.ldexp_int(a, n)
+    }
     /// Lanes of `n` (an integer, or NaN) where [`Math::ldexp_normal`] computes
     /// [`Math::ldexp_int`] of any `a` in its domain (finite, of magnitude in `[1/2, 2]`): all of
     /// them where it is `ldexp_int`, as by default.
@@ -198,6 +213,15 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn all_below_abs(self, xs: &[Self::V], bound: T) -> bool {
         let bound = self.splat(bound);
         let below = xs.iter().map(|&x| self.lt_mask(self.abs(x), bound));
+        below.reduce(|a, b| self.and_mask(a, b)).is_none_or(|mask| self.all(mask))
+    }
+    /// Whether `x < bound` in every lane of every `xs` (NaN is not): the test that sends a
+    /// block of `exp` arguments that [`Math::all_below_abs`] refused to the path of
+    /// [`Math::ldexp_below`].
+    #[inline(always)]
+    fn all_below(self, xs: &[Self::V], bound: T) -> bool {
+        let bound = self.splat(bound);
+        let below = xs.iter().map(|&x| self.lt_mask(x, bound));
         below.reduce(|a, b| self.and_mask(a, b)).is_none_or(|mask| self.all(mask))
     }
     /// Whether any lane is set.

@@ -652,21 +652,15 @@ fn settled_exp<K: KernelDef, M: Math<K::T>>(
     exp_of_nonpositive::<K, M>(m, Array::from_fn(|b| m.sub(values.as_ref()[b].0.as_ref()[0], maxima(b))))
 }
 
-/// `exp(d)` for each row of a block, `d <= 0`: by [`Real::exp_nonpositive`] if every `d` is
-/// above [`NEGLIGIBLE_EXPONENT`], else by `exp` (which gives the same values where both apply).
+/// `exp(d)` for each row of a block, `d <= 0` or -inf: by [`Real::exp_nonpositive`] if every
+/// `d` is above [`NEGLIGIBLE_EXPONENT`], else by [`Real::exp_below`] (which give `exp`'s
+/// values where they apply).
 #[inline(always)]
 fn exp_of_nonpositive<K: KernelDef, M: Math<K::T>>(m: M, d: K::Block<M::V>) -> K::Block<M::V> {
     if m.all_below_abs(d.as_ref(), K::T::from_f64(-NEGLIGIBLE_EXPONENT)) {
         K::T::exp_nonpositive(m, &d)
     } else {
-        // A loop rather than `Array::from_fn`: a closure this large may be left out of line,
-        // without the target features, where every intrinsic becomes a call (soft-maxes whose
-        // exponents fell below -80 ran 50x slower).
-        let mut t = d;
-        for t in t.as_mut() {
-            *t = K::T::exp(m, *t);
-        }
-        t
+        K::T::exp_below(m, &d)
     }
 }
 

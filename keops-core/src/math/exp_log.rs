@@ -98,6 +98,15 @@ pub fn clamped_exp(p: &Program, ldexp: Val) -> Option<ClampedExp> {
     (bounds == clamp_range(p.dtype())).then_some(ClampedExp { arg, clamp: [high, low] })
 }
 
+/// [`exp`] for `x` below [`exp_normal_bound`] (or -inf), however far below: the upper half of
+/// its clamp then does nothing and is left out. The final `LdexpInt` then has a positive first
+/// operand and `n <= 124` (f32) or `1010` (f64), the operands of `Math::ldexp_below`.
+pub(crate) fn exp_below(p: &mut Program, x: Val) -> Val {
+    let lo = p.c(clamp_range(p.dtype()).0);
+    let x = p.max(lo, x);
+    exp_unclamped(p, x)
+}
+
 /// [`exp`] without its clamp: the same values for `x` within the clamp's range.
 ///
 /// The log-sum-exp reductions call it on `x` in `[-80, 0]`, where the clamp does nothing and

@@ -95,8 +95,8 @@
 //! could lose an ulp; we have not searched for one.
 
 mod exp_log;
-pub(crate) use exp_log::exp_unclamped;
 pub use exp_log::{ClampedExp, clamped_exp, exp_normal_bound};
+pub(crate) use exp_log::{exp_below, exp_unclamped};
 mod inverse_trig;
 mod trig;
 

@@ -264,6 +264,23 @@ impl Math<f32> for Avx2F32 {
         self.blend(low, built, direct)
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
+    fn ldexp_below(self, a: __m256, n: __m256) -> __m256 {
+        let v = self.0;
+        // `n` added to the exponent field of `a` gives the result where that field stays at
+        // least 1. Elsewhere `q = a 2^(n + 149)` is normal (its field is at least 23), and
+        // `q + 2^23` rounds it to the integer `k` (to nearest even) that the result rounds to
+        // in units of the least subnormal 2^-149: the bits of `k 2^-149` (of 2^-126 if
+        // `k = 2^23`). Integer operations and one normal addition: no assist, no sign to
+        // restore, no clamps.
+        let shifted = v.avx2._mm256_slli_epi32::<23>(v.avx._mm256_cvtps_epi32(n));
+        let normal = v.avx2._mm256_add_epi32(self.bits(a), shifted);
+        let q = self.with_bits(v.avx2._mm256_add_epi32(normal, v.avx._mm256_set1_epi32(149 << 23)));
+        let two23 = self.splat(8388608.0);
+        let subnormal = v.avx2._mm256_sub_epi32(self.bits(self.add(q, two23)), self.bits(two23));
+        let is_normal = v.avx2._mm256_cmpgt_epi32(normal, v.avx._mm256_set1_epi32(0x007f_ffff));
+        self.blend(self.with_bits(is_normal), self.with_bits(normal), self.with_bits(subnormal))
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn scales_normally(self, n: __m256) -> __m256 {
         // Where `a * 2^n` is normal: the exponent field of `a` is that of 1, give or take 1.
         let above = self.gt_mask(n, self.splat(-125.5));
@@ -607,6 +624,20 @@ impl Math<f64> for Avx2F64 {
         let sign = v.avx2._mm256_and_si256(self.bits(a), v.avx._mm256_set1_epi64x(i64::MIN));
         let built = self.with_bits(v.avx2._mm256_or_si256(self.bits(magnitude), sign));
         self.blend(low, built, direct)
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn ldexp_below(self, a: __m256d, n: __m256d) -> __m256d {
+        let v = self.0;
+        // As for f32, with the least subnormal 2^-1074, and `n` from the low bits of
+        // `n + 1.5 2^52` as in `ldexp_normal`.
+        let biased = self.bits(self.add(n, self.splat(6755399441055744.0)));
+        let normal = v.avx2._mm256_add_epi64(self.bits(a), v.avx2._mm256_slli_epi64::<52>(biased));
+        let q = self.with_bits(v.avx2._mm256_add_epi64(normal, v.avx._mm256_set1_epi64x(1074 << 52)));
+        let two52 = self.splat(4503599627370496.0);
+        let subnormal = v.avx2._mm256_sub_epi64(self.bits(self.add(q, two52)), self.bits(two52));
+        let largest_subnormal = v.avx._mm256_set1_epi64x(0x000f_ffff_ffff_ffff);
+        let is_normal = v.avx2._mm256_cmpgt_epi64(normal, largest_subnormal);
+        self.blend(self.with_bits(is_normal), self.with_bits(normal), self.with_bits(subnormal))
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn scales_normally(self, n: __m256d) -> __m256d {

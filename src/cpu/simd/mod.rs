@@ -337,6 +337,26 @@ mod tests {
             }
         }
         assert!(checked > 1000 * M::LANES, "{name}: ldexp_int checked on {checked} lanes only");
+        // `ldexp_below` on its domain: that of `ldexp_int`, with `a > 0` and `n` at most the
+        // largest exponent (subnormal results, zeros and `2 * 2^emax = inf` included).
+        let emax = if dtype == DType::F32 { 127 } else { 1023 };
+        let positive: Vec<T> = near_one.iter().map(|a| T::from_f64(a.to_f64().abs())).collect();
+        let mut checked = 0;
+        for e in -2100..=emax {
+            if !keops_core::prim::ldexp_int_domain(1.0, f64::from(e), dtype) {
+                continue;
+            }
+            let n = vec![T::from_f64(f64::from(e)); M::LANES];
+            for chunk in positive.chunks_exact(M::LANES) {
+                m.vectorize(|| m.store(m.ldexp_below(m.load(chunk), m.load(&n)), &mut got));
+                for (&a, &g) in chunk.iter().zip(&got) {
+                    let want = s.ldexp(a, n[0]);
+                    assert!(same(g, want), "{name}: ldexp_below({a:?}, {e}) = {g:?}, scalar gives {want:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000 * M::LANES, "{name}: ldexp_below checked on {checked} lanes only");
         // `ldexp_normal` wherever `scales_normally` says it computes `ldexp_int`, which it says
         // at least for the exponents of exp's usual results.
         let mut checked = 0;
@@ -395,6 +415,45 @@ mod tests {
         }
     }
 
+    /// `exp_below` gives `exp`'s bits below `exp_normal_bound`, however far below: on f32,
+    /// every 4099th value from -inf to 86; on f64, random values of every magnitude.
+    fn exp_below_agrees_with_exp<T: Real, M: Math<T>>(m: M, name: &str) {
+        let s = T::Scalar::default();
+        let mut xs: Vec<T> = if size_of::<T>() == 4 {
+            let negative = (0..=f32::INFINITY.to_bits()).step_by(4099).map(|b| -f32::from_bits(b));
+            let positive = (0..86f32.to_bits()).step_by(4099).map(f32::from_bits);
+            negative.chain(positive).map(|x| T::from_f64(f64::from(x))).collect()
+        } else {
+            let mut state = 13u64;
+            (0..200_000)
+                .map(|k| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                    T::from_f64(if k % 4 == 0 { 699.0 * u } else { -(1100.0 * u).exp2() })
+                })
+                .collect()
+        };
+        let top = if size_of::<T>() == 4 { 85.99 } else { 699.99 };
+        xs.extend([0.0, -0.0, -745.2, -708.4, -103.3, -87.4, top, f64::NEG_INFINITY].map(T::from_f64));
+        while !xs.len().is_multiple_of(4 * M::LANES) {
+            xs.push(T::from_f64(f64::NEG_INFINITY));
+        }
+        let mut got = vec![T::ZERO; 4 * M::LANES];
+        for block in xs.chunks_exact(4 * M::LANES) {
+            m.vectorize(|| {
+                let x: [M::V; 4] = core::array::from_fn(|b| m.load(&block[b * M::LANES..]));
+                let y = T::exp_below(m, &x);
+                for (b, &y) in y.iter().enumerate() {
+                    m.store(y, &mut got[b * M::LANES..]);
+                }
+            });
+            for (&x, &g) in block.iter().zip(&got) {
+                let want = T::exp(s, x);
+                assert!(same(g, want), "{name}: exp_below({x:?}) = {g:?}, exp gives {want:?}");
+            }
+        }
+    }
+
     /// Masks from comparisons, combined, tested and read as bits, against scalar comparisons.
     fn masks_agree_with_scalar<T: Real, M: Math<T>>(m: M, name: &str) {
         let (a, b) = (operands::<T>(4), operands::<T>(5));
@@ -426,7 +485,8 @@ mod tests {
 
     /// `all_below_abs` on blocks of 1 to 4 vectors, mostly below the bound, some with a value
     /// at, just below or beyond it, NaN or infinite: never true where a lane is not below the
-    /// bound, and exact for bounds with a short significand (those of exp).
+    /// bound, and exact for bounds with a short significand (those of exp). `all_below` on the
+    /// same blocks, exactly.
     fn below_abs_agrees_with_scalar<T: Real, M: Math<T>>(m: M, name: &str) {
         let mut state = 5u64;
         let mut uniform = move || {
@@ -453,6 +513,12 @@ mod tests {
                     });
                     assert!(!got || want, "{name}: all_below_abs({xs:?}, {bound}) is true");
                     assert!(!exact || got == want, "{name}: all_below_abs({xs:?}, {bound}) is false");
+                    let want = xs.iter().all(|&x| x.to_f64() < bound);
+                    let got = m.vectorize(|| {
+                        let vs: Vec<M::V> = xs.chunks_exact(M::LANES).map(|c| m.load(c)).collect();
+                        m.all_below(&vs, T::from_f64(bound))
+                    });
+                    assert_eq!(got, want, "{name}: all_below({xs:?}, {bound})");
                 }
             }
         }
@@ -466,6 +532,9 @@ mod tests {
         exp_nonpositive_agrees_with_exp(Scalar::<f32>::new(), "scalar f32");
         exp_nonpositive_agrees_with_exp(Scalar::<f64>::new(), "scalar f64");
         exp_nonpositive_agrees_with_exp(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
+        exp_below_agrees_with_exp(Scalar::<f32>::new(), "scalar f32");
+        exp_below_agrees_with_exp(Scalar::<f64>::new(), "scalar f64");
+        exp_below_agrees_with_exp(Lanes::<f64, 2, Baseline>::new(Baseline), "baseline f64");
         masks_agree_with_scalar(Scalar::<f32>::new(), "scalar f32");
         below_abs_agrees_with_scalar(Scalar::<f32>::new(), "scalar f32");
         below_abs_agrees_with_scalar(Scalar::<f64>::new(), "scalar f64");
@@ -483,6 +552,8 @@ mod tests {
                     ldexp_agrees_with_scalar(Avx2F64::new(v3), "avx2 f64");
                     exp_nonpositive_agrees_with_exp(Avx2F32::new(v3), "avx2 f32");
                     exp_nonpositive_agrees_with_exp(Avx2F64::new(v3), "avx2 f64");
+                    exp_below_agrees_with_exp(Avx2F32::new(v3), "avx2 f32");
+                    exp_below_agrees_with_exp(Avx2F64::new(v3), "avx2 f64");
                     masks_agree_with_scalar(Avx2F32::new(v3), "avx2 f32");
                     masks_agree_with_scalar(Avx2F64::new(v3), "avx2 f64");
                     below_abs_agrees_with_scalar(Avx2F32::new(v3), "avx2 f32");
@@ -498,6 +569,8 @@ mod tests {
                     ldexp_agrees_with_scalar(Avx512F64::new(v4), "avx512 f64");
                     exp_nonpositive_agrees_with_exp(Avx512F32::new(v4), "avx512 f32");
                     exp_nonpositive_agrees_with_exp(Avx512F64::new(v4), "avx512 f64");
+                    exp_below_agrees_with_exp(Avx512F32::new(v4), "avx512 f32");
+                    exp_below_agrees_with_exp(Avx512F64::new(v4), "avx512 f64");
                     masks_agree_with_scalar(Avx512F32::new(v4), "avx512 f32");
                     masks_agree_with_scalar(Avx512F64::new(v4), "avx512 f64");
                     below_abs_agrees_with_scalar(Avx512F32::new(v4), "avx512 f32");
