@@ -190,7 +190,7 @@ const EXTRA: &[Case] = &[
     Case { name: "attention", what: "softmax attention, D=16", run: attention },
     Case { name: "gauss_sharp", what: "Gaussian kernel sum, g = 20, D=3", run: gauss_sharp },
     Case { name: "grad_sharp", what: "its gradient wrt x, g = 20, D=3", run: grad_sharp },
-    Case { name: "softmax_sharp", what: "SumSoftMaxWeight, -20 |x-y|^2, D=3", run: softmax_sharp },
+    Case { name: "softmax_sharp", what: "SumSoftMaxWeight at temperature 1/20, D=3", run: softmax_sharp },
 ];
 
 /// SplitMix64 normals (Box-Muller), to keep the example dependency-free.
