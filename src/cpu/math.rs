@@ -211,9 +211,14 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     /// slightly smaller bound, if that is cheaper (a block then takes the general path).
     #[inline(always)]
     fn all_below_abs(self, xs: &[Self::V], bound: T) -> bool {
+        // Loops rather than iterator adapters, here and in the tiers' versions: a closure may be
+        // left out of line, without the target features, where every intrinsic becomes a call.
         let bound = self.splat(bound);
-        let below = xs.iter().map(|&x| self.lt_mask(self.abs(x), bound));
-        below.reduce(|a, b| self.and_mask(a, b)).is_none_or(|mask| self.all(mask))
+        let mut all = self.tail(Self::LANES);
+        for &x in xs {
+            all = self.and_mask(all, self.lt_mask(self.abs(x), bound));
+        }
+        self.all(all)
     }
     /// Whether `x < bound` in every lane of every `xs` (NaN is not): the test that sends a
     /// block of `exp` arguments that [`Math::all_below_abs`] refused to the path of
@@ -221,8 +226,11 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     #[inline(always)]
     fn all_below(self, xs: &[Self::V], bound: T) -> bool {
         let bound = self.splat(bound);
-        let below = xs.iter().map(|&x| self.lt_mask(x, bound));
-        below.reduce(|a, b| self.and_mask(a, b)).is_none_or(|mask| self.all(mask))
+        let mut all = self.tail(Self::LANES);
+        for &x in xs {
+            all = self.and_mask(all, self.lt_mask(x, bound));
+        }
+        self.all(all)
     }
     /// Whether any lane is set.
     fn any(self, mask: Self::Mask) -> bool;

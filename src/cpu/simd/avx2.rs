@@ -335,11 +335,13 @@ impl Math<f32> for Avx2F32 {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn all_below_abs(self, xs: &[__m256], bound: f32) -> bool {
         let v = self.0;
-        let max = xs.iter().map(|&x| self.bits(self.abs(x))).reduce(|a, b| v.avx2._mm256_max_epi32(a, b));
-        max.is_none_or(|max| {
-            let below = v.avx2._mm256_cmpgt_epi32(v.avx._mm256_set1_epi32(bound.to_bits() as i32), max);
-            v.avx._mm256_movemask_ps(self.with_bits(below)) == 0xFF
-        })
+        let Some((&first, rest)) = xs.split_first() else { return true };
+        let mut max = self.bits(self.abs(first));
+        for &x in rest {
+            max = v.avx2._mm256_max_epi32(max, self.bits(self.abs(x)));
+        }
+        let below = v.avx2._mm256_cmpgt_epi32(v.avx._mm256_set1_epi32(bound.to_bits() as i32), max);
+        v.avx._mm256_movemask_ps(self.with_bits(below)) == 0xFF
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn or_mask(self, a: __m256, b: __m256) -> __m256 {
@@ -695,13 +697,15 @@ impl Math<f64> for Avx2F64 {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn all_below_abs(self, xs: &[__m256d], bound: f64) -> bool {
         let v = self.0;
-        let max = xs.iter().map(|&x| self.bits(self.abs(x))).reduce(|a, b| v.avx2._mm256_max_epi32(a, b));
-        max.is_none_or(|max| {
-            let high = (bound.to_bits() >> 32) as i32;
-            // The low halves are compared too, but each lane's top bit is the high half's result.
-            let below = v.avx2._mm256_cmpgt_epi32(v.avx._mm256_set1_epi32(high), max);
-            v.avx._mm256_movemask_pd(self.with_bits(below)) == 0xF
-        })
+        let Some((&first, rest)) = xs.split_first() else { return true };
+        let mut max = self.bits(self.abs(first));
+        for &x in rest {
+            max = v.avx2._mm256_max_epi32(max, self.bits(self.abs(x)));
+        }
+        let high = (bound.to_bits() >> 32) as i32;
+        // The low halves are compared too, but each lane's top bit is the high half's result.
+        let below = v.avx2._mm256_cmpgt_epi32(v.avx._mm256_set1_epi32(high), max);
+        v.avx._mm256_movemask_pd(self.with_bits(below)) == 0xF
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn or_mask(self, a: __m256d, b: __m256d) -> __m256d {

@@ -230,10 +230,15 @@ impl Math<f32> for Avx512F32 {
     fn all_below_abs(self, xs: &[__m512], bound: f32) -> bool {
         let v = self.0.avx512f;
         let (lo, hi) = (self.splat(-bound), self.splat(bound));
-        let within =
-            |mask, x| v._mm512_mask_cmp_ps_mask::<LT>(v._mm512_mask_cmp_ps_mask::<GT>(mask, x, lo), x, hi);
-        let chains = xs.chunks(2).map(|pair| pair.iter().fold(0xFFFF, |mask, &x| within(mask, x)));
-        chains.fold(0xFFFF, |a, b| a & b) == 0xFFFF
+        let mut all = 0xFFFF;
+        for pair in xs.chunks(2) {
+            let mut chain = 0xFFFF;
+            for &x in pair {
+                chain = v._mm512_mask_cmp_ps_mask::<LT>(v._mm512_mask_cmp_ps_mask::<GT>(chain, x, lo), x, hi);
+            }
+            all &= chain;
+        }
+        all == 0xFFFF
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn or_mask(self, a: __mmask16, b: __mmask16) -> __mmask16 {
@@ -481,10 +486,15 @@ impl Math<f64> for Avx512F64 {
     fn all_below_abs(self, xs: &[__m512d], bound: f64) -> bool {
         let v = self.0.avx512f;
         let (lo, hi) = (self.splat(-bound), self.splat(bound));
-        let within =
-            |mask, x| v._mm512_mask_cmp_pd_mask::<LT>(v._mm512_mask_cmp_pd_mask::<GT>(mask, x, lo), x, hi);
-        let chains = xs.chunks(2).map(|pair| pair.iter().fold(0xFF, |mask, &x| within(mask, x)));
-        chains.fold(0xFF, |a, b| a & b) == 0xFF
+        let mut all = 0xFF;
+        for pair in xs.chunks(2) {
+            let mut chain = 0xFF;
+            for &x in pair {
+                chain = v._mm512_mask_cmp_pd_mask::<LT>(v._mm512_mask_cmp_pd_mask::<GT>(chain, x, lo), x, hi);
+            }
+            all &= chain;
+        }
+        all == 0xFF
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn or_mask(self, a: __mmask8, b: __mmask8) -> __mmask8 {
