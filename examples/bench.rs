@@ -176,10 +176,10 @@ const CASES: &[Case] = &[
 
 /// More formulas, run with `--extra` (`benches/pykeops_cases.py` has each of them).
 const EXTRA: &[Case] = &[
-    Case { name: "laplace", what: "Laplace kernel exp(-|x-y|) sum, D=3", run: laplace },
-    Case { name: "cauchy", what: "Cauchy kernel 1/(1+|x-y|^2) sum, D=3", run: cauchy },
+    Case { name: "laplace", what: "Laplace kernel exp(-norm2(x-y)) sum, D=3", run: laplace },
+    Case { name: "cauchy", what: "Cauchy kernel 1/(1+sqdist(x,y)) sum, D=3", run: cauchy },
     Case { name: "matern32", what: "Matern 3/2 kernel sum, D=3", run: matern32 },
-    Case { name: "periodic", what: "exp(-2|sin(x-y)|^2) sum, D=3", run: periodic },
+    Case { name: "periodic", what: "exp(-2 sqnorm2(sin(x-y))) sum, D=3", run: periodic },
     Case { name: "gauss_vec", what: "Gaussian sum of 3-vectors, D=3", run: gauss_vec },
     Case { name: "gauss_vec16", what: "Gaussian sum of 16-vectors, D=3", run: gauss_vec16 },
     Case { name: "gauss_i", what: "Gaussian sum over i, D=3", run: gauss_i },
