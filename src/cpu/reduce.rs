@@ -424,14 +424,23 @@ impl<const N: usize> KMin<N> {
         if !below_last {
             return;
         }
-        let mut k = N - 1;
-        while k > 0 && x < values[k - 1].as_ref()[c] {
-            values[k].as_mut()[c] = values[k - 1].as_ref()[c];
-            indices[k].as_mut()[c] = indices[k - 1].as_ref()[c];
-            k -= 1;
+        // Every slot from the last down, without a data-dependent branch (whose mispredictions
+        // cost more than the slots it skips): a slot takes its predecessor where `x` is below
+        // that, else `x` where `x` is below its own value, else keeps it.
+        for k in (0..N).rev() {
+            let own = (values[k].as_ref()[c], indices[k].as_ref()[c]);
+            let prev = if k > 0 { (values[k - 1].as_ref()[c], indices[k - 1].as_ref()[c]) } else { own };
+            let shifts = k > 0 && x < prev.0;
+            let (v, j) = if shifts {
+                prev
+            } else if x < own.0 {
+                (x, i)
+            } else {
+                own
+            };
+            values[k].as_mut()[c] = v;
+            indices[k].as_mut()[c] = j;
         }
-        values[k].as_mut()[c] = x;
-        indices[k].as_mut()[c] = i;
     }
 
     /// Inserts the lanes of `x` (indices `j`) among `below` (the lanes below the `N`-th value
