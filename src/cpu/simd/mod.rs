@@ -321,61 +321,46 @@ mod tests {
             mantissas.iter().copied().filter(|a| (0.5..=2.0).contains(&a.to_f64().abs())).collect();
         near_one.truncate(near_one.len() / M::LANES * M::LANES);
         near_one.extend((0..2 * M::LANES).map(|k| T::from_f64(specials[k % specials.len()])));
-        let mut checked = 0;
-        for e in -2100..=2100 {
-            if !keops_core::prim::ldexp_int_domain(1.0, f64::from(e), dtype) {
-                continue;
-            }
-            let n = vec![T::from_f64(f64::from(e)); M::LANES];
-            for chunk in near_one.chunks_exact(M::LANES) {
-                m.vectorize(|| m.store(m.ldexp_int(m.load(chunk), m.load(&n)), &mut got));
-                for (&a, &g) in chunk.iter().zip(&got) {
-                    let want = s.ldexp(a, n[0]);
-                    assert!(same(g, want), "{name}: ldexp_int({a:?}, {e}) = {g:?}, scalar gives {want:?}");
-                    checked += 1;
+        // `scale` (the method `op`) against the scalar `ldexp`, on every mantissa and each
+        // exponent: how many lanes it checked.
+        let agrees = |op: &str, scale: fn(M, M::V, M::V) -> M::V, mantissas: &[T], exponents: &[i32]| {
+            let (mut got, mut checked) = (vec![T::ZERO; M::LANES], 0);
+            for &e in exponents {
+                let n = vec![T::from_f64(f64::from(e)); M::LANES];
+                for chunk in mantissas.chunks_exact(M::LANES) {
+                    m.vectorize(|| m.store(scale(m, m.load(chunk), m.load(&n)), &mut got));
+                    for (&a, &g) in chunk.iter().zip(&got) {
+                        let want = s.ldexp(a, n[0]);
+                        assert!(same(g, want), "{name}: {op}({a:?}, {e}) = {g:?}, scalar gives {want:?}");
+                        checked += 1;
+                    }
                 }
             }
-        }
+            checked
+        };
+        let domain: Vec<i32> = (-2100..=2100)
+            .filter(|&e| keops_core::prim::ldexp_int_domain(1.0, f64::from(e), dtype))
+            .collect();
+        let checked = agrees("ldexp_int", M::ldexp_int, &near_one, &domain);
         assert!(checked > 1000 * M::LANES, "{name}: ldexp_int checked on {checked} lanes only");
         // `ldexp_below` on its domain: that of `ldexp_int`, with `a > 0` and `n` at most the
         // largest exponent (subnormal results, zeros and `2 * 2^emax = inf` included).
         let emax = if dtype == DType::F32 { 127 } else { 1023 };
         let positive: Vec<T> = near_one.iter().map(|a| T::from_f64(a.to_f64().abs())).collect();
-        let mut checked = 0;
-        for e in -2100..=emax {
-            if !keops_core::prim::ldexp_int_domain(1.0, f64::from(e), dtype) {
-                continue;
-            }
-            let n = vec![T::from_f64(f64::from(e)); M::LANES];
-            for chunk in positive.chunks_exact(M::LANES) {
-                m.vectorize(|| m.store(m.ldexp_below(m.load(chunk), m.load(&n)), &mut got));
-                for (&a, &g) in chunk.iter().zip(&got) {
-                    let want = s.ldexp(a, n[0]);
-                    assert!(same(g, want), "{name}: ldexp_below({a:?}, {e}) = {g:?}, scalar gives {want:?}");
-                    checked += 1;
-                }
-            }
-        }
+        let below: Vec<i32> = domain.iter().copied().filter(|&e| e <= emax).collect();
+        let checked = agrees("ldexp_below", M::ldexp_below, &positive, &below);
         assert!(checked > 1000 * M::LANES, "{name}: ldexp_below checked on {checked} lanes only");
         // `ldexp_normal` wherever `scales_normally` says it computes `ldexp_int`, which it says
         // at least for the exponents of exp's usual results.
-        let mut checked = 0;
-        for e in -1100..=1100 {
-            let n = vec![T::from_f64(f64::from(e)); M::LANES];
-            let scales = m.vectorize(|| m.all(m.scales_normally(m.load(&n))));
-            assert!(scales || !(-100..=100).contains(&e), "{name}: scales_normally({e}) is false");
-            if !scales {
-                continue;
-            }
-            for chunk in near_one.chunks_exact(M::LANES) {
-                m.vectorize(|| m.store(m.ldexp_normal(m.load(chunk), m.load(&n)), &mut got));
-                for (&a, &g) in chunk.iter().zip(&got) {
-                    let want = s.ldexp(a, n[0]);
-                    assert!(same(g, want), "{name}: ldexp_normal({a:?}, {e}) = {g:?}, scalar gives {want:?}");
-                    checked += 1;
-                }
-            }
-        }
+        let normal: Vec<i32> = (-1100..=1100)
+            .filter(|&e| {
+                let n = vec![T::from_f64(f64::from(e)); M::LANES];
+                let scales = m.vectorize(|| m.all(m.scales_normally(m.load(&n))));
+                assert!(scales || !(-100..=100).contains(&e), "{name}: scales_normally({e}) is false");
+                scales
+            })
+            .collect();
+        let checked = agrees("ldexp_normal", M::ldexp_normal, &near_one, &normal);
         assert!(checked > 200 * M::LANES, "{name}: ldexp_normal checked on {checked} lanes only");
     }
 
