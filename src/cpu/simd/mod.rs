@@ -367,7 +367,6 @@ mod tests {
     /// `exp_nonpositive` gives `exp`'s bits on `[-80, 0]`: on f32, every 4099th value of the
     /// interval and its ends; on f64, random values of every magnitude.
     fn exp_nonpositive_agrees_with_exp<T: Real, M: Math<T>>(m: M, name: &str) {
-        let s = T::Scalar::default();
         let mut xs: Vec<T> = if size_of::<T>() == 4 {
             (0..=80f32.to_bits()).step_by(4099).map(|b| T::from_f64(f64::from(-f32::from_bits(b)))).collect()
         } else {
@@ -381,29 +380,12 @@ mod tests {
                 .collect()
         };
         xs.extend([0.0, -0.0, -80.0, -1e-30, -79.999].map(T::from_f64));
-        while !xs.len().is_multiple_of(4 * M::LANES) {
-            xs.push(T::from_f64(-80.0));
-        }
-        let mut got = vec![T::ZERO; 4 * M::LANES];
-        for block in xs.chunks_exact(4 * M::LANES) {
-            m.vectorize(|| {
-                let x: [M::V; 4] = core::array::from_fn(|b| m.load(&block[b * M::LANES..]));
-                let y = T::exp_nonpositive(m, &x);
-                for (b, &y) in y.iter().enumerate() {
-                    m.store(y, &mut got[b * M::LANES..]);
-                }
-            });
-            for (&x, &g) in block.iter().zip(&got) {
-                let want = T::exp(s, x);
-                assert!(same(g, want), "{name}: exp_nonpositive({x:?}) = {g:?}, exp gives {want:?}");
-            }
-        }
+        block_exp_agrees(m, name, "exp_nonpositive", T::exp_nonpositive::<M, [M::V; 4]>, xs);
     }
 
     /// `exp_below` gives `exp`'s bits below `exp_normal_bound`, however far below: on f32,
     /// every 4099th value from -inf to 86; on f64, random values of every magnitude.
     fn exp_below_agrees_with_exp<T: Real, M: Math<T>>(m: M, name: &str) {
-        let s = T::Scalar::default();
         let mut xs: Vec<T> = if size_of::<T>() == 4 {
             let negative = (0..=f32::INFINITY.to_bits()).step_by(4099).map(|b| -f32::from_bits(b));
             let positive = (0..86f32.to_bits()).step_by(4099).map(f32::from_bits);
@@ -420,21 +402,37 @@ mod tests {
         };
         let top = if size_of::<T>() == 4 { 85.99 } else { 699.99 };
         xs.extend([0.0, -0.0, -745.2, -708.4, -103.3, -87.4, top, f64::NEG_INFINITY].map(T::from_f64));
+        block_exp_agrees(m, name, "exp_below", T::exp_below::<M, [M::V; 4]>, xs);
+    }
+
+    /// A block `exp` of the runtime (`Real::exp_nonpositive`, `Real::exp_below`) on 4 vectors.
+    type BlockExp<T, M> = fn(M, &[<M as Math<T>>::V; 4]) -> [<M as Math<T>>::V; 4];
+
+    /// `exp_block` (the function `op`) on blocks of 4 vectors of `xs` (padded with its last
+    /// value) gives the bits of the scalar `exp`.
+    fn block_exp_agrees<T: Real, M: Math<T>>(
+        m: M,
+        name: &str,
+        op: &str,
+        exp_block: BlockExp<T, M>,
+        mut xs: Vec<T>,
+    ) {
+        let s = T::Scalar::default();
+        let last = *xs.last().expect("values to check");
         while !xs.len().is_multiple_of(4 * M::LANES) {
-            xs.push(T::from_f64(f64::NEG_INFINITY));
+            xs.push(last);
         }
         let mut got = vec![T::ZERO; 4 * M::LANES];
         for block in xs.chunks_exact(4 * M::LANES) {
             m.vectorize(|| {
                 let x: [M::V; 4] = core::array::from_fn(|b| m.load(&block[b * M::LANES..]));
-                let y = T::exp_below(m, &x);
-                for (b, &y) in y.iter().enumerate() {
+                for (b, &y) in exp_block(m, &x).iter().enumerate() {
                     m.store(y, &mut got[b * M::LANES..]);
                 }
             });
             for (&x, &g) in block.iter().zip(&got) {
                 let want = T::exp(s, x);
-                assert!(same(g, want), "{name}: exp_below({x:?}) = {g:?}, exp gives {want:?}");
+                assert!(same(g, want), "{name}: {op}({x:?}) = {g:?}, exp gives {want:?}");
             }
         }
     }
