@@ -145,6 +145,14 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn sub(self, a: Self::V, b: Self::V) -> Self::V;
     fn mul(self, a: Self::V, b: Self::V) -> Self::V;
     fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// [`Math::mul`] where operands are often subnormal: the products that follow an `exp`,
+    /// whose results are subnormal wherever its argument is below about -87 (f32) or -708
+    /// (f64), as for most pairs of a narrow Gaussian kernel. The same value; for processors
+    /// whose multiplier is slow on such operands.
+    #[inline(always)]
+    fn mul_tiny(self, a: Self::V, b: Self::V) -> Self::V {
+        self.mul(a, b)
+    }
     /// `a * b + c`, fused.
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     fn neg(self, a: Self::V) -> Self::V;

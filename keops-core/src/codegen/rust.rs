@@ -668,6 +668,7 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
     };
     let row_ids = |v: Val| -> Vec<syn::Ident> { (0..block).map(|b| row_ident(v, b)).collect() };
     let exps = exp_regions(staged, &order);
+    let tiny = tiny_products(program, &order);
     let mut ids = Vec::new();
     let mut exprs = Vec::new();
     for &v in &order {
@@ -694,7 +695,12 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
         }
         for (b, id) in row_ids(v).into_iter().enumerate() {
             ids.push(vec![id]);
-            exprs.push(inst_tokens(kernel, program, v, &|a| operand(a, b)));
+            exprs.push(if tiny.contains(&v) {
+                let [x, y] = [0, 1].map(|k| operand(program.inst(v).operands()[k], b));
+                quote!(m.mul_tiny(#x, #y))
+            } else {
+                inst_tokens(kernel, program, v, &|a| operand(a, b))
+            });
         }
     }
     let body = bind_groups(ids, exprs);
@@ -707,6 +713,22 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
         #body
         [#(#rows),*]
     }
+}
+
+/// The multiplications of `order` that read an `exp` (a final `LdexpInt`) or such a
+/// multiplication, emitted as `Math::mul_tiny`: their operands are subnormal wherever the
+/// `exp` underflows, as for most pairs of a narrow kernel.
+fn tiny_products(program: &Program, order: &[Val]) -> HashSet<Val> {
+    let mut tiny = HashSet::new();
+    for &v in order {
+        let inst = program.inst(v);
+        let reads_tiny =
+            |a: &Val| tiny.contains(a) || matches!(program.inst(*a), Inst::Prim(Prim::LdexpInt, _));
+        if matches!(inst, Inst::Prim(Prim::Mul, _)) && inst.operands().iter().any(reads_tiny) {
+            tiny.insert(v);
+        }
+    }
+    tiny
 }
 
 /// The pair stage's name for value `v` of row `b` of the block.
@@ -975,5 +997,20 @@ mod tests {
             _ => unreachable!(),
         });
         assert!(exp_regions(&staged, &staged.pair_schedule()).is_empty());
+    }
+
+    #[test]
+    fn the_products_that_follow_an_exp_are_tiny() {
+        let mut p = Program::new(DType::F32);
+        let (x, y) = (p.load(0, 0), p.load(1, 0));
+        let s = p.prim(Prim::Add, &[x, y]);
+        let e = p.prim(Prim::Exp, &[s]);
+        let scaled = p.mul(e, y);
+        let twice = p.mul(x, scaled);
+        let plain = p.mul(x, y);
+        let plain_twice = p.mul(plain, s);
+        let staged = Staged::new(p, vec![twice, plain_twice], &[Role::I, Role::J], Role::I);
+        let tiny = tiny_products(&staged.program, &staged.pair_schedule());
+        assert_eq!(tiny, HashSet::from([scaled, twice]));
     }
 }

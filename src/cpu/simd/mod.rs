@@ -237,14 +237,33 @@ mod tests {
         (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits()
     }
 
-    /// Every basic primitive of `m` agrees with `Scalar` on every lane, to the bit.
+    /// What [`agrees_with_scalar`] checks: the basic primitives, and `mul_tiny`, whose scalar
+    /// version is `mul`.
+    #[derive(Clone, Copy, Debug)]
+    enum Method {
+        Prim(Prim),
+        MulTiny,
+    }
+
+    impl Method {
+        fn apply<T: Real, M: Math<T>>(self, m: M, a: M::V, b: M::V, c: M::V) -> M::V {
+            match self {
+                Method::Prim(prim) => apply(m, prim, a, b, c),
+                Method::MulTiny => m.mul_tiny(a, b),
+            }
+        }
+    }
+
+    /// Every basic primitive of `m`, and `mul_tiny`, agrees with `Scalar` on every lane, to
+    /// the bit.
     fn agrees_with_scalar<T: Real, M: Math<T>>(m: M, name: &str) {
         let s = T::Scalar::default();
         let lanes = M::LANES;
         let (a, b, c) = (operands::<T>(1), operands::<T>(2), operands::<T>(3));
         let mut checked = 0;
         // `ldexp_int` is specified on a domain only: `ldexp_agrees_with_scalar` sweeps it.
-        for &prim in Prim::ALL.iter().filter(|&&p| !p.is_expanded() && p != Prim::LdexpInt) {
+        let prims = Prim::ALL.iter().filter(|&&p| !p.is_expanded() && p != Prim::LdexpInt);
+        for method in prims.map(|&p| Method::Prim(p)).chain([Method::MulTiny]) {
             // Operands in their given order and shifted against each other, so that every pair
             // of special values meets.
             for shift in [0, 1, 7] {
@@ -256,9 +275,8 @@ mod tests {
                     let range = chunk..chunk + lanes;
                     let mut got = vec![T::ZERO; lanes];
                     m.vectorize(|| {
-                        let v = apply(
+                        let v = method.apply(
                             m,
-                            prim,
                             m.load(&a[range.clone()]),
                             m.load(&b[range.clone()]),
                             m.load(&c[range.clone()]),
@@ -267,10 +285,10 @@ mod tests {
                     });
                     for (l, &g) in got.iter().enumerate() {
                         let k = chunk + l;
-                        let want = apply(s, prim, a[k], b[k], c[k]);
+                        let want = method.apply(s, a[k], b[k], c[k]);
                         assert!(
                             same(g, want),
-                            "{name}: {prim:?}({:?}, {:?}, {:?}) = {g:?}, scalar gives {want:?}",
+                            "{name}: {method:?}({:?}, {:?}, {:?}) = {g:?}, scalar gives {want:?}",
                             a[k],
                             b[k],
                             c[k]
