@@ -715,20 +715,29 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
     }
 }
 
-/// The multiplications of `order` that read an `exp` (a final `LdexpInt`) or such a
-/// multiplication, emitted as `Math::mul_tiny`: their operands are subnormal wherever the
-/// `exp` underflows, as for most pairs of a narrow kernel.
+/// The multiplications of `order` that read a value that is often subnormal, emitted as
+/// `Math::mul_tiny`: an `exp` (a final `LdexpInt`) wherever it underflows, as for most pairs of
+/// a narrow kernel, and what products, fused multiply-adds and negations make of it.
 fn tiny_products(program: &Program, order: &[Val]) -> HashSet<Val> {
     let mut tiny = HashSet::new();
+    let mut products = HashSet::new();
     for &v in order {
         let inst = program.inst(v);
-        let reads_tiny =
-            |a: &Val| tiny.contains(a) || matches!(program.inst(*a), Inst::Prim(Prim::LdexpInt, _));
-        if matches!(inst, Inst::Prim(Prim::Mul, _)) && inst.operands().iter().any(reads_tiny) {
+        let reads = |k: usize| tiny.contains(&inst.operands()[k]);
+        let is_tiny = match inst {
+            Inst::Prim(Prim::LdexpInt, _) => true,
+            Inst::Prim(Prim::Mul | Prim::MulAdd, _) => reads(0) || reads(1),
+            Inst::Prim(Prim::Neg, _) => reads(0),
+            _ => false,
+        };
+        if is_tiny {
+            if matches!(inst, Inst::Prim(Prim::Mul, _)) {
+                products.insert(v);
+            }
             tiny.insert(v);
         }
     }
-    tiny
+    products
 }
 
 /// The pair stage's name for value `v` of row `b` of the block.
@@ -1007,10 +1016,17 @@ mod tests {
         let e = p.prim(Prim::Exp, &[s]);
         let scaled = p.mul(e, y);
         let twice = p.mul(x, scaled);
+        // Through a fused multiply-add's product and a negation, but not its addend.
+        let fused = p.mul_add(x, e, y);
+        let negated = p.prim(Prim::Neg, &[fused]);
+        let after_fused = p.mul(negated, y);
+        let added = p.mul_add(x, y, e);
+        let after_added = p.mul(added, x);
         let plain = p.mul(x, y);
         let plain_twice = p.mul(plain, s);
-        let staged = Staged::new(p, vec![twice, plain_twice], &[Role::I, Role::J], Role::I);
+        let outputs = vec![twice, after_fused, after_added, plain_twice];
+        let staged = Staged::new(p, outputs, &[Role::I, Role::J], Role::I);
         let tiny = tiny_products(&staged.program, &staged.pair_schedule());
-        assert_eq!(tiny, HashSet::from([scaled, twice]));
+        assert_eq!(tiny, HashSet::from([scaled, twice, after_fused]));
     }
 }
