@@ -34,7 +34,8 @@ const GT: i32 = _CMP_GT_OQ;
 const FLOOR: i32 = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC;
 const ROUND_EVEN: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
 
-/// -0 in the first lane, made so that LLVM cannot tell, for [`Math::mul_tiny`].
+/// `x`, passed through an empty `asm!` block so that LLVM no longer knows its value: for
+/// [`Math::mul_tiny`]'s -0.
 ///
 /// `a * b + (-0)` is `a * b` for every `a` and `b`, signed zeros included (it is `+0` only if
 /// `a * b` is). On AMD's Zen 3, `vmulps` is slow on subnormal operands where `vfmadd` is not:
@@ -42,39 +43,15 @@ const ROUND_EVEN: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
 /// most pairs, ran twice as fast with the MXCSR's DAZ bit set (subnormal operands read as
 /// zero), and as fast with its products fused instead (1.1 -> 2.3 Gpairs/s), at no cost where
 /// they are normal. (Isolated in a small loop, the slowdown comes and goes with the schedule.)
-/// LLVM turns a fused multiply-add of a constant -0 back into a multiplication, so the -0
-/// comes from two instructions whose result it does not know; a pure instruction sequence, it
-/// is computed once, outside the kernel's loops.
+/// LLVM turns a fused multiply-add of a known -0 back into a multiplication, hence the block;
+/// being pure, it is hoisted out of the kernel's loops with the constant.
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn neg_zero_f32(_: V3) -> __m128 {
-    let z: __m128;
-    // SAFETY: two AVX instructions on one register, without memory access or flags; the `V3`
-    // token proves that the CPU has AVX2.
+fn opaque(mut x: __m128i) -> __m128i {
+    // SAFETY: the block has no instruction: it only names the register that holds `x`.
     unsafe {
-        core::arch::asm!(
-            "vpcmpeqd {z}, {z}, {z}",
-            "vpslld {z}, {z}, 31",
-            z = out(xmm_reg) z,
-            options(pure, nomem, nostack, preserves_flags),
-        );
+        core::arch::asm!("/* {x} */", x = inout(xmm_reg) x, options(pure, nomem, nostack, preserves_flags));
     }
-    z
-}
-
-/// [`neg_zero_f32`] for `f64`.
-#[cfg_attr(not(debug_assertions), inline(always))]
-fn neg_zero_f64(_: V3) -> __m128d {
-    let z: __m128d;
-    // SAFETY: as in `neg_zero_f32`.
-    unsafe {
-        core::arch::asm!(
-            "vpcmpeqd {z}, {z}, {z}",
-            "vpsllq {z}, {z}, 63",
-            z = out(xmm_reg) z,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-    }
-    z
+    x
 }
 
 /// 8 lanes of `f32`.
@@ -203,8 +180,9 @@ impl Math<f32> for Avx2F32 {
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn mul_tiny(self, a: __m256, b: __m256) -> __m256 {
-        // See `neg_zero_f32`.
-        self.0.fma._mm256_fmadd_ps(a, b, self.0.avx2._mm256_broadcastss_ps(neg_zero_f32(self.0)))
+        // See `opaque`.
+        let neg_zero = self.0.sse2._mm_castsi128_ps(opaque(self.0.sse2._mm_set1_epi32(i32::MIN)));
+        self.0.fma._mm256_fmadd_ps(a, b, self.0.avx2._mm256_broadcastss_ps(neg_zero))
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn div(self, a: __m256, b: __m256) -> __m256 {
@@ -574,8 +552,9 @@ impl Math<f64> for Avx2F64 {
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn mul_tiny(self, a: __m256d, b: __m256d) -> __m256d {
-        // See `neg_zero_f32`.
-        self.0.fma._mm256_fmadd_pd(a, b, self.0.avx2._mm256_broadcastsd_pd(neg_zero_f64(self.0)))
+        // See `opaque`.
+        let neg_zero = self.0.sse2._mm_castsi128_pd(opaque(self.0.sse2._mm_set1_epi64x(i64::MIN)));
+        self.0.fma._mm256_fmadd_pd(a, b, self.0.avx2._mm256_broadcastsd_pd(neg_zero))
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn div(self, a: __m256d, b: __m256d) -> __m256d {
