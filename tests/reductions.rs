@@ -57,6 +57,9 @@ fn k_min() {
     at_all_sizes(&keops!(|x_i: [f64; 3], y_j: [f64; 3]| argkmin_i::<3> x_i - y_j));
     at_all_sizes(&keops!(|x_i: [f32; 2], y_j: [f32; 2]| kmin_argkmin_j::<4> x_i * y_j));
     at_all_sizes(&keops!(|x_i: [f64; 2], y_j: [f64; 2]| kmin_argkmin_i::<10> sqdist(x_i, y_j)));
+    // Selections of more slots than a vector has lanes (8 or 16 f32), not a multiple of them.
+    at_all_sizes(&keops!(|x_i: [f32; 2], y_j: [f32; 2]| kmin_argkmin_j::<19> x_i * y_j));
+    at_all_sizes(&keops!(|x_i: [f32; 3], y_j: [f32; 3]| argkmin_j::<33> sqdist(x_i, y_j)));
 }
 
 #[test]
@@ -101,6 +104,8 @@ fn split_reductions_for_few_output_rows() {
     // Few output rows, many reduced rows: segments are merged in order.
     let k = keops!(|x_i: [f32; 2], y_j: [f32; 2]| kmin_argkmin_j::<3> sqdist(x_i, y_j));
     check_reference(&k, 2, 40_000, -1.0, 1.0, 7);
+    let k = keops!(|x_i: [f32; 2], y_j: [f32; 2]| kmin_argkmin_j::<19> sqdist(x_i, y_j));
+    check_reference(&k, 2, 40_000, -1.0, 1.0, 10);
     let k = keops!(|x_i: [f64; 2], y_j: [f64; 2]| logsumexp_j - 4.0 * sqdist(x_i, y_j));
     check_reference(&k, 3, 40_000, -1.0, 1.0, 8);
     let k = keops!(|x_i: [f32; 1], y_j: [f32; 1]| min_argmin_j sqdist(x_i, y_j));
@@ -120,6 +125,12 @@ fn ties_resolve_to_the_lowest_index() {
     assert_eq!(indices[2], [2, 5, 8, 11]);
     assert_eq!(values[2], [0.0; 4]);
     check_inputs(&k, &[x, y], "tied values");
+    // Ties across the vectors of a selection of 20 slots.
+    let k = keops!(|x_i: f32, y_j: f32| argkmin_j::<20> sqdist(x_i, y_j));
+    let y: Vec<f32> = (0..2000).map(|j| [0.0f32, 1.0, 0.5][j % 3]).collect();
+    let indices = k.eval(&[0.1, 0.9], &y).unwrap();
+    assert_eq!(indices[0], core::array::from_fn(|k| 3 * k));
+    assert_eq!(indices[1], core::array::from_fn(|k| 3 * k + 1));
     let k = keops!(|x_i: f64, y_j: f64| argmax_j - abs(x_i - y_j));
     let a = k.eval(&[0.0], &[1.0, -1.0, 1.0, -1.0]).unwrap();
     assert_eq!(a, vec![[0]]);

@@ -255,6 +255,14 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn splat_idx(self, i: u32) -> Self::Idx;
     fn blend_idx(self, mask: Self::Mask, a: Self::Idx, b: Self::Idx) -> Self::Idx;
     fn store_idx(self, i: Self::Idx, dst: &mut [u32]);
+    /// Loads the first `LANES` indices of `src`.
+    fn load_idx(self, src: &[u32]) -> Self::Idx;
+    /// Lane `l` takes lane `l - 1`, lane 0 the last lane: blended at lane 0 with the previous
+    /// value's rotation, it shifts the slots of a sorted selection held in consecutive values
+    /// by one (the K-selections' insertion).
+    fn rotate_up(self, v: Self::V) -> Self::V;
+    /// [`Math::rotate_up`] of indices.
+    fn rotate_up_idx(self, i: Self::Idx) -> Self::Idx;
     /// Sum of the lanes.
     fn reduce_sum(self, v: Self::V) -> T;
 }
@@ -457,6 +465,18 @@ macro_rules! scalar_math {
             #[inline(always)]
             fn store_idx(self, i: u32, dst: &mut [u32]) {
                 dst[0] = i;
+            }
+            #[inline(always)]
+            fn load_idx(self, src: &[u32]) -> u32 {
+                src[0]
+            }
+            #[inline(always)]
+            fn rotate_up(self, v: $t) -> $t {
+                v
+            }
+            #[inline(always)]
+            fn rotate_up_idx(self, i: u32) -> u32 {
+                i
             }
             #[inline(always)]
             fn reduce_sum(self, v: $t) -> $t {

@@ -419,6 +419,22 @@ impl Math<f32> for Avx2F32 {
         unsafe { self.0.avx._mm256_storeu_si256(dst.as_mut_ptr().cast(), i) }
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
+    fn load_idx(self, src: &[u32]) -> __m256i {
+        assert!(src.len() >= 8);
+        // SAFETY: the slice holds at least 8 u32; loadu has no alignment requirement.
+        unsafe { self.0.avx._mm256_loadu_si256(src.as_ptr().cast()) }
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rotate_up(self, v: __m256) -> __m256 {
+        let v8 = self.0;
+        v8.avx2._mm256_permutevar8x32_ps(v, v8.avx._mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6))
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rotate_up_idx(self, i: __m256i) -> __m256i {
+        let v8 = self.0;
+        v8.avx2._mm256_permutevar8x32_epi32(i, v8.avx._mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6))
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn reduce_sum(self, v: __m256) -> f32 {
         // Pairwise in the order of the portable lanes: l + 4, then l + 2, then l + 1.
         let s = self.0;
@@ -789,6 +805,24 @@ impl Math<f64> for Avx2F64 {
             // Indices are u32 values widened to 64 bits: the conversion is exact.
             *d = w as u32;
         }
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn load_idx(self, src: &[u32]) -> __m256i {
+        assert!(src.len() >= 4);
+        // SAFETY: the slice holds at least 4 u32 (16 bytes); loadu has no alignment requirement.
+        let narrow = unsafe { self.0.sse2._mm_loadu_si128(src.as_ptr().cast()) };
+        // Widened to the 64-bit lanes of the values, as `iota` and `splat_idx` make them.
+        self.0.avx2._mm256_cvtepu32_epi64(narrow)
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rotate_up(self, v: __m256d) -> __m256d {
+        // Lanes 3, 0, 1, 2 (two bits each, from lane 0).
+        self.0.avx2._mm256_permute4x64_pd::<0b10_01_00_11>(v)
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rotate_up_idx(self, i: __m256i) -> __m256i {
+        // The indices are 64-bit lanes, as the values.
+        self.0.avx2._mm256_permute4x64_epi64::<0b10_01_00_11>(i)
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn reduce_sum(self, v: __m256d) -> f64 {

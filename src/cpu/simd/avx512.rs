@@ -42,6 +42,12 @@ impl Avx512F32 {
     fn bits(self, a: __m512) -> __m512i {
         self.0.avx512f._mm512_castps_si512(a)
     }
+
+    /// The lane permutation of [`Math::rotate_up`]: lane `l` reads lane `l - 1`, lane 0 lane 15.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rotation(self) -> __m512i {
+        self.0.avx512f._mm512_setr_epi32(15, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
+    }
 }
 
 impl Math<f32> for Avx512F32 {
@@ -285,6 +291,20 @@ impl Math<f32> for Avx512F32 {
         assert!(dst.len() >= 16);
         // SAFETY: the slice has room for 16 u32; storeu has no alignment requirement.
         unsafe { self.0.avx512f._mm512_storeu_si512(dst.as_mut_ptr().cast(), i) }
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn load_idx(self, src: &[u32]) -> __m512i {
+        assert!(src.len() >= 16);
+        // SAFETY: the slice holds at least 16 u32; loadu has no alignment requirement.
+        unsafe { self.0.avx512f._mm512_loadu_si512(src.as_ptr().cast()) }
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rotate_up(self, v: __m512) -> __m512 {
+        self.0.avx512f._mm512_permutexvar_ps(self.rotation(), v)
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rotate_up_idx(self, i: __m512i) -> __m512i {
+        self.0.avx512f._mm512_permutexvar_epi32(self.rotation(), i)
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn reduce_sum(self, v: __m512) -> f32 {
@@ -541,6 +561,23 @@ impl Math<f64> for Avx512F64 {
         assert!(dst.len() >= 8);
         // SAFETY: the slice has room for 8 u32; storeu has no alignment requirement.
         unsafe { self.0.avx._mm256_storeu_si256(dst.as_mut_ptr().cast(), i) }
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn load_idx(self, src: &[u32]) -> __m256i {
+        assert!(src.len() >= 8);
+        // SAFETY: the slice holds at least 8 u32; loadu has no alignment requirement.
+        unsafe { self.0.avx._mm256_loadu_si256(src.as_ptr().cast()) }
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rotate_up(self, v: __m512d) -> __m512d {
+        let f = self.0.avx512f;
+        f._mm512_permutexvar_pd(f._mm512_setr_epi64(7, 0, 1, 2, 3, 4, 5, 6), v)
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rotate_up_idx(self, i: __m256i) -> __m256i {
+        // The indices are 8 32-bit lanes.
+        let v = self.0;
+        v.avx2._mm256_permutevar8x32_epi32(i, v.avx._mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6))
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn reduce_sum(self, v: __m512d) -> f64 {

@@ -217,6 +217,18 @@ macro_rules! lanes_math {
                 dst[..N].copy_from_slice(&i);
             }
             #[inline(always)]
+            fn load_idx(self, src: &[u32]) -> [u32; N] {
+                map!(|l| src[l])
+            }
+            #[inline(always)]
+            fn rotate_up(self, v: [$t; N]) -> [$t; N] {
+                map!(|l| v[(l + N - 1) % N])
+            }
+            #[inline(always)]
+            fn rotate_up_idx(self, i: [u32; N]) -> [u32; N] {
+                map!(|l| i[(l + N - 1) % N])
+            }
+            #[inline(always)]
             fn reduce_sum(self, v: [$t; N]) -> $t {
                 // Pairwise, in a fixed order.
                 let mut v = v;

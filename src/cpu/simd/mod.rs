@@ -484,6 +484,24 @@ mod tests {
         }
     }
 
+    /// `rotate_up` and `rotate_up_idx` move each lane up by one, the last to lane 0; `load_idx`
+    /// reads what `store_idx` wrote.
+    fn rotation_agrees_with_scalar<T: Real, M: Math<T>>(m: M, name: &str) {
+        let n = M::LANES;
+        let values: Vec<T> = (0..n).map(|l| T::from_f64(l as f64 + 0.5)).collect();
+        let (mut got, mut got_idx) = (vec![T::ZERO; n], vec![0u32; n]);
+        m.vectorize(|| {
+            m.store(m.rotate_up(m.load(&values)), &mut got);
+            m.store_idx(m.rotate_up_idx(m.iota(100)), &mut got_idx);
+        });
+        let mut loaded = vec![0u32; n];
+        m.vectorize(|| m.store_idx(m.load_idx(&got_idx), &mut loaded));
+        assert_eq!(loaded, got_idx, "{name}: load_idx");
+        let want: Vec<T> = (0..n).map(|l| values[(l + n - 1) % n]).collect();
+        let want_idx: Vec<u32> = (0..n).map(|l| 100 + ((l + n - 1) % n) as u32).collect();
+        assert_eq!((got, got_idx), (want, want_idx), "{name}: rotate_up");
+    }
+
     /// `all_below_abs` on blocks of 1 to 4 vectors, mostly below the bound, some with a value
     /// at, just below or beyond it, NaN or infinite: never true where a lane is not below the
     /// bound, and exact for bounds with a short significand (those of exp). `all_below` on the
@@ -537,6 +555,9 @@ mod tests {
         exp_below_agrees_with_exp(Scalar::<f64>::new(), "scalar f64");
         exp_below_agrees_with_exp(Lanes::<f64, 2, Baseline>::new(Baseline), "baseline f64");
         masks_agree_with_scalar(Scalar::<f32>::new(), "scalar f32");
+        rotation_agrees_with_scalar(Scalar::<f64>::new(), "scalar f64");
+        rotation_agrees_with_scalar(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
+        rotation_agrees_with_scalar(Lanes::<f64, 2, Baseline>::new(Baseline), "baseline f64");
         below_abs_agrees_with_scalar(Scalar::<f32>::new(), "scalar f32");
         below_abs_agrees_with_scalar(Scalar::<f64>::new(), "scalar f64");
         below_abs_agrees_with_scalar(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
@@ -559,6 +580,8 @@ mod tests {
                     masks_agree_with_scalar(Avx2F64::new(v3), "avx2 f64");
                     below_abs_agrees_with_scalar(Avx2F32::new(v3), "avx2 f32");
                     below_abs_agrees_with_scalar(Avx2F64::new(v3), "avx2 f64");
+                    rotation_agrees_with_scalar(Avx2F32::new(v3), "avx2 f32");
+                    rotation_agrees_with_scalar(Avx2F64::new(v3), "avx2 f64");
                 }
                 None => println!("SKIPPED: avx2 (not supported by this CPU)"),
             }
@@ -576,6 +599,8 @@ mod tests {
                     masks_agree_with_scalar(Avx512F64::new(v4), "avx512 f64");
                     below_abs_agrees_with_scalar(Avx512F32::new(v4), "avx512 f32");
                     below_abs_agrees_with_scalar(Avx512F64::new(v4), "avx512 f64");
+                    rotation_agrees_with_scalar(Avx512F32::new(v4), "avx512 f32");
+                    rotation_agrees_with_scalar(Avx512F64::new(v4), "avx512 f64");
                 }
                 None => println!("SKIPPED: avx512 (not supported by this CPU)"),
             }
