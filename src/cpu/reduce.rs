@@ -616,6 +616,13 @@ impl<K: KernelDef, const N: usize> Reducer<K> for KMin<N> {
     fn merge<M: Math<K::T>>(_: M, acc: &mut Self::Acc<M>, later: &Self::Acc<M>) {
         let one = <K::T as Real>::Scalar::default();
         for (selection, later) in acc.as_mut().iter_mut().zip(later.as_ref()) {
+            // +inf is never selected, so a first slot at +inf is an empty selection, the first
+            // tile's `total`: what `later` holds is the merge.
+            let empty = selection.values.slots[0] == K::T::INFINITY;
+            if empty {
+                *selection = *later;
+                continue;
+            }
             for (&x, &i) in later.values.slots.iter().zip(&later.indices.slots) {
                 // `later`'s values increase: once one is not below the N-th, none after is.
                 let enters = x < selection.last();
