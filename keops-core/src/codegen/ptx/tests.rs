@@ -252,9 +252,10 @@ impl Rng {
 const EMULATED_BLOCK: u32 = 32;
 
 /// Runs the module of `kernel` in the emulator on `m` i-rows and `n` j-rows of random inputs
-/// (rounded to the kernel's type), in one pass ([`ENTRY`]) and split into chunks of one block's
-/// rows ([`ENTRY_2D`] then [`ENTRY_MERGE`]), and compares both with the reference evaluator:
-/// values within a relative tolerance, indices exactly when `exact_indices`.
+/// (rounded to the kernel's type), in one pass ([`ENTRY`]) and split into chunks of one and of
+/// two blocks' rows ([`ENTRY_2D`] then [`ENTRY_MERGE`]; the runtime's chunks are of several
+/// blocks), and compares each with the reference evaluator: values within a relative
+/// tolerance, indices exactly when `exact_indices`.
 fn check_kernel(text: &str, m: usize, n: usize, seed: u64, exact_indices: bool) {
     check_random(&checked(text), text, m, n, seed, exact_indices);
 }
@@ -326,20 +327,29 @@ fn check_kernel_on(kernel: &crate::check::Kernel, text: &str, inputs: &[Vec<f64>
     emulator::run(&module.text, ENTRY, &mut args, (grid_x, 1), block, shared);
     let whole = args.split_off(kernel.params.len());
 
-    let chunks = inner.div_ceil(block as usize).max(1);
-    let partial = (module.partial_widths.0 as usize, module.partial_widths.1 as usize);
-    let mut args: Vec<Arg> = inputs.iter().map(|v| Arg::Buffer(encode(v))).collect();
-    args.extend(outputs(partial, chunks * outer));
-    args.extend(counts);
-    args.push(Arg::U32(block));
-    emulator::run(&module.text, ENTRY_2D, &mut args, (grid_x, chunks as u32), block, shared);
-    let mut merge: Vec<Arg> = args.drain(kernel.params.len()..).take(2).collect();
-    merge.extend(outputs(want.widths, outer));
-    merge.extend([Arg::U32(outer as u32), Arg::U32(chunks as u32)]);
-    emulator::run(&module.text, ENTRY_MERGE, &mut merge, (grid_x, 1), block, 0);
+    let split = |chunk: u32| {
+        let chunks = inner.div_ceil(chunk as usize).max(1);
+        let partial = (module.partial_widths.0 as usize, module.partial_widths.1 as usize);
+        let mut args: Vec<Arg> = inputs.iter().map(|v| Arg::Buffer(encode(v))).collect();
+        args.extend(outputs(partial, chunks * outer));
+        args.extend(counts.clone());
+        args.push(Arg::U32(chunk));
+        emulator::run(&module.text, ENTRY_2D, &mut args, (grid_x, chunks as u32), block, shared);
+        let mut merge: Vec<Arg> = args.drain(kernel.params.len()..).take(2).collect();
+        merge.extend(outputs(want.widths, outer));
+        merge.extend([Arg::U32(outer as u32), Arg::U32(chunks as u32)]);
+        emulator::run(&module.text, ENTRY_MERGE, &mut merge, (grid_x, 1), block, 0);
+        merge.split_off(2)
+    };
+    let (one_block, two_blocks) = (split(block), split(2 * block));
 
     let tol = if f32s { 2e-4 } else { 1e-10 };
-    for (scheme, out) in [("1D", &whole[..2]), ("2D", &merge[2..4])] {
+    let schemes = [
+        ("1D", &whole[..2]),
+        ("2D, chunks of a block", &one_block[..]),
+        ("2D, chunks of two blocks", &two_blocks[..]),
+    ];
+    for (scheme, out) in schemes {
         let (Arg::Buffer(values), Arg::Buffer(indices)) = (&out[0], &out[1]) else { unreachable!() };
         let what = format!("{text}, M = {m}, N = {n}, {scheme}");
         for (k, (got, w)) in decode(values).into_iter().zip(&want.values).enumerate() {
