@@ -340,7 +340,14 @@ fn reduce_segment<K: KernelDef, M: Math<K::T>>(
             K::Red::merge(m, t, &acc);
         }
     }
-    Array::from_fn(|b| K::Red::collapse(m, &total.as_ref()[b]))
+    // A loop rather than `from_fn`'s closure, which the compiler may leave out of line, without
+    // the target features that the collapses' scalar arithmetic needs (see `Reducer::collapse`).
+    let mut collapsed: K::Block<ScalarAcc<K>> =
+        Array::from_fn(|_| K::Red::init(<K::T as Real>::Scalar::default()));
+    for (c, t) in collapsed.as_mut().iter_mut().zip(total.as_ref()) {
+        *c = K::Red::collapse(m, t);
+    }
+    collapsed
 }
 
 /// The values and indices of a block of output rows.
