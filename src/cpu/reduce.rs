@@ -628,7 +628,7 @@ impl<K: KernelDef, const N: usize> Reducer<K> for KMin<N> {
     }
 
     fn merge<M: Math<K::T>>(_: M, acc: &mut Self::Acc<M>, later: &Self::Acc<M>) {
-        let one = <K::T as Real>::Scalar::default();
+        let scalar = <K::T as Real>::Scalar::default();
         for (selection, later) in acc.as_mut().iter_mut().zip(later.as_ref()) {
             // +inf is never selected, so a first slot at +inf is an empty selection, the first
             // tile's `total`: what `later` holds is the merge.
@@ -643,7 +643,7 @@ impl<K: KernelDef, const N: usize> Reducer<K> for KMin<N> {
                 if !enters {
                     break;
                 }
-                selection.insert(one, x, i);
+                selection.insert(scalar, x, i);
             }
         }
     }
