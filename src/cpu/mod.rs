@@ -38,8 +38,9 @@ const PAIRS_PER_TASK: usize = 1 << 16;
 /// Rows per task of the per-row feature computations.
 const ROWS_PER_TASK: usize = 4096;
 
-/// The widest SIMD register, in lanes.
-const MAX_LANES: usize = 64;
+/// The widest SIMD register, in lanes (AVX-512's 16 f32): buffers of a value's lanes (and a
+/// K-selection's overhang) are this long, and [`pack_inner`] checks every tier against it.
+const MAX_LANES: usize = 16;
 
 type Acc<K, M> = <<K as KernelDef>::Red as Reducer<K>>::Acc<M>;
 type ScalarAcc<K> = Acc<K, <<K as KernelDef>::T as Real>::Scalar>;

@@ -15,6 +15,7 @@
 
 use std::ops::Range;
 
+use crate::cpu::MAX_LANES;
 use crate::cpu::math::{Math, Real, Task};
 use crate::kernel::{Array, KernelDef};
 
@@ -456,11 +457,6 @@ impl<const N: usize> KMin<N> {
         m.vectorize(InsertLanes { m, selection, xs, js, below });
     }
 }
-
-/// The widest SIMD register, in lanes (AVX-512's 16 f32): the lanes of a K-selection's
-/// candidates are stored in arrays of this size, and a selection's slots are followed by as
-/// many for the lanes of its last vector.
-const MAX_LANES: usize = 16;
 
 /// A selection's `N` slots (values or indices), followed by room for the lanes past `N` of the
 /// last of the vectors that cover them: the slots are read and written a vector at a time.
