@@ -68,6 +68,12 @@ impl Avx2F32 {
         self.0.avx._mm256_castps_si256(a)
     }
 
+    /// The lane permutation of [`Math::rotate_up`]: lane `l` reads lane `l - 1`, lane 0 lane 7.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn rotation(self) -> __m256i {
+        self.0.avx._mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6)
+    }
+
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn with_bits(self, a: __m256i) -> __m256 {
         self.0.avx._mm256_castsi256_ps(a)
@@ -426,13 +432,11 @@ impl Math<f32> for Avx2F32 {
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn rotate_up(self, v: __m256) -> __m256 {
-        let v8 = self.0;
-        v8.avx2._mm256_permutevar8x32_ps(v, v8.avx._mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6))
+        self.0.avx2._mm256_permutevar8x32_ps(v, self.rotation())
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn rotate_up_idx(self, i: __m256i) -> __m256i {
-        let v8 = self.0;
-        v8.avx2._mm256_permutevar8x32_epi32(i, v8.avx._mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6))
+        self.0.avx2._mm256_permutevar8x32_epi32(i, self.rotation())
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn reduce_sum(self, v: __m256) -> f32 {
