@@ -509,9 +509,7 @@ impl<T: Real, const N: usize> Selection<T, N> {
     }
 
     /// Inserts `x` (index `i`) if it is below the `N`-th value; equal values stay before it, so
-    /// earlier indices win ties. `LANES` slots at a time, without a data-dependent branch: a
-    /// slot takes its predecessor where `x` is below that, else `x` where `x` is below its own
-    /// value, else keeps its own.
+    /// earlier indices win ties. `LANES` slots at a time (see [`shift_in`]).
     #[inline(always)]
     fn insert<M: Math<T>>(&mut self, m: M, x: T, i: u32) {
         // NaN compares as not smaller, so it never enters the selection.
@@ -520,23 +518,77 @@ impl<T: Real, const N: usize> Selection<T, N> {
             return;
         }
         let (x, i) = (m.splat(x), m.splat_idx(i));
-        let first = m.tail(1);
-        // The previous vector's slots moved up a lane: lane 0 holds its last slot, the
-        // predecessor of this vector's first. The first slot's is -inf, which no `x` is below.
-        let (mut carry, mut carry_i) = (m.splat(T::NEG_INFINITY), m.splat_idx(0));
+        let mut carry = (m.splat(T::NEG_INFINITY), m.splat_idx(0));
         for s in (0..N).step_by(M::LANES) {
-            let (own, own_i) = (m.load(&self.values.all()[s..]), m.load_idx(&self.indices.all()[s..]));
-            let (up, up_i) = (m.rotate_up(own), m.rotate_up_idx(own_i));
-            let (prev, prev_i) = (m.blend(first, carry, up), m.blend_idx(first, carry_i, up_i));
-            let (shifts, takes) = (m.lt_mask(x, prev), m.lt_mask(x, own));
-            m.store(m.blend(shifts, prev, m.blend(takes, x, own)), &mut self.values.all_mut()[s..]);
-            m.store_idx(
-                m.blend_idx(shifts, prev_i, m.blend_idx(takes, i, own_i)),
-                &mut self.indices.all_mut()[s..],
-            );
-            (carry, carry_i) = (up, up_i);
+            let own = (m.load(&self.values.all()[s..]), m.load_idx(&self.indices.all()[s..]));
+            let (new, up) = shift_in(m, (x, i), own, carry);
+            m.store(new.0, &mut self.values.all_mut()[s..]);
+            m.store_idx(new.1, &mut self.indices.all_mut()[s..]);
+            carry = up;
         }
     }
+
+    /// [`Selection::insert`] of the lanes `below` of `xs` (indices `js`), in lane order, for
+    /// selections of at most [`HELD_VECTORS`] vectors: their slots stay in registers from the
+    /// first insertion to the last. Each insertion is then a few dependent vector operations,
+    /// where reading the slots back from memory waited on the previous insertion's stores. A
+    /// value not below the `N`-th when its turn comes leaves every slot as it is, so there is
+    /// no test.
+    #[inline(always)]
+    fn insert_held<M: Math<T>>(&mut self, m: M, xs: &[T; MAX_LANES], js: &[u32; MAX_LANES], mut below: u64) {
+        let vectors = N.div_ceil(M::LANES);
+        debug_assert!(vectors <= HELD_VECTORS);
+        let mut held = [(m.splat(T::ZERO), m.splat_idx(0)); HELD_VECTORS];
+        for (v, slots) in held.iter_mut().enumerate().take(vectors) {
+            let s = v * M::LANES;
+            *slots = (m.load(&self.values.all()[s..]), m.load_idx(&self.indices.all()[s..]));
+        }
+        while below != 0 {
+            let l = below.trailing_zeros() as usize;
+            let x = (m.splat(xs[l]), m.splat_idx(js[l]));
+            let mut carry = (m.splat(T::NEG_INFINITY), m.splat_idx(0));
+            for slots in held.iter_mut().take(vectors) {
+                let (new, up) = shift_in(m, x, *slots, carry);
+                (*slots, carry) = (new, up);
+            }
+            below &= below - 1;
+        }
+        for (v, slots) in held.iter().enumerate().take(vectors) {
+            let s = v * M::LANES;
+            m.store(slots.0, &mut self.values.all_mut()[s..]);
+            m.store_idx(slots.1, &mut self.indices.all_mut()[s..]);
+        }
+    }
+}
+
+/// The most vectors of slots a selection may take to be held in registers across a step's
+/// insertions ([`Selection::insert_held`]): `N` up to 32 in f32 with AVX2 (64 with AVX-512),
+/// 16 in f64 (32).
+const HELD_VECTORS: usize = 4;
+
+/// A vector of a selection's values and the vector of their indices.
+type Slots<T, M> = (<M as Math<T>>::V, <M as Math<T>>::Idx);
+
+/// One vector of a selection's slots (values and indices) with `x` (index `i`) inserted: a
+/// slot takes its predecessor where `x` is below that, else `x` where `x` is below its own
+/// value, else keeps its own; without a data-dependent branch. `carry` is the previous vector's
+/// slots moved up a lane (its last slot in lane 0, the predecessor of this vector's first; -inf
+/// before the first vector, which no `x` is below). Returns the new slots, and this vector's
+/// slots moved up a lane, the next one's `carry`.
+#[inline(always)]
+fn shift_in<T: Real, M: Math<T>>(
+    m: M,
+    (x, i): Slots<T, M>,
+    (own, own_i): Slots<T, M>,
+    (carry, carry_i): Slots<T, M>,
+) -> (Slots<T, M>, Slots<T, M>) {
+    let first = m.tail(1);
+    let (up, up_i) = (m.rotate_up(own), m.rotate_up_idx(own_i));
+    let (prev, prev_i) = (m.blend(first, carry, up), m.blend_idx(first, carry_i, up_i));
+    let (shifts, takes) = (m.lt_mask(x, prev), m.lt_mask(x, own));
+    let new = m.blend(shifts, prev, m.blend(takes, x, own));
+    let new_i = m.blend_idx(shifts, prev_i, m.blend_idx(takes, i, own_i));
+    ((new, new_i), (up, up_i))
 }
 
 /// [`KMin::insert_stored`]'s loop, as a task for [`Math::vectorize`].
@@ -553,6 +605,9 @@ impl<T: Real, M: Math<T>, const N: usize> Task for InsertLanes<'_, T, M, N> {
 
     #[inline(always)]
     fn run(self) {
+        if N.div_ceil(M::LANES) <= HELD_VECTORS {
+            return self.selection.insert_held(self.m, self.xs, self.js, self.below);
+        }
         let mut below = self.below;
         while below != 0 {
             let l = below.trailing_zeros() as usize;
