@@ -3,7 +3,7 @@
 //! shape may change between versions).
 
 use crate::backend::Backend;
-use crate::cpu::math::{Math, Real};
+use crate::cpu::math::{Math, Real, Task};
 use crate::cpu::reduce::Reducer;
 use crate::error::Result;
 use crate::grad::Backprop;
@@ -79,8 +79,29 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
     fn inner(vars: &[&[Self::T]], row: usize) -> Self::Inner<Self::T>;
     /// The formula for the pairs of a block of output rows and one reduced row (one lane per
     /// pair).
+    ///
+    /// Optimised builds inline it into the reduction loops. Debug builds call it, and it runs
+    /// [`KernelDef::pair_inline`] under the tier's target features: unoptimised code gives
+    /// every inlined value its own stack slot, and a formula inlined at each of the loops'
+    /// call sites took frames of several MiB (a gradient of a log-sum-exp: 3.7 MiB with
+    /// AVX-512), past a thread's 2 MiB stack.
     #[allow(clippy::type_complexity)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn pair<M: Math<Self::T>>(
+        m: M,
+        o: &Self::Block<Self::Outer<M::V>>,
+        j: &Self::Inner<M::V>,
+    ) -> Self::Block<(Self::F<M::V>, Self::G<M::V>)> {
+        if cfg!(debug_assertions) {
+            m.vectorize(Pair::<Self, M> { m, o, j })
+        } else {
+            Self::pair_inline(m, o, j)
+        }
+    }
+
+    /// [`KernelDef::pair`]'s generated body, `#[inline(always)]`.
+    #[allow(clippy::type_complexity)]
+    fn pair_inline<M: Math<Self::T>>(
         m: M,
         o: &Self::Block<Self::Outer<M::V>>,
         j: &Self::Inner<M::V>,
@@ -171,6 +192,22 @@ pub trait Kernel: Send + Sync {
         Self: Sized,
     {
         crate::solve::solve_flat(self, pos, inputs, alpha, options)
+    }
+}
+
+/// [`KernelDef::pair_inline`], as a task for [`Math::vectorize`] (debug builds).
+struct Pair<'a, K: KernelDef, M: Math<K::T>> {
+    m: M,
+    o: &'a K::Block<K::Outer<M::V>>,
+    j: &'a K::Inner<M::V>,
+}
+
+impl<K: KernelDef, M: Math<K::T>> Task for Pair<'_, K, M> {
+    type Output = K::Block<(K::F<M::V>, K::G<M::V>)>;
+
+    #[inline(always)]
+    fn run(self) -> Self::Output {
+        K::pair_inline(self.m, self.o, self.j)
     }
 }
 

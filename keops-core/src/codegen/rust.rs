@@ -434,7 +434,7 @@ fn kernel_def(
 
             #[inline(always)]
             #[allow(unused_variables, clippy::all)]
-            fn pair<M: ::keops::__private::Math<#t>>(m: M, o: &[[M::V; #no]; #block], j: &[M::V; #ni]) -> [([M::V; #nf], [M::V; #ng]); #block] {
+            fn pair_inline<M: ::keops::__private::Math<#t>>(m: M, o: &[[M::V; #no]; #block], j: &[M::V; #ni]) -> [([M::V; #nf], [M::V; #ng]); #block] {
                 #pair_body
             }
 
