@@ -195,7 +195,9 @@ pub use kernel::Kernel;
 pub use solve::{Solution, SolveOptions, conjugate_gradient};
 
 /// The SIMD instruction set CPU kernels use on this machine: `"avx512"`, `"avx2"`, `"sse2"`,
-/// `"neon"` or `"scalar"` (chosen at run time; `KEOPS_SIMD` can lower it).
+/// `"neon"` or `"scalar"` (chosen at run time; `KEOPS_SIMD` can lower it), or `"wide"`, the
+/// portable lanes at AVX-512's widths that `KEOPS_SIMD=wide` picks with the `wide-lanes`
+/// feature (for tests).
 pub fn cpu_simd() -> &'static str {
     cpu::simd::tier().name()
 }

@@ -294,3 +294,12 @@ fn weighted_log_sum_exps_whose_maximum_moves() {
     check_inputs(&softmax, &inputs, "moving maxima");
     check_inputs(&weighted, &inputs, "moving maxima");
 }
+
+/// `KEOPS_SIMD=wide` (CI runs this file with it) must not fall back to the machine's own tier
+/// without saying so: the run would then test nothing new.
+#[test]
+fn the_requested_portable_width_is_used() {
+    if std::env::var("KEOPS_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("wide")) {
+        assert_eq!(keops::cpu_simd(), "wide", "KEOPS_SIMD=wide needs the `wide-lanes` feature");
+    }
+}

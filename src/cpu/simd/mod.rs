@@ -9,7 +9,11 @@
 //! Every tier computes exactly what [`Scalar`](super::math::Scalar) computes, lane for lane.
 //!
 //! `KEOPS_SIMD=avx512|avx2|baseline|scalar` restricts the choice (for tests and comparisons); a
-//! tier the machine lacks falls back to the best available one below it.
+//! tier the machine lacks falls back to the best available one below it. With the `wide-lanes`
+//! feature, `KEOPS_SIMD=wide` picks [`Lanes`] at AVX-512's widths instead, on any machine: the
+//! reductions' lane-count-dependent code (K-selections that fit one vector, masks and tails of
+//! 16 lanes) then runs where AVX-512 does not, and the AVX-512 tier's own instructions are
+//! tested lane by lane against [`Scalar`](super::math::Scalar) where it does.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -33,6 +37,9 @@ pub enum Tier {
     Avx2,
     Baseline,
     Scalar,
+    /// Portable lanes at AVX-512's widths (`KEOPS_SIMD=wide`, with the `wide-lanes` feature).
+    #[cfg(feature = "wide-lanes")]
+    Wide,
 }
 
 impl Tier {
@@ -48,6 +55,8 @@ impl Tier {
                 }
             }
             Tier::Scalar => "scalar",
+            #[cfg(feature = "wide-lanes")]
+            Tier::Wide => "wide",
         }
     }
 }
@@ -56,7 +65,12 @@ impl Tier {
 pub fn tier() -> Tier {
     static TIER: OnceLock<Tier> = OnceLock::new();
     *TIER.get_or_init(|| {
-        let cap = match std::env::var("KEOPS_SIMD").map(|v| v.to_ascii_lowercase()) {
+        let requested = std::env::var("KEOPS_SIMD").map(|v| v.to_ascii_lowercase());
+        #[cfg(feature = "wide-lanes")]
+        if requested.as_deref() == Ok("wide") {
+            return Tier::Wide;
+        }
+        let cap = match requested {
             Ok(v) if v == "avx2" => Tier::Avx2,
             Ok(v) if v == "baseline" || v == "sse2" || v == "neon" => Tier::Baseline,
             Ok(v) if v == "scalar" => Tier::Scalar,
@@ -101,6 +115,8 @@ pub fn dispatch_f32<Op: WithMath<f32>>(op: Op) -> Op::Output {
             None => op.with(Scalar::<f32>::new()),
         },
         Tier::Scalar => op.with(Scalar::<f32>::new()),
+        #[cfg(feature = "wide-lanes")]
+        Tier::Wide => op.with(Lanes::<f32, 16, Baseline>::new(Baseline)),
         _ => op.with(Lanes::<f32, 4, Baseline>::new(Baseline)),
     }
 }
@@ -119,6 +135,8 @@ pub fn dispatch_f64<Op: WithMath<f64>>(op: Op) -> Op::Output {
             None => op.with(Scalar::<f64>::new()),
         },
         Tier::Scalar => op.with(Scalar::<f64>::new()),
+        #[cfg(feature = "wide-lanes")]
+        Tier::Wide => op.with(Lanes::<f64, 8, Baseline>::new(Baseline)),
         _ => op.with(Lanes::<f64, 2, Baseline>::new(Baseline)),
     }
 }
