@@ -80,11 +80,12 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
     /// The formula for the pairs of a block of output rows and one reduced row (one lane per
     /// pair).
     ///
-    /// Optimised builds inline it into the reduction loops. Debug builds call it, and it runs
-    /// [`KernelDef::pair_inline`] under the tier's target features: unoptimised code gives
-    /// every inlined value its own stack slot, and a formula inlined at each of the loops'
-    /// call sites took frames of several MiB (a gradient of a log-sum-exp: 3.7 MiB with
-    /// AVX-512), past a thread's 2 MiB stack.
+    /// Optimised builds inline it into the reduction loops. Debug builds call it: unoptimised
+    /// code gives every inlined value its own stack slot, and a formula inlined at each of the
+    /// loops' call sites took frames of several MiB (a gradient of a log-sum-exp: 3.7 MiB with
+    /// AVX-512), past a thread's 2 MiB stack. It then runs [`KernelDef::pair_inline`] through
+    /// [`Math::vectorize`], so that a build optimised with debug assertions still compiles the
+    /// formula with the tier's instructions.
     #[allow(clippy::type_complexity)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn pair<M: Math<Self::T>>(
