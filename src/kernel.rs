@@ -93,6 +93,19 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
         o: &Self::Block<Self::Outer<M::V>>,
         j: &Self::Inner<M::V>,
     ) -> Self::Block<(Self::F<M::V>, Self::G<M::V>)> {
+        Self::pair_flagged(m, o, j).0
+    }
+
+    /// [`KernelDef::pair`], and whether its values may be subnormal where the formula's `exp`s
+    /// are: whether an `exp` of the block had an argument beyond its normal range. A hint for
+    /// [`Math::mul_add_tiny`], which gives the same values as [`Math::mul_add`].
+    #[allow(clippy::type_complexity)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn pair_flagged<M: Math<Self::T>>(
+        m: M,
+        o: &Self::Block<Self::Outer<M::V>>,
+        j: &Self::Inner<M::V>,
+    ) -> (Self::Block<(Self::F<M::V>, Self::G<M::V>)>, bool) {
         if cfg!(debug_assertions) {
             m.vectorize(Pair::<Self, M> { m, o, j })
         } else {
@@ -100,13 +113,13 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
         }
     }
 
-    /// [`KernelDef::pair`]'s generated body, `#[inline(always)]`.
+    /// [`KernelDef::pair_flagged`]'s generated body, `#[inline(always)]`.
     #[allow(clippy::type_complexity)]
     fn pair_inline<M: Math<Self::T>>(
         m: M,
         o: &Self::Block<Self::Outer<M::V>>,
         j: &Self::Inner<M::V>,
-    ) -> Self::Block<(Self::F<M::V>, Self::G<M::V>)>;
+    ) -> (Self::Block<(Self::F<M::V>, Self::G<M::V>)>, bool);
 
     /// For a sum whose every component is one per-pair value times a feature of the reduced
     /// row (`K(x_i, y_j) * b_j` with a vector `b_j`), the positions of those features in
@@ -204,7 +217,7 @@ struct Pair<'a, K: KernelDef, M: Math<K::T>> {
 }
 
 impl<K: KernelDef, M: Math<K::T>> Task for Pair<'_, K, M> {
-    type Output = K::Block<(K::F<M::V>, K::G<M::V>)>;
+    type Output = (K::Block<(K::F<M::V>, K::G<M::V>)>, bool);
 
     #[inline(always)]
     fn run(self) -> Self::Output {

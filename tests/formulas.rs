@@ -249,3 +249,28 @@ fn exp_in_formulas_matches_the_scalar_exp() {
     let far = [-708.4, -708.5, -720.0, -744.4, -745.1, -745.2, -800.0, -1e300, f64::NEG_INFINITY];
     check(&k.eval(&below(-760.0, 699.0, &far), &[0.0]).unwrap(), &below(-760.0, 699.0, &far));
 }
+
+/// A sum of products whose factor `exp(..)` is subnormal (AVX-512 kernels compute such fused
+/// multiply-adds apart, through f64, as Intel's multipliers are slow on subnormal operands)
+/// gives what two fused multiply-adds give: each row has two nonzero terms, 32 reduced rows
+/// apart so that they share a lane at every SIMD width, with factors from the scalar `exp`.
+#[test]
+fn sums_of_subnormal_products_are_fused_multiply_adds() {
+    use keops::__private::Real;
+    let k = keops!(|x_i: f32, y_j: f32, b_j: f32| sum_j exp(x_i + y_j) * b_j);
+    let x: Vec<f32> = (0..203).map(|r| -87.4 - 0.06 * r as f32).collect();
+    for first in [0, 5, 17, 31] {
+        let mut y = vec![-1.0e4f32; 64];
+        let mut b = vec![1.0f32; 64];
+        (y[first], y[first + 32]) = (0.0, -3.5);
+        (b[first], b[first + 32]) = (2.5e38, -1.7e38 + first as f32 * 1.0e31);
+        let got = k.eval(&x, &y, &b).unwrap();
+        for (g, &x) in got.iter().zip(&x) {
+            let exp = |v: f32| <f32 as Real>::exp(<f32 as Real>::Scalar::default(), v);
+            let (e1, e2) = (exp(x), exp(x - 3.5));
+            assert!(e1 < f32::MIN_POSITIVE && e2 < f32::MIN_POSITIVE);
+            let want = e2.mul_add(b[first + 32], (f64::from(e1) * f64::from(b[first])) as f32);
+            assert_eq!(g[0].to_bits(), want.to_bits(), "row x = {x}, terms at {first} and {}", first + 32);
+        }
+    }
+}

@@ -20,6 +20,8 @@ pub trait Real:
 {
     /// One-lane arithmetic on this type (used to merge per-row results).
     type Scalar: Math<Self, V = Self, Mask = bool, Idx = u32> + Default;
+    /// keops-core's `exp_normal_bound`: `exp` of an argument of smaller magnitude is normal.
+    const EXP_NORMAL_BOUND: Self;
     const ZERO: Self;
     const ONE: Self;
     const INFINITY: Self;
@@ -43,9 +45,10 @@ pub trait Real:
 }
 
 macro_rules! real {
-    ($t:ty, $exp:ident, $exp_nonpositive:ident, $exp_below:ident, $log:ident, $dispatch:ident) => {
+    ($t:ty, $exp:ident, $exp_nonpositive:ident, $exp_below:ident, $log:ident, $dispatch:ident, $bound:ident) => {
         impl Real for $t {
             type Scalar = Scalar<$t>;
+            const EXP_NORMAL_BOUND: Self = super::mathfns::$bound;
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const INFINITY: Self = <$t>::INFINITY;
@@ -84,8 +87,8 @@ macro_rules! real {
         }
     };
 }
-real!(f32, exp_f32, exp_nonpositive_f32, exp_below_f32, log_f32, dispatch_f32);
-real!(f64, exp_f64, exp_nonpositive_f64, exp_below_f64, log_f64, dispatch_f64);
+real!(f32, exp_f32, exp_nonpositive_f32, exp_below_f32, log_f32, dispatch_f32, EXP_NORMAL_BOUND_F32);
+real!(f64, exp_f64, exp_nonpositive_f64, exp_below_f64, log_f64, dispatch_f64, EXP_NORMAL_BOUND_F64);
 
 /// Work for [`Math::vectorize`]. A closure is a task, but the compiler decides whether to
 /// inline its body, and a large body left out of line loses the target features (every
@@ -148,13 +151,21 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     /// [`Math::mul`] where operands are often subnormal: the products that follow an `exp`,
     /// whose results are subnormal wherever its argument is below about -87 (f32) or -708
     /// (f64), as for most pairs of a narrow Gaussian kernel. The same value; for processors
-    /// whose multiplier is slow on such operands.
+    /// whose multiplier is slow on such operands. `maybe` is false where no operand can be
+    /// subnormal but by the inputs' own values (every `exp` of the block was normal).
     #[inline(always)]
-    fn mul_tiny(self, a: Self::V, b: Self::V) -> Self::V {
+    fn mul_tiny(self, maybe: bool, a: Self::V, b: Self::V) -> Self::V {
+        let _ = maybe;
         self.mul(a, b)
     }
     /// `a * b + c`, fused.
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// [`Math::mul_add`] where operands are often subnormal, as [`Math::mul_tiny`]'s: the
+    /// accumulation of a sum of such products.
+    #[inline(always)]
+    fn mul_add_tiny(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V {
+        self.mul_add(a, b, c)
+    }
     fn neg(self, a: Self::V) -> Self::V;
     fn abs(self, a: Self::V) -> Self::V;
     fn min(self, a: Self::V, b: Self::V) -> Self::V;

@@ -212,15 +212,32 @@ impl<K: KernelDef> Reducer<K> for SumOfProducts {
         first: usize,
     ) {
         if K::SCALED.is_empty() {
-            return pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
+            // Chunks where an `exp` went beyond its normal range take `step_tiny`.
+            for (c, feats) in chunks.iter().enumerate() {
+                let (values, maybe_tiny) = K::pair_flagged(m, o, feats);
+                if maybe_tiny {
+                    *accs = step_tiny::<K, M>(m, *accs, values);
+                } else {
+                    <Self as Reducer<K>>::step_rows(
+                        m,
+                        accs,
+                        &values,
+                        m.iota(((first + c) * M::LANES) as u32),
+                    );
+                }
+            }
+            return;
         }
+        // Without the pair stage's flag (and `mul_add_tiny`): collecting it over a run made the
+        // common runs of a Gaussian sum of 3-vectors 3-4 % slower with AVX-512.
         let mut scales = [Array::from_fn(|_| m.splat(K::T::ZERO)); SCALED_RUN];
         for run in chunks.chunks(SCALED_RUN) {
             for (s, feats) in scales.iter_mut().zip(run) {
                 let values = K::pair(m, o, feats);
                 *s = Array::from_fn(|r| values.as_ref()[r].0.as_ref()[0]);
             }
-            accumulate_scaled_run::<K, M, _>(m, accs, |acc| acc.as_mut(), &scales[..run.len()], run);
+            let run = ScaledRun { scales: &scales[..run.len()], chunks: run, maybe_tiny: false };
+            accumulate_scaled_run::<K, M, _>(m, accs, |acc| acc.as_mut(), run);
         }
     }
 
@@ -254,6 +271,29 @@ impl<K: KernelDef> Reducer<K> for SumOfProducts {
     }
 }
 
+/// [`SumOfProducts`]' step for pair values that may be subnormal (an `exp` of the chunk went
+/// beyond its normal range): the same sums, by [`Math::mul_add_tiny`], which avoids the slow
+/// path some processors take on such operands. Out of line, and run through
+/// [`Math::vectorize`] for the tier's instructions: inlined, its code made the common step's
+/// loop spill registers (a gradient ran 13 % slower with AVX-512). The accumulators pass by
+/// value: by reference, they would have to live in memory in the common step too.
+#[cold]
+#[inline(never)]
+fn step_tiny<K: KernelDef, M: Math<K::T>>(
+    m: M,
+    mut accs: K::Block<K::F<M::V>>,
+    values: K::Block<PairValues<K, M::V>>,
+) -> K::Block<K::F<M::V>> {
+    m.vectorize(|| {
+        for (acc, (f, g)) in accs.as_mut().iter_mut().zip(values.as_ref()) {
+            for ((a, &x), &y) in acc.as_mut().iter_mut().zip(f.as_ref()).zip(g.as_ref()) {
+                *a = m.mul_add_tiny(x, y, *a);
+            }
+        }
+        accs
+    })
+}
+
 /// Chunks per run of a scaled sum: their per-pair values and features stay in the L1 cache.
 const SCALED_RUN: usize = 32;
 
@@ -263,16 +303,65 @@ const SCALED_RUN: usize = 32;
 const SCALED_ROWS: usize = 3;
 const SCALED_GROUP: usize = 4;
 
+/// A run of chunks for the second pass of a scaled sum.
+struct ScaledRun<'a, K: KernelDef, V: Copy + Send + Sync> {
+    /// Each chunk's per-pair values, one per row of the block.
+    scales: &'a [K::Block<V>],
+    /// The chunks' features.
+    chunks: &'a [K::Inner<V>],
+    /// Whether a per-pair value may be subnormal (see [`Math::mul_add_tiny`]).
+    maybe_tiny: bool,
+}
+
+impl<K: KernelDef, V: Copy + Send + Sync> Clone for ScaledRun<'_, K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K: KernelDef, V: Copy + Send + Sync> Copy for ScaledRun<'_, K, V> {}
+
 /// The second pass of a scaled sum over a run of chunks: adds `scale * feature` to each sum of
-/// [`KernelDef::SCALED`]'s features, where `scales` holds each chunk's per-pair values, one
-/// per row of the block, and `sums` gives a row's accumulators of those features, in order.
+/// [`KernelDef::SCALED`]'s features, where `sums` gives a row's accumulators of those
+/// features, in order. A run whose scales may be subnormal takes [`accumulate_scaled_tiny`].
 #[inline(always)]
 fn accumulate_scaled_run<K: KernelDef, M: Math<K::T>, A: Copy + Send + Sync>(
     m: M,
     accs: &mut K::Block<A>,
     sums: impl Fn(&mut A) -> &mut [M::V] + Copy,
-    scales: &[K::Block<M::V>],
-    run: &[K::Inner<M::V>],
+    run: ScaledRun<'_, K, M::V>,
+) {
+    if run.maybe_tiny {
+        *accs = accumulate_scaled_tiny::<K, M, A>(m, *accs, sums, run);
+    } else {
+        accumulate_scaled_rows::<K, M, A>(m, accs, sums, run);
+    }
+}
+
+/// [`accumulate_scaled_run`] for scales that may be subnormal, whose sums take
+/// [`Math::mul_add_tiny`]: out of line, as [`step_tiny`] (inlined, the soft-max's common
+/// runs ran 5 % slower with AVX-512).
+#[cold]
+#[inline(never)]
+fn accumulate_scaled_tiny<K: KernelDef, M: Math<K::T>, A: Copy + Send + Sync>(
+    m: M,
+    mut accs: K::Block<A>,
+    sums: impl Fn(&mut A) -> &mut [M::V] + Copy,
+    run: ScaledRun<'_, K, M::V>,
+) -> K::Block<A> {
+    m.vectorize(|| {
+        accumulate_scaled_rows::<K, M, A>(m, &mut accs, sums, run);
+        accs
+    })
+}
+
+/// [`accumulate_scaled_run`]'s sums, a few rows and components at a time.
+#[inline(always)]
+fn accumulate_scaled_rows<K: KernelDef, M: Math<K::T>, A: Copy + Send + Sync>(
+    m: M,
+    accs: &mut K::Block<A>,
+    sums: impl Fn(&mut A) -> &mut [M::V] + Copy,
+    run: ScaledRun<'_, K, M::V>,
 ) {
     let rows = <K::Block<()> as Array<()>>::LEN;
     let full = K::SCALED.len() - K::SCALED.len() % SCALED_GROUP;
@@ -280,12 +369,12 @@ fn accumulate_scaled_run<K: KernelDef, M: Math<K::T>, A: Copy + Send + Sync>(
         let accs = &mut accs.as_mut()[first_row..rows.min(first_row + SCALED_ROWS)];
         let rows = first_row..first_row + accs.len();
         for k in (0..full).step_by(SCALED_GROUP) {
-            accumulate_scaled::<K, M, A, SCALED_GROUP>(m, accs, sums, scales, run, rows.clone(), k);
+            accumulate_scaled::<K, M, A, SCALED_GROUP>(m, accs, sums, run, rows.clone(), k);
         }
         match K::SCALED.len() - full {
-            1 => accumulate_scaled::<K, M, A, 1>(m, accs, sums, scales, run, rows, full),
-            2 => accumulate_scaled::<K, M, A, 2>(m, accs, sums, scales, run, rows, full),
-            3 => accumulate_scaled::<K, M, A, 3>(m, accs, sums, scales, run, rows, full),
+            1 => accumulate_scaled::<K, M, A, 1>(m, accs, sums, run, rows, full),
+            2 => accumulate_scaled::<K, M, A, 2>(m, accs, sums, run, rows, full),
+            3 => accumulate_scaled::<K, M, A, 3>(m, accs, sums, run, rows, full),
             _ => {}
         }
     }
@@ -298,23 +387,23 @@ fn accumulate_scaled<K: KernelDef, M: Math<K::T>, A, const N: usize>(
     m: M,
     accs: &mut [A],
     sums: impl Fn(&mut A) -> &mut [M::V],
-    scales: &[K::Block<M::V>],
-    run: &[K::Inner<M::V>],
+    run: ScaledRun<'_, K, M::V>,
     rows: Range<usize>,
     first: usize,
 ) {
+    let maybe_tiny = run.maybe_tiny;
     let features: [usize; N] = core::array::from_fn(|k| K::SCALED[first + k]);
     let mut local: [[M::V; N]; SCALED_ROWS] = [[m.splat(K::T::ZERO); N]; SCALED_ROWS];
     let local = &mut local[..accs.len()];
     for (l, acc) in local.iter_mut().zip(accs.iter_mut()) {
         l.copy_from_slice(&sums(acc)[first..first + N]);
     }
-    for (scale, feats) in scales.iter().zip(run) {
+    for (scale, feats) in run.scales.iter().zip(run.chunks) {
         let scale = &scale.as_ref()[rows.clone()];
         for (k, &f) in features.iter().enumerate() {
             let v = feats.as_ref()[f];
             for (sum, &s) in local.iter_mut().zip(scale) {
-                sum[k] = m.mul_add(s, v, sum[k]);
+                sum[k] = if maybe_tiny { m.mul_add_tiny(s, v, sum[k]) } else { m.mul_add(s, v, sum[k]) };
             }
         }
     }
@@ -806,18 +895,19 @@ fn settled_exp<K: KernelDef, M: Math<K::T>>(
     maxima: impl Fn(usize) -> M::V,
     values: &K::Block<PairValues<K, M::V>>,
 ) -> K::Block<M::V> {
-    exp_of_nonpositive::<K, M>(m, Array::from_fn(|b| m.sub(values.as_ref()[b].0.as_ref()[0], maxima(b))))
+    exp_of_nonpositive::<K, M>(m, Array::from_fn(|b| m.sub(values.as_ref()[b].0.as_ref()[0], maxima(b)))).0
 }
 
 /// `exp(d)` for each row of a block, `d <= 0` or -inf: by [`Real::exp_nonpositive`] if every
 /// `d` is above [`NEGLIGIBLE_EXPONENT`], else by [`Real::exp_below`] (which give `exp`'s
-/// values where they apply).
+/// values where they apply). And whether some values may be subnormal: whether some `d` is
+/// below `-EXP_NORMAL_BOUND`.
 #[inline(always)]
-fn exp_of_nonpositive<K: KernelDef, M: Math<K::T>>(m: M, d: K::Block<M::V>) -> K::Block<M::V> {
+fn exp_of_nonpositive<K: KernelDef, M: Math<K::T>>(m: M, d: K::Block<M::V>) -> (K::Block<M::V>, bool) {
     if m.all_below_abs(d.as_ref(), K::T::from_f64(-NEGLIGIBLE_EXPONENT)) {
-        K::T::exp_nonpositive(m, &d)
+        (K::T::exp_nonpositive(m, &d), false)
     } else {
-        K::T::exp_below(m, &d)
+        (K::T::exp_below(m, &d), !m.all_below_abs(d.as_ref(), K::T::EXP_NORMAL_BOUND))
     }
 }
 
@@ -919,13 +1009,18 @@ fn settled_step_chunks<K: KernelDef, M: Math<K::T>, R: RunningMax<K>>(
                 R::rescale(m, acc, top, t, above);
             }
         }
+        let mut maybe_tiny = false;
         for s in scales.iter_mut() {
             let d: K::Block<M::V> = Array::from_fn(|b| m.sub(s.as_ref()[b], max(&accs.as_ref()[b])));
             *s = match floor {
                 Some(floor) => {
                     K::T::exp_nonpositive(m, &Array::from_fn(|b| m.max(m.splat(floor), d.as_ref()[b])))
                 }
-                None => exp_of_nonpositive::<K, M>(m, d),
+                None => {
+                    let (t, tiny) = exp_of_nonpositive::<K, M>(m, d);
+                    maybe_tiny |= tiny;
+                    t
+                }
             };
         }
         for t in scales.iter() {
@@ -933,7 +1028,8 @@ fn settled_step_chunks<K: KernelDef, M: Math<K::T>, R: RunningMax<K>>(
                 R::add_unit(m, acc, t);
             }
         }
-        accumulate_scaled_run::<K, M, _>(m, accs, R::scaled_sums::<M>, scales, run);
+        let run = ScaledRun { scales, chunks: run, maybe_tiny };
+        accumulate_scaled_run::<K, M, _>(m, accs, R::scaled_sums::<M>, run);
     }
 }
 

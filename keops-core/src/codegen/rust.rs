@@ -434,7 +434,7 @@ fn kernel_def(
 
             #[inline(always)]
             #[allow(unused_variables, clippy::all)]
-            fn pair_inline<M: ::keops::__private::Math<#t>>(m: M, o: &[[M::V; #no]; #block], j: &[M::V; #ni]) -> [([M::V; #nf], [M::V; #ng]); #block] {
+            fn pair_inline<M: ::keops::__private::Math<#t>>(m: M, o: &[[M::V; #no]; #block], j: &[M::V; #ni]) -> ([([M::V; #nf], [M::V; #ng]); #block], bool) {
                 #pair_body
             }
 
@@ -639,8 +639,11 @@ fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
 }
 
 /// The pair stage for a block of output rows: reads the features `o[b][k]` of each row `b` and
-/// `j[k]` of the reduced row, and returns each row's formula values. The rows' instructions are
-/// interleaved, so that their independent dependency chains overlap in the pipeline.
+/// `j[k]` of the reduced row, and returns each row's formula values, and whether an `exp` took
+/// its path for arguments beyond the normal range (`maybe_tiny`: then the values that derive
+/// from it may be subnormal, which `Math::mul_tiny` and the sums' `Math::mul_add_tiny` take
+/// care of). The rows' instructions are interleaved, so that their independent dependency
+/// chains overlap in the pipeline.
 ///
 /// Each `exp` is computed under one test for the whole block, so that the rows' code stays
 /// interleaved: if every argument is below [`exp_normal_bound`] in magnitude
@@ -688,6 +691,7 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
                 if m.all(#normal) {
                     (#(m.ldexp_normal(#x, #n)),*)
                 } else {
+                    maybe_tiny = true;
                     (#(m.ldexp_int(#x, #n)),*)
                 }
             });
@@ -697,7 +701,7 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
             ids.push(vec![id]);
             exprs.push(if tiny.contains(&v) {
                 let [x, y] = [0, 1].map(|k| operand(program.inst(v).operands()[k], b));
-                quote!(m.mul_tiny(#x, #y))
+                quote!(m.mul_tiny(maybe_tiny, #x, #y))
             } else {
                 inst_tokens(kernel, program, v, &|a| operand(a, b))
             });
@@ -709,9 +713,12 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
         let g = staged.outputs[nf..].iter().map(|&v| operand(v, b));
         quote!(([#(#f),*], [#(#g),*]))
     });
+    let scales = order.iter().any(|&v| matches!(program.inst(v), Inst::Prim(Prim::LdexpInt, _)));
+    let flag = if scales { quote!(let mut maybe_tiny = false;) } else { quote!(let maybe_tiny = false;) };
     quote! {
+        #flag
         #body
-        [#(#rows),*]
+        ([#(#rows),*], maybe_tiny)
     }
 }
 
@@ -835,6 +842,7 @@ fn exp_block(
     quote! {
         if m.all_below_abs(&[#(#args),*], #bound) #normal
         else {
+            maybe_tiny = true;
             let below = m.all_below(&[#(#args),*], #bound);
             #general
         }
@@ -851,7 +859,8 @@ fn exp_block(
 /// so that their independent dependency chains overlap in the pipeline (as in `pair`). And
 /// `exp_below_f32` and `exp_below_f64`, `exp` on a block of values below `exp_normal_bound`
 /// (however far below), scaled by `Math::ldexp_below`: the soft-maxes' exponents that fall out
-/// of that range, where plain `exp` costs about twice as much.
+/// of that range, where plain `exp` costs about twice as much. And that bound, as
+/// `EXP_NORMAL_BOUND_F32` and `EXP_NORMAL_BOUND_F64`.
 pub fn runtime_math() -> TokenStream {
     let mut out = TokenStream::new();
     for dtype in [DType::F32, DType::F64] {
@@ -872,6 +881,12 @@ pub fn runtime_math() -> TokenStream {
         let x = p.load(0, 0);
         let y = crate::math::exp_below(&mut p, x);
         out.extend(block_fn(&p, &name, y, "ldexp_below"));
+        let name = format_ident!("EXP_NORMAL_BOUND_{}", dtype.name().to_uppercase());
+        let (t, bound) = (scalar_type(dtype), constant(dtype, exp_normal_bound(dtype)));
+        out.extend(quote! {
+            /// Below this magnitude, `exp`'s argument gives a normal number.
+            pub const #name: #t = #bound;
+        });
     }
     out
 }

@@ -185,7 +185,7 @@ impl Math<f32> for Avx2F32 {
         self.0.avx._mm256_mul_ps(a, b)
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn mul_tiny(self, a: __m256, b: __m256) -> __m256 {
+    fn mul_tiny(self, _: bool, a: __m256, b: __m256) -> __m256 {
         // See `opaque`.
         let neg_zero = self.0.sse2._mm_castsi128_ps(opaque(self.0.sse2._mm_set1_epi32(i32::MIN)));
         self.0.fma._mm256_fmadd_ps(a, b, self.0.avx2._mm256_broadcastss_ps(neg_zero))
@@ -571,7 +571,7 @@ impl Math<f64> for Avx2F64 {
         self.0.avx._mm256_mul_pd(a, b)
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn mul_tiny(self, a: __m256d, b: __m256d) -> __m256d {
+    fn mul_tiny(self, _: bool, a: __m256d, b: __m256d) -> __m256d {
         // See `opaque`.
         let neg_zero = self.0.sse2._mm_castsi128_pd(opaque(self.0.sse2._mm_set1_epi64x(i64::MIN)));
         self.0.fma._mm256_fmadd_pd(a, b, self.0.avx2._mm256_broadcastsd_pd(neg_zero))

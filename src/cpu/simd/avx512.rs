@@ -43,6 +43,30 @@ impl Avx512F32 {
         self.0.avx512f._mm512_castps_si512(a)
     }
 
+    /// The lanes of `a` that are subnormal: operands on which Intel's multipliers take a
+    /// microcode assist of about 25 cycles (adders, and conversions to and from f64, do not).
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn subnormal_mask(self, a: __m512) -> __mmask16 {
+        self.0.avx512dq._mm512_fpclass_ps_mask::<0x20>(a)
+    }
+
+    /// `op` on the f64 values of the lanes of `a`, `b` and `c`, eight at a time, rounded back.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn in_f64(
+        self,
+        a: __m512,
+        b: __m512,
+        c: __m512,
+        op: impl Fn(__m512d, __m512d, __m512d) -> __m512d,
+    ) -> __m512 {
+        let (f, dq) = (self.0.avx512f, self.0.avx512dq);
+        let low = |x: __m512| f._mm512_cvtps_pd(f._mm512_castps512_ps256(x));
+        let high = |x: __m512| f._mm512_cvtps_pd(dq._mm512_extractf32x8_ps::<1>(x));
+        let lo = f._mm512_cvtpd_ps(op(low(a), low(b), low(c)));
+        let hi = f._mm512_cvtpd_ps(op(high(a), high(b), high(c)));
+        dq._mm512_insertf32x8::<1>(f._mm512_castps256_ps512(lo), hi)
+    }
+
     /// The lane permutation of [`Math::rotate_up`]: lane `l` reads lane `l - 1`, lane 0 lane 15.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn rotation(self) -> __m512i {
@@ -95,6 +119,34 @@ impl Math<f32> for Avx512F32 {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
         self.0.avx512f._mm512_fmadd_ps(a, b, c)
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn mul_tiny(self, maybe: bool, a: __m512, b: __m512) -> __m512 {
+        if !maybe || self.subnormal_mask(a) | self.subnormal_mask(b) == 0 {
+            return self.mul(a, b);
+        }
+        // The product of two f32 is exact in f64, and rounded once back.
+        let f = self.0.avx512f;
+        self.in_f64(a, b, a, |a, b, _| f._mm512_mul_pd(a, b))
+    }
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn mul_add_tiny(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+        if self.subnormal_mask(a) | self.subnormal_mask(b) | self.subnormal_mask(c) == 0 {
+            return self.mul_add(a, b, c);
+        }
+        // `a * b` is exact in f64 and `a * b + c` is rounded there to odd: towards zero, then
+        // the last bit set if that was inexact. 53 bits rounded to odd and then to nearest at
+        // f32's precision (or a subnormal's, less) round as once to nearest (Boldo and
+        // Melquiond, 2008); f64 has the range for any `a * b + c` of f32 operands.
+        let f = self.0.avx512f;
+        self.in_f64(a, b, c, |a, b, c| {
+            let down = f._mm512_fmadd_round_pd::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(a, b, c);
+            let up = f._mm512_fmadd_round_pd::<{ _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC }>(a, b, c);
+            let zero = f._mm512_fmadd_round_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(a, b, c);
+            let inexact = f._mm512_cmp_pd_mask::<NE>(down, up);
+            let bits = f._mm512_castpd_si512(zero);
+            f._mm512_castsi512_pd(f._mm512_mask_or_epi64(bits, inexact, bits, f._mm512_set1_epi64(1)))
+        })
     }
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn neg(self, a: __m512) -> __m512 {

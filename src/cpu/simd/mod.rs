@@ -255,25 +255,27 @@ mod tests {
         (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits()
     }
 
-    /// What [`agrees_with_scalar`] checks: the basic primitives, and `mul_tiny`, whose scalar
-    /// version is `mul`.
+    /// What [`agrees_with_scalar`] checks: the basic primitives, and `mul_tiny` and
+    /// `mul_add_tiny`, whose scalar versions are `mul` and `mul_add`.
     #[derive(Clone, Copy, Debug)]
     enum Method {
         Prim(Prim),
         MulTiny,
+        MulAddTiny,
     }
 
     impl Method {
         fn apply<T: Real, M: Math<T>>(self, m: M, a: M::V, b: M::V, c: M::V) -> M::V {
             match self {
                 Method::Prim(prim) => apply(m, prim, a, b, c),
-                Method::MulTiny => m.mul_tiny(a, b),
+                Method::MulTiny => m.mul_tiny(true, a, b),
+                Method::MulAddTiny => m.mul_add_tiny(a, b, c),
             }
         }
     }
 
-    /// Every basic primitive of `m`, and `mul_tiny`, agrees with `Scalar` on every lane, to
-    /// the bit.
+    /// Every basic primitive of `m`, and `mul_tiny` and `mul_add_tiny`, agrees with `Scalar`
+    /// on every lane, to the bit.
     fn agrees_with_scalar<T: Real, M: Math<T>>(m: M, name: &str) {
         let s = T::Scalar::default();
         let lanes = M::LANES;
@@ -281,7 +283,7 @@ mod tests {
         let mut checked = 0;
         // `ldexp_int` is specified on a domain only: `ldexp_agrees_with_scalar` sweeps it.
         let prims = Prim::ALL.iter().filter(|&&p| !p.is_expanded() && p != Prim::LdexpInt);
-        for method in prims.map(|&p| Method::Prim(p)).chain([Method::MulTiny]) {
+        for method in prims.map(|&p| Method::Prim(p)).chain([Method::MulTiny, Method::MulAddTiny]) {
             // Operands in their given order and shifted against each other, so that every pair
             // of special values meets.
             for shift in [0, 1, 7] {
@@ -561,8 +563,97 @@ mod tests {
         }
     }
 
+    /// `mul_tiny` and `mul_add_tiny` on operands at the bottom of the range, against
+    /// `Scalar`'s `mul` and `mul_add`, to the bit: subnormals, products and sums that round into
+    /// the subnormal range or out of it, cancellations, and a sum whose exact value lies just
+    /// below a midpoint of the result's precision, by less than a wider type's rounding error,
+    /// so that rounding twice (to the wider type, then back) would take the midpoint's even
+    /// neighbour instead of the value below.
+    fn tiny_products_agree_with_scalar<T: Real, M: Math<T>>(m: M, name: &str) {
+        let s = T::Scalar::default();
+        let (precision, least_exp) =
+            if T::from_f64(1e-300).to_f64() != 0.0 { (53, -1074) } else { (24, -149) };
+        let least = 2f64.powi(least_exp);
+        let mut state = 11u64;
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        // (2^h + 3) least * (2^h - 3) 2^e = 2^-p (1 - 9 2^-2h), added to the odd 1 + 2^(1-p).
+        let h = precision - 4;
+        let (k, q) = (2f64.powi(h) + 3.0, 2f64.powi(h) - 3.0);
+        let e = -precision - 2 * h - least_exp;
+        let odd = 1.0 + 2f64.powi(1 - precision);
+        let mut triples = vec![
+            (k * least, q * 2f64.powi(e), odd),
+            (-k * least, q * 2f64.powi(e), -odd),
+            (k * least, -q * 2f64.powi(e), odd),
+            (0.0, 1.0, least),
+            (-0.0, 1.0, -least),
+            (least, -1.0, least),
+            (least, 0.5, 0.0),
+            (3.0 * least, 0.5, -0.0),
+            (least, f64::INFINITY, 1.0),
+            (least, 1.0, f64::NAN),
+        ];
+        for _ in 0..20_000 {
+            let sign = |u: f64| if u < 0.5 { -1.0 } else { 1.0 };
+            let bits = (next() * f64::from(precision - 1)).floor();
+            let a = sign(next())
+                * (next() * 2f64.powf(bits)).floor().max(1.0)
+                * least
+                * if next() < 0.3 { 2f64.powf((next() * 40.0).floor()) } else { 1.0 };
+            let target = f64::from(least_exp) - 30.0 + next() * f64::from(3 * precision + 30);
+            let b = sign(next()) * (1.0 + next()) * 2f64.powf(target.floor() - a.abs().log2().floor());
+            let c = match (next() * 6.0) as u32 {
+                0 => 0.0,
+                1 => sign(next()) * (next() * 64.0).floor() * least,
+                2 => -a * b * (1.0 + (next() - 0.5) * 2f64.powi(-10)),
+                3 => sign(next()) * a.abs() * b.abs() * 2f64.powf((next() * 60.0 - 30.0).floor()),
+                4 => sign(next()) * (1.0 + next()),
+                _ => -a * b,
+            };
+            triples.push((a, b, c));
+        }
+        let lanes = M::LANES;
+        let load = |xs: &[f64]| m.load(&xs.iter().map(|&x| T::from_f64(x)).collect::<Vec<_>>());
+        let mut checked = 0;
+        for chunk in triples.chunks_exact(lanes) {
+            let (a, b, c): (Vec<f64>, Vec<f64>, Vec<f64>) = (
+                chunk.iter().map(|t| t.0).collect(),
+                chunk.iter().map(|t| t.1).collect(),
+                chunk.iter().map(|t| t.2).collect(),
+            );
+            let (mut product, mut sum) = (vec![T::ZERO; lanes], vec![T::ZERO; lanes]);
+            m.vectorize(|| {
+                let (va, vb, vc) = (load(&a), load(&b), load(&c));
+                m.store(m.mul_tiny(true, va, vb), &mut product);
+                m.store(m.mul_add_tiny(va, vb, vc), &mut sum);
+            });
+            for l in 0..lanes {
+                let (a, b, c) = (T::from_f64(a[l]), T::from_f64(b[l]), T::from_f64(c[l]));
+                let (want_product, want_sum) = (s.mul(a, b), s.mul_add(a, b, c));
+                assert!(
+                    same(product[l], want_product),
+                    "{name}: mul_tiny({a:?}, {b:?}) = {:?}, not {want_product:?}",
+                    product[l]
+                );
+                assert!(
+                    same(sum[l], want_sum),
+                    "{name}: mul_add_tiny({a:?}, {b:?}, {c:?}) = {:?}, not {want_sum:?}",
+                    sum[l]
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20_000, "{name}: only {checked} lanes checked");
+    }
+
     #[test]
     fn every_tier_computes_what_scalar_computes() {
+        tiny_products_agree_with_scalar(Scalar::<f32>::new(), "scalar f32");
+        tiny_products_agree_with_scalar(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
+        tiny_products_agree_with_scalar(Lanes::<f64, 2, Baseline>::new(Baseline), "baseline f64");
         agrees_with_scalar(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
         agrees_with_scalar(Lanes::<f64, 2, Baseline>::new(Baseline), "baseline f64");
         ldexp_agrees_with_scalar(Lanes::<f32, 4, Baseline>::new(Baseline), "baseline f32");
@@ -587,6 +678,8 @@ mod tests {
             match pulp::x86::V3::try_new() {
                 Some(v3) => {
                     agrees_with_scalar(Avx2F32::new(v3), "avx2 f32");
+                    tiny_products_agree_with_scalar(Avx2F32::new(v3), "avx2 f32");
+                    tiny_products_agree_with_scalar(Avx2F64::new(v3), "avx2 f64");
                     agrees_with_scalar(Avx2F64::new(v3), "avx2 f64");
                     ldexp_agrees_with_scalar(Avx2F32::new(v3), "avx2 f32");
                     ldexp_agrees_with_scalar(Avx2F64::new(v3), "avx2 f64");
@@ -606,6 +699,8 @@ mod tests {
             match pulp::x86::V4::try_new() {
                 Some(v4) => {
                     agrees_with_scalar(Avx512F32::new(v4), "avx512 f32");
+                    tiny_products_agree_with_scalar(Avx512F32::new(v4), "avx512 f32");
+                    tiny_products_agree_with_scalar(Avx512F64::new(v4), "avx512 f64");
                     agrees_with_scalar(Avx512F64::new(v4), "avx512 f64");
                     ldexp_agrees_with_scalar(Avx512F32::new(v4), "avx512 f32");
                     ldexp_agrees_with_scalar(Avx512F64::new(v4), "avx512 f64");
