@@ -4,10 +4,14 @@ way (first call, warm-up, then the median of REPS runs), for BENCHMARKS.md. The 
 of examples/bench.rs, with the same formulas, parameters and input distributions.
 
 Usage: python pykeops_cases.py TASK N [REPS]
-  TASK in {gauss64, gauss_f64} (the standard cases) or one of bench.rs' --extra cases:
+  TASK in {gauss, grad, argkmin, lse, gauss64, gauss_f64} (the standard cases; the first four
+  are also ../shared/bench/pykeops_bench.py's, with the same parameters) or one of bench.rs'
+  --extra cases:
   {laplace, cauchy, matern32, periodic, gauss_vec, gauss_vec16, gauss_i, grad_y, nbody, argmin,
   softmax, attention, gauss_sharp, grad_sharp, softmax_sharp}
-Env: OMP_NUM_THREADS sets the threads. Prints one JSON line.
+Env: OMP_NUM_THREADS sets the threads; KEOPS_BACKEND=GPU times pykeops' GPU backend instead of
+its CPU one (numpy inputs, so each call includes the transfers, as bench.rs' host calls do).
+Prints one JSON line.
 """
 import json
 import os
@@ -37,7 +41,19 @@ XYB3 = ["X=Vi(3)", "Y=Vj(3)", "B=Vj(3)"]
 GAUSS = ["G=Pm(1)"] + XYB
 dim, dtype = 3, f32
 # Each task: formula, aliases, reduction, axis, inputs, and optional Genred keywords.
-if task == "gauss64":
+if task == "gauss":
+    spec = ("Exp(-G*SqDist(X,Y))*B", GAUSS, "Sum", 1,
+            lambda: [cst(2.0), normal(3), normal(3), normal(1)])
+elif task == "grad":
+    spec = ("Grad(Exp(-G*SqDist(X,Y))*B, X, E)", GAUSS + ["E=Vi(1)"], "Sum", 1,
+            lambda: [cst(2.0), normal(3), normal(3), normal(1), normal(1)])
+elif task == "argkmin":
+    spec = ("SqDist(X,Y)", ["X=Vi(3)", "Y=Vj(3)"], "ArgKMin", 1, lambda: [normal(3), normal(3)],
+            dict(opt_arg=10))
+elif task == "lse":
+    spec = ("H - IE*SqDist(X,Y)", ["IE=Pm(1)", "X=Vi(3)", "Y=Vj(3)", "H=Vj(1)"], "LogSumExp", 1,
+            lambda: [cst(10.0), normal(3), normal(3), normal(1)])
+elif task == "gauss64":
     dim = 64
     spec = ("Exp(-G*SqDist(X,Y))*B", ["G=Pm(1)", "X=Vi(64)", "Y=Vj(64)", "B=Vj(1)"], "Sum", 1,
             lambda: [cst(0.05), normal(64), normal(64), normal(1)])
@@ -99,8 +115,11 @@ fn = Genred(formula, aliases, reduction_op=reduction, axis=axis,
             dtype="float64" if dtype == np.float64 else "float32", **options)
 
 
+backend = os.environ.get("KEOPS_BACKEND", "CPU")
+
+
 def call():
-    return fn(*args, backend="CPU")
+    return fn(*args, backend=backend)
 
 
 t0 = time.perf_counter()
@@ -115,6 +134,7 @@ for _ in range(reps):
 median = statistics.median(times)
 print(json.dumps(dict(
     task=task,
+    backend=backend,
     N=n,
     D=dim,
     threads=os.environ.get("OMP_NUM_THREADS", "unset"),

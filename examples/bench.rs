@@ -3,7 +3,9 @@
 //! `cargo run --release --example bench` times each case at M = N = 100,000 (median of 5 runs
 //! after a warm-up) and prints a table of pairs per second. Options: `--n 20000` for another
 //! size, `--runs 3` for another number of runs, `--case gauss` (repeatable) for some cases only,
-//! `--extra` to add more formulas (kernels, N-body, attention, selections) to the standard six.
+//! `--extra` to add more formulas (kernels, N-body, attention, selections) to the standard six,
+//! `--backend cpu` or `--backend cuda` for one backend only (by default, the CPU and the GPU when
+//! one is present).
 //! The cases are those of `../shared/bench/pykeops_bench.py` (and `benches/pykeops_cases.py` for
 //! the ones it lacks), so the two can be put side by side: see BENCHMARKS.md.
 
@@ -220,6 +222,7 @@ fn main() -> keops::Result<()> {
     let mut runs = 5usize;
     let mut only: Vec<String> = Vec::new();
     let mut extra = false;
+    let mut backend_only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
@@ -228,15 +231,16 @@ fn main() -> keops::Result<()> {
             "--runs" => runs = value().parse().expect("--runs takes a number"),
             "--case" => only.push(value()),
             "--extra" => extra = true,
+            "--backend" => backend_only = Some(value()),
             "--help" | "-h" => {
-                println!("usage: bench [--n N] [--runs R] [--case NAME]... [--extra]");
+                println!("usage: bench [--n N] [--runs R] [--case NAME]... [--extra] [--backend cpu|cuda]");
                 println!("cases: {}", CASES.iter().map(|c| c.name).collect::<Vec<_>>().join(", "));
                 println!("with --extra: {}", EXTRA.iter().map(|c| c.name).collect::<Vec<_>>().join(", "));
                 return Ok(());
             }
             other => {
                 eprintln!(
-                    "unknown option {other}: expected --n N, --runs R, --case NAME, --extra (see --help)"
+                    "unknown option {other}: expected --n N, --runs R, --case NAME, --extra, --backend cpu|cuda (see --help)"
                 );
                 std::process::exit(2);
             }
@@ -264,10 +268,18 @@ fn main() -> keops::Result<()> {
         mass: rng.normals(n).iter().map(|m| m.abs()).collect(),
         qkv: [rng.normals(16 * n), rng.normals(16 * n), rng.normals(16 * n)],
     };
-    let mut backends = vec![Backend::Cpu];
-    if Backend::Cuda(0).active().is_ok() {
-        backends.push(Backend::Cuda(0));
-    }
+    let backends = match backend_only.as_deref() {
+        None if Backend::Cuda(0).active().is_ok() => vec![Backend::Cpu, Backend::Cuda(0)],
+        None | Some("cpu") => vec![Backend::Cpu],
+        Some("cuda") => {
+            Backend::Cuda(0).active()?;
+            vec![Backend::Cuda(0)]
+        }
+        Some(other) => {
+            eprintln!("unknown backend {other}: expected cpu or cuda");
+            std::process::exit(2);
+        }
+    };
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     println!(
         "M = N = {n}, median of {runs} runs after a warm-up; CPU: {threads} threads, SIMD {}",
