@@ -508,39 +508,75 @@ impl Spec<'_> {
         slots: Option<&Slots>,
     ) {
         let staged = self.staged();
-        let inner = &staged.inner_features;
-        let size = size(self.dtype);
+        let stride = staged.inner_features.len() * size(self.dtype);
         let (jj, at) = (w.int(), w.int());
         w.op(format!("mov.u32 {jj}, 0"));
         w.op(format!("mov.u32 {at}, {shared}"));
-        let pair_loop = w.label("pair");
-        w.place(&pair_loop);
-        let t = w.ty();
-        match (slots, &self.large) {
-            (Some(slots), Some(large)) => {
-                let j = w.int();
-                w.op(format!("add.u32 {j}, {start}, {jj}"));
-                self.stream(w, rule, acc, &j, &at, (slots, large));
-            }
-            _ => {
-                for (k, &v) in inner.iter().enumerate() {
-                    w.op(format!("ld.shared.{t} {}, [{at}+{}]", value(v), k * size));
-                }
-                for v in staged.pair_schedule() {
-                    self.emit(w, v);
-                }
-                let j = w.int();
-                w.op(format!("add.u32 {j}, {start}, {jj}"));
-                let outputs: Vec<String> = staged.outputs.iter().map(|&v| self.operand(w, v)).collect();
-                let nf = self.lowered.nf;
-                rule.step(w, acc, &outputs[..nf], &outputs[nf..], &j);
-            }
+        if let (Some(slots), Some(large)) = (slots, &self.large) {
+            let pair_loop = w.label("pair");
+            w.place(&pair_loop);
+            let j = w.int();
+            w.op(format!("add.u32 {j}, {start}, {jj}"));
+            self.stream(w, rule, acc, &j, &at, (slots, large));
+            w.op(format!("add.u32 {jj}, {jj}, 1"));
+            w.op(format!("add.u32 {at}, {at}, {stride}"));
+            let more = w.pred();
+            w.op(format!("setp.lt.u32 {more}, {jj}, {count}"));
+            w.op(format!("@{more} bra {pair_loop}"));
+            return;
         }
+        // Groups of `unroll` pairs while the tile has them, then one at a time: the pairs are
+        // still folded in order, so the results do not change, but a small formula no longer
+        // spends a tenth of its instructions on the loop.
+        let unroll = pair_unroll(staged.pair_schedule().len());
+        if unroll > 1 {
+            let (group_loop, rest) = (w.label("pair_group"), w.label("pair_rest"));
+            w.place(&group_loop);
+            let (next, short) = (w.int(), w.pred());
+            w.op(format!("add.u32 {next}, {jj}, {unroll}"));
+            w.op(format!("setp.gt.u32 {short}, {next}, {count}"));
+            w.op(format!("@{short} bra {rest}"));
+            for u in 0..unroll {
+                self.pair(w, rule, acc, [start, &jj, &at], u);
+            }
+            w.op(format!("mov.u32 {jj}, {next}"));
+            w.op(format!("add.u32 {at}, {at}, {}", unroll * stride));
+            w.op(format!("bra {group_loop}"));
+            w.place(&rest);
+        }
+        let (pair_loop, end) = (w.label("pair"), w.label("pairs_end"));
+        w.place(&pair_loop);
+        let over = w.pred();
+        w.op(format!("setp.ge.u32 {over}, {jj}, {count}"));
+        w.op(format!("@{over} bra {end}"));
+        self.pair(w, rule, acc, [start, &jj, &at], 0);
         w.op(format!("add.u32 {jj}, {jj}, 1"));
-        w.op(format!("add.u32 {at}, {at}, {}", inner.len() * size));
-        let more = w.pred();
-        w.op(format!("setp.lt.u32 {more}, {jj}, {count}"));
-        w.op(format!("@{more} bra {pair_loop}"));
+        w.op(format!("add.u32 {at}, {at}, {stride}"));
+        w.op(format!("bra {pair_loop}"));
+        w.place(&end);
+    }
+
+    /// One pair of a small kernel: the reduced row `start + jj + u`, its features at
+    /// `at + u * stride` in shared memory, folded into `acc`.
+    fn pair(&self, w: &mut Ptx, rule: Rule, acc: &State, [start, jj, at]: [&String; 3], u: usize) {
+        let staged = self.staged();
+        let size = size(self.dtype);
+        let base = u * staged.inner_features.len() * size;
+        let t = w.ty();
+        for (k, &v) in staged.inner_features.iter().enumerate() {
+            w.op(format!("ld.shared.{t} {}, [{at}+{}]", value(v), base + k * size));
+        }
+        for v in staged.pair_schedule() {
+            self.emit(w, v);
+        }
+        let j = w.int();
+        w.op(format!("add.u32 {j}, {start}, {jj}"));
+        if u > 0 {
+            w.op(format!("add.u32 {j}, {j}, {u}"));
+        }
+        let outputs: Vec<String> = staged.outputs.iter().map(|&v| self.operand(w, v)).collect();
+        let nf = self.lowered.nf;
+        rule.step(w, acc, &outputs[..nf], &outputs[nf..], &j);
     }
 
     /// The pair program of a large kernel, folded into `acc` as it goes: each component of the
@@ -853,6 +889,16 @@ impl Spec<'_> {
     }
 }
 
+/// Pairs per iteration of a small kernel's pair loop, for a pair program of `len` instructions:
+/// four while the copies stay small next to the instruction cache, then two, then one.
+fn pair_unroll(len: usize) -> usize {
+    match len {
+        0..=96 => 4,
+        97..=384 => 2,
+        _ => 1,
+    }
+}
+
 /// The reduced rows `start..end` of the block: all of them, or with `split` chunk `ctaid.y`.
 fn reduced_range(w: &mut Ptx, split: bool, inner_rows: &str) -> (String, String) {
     let (start, end) = (w.int(), w.int());
@@ -1162,14 +1208,16 @@ impl Ptx {
     /// (overwritten), which must hold a normal exponent.
     fn power_of_two(&mut self, e: &str) -> String {
         let f = format(self.dtype);
-        self.op(format!("add.s32 {e}, {e}, {}", f.bias));
         let scale = self.temp();
         match self.dtype {
             DType::F32 => {
+                // Shifted, then biased: one instruction (LEA) in the machine code.
                 self.op(format!("shl.b32 {e}, {e}, {}", f.mantissa));
+                self.op(format!("add.s32 {e}, {e}, {}", f.bias << f.mantissa));
                 self.op(format!("mov.b32 {scale}, {e}"));
             }
             DType::F64 => {
+                self.op(format!("add.s32 {e}, {e}, {}", f.bias));
                 let w = self.wide();
                 self.op(format!("cvt.u64.u32 {w}, {e}"));
                 self.op(format!("shl.b64 {w}, {w}, {}", f.mantissa));
