@@ -307,6 +307,20 @@ impl Spec<'_> {
         n * size(self.dtype) / 4
     }
 
+    /// Bytes of one reduced row's features in the shared tile. A small kernel's rows are padded
+    /// to start on a 16-byte boundary (on 4 or 8 for smaller rows): the machine code then loads
+    /// and stores four floats (two doubles) per instruction, where a row of 3 or 65 floats took
+    /// one per float. A large kernel's are not: it loads each feature right before its use, and
+    /// wider loads would keep features live early and spill.
+    fn row_bytes(&self) -> usize {
+        let bytes = self.staged().inner_features.len() * size(self.dtype);
+        match bytes {
+            _ if self.large.is_some() => bytes,
+            0..=16 => bytes.next_power_of_two() * usize::from(bytes > 0),
+            _ => bytes.next_multiple_of(16),
+        }
+    }
+
     /// The placement of a large kernel's values, or `None` for a kernel small enough to keep
     /// everything in registers (see [`LARGE_WORDS`]).
     fn large(&self) -> Option<Large> {
@@ -338,7 +352,7 @@ impl Spec<'_> {
     }
 
     fn module(&self, name: String) -> Module {
-        let mut per_thread = self.staged().inner_features.len() * size(self.dtype);
+        let mut per_thread = self.row_bytes();
         let block = match (per_thread, &self.large) {
             (_, Some(large)) => {
                 per_thread += large.slot_bytes;
@@ -508,7 +522,7 @@ impl Spec<'_> {
         slots: Option<&Slots>,
     ) {
         let staged = self.staged();
-        let stride = staged.inner_features.len() * size(self.dtype);
+        let stride = self.row_bytes();
         let (jj, at) = (w.int(), w.int());
         w.op(format!("mov.u32 {jj}, 0"));
         w.op(format!("mov.u32 {at}, {shared}"));
@@ -561,7 +575,7 @@ impl Spec<'_> {
     fn pair(&self, w: &mut Ptx, rule: Rule, acc: &State, [start, jj, at]: [&String; 3], u: usize) {
         let staged = self.staged();
         let size = size(self.dtype);
-        let base = u * staged.inner_features.len() * size;
+        let base = u * self.row_bytes();
         let t = w.ty();
         for (k, &v) in staged.inner_features.iter().enumerate() {
             w.op(format!("ld.shared.{t} {}, [{at}+{}]", value(v), base + k * size));
@@ -813,13 +827,13 @@ impl Spec<'_> {
         if self.large.is_some() {
             // Each feature stored as soon as it is computed.
             let at = w.int();
-            w.op(format!("mad.lo.u32 {at}, {tid}, {}, {shared}", inner.len() * size));
+            w.op(format!("mad.lo.u32 {at}, {tid}, {}, {shared}", self.row_bytes()));
             let home = |v: Val| inner.iter().position(|&f| f == v).map(|k| format!("{at}+{}", k * size));
             self.prepass(w, inner, &j, inputs, Some(&home));
         } else {
             self.prepass(w, inner, &j, inputs, None);
             let at = w.int();
-            w.op(format!("mad.lo.u32 {at}, {tid}, {}, {shared}", inner.len() * size));
+            w.op(format!("mad.lo.u32 {at}, {tid}, {}, {shared}", self.row_bytes()));
             let t = w.ty();
             for (k, &v) in inner.iter().enumerate() {
                 w.op(format!("st.shared.{t} [{at}+{}], {}", k * size, value(v)));

@@ -515,3 +515,24 @@ fn small_kernels_stay_in_registers() {
         assert_eq!(m.shared_per_thread as usize, 4 * size(if t == "f32" { DType::F32 } else { DType::F64 }));
     }
 }
+
+#[test]
+fn small_kernels_pad_tile_rows_for_wide_loads() {
+    // (features of a reduced row, bytes of its tile row): 16-byte multiples from 3 floats up.
+    for (dim, bytes) in [(1, 4), (2, 8), (3, 16), (64, 256), (65, 272)] {
+        let text = format!("|x_i: [f32; {dim}], y_j: [f32; {dim}]| sum_j sqdist(x_i, y_j)");
+        let m = module(&checked(&text), "padded".into());
+        assert_eq!(m.shared_per_thread, bytes, "dimension {dim}");
+    }
+    let text = "|x_i: [f64; 3], y_j: [f64; 3]| sum_j sqdist(x_i, y_j)";
+    assert_eq!(module(&checked(text), "padded".into()).shared_per_thread, 32);
+}
+
+#[test]
+fn small_kernels_unroll_their_pair_loop() {
+    let text = "|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j";
+    let m = module(&checked(text), "unrolled".into());
+    // Four copies of the pair program in the groups, one in the loop for the rest, in each of
+    // the two reducing entry points.
+    assert_eq!(m.text.matches("ld.shared.f32").count(), 2 * 5 * 4, "{}", m.text);
+}
