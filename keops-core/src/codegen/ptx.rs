@@ -186,20 +186,36 @@ pub fn modules(kernel: &Kernel, name: &str, backward: Option<&(Vec<Backward>, Au
 }
 
 /// The forward module of one kernel.
+///
+/// A small kernel's sum of per-pair products (`K(x_i, y_j) * b_j`) accumulates each product with
+/// one fused multiply-add, as the CPU kernels do (see [`Lowered::factored`]): one instruction
+/// a component instead of two, and the same rounding as the CPU's. A large kernel streams its
+/// components one at a time and keeps the plain products.
 pub fn module(kernel: &Kernel, name: String) -> Module {
     let lowered = lower_kernel(kernel);
-    let vars = kernel.params.iter().map(|p| (p.role, p.dim)).collect();
-    let about = kernel.text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut spec = Spec {
-        dtype: kernel.dtype,
-        vars,
-        reduction: kernel.reduction,
-        lowered: &lowered,
-        about,
-        large: None,
+    let spec = |lowered| {
+        let mut spec = Spec {
+            dtype: kernel.dtype,
+            vars: kernel.params.iter().map(|p| (p.role, p.dim)).collect(),
+            reduction: kernel.reduction,
+            lowered,
+            about: kernel.text.split_whitespace().collect::<Vec<_>>().join(" "),
+            large: None,
+        };
+        spec.large = spec.large();
+        spec
     };
-    spec.large = spec.large();
-    spec.module(name)
+    let factored = match kernel.reduction.kind {
+        ReductionKind::Sum => lowered.factored(kernel),
+        _ => None,
+    };
+    if let Some(products) = &factored {
+        let fused = spec(products);
+        if fused.large.is_none() {
+            return fused.module(name);
+        }
+    }
+    spec(&lowered).module(name)
 }
 
 /// A module applying every basic primitive in the kernel's type, with operands in registers and
@@ -1563,9 +1579,18 @@ impl Rule {
         }
     }
 
-    /// Folds in the formula values `f` and `g` of reduced row `j`.
+    /// Folds in the formula values `f` and `g` of reduced row `j`. A sum's `g`, if any, are the
+    /// second factors of its components (`f[c] * g[c]`, fused).
     fn step(self, w: &mut Ptx, s: &State, f: &[String], g: &[String], j: &str) {
         match self {
+            Rule::Sum if !g.is_empty() => {
+                let t = w.ty();
+                for (c, (a, b)) in f.iter().zip(g).enumerate() {
+                    let acc = w.get(&s.vals[c]);
+                    w.op(format!("fma.rn.{t} {acc}, {a}, {b}, {acc}"));
+                    w.put(&s.vals[c], &acc);
+                }
+            }
             Rule::Sum | Rule::Extremum { .. } | Rule::KMin { .. } => {
                 for (c, x) in f.iter().enumerate() {
                     self.step_component(w, s, f.len(), c, x, j);

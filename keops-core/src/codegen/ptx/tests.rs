@@ -536,3 +536,20 @@ fn small_kernels_unroll_their_pair_loop() {
     // the two reducing entry points.
     assert_eq!(m.text.matches("ld.shared.f32").count(), 2 * 5 * 4, "{}", m.text);
 }
+
+#[test]
+fn sums_of_products_are_fused_multiply_adds() {
+    // Terms (0 - a_j) * b_j: -1, then (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24. Fused into the sum,
+    // the second is exact (-1 + it = 2^-11 + 2^-24); rounded first, its 2^-24 is lost.
+    let text = "|x_i: [f32; 1], a_j: [f32; 1], b_j: [f32; 1]| sum_j (x_i - a_j) * b_j";
+    let m = module(&checked(text), "fused".into());
+    let e = 1.0 + 2f32.powi(-12);
+    let floats = |v: &[f32]| Arg::Buffer(v.iter().flat_map(|x| x.to_le_bytes()).collect());
+    let mut args =
+        vec![floats(&[0.0]), floats(&[1.0, -e]), floats(&[1.0, e]), floats(&[0.0]), Arg::Buffer(vec![])];
+    args.extend([Arg::U32(1), Arg::U32(2)]);
+    emulator::run(&m.text, ENTRY, &mut args, (1, 1), 32, 32 * m.shared_per_thread as usize);
+    let Arg::Buffer(out) = &args[3] else { unreachable!() };
+    let got = f32::from_le_bytes(out[..4].try_into().unwrap());
+    assert_eq!(got, 2f32.powi(-11) + 2f32.powi(-24));
+}
