@@ -43,7 +43,9 @@
 //!   together) a group of components at a time (sums and selections; log-sum-exp and soft-max
 //!   states are merged whole).
 //!
-//! Every value is the one the small kernels compute, by the same instructions. The block is
+//! Every value is the one the small kernels compute, by the same instructions, but for sums of
+//! per-pair products, which a small kernel fuses into its accumulators (see [`module()`]) and a
+//! large one rounds before adding. The block is
 //! the largest power of two up to 256 threads whose shared memory fits in 48 KiB, when that is a
 //! warp or more; otherwise the largest up to 32 that fits in `SHARED_OPT_IN` (96 KiB, what
 //! every device of compute capability 7.0 or more grants with an opt-in, 7.5 apart), down to a
