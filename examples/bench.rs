@@ -272,7 +272,10 @@ fn main() -> keops::Result<()> {
         None if Backend::Cuda(0).active().is_ok() => vec![Backend::Cpu, Backend::Cuda(0)],
         None | Some("cpu") => vec![Backend::Cpu],
         Some("cuda") => {
-            Backend::Cuda(0).active()?;
+            if let Err(e) = Backend::Cuda(0).active() {
+                eprintln!("--backend cuda: {e}");
+                std::process::exit(2);
+            }
             vec![Backend::Cuda(0)]
         }
         Some(other) => {
