@@ -560,7 +560,8 @@ impl Spec<'_> {
         // Groups of `unroll` pairs while the tile has them, then one at a time: the pairs are
         // still folded in order, so the results do not change, but a small formula no longer
         // spends a tenth of its instructions on the loop.
-        let unroll = pair_unroll(staged.pair_schedule().len());
+        let schedule = staged.pair_schedule();
+        let unroll = pair_unroll(schedule.len());
         if unroll > 1 {
             let (group_loop, rest) = (w.label("pair_group"), w.label("pair_rest"));
             w.place(&group_loop);
@@ -569,7 +570,7 @@ impl Spec<'_> {
             w.op(format!("setp.gt.u32 {short}, {next}, {count}"));
             w.op(format!("@{short} bra {rest}"));
             for u in 0..unroll {
-                self.pair(w, rule, acc, [start, &jj, &at], u);
+                self.pair(w, rule, acc, &schedule, [start, &jj, &at], u);
             }
             w.op(format!("mov.u32 {jj}, {next}"));
             w.op(format!("add.u32 {at}, {at}, {}", unroll * stride));
@@ -581,7 +582,7 @@ impl Spec<'_> {
         let over = w.pred();
         w.op(format!("setp.ge.u32 {over}, {jj}, {count}"));
         w.op(format!("@{over} bra {end}"));
-        self.pair(w, rule, acc, [start, &jj, &at], 0);
+        self.pair(w, rule, acc, &schedule, [start, &jj, &at], 0);
         w.op(format!("add.u32 {jj}, {jj}, 1"));
         w.op(format!("add.u32 {at}, {at}, {stride}"));
         w.op(format!("bra {pair_loop}"));
@@ -589,8 +590,17 @@ impl Spec<'_> {
     }
 
     /// One pair of a small kernel: the reduced row `start + jj + u`, its features at
-    /// `at + u * stride` in shared memory, folded into `acc`.
-    fn pair(&self, w: &mut Ptx, rule: Rule, acc: &State, [start, jj, at]: [&String; 3], u: usize) {
+    /// `at + u * stride` in shared memory, computed by `schedule` (the pair schedule) and
+    /// folded into `acc`.
+    fn pair(
+        &self,
+        w: &mut Ptx,
+        rule: Rule,
+        acc: &State,
+        schedule: &[Val],
+        [start, jj, at]: [&String; 3],
+        u: usize,
+    ) {
         let staged = self.staged();
         let size = size(self.dtype);
         let base = u * self.row_bytes();
@@ -598,7 +608,7 @@ impl Spec<'_> {
         for (k, &v) in staged.inner_features.iter().enumerate() {
             w.op(format!("ld.shared.{t} {}, [{at}+{}]", value(v), base + k * size));
         }
-        for v in staged.pair_schedule() {
+        for &v in schedule {
             self.emit(w, v);
         }
         let j = w.int();
