@@ -94,7 +94,7 @@ pub(crate) fn compute<K: KernelDef>(
     }
     // The CPU, or a kernel without a GPU module (the derivatives of selections, which
     // `Backprop::selection` evaluates on the CPU anyway).
-    crate::cpu::run::<K>(inputs, sizes.outer, sizes.inner, values, indices);
+    K::run_cpu(inputs, sizes.outer, sizes.inner, values, indices);
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! shape may change between versions).
 
 use crate::backend::Backend;
+use crate::cpu::interp::{Call, Program};
 use crate::cpu::math::{Math, Real, Task};
 use crate::cpu::reduce::Reducer;
 use crate::error::Result;
@@ -133,6 +134,26 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
     /// only run on the CPU.
     const GPU: Option<GpuModule> = None;
 
+    /// The kernel's stages and reduction as data, for the interpreter.
+    const PROGRAM: Program<Self::T>;
+
+    /// Evaluates on the CPU into `values` and `indices` (`outer_rows` rows each), from inputs
+    /// already checked against the declaration.
+    ///
+    /// Generated code picks the implementation where `cfg` is evaluated, in the user's crate:
+    /// [`run_compiled`] in optimised builds and test builds, [`run_interpreted`] in other
+    /// debug builds. The compiled kernel's driver is generic over the kernel, so it is
+    /// instantiated, and optimised or not, in the user's crate: unoptimised, it ran about 200
+    /// times slower than optimised, and it costs every build of that crate the time to compile
+    /// it. The interpreter is compiled in this crate, once.
+    fn run_cpu(
+        inputs: &[&[Self::T]],
+        outer_rows: usize,
+        inner_rows: usize,
+        values: &mut [Self::T],
+        indices: &mut [usize],
+    );
+
     /// Where this kernel value runs.
     fn backend(&self) -> Backend;
 
@@ -146,6 +167,34 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
         bp.check(pos)?;
         Ok(bp.zero(pos))
     }
+}
+
+/// [`KernelDef::run_cpu`] of optimised builds: the compiled kernel, or the interpreter if
+/// `KEOPS_CPU=interpreter` asks for it.
+pub fn run_compiled<K: KernelDef>(
+    inputs: &[&[K::T]],
+    outer_rows: usize,
+    inner_rows: usize,
+    values: &mut [K::T],
+    indices: &mut [usize],
+) {
+    if crate::cpu::interp::forced() {
+        run_interpreted::<K>(inputs, outer_rows, inner_rows, values, indices);
+    } else {
+        crate::cpu::run::<K>(inputs, outer_rows, inner_rows, values, indices);
+    }
+}
+
+/// [`KernelDef::run_cpu`] of debug builds: the interpreter, on the kernel's [`KernelDef::PROGRAM`].
+pub fn run_interpreted<K: KernelDef>(
+    inputs: &[&[K::T]],
+    outer_rows: usize,
+    inner_rows: usize,
+    values: &mut [K::T],
+    indices: &mut [usize],
+) {
+    let call = Call { inputs, outer_rows, inner_rows, values, indices };
+    K::T::interpret(&K::PROGRAM, &K::INFO, call);
 }
 
 /// What every kernel value can do, for code that is generic over kernels. Generated types also

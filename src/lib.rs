@@ -196,8 +196,9 @@ pub use solve::{Solution, SolveOptions, conjugate_gradient};
 
 /// The SIMD instruction set CPU kernels use on this machine: `"avx512"`, `"avx2"`, `"sse2"`,
 /// `"neon"` or `"scalar"` (chosen at run time; `KEOPS_SIMD` can lower it), or `"wide"`, the
-/// portable lanes at AVX-512's widths that `KEOPS_SIMD=wide` picks with the `wide-lanes`
-/// feature (for tests).
+/// portable lanes at AVX-512's widths that `KEOPS_SIMD=wide` picks with the `all-tiers`
+/// feature (for tests). Below AVX2 on x86-64, kernels are interpreted (see the crate
+/// documentation).
 pub fn cpu_simd() -> &'static str {
     cpu::simd::tier().name()
 }
@@ -211,5 +212,10 @@ pub mod __private {
     };
     pub use crate::eval::{eval_both, eval_flat, eval_indices, eval_values};
     pub use crate::grad::{Backprop, array, rows};
-    pub use crate::kernel::{Array, GpuModule, KernelDef, ptx_entry};
+    pub use crate::kernel::{Array, GpuModule, KernelDef, ptx_entry, run_compiled, run_interpreted};
+
+    /// The interpreter's program, as generated code declares it.
+    pub mod interp {
+        pub use crate::cpu::interp::{Inst, Op, PairStage, Prepass, Program, Reduction};
+    }
 }

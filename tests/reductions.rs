@@ -300,6 +300,6 @@ fn weighted_log_sum_exps_whose_maximum_moves() {
 #[test]
 fn the_requested_portable_width_is_used() {
     if std::env::var("KEOPS_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("wide")) {
-        assert_eq!(keops::cpu_simd(), "wide", "KEOPS_SIMD=wide needs the `wide-lanes` feature");
+        assert_eq!(keops::cpu_simd(), "wide", "KEOPS_SIMD=wide needs the `all-tiers` feature");
     }
 }

@@ -11,7 +11,9 @@
 use std::fmt::Debug;
 use std::marker::PhantomData;
 
+use super::interp::{Call, Program};
 use super::simd::WithMath;
+use crate::info::KernelInfo;
 use crate::kernel::Array;
 
 /// A floating-point element type: `f32` or `f64`.
@@ -42,10 +44,17 @@ pub trait Real:
     fn log<M: Math<Self>>(m: M, x: M::V) -> M::V;
     /// Runs `op` with the widest SIMD implementation the machine has for this type.
     fn dispatch<Op: WithMath<Self>>(op: Op) -> Op::Output;
+    /// [`Real::dispatch`] if kernels are compiled for that implementation's tier; else gives
+    /// `op` back.
+    fn dispatch_compiled<Op: WithMath<Self>>(op: Op) -> Result<Op::Output, Op>;
+    /// Runs a kernel's program in the interpreter, whose code for this type is compiled in
+    /// this crate.
+    #[doc(hidden)]
+    fn interpret(program: &Program<Self>, info: &KernelInfo, call: Call<'_, Self>);
 }
 
 macro_rules! real {
-    ($t:ty, $exp:ident, $exp_nonpositive:ident, $exp_below:ident, $log:ident, $dispatch:ident, $bound:ident) => {
+    ($t:ty, $exp:ident, $exp_nonpositive:ident, $exp_below:ident, $log:ident, $dispatch:ident, $compiled:ident, $bound:ident, $interpret:ident) => {
         impl Real for $t {
             type Scalar = Scalar<$t>;
             const EXP_NORMAL_BOUND: Self = super::mathfns::$bound;
@@ -84,11 +93,37 @@ macro_rules! real {
             fn dispatch<Op: WithMath<Self>>(op: Op) -> Op::Output {
                 super::simd::$dispatch(op)
             }
+            fn dispatch_compiled<Op: WithMath<Self>>(op: Op) -> Result<Op::Output, Op> {
+                super::simd::$compiled(op)
+            }
+            fn interpret(program: &Program<Self>, info: &KernelInfo, call: Call<'_, Self>) {
+                super::interp::$interpret(program, info, call)
+            }
         }
     };
 }
-real!(f32, exp_f32, exp_nonpositive_f32, exp_below_f32, log_f32, dispatch_f32, EXP_NORMAL_BOUND_F32);
-real!(f64, exp_f64, exp_nonpositive_f64, exp_below_f64, log_f64, dispatch_f64, EXP_NORMAL_BOUND_F64);
+real!(
+    f32,
+    exp_f32,
+    exp_nonpositive_f32,
+    exp_below_f32,
+    log_f32,
+    dispatch_f32,
+    dispatch_compiled_f32,
+    EXP_NORMAL_BOUND_F32,
+    run_f32
+);
+real!(
+    f64,
+    exp_f64,
+    exp_nonpositive_f64,
+    exp_below_f64,
+    log_f64,
+    dispatch_f64,
+    dispatch_compiled_f64,
+    EXP_NORMAL_BOUND_F64,
+    run_f64
+);
 
 /// Work for [`Math::vectorize`]. A closure is a task, but the compiler decides whether to
 /// inline its body, and a large body left out of line loses the target features (every

@@ -5,6 +5,7 @@
 //! machinery is then compiled once for the whole crate rather than once per kernel, which keeps
 //! each `keops!` invocation cheap to build.
 
+pub mod interp;
 pub mod math;
 mod mathfns;
 pub mod reduce;
@@ -71,7 +72,8 @@ fn parallel_map<X: Copy + Send + Sync>(n: usize, template: X, f: &(dyn Fn(usize)
     out
 }
 
-/// Evaluates kernel `K` into `values` and `indices` (`outer_rows` rows each).
+/// Evaluates kernel `K` into `values` and `indices` (`outer_rows` rows each): compiled, or
+/// interpreted on the tiers kernels are not compiled for (see `simd::dispatch_compiled_f32`).
 pub(crate) fn run<K: KernelDef>(
     inputs: &[&[K::T]],
     outer_rows: usize,
@@ -79,7 +81,11 @@ pub(crate) fn run<K: KernelDef>(
     values: &mut [K::T],
     indices: &mut [usize],
 ) {
-    K::T::dispatch(Run::<K> { inputs, outer_rows, inner_rows, values, indices });
+    if let Err(Run { inputs, outer_rows, inner_rows, values, indices }) =
+        K::T::dispatch_compiled(Run::<K> { inputs, outer_rows, inner_rows, values, indices })
+    {
+        crate::kernel::run_interpreted::<K>(inputs, outer_rows, inner_rows, values, indices);
+    }
 }
 
 /// A call of [`run_with`], waiting for the SIMD implementation.

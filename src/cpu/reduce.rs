@@ -113,7 +113,7 @@ fn pair_and_step<K: KernelDef, R: Reducer<K> + ?Sized, M: Math<K::T>>(
 
 /// The lanes of a value, in order, then zeros: collapses read the first `M::LANES`.
 #[inline(always)]
-fn lanes<T: Real, M: Math<T>>(m: M, v: M::V) -> [T; MAX_LANES] {
+pub(super) fn lanes<T: Real, M: Math<T>>(m: M, v: M::V) -> [T; MAX_LANES] {
     let mut out = [T::ZERO; MAX_LANES];
     m.store(v, &mut out);
     out
@@ -121,7 +121,7 @@ fn lanes<T: Real, M: Math<T>>(m: M, v: M::V) -> [T; MAX_LANES] {
 
 /// [`lanes`] of indices.
 #[inline(always)]
-fn index_lanes<T: Real, M: Math<T>>(m: M, i: M::Idx) -> [u32; MAX_LANES] {
+pub(super) fn index_lanes<T: Real, M: Math<T>>(m: M, i: M::Idx) -> [u32; MAX_LANES] {
     let mut out = [0; MAX_LANES];
     m.store_idx(i, &mut out);
     out
@@ -820,7 +820,7 @@ const NEGLIGIBLE_EXPONENT: f64 = -80.0;
 
 /// [`NEGLIGIBLE_EXPONENT`] in `T`, as the floor of [`raise_max`].
 #[inline(always)]
-fn negligible<T: Real>() -> Option<T> {
+pub(super) fn negligible<T: Real>() -> Option<T> {
     Some(T::from_f64(NEGLIGIBLE_EXPONENT))
 }
 
@@ -855,7 +855,7 @@ fn accumulate<T: Real, M: Math<T>>(m: M, above: M::Mask, t: M::V, s: M::V, w: M:
 
 /// Adds `exp(f) * w_k` to each sum `k`.
 #[inline(always)]
-fn add_exp<T: Real, M: Math<T>>(
+pub(super) fn add_exp<T: Real, M: Math<T>>(
     m: M,
     mx: &mut M::V,
     sums: &mut [M::V],

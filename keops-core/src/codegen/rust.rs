@@ -369,6 +369,7 @@ fn kernel_def(
         ReductionKind::Sum if values == Values::Reduced => lowered.factored(kernel),
         _ => None,
     };
+    let products = factored.is_some();
     let (red, lowered, scaled) = match factored {
         Some(mut products) => {
             let scaled = products.scaled_features();
@@ -382,6 +383,7 @@ fn kernel_def(
         }
     };
     let (nf, ng) = (lowered.nf, lowered.ng());
+    let program = super::program::program(kernel, &lowered, products);
     let staged = lowered.staged;
     let (no, ni) = (staged.outer_features.len(), staged.inner_features.len());
 
@@ -419,6 +421,18 @@ fn kernel_def(
             type Block<V: ::core::marker::Copy + ::core::marker::Send + ::core::marker::Sync> = [V; #block];
             #scaled
             #gpu
+            #[allow(clippy::all)]
+            const PROGRAM: ::keops::__private::interp::Program<#t> = #program;
+
+            // Debug builds interpret the kernel: the compiled kernel's generic code would be
+            // instantiated here, unoptimised (see `keops::__private::KernelDef::run_cpu`).
+            #[inline]
+            fn run_cpu(inputs: &[&[#t]], outer_rows: usize, inner_rows: usize, values: &mut [#t], indices: &mut [usize]) {
+                #[cfg(all(debug_assertions, not(test)))]
+                ::keops::__private::run_interpreted::<Self>(inputs, outer_rows, inner_rows, values, indices);
+                #[cfg(not(all(debug_assertions, not(test))))]
+                ::keops::__private::run_compiled::<Self>(inputs, outer_rows, inner_rows, values, indices);
+            }
 
             #[inline]
             #[allow(unused_variables, clippy::all)]
@@ -549,7 +563,7 @@ fn val_ident(v: Val) -> syn::Ident {
 }
 
 /// A constant of the kernel's type.
-fn constant(dtype: DType, c: f64) -> TokenStream {
+pub(crate) fn constant(dtype: DType, c: f64) -> TokenStream {
     let t = scalar_type(dtype);
     if c.is_nan() {
         return quote!(#t::NAN);

@@ -9,11 +9,14 @@
 //! Every tier computes exactly what [`Scalar`](super::math::Scalar) computes, lane for lane.
 //!
 //! `KEOPS_SIMD=avx512|avx2|baseline|scalar` restricts the choice (for tests and comparisons); a
-//! tier the machine lacks falls back to the best available one below it. With the `wide-lanes`
+//! tier the machine lacks falls back to the best available one below it. With the `all-tiers`
 //! feature, `KEOPS_SIMD=wide` picks [`Lanes`] at AVX-512's widths instead, on any machine: the
 //! reductions' lane-count-dependent code (K-selections that fit one vector, masks and tails of
 //! 16 lanes) then runs where AVX-512 does not, and the AVX-512 tier's own instructions are
 //! tested lane by lane against [`Scalar`](super::math::Scalar) where it does.
+//!
+//! Kernels are compiled for the tiers that `dispatch_compiled_f32` lists; on the others, the
+//! interpreter ([`super::interp`]), compiled once for every tier, runs them.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -37,8 +40,8 @@ pub enum Tier {
     Avx2,
     Baseline,
     Scalar,
-    /// Portable lanes at AVX-512's widths (`KEOPS_SIMD=wide`, with the `wide-lanes` feature).
-    #[cfg(feature = "wide-lanes")]
+    /// Portable lanes at AVX-512's widths (`KEOPS_SIMD=wide`, with the `all-tiers` feature).
+    #[cfg(feature = "all-tiers")]
     Wide,
 }
 
@@ -55,7 +58,7 @@ impl Tier {
                 }
             }
             Tier::Scalar => "scalar",
-            #[cfg(feature = "wide-lanes")]
+            #[cfg(feature = "all-tiers")]
             Tier::Wide => "wide",
         }
     }
@@ -66,7 +69,7 @@ pub fn tier() -> Tier {
     static TIER: OnceLock<Tier> = OnceLock::new();
     *TIER.get_or_init(|| {
         let requested = std::env::var("KEOPS_SIMD").map(|v| v.to_ascii_lowercase());
-        #[cfg(feature = "wide-lanes")]
+        #[cfg(feature = "all-tiers")]
         if requested.as_deref() == Ok("wide") {
             return Tier::Wide;
         }
@@ -101,45 +104,64 @@ pub trait WithMath<T: Real> {
     fn with<M: Math<T>>(self, m: M) -> Self::Output;
 }
 
-/// Runs `op` with the [`Math`] of the current tier for `f32`.
-pub fn dispatch_f32<Op: WithMath<f32>>(op: Op) -> Op::Output {
-    match tier() {
-        #[cfg(target_arch = "x86_64")]
-        Tier::Avx512 => match pulp::x86::V4::try_new() {
-            Some(v4) => op.with(Avx512F32::new(v4)),
-            None => op.with(Scalar::<f32>::new()),
-        },
-        #[cfg(target_arch = "x86_64")]
-        Tier::Avx2 => match pulp::x86::V3::try_new() {
-            Some(v3) => op.with(Avx2F32::new(v3)),
-            None => op.with(Scalar::<f32>::new()),
-        },
-        Tier::Scalar => op.with(Scalar::<f32>::new()),
-        #[cfg(feature = "wide-lanes")]
-        Tier::Wide => op.with(Lanes::<f32, 16, Baseline>::new(Baseline)),
-        _ => op.with(Lanes::<f32, 4, Baseline>::new(Baseline)),
-    }
+/// `dispatch_f32` and `dispatch_compiled_f32`, or their `f64` forms: `$avx512` and `$avx2` are
+/// the type's [`Math`] on those tiers, `$wide` and `$baseline` its lanes at AVX-512's and the
+/// baseline's widths.
+macro_rules! dispatchers {
+    ($t:ty, $dispatch:ident, $compiled:ident, $avx512:ident, $avx2:ident, $wide:literal, $baseline:literal) => {
+        /// Runs `op` with the [`Math`] of the current tier.
+        pub fn $dispatch<Op: WithMath<$t>>(op: Op) -> Op::Output {
+            match tier() {
+                #[cfg(target_arch = "x86_64")]
+                Tier::Avx512 => match pulp::x86::V4::try_new() {
+                    Some(v4) => op.with($avx512::new(v4)),
+                    None => op.with(Scalar::<$t>::new()),
+                },
+                #[cfg(target_arch = "x86_64")]
+                Tier::Avx2 => match pulp::x86::V3::try_new() {
+                    Some(v3) => op.with($avx2::new(v3)),
+                    None => op.with(Scalar::<$t>::new()),
+                },
+                Tier::Scalar => op.with(Scalar::<$t>::new()),
+                #[cfg(feature = "all-tiers")]
+                Tier::Wide => op.with(Lanes::<$t, $wide, Baseline>::new(Baseline)),
+                _ => op.with(Lanes::<$t, $baseline, Baseline>::new(Baseline)),
+            }
+        }
+
+        /// Runs `op` with the [`Math`] of the current tier if kernels are compiled for it;
+        /// else gives `op` back. Kernels are compiled for AVX-512 and AVX2 on x86-64 and for
+        /// NEON on aarch64, unless the `all-tiers` feature asks for every tier: each tier is
+        /// one more copy of every kernel to build, and machines without AVX2 are rare, so
+        /// there the interpreter runs the kernels, at the SIMD width they have. The other
+        /// tiers' arms are left out, so that a compiled kernel is not instantiated for them.
+        pub fn $compiled<Op: WithMath<$t>>(op: Op) -> Result<Op::Output, Op> {
+            match tier() {
+                #[cfg(target_arch = "x86_64")]
+                Tier::Avx512 => match pulp::x86::V4::try_new() {
+                    Some(v4) => Ok(op.with($avx512::new(v4))),
+                    None => Err(op),
+                },
+                #[cfg(target_arch = "x86_64")]
+                Tier::Avx2 => match pulp::x86::V3::try_new() {
+                    Some(v3) => Ok(op.with($avx2::new(v3))),
+                    None => Err(op),
+                },
+                #[cfg(feature = "all-tiers")]
+                Tier::Scalar => Ok(op.with(Scalar::<$t>::new())),
+                #[cfg(feature = "all-tiers")]
+                Tier::Wide => Ok(op.with(Lanes::<$t, $wide, Baseline>::new(Baseline))),
+                #[cfg(any(not(target_arch = "x86_64"), feature = "all-tiers"))]
+                Tier::Baseline => Ok(op.with(Lanes::<$t, $baseline, Baseline>::new(Baseline))),
+                #[allow(unreachable_patterns)]
+                _ => Err(op),
+            }
+        }
+    };
 }
 
-/// Runs `op` with the [`Math`] of the current tier for `f64`.
-pub fn dispatch_f64<Op: WithMath<f64>>(op: Op) -> Op::Output {
-    match tier() {
-        #[cfg(target_arch = "x86_64")]
-        Tier::Avx512 => match pulp::x86::V4::try_new() {
-            Some(v4) => op.with(Avx512F64::new(v4)),
-            None => op.with(Scalar::<f64>::new()),
-        },
-        #[cfg(target_arch = "x86_64")]
-        Tier::Avx2 => match pulp::x86::V3::try_new() {
-            Some(v3) => op.with(Avx2F64::new(v3)),
-            None => op.with(Scalar::<f64>::new()),
-        },
-        Tier::Scalar => op.with(Scalar::<f64>::new()),
-        #[cfg(feature = "wide-lanes")]
-        Tier::Wide => op.with(Lanes::<f64, 8, Baseline>::new(Baseline)),
-        _ => op.with(Lanes::<f64, 2, Baseline>::new(Baseline)),
-    }
-}
+dispatchers!(f32, dispatch_f32, dispatch_compiled_f32, Avx512F32, Avx2F32, 16, 4);
+dispatchers!(f64, dispatch_f64, dispatch_compiled_f64, Avx512F64, Avx2F64, 8, 2);
 
 #[cfg(test)]
 mod tests {

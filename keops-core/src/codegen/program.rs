@@ -1,0 +1,168 @@
+//! The interpreter's program: a kernel's staged scalar program printed as data (the runtime's
+//! `interp::Program`), which the `keops` crate runs with code it compiles once. Debug builds
+//! interpret their kernels, so the table is all that a kernel costs them.
+//!
+//! Values get registers by a linear scan over each stage's schedule, a register being reused
+//! once the last reader of its value has run, so that the interpreter's register file stays
+//! about as small as the compiled kernel's set of live values.
+
+use std::collections::HashMap;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::check::Kernel;
+use crate::codegen::Lowered;
+use crate::codegen::rust::constant;
+use crate::lower::{Inst, Operand, Staged, Val};
+use crate::reduction::ReductionKind;
+
+/// `interp::Program { .. }` for the kernel whose lowered program is `lowered`; `products`
+/// says whether the compiled kernel sums its components as products (`SumOfProducts`).
+pub fn program(kernel: &Kernel, lowered: &Lowered, products: bool) -> TokenStream {
+    let staged = &lowered.staged;
+    let outer = prepass(kernel, staged, &staged.outer_features);
+    let inner = prepass(kernel, staged, &staged.inner_features);
+    let pair = pair(kernel, staged, lowered.nf);
+    let reduction = reduction(kernel, products);
+    quote! {{
+        use ::keops::__private::interp::{Inst as I, Op::*, PairStage, Prepass, Program, Reduction};
+        Program { outer: #outer, inner: #inner, pair: #pair, reduction: Reduction::#reduction }
+    }}
+}
+
+/// The reduction's tokens, as `interp::Reduction` names it.
+fn reduction(kernel: &Kernel, products: bool) -> TokenStream {
+    use ReductionKind::*;
+    match kernel.reduction.kind {
+        Sum if products => quote!(SumOfProducts),
+        Sum => quote!(Sum),
+        Min | ArgMin | MinArgMin => quote!(Min),
+        Max | ArgMax | MaxArgMax => quote!(Max),
+        KMin | ArgKMin | KMinArgKMin => {
+            let k = kernel.reduction.k;
+            quote!(KMin(#k))
+        }
+        LogSumExp if kernel.formula2.is_some() => quote!(LogSumExpWeight),
+        LogSumExp => quote!(LogSumExp),
+        SumSoftMaxWeight => quote!(SumSoftMaxWeight),
+    }
+}
+
+/// Registers for the values of `order` (each defined by its instruction, whose operands
+/// `reads` gives), from `first` on: a value's register is free again after its last reader,
+/// unless it is one of `kept`, the stage's results. Returns the registers and their count.
+fn allocate(
+    order: &[Val],
+    reads: impl Fn(Val) -> Vec<Val>,
+    kept: &[Val],
+    first: u32,
+) -> (HashMap<Val, u32>, u32) {
+    let mut last = HashMap::new();
+    for (t, &v) in order.iter().enumerate() {
+        for a in reads(v) {
+            last.insert(a, t);
+        }
+    }
+    let (mut regs, mut free, mut next) = (HashMap::new(), Vec::new(), first);
+    for (t, &v) in order.iter().enumerate() {
+        let mut operands = reads(v);
+        operands.sort();
+        operands.dedup();
+        for a in operands {
+            if let Some(&r) = regs.get(&a).filter(|_| last[&a] == t && !kept.contains(&a)) {
+                free.push(r);
+            }
+        }
+        let r = free.pop().unwrap_or_else(|| {
+            next += 1;
+            next - 1
+        });
+        regs.insert(v, r);
+    }
+    (regs, next)
+}
+
+/// One instruction's tokens.
+fn inst(kernel: &Kernel, staged: &Staged, v: Val, dst: u32, reg: &dyn Fn(Val) -> u32) -> TokenStream {
+    match staged.program.inst(v) {
+        Inst::Load { var, comp } => {
+            let (var, comp) = (var as u32, comp as u32);
+            quote!(I::Load { dst: #dst, var: #var, comp: #comp })
+        }
+        Inst::Const(bits) => {
+            let value = constant(kernel.dtype, f64::from_bits(bits));
+            quote!(I::Const { dst: #dst, value: #value })
+        }
+        Inst::Prim(prim, _) => {
+            let op = quote::format_ident!("{prim:?}");
+            let mut args = [0u32; 3];
+            for (a, &x) in args.iter_mut().zip(staged.program.inst(v).operands()) {
+                *a = reg(x);
+            }
+            quote!(I::Op { op: #op, dst: #dst, args: [#(#args),*] })
+        }
+    }
+}
+
+/// `Prepass { .. }` computing `features` for one row.
+fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
+    let program = &staged.program;
+    let order = staged.schedule(features, |_| true);
+    let (regs, registers) = allocate(&order, |v| program.inst(v).operands().to_vec(), features, 0);
+    let code = order.iter().map(|&v| inst(kernel, staged, v, regs[&v], &|a| regs[&a]));
+    let features = features.iter().map(|f| regs[f]);
+    quote!(Prepass { code: &[#(#code),*], registers: #registers, features: &[#(#features),*] })
+}
+
+/// `PairStage { .. }`: registers for the output row's features, the reduced row's, the
+/// constants, then the per-pair values.
+fn pair(kernel: &Kernel, staged: &Staged, nf: usize) -> TokenStream {
+    let program = &staged.program;
+    let order = staged.pair_schedule();
+    let (no, ni) = (staged.outer_features.len() as u32, staged.inner_features.len() as u32);
+    let mut consts: Vec<u64> = Vec::new();
+    let mut note_const = |v: Val| {
+        if let Operand::Const(c) = staged.operand(v)
+            && !consts.contains(&c.to_bits())
+        {
+            consts.push(c.to_bits());
+        }
+    };
+    for &v in &order {
+        program.inst(v).operands().iter().for_each(|&a| note_const(a));
+    }
+    staged.outputs.iter().for_each(|&v| note_const(v));
+    let first = no + ni + consts.len() as u32;
+    let computed = |v: Val| -> Vec<Val> {
+        let inst = program.inst(v);
+        inst.operands().iter().copied().filter(|&a| matches!(staged.operand(a), Operand::Pair(_))).collect()
+    };
+    let (regs, registers) = allocate(&order, computed, &staged.outputs, first);
+    let reg = |v: Val| -> u32 {
+        match staged.operand(v) {
+            Operand::Pair(v) => regs[&v],
+            Operand::Outer(k) => k as u32,
+            Operand::Inner(k) => no + k as u32,
+            Operand::Const(c) => {
+                no + ni + consts.iter().position(|&x| x == c.to_bits()).expect("a noted constant") as u32
+            }
+        }
+    };
+    let code = order.iter().map(|&v| inst(kernel, staged, v, regs[&v], &reg));
+    let const_values = consts.iter().enumerate().map(|(k, &bits)| {
+        let (r, value) = (no + ni + k as u32, constant(kernel.dtype, f64::from_bits(bits)));
+        quote!((#r, #value))
+    });
+    let (f, g) = staged.outputs.split_at(nf);
+    let (f, g) = (f.iter().map(|&v| reg(v)), g.iter().map(|&v| reg(v)));
+    quote! {
+        PairStage {
+            consts: &[#(#const_values),*],
+            code: &[#(#code),*],
+            registers: #registers,
+            f: &[#(#f),*],
+            g: &[#(#g),*],
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! The CPU interpreter: a kernel's lowered formula ([`Program`]) run by code compiled once, in
+//! this crate, rather than by code generated and optimised in the user's crate.
+//!
+//! Debug builds run kernels this way (see `KernelDef::run_cpu`): the compiled kernels'
+//! generic driver, instantiated in a crate built without optimisation, ran about 200 times
+//! slower than in a release build, while this crate's own code is optimised once the user's
+//! profile asks for it (`[profile.dev.package.keops] opt-level = 3`) and costs their build
+//! nothing per kernel. `KEOPS_CPU=interpreter` selects it in optimised builds too.
+//!
+//! Each instruction is applied to a batch of [`BATCH`] SIMD values of reduced rows at once, so
+//! that decoding it costs little next to the arithmetic. The instructions are the compiled
+//! kernel's own, applied by the same [`Math`] methods, so the formula's values are the same
+//! to the bit; the reductions follow the compiled reducers' rules (lanes, tiles of
+//! [`TILE`](super::TILE) reduced rows, merges, collapses), but not every schedule of theirs
+//! (blocks of output rows, settled maxima, reduced rows split across threads), so sums may
+//! differ from theirs in the last bits, as the SIMD tiers' do from each other.
+
+mod program;
+mod reduce;
+
+use std::ops::Range;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+pub use program::{Inst, Op, PairStage, Prepass, Program, Reduction};
+
+use crate::cpu::math::{Math, Real, Task};
+use crate::cpu::simd::WithMath;
+use crate::cpu::{
+    PAIRS_PER_TASK, ROWS_PER_TASK, TILE, parallel_chunks, parallel_for, parallel_map, row_blocks,
+};
+use crate::info::KernelInfo;
+use program::row_offset;
+use reduce::Rule;
+
+/// SIMD values of reduced rows that each instruction is applied to.
+const BATCH: usize = 8;
+
+/// Whether `KEOPS_CPU=interpreter` asks optimised builds to interpret their kernels too.
+pub(crate) fn forced() -> bool {
+    static FORCED: OnceLock<bool> = OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var("KEOPS_CPU").is_ok_and(|v| v.eq_ignore_ascii_case("interpreter")))
+}
+
+/// One evaluation: the inputs (flat, in declaration order, already checked against the
+/// kernel's declaration) and the outputs, `outer_rows` rows each.
+pub struct Call<'a, T> {
+    pub inputs: &'a [&'a [T]],
+    pub outer_rows: usize,
+    pub inner_rows: usize,
+    pub values: &'a mut [T],
+    pub indices: &'a mut [usize],
+}
+
+/// Runs `program` for `f32` kernels. Not generic, so that it is compiled (and optimised) in
+/// this crate, whatever the caller's profile.
+pub fn run_f32(program: &Program<f32>, info: &KernelInfo, call: Call<'_, f32>) {
+    run(program, info, call);
+}
+
+/// [`run_f32`] for `f64` kernels.
+pub fn run_f64(program: &Program<f64>, info: &KernelInfo, call: Call<'_, f64>) {
+    run(program, info, call);
+}
+
+fn run<T: Real>(program: &Program<T>, info: &KernelInfo, call: Call<'_, T>) {
+    assert!(program.fits(info), "the interpreted program of `{}` does not fit its kernel", info.formula);
+    debug_assert_eq!(call.values.len(), call.outer_rows * info.value_width);
+    debug_assert_eq!(call.indices.len(), call.outer_rows * info.index_width);
+    if call.outer_rows == 0 {
+        return;
+    }
+    T::dispatch(Interpret { program, info, call });
+}
+
+struct Interpret<'a, T: 'static> {
+    program: &'a Program<T>,
+    info: &'a KernelInfo,
+    call: Call<'a, T>,
+}
+
+impl<T: Real> WithMath<T> for Interpret<'_, T> {
+    type Output = ();
+
+    fn with<M: Math<T>>(self, m: M) {
+        let Interpret { program, info, call } = self;
+        let Call { inputs, outer_rows, inner_rows, values, indices } = call;
+        let outer = features(&program.outer, info, inputs, outer_rows);
+        let inner = pack(m, &program.inner, info, inputs, inner_rows);
+        let rule = Rule { kind: program.reduction, nf: program.pair.f.len(), ng: program.pair.g.len() };
+        let (vw, iw) = (info.value_width, info.index_width);
+        let rows = Rows { m, program, rule, outer: &outer, inner: &inner, inner_rows, widths: (vw, iw) };
+        let rows_per_task = (PAIRS_PER_TASK / inner_rows.max(1)).clamp(1, 256);
+        let tasks: Vec<Mutex<_>> = row_blocks(values, indices, vw, iw, outer_rows, rows_per_task)
+            .into_iter()
+            .map(Mutex::new)
+            .collect();
+        parallel_for(tasks.len(), &|t| {
+            let mut task = tasks[t].lock().unwrap_or_else(PoisonError::into_inner);
+            let (values, indices) = &mut *task;
+            let first = t * rows_per_task;
+            let count = rows_per_task.min(outer_rows - first);
+            m.vectorize(Reduce { rows: &rows, range: first..first + count, values, indices });
+        });
+    }
+}
+
+/// Every row's features, `features.len()` per row.
+fn features<T: Real>(stage: &Prepass<T>, info: &KernelInfo, inputs: &[&[T]], rows: usize) -> Vec<T> {
+    let width = stage.features.len();
+    let mut out = vec![T::ZERO; rows * width];
+    if width == 0 {
+        return out;
+    }
+    parallel_chunks(&mut out, ROWS_PER_TASK * width, &|first, chunk| {
+        let s = T::Scalar::default();
+        let mut regs = vec![T::ZERO; stage.registers as usize];
+        for (k, row) in chunk.chunks_exact_mut(width).enumerate() {
+            let r = first / width + k;
+            for inst in stage.code {
+                match *inst {
+                    Inst::Load { dst, var, comp } => {
+                        let var = var as usize;
+                        regs[dst as usize] = inputs[var][row_offset(info, var, r) + comp as usize];
+                    }
+                    Inst::Const { dst, value } => regs[dst as usize] = value,
+                    Inst::Op { op, dst, args: [a, b, c] } => {
+                        let arg = |x: u32| if (x as usize) < regs.len() { regs[x as usize] } else { T::ZERO };
+                        regs[dst as usize] = apply(s, op, arg(a), arg(b), arg(c));
+                    }
+                }
+            }
+            for (x, &f) in row.iter_mut().zip(stage.features) {
+                *x = regs[f as usize];
+            }
+        }
+    });
+    out
+}
+
+/// The reduced rows' features, [`BATCH`] values of `M::LANES` rows per feature and batch,
+/// batch-major. Lanes past the last row repeat it; the reductions mask them out.
+fn pack<T: Real, M: Math<T>>(
+    m: M,
+    stage: &Prepass<T>,
+    info: &KernelInfo,
+    inputs: &[&[T]],
+    rows: usize,
+) -> Vec<[M::V; BATCH]> {
+    let width = stage.features.len();
+    let flat = features(stage, info, inputs, rows);
+    let batches = rows.div_ceil(M::LANES * BATCH);
+    parallel_map(batches * width, [m.splat(T::ZERO); BATCH], &|t| {
+        let (b, k) = (t / width, t % width);
+        core::array::from_fn(|u| {
+            let mut lanes = [T::ZERO; super::MAX_LANES];
+            for (l, x) in lanes[..M::LANES].iter_mut().enumerate() {
+                let row = ((b * BATCH + u) * M::LANES + l).min(rows - 1);
+                *x = flat[row * width + k];
+            }
+            m.load(&lanes[..M::LANES])
+        })
+    })
+}
+
+/// The values of the formulas for a batch.
+#[derive(Clone, Copy)]
+pub(super) struct Batch<'a, T: Real, M: Math<T>> {
+    regs: &'a [[M::V; BATCH]],
+    f: &'a [u32],
+    g: &'a [u32],
+}
+
+impl<T: Real, M: Math<T>> Batch<'_, T, M> {
+    /// Component `k` of the formula, in lane group `u`.
+    #[inline(always)]
+    fn f(&self, k: usize, u: usize) -> M::V {
+        self.regs[self.f[k] as usize][u]
+    }
+
+    /// Component `k` of the second formula, in lane group `u`.
+    #[inline(always)]
+    fn g(&self, k: usize, u: usize) -> M::V {
+        self.regs[self.g[k] as usize][u]
+    }
+}
+
+/// The chunks of reduced rows (`M::LANES` rows each) that a batch's lane groups hold.
+#[derive(Clone, Copy)]
+pub(super) struct Chunks {
+    /// The first lane group's chunk.
+    first: usize,
+    /// Lane groups to reduce.
+    groups: usize,
+    /// The chunks before this one are whole; this one has `tail` rows.
+    full: usize,
+    tail: usize,
+}
+
+impl Chunks {
+    /// `f(u, j, mask)` for each lane group `u`, with its reduced rows' indices `j` and, for a
+    /// partial chunk, the mask of its rows.
+    #[inline(always)]
+    fn each<T: Real, M: Math<T>>(self, m: M, mut f: impl FnMut(usize, M::Idx, Option<M::Mask>)) {
+        for u in 0..self.groups {
+            let c = self.first + u;
+            let j = m.iota((c * M::LANES) as u32);
+            f(u, j, (c >= self.full).then(|| m.tail(self.tail)));
+        }
+    }
+}
+
+/// [`Rows::reduce`] as a task for [`Math::vectorize`], whose `run` is inlined (a closure's
+/// body may not be, and would then lose the tier's target features).
+struct Reduce<'a, 'b, T: Real, M: Math<T>> {
+    rows: &'a Rows<'b, T, M>,
+    range: Range<usize>,
+    values: &'a mut [T],
+    indices: &'a mut [usize],
+}
+
+impl<T: Real, M: Math<T>> Task for Reduce<'_, '_, T, M> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        self.rows.reduce(self.range, self.values, self.indices);
+    }
+}
+
+/// What every task reads.
+struct Rows<'a, T: Real, M: Math<T>> {
+    m: M,
+    program: &'a Program<T>,
+    rule: Rule,
+    outer: &'a [T],
+    inner: &'a [[M::V; BATCH]],
+    inner_rows: usize,
+    /// The output widths: values and indices.
+    widths: (usize, usize),
+}
+
+impl<T: Real, M: Math<T>> Rows<'_, T, M> {
+    /// Reduces the output rows `rows`, into `values` and `indices` (which start at the first).
+    #[inline(always)]
+    fn reduce(&self, rows: Range<usize>, values: &mut [T], indices: &mut [usize]) {
+        let Rows { m, program, rule, .. } = *self;
+        let pair = &program.pair;
+        let (no, ni) = (program.outer.features.len(), program.inner.features.len());
+        let mut regs = vec![[m.splat(T::ZERO); BATCH]; pair.registers as usize];
+        for &(r, c) in pair.consts {
+            regs[r as usize] = [m.splat(c); BATCH];
+        }
+        let (mut total, mut tile) = (rule.state(m), rule.state(m));
+        let chunks = self.inner_rows.div_ceil(M::LANES);
+        let full = self.inner_rows / M::LANES;
+        let tail = self.inner_rows - full * M::LANES;
+        let tile_chunks = if rule.tiled() { (TILE / M::LANES).max(1) } else { usize::MAX };
+        let (vw, iw) = self.widths;
+        for (r, row) in rows.enumerate() {
+            for (k, &x) in self.outer[row * no..(row + 1) * no].iter().enumerate() {
+                regs[k] = [m.splat(x); BATCH];
+            }
+            rule.init(m, &mut total);
+            let mut start = 0;
+            while start < chunks {
+                let end = start.saturating_add(tile_chunks).min(chunks);
+                let acc = if rule.tiled() {
+                    rule.restart(m, &mut tile, &total);
+                    &mut tile
+                } else {
+                    &mut total
+                };
+                for batch in (start..end).step_by(BATCH) {
+                    let b = batch / BATCH;
+                    regs[no..no + ni].copy_from_slice(&self.inner[b * ni..(b + 1) * ni]);
+                    exec(m, pair.code, &mut regs);
+                    let chunks = Chunks { first: batch, groups: BATCH.min(end - batch), full, tail };
+                    rule.step(m, acc, Batch { regs: &regs, f: pair.f, g: pair.g }, chunks);
+                }
+                if rule.tiled() {
+                    rule.merge(m, &mut total, &tile);
+                }
+                start = end;
+            }
+            rule.finish(m, &total, &mut values[r * vw..(r + 1) * vw], &mut indices[r * iw..(r + 1) * iw]);
+        }
+    }
+}
+
+/// Runs the pair stage's `code` on every value of a batch. Each instruction is decoded once,
+/// then applied to the [`BATCH`] values.
+#[inline(always)]
+fn exec<T: Real, M: Math<T>>(m: M, code: &[Inst<T>], regs: &mut [[M::V; BATCH]]) {
+    for inst in code {
+        let Inst::Op { op, dst, args: [a, b, c] } = *inst else { continue };
+        let [dst, a, b, c] = [dst, a, b, c].map(|r| r as usize);
+        match op {
+            Op::Add => binary(regs, [dst, a, b], |x, y| m.add(x, y)),
+            Op::Sub => binary(regs, [dst, a, b], |x, y| m.sub(x, y)),
+            Op::Mul => binary(regs, [dst, a, b], |x, y| m.mul(x, y)),
+            Op::Div => binary(regs, [dst, a, b], |x, y| m.div(x, y)),
+            Op::MulAdd => ternary(regs, [dst, a, b, c], |x, y, z| m.mul_add(x, y, z)),
+            Op::Neg => unary(regs, [dst, a], |x| m.neg(x)),
+            Op::Abs => unary(regs, [dst, a], |x| m.abs(x)),
+            Op::Min => binary(regs, [dst, a, b], |x, y| m.min(x, y)),
+            Op::Max => binary(regs, [dst, a, b], |x, y| m.max(x, y)),
+            Op::Sqrt => unary(regs, [dst, a], |x| m.sqrt(x)),
+            Op::Floor => unary(regs, [dst, a], |x| m.floor(x)),
+            Op::RoundEven => unary(regs, [dst, a], |x| m.round_even(x)),
+            Op::Sign => unary(regs, [dst, a], |x| m.sign(x)),
+            Op::Step => unary(regs, [dst, a], |x| m.step(x)),
+            Op::Select => ternary(regs, [dst, a, b, c], |x, y, z| m.select(x, y, z)),
+            Op::Lt => binary(regs, [dst, a, b], |x, y| m.lt(x, y)),
+            Op::Le => binary(regs, [dst, a, b], |x, y| m.le(x, y)),
+            Op::Eq => binary(regs, [dst, a, b], |x, y| m.eq(x, y)),
+            Op::Ne => binary(regs, [dst, a, b], |x, y| m.ne(x, y)),
+            Op::Ldexp => binary(regs, [dst, a, b], |x, y| m.ldexp(x, y)),
+            Op::LdexpInt => {
+                // As the compiled kernels: the plain scaling where no lane leaves the normal
+                // range (`Math::ldexp_normal` gives `ldexp_int`'s values there).
+                let normal =
+                    regs[b].iter().fold(m.tail(M::LANES), |all, &n| m.and_mask(all, m.scales_normally(n)));
+                if m.all(normal) {
+                    binary(regs, [dst, a, b], |x, y| m.ldexp_normal(x, y));
+                } else {
+                    binary(regs, [dst, a, b], |x, y| m.ldexp_int(x, y));
+                }
+            }
+            Op::GetExp => unary(regs, [dst, a], |x| m.get_exp(x)),
+            Op::GetMant => unary(regs, [dst, a], |x| m.get_mant(x)),
+        }
+    }
+}
+
+// The operands are read and the result written lane group by lane group, in place (the
+// destination may be an operand, hence the indices): copying whole batches in and out cost
+// more than the arithmetic of simple instructions.
+
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+fn unary<V: Copy>(regs: &mut [[V; BATCH]], [dst, a]: [usize; 2], f: impl Fn(V) -> V) {
+    for u in 0..BATCH {
+        regs[dst][u] = f(regs[a][u]);
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+fn binary<V: Copy>(regs: &mut [[V; BATCH]], [dst, a, b]: [usize; 3], f: impl Fn(V, V) -> V) {
+    for u in 0..BATCH {
+        regs[dst][u] = f(regs[a][u], regs[b][u]);
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+fn ternary<V: Copy>(regs: &mut [[V; BATCH]], [dst, a, b, c]: [usize; 4], f: impl Fn(V, V, V) -> V) {
+    for u in 0..BATCH {
+        regs[dst][u] = f(regs[a][u], regs[b][u], regs[c][u]);
+    }
+}
+
+/// `op` of `a` (and `b`, `c` as its arity asks).
+#[inline(always)]
+pub(crate) fn apply<T: Real, M: Math<T>>(m: M, op: Op, a: M::V, b: M::V, c: M::V) -> M::V {
+    match op.arity() {
+        1 => apply1(m, op, a),
+        2 => apply2(m, op, a, b),
+        _ => apply3(m, op, a, b, c),
+    }
+}
+
+#[inline(always)]
+fn apply1<T: Real, M: Math<T>>(m: M, op: Op, a: M::V) -> M::V {
+    match op {
+        Op::Neg => m.neg(a),
+        Op::Abs => m.abs(a),
+        Op::Sqrt => m.sqrt(a),
+        Op::Floor => m.floor(a),
+        Op::RoundEven => m.round_even(a),
+        Op::Sign => m.sign(a),
+        Op::Step => m.step(a),
+        Op::GetExp => m.get_exp(a),
+        Op::GetMant => m.get_mant(a),
+        _ => unreachable!("{op:?} is not unary"),
+    }
+}
+
+#[inline(always)]
+fn apply2<T: Real, M: Math<T>>(m: M, op: Op, a: M::V, b: M::V) -> M::V {
+    match op {
+        Op::Add => m.add(a, b),
+        Op::Sub => m.sub(a, b),
+        Op::Mul => m.mul(a, b),
+        Op::Div => m.div(a, b),
+        Op::Min => m.min(a, b),
+        Op::Max => m.max(a, b),
+        Op::Lt => m.lt(a, b),
+        Op::Le => m.le(a, b),
+        Op::Eq => m.eq(a, b),
+        Op::Ne => m.ne(a, b),
+        Op::Ldexp => m.ldexp(a, b),
+        Op::LdexpInt => m.ldexp_int(a, b),
+        _ => unreachable!("{op:?} is not binary"),
+    }
+}
+
+#[inline(always)]
+fn apply3<T: Real, M: Math<T>>(m: M, op: Op, a: M::V, b: M::V, c: M::V) -> M::V {
+    match op {
+        Op::MulAdd => m.mul_add(a, b, c),
+        Op::Select => m.select(a, b, c),
+        _ => unreachable!("{op:?} does not take three operands"),
+    }
+}

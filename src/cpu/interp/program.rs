@@ -1,0 +1,181 @@
+//! A kernel's formula as data: what `keops!` emits for the interpreter, next to the compiled
+//! kernel. Building it costs the user's crate a static table, not code to optimise.
+
+use crate::info::{Index, KernelInfo};
+
+/// A kernel's three stages and its reduction, as the code generator lowered them for the
+/// compiled kernel: the interpreter runs the same instructions, so it computes the same values.
+#[derive(Clone, Copy, Debug)]
+pub struct Program<T: 'static> {
+    /// The features of an output row, from its variables and the parameters.
+    pub outer: Prepass<T>,
+    /// The features of a reduced row.
+    pub inner: Prepass<T>,
+    /// The formula's components from one output row's features and one reduced row's.
+    pub pair: PairStage<T>,
+    pub reduction: Reduction,
+}
+
+/// Scalar code computing one row's features.
+#[derive(Clone, Copy, Debug)]
+pub struct Prepass<T: 'static> {
+    pub code: &'static [Inst<T>],
+    pub registers: u32,
+    /// The registers holding the features at the end, in order.
+    pub features: &'static [u32],
+}
+
+/// The pair stage. Its registers start with the output row's features, then the reduced
+/// row's, then the constants; the code writes the rest.
+#[derive(Clone, Copy, Debug)]
+pub struct PairStage<T: 'static> {
+    /// Constants, as `(register, value)`.
+    pub consts: &'static [(u32, T)],
+    /// Only [`Inst::Op`]s.
+    pub code: &'static [Inst<T>],
+    pub registers: u32,
+    /// The registers of the formula's components.
+    pub f: &'static [u32],
+    /// The registers of the second formula's components (the weights of a log-sum-exp or a
+    /// soft-max, or each component's second factor for [`Reduction::SumOfProducts`]).
+    pub g: &'static [u32],
+}
+
+/// One instruction: its result goes to register `dst`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Inst<T> {
+    /// Component `comp` of the variable at position `var` (of this row, or a parameter's).
+    Load {
+        dst: u32,
+        var: u32,
+        comp: u32,
+    },
+    Const {
+        dst: u32,
+        value: T,
+    },
+    /// `op` of the first `op.arity()` registers of `args`.
+    Op {
+        op: Op,
+        dst: u32,
+        args: [u32; 3],
+    },
+}
+
+/// The basic primitives, one per [`Math`](crate::cpu::math::Math) method; named as keops-core's
+/// `Prim`, whose expanded primitives (`exp`, `sin`, ...) never reach generated code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    MulAdd,
+    Neg,
+    Abs,
+    Min,
+    Max,
+    Sqrt,
+    Floor,
+    RoundEven,
+    Sign,
+    Step,
+    Select,
+    Lt,
+    Le,
+    Eq,
+    Ne,
+    Ldexp,
+    LdexpInt,
+    GetExp,
+    GetMant,
+}
+
+impl Op {
+    pub const fn arity(self) -> usize {
+        match self {
+            Op::Neg
+            | Op::Abs
+            | Op::Sqrt
+            | Op::Floor
+            | Op::RoundEven
+            | Op::Sign
+            | Op::Step
+            | Op::GetExp
+            | Op::GetMant => 1,
+            Op::MulAdd | Op::Select => 3,
+            _ => 2,
+        }
+    }
+}
+
+/// How the formula's values are reduced, with the compiled kernel's semantics (see
+/// `cpu::reduce`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    Sum,
+    /// A sum of `f[k] * g[k]`, each term one fused multiply-add.
+    SumOfProducts,
+    /// Minimum, arg-minimum or both (the kernel's output widths say which).
+    Min,
+    Max,
+    /// The `K` smallest values, their indices, or both.
+    KMin(usize),
+    LogSumExp,
+    /// A log-sum-exp with weights `g`.
+    LogSumExpWeight,
+    SumSoftMaxWeight,
+}
+
+impl<T: 'static> Program<T> {
+    /// Whether the program can run the kernel `info` describes: every register and variable it
+    /// names exists. The interpreter checks it once per call, then indexes freely.
+    pub(crate) fn fits(&self, info: &KernelInfo) -> bool {
+        let vars = info.vars.len() as u32;
+        let prepass = |p: &Prepass<T>| {
+            let code = p.code.iter().all(|inst| match *inst {
+                Inst::Load { dst, var, comp } => {
+                    dst < p.registers && var < vars && (comp as usize) < info.vars[var as usize].dim
+                }
+                Inst::Const { dst, .. } => dst < p.registers,
+                Inst::Op { op, dst, args } => {
+                    dst < p.registers && args[..op.arity()].iter().all(|&a| a < p.registers)
+                }
+            });
+            code && p.features.iter().all(|&f| f < p.registers)
+        };
+        let pair = &self.pair;
+        let features = (self.outer.features.len() + self.inner.features.len()) as u32;
+        let regs = |rs: &[u32]| rs.iter().all(|&r| r < pair.registers);
+        let code = pair.code.iter().all(|inst| match *inst {
+            Inst::Op { op, dst, args } => {
+                dst >= features && dst < pair.registers && regs(&args[..op.arity()])
+            }
+            _ => false,
+        });
+        let widths = match self.reduction {
+            Reduction::SumOfProducts => pair.g.len() == pair.f.len(),
+            Reduction::LogSumExp => pair.f.len() == 1,
+            Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
+                pair.f.len() == 1 && !pair.g.is_empty()
+            }
+            Reduction::KMin(k) => k > 0,
+            _ => true,
+        };
+        prepass(&self.outer)
+            && prepass(&self.inner)
+            && code
+            && widths
+            && features <= pair.registers
+            && pair.consts.iter().all(|&(r, _)| r >= features && r < pair.registers)
+            && regs(pair.f)
+            && regs(pair.g)
+    }
+}
+
+/// Where a variable's components are in its flat input: at `row * dim` for a row of an i- or
+/// j-variable, at 0 for a parameter.
+pub(crate) fn row_offset(info: &KernelInfo, var: usize, row: usize) -> usize {
+    let v = &info.vars[var];
+    if v.index == Index::Param { 0 } else { row * v.dim }
+}

@@ -1,0 +1,271 @@
+//! The interpreter's reductions: the compiled reducers' state, steps, merges and
+//! finalisations ([`crate::cpu::reduce`]), for widths known at run time.
+
+use crate::cpu::interp::{Batch, Chunks, Reduction};
+use crate::cpu::math::{Math, Real};
+use crate::cpu::reduce::{add_exp, index_lanes, lanes, negligible};
+
+/// One output row's reduction state, per lane.
+pub(super) struct State<T: Real, M: Math<T>> {
+    /// Sums; best values; or a running maximum followed by its sums.
+    v: Vec<M::V>,
+    /// The best values' indices.
+    i: Vec<M::Idx>,
+    /// K-selections, `K` slots per component, each in increasing order.
+    sel: Vec<(T, u32)>,
+}
+
+/// A reduction of `nf` components (and `ng` weights or second factors).
+#[derive(Clone, Copy)]
+pub(super) struct Rule {
+    pub kind: Reduction,
+    pub nf: usize,
+    pub ng: usize,
+}
+
+impl Rule {
+    /// Whether rows are reduced tile by tile (KeOps' block sum), as in the compiled kernels.
+    #[inline(always)]
+    pub fn tiled(self) -> bool {
+        !matches!(self.kind, Reduction::Min | Reduction::Max | Reduction::KMin(_))
+    }
+
+    /// The sums of a running maximum's state.
+    #[inline(always)]
+    fn sums(self) -> usize {
+        match self.kind {
+            Reduction::LogSumExp => 1,
+            Reduction::LogSumExpWeight => self.ng,
+            Reduction::SumSoftMaxWeight => 1 + self.ng,
+            _ => 0,
+        }
+    }
+
+    #[inline(always)]
+    pub fn state<T: Real, M: Math<T>>(self, m: M) -> State<T, M> {
+        let (v, i, sel) = match self.kind {
+            Reduction::Sum | Reduction::SumOfProducts => (self.nf, 0, 0),
+            Reduction::Min | Reduction::Max => (self.nf, self.nf, 0),
+            Reduction::KMin(k) => (0, 0, k * self.nf),
+            _ => (1 + self.sums(), 0, 0),
+        };
+        let mut state = State {
+            v: vec![m.splat(T::ZERO); v],
+            i: vec![m.splat_idx(0); i],
+            sel: vec![(T::INFINITY, 0); sel],
+        };
+        self.init(m, &mut state);
+        state
+    }
+
+    #[inline(always)]
+    pub fn init<T: Real, M: Math<T>>(self, m: M, s: &mut State<T, M>) {
+        let first = match self.kind {
+            Reduction::Min => T::INFINITY,
+            Reduction::Max
+            | Reduction::LogSumExp
+            | Reduction::LogSumExpWeight
+            | Reduction::SumSoftMaxWeight => T::NEG_INFINITY,
+            _ => T::ZERO,
+        };
+        let running = self.sums() > 0;
+        for (k, v) in s.v.iter_mut().enumerate() {
+            *v = m.splat(if running && k > 0 { T::ZERO } else { first });
+        }
+        s.i.fill(m.splat_idx(0));
+        s.sel.fill((T::INFINITY, 0));
+    }
+
+    /// The state a tile starts from after the tiles merged into `total`: empty, or for a
+    /// running maximum, empty sums in the frame of the maximum so far.
+    #[inline(always)]
+    pub fn restart<T: Real, M: Math<T>>(self, m: M, acc: &mut State<T, M>, total: &State<T, M>) {
+        self.init(m, acc);
+        if self.sums() > 0 {
+            acc.v[0] = total.v[0];
+        }
+    }
+
+    /// Folds in the values of `batch`'s first `n` lane groups, the chunks of reduced rows from
+    /// `first` on; the chunk `full` (if among them) has `tail` rows, the others `M::LANES`.
+    #[inline(always)]
+    pub fn step<T: Real, M: Math<T>>(
+        self,
+        m: M,
+        acc: &mut State<T, M>,
+        batch: Batch<'_, T, M>,
+        chunks: Chunks,
+    ) {
+        let f = |k: usize, u: usize| batch.f(k, u);
+        let g = |k: usize, u: usize| batch.g(k, u);
+        let zero = m.splat(T::ZERO);
+        match self.kind {
+            Reduction::Sum => chunks.each(m, |u, _, mask| {
+                for (k, a) in acc.v.iter_mut().enumerate() {
+                    let x = mask.map_or(f(k, u), |mask| m.blend(mask, f(k, u), zero));
+                    *a = m.add(*a, x);
+                }
+            }),
+            Reduction::SumOfProducts => chunks.each(m, |u, _, mask| {
+                for (k, a) in acc.v.iter_mut().enumerate() {
+                    let sum = m.mul_add(f(k, u), g(k, u), *a);
+                    *a = mask.map_or(sum, |mask| m.blend(mask, sum, *a));
+                }
+            }),
+            Reduction::Min | Reduction::Max => {
+                let max = self.kind == Reduction::Max;
+                chunks.each(m, |u, j, mask| {
+                    for (k, (best, idx)) in acc.v.iter_mut().zip(acc.i.iter_mut()).enumerate() {
+                        let x = f(k, u);
+                        let better = if max { m.gt_mask(x, *best) } else { m.lt_mask(x, *best) };
+                        let take = mask.map_or(better, |mask| m.and_mask(mask, better));
+                        *best = m.blend(take, x, *best);
+                        *idx = m.blend_idx(take, j, *idx);
+                    }
+                })
+            }
+            Reduction::KMin(n) => chunks.each(m, |u, j, mask| {
+                for (k, slots) in acc.sel.chunks_exact_mut(n).enumerate() {
+                    let x = f(k, u);
+                    let below = m.lt_mask(x, m.splat(slots[n - 1].0));
+                    let mut bits = m.lane_bits(mask.map_or(below, |mask| m.and_mask(mask, below)));
+                    if bits != 0 {
+                        let (xs, js) = (lanes(m, x), index_lanes(m, j));
+                        while bits != 0 {
+                            let l = bits.trailing_zeros() as usize;
+                            insert(slots, xs[l], js[l]);
+                            bits &= bits - 1;
+                        }
+                    }
+                }
+            }),
+            Reduction::LogSumExp | Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
+                let one = m.splat(T::ONE);
+                let kind = self.kind;
+                let weight = |k: usize, u: usize| match kind {
+                    Reduction::LogSumExp => one,
+                    Reduction::LogSumExpWeight => g(k, u),
+                    _ if k == 0 => one,
+                    _ => g(k - 1, u),
+                };
+                let floor = if kind == Reduction::LogSumExp { negligible::<T>() } else { None };
+                chunks.each(m, |u, _, mask| {
+                    let (mx, sums) = acc.v.split_first_mut().expect("a running maximum");
+                    match mask {
+                        None => add_exp(m, mx, sums, f(0, u), |k| weight(k, u), floor),
+                        Some(mask) => {
+                            let f = m.blend(mask, f(0, u), m.splat(T::NEG_INFINITY));
+                            add_exp(m, mx, sums, f, |k| m.blend(mask, weight(k, u), zero), floor);
+                        }
+                    }
+                })
+            }
+        }
+    }
+
+    /// Merges `later` (a tile of larger indices) into `acc`.
+    #[inline(always)]
+    pub fn merge<T: Real, M: Math<T>>(self, m: M, acc: &mut State<T, M>, later: &State<T, M>) {
+        match self.kind {
+            Reduction::Sum | Reduction::SumOfProducts => {
+                for (a, &x) in acc.v.iter_mut().zip(&later.v) {
+                    *a = m.add(*a, x);
+                }
+            }
+            Reduction::LogSumExp | Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
+                let (mx, sums) = acc.v.split_first_mut().expect("a running maximum");
+                add_exp(m, mx, sums, later.v[0], |k| later.v[1 + k], None);
+            }
+            Reduction::Min | Reduction::Max | Reduction::KMin(_) => {
+                unreachable!("selections are not tiled")
+            }
+        }
+    }
+
+    /// Collapses the lanes and writes the output row: `values` and `indices` have the kernel's
+    /// output widths (either may be empty).
+    #[inline(always)]
+    pub fn finish<T: Real, M: Math<T>>(
+        self,
+        m: M,
+        acc: &State<T, M>,
+        values: &mut [T],
+        indices: &mut [usize],
+    ) {
+        let s = T::Scalar::default();
+        match self.kind {
+            Reduction::Sum | Reduction::SumOfProducts => {
+                for (out, &v) in values.iter_mut().zip(&acc.v) {
+                    *out = m.reduce_sum(v);
+                }
+            }
+            Reduction::Min | Reduction::Max => {
+                let max = self.kind == Reduction::Max;
+                for (c, (&best, &idx)) in acc.v.iter().zip(&acc.i).enumerate() {
+                    let (vs, is) = (lanes(m, best), index_lanes(m, idx));
+                    let (mut b, mut i) = (if max { T::NEG_INFINITY } else { T::INFINITY }, 0u32);
+                    for (&v, &j) in vs[..M::LANES].iter().zip(&is) {
+                        let strictly = if max { v > b } else { v < b };
+                        if strictly || (v == b && j < i) {
+                            (b, i) = (v, j);
+                        }
+                    }
+                    if !values.is_empty() {
+                        values[c] = b;
+                    }
+                    if !indices.is_empty() {
+                        indices[c] = i as usize;
+                    }
+                }
+            }
+            Reduction::KMin(n) => {
+                for (c, slots) in acc.sel.chunks_exact(n).enumerate() {
+                    for (k, &(x, i)) in slots.iter().enumerate() {
+                        if !values.is_empty() {
+                            values[k * self.nf + c] = x;
+                        }
+                        if !indices.is_empty() {
+                            indices[k * self.nf + c] = i as usize;
+                        }
+                    }
+                }
+            }
+            Reduction::LogSumExp | Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
+                let n = self.sums();
+                let maxima = lanes(m, acc.v[0]);
+                let sums: Vec<_> = acc.v[1..].iter().map(|&v| lanes(m, v)).collect();
+                let mut mx = T::NEG_INFINITY;
+                let mut total = vec![T::ZERO; n];
+                for (l, &lane_max) in maxima[..M::LANES].iter().enumerate() {
+                    add_exp(s, &mut mx, &mut total, lane_max, |k| sums[k][l], None);
+                }
+                if self.kind == Reduction::SumSoftMaxWeight {
+                    for (v, &num) in values.iter_mut().zip(&total[1..]) {
+                        *v = s.div(num, total[0]);
+                    }
+                } else {
+                    for (v, &sum) in values.iter_mut().zip(&total) {
+                        *v = s.add(mx, T::log(s, sum));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Inserts `x` (index `i`) into `slots`, in increasing order, if it is below the last; after
+/// the values equal to it, so that earlier indices win ties. NaN never enters.
+#[inline(always)]
+fn insert<T: Real>(slots: &mut [(T, u32)], x: T, i: u32) {
+    let last = slots.len() - 1;
+    let enters = x < slots[last].0;
+    if !enters {
+        return;
+    }
+    let mut p = last;
+    while p > 0 && x < slots[p - 1].0 {
+        slots[p] = slots[p - 1];
+        p -= 1;
+    }
+    slots[p] = (x, i);
+}
