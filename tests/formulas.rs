@@ -274,3 +274,13 @@ fn sums_of_subnormal_products_are_fused_multiply_adds() {
         }
     }
 }
+
+/// A minimum over 990-dimensional rows, as pykeops' chunked `Min_ArgMin` test: too large to
+/// compile in reasonable time (about 2,000 instructions per pair), it is interpreted in every
+/// build.
+#[test]
+fn dimension_990_is_interpreted() {
+    let k = keops!(|x_i: [f32; 990], y_j: [f32; 990]| min_argmin_i sqdist(x_i, y_j));
+    check_reference(&k, 37, 45, -1.0, 1.0, 3);
+    check_reference(&k, 3, 1, -1.0, 1.0, 4);
+}

@@ -206,7 +206,7 @@ impl<K: KernelDef, M: Math<K::T>> Task for ReduceRows<'_, K, M> {
         let block = <K::Block<()> as Array<()>>::LEN;
         let all = 0..self.inner.len();
         for first in self.rows.clone().step_by(block) {
-            let accs = reduce_block::<K, M>(
+            let accs = reduce_block_once::<K, M>(
                 self.m,
                 self.outer,
                 first,
@@ -243,7 +243,7 @@ impl<K: KernelDef, M: Math<K::T>> Task for ReduceSegment<'_, K, M> {
 
     #[inline(always)]
     fn run(self) -> Self::Output {
-        reduce_block::<K, M>(
+        reduce_block_once::<K, M>(
             self.m,
             self.outer,
             self.first,
@@ -276,6 +276,51 @@ fn pack_inner<K: KernelDef, M: Math<K::T>>(
             m.load(&lanes[..M::LANES])
         })
     })
+}
+
+/// [`reduce_block`], out of line, under the tier's target features: its two callers (whole
+/// rows, and segments of rows for calls with few output rows) share one copy of the reduction
+/// loop, the largest code of a kernel, rather than each inlining its own, which the compiler
+/// would have to optimise twice per kernel and tier.
+#[inline(never)]
+fn reduce_block_once<K: KernelDef, M: Math<K::T>>(
+    m: M,
+    outer: &[K::Outer<K::T>],
+    first: usize,
+    inner: &[K::Inner<M::V>],
+    range: Range<usize>,
+    inner_rows: usize,
+    per: usize,
+) -> K::Block<ScalarAcc<K>> {
+    m.vectorize(ReduceBlock::<K, M> { m, outer, first, inner, range, inner_rows, per })
+}
+
+/// [`reduce_block`]'s arguments, as a task for [`Math::vectorize`].
+struct ReduceBlock<'a, K: KernelDef, M: Math<K::T>> {
+    m: M,
+    outer: &'a [K::Outer<K::T>],
+    first: usize,
+    inner: &'a [K::Inner<M::V>],
+    range: Range<usize>,
+    inner_rows: usize,
+    per: usize,
+}
+
+impl<K: KernelDef, M: Math<K::T>> Task for ReduceBlock<'_, K, M> {
+    type Output = K::Block<ScalarAcc<K>>;
+
+    #[inline(always)]
+    fn run(self) -> Self::Output {
+        reduce_block::<K, M>(
+            self.m,
+            self.outer,
+            self.first,
+            self.inner,
+            self.range,
+            self.inner_rows,
+            self.per,
+        )
+    }
 }
 
 /// Reduces the block of output rows starting at `first` over the chunks `range` of the packed

@@ -211,7 +211,9 @@ impl<K: KernelDef> Reducer<K> for SumOfProducts {
         chunks: &[K::Inner<M::V>],
         first: usize,
     ) {
-        if K::SCALED.is_empty() {
+        // A constant, so that a kernel without scaled features does not instantiate their
+        // code (the compiler drops a branch on a constant before it generates code).
+        if const { K::SCALED.is_empty() } {
             // Chunks where an `exp` went beyond its normal range take `step_tiny`.
             for (c, feats) in chunks.iter().enumerate() {
                 let (values, maybe_tiny) = K::pair_flagged(m, o, feats);
@@ -371,7 +373,7 @@ fn accumulate_scaled_rows<K: KernelDef, M: Math<K::T>, A: Copy + Send + Sync>(
         for k in (0..full).step_by(SCALED_GROUP) {
             accumulate_scaled::<K, M, A, SCALED_GROUP>(m, accs, sums, run, rows.clone(), k);
         }
-        match K::SCALED.len() - full {
+        match const { K::SCALED.len() % SCALED_GROUP } {
             1 => accumulate_scaled::<K, M, A, 1>(m, accs, sums, run, rows, full),
             2 => accumulate_scaled::<K, M, A, 2>(m, accs, sums, run, rows, full),
             3 => accumulate_scaled::<K, M, A, 3>(m, accs, sums, run, rows, full),
@@ -1211,7 +1213,9 @@ impl<K: KernelDef> Reducer<K> for LogSumExpWeight {
         chunks: &[K::Inner<M::V>],
         first: usize,
     ) {
-        if K::SCALED.is_empty() {
+        // A constant, so that a kernel without scaled features does not instantiate their
+        // code (the compiler drops a branch on a constant before it generates code).
+        if const { K::SCALED.is_empty() } {
             return pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
         }
         settled_step_chunks::<K, M, Self>(m, accs, o, chunks, first);
@@ -1354,7 +1358,9 @@ impl<K: KernelDef> Reducer<K> for SumSoftMaxWeight {
         chunks: &[K::Inner<M::V>],
         first: usize,
     ) {
-        if K::SCALED.is_empty() {
+        // A constant, so that a kernel without scaled features does not instantiate their
+        // code (the compiler drops a branch on a constant before it generates code).
+        if const { K::SCALED.is_empty() } {
             return pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
         }
         settled_step_chunks::<K, M, Self>(m, accs, o, chunks, first);

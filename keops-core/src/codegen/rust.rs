@@ -389,12 +389,37 @@ fn kernel_def(
 
     let outer_body = prepass(kernel, &staged, &staged.outer_features);
     let inner_body = prepass(kernel, &staged, &staged.inner_features);
+    let pair_insts = staged.pair_schedule().len();
+    let interpreted = pair_insts > MAX_COMPILED_PAIR;
     let block = match scaled {
+        _ if interpreted => 1,
         Some(_) => SCALED_BLOCK_ROWS,
-        None => block_rows(staged.pair_schedule().len(), ni, state_registers(kernel, nf, ng)),
+        None => block_rows(pair_insts, ni, state_registers(kernel, nf, ng)),
     };
     let scaled = scaled.map(|features| quote!(const SCALED: &'static [usize] = &[#(#features),*];));
     let pair_body = pair(kernel, &staged, nf, block);
+    let run_cpu = if interpreted {
+        quote! {
+            // Too large to compile in reasonable time and memory (see `MAX_COMPILED_PAIR` in
+            // keops-core): interpreted in every build.
+            #[inline]
+            fn run_cpu(inputs: &[&[#t]], outer_rows: usize, inner_rows: usize, values: &mut [#t], indices: &mut [usize]) {
+                ::keops::__private::run_interpreted::<Self>(inputs, outer_rows, inner_rows, values, indices);
+            }
+        }
+    } else {
+        quote! {
+            // Debug builds interpret the kernel: the compiled kernel's generic code would be
+            // instantiated here, unoptimised (see `keops::__private::KernelDef::run_cpu`).
+            #[inline]
+            fn run_cpu(inputs: &[&[#t]], outer_rows: usize, inner_rows: usize, values: &mut [#t], indices: &mut [usize]) {
+                #[cfg(all(debug_assertions, not(test)))]
+                ::keops::__private::run_interpreted::<Self>(inputs, outer_rows, inner_rows, values, indices);
+                #[cfg(not(all(debug_assertions, not(test))))]
+                ::keops::__private::run_compiled::<Self>(inputs, outer_rows, inner_rows, values, indices);
+            }
+        }
+    };
     let info = info(kernel);
     let gpu = gpu.map(|m| {
         let ptx::Module { name, text, block, shared_per_thread, partial_widths: (pv, pi) } = m;
@@ -424,15 +449,7 @@ fn kernel_def(
             #[allow(clippy::all)]
             const PROGRAM: ::keops::__private::interp::Program<#t> = #program;
 
-            // Debug builds interpret the kernel: the compiled kernel's generic code would be
-            // instantiated here, unoptimised (see `keops::__private::KernelDef::run_cpu`).
-            #[inline]
-            fn run_cpu(inputs: &[&[#t]], outer_rows: usize, inner_rows: usize, values: &mut [#t], indices: &mut [usize]) {
-                #[cfg(all(debug_assertions, not(test)))]
-                ::keops::__private::run_interpreted::<Self>(inputs, outer_rows, inner_rows, values, indices);
-                #[cfg(not(all(debug_assertions, not(test))))]
-                ::keops::__private::run_compiled::<Self>(inputs, outer_rows, inner_rows, values, indices);
-            }
+            #run_cpu
 
             #[inline]
             #[allow(unused_variables, clippy::all)]
@@ -464,6 +481,12 @@ fn kernel_def(
         }
     }
 }
+
+/// The most per-pair instructions of a compiled CPU kernel. Larger kernels are interpreted in
+/// every build: the compiler's time and memory grow faster than their size (a minimum over
+/// 990-dimensional distances, about 2,000 instructions, did not compile in 25 minutes at
+/// 2.2 GB), while the interpreter's per-instruction overhead is smallest for them.
+const MAX_COMPILED_PAIR: usize = 1024;
 
 /// Output rows the CPU kernel reduces together, from the number of per-pair instructions, of
 /// reduced-row features and of registers each row's reduction state takes. A small formula's

@@ -100,45 +100,57 @@ impl Rule {
         let g = |k: usize, u: usize| batch.g(k, u);
         let zero = m.splat(T::ZERO);
         match self.kind {
-            Reduction::Sum => chunks.each(m, |u, _, mask| {
+            // Component by component, each accumulator held in a local across the lane groups.
+            Reduction::Sum => {
                 for (k, a) in acc.v.iter_mut().enumerate() {
-                    let x = mask.map_or(f(k, u), |mask| m.blend(mask, f(k, u), zero));
-                    *a = m.add(*a, x);
+                    let mut sum = *a;
+                    chunks.each(m, |u, _, mask| {
+                        sum = m.add(sum, mask.map_or(f(k, u), |mask| m.blend(mask, f(k, u), zero)));
+                    });
+                    *a = sum;
                 }
-            }),
-            Reduction::SumOfProducts => chunks.each(m, |u, _, mask| {
+            }
+            Reduction::SumOfProducts => {
                 for (k, a) in acc.v.iter_mut().enumerate() {
-                    let sum = m.mul_add(f(k, u), g(k, u), *a);
-                    *a = mask.map_or(sum, |mask| m.blend(mask, sum, *a));
+                    let mut sum = *a;
+                    chunks.each(m, |u, _, mask| {
+                        let next = m.mul_add(f(k, u), g(k, u), sum);
+                        sum = mask.map_or(next, |mask| m.blend(mask, next, sum));
+                    });
+                    *a = sum;
                 }
-            }),
+            }
             Reduction::Min | Reduction::Max => {
                 let max = self.kind == Reduction::Max;
-                chunks.each(m, |u, j, mask| {
-                    for (k, (best, idx)) in acc.v.iter_mut().zip(acc.i.iter_mut()).enumerate() {
+                for (k, (best, idx)) in acc.v.iter_mut().zip(acc.i.iter_mut()).enumerate() {
+                    let (mut b, mut i) = (*best, *idx);
+                    chunks.each(m, |u, j, mask| {
                         let x = f(k, u);
-                        let better = if max { m.gt_mask(x, *best) } else { m.lt_mask(x, *best) };
+                        let better = if max { m.gt_mask(x, b) } else { m.lt_mask(x, b) };
                         let take = mask.map_or(better, |mask| m.and_mask(mask, better));
-                        *best = m.blend(take, x, *best);
-                        *idx = m.blend_idx(take, j, *idx);
-                    }
-                })
-            }
-            Reduction::KMin(n) => chunks.each(m, |u, j, mask| {
-                for (k, slots) in acc.sel.chunks_exact_mut(n).enumerate() {
-                    let x = f(k, u);
-                    let below = m.lt_mask(x, m.splat(slots[n - 1].0));
-                    let mut bits = m.lane_bits(mask.map_or(below, |mask| m.and_mask(mask, below)));
-                    if bits != 0 {
-                        let (xs, js) = (lanes(m, x), index_lanes(m, j));
-                        while bits != 0 {
-                            let l = bits.trailing_zeros() as usize;
-                            insert(slots, xs[l], js[l]);
-                            bits &= bits - 1;
-                        }
-                    }
+                        b = m.blend(take, x, b);
+                        i = m.blend_idx(take, j, i);
+                    });
+                    (*best, *idx) = (b, i);
                 }
-            }),
+            }
+            Reduction::KMin(n) => {
+                for (k, slots) in acc.sel.chunks_exact_mut(n).enumerate() {
+                    chunks.each(m, |u, j, mask| {
+                        let x = f(k, u);
+                        let below = m.lt_mask(x, m.splat(slots[n - 1].0));
+                        let mut bits = m.lane_bits(mask.map_or(below, |mask| m.and_mask(mask, below)));
+                        if bits != 0 {
+                            let (xs, js) = (lanes(m, x), index_lanes(m, j));
+                            while bits != 0 {
+                                let l = bits.trailing_zeros() as usize;
+                                insert(slots, xs[l], js[l]);
+                                bits &= bits - 1;
+                            }
+                        }
+                    });
+                }
+            }
             Reduction::LogSumExp | Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
                 let one = m.splat(T::ONE);
                 let kind = self.kind;
