@@ -141,8 +141,9 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
     /// already checked against the declaration.
     ///
     /// Generated code picks the implementation where `cfg` is evaluated, in the user's crate:
-    /// [`run_compiled`] in optimised builds and test builds, [`run_interpreted`] in other
-    /// debug builds. The compiled kernel's driver is generic over the kernel, so it is
+    /// [`run_compiled`] in optimised builds, [`run_interpreted`] in debug builds (unless
+    /// `--cfg keops_compiled` is set, as this repository does so that its tests check the
+    /// compiled kernels). The compiled kernel's driver is generic over the kernel, so it is
     /// instantiated, and optimised or not, in the user's crate: unoptimised, it ran about 200
     /// times slower than optimised, and it costs every build of that crate the time to compile
     /// it. The interpreter is compiled in this crate, once.

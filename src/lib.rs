@@ -132,7 +132,9 @@
 //! threads, nor on which other rows are evaluated in the same call. Each row is reduced in a
 //! fixed order: tiles of 1024 reduced rows, merged in order into segments of at least 16384
 //! rows, merged in order, all decided by the sizes along the reduced index only. The SIMD width
-//! (see [`cpu_simd`]; `KEOPS_SIMD` lowers it) does change the order, hence the last bits.
+//! (see [`cpu_simd`]; `KEOPS_SIMD` lowers it) does change the order, hence the last bits, and
+//! so does the interpreter that debug builds run (see [below](#build-time-and-debug-builds)),
+//! which reduces each row tile by tile without segments.
 //!
 //! # Naming the kernel type
 //!
@@ -164,6 +166,29 @@
 //! - `on(Backend::Cpu)` picks where the kernel runs; see [`Backend`].
 //! - With the `cuda` feature, `eval_device` and `eval_device_into` take inputs that stay on the
 //!   GPU between calls, and leave the output there; see [`cuda`].
+//!
+//! # Build time and debug builds
+//!
+//! A kernel is compiled in the crate that declares it, with that crate's profile:
+//!
+//! - **Optimised builds** compile each kernel for AVX-512 and AVX2 on x86-64 (NEON on aarch64),
+//!   a few seconds of build per kernel (`BENCHMARKS.md` has the figures). Kernels kept in a
+//!   crate of their own are not rebuilt when the rest of a program changes.
+//! - **Debug builds** run kernels in an interpreter compiled once, in this crate: the formula's
+//!   instructions as data, each applied to a batch of SIMD values. A kernel then costs a debug
+//!   build almost nothing, and runs at a fraction of its release speed provided this crate is
+//!   optimised, which a user's `Cargo.toml` asks for with
+//!   `[profile.dev.package.keops] opt-level = 3`. The formula's values are the compiled
+//!   kernel's, to the bit; the reductions' sums may differ in the last bits.
+//! - **Test builds** are debug builds too (`cargo test`), so they interpret their kernels; this
+//!   crate's own tests check that the interpreter computes the compiled kernels' formula values
+//!   to the bit, and run its reductions against the same references. `--cfg keops_compiled`
+//!   (in `RUSTFLAGS`) makes debug builds compile their kernels.
+//! - Kernels of more than about a thousand instructions per pair (distances between rows of
+//!   hundreds of dimensions) are interpreted in every build: compiling them would take minutes.
+//! - `KEOPS_CPU=interpreter` runs the interpreter in any build, and x86-64 machines without AVX2
+//!   (or `KEOPS_SIMD=baseline|scalar`) run it at their SIMD width; the `all-tiers` feature
+//!   compiles kernels for those tiers too.
 //!
 //! # Operations
 //!

@@ -284,3 +284,34 @@ fn dimension_990_is_interpreted() {
     check_reference(&k, 37, 45, -1.0, 1.0, 3);
     check_reference(&k, 3, 1, -1.0, 1.0, 4);
 }
+
+/// The interpreter (what debug builds run) computes the compiled kernel's formula values to the
+/// bit: minima and maxima select values without rounding them, so any difference in one value
+/// would show. The `exp`s are single instructions in the interpreter, the compiled expansion.
+#[test]
+fn interpreted_values_are_the_compiled_ones() {
+    same_selections(&keops!(|x_i: [f32; 3], y_j: [f32; 3], g: f32| min_argmin_j exp(-g * sqdist(x_i, y_j))
+        + sin(x_i[0] * y_j[1]) * log(1.5 + cos(y_j[2]))));
+    same_selections(&keops!(|x_i: [f64; 2], y_j: [f64; 2]| max_argmax_j atan2(x_i[0] - y_j[0], x_i[1])
+        + sqrt(abs(y_j[1]))
+        + powf(1.0 + abs(x_i[1]), y_j[0])
+        + exp(x_i[0] * y_j[1] * 30.0)));
+}
+
+fn same_selections<K: keops::__private::KernelDef>(k: &K) {
+    use keops::__private::{run_compiled, run_interpreted};
+    for (seed, (m, n)) in [(37, 45), (5, 1100), (16, 3)].into_iter().enumerate() {
+        let inputs = common::random_inputs(k, m, n, -2.0, 2.0, seed as u64);
+        let inputs: Vec<&[K::T]> = inputs.iter().map(Vec::as_slice).collect();
+        let run = |interpreted: bool| {
+            let (mut values, mut indices) = (vec![K::T::default(); m], vec![0; m]);
+            let run = if interpreted { run_interpreted::<K> } else { run_compiled::<K> };
+            run(&inputs, m, n, &mut values, &mut indices);
+            (values, indices)
+        };
+        let (compiled, interpreted) = (run(false), run(true));
+        assert_eq!(compiled.1, interpreted.1, "indices at {m} x {n}");
+        let bits = |v: &[K::T]| v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>();
+        assert_eq!(bits(&compiled.0), bits(&interpreted.0), "values at {m} x {n}");
+    }
+}

@@ -10,8 +10,8 @@
 #
 #   --keops PATH      the keops checkout the scratch crates depend on (default: the repository
 #                     that contains this script)
-#   --out DIR         scratch directory (default: target/build-time in that checkout, or
-#                     $TMPDIR/keops-build-time when --keops is given)
+#   --out DIR         scratch directory, outside the checkout (default:
+#                     $TMPDIR/keops-build-time)
 #   --cases LIST      comma-separated subset of: k1 k4 k16 k1_grad k4_grad k16_grad d990
 #                     (default: all)
 #   --profiles LIST   comma-separated subset of: release dev (default: both)
@@ -121,13 +121,14 @@ done
 
 # --- Options ---------------------------------------------------------------------------------
 
+# Outside the checkout, whose .cargo/config.toml (--cfg keops_compiled) must not reach the
+# scratch crates: their debug builds would then compile their kernels.
+default_out=${TMPDIR:-/tmp}/keops-build-time
 if [ -z "$keops" ]; then
     keops=$(cd "$script_dir/../.." && pwd)
-    default_out=$keops/target/build-time
 else
     [ -d "$keops" ] || die "--keops $keops: no such directory"
     keops=$(cd "$keops" && pwd)
-    default_out=${TMPDIR:-/tmp}/keops-build-time
 fi
 [ -f "$keops/Cargo.toml" ] && grep -q '^name = "keops"$' "$keops/Cargo.toml" ||
     die "$keops is not a keops checkout (no Cargo.toml with name = \"keops\")"

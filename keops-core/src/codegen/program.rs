@@ -13,8 +13,9 @@ use quote::quote;
 
 use crate::check::Kernel;
 use crate::codegen::Lowered;
-use crate::codegen::rust::constant;
+use crate::codegen::rust::{constant, exp_regions};
 use crate::lower::{Inst, Operand, Staged, Val};
+use crate::prim::Prim;
 use crate::reduction::ReductionKind;
 
 /// `interp::Program { .. }` for the kernel whose lowered program is `lowered`; `products`
@@ -117,9 +118,27 @@ fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
 
 /// `PairStage { .. }`: registers for the output row's features, the reduced row's, the
 /// constants, then the per-pair values.
+///
+/// Each `exp` expansion whose intermediate values nothing else reads becomes one `Exp`
+/// instruction, which the interpreter computes with the runtime's `exp`: the same
+/// instructions, compiled, so the same values, without a dozen instructions to decode.
 fn pair(kernel: &Kernel, staged: &Staged, nf: usize) -> TokenStream {
     let program = &staged.program;
     let order = staged.pair_schedule();
+    let exps: HashMap<Val, Val> =
+        exp_regions(staged, &order).into_iter().map(|region| (region.result, region.exp.arg)).collect();
+    let folded: Vec<Val> =
+        exp_regions(staged, &order).into_iter().flat_map(|region| region.members).collect();
+    let order: Vec<Val> = order.into_iter().filter(|v| exps.contains_key(v) || !folded.contains(v)).collect();
+    let (squares, differences) = squared_differences(staged, &order, &exps);
+    let order: Vec<Val> = order.into_iter().filter(|v| !differences.contains(v)).collect();
+    let operands = |v: Val| -> Vec<Val> {
+        match (exps.get(&v), squares.get(&v)) {
+            (Some(&arg), _) => vec![arg],
+            (_, Some(square)) => square.operands().to_vec(),
+            _ => program.inst(v).operands().to_vec(),
+        }
+    };
     let (no, ni) = (staged.outer_features.len() as u32, staged.inner_features.len() as u32);
     let mut consts: Vec<u64> = Vec::new();
     let mut note_const = |v: Val| {
@@ -130,13 +149,12 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize) -> TokenStream {
         }
     };
     for &v in &order {
-        program.inst(v).operands().iter().for_each(|&a| note_const(a));
+        operands(v).into_iter().for_each(&mut note_const);
     }
     staged.outputs.iter().for_each(|&v| note_const(v));
     let first = no + ni + consts.len() as u32;
     let computed = |v: Val| -> Vec<Val> {
-        let inst = program.inst(v);
-        inst.operands().iter().copied().filter(|&a| matches!(staged.operand(a), Operand::Pair(_))).collect()
+        operands(v).into_iter().filter(|&a| matches!(staged.operand(a), Operand::Pair(_))).collect()
     };
     let (regs, registers) = allocate(&order, computed, &staged.outputs, first);
     let reg = |v: Val| -> u32 {
@@ -149,7 +167,22 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize) -> TokenStream {
             }
         }
     };
-    let code = order.iter().map(|&v| inst(kernel, staged, v, regs[&v], &reg));
+    let code = order.iter().map(|&v| match (exps.get(&v), squares.get(&v)) {
+        (Some(&arg), _) => {
+            let (dst, arg) = (regs[&v], reg(arg));
+            quote!(I::Op { op: Exp, dst: #dst, args: [#arg, 0, 0] })
+        }
+        (_, Some(square)) => {
+            let dst = regs[&v];
+            let mut args = [0u32; 3];
+            for (r, &a) in args.iter_mut().zip(square.operands()) {
+                *r = reg(a);
+            }
+            let op = square.op();
+            quote!(I::Op { op: #op, dst: #dst, args: [#(#args),*] })
+        }
+        _ => inst(kernel, staged, v, regs[&v], &reg),
+    });
     let const_values = consts.iter().enumerate().map(|(k, &bits)| {
         let (r, value) = (no + ni + k as u32, constant(kernel.dtype, f64::from_bits(bits)));
         quote!((#r, #value))
@@ -165,4 +198,73 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize) -> TokenStream {
             g: &[#(#g),*],
         }
     }
+}
+
+/// A square of a difference, `(a - b)^2`, or one added to `c` by a fused multiply-add: the
+/// terms of a squared distance, one interpreter instruction each instead of two.
+enum Square {
+    Sub([Val; 2]),
+    SubAdd([Val; 3]),
+}
+
+impl Square {
+    fn operands(&self) -> &[Val] {
+        match self {
+            Square::Sub(args) => args,
+            Square::SubAdd(args) => args,
+        }
+    }
+
+    fn op(&self) -> TokenStream {
+        match self {
+            Square::Sub(_) => quote!(SqSub),
+            Square::SubAdd(_) => quote!(SqSubAdd),
+        }
+    }
+}
+
+/// The squares of differences among `order` (`d * d` or `d * d + c`, where `d = a - b` of the
+/// pair stage has no other use), and the differences they absorb. `exps` maps the results of
+/// the `exp` instructions to their arguments, which is all they read.
+fn squared_differences(
+    staged: &Staged,
+    order: &[Val],
+    exps: &HashMap<Val, Val>,
+) -> (HashMap<Val, Square>, Vec<Val>) {
+    let program = &staged.program;
+    let mut uses: HashMap<Val, usize> = HashMap::new();
+    for &v in order {
+        let operands = match exps.get(&v) {
+            Some(&arg) => vec![arg],
+            None => program.inst(v).operands().to_vec(),
+        };
+        for a in operands {
+            *uses.entry(a).or_default() += 1;
+        }
+    }
+    for &v in &staged.outputs {
+        *uses.entry(v).or_default() += 2;
+    }
+    let in_order: std::collections::HashSet<Val> = order.iter().copied().collect();
+    let difference = |d: Val| match program.inst(d) {
+        Inst::Prim(Prim::Sub, [a, b, _]) if in_order.contains(&d) && uses.get(&d) == Some(&2) => Some([a, b]),
+        _ => None,
+    };
+    let (mut squares, mut differences) = (HashMap::new(), Vec::new());
+    for &v in order {
+        let square = match program.inst(v) {
+            Inst::Prim(Prim::Mul, [x, y, _]) if x == y => {
+                difference(x).map(|[a, b]| (x, Square::Sub([a, b])))
+            }
+            Inst::Prim(Prim::MulAdd, [x, y, c]) if x == y => {
+                difference(x).map(|[a, b]| (x, Square::SubAdd([a, b, c])))
+            }
+            _ => None,
+        };
+        if let Some((d, square)) = square {
+            squares.insert(v, square);
+            differences.push(d);
+        }
+    }
+    (squares, differences)
 }

@@ -412,10 +412,11 @@ fn kernel_def(
             // Debug builds interpret the kernel: the compiled kernel's generic code would be
             // instantiated here, unoptimised (see `keops::__private::KernelDef::run_cpu`).
             #[inline]
+            #[allow(unexpected_cfgs)]
             fn run_cpu(inputs: &[&[#t]], outer_rows: usize, inner_rows: usize, values: &mut [#t], indices: &mut [usize]) {
-                #[cfg(all(debug_assertions, not(test)))]
+                #[cfg(all(debug_assertions, not(keops_compiled)))]
                 ::keops::__private::run_interpreted::<Self>(inputs, outer_rows, inner_rows, values, indices);
-                #[cfg(not(all(debug_assertions, not(test))))]
+                #[cfg(not(all(debug_assertions, not(keops_compiled))))]
                 ::keops::__private::run_compiled::<Self>(inputs, outer_rows, inner_rows, values, indices);
             }
         }
@@ -791,14 +792,14 @@ fn row_ident(v: Val, b: usize) -> syn::Ident {
 
 /// The instructions of one `exp` in the pair stage, from its clamp to its final `LdexpInt`
 /// (`result`), in schedule order; no other instruction reads any of them but `result`.
-struct ExpRegion {
-    exp: ClampedExp,
-    members: Vec<Val>,
-    result: Val,
+pub(crate) struct ExpRegion {
+    pub(crate) exp: ClampedExp,
+    pub(crate) members: Vec<Val>,
+    pub(crate) result: Val,
 }
 
 /// The `exp` expansions of the pair stage whose values only the expansion itself reads.
-fn exp_regions(staged: &Staged, order: &[Val]) -> Vec<ExpRegion> {
+pub(crate) fn exp_regions(staged: &Staged, order: &[Val]) -> Vec<ExpRegion> {
     let program = &staged.program;
     let mut users: HashMap<Val, Vec<Val>> = HashMap::new();
     for &v in order {

@@ -328,6 +328,15 @@ fn exec<T: Real, M: Math<T>>(m: M, code: &[Inst<T>], regs: &mut [[M::V; BATCH]])
             }
             Op::GetExp => unary(regs, [dst, a], |x| m.get_exp(x)),
             Op::GetMant => unary(regs, [dst, a], |x| m.get_mant(x)),
+            Op::Exp => unary(regs, [dst, a], |x| T::exp(m, x)),
+            Op::SqSub => binary(regs, [dst, a, b], |x, y| {
+                let d = m.sub(x, y);
+                m.mul(d, d)
+            }),
+            Op::SqSubAdd => ternary(regs, [dst, a, b, c], |x, y, z| {
+                let d = m.sub(x, y);
+                m.mul_add(d, d, z)
+            }),
         }
     }
 }
@@ -382,6 +391,7 @@ fn apply1<T: Real, M: Math<T>>(m: M, op: Op, a: M::V) -> M::V {
         Op::Step => m.step(a),
         Op::GetExp => m.get_exp(a),
         Op::GetMant => m.get_mant(a),
+        Op::Exp => T::exp(m, a),
         _ => unreachable!("{op:?} is not unary"),
     }
 }
@@ -401,6 +411,10 @@ fn apply2<T: Real, M: Math<T>>(m: M, op: Op, a: M::V, b: M::V) -> M::V {
         Op::Ne => m.ne(a, b),
         Op::Ldexp => m.ldexp(a, b),
         Op::LdexpInt => m.ldexp_int(a, b),
+        Op::SqSub => {
+            let d = m.sub(a, b);
+            m.mul(d, d)
+        }
         _ => unreachable!("{op:?} is not binary"),
     }
 }
@@ -410,6 +424,10 @@ fn apply3<T: Real, M: Math<T>>(m: M, op: Op, a: M::V, b: M::V, c: M::V) -> M::V 
     match op {
         Op::MulAdd => m.mul_add(a, b, c),
         Op::Select => m.select(a, b, c),
+        Op::SqSubAdd => {
+            let d = m.sub(a, b);
+            m.mul_add(d, d, c)
+        }
         _ => unreachable!("{op:?} does not take three operands"),
     }
 }

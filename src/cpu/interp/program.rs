@@ -89,6 +89,12 @@ pub enum Op {
     LdexpInt,
     GetExp,
     GetMant,
+    /// The whole `exp` expansion, as `Real::exp` computes it (the same instructions).
+    Exp,
+    /// `(a - b) * (a - b)`, the difference rounded first.
+    SqSub,
+    /// `(a - b) * (a - b) + c`, the difference rounded, then one fused multiply-add.
+    SqSubAdd,
 }
 
 impl Op {
@@ -102,8 +108,9 @@ impl Op {
             | Op::Sign
             | Op::Step
             | Op::GetExp
-            | Op::GetMant => 1,
-            Op::MulAdd | Op::Select => 3,
+            | Op::GetMant
+            | Op::Exp => 1,
+            Op::MulAdd | Op::Select | Op::SqSubAdd => 3,
             _ => 2,
         }
     }
