@@ -140,13 +140,15 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
     /// Evaluates on the CPU into `values` and `indices` (`outer_rows` rows each), from inputs
     /// already checked against the declaration.
     ///
-    /// Generated code picks the implementation where `cfg` is evaluated, in the user's crate:
-    /// [`run_compiled`] in optimised builds, [`run_interpreted`] in debug builds (unless
-    /// `--cfg keops_compiled` is set, as this repository does so that its tests check the
-    /// compiled kernels). The compiled kernel's driver is generic over the kernel, so it is
-    /// instantiated, and optimised or not, in the user's crate: unoptimised, it ran about 200
-    /// times slower than optimised, and it costs every build of that crate the time to compile
-    /// it. The interpreter is compiled in this crate, once.
+    /// Generated code calls [`__run_cpu!`](crate::__run_cpu), which picks [`run_compiled`] in
+    /// optimised builds and [`run_interpreted`] in debug builds where this crate is optimised.
+    /// The compiled kernel's driver is generic over the kernel, so it is instantiated, and
+    /// optimised or not, in the user's crate: unoptimised, it ran 50 to 130 times slower than
+    /// optimised, and it costs every build of that crate the time to compile it. The
+    /// interpreter is compiled in this crate, once, and runs within a few times the compiled
+    /// kernel's speed if this crate is optimised; unoptimised, it would be slower still than
+    /// the unoptimised compiled kernel, which such builds (this repository's tests among them)
+    /// keep.
     fn run_cpu(
         inputs: &[&[Self::T]],
         outer_rows: usize,
@@ -168,6 +170,32 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
         bp.check(pos)?;
         Ok(bp.zero(pos))
     }
+}
+
+/// The body of a generated [`KernelDef::run_cpu`]: `$kernel` evaluated on the CPU, compiled, or
+/// interpreted in the user's debug builds (`cfg` is evaluated where this expands) if this crate
+/// is optimised (`keops_optimized`, from the build script).
+#[cfg(keops_optimized)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __run_cpu {
+    ($kernel:ty, $($arg:expr),* $(,)?) => {{
+        #[cfg(debug_assertions)]
+        ::keops::__private::run_interpreted::<$kernel>($($arg),*);
+        #[cfg(not(debug_assertions))]
+        ::keops::__private::run_compiled::<$kernel>($($arg),*);
+    }};
+}
+
+/// The body of a generated [`KernelDef::run_cpu`] where this crate is not optimised: the
+/// compiled kernel in every build (see the other definition).
+#[cfg(not(keops_optimized))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __run_cpu {
+    ($kernel:ty, $($arg:expr),* $(,)?) => {
+        ::keops::__private::run_compiled::<$kernel>($($arg),*)
+    };
 }
 
 /// [`KernelDef::run_cpu`] of optimised builds: the compiled kernel, or the interpreter if

@@ -409,15 +409,11 @@ fn kernel_def(
         }
     } else {
         quote! {
-            // Debug builds interpret the kernel: the compiled kernel's generic code would be
-            // instantiated here, unoptimised (see `keops::__private::KernelDef::run_cpu`).
+            // Debug builds interpret the kernel where keops is optimised (see
+            // `keops::__private::KernelDef::run_cpu`).
             #[inline]
-            #[allow(unexpected_cfgs)]
             fn run_cpu(inputs: &[&[#t]], outer_rows: usize, inner_rows: usize, values: &mut [#t], indices: &mut [usize]) {
-                #[cfg(all(debug_assertions, not(keops_compiled)))]
-                ::keops::__private::run_interpreted::<Self>(inputs, outer_rows, inner_rows, values, indices);
-                #[cfg(not(all(debug_assertions, not(keops_compiled))))]
-                ::keops::__private::run_compiled::<Self>(inputs, outer_rows, inner_rows, values, indices);
+                ::keops::__run_cpu!(Self, inputs, outer_rows, inner_rows, values, indices);
             }
         }
     };
