@@ -24,7 +24,9 @@
 #
 # What it does: it writes one scratch binary crate per case under $OUT/crates (edition 2024, an
 # empty `[workspace]` table so it stands alone, `keops = { path = PATH }` with default
-# features, a copy of the checkout's Cargo.lock so the dependencies are the versions the keops
+# features and `[profile.dev.package.keops] opt-level = 3` as the README recommends (debug
+# builds then interpret their kernels), a copy of the
+# checkout's Cargo.lock so the dependencies are the versions the keops
 # repository uses), all sharing ONE target directory, $OUT/target. A warm-up crate that uses
 # keops but defines no kernel is built first in each profile, so the dependencies (keops,
 # keops-macros, rayon, pulp, cudarc, ...) are built once and are not part of any measurement.
@@ -272,6 +274,10 @@ publish = false
 
 [dependencies]
 keops = { path = \"$keops\" }
+
+# As the README recommends: debug builds then interpret their kernels.
+[profile.dev.package.keops]
+opt-level = 3
 
 [workspace]"
     if [ "$case" = warmup ]; then
