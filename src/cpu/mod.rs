@@ -161,15 +161,7 @@ fn run_with<K: KernelDef, M: Math<K::T>>(
         let partial: Vec<K::Block<ScalarAcc<K>>> = parallel_map(blocks * segments, template, &|t| {
             let (b, s) = (t / segments, t % segments);
             let range = (s * per).min(inner.len())..((s + 1) * per).min(inner.len());
-            m.vectorize(ReduceSegment::<K, M> {
-                m,
-                outer: &outer,
-                first: b * block,
-                inner: &inner,
-                range,
-                inner_rows,
-                per,
-            })
+            reduce_block_once::<K, M>(m, &outer, b * block, &inner, range, inner_rows, per)
         });
         let scalar = <K::T as Real>::Scalar::default();
         for r in 0..outer_rows {
@@ -227,34 +219,6 @@ impl<K: KernelDef, M: Math<K::T>> Task for ReduceRows<'_, K, M> {
     }
 }
 
-/// Reduces the block of output rows at `first` over the chunks `range` of the reduced rows.
-struct ReduceSegment<'a, K: KernelDef, M: Math<K::T>> {
-    m: M,
-    outer: &'a [K::Outer<K::T>],
-    first: usize,
-    inner: &'a [K::Inner<M::V>],
-    range: Range<usize>,
-    inner_rows: usize,
-    per: usize,
-}
-
-impl<K: KernelDef, M: Math<K::T>> Task for ReduceSegment<'_, K, M> {
-    type Output = K::Block<ScalarAcc<K>>;
-
-    #[inline(always)]
-    fn run(self) -> Self::Output {
-        reduce_block_once::<K, M>(
-            self.m,
-            self.outer,
-            self.first,
-            self.inner,
-            self.range,
-            self.inner_rows,
-            self.per,
-        )
-    }
-}
-
 /// Computes every reduced row's features and packs them `LANES` rows per value. The last chunk
 /// is padded with copies of the last row; those lanes are masked out of the reduction.
 fn pack_inner<K: KernelDef, M: Math<K::T>>(
@@ -279,9 +243,9 @@ fn pack_inner<K: KernelDef, M: Math<K::T>>(
 }
 
 /// [`reduce_block`], out of line, under the tier's target features: its two callers (whole
-/// rows, and segments of rows for calls with few output rows) share one copy of the reduction
-/// loop, the largest code of a kernel, rather than each inlining its own, which the compiler
-/// would have to optimise twice per kernel and tier.
+/// rows, and segments of rows for calls with few output rows, each a parallel task) share one
+/// copy of the reduction loop, the largest code of a kernel, rather than each inlining its own,
+/// which the compiler would have to optimise twice per kernel and tier.
 #[inline(never)]
 fn reduce_block_once<K: KernelDef, M: Math<K::T>>(
     m: M,
