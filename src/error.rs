@@ -33,6 +33,9 @@ pub enum Error {
     Solve { reason: String },
     /// Conjugate gradients did not reach the tolerance within the allowed iterations.
     NotConverged { iterations: usize, residual: f64, tol: f64 },
+    /// A kernel with dimensions given at run time (`[f32; _]`) cannot run with the dimensions
+    /// given: the formula's dimension rules refuse them, or they are missing.
+    Dimensions { reason: String },
 }
 
 /// `Result` with [`Error`].
@@ -82,6 +85,7 @@ impl fmt::Display for Error {
                 f,
                 "conjugate gradients did not converge: relative residual {residual:e} after {iterations} iterations (tolerance {tol:e})"
             ),
+            Error::Dimensions { reason } => write!(f, "dimensions given at run time: {reason}"),
         }
     }
 }

@@ -4,7 +4,7 @@
 use crate::backend::Resolved;
 use crate::cpu::math::Real;
 use crate::error::{Error, Result};
-use crate::info::Index;
+use crate::info::{Index, KernelInfo};
 use crate::kernel::KernelDef;
 
 /// Row counts along the output index and the reduced index.
@@ -22,7 +22,12 @@ pub(crate) fn sizes<K: KernelDef>(inputs: &[&[K::T]]) -> Result<Sizes> {
 
 /// [`sizes`] from the inputs' lengths alone (device-resident inputs have no host slice).
 pub(crate) fn sizes_of_lengths<K: KernelDef>(lengths: impl ExactSizeIterator<Item = usize>) -> Result<Sizes> {
-    let vars = K::INFO.vars;
+    sizes_for(&K::INFO, lengths)
+}
+
+/// [`sizes_of_lengths`] for the kernel `info` describes.
+pub(crate) fn sizes_for(info: &KernelInfo, lengths: impl ExactSizeIterator<Item = usize>) -> Result<Sizes> {
+    let vars = info.vars;
     if lengths.len() != vars.len() {
         return Err(Error::InputCount { expected: vars.len(), got: lengths.len() });
     }
@@ -57,12 +62,12 @@ pub(crate) fn sizes_of_lengths<K: KernelDef>(lengths: impl ExactSizeIterator<Ite
         }
     }
     let [m, n] = rows.map(|r| r.map_or(1, |(_, n)| n));
-    let sizes = match K::INFO.reduced {
+    let sizes = match info.reduced {
         Index::J => Sizes { outer: m, inner: n },
         _ => Sizes { outer: n, inner: m },
     };
-    if K::INFO.index_width > 0 {
-        check_index_range(K::INFO.reduced, sizes.inner)?;
+    if info.index_width > 0 {
+        check_index_range(info.reduced, sizes.inner)?;
     }
     Ok(sizes)
 }

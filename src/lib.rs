@@ -167,6 +167,24 @@
 //! - With the `cuda` feature, `eval_device` and `eval_device_into` take inputs that stay on the
 //!   GPU between calls, and leave the output there; see [`cuda`].
 //!
+//! # Dimensions given at run time
+//!
+//! With the `dynamic` feature, a variable declared `[f32; _]` takes its dimension at run time,
+//! for data whose dimension is known only then, or code generic over a `const D: usize`:
+//!
+//! ```text
+//! let k = keops::keops!(|x_i: [f32; _], y_j: [f32; _], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j);
+//! let a: Vec<[f32; 1]> = k.eval(&x, &y, &b)?;       // x, y: &[[f32; D]] for any D
+//! let a = k.with_dims(&[d, d]).eval_flat(&[&x, &y, &b])?;
+//! ```
+//!
+//! The macro checks names, operations and arities; the dimension rules are checked when a call
+//! gives the dimensions, and a mismatch is an [`Error::Dimensions`] with the macro's message.
+//! Each set of dimensions is then lowered once per process, by the macro's own pipeline
+//! (`keops-core`, which the feature adds to the dependencies), and interpreted on the CPU:
+//! 1 to 3 times slower than a kernel compiled for that dimension (`BENCHMARKS.md`), with no
+//! build time at all. See `DynKernel` for the rest of the API and what it does not do yet.
+//!
 //! # Build time and debug builds
 //!
 //! A kernel is compiled in the crate that declares it, with that crate's profile:
@@ -199,6 +217,8 @@ mod backend;
 mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+#[cfg(feature = "dynamic")]
+mod dynamic;
 mod error;
 mod eval;
 mod grad;
@@ -210,6 +230,8 @@ mod solve;
 
 pub use backend::Backend;
 pub use cpu::math::Real;
+#[cfg(feature = "dynamic")]
+pub use dynamic::DynKernel;
 pub use error::{Error, Result};
 pub use info::{Index, KernelInfo, VarInfo};
 #[doc(hidden)]
@@ -225,6 +247,33 @@ pub use solve::{Solution, SolveOptions, conjugate_gradient};
 /// documentation).
 pub fn cpu_simd() -> &'static str {
     cpu::simd::tier().name()
+}
+
+/// What `keops!` generates for a kernel with dimensions given at run time (`[f32; _]`): the
+/// items (`items: Name; ...`), or a block giving a value (`value: { ... }`).
+#[cfg(feature = "dynamic")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __dynamic_kernel {
+    (items: $name:ident; $($item:item)*) => { $($item)* };
+    (value: $block:block) => { $block };
+}
+
+/// Without the `dynamic` feature: a compile error saying how to enable it.
+#[cfg(not(feature = "dynamic"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __dynamic_kernel {
+    (items: $name:ident; $($item:item)*) => {
+        ::core::compile_error!("a dimension `_`, given at run time, needs keops' `dynamic` feature: `keops = { version = \"0.1\", features = [\"dynamic\"] }` in Cargo.toml");
+        #[allow(dead_code)]
+        struct $name;
+    };
+    (value: $block:block) => {{
+        ::core::compile_error!("a dimension `_`, given at run time, needs keops' `dynamic` feature: `keops = { version = \"0.1\", features = [\"dynamic\"] }` in Cargo.toml");
+        #[allow(unreachable_code)]
+        loop {}
+    }};
 }
 
 /// Items used by generated code. Not a stable API.

@@ -261,3 +261,20 @@ fn without_a_device_device_arrays_are_unavailable() {
     assert!(keops::cuda::stream(0).is_err());
     println!("DeviceArray::from_host(0, ..): {err}");
 }
+
+/// Kernels with dimensions given at run time (feature `dynamic`): the PTX generated when a call
+/// first needs it, at D = 3, 16 and 64, against the CPU's interpreter.
+#[cfg(feature = "dynamic")]
+#[test]
+fn dimensions_given_at_run_time_match_the_cpu() {
+    if !device() {
+        return;
+    }
+    let sum = keops!(|x_i: [f32; _], y_j: [f32; _], b_j: [f32; _]| sum_j exp(-sqdist(x_i, y_j)) * b_j);
+    let knn = keops!(|x_i: [f64; _], y_j: [f64; _]| argkmin_j::<3> sqdist(x_i, y_j));
+    for d in [3, 16, 64] {
+        let (sum, knn) = (sum.with_dims(&[d, d, 2]), knn.with_dims(&[d, d]));
+        forward(&*sum.on(Backend::Cuda(0)), &*sum.on(Backend::Cpu), &format!("sum, D = {d}"));
+        forward(&*knn.on(Backend::Cuda(0)), &*knn.on(Backend::Cpu), &format!("argkmin, D = {d}"));
+    }
+}

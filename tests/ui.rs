@@ -4,4 +4,7 @@
 fn ui() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/*.rs");
+    // Dimensions `_` without the feature that runs them.
+    #[cfg(not(feature = "dynamic"))]
+    t.compile_fail("tests/ui/without_dynamic/*.rs");
 }

@@ -30,6 +30,9 @@ pub struct Param {
     /// Declared as a bare `f32` / `f64` rather than an array: passed as `&[T]` (i, j) or `T`
     /// (parameter) in the typed API.
     pub bare: bool,
+    /// Declared `[f32; _]`: the dimension is given at run time, and `dim` is a placeholder (1)
+    /// until [`KernelSource::with_dims`] sets it.
+    pub runtime_dim: bool,
 }
 
 /// The reduction applied to the formula.
@@ -56,6 +59,29 @@ pub struct KernelSource {
     /// The string literals that locations point into ([`crate::diag::TextRange::source`]):
     /// the formulas and alias strings of `genred!`, none for the math syntax.
     pub sources: Vec<String>,
+}
+
+impl KernelSource {
+    /// Whether some variable's dimension is given at run time.
+    pub fn has_runtime_dims(&self) -> bool {
+        self.params.iter().any(|p| p.runtime_dim)
+    }
+
+    /// The kernel with the dimensions given at run time set, in declaration order, one per
+    /// variable declared `[f32; _]`. `None` if `dims` has the wrong length or a zero.
+    pub fn with_dims(&self, dims: &[usize]) -> Option<KernelSource> {
+        let runtime = self.params.iter().filter(|p| p.runtime_dim).count();
+        if dims.len() != runtime || dims.contains(&0) {
+            return None;
+        }
+        let mut src = self.clone();
+        let mut dims = dims.iter();
+        for p in src.params.iter_mut().filter(|p| p.runtime_dim) {
+            p.dim = *dims.next()?;
+            p.runtime_dim = false;
+        }
+        Some(src)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -174,6 +174,7 @@ fn derived(
             dim,
             dtype: kernel.dtype,
             bare: false,
+            runtime_dim: false,
         });
         extra_nodes.push(graph.var(Var { pos, dim, role: outer }));
     }

@@ -48,7 +48,24 @@ impl Kernel {
 
 /// Checks a parsed kernel and builds its IR.
 pub fn check(src: &KernelSource) -> Result<Kernel, Diagnostics> {
-    let mut c = Checker { src, graph: Graph::new(), diags: Diagnostics::with_sources(src.sources.clone()) };
+    check_with(src, false)
+}
+
+/// Checks what can be checked of a kernel with dimensions given at run time, before they are
+/// known: names, operations, arities, attributes, types. The dimension rules wait until
+/// [`KernelSource::with_dims`] gives the dimensions and [`check`] runs.
+pub fn check_names(src: &KernelSource) -> Result<(), Diagnostics> {
+    match check_with(src, true) {
+        Err(diags) if !diags.is_empty() => Err(diags),
+        _ => Ok(()),
+    }
+}
+
+/// [`check`], or [`check_names`] if `defer_dims`: then a kernel whose dimensions do not fit
+/// yields `Err` with no error, as does a subexpression that failed.
+fn check_with(src: &KernelSource, defer_dims: bool) -> Result<Kernel, Diagnostics> {
+    let diags = Diagnostics::with_sources(src.sources.clone());
+    let mut c = Checker { src, graph: Graph::new(), diags, defer_dims };
     // Every stage below recurses over the formula: refuse formulas deep enough to threaten the
     // stack before any of them runs.
     for e in std::iter::once(&src.formula).chain(&src.formula2) {
@@ -68,7 +85,7 @@ pub fn check(src: &KernelSource) -> Result<Kernel, Diagnostics> {
     let formula2 = src.formula2.as_ref().map(|g| c.expr(g));
     let r = &src.reduction;
     let reduction = Reduction { kind: r.kind, k: r.k.unwrap_or(1), over: r.over };
-    if let Some(f) = formula {
+    if let Some(f) = formula.filter(|_| !defer_dims) {
         let dim = c.graph.dim(f);
         if r.kind.needs_scalar_formula() && dim != 1 {
             let loc = src.formula.loc().unwrap_or(r.loc);
@@ -114,6 +131,8 @@ struct Checker<'a> {
     src: &'a KernelSource,
     graph: Graph,
     diags: Diagnostics,
+    /// Dimensions are placeholders: their rules are not reported (see [`check_names`]).
+    defer_dims: bool,
 }
 
 impl Checker<'_> {
@@ -196,7 +215,7 @@ impl Checker<'_> {
         match result {
             Ok(g) => Some(g),
             Err(message) => {
-                self.diags.error(loc, message);
+                self.dimension_error(loc, message);
                 None
             }
         }
@@ -221,9 +240,16 @@ impl Checker<'_> {
             Ok(id) => Some(id),
             Err(message) => {
                 let message = self.localize(message, op.spec());
-                self.diags.error(loc, message);
+                self.dimension_error(loc, message);
                 None
             }
+        }
+    }
+
+    /// Reports an error of the dimension rules, unless the dimensions are placeholders.
+    fn dimension_error(&mut self, loc: Loc, message: String) {
+        if !self.defer_dims {
+            self.diags.error(loc, message);
         }
     }
 
@@ -509,6 +535,23 @@ mod tests {
         assert_eq!(k.graph.dim(k.formula), 1);
         assert_eq!(k.widths(), (1, 0));
         assert_eq!(k.dtype, DType::F32);
+    }
+
+    #[test]
+    fn dimensions_given_at_run_time_defer_their_rules() {
+        let parse = |text| parse_kernel_str(text).unwrap_or_else(|d| panic!("{:?}", d.errors()));
+        // Rules that dimensions `_` may satisfy or not wait for them.
+        let src = parse("|x_i: [f32; _], y_j: [f32; 2]| logsumexp_j(x_i[4] - y_j + grad(x_i, x_i, y_j))");
+        assert!(check_names(&src).is_ok());
+        assert!(check(&src.with_dims(&[5]).unwrap()).is_err());
+        // Names, operations and attributes do not.
+        let src = parse("|x_i: [f32; _], y_j: [f32; _]| sum_j exq(x_i) + pow(y_j, 1.5) + z_j");
+        let errors: Vec<String> =
+            check_names(&src).unwrap_err().errors().iter().map(|e| e.message.clone()).collect();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("unknown function `exq`"), "{errors:?}");
+        assert!(errors[1].contains("must be an integer literal"), "{errors:?}");
+        assert!(errors[2].starts_with("unknown variable `z_j`"), "{errors:?}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::check::check;
+use crate::check::{check, check_names};
+use crate::codegen::dynamic::{dynamic_kernel_item, dynamic_kernel_value};
 use crate::codegen::rust::{TypeDecl, kernel_type};
 use crate::syntax::keops::parse_genred;
 use crate::syntax::math::{MacroInput, parse_macro_input};
@@ -15,12 +16,18 @@ pub fn expand_keops(input: TokenStream) -> TokenStream {
         Ok(MacroInput::Expr(src)) => kernel_value(&src),
         Ok(MacroInput::Items(items)) => items
             .into_iter()
-            .map(|item| match check(&item.kernel) {
-                Err(errors) => errors.to_compile_errors(),
-                Ok(kernel) => kernel_type(
-                    &kernel,
-                    &TypeDecl { attrs: item.attrs, vis: item.vis, name: item.name, backward: true },
-                ),
+            .map(|item| {
+                let decl = TypeDecl { attrs: item.attrs, vis: item.vis, name: item.name, backward: true };
+                if item.kernel.has_runtime_dims() {
+                    return match check_names(&item.kernel) {
+                        Err(errors) => errors.to_compile_errors(),
+                        Ok(()) => dynamic_kernel_item(&item.kernel, &decl),
+                    };
+                }
+                match check(&item.kernel) {
+                    Err(errors) => errors.to_compile_errors(),
+                    Ok(kernel) => kernel_type(&kernel, &decl),
+                }
             })
             .collect(),
     }
@@ -36,6 +43,12 @@ pub fn expand_genred(input: TokenStream) -> TokenStream {
 
 /// A kernel in expression position: its type in a block, and the value.
 fn kernel_value(src: &crate::ast::KernelSource) -> TokenStream {
+    if src.has_runtime_dims() {
+        return match check_names(src) {
+            Err(errors) => expression_errors(errors.to_compile_errors()),
+            Ok(()) => dynamic_kernel_value(src),
+        };
+    }
     match check(src) {
         Err(errors) => expression_errors(errors.to_compile_errors()),
         Ok(kernel) => {

@@ -24,6 +24,7 @@ pub mod math;
 pub mod ops;
 pub mod prim;
 pub mod reduction;
+pub mod specialize;
 pub mod syntax;
 
 mod expand;

@@ -7,9 +7,11 @@
 use std::sync::Arc;
 
 use crate::Backend;
+use crate::cpu::math::Real;
 use crate::cuda::{DeviceArray, DeviceOutput};
 use crate::error::{Error, Result};
 use crate::eval::{Sizes, sizes_of_lengths};
+use crate::info::KernelInfo;
 use crate::kernel::{GpuModule, KernelDef};
 
 /// Whether device `ordinal` can be used, or why not (no driver, no such device, a driver that
@@ -28,7 +30,20 @@ pub(crate) fn run<K: KernelDef>(
     values: &mut [K::T],
     indices: &mut [usize],
 ) -> Result<()> {
-    check_rows::<K>(sizes)?;
+    run_module(ordinal, module, &K::INFO, inputs, sizes, values, indices)
+}
+
+/// [`run`] for the kernel `info` describes, whose module is `module`.
+pub(crate) fn run_module<T: Real>(
+    ordinal: usize,
+    module: &GpuModule,
+    info: &KernelInfo,
+    inputs: &[&[T]],
+    sizes: Sizes,
+    values: &mut [T],
+    indices: &mut [usize],
+) -> Result<()> {
+    check_rows(info, sizes)?;
     let device = device(ordinal)?;
     let mut gpu_indices = vec![0u32; indices.len()];
     device
@@ -48,7 +63,7 @@ pub(crate) fn eval_device<K: KernelDef>(
     output: &mut DeviceOutput<K::T>,
 ) -> Result<()> {
     let sizes = sizes_of_lengths::<K>(inputs.iter().map(|x| x.len()))?;
-    check_rows::<K>(sizes)?;
+    check_rows(&K::INFO, sizes)?;
     // A kernel without variables runs where its output is.
     let ordinal = inputs.first().map_or(output.values.ordinal(), |x| x.ordinal());
     for (v, x) in K::INFO.vars.iter().zip(inputs) {
@@ -117,8 +132,8 @@ pub(crate) fn eval_device_new<K: KernelDef>(
 }
 
 /// Row counts the GPU kernels can count.
-fn check_rows<K: KernelDef>(sizes: Sizes) -> Result<()> {
-    for (index, rows) in [(K::INFO.output_index(), sizes.outer), (K::INFO.reduced, sizes.inner)] {
+fn check_rows(info: &KernelInfo, sizes: Sizes) -> Result<()> {
+    for (index, rows) in [(info.output_index(), sizes.outer), (info.reduced, sizes.inner)] {
         if rows > keops_gpu::MAX_ROWS {
             return Err(Error::TooManyRows { index: index.letter(), rows, limit: keops_gpu::MAX_ROWS });
         }

@@ -34,9 +34,13 @@ impl Rng {
 }
 
 /// The kernel as keops-core sees it, re-parsed from the text the macro (`keops!` or `genred!`)
-/// recorded.
+/// recorded, with the dimensions given at run time (`[f32; _]`) that `k.info()` reports.
 pub fn checked<K: Kernel>(k: &K) -> CheckedKernel {
-    let src = parse_kernel_text(k.info().formula).unwrap_or_else(|d| panic!("{:?}", d.errors()));
+    let info = k.info();
+    let src = parse_kernel_text(info.formula).unwrap_or_else(|d| panic!("{:?}", d.errors()));
+    let dims: Vec<usize> =
+        (src.params.iter().zip(info.vars)).filter(|(p, _)| p.runtime_dim).map(|(_, v)| v.dim).collect();
+    let src = src.with_dims(&dims).expect("the dimensions of the kernel's variables");
     check(&src).unwrap_or_else(|d| panic!("{:?}", d.errors()))
 }
 

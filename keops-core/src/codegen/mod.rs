@@ -1,6 +1,7 @@
 //! Code generators: Rust for the CPU kernels, PTX for the GPU kernels. Both print the same
 //! staged scalar program ([`lower_kernel`]), so they compute the same formula values.
 
+pub mod dynamic;
 pub mod program;
 pub mod ptx;
 pub mod rust;

@@ -1,4 +1,4 @@
-//! The interpreter's program: a kernel's staged scalar program printed as data (the runtime's
+//! The interpreter's program: a kernel's staged scalar program as data (the runtime's
 //! `interp::Program`), which the `keops` crate runs with code it compiles once. Debug builds
 //! interpret their kernels, so the table is all that a kernel costs them.
 //!
@@ -9,44 +9,167 @@
 use std::collections::HashMap;
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
 use crate::check::Kernel;
 use crate::codegen::Lowered;
 use crate::codegen::rust::{constant, exp_regions};
+use crate::ir::DType;
 use crate::lower::{Inst, Operand, Staged, Val};
 use crate::prim::Prim;
 use crate::reduction::ReductionKind;
 
-/// `interp::Program { .. }` for the kernel whose lowered program is `lowered`; `products`
-/// says whether the compiled kernel sums its components as products (`SumOfProducts`).
-pub fn program(kernel: &Kernel, lowered: &Lowered, products: bool) -> TokenStream {
-    let staged = &lowered.staged;
-    let outer = prepass(kernel, staged, &staged.outer_features);
-    let inner = prepass(kernel, staged, &staged.inner_features);
-    let pair = pair(kernel, staged, lowered.nf);
-    let reduction = reduction(kernel, products);
-    quote! {{
-        use ::keops::__private::interp::{Inst as I, Op::*, PairStage, Prepass, Program, Reduction};
-        Program { outer: #outer, inner: #inner, pair: #pair, reduction: Reduction::#reduction }
-    }}
+/// A kernel's program as the interpreter runs it; the runtime's `interp::Program` has the same
+/// shape. Generated code embeds it as a constant ([`Program::tokens`]); kernels whose dimensions
+/// are given at run time build it when they are called.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    pub dtype: DType,
+    pub outer: Prepass,
+    pub inner: Prepass,
+    pub pair: PairStage,
+    pub reduction: Reduction,
 }
 
-/// The reduction's tokens, as `interp::Reduction` names it.
-fn reduction(kernel: &Kernel, products: bool) -> TokenStream {
+/// The code computing one row's features.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prepass {
+    pub code: Vec<Step>,
+    pub registers: u32,
+    pub features: Vec<u32>,
+}
+
+/// The pair stage: registers start with the output row's features, the reduced row's, then
+/// the constants.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairStage {
+    pub consts: Vec<(u32, f64)>,
+    pub code: Vec<Step>,
+    pub registers: u32,
+    pub f: Vec<u32>,
+    pub g: Vec<u32>,
+}
+
+/// One instruction, writing register `dst`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Step {
+    Load { dst: u32, var: u32, comp: u32 },
+    Const { dst: u32, value: f64 },
+    Op { op: OpCode, dst: u32, args: [u32; 3] },
+}
+
+/// What an [`Step::Op`] computes: a basic primitive, or one of the interpreter's compound
+/// instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpCode {
+    Prim(Prim),
+    /// A whole `exp` expansion.
+    Exp,
+    /// `(a - b) * (a - b)`.
+    SqSub,
+    /// `(a - b) * (a - b) + c`.
+    SqSubAdd,
+}
+
+impl OpCode {
+    /// The name of the runtime's `interp::Op` variant.
+    pub fn name(self) -> String {
+        match self {
+            OpCode::Prim(prim) => format!("{prim:?}"),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// How the values are reduced, as the runtime's `interp::Reduction` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    Sum,
+    SumOfProducts,
+    Min,
+    Max,
+    KMin(usize),
+    LogSumExp,
+    LogSumExpWeight,
+    SumSoftMaxWeight,
+}
+
+/// The program of the kernel whose lowered program is `lowered`; `products` says whether the
+/// compiled kernel sums its components as products (`SumOfProducts`).
+pub fn program(kernel: &Kernel, lowered: &Lowered, products: bool) -> Program {
+    let staged = &lowered.staged;
+    Program {
+        dtype: kernel.dtype,
+        outer: prepass(staged, &staged.outer_features),
+        inner: prepass(staged, &staged.inner_features),
+        pair: pair(staged, lowered.nf),
+        reduction: reduction(kernel, products),
+    }
+}
+
+/// The reduction, as the interpreter names it.
+fn reduction(kernel: &Kernel, products: bool) -> Reduction {
     use ReductionKind::*;
     match kernel.reduction.kind {
-        Sum if products => quote!(SumOfProducts),
-        Sum => quote!(Sum),
-        Min | ArgMin | MinArgMin => quote!(Min),
-        Max | ArgMax | MaxArgMax => quote!(Max),
-        KMin | ArgKMin | KMinArgKMin => {
-            let k = kernel.reduction.k;
-            quote!(KMin(#k))
-        }
-        LogSumExp if kernel.formula2.is_some() => quote!(LogSumExpWeight),
-        LogSumExp => quote!(LogSumExp),
-        SumSoftMaxWeight => quote!(SumSoftMaxWeight),
+        Sum if products => Reduction::SumOfProducts,
+        Sum => Reduction::Sum,
+        Min | ArgMin | MinArgMin => Reduction::Min,
+        Max | ArgMax | MaxArgMax => Reduction::Max,
+        KMin | ArgKMin | KMinArgKMin => Reduction::KMin(kernel.reduction.k),
+        LogSumExp if kernel.formula2.is_some() => Reduction::LogSumExpWeight,
+        LogSumExp => Reduction::LogSumExp,
+        SumSoftMaxWeight => Reduction::SumSoftMaxWeight,
+    }
+}
+
+impl Program {
+    /// `interp::Program { .. }`, as generated code declares it.
+    pub fn tokens(&self) -> TokenStream {
+        let dtype = self.dtype;
+        let step = |s: &Step| match *s {
+            Step::Load { dst, var, comp } => quote!(I::Load { dst: #dst, var: #var, comp: #comp }),
+            Step::Const { dst, value } => {
+                let value = constant(dtype, value);
+                quote!(I::Const { dst: #dst, value: #value })
+            }
+            Step::Op { op, dst, args } => {
+                let op = format_ident!("{}", op.name());
+                quote!(I::Op { op: #op, dst: #dst, args: [#(#args),*] })
+            }
+        };
+        let prepass = |p: &Prepass| {
+            let (code, registers, features) = (p.code.iter().map(step), p.registers, &p.features);
+            quote!(Prepass { code: &[#(#code),*], registers: #registers, features: &[#(#features),*] })
+        };
+        let (outer, inner) = (prepass(&self.outer), prepass(&self.inner));
+        let PairStage { consts, code, registers, f, g } = &self.pair;
+        let consts = consts.iter().map(|&(r, value)| {
+            let value = constant(dtype, value);
+            quote!((#r, #value))
+        });
+        let code = code.iter().map(step);
+        let reduction = match self.reduction {
+            Reduction::KMin(k) => quote!(KMin(#k)),
+            other => {
+                let name = format_ident!("{other:?}");
+                quote!(#name)
+            }
+        };
+        quote! {{
+            use ::keops::__private::interp::{Inst as I, Op::*, PairStage, Prepass, Program, Reduction};
+            Program {
+                outer: #outer,
+                inner: #inner,
+                pair: PairStage {
+                    consts: &[#(#consts),*],
+                    code: &[#(#code),*],
+                    registers: #registers,
+                    f: &[#(#f),*],
+                    g: &[#(#g),*],
+                },
+                reduction: Reduction::#reduction,
+            }
+        }}
     }
 }
 
@@ -84,45 +207,37 @@ fn allocate(
     (regs, next)
 }
 
-/// One instruction's tokens.
-fn inst(kernel: &Kernel, staged: &Staged, v: Val, dst: u32, reg: &dyn Fn(Val) -> u32) -> TokenStream {
+/// One instruction.
+fn inst(staged: &Staged, v: Val, dst: u32, reg: &dyn Fn(Val) -> u32) -> Step {
     match staged.program.inst(v) {
-        Inst::Load { var, comp } => {
-            let (var, comp) = (var as u32, comp as u32);
-            quote!(I::Load { dst: #dst, var: #var, comp: #comp })
-        }
-        Inst::Const(bits) => {
-            let value = constant(kernel.dtype, f64::from_bits(bits));
-            quote!(I::Const { dst: #dst, value: #value })
-        }
+        Inst::Load { var, comp } => Step::Load { dst, var: var as u32, comp: comp as u32 },
+        Inst::Const(bits) => Step::Const { dst, value: f64::from_bits(bits) },
         Inst::Prim(prim, _) => {
-            let op = quote::format_ident!("{prim:?}");
             let mut args = [0u32; 3];
             for (a, &x) in args.iter_mut().zip(staged.program.inst(v).operands()) {
                 *a = reg(x);
             }
-            quote!(I::Op { op: #op, dst: #dst, args: [#(#args),*] })
+            Step::Op { op: OpCode::Prim(prim), dst, args }
         }
     }
 }
 
-/// `Prepass { .. }` computing `features` for one row.
-fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
+/// The prepass computing `features` for one row.
+fn prepass(staged: &Staged, features: &[Val]) -> Prepass {
     let program = &staged.program;
     let order = staged.schedule(features, |_| true);
     let (regs, registers) = allocate(&order, |v| program.inst(v).operands().to_vec(), features, 0);
-    let code = order.iter().map(|&v| inst(kernel, staged, v, regs[&v], &|a| regs[&a]));
-    let features = features.iter().map(|f| regs[f]);
-    quote!(Prepass { code: &[#(#code),*], registers: #registers, features: &[#(#features),*] })
+    let code = order.iter().map(|&v| inst(staged, v, regs[&v], &|a| regs[&a])).collect();
+    Prepass { code, registers, features: features.iter().map(|f| regs[f]).collect() }
 }
 
-/// `PairStage { .. }`: registers for the output row's features, the reduced row's, the
+/// The pair stage: registers for the output row's features, the reduced row's, the
 /// constants, then the per-pair values.
 ///
 /// Each `exp` expansion whose intermediate values nothing else reads becomes one `Exp`
 /// instruction, which the interpreter computes with the runtime's `exp`: the same
 /// instructions, compiled, so the same values, without a dozen instructions to decode.
-fn pair(kernel: &Kernel, staged: &Staged, nf: usize) -> TokenStream {
+fn pair(staged: &Staged, nf: usize) -> PairStage {
     let program = &staged.program;
     let order = staged.pair_schedule();
     let exps: HashMap<Val, Val> =
@@ -167,36 +282,29 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize) -> TokenStream {
             }
         }
     };
-    let code = order.iter().map(|&v| match (exps.get(&v), squares.get(&v)) {
-        (Some(&arg), _) => {
-            let (dst, arg) = (regs[&v], reg(arg));
-            quote!(I::Op { op: Exp, dst: #dst, args: [#arg, 0, 0] })
-        }
-        (_, Some(square)) => {
-            let dst = regs[&v];
-            let mut args = [0u32; 3];
-            for (r, &a) in args.iter_mut().zip(square.operands()) {
-                *r = reg(a);
+    let code = order
+        .iter()
+        .map(|&v| match (exps.get(&v), squares.get(&v)) {
+            (Some(&arg), _) => Step::Op { op: OpCode::Exp, dst: regs[&v], args: [reg(arg), 0, 0] },
+            (_, Some(square)) => {
+                let mut args = [0u32; 3];
+                for (r, &a) in args.iter_mut().zip(square.operands()) {
+                    *r = reg(a);
+                }
+                Step::Op { op: square.op(), dst: regs[&v], args }
             }
-            let op = square.op();
-            quote!(I::Op { op: #op, dst: #dst, args: [#(#args),*] })
-        }
-        _ => inst(kernel, staged, v, regs[&v], &reg),
-    });
-    let const_values = consts.iter().enumerate().map(|(k, &bits)| {
-        let (r, value) = (no + ni + k as u32, constant(kernel.dtype, f64::from_bits(bits)));
-        quote!((#r, #value))
-    });
+            _ => inst(staged, v, regs[&v], &reg),
+        })
+        .collect();
+    let consts =
+        consts.iter().enumerate().map(|(k, &bits)| (no + ni + k as u32, f64::from_bits(bits))).collect();
     let (f, g) = staged.outputs.split_at(nf);
-    let (f, g) = (f.iter().map(|&v| reg(v)), g.iter().map(|&v| reg(v)));
-    quote! {
-        PairStage {
-            consts: &[#(#const_values),*],
-            code: &[#(#code),*],
-            registers: #registers,
-            f: &[#(#f),*],
-            g: &[#(#g),*],
-        }
+    PairStage {
+        consts,
+        code,
+        registers,
+        f: f.iter().map(|&v| reg(v)).collect(),
+        g: g.iter().map(|&v| reg(v)).collect(),
     }
 }
 
@@ -215,10 +323,10 @@ impl Square {
         }
     }
 
-    fn op(&self) -> TokenStream {
+    fn op(&self) -> OpCode {
         match self {
-            Square::Sub(_) => quote!(SqSub),
-            Square::SubAdd(_) => quote!(SqSubAdd),
+            Square::Sub(_) => OpCode::SqSub,
+            Square::SubAdd(_) => OpCode::SqSubAdd,
         }
     }
 }

@@ -383,7 +383,7 @@ fn kernel_def(
         }
     };
     let (nf, ng) = (lowered.nf, lowered.ng());
-    let program = super::program::program(kernel, &lowered, products);
+    let program = super::program::program(kernel, &lowered, products).tokens();
     let staged = lowered.staged;
     let (no, ni) = (staged.outer_features.len(), staged.inner_features.len());
 

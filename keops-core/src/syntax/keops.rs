@@ -323,7 +323,15 @@ impl Builder {
         }
         by_pos
             .into_values()
-            .map(|d| Param { name: d.name, loc: d.loc, role: d.role, dim: d.dim, dtype, bare: false })
+            .map(|d| Param {
+                name: d.name,
+                loc: d.loc,
+                role: d.role,
+                dim: d.dim,
+                dtype,
+                bare: false,
+                runtime_dim: false,
+            })
             .collect()
     }
 

@@ -298,7 +298,12 @@ fn split_formulas(
     }
 }
 
-/// Checks a declared variable: `name: f32`, `name: [f64; D]`.
+/// A variable declared `[f32; _]`, whose dimension the data gives at run time.
+fn param_at_run_time(name: &syn::Ident, name_str: String, role: Role, dtype: DType) -> Param {
+    Param { name: name_str, loc: Loc::of(name), role, dim: 1, dtype, bare: false, runtime_dim: true }
+}
+
+/// Checks a declared variable: `name: f32`, `name: [f64; D]`, `name: [f32; _]`.
 fn param(name: &syn::Ident, ty: &syn::Type, diags: &mut Diagnostics) -> Option<Param> {
     let name_str = name.to_string();
     let role = if name_str.ends_with("_i") {
@@ -323,29 +328,33 @@ fn param(name: &syn::Ident, ty: &syn::Type, diags: &mut Diagnostics) -> Option<P
         syn::Type::Path(p) if p.qself.is_none() && p.path.is_ident("f64") => Some(DType::F64),
         _ => None,
     };
-    let (dtype, dim, bare) = match ty {
+    let (dtype, dim, bare, runtime_dim) = match ty {
         syn::Type::Array(a) => {
             let Some(dtype) = scalar(&a.elem) else {
                 return bad(diags);
             };
             let dim = match &a.len {
                 syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(n), .. }) => n.base10_parse::<usize>().ok(),
+                syn::Expr::Infer(_) => return Some(param_at_run_time(name, name_str, role, dtype)),
                 _ => None,
             };
             match dim {
-                Some(d) if d >= 1 => (dtype, d, false),
+                Some(d) if d >= 1 => (dtype, d, false, false),
                 _ => {
-                    diags.error(Loc::of(&a.len), "the dimension must be an integer literal of at least 1");
+                    diags.error(
+                        Loc::of(&a.len),
+                        "the dimension must be an integer literal of at least 1, or `_` for a dimension given at run time",
+                    );
                     return None;
                 }
             }
         }
         t => match scalar(t) {
-            Some(dtype) => (dtype, 1, true),
+            Some(dtype) => (dtype, 1, true, false),
             None => return bad(diags),
         },
     };
-    Some(Param { name: name_str, loc: Loc::of(name), role, dim, dtype, bare })
+    Some(Param { name: name_str, loc: Loc::of(name), role, dim, dtype, bare, runtime_dim })
 }
 
 /// Converts a syn expression to the formula AST, reporting unsupported constructs.

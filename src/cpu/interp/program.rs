@@ -62,10 +62,26 @@ pub enum Inst<T> {
     },
 }
 
-/// The basic primitives, one per [`Math`](crate::cpu::math::Math) method; named as keops-core's
-/// `Prim`, whose expanded primitives (`exp`, `sin`, ...) never reach generated code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
+/// Declares [`Op`] and the list of its variants, from one list.
+macro_rules! ops {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// The basic primitives, one per [`Math`](crate::cpu::math::Math) method; named as
+        /// keops-core's `Prim`, whose expanded primitives (`exp`, `sin`, ...) never reach
+        /// generated code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Op {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Op {
+            /// Every op, with its name as generated code spells it.
+            #[cfg_attr(not(feature = "dynamic"), allow(dead_code))]
+            pub(crate) const NAMED: &[(&str, Op)] = &[$((stringify!($name), Op::$name),)*];
+        }
+    };
+}
+
+ops! {
     Add,
     Sub,
     Mul,

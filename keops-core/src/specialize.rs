@@ -1,0 +1,161 @@
+//! Kernels whose dimensions are given at run time (`x_i: [f32; _]`): the macro checks their
+//! names and operations; once a call knows the dimensions, the runtime (the `keops` crate's
+//! `dynamic` feature) runs the rest of the macro's pipeline here, checking the dimension rules
+//! and lowering the formula to the interpreter's program.
+
+use crate::ast::{DType, KernelSource};
+use crate::check::{Kernel, check};
+use crate::codegen::program::{Program, program};
+use crate::codegen::{lower_kernel, ptx};
+use crate::diag::Diagnostics;
+use crate::ir::Role;
+use crate::reduction::ReductionKind;
+use crate::syntax::parse_kernel_text;
+
+/// What a kernel declares, with the dimensions given at run time as `None`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Declaration {
+    /// The variables in declaration order: name, index, dimension.
+    pub vars: Vec<(String, Role, Option<usize>)>,
+    /// KeOps' name of the reduction.
+    pub reduction: &'static str,
+    pub reduced: Role,
+    pub k: usize,
+    pub dtype: &'static str,
+}
+
+/// A kernel of the math syntax, specialised to one set of dimensions.
+#[derive(Clone, Debug)]
+pub struct Specialized {
+    /// Every dimension is set.
+    pub declaration: Declaration,
+    /// The widths of an output row's values and indices.
+    pub widths: (usize, usize),
+    /// The kernel's program, as the interpreter runs it.
+    pub program: Program,
+    /// The checked kernel, for its GPU module ([`Specialized::gpu_module`]).
+    pub kernel: Kernel,
+}
+
+impl Specialized {
+    /// The kernel's GPU module, named `name` (for messages), as `keops!` embeds it for a kernel
+    /// declared with these dimensions.
+    pub fn gpu_module(&self, name: &str) -> ptx::Module {
+        ptx::module(&self.kernel, name.to_string())
+    }
+}
+
+/// Parses the kernel `text`, as `keops!` records it.
+fn parse(text: &str) -> Result<KernelSource, String> {
+    parse_kernel_text(text).map_err(render)
+}
+
+/// The errors, one after the other.
+fn render(d: Diagnostics) -> String {
+    d.errors().iter().map(|e| d.render(e)).collect::<Vec<_>>().join("; ")
+}
+
+/// What the kernel `text` declares.
+pub fn declaration(text: &str) -> Result<Declaration, String> {
+    Ok(declare(&parse(text)?))
+}
+
+fn declare(src: &KernelSource) -> Declaration {
+    let r = &src.reduction;
+    Declaration {
+        vars: (src.params.iter())
+            .map(|p| (p.name.clone(), p.role, (!p.runtime_dim).then_some(p.dim)))
+            .collect(),
+        reduction: r.kind.keops_name(),
+        reduced: r.over,
+        k: r.k.unwrap_or(1),
+        dtype: src.params.first().map_or(DType::F32, |p| p.dtype).name(),
+    }
+}
+
+/// The kernel `text` (as `keops!` records it) with `dims` for its variables declared
+/// `[f32; _]`, in declaration order. The error says what does not fit, as the macro would
+/// have said it of a kernel declared with these dimensions.
+pub fn specialize(text: &str, dims: &[usize]) -> Result<Specialized, String> {
+    let src = parse(text)?;
+    let runtime: Vec<&str> = src.params.iter().filter(|p| p.runtime_dim).map(|p| p.name.as_str()).collect();
+    let src = src.with_dims(dims).ok_or_else(|| {
+        format!(
+            "expected {} dimensions of at least 1 (for {}), got {dims:?}",
+            runtime.len(),
+            runtime.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let kernel = check(&src).map_err(render)?;
+    Ok(Specialized {
+        declaration: declare(&src),
+        widths: kernel.widths(),
+        program: forward_program(&kernel),
+        kernel,
+    })
+}
+
+/// The interpreter's program of a kernel's forward pass, as `keops!` emits it.
+pub fn forward_program(kernel: &Kernel) -> Program {
+    let lowered = lower_kernel(kernel);
+    let factored = match kernel.reduction.kind {
+        ReductionKind::Sum => lowered.factored(kernel),
+        _ => None,
+    };
+    match factored {
+        Some(products) => program(kernel, &products, true),
+        None => program(kernel, &lowered, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codegen::program::Reduction;
+
+    const GAUSS: &str = "|x_i: [f32; _], y_j: [f32; _], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j";
+
+    #[test]
+    fn dimensions_are_set_in_declaration_order() {
+        let k = specialize(GAUSS, &[5, 5]).unwrap();
+        let dims: Vec<Option<usize>> = k.declaration.vars.iter().map(|v| v.2).collect();
+        assert_eq!(dims, [Some(5), Some(5), Some(1)]);
+        let declared = declaration(GAUSS).unwrap();
+        assert_eq!(declared.vars.iter().map(|v| v.2).collect::<Vec<_>>(), [None, None, Some(1)]);
+        assert_eq!((declared.reduction, declared.reduced, declared.dtype), ("Sum", Role::J, "f32"));
+        assert_eq!(k.widths, (1, 0));
+        assert_eq!(k.program.reduction, Reduction::SumOfProducts);
+        // One squared difference per component, whatever the dimension.
+        let squares = |k: &Specialized| {
+            k.program.pair.code.iter().filter(|s| format!("{s:?}").contains("SqSub")).count()
+        };
+        assert_eq!(squares(&k), 5);
+        assert_eq!(squares(&specialize(GAUSS, &[64, 64]).unwrap()), 64);
+    }
+
+    /// The GPU module is the one of the kernel declared with the same dimensions, but for the
+    /// kernel's text, which its comments quote.
+    #[test]
+    fn gpu_modules_are_those_of_fixed_dimensions() {
+        let fixed = "|x_i: [f32; 16], y_j: [f32; 16], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j";
+        let fixed = check(&crate::syntax::parse_kernel_text(fixed).unwrap()).unwrap();
+        let want = ptx::module(&fixed, "K".into());
+        let mut got = specialize(GAUSS, &[16, 16]).unwrap().gpu_module("K");
+        got.text = got.text.replace(GAUSS, &fixed.text);
+        assert_eq!((got.text, got.block, got.partial_widths), (want.text, want.block, want.partial_widths));
+    }
+
+    #[test]
+    fn dimension_rules_are_checked_with_the_dimensions() {
+        let err = specialize(GAUSS, &[3, 4]).unwrap_err();
+        assert!(err.contains("dimension mismatch"), "{err}");
+        let err = specialize(GAUSS, &[3]).unwrap_err();
+        assert_eq!(err, "expected 2 dimensions of at least 1 (for `x_i`, `y_j`), got [3]");
+        let err = specialize(GAUSS, &[0, 0]).unwrap_err();
+        assert!(err.starts_with("expected 2 dimensions of at least 1"), "{err}");
+        let lse = "|x_i: [f64; _], y_j: [f64; 2]| logsumexp_j x_i - y_j";
+        assert!(specialize(lse, &[2]).unwrap_err().contains("needs a scalar formula"));
+        assert!(specialize(lse, &[3]).unwrap_err().contains("dimension mismatch"));
+        assert!(specialize(lse, &[1]).unwrap_err().contains("needs a scalar formula"));
+    }
+}

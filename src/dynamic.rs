@@ -1,0 +1,421 @@
+//! Kernels whose dimensions are given at run time: `x_i: [f32; _]` (feature `dynamic`).
+//!
+//! The macro checks what it can without the dimensions: names, operations, arities, types.
+//! The first call with a given set of dimensions runs the rest of the macro's pipeline
+//! (keops-core) to check the dimension rules and lower the formula; the CPU interpreter runs
+//! the program, and a GPU the PTX generated from it. Each kernel is specialised once per set of dimensions and process, and
+//! kept, as compiled kernels keep their constant tables.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use keops_core::codegen::program as data;
+use keops_core::ir::Role;
+use keops_core::specialize::{Declaration, Specialized, declaration, specialize};
+
+use crate::backend::Backend;
+#[cfg(feature = "cuda")]
+use crate::backend::Resolved;
+use crate::cpu::interp::{Call, Inst, Op, PairStage, Prepass, Program, Reduction};
+use crate::cpu::math::Real;
+use crate::error::{Error, Result};
+use crate::eval::{Sizes, sizes_for};
+use crate::info::{Index, KernelInfo, VarInfo};
+use crate::kernel::{GpuModule, Kernel};
+
+/// A kernel declared with dimensions `_` (`keops!(|x_i: [f32; _], y_j: [f32; _]| ...)`), which
+/// each call gives. What `keops!` generates for such a kernel dereferences to it.
+///
+/// The typed `eval` of the generated type takes the dimensions from its inputs' types (rows
+/// `&[[f32; D]]` of any `D`); [`DynKernel::eval_flat`] and the [`Kernel`] trait take those set
+/// by [`DynKernel::with_dims`]. A formula whose dimension rules the dimensions break is a
+/// [`Error::Dimensions`], with the message the macro would have given for them.
+///
+/// ```
+/// /// The Gaussian sum over points of any dimension, in generic code.
+/// fn gauss<const D: usize>(x: &[[f32; D]], y: &[[f32; D]], b: &[[f32; 1]]) -> keops::Result<Vec<[f32; 1]>> {
+///     let k = keops::keops!(|x_i: [f32; _], y_j: [f32; _], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j);
+///     k.eval(x, y, b)
+/// }
+///
+/// assert_eq!(gauss(&[[0.0; 5]], &[[0.0; 5], [9.0; 5]], &[[2.0], [3.0]])?, [[2.0]]);
+///
+/// // Flat inputs, the dimension read from data: 2 here.
+/// let k = keops::keops!(|x_i: [f64; _], y_j: [f64; _]| argmin_j sqdist(x_i, y_j));
+/// let nearest = k.with_dims(&[2, 2]).eval_flat(&[&[0.0, 0.0][..], &[5.0, 5.0, 0.5, 0.0]])?;
+/// assert_eq!(nearest, [1.0]);
+/// // Dimensions that break the formula's rules.
+/// let err = k.with_dims(&[2, 3]).eval_flat(&[&[0.0, 0.0][..], &[0.0; 3]]).unwrap_err();
+/// assert!(matches!(err, keops::Error::Dimensions { .. }));
+/// # Ok::<(), keops::Error>(())
+/// ```
+///
+/// On the CPU, kernels run in the interpreter (within a few times a compiled kernel's speed:
+/// see `BENCHMARKS.md`); on a GPU, the PTX that `keops!` would have generated for these
+/// dimensions is generated when first needed, and loaded as a compiled kernel's is. Not
+/// available yet: `grad_flat` (write the gradient in the formula, `grad(F, x_i, e_i)`), and
+/// device-resident inputs (`eval_device`).
+pub struct DynKernel<T: Real> {
+    text: &'static str,
+    backend: Backend,
+    dims: Option<Vec<usize>>,
+    element: PhantomData<fn() -> T>,
+}
+
+impl<T: Real> Clone for DynKernel<T> {
+    fn clone(&self) -> Self {
+        Self { text: self.text, backend: self.backend, dims: self.dims.clone(), element: PhantomData }
+    }
+}
+
+impl<T: Real> std::fmt::Debug for DynKernel<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (f.debug_struct("DynKernel"))
+            .field("text", &self.text)
+            .field("backend", &self.backend)
+            .field("dims", &self.dims)
+            .finish()
+    }
+}
+
+impl<T: Real> DynKernel<T> {
+    /// The kernel whose text `keops!` recorded. Generated code calls it.
+    #[doc(hidden)]
+    pub fn new(text: &'static str) -> Self {
+        Self { text, backend: Backend::Auto, dims: None, element: PhantomData }
+    }
+
+    /// The same kernel, running on `backend`.
+    pub fn on(&self, backend: Backend) -> Self {
+        Self { backend, ..self.clone() }
+    }
+
+    /// Where this kernel value runs.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The same kernel, with `dims` for its variables declared `_`, in declaration order, for
+    /// [`DynKernel::eval_flat`], [`DynKernel::info`] and generic code. They are checked when
+    /// the kernel runs.
+    pub fn with_dims(&self, dims: &[usize]) -> Self {
+        Self { dims: Some(dims.to_vec()), ..self.clone() }
+    }
+
+    /// The kernel's text, as declared.
+    pub fn text(&self) -> &'static str {
+        self.text
+    }
+
+    /// The PTX module the GPU runs for `dims`, for inspection and for checking with `ptxas`
+    /// (entry points as in keops-core's `codegen::ptx`).
+    pub fn ptx_for(&self, dims: &[usize]) -> Result<&'static str> {
+        Ok(specialization::<T>(self.text, dims)?.gpu_module().ptx)
+    }
+
+    /// The kernel for `dims`: its variables, reduction and output widths; an error if the
+    /// formula's dimension rules refuse them.
+    pub fn info_for(&self, dims: &[usize]) -> Result<KernelInfo> {
+        Ok(specialization::<T>(self.text, dims)?.info)
+    }
+
+    /// [`DynKernel::info_for`] the dimensions set by [`DynKernel::with_dims`]; without them, or
+    /// if they do not fit, the declaration, each dimension `_` as 0 and the output widths 0.
+    pub fn info(&self) -> KernelInfo {
+        match self.dims.as_deref().map(|dims| self.info_for(dims)) {
+            Some(Ok(info)) => info,
+            _ => declared(self.text),
+        }
+    }
+
+    /// Evaluates on flat row-major inputs in declaration order, with the dimensions set by
+    /// [`DynKernel::with_dims`]; the output is flat (values, then indices as numbers).
+    pub fn eval_flat<S: AsRef<[T]>>(&self, inputs: &[S]) -> Result<Vec<T>> {
+        let dims = self.dims.as_deref().ok_or_else(|| Error::Dimensions {
+            reason: "`eval_flat` needs the dimensions `_`: set them with `with_dims`".into(),
+        })?;
+        let inputs: Vec<&[T]> = inputs.iter().map(AsRef::as_ref).collect();
+        let s = specialization::<T>(self.text, dims)?;
+        let sizes = sizes_for(&s.info, inputs.iter().map(|x| x.len()))?;
+        let mut values = vec![T::ZERO; sizes.outer * s.info.value_width];
+        let mut indices = vec![0; sizes.outer * s.info.index_width];
+        self.compute(s, &inputs, sizes, &mut values, &mut indices)?;
+        values.extend(indices.into_iter().map(T::from_index));
+        Ok(values)
+    }
+
+    /// Typed `eval` of a reduction with values only.
+    #[doc(hidden)]
+    pub fn eval_values<const W: usize>(&self, dims: &[usize], inputs: &[&[T]]) -> Result<Vec<[T; W]>> {
+        let (s, sizes) = self.prepare(dims, inputs, (W, 0))?;
+        let mut values = vec![[T::ZERO; W]; sizes.outer];
+        self.compute(s, inputs, sizes, values.as_flattened_mut(), &mut [])?;
+        Ok(values)
+    }
+
+    /// Typed `eval` of a reduction with indices only.
+    #[doc(hidden)]
+    pub fn eval_indices<const W: usize>(&self, dims: &[usize], inputs: &[&[T]]) -> Result<Vec<[usize; W]>> {
+        let (s, sizes) = self.prepare(dims, inputs, (0, W))?;
+        let mut indices = vec![[0; W]; sizes.outer];
+        self.compute(s, inputs, sizes, &mut [], indices.as_flattened_mut())?;
+        Ok(indices)
+    }
+
+    /// Typed `eval` of a reduction with values and indices.
+    #[doc(hidden)]
+    #[allow(clippy::type_complexity)]
+    pub fn eval_both<const W: usize>(
+        &self,
+        dims: &[usize],
+        inputs: &[&[T]],
+    ) -> Result<(Vec<[T; W]>, Vec<[usize; W]>)> {
+        let (s, sizes) = self.prepare(dims, inputs, (W, W))?;
+        let mut values = vec![[T::ZERO; W]; sizes.outer];
+        let mut indices = vec![[0; W]; sizes.outer];
+        self.compute(s, inputs, sizes, values.as_flattened_mut(), indices.as_flattened_mut())?;
+        Ok((values, indices))
+    }
+
+    /// The specialisation for `dims` and the sizes of `inputs`, once the output widths the
+    /// caller's types give are checked.
+    fn prepare(
+        &self,
+        dims: &[usize],
+        inputs: &[&[T]],
+        widths: (usize, usize),
+    ) -> Result<(&'static Specialization<T>, Sizes)> {
+        let s = specialization::<T>(self.text, dims)?;
+        let (vw, iw) = (s.info.value_width, s.info.index_width);
+        if widths != (vw, iw) {
+            return Err(Error::Dimensions {
+                reason: format!(
+                    "the output rows have width {}, but `eval` was asked for rows of width {}",
+                    vw.max(iw),
+                    widths.0.max(widths.1)
+                ),
+            });
+        }
+        Ok((s, sizes_for(&s.info, inputs.iter().map(|x| x.len()))?))
+    }
+
+    fn compute(
+        &self,
+        s: &Specialization<T>,
+        inputs: &[&[T]],
+        sizes: Sizes,
+        values: &mut [T],
+        indices: &mut [usize],
+    ) -> Result<()> {
+        #[cfg(feature = "cuda")]
+        if let Resolved::Cuda(ordinal) = self.backend.resolve()? {
+            let module = s.gpu_module();
+            return crate::backend::gpu::run_module(ordinal, module, &s.info, inputs, sizes, values, indices);
+        }
+        #[cfg(not(feature = "cuda"))]
+        self.backend.resolve()?;
+        let call = Call { inputs, outer_rows: sizes.outer, inner_rows: sizes.inner, values, indices };
+        T::interpret(&s.program, &s.info, call);
+        Ok(())
+    }
+}
+
+impl<T: Real> Kernel for DynKernel<T> {
+    type T = T;
+
+    fn info(&self) -> KernelInfo {
+        DynKernel::info(self)
+    }
+
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn eval_flat<S: AsRef<[T]>>(&self, inputs: &[S]) -> Result<Vec<T>> {
+        DynKernel::eval_flat(self, inputs)
+    }
+
+    fn grad_flat<S: AsRef<[T]>>(&self, _pos: usize, _inputs: &[S], _e: &[T]) -> Result<Vec<T>> {
+        Err(Error::Dimensions {
+            reason: "`grad_flat` of a kernel with dimensions given at run time is not available yet: write the gradient in the formula, `grad(F, x_i, e_i)`".into(),
+        })
+    }
+
+    #[cfg(feature = "cuda")]
+    fn eval_device(&self, _inputs: &[&crate::cuda::DeviceArray<T>]) -> Result<crate::cuda::DeviceOutput<T>> {
+        Err(on_device())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn eval_device_into(
+        &self,
+        _inputs: &[&crate::cuda::DeviceArray<T>],
+        _output: &mut crate::cuda::DeviceOutput<T>,
+    ) -> Result<()> {
+        Err(on_device())
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn on_device() -> Error {
+    Error::BackendUnavailable {
+        backend: "cuda".into(),
+        reason: "kernels with dimensions given at run time run on the CPU".into(),
+    }
+}
+
+/// A kernel specialised to one set of dimensions: what generated code has as constants.
+struct Specialization<T: 'static> {
+    info: KernelInfo,
+    program: Program<T>,
+    /// The dimensions `_`, to specialise the kernel again for its GPU module (keops-core's
+    /// checked kernel holds spans, which cannot be shared between threads).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    dims: Vec<usize>,
+    /// The GPU module, generated on first use.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    gpu: OnceLock<GpuModule>,
+}
+
+impl<T> Specialization<T> {
+    /// The GPU module, as `keops!` would embed it for these dimensions.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    fn gpu_module(&self) -> &GpuModule {
+        self.gpu.get_or_init(|| {
+            let s = specialize(self.info.formula, &self.dims).expect("dimensions specialised once already");
+            let m = s.gpu_module("DynKernel");
+            GpuModule {
+                name: "DynKernel",
+                ptx: Box::leak(m.text.into_boxed_str()),
+                block: m.block,
+                shared_per_thread: m.shared_per_thread,
+                partial_widths: m.partial_widths,
+            }
+        })
+    }
+}
+
+/// The specialisation of the kernel `text` to `dims`, made on first use and kept for the
+/// process: the interpreter's tables are `'static`, as generated code declares them, so each
+/// one is leaked, once per kernel and set of dimensions.
+fn specialization<T: Real>(text: &'static str, dims: &[usize]) -> Result<&'static Specialization<T>> {
+    type Cache = Mutex<HashMap<(&'static str, Vec<usize>), &'static (dyn Any + Send + Sync)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+    let key = (text, dims.to_vec());
+    if let Some(s) = cache.get(&key) {
+        return s.downcast_ref().ok_or_else(|| element_mismatch::<T>(text));
+    }
+    let specialized = specialize(text, dims).map_err(|reason| Error::Dimensions { reason })?;
+    if specialized.declaration.dtype != std::any::type_name::<T>() {
+        return Err(element_mismatch::<T>(text));
+    }
+    let s: &'static Specialization<T> = Box::leak(Box::new(convert(text, dims, specialized)?));
+    cache.insert(key, s);
+    Ok(s)
+}
+
+fn element_mismatch<T>(text: &str) -> Error {
+    Error::Dimensions {
+        reason: format!("the kernel `{text}` does not compute in `{}`", std::any::type_name::<T>()),
+    }
+}
+
+/// The declaration of the kernel `text` as a [`KernelInfo`], each dimension `_` as 0 and the
+/// output widths 0; leaked once per kernel.
+fn declared(text: &'static str) -> KernelInfo {
+    static CACHE: OnceLock<Mutex<HashMap<&'static str, KernelInfo>>> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+    *cache.entry(text).or_insert_with(|| match declaration(text) {
+        Ok(d) => info(text, &d, (0, 0)),
+        // Generated code records texts that parse; this one does not come from `keops!`.
+        Err(_) => KernelInfo {
+            formula: text,
+            vars: &[],
+            reduction: "",
+            reduced: Index::J,
+            k: 0,
+            dtype: "",
+            value_width: 0,
+            index_width: 0,
+        },
+    })
+}
+
+fn leak<X>(items: Vec<X>) -> &'static [X] {
+    Box::leak(items.into_boxed_slice())
+}
+
+fn index(role: Role) -> Index {
+    match role {
+        Role::I => Index::I,
+        Role::J => Index::J,
+        Role::Param => Index::Param,
+    }
+}
+
+fn info(text: &'static str, d: &Declaration, (value_width, index_width): (usize, usize)) -> KernelInfo {
+    let vars = d.vars.iter().map(|(name, role, dim)| VarInfo {
+        name: Box::leak(name.clone().into_boxed_str()),
+        index: index(*role),
+        dim: dim.unwrap_or(0),
+    });
+    KernelInfo {
+        formula: text,
+        vars: leak(vars.collect()),
+        reduction: d.reduction,
+        reduced: index(d.reduced),
+        k: d.k,
+        dtype: d.dtype,
+        value_width,
+        index_width,
+    }
+}
+
+/// keops-core's program as the interpreter's tables.
+fn convert<T: Real>(text: &'static str, dims: &[usize], s: Specialized) -> Result<Specialization<T>> {
+    let step = |step: &data::Step| -> Result<Inst<T>> {
+        Ok(match *step {
+            data::Step::Load { dst, var, comp } => Inst::Load { dst, var, comp },
+            data::Step::Const { dst, value } => Inst::Const { dst, value: T::from_f64(value) },
+            data::Step::Op { op, dst, args } => {
+                let name = op.name();
+                let Some(&(_, op)) = Op::NAMED.iter().find(|(n, _)| *n == name) else {
+                    return Err(Error::Dimensions {
+                        reason: format!("internal error: the interpreter has no instruction `{name}`"),
+                    });
+                };
+                Inst::Op { op, dst, args }
+            }
+        })
+    };
+    let code = |steps: &[data::Step]| -> Result<&'static [Inst<T>]> {
+        Ok(leak(steps.iter().map(step).collect::<Result<_>>()?))
+    };
+    let prepass = |p: &data::Prepass| -> Result<Prepass<T>> {
+        Ok(Prepass { code: code(&p.code)?, registers: p.registers, features: leak(p.features.clone()) })
+    };
+    let p = &s.program;
+    let pair = PairStage {
+        consts: leak(p.pair.consts.iter().map(|&(r, v)| (r, T::from_f64(v))).collect()),
+        code: code(&p.pair.code)?,
+        registers: p.pair.registers,
+        f: leak(p.pair.f.clone()),
+        g: leak(p.pair.g.clone()),
+    };
+    let reduction = match p.reduction {
+        data::Reduction::Sum => Reduction::Sum,
+        data::Reduction::SumOfProducts => Reduction::SumOfProducts,
+        data::Reduction::Min => Reduction::Min,
+        data::Reduction::Max => Reduction::Max,
+        data::Reduction::KMin(k) => Reduction::KMin(k),
+        data::Reduction::LogSumExp => Reduction::LogSumExp,
+        data::Reduction::LogSumExpWeight => Reduction::LogSumExpWeight,
+        data::Reduction::SumSoftMaxWeight => Reduction::SumSoftMaxWeight,
+    };
+    let program = Program { outer: prepass(&p.outer)?, inner: prepass(&p.inner)?, pair, reduction };
+    let (info, dims) = (info(text, &s.declaration, s.widths), dims.to_vec());
+    Ok(Specialization { info, program, dims, gpu: OnceLock::new() })
+}
