@@ -380,6 +380,9 @@ fn convert<T: Real>(text: &'static str, dims: &[usize], s: Specialized) -> Resul
         Ok(match *step {
             data::Step::Load { dst, var, comp } => Inst::Load { dst, var, comp },
             data::Step::Const { dst, value } => Inst::Const { dst, value: T::from_f64(value) },
+            data::Step::SqDist { dst, init, ref pairs } => {
+                Inst::SqDist { dst, init, pairs: leak(pairs.clone()) }
+            }
             data::Step::Op { op, dst, args } => {
                 let name = op.name();
                 let Some(&(_, op)) = Op::NAMED.iter().find(|(n, _)| *n == name) else {

@@ -51,11 +51,31 @@ pub struct PairStage {
 }
 
 /// One instruction, writing register `dst`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Step {
-    Load { dst: u32, var: u32, comp: u32 },
-    Const { dst: u32, value: f64 },
-    Op { op: OpCode, dst: u32, args: [u32; 3] },
+    Load {
+        dst: u32,
+        var: u32,
+        comp: u32,
+    },
+    Const {
+        dst: u32,
+        value: f64,
+    },
+    Op {
+        op: OpCode,
+        dst: u32,
+        args: [u32; 3],
+    },
+    /// A squared distance: `(a - b)^2` for each pair of registers, summed in order by fused
+    /// multiply-adds onto `init` (or onto the first square, rounded, without one): a chain of
+    /// [`OpCode::SqSubAdd`]s whose partial sums nothing else reads, which the interpreter then
+    /// keeps in registers.
+    SqDist {
+        dst: u32,
+        init: Option<u32>,
+        pairs: Vec<[u32; 2]>,
+    },
 }
 
 /// What an [`Step::Op`] computes: a basic primitive, or one of the interpreter's compound
@@ -126,15 +146,23 @@ impl Program {
     /// `interp::Program { .. }`, as generated code declares it.
     pub fn tokens(&self) -> TokenStream {
         let dtype = self.dtype;
-        let step = |s: &Step| match *s {
+        let step = |s: &Step| match s {
             Step::Load { dst, var, comp } => quote!(I::Load { dst: #dst, var: #var, comp: #comp }),
             Step::Const { dst, value } => {
-                let value = constant(dtype, value);
+                let value = constant(dtype, *value);
                 quote!(I::Const { dst: #dst, value: #value })
             }
             Step::Op { op, dst, args } => {
                 let op = format_ident!("{}", op.name());
                 quote!(I::Op { op: #op, dst: #dst, args: [#(#args),*] })
+            }
+            Step::SqDist { dst, init, pairs } => {
+                let init = match init {
+                    Some(c) => quote!(::core::option::Option::Some(#c)),
+                    None => quote!(::core::option::Option::None),
+                };
+                let pairs = pairs.iter().map(|[a, b]| quote!([#a, #b]));
+                quote!(I::SqDist { dst: #dst, init: #init, pairs: &[#(#pairs),*] })
             }
         };
         let prepass = |p: &Prepass| {
@@ -299,13 +327,80 @@ fn pair(staged: &Staged, nf: usize) -> PairStage {
     let consts =
         consts.iter().enumerate().map(|(k, &bits)| (no + ni + k as u32, f64::from_bits(bits))).collect();
     let (f, g) = staged.outputs.split_at(nf);
+    let outputs: Vec<u32> = staged.outputs.iter().map(|&v| reg(v)).collect();
     PairStage {
         consts,
-        code,
+        code: squared_distances(code, &outputs),
         registers,
         f: f.iter().map(|&v| reg(v)).collect(),
         g: g.iter().map(|&v| reg(v)).collect(),
     }
+}
+
+/// `code` with each run of consecutive squares of differences that sum onto the previous one
+/// (`SqSub` or `SqSubAdd`, then `SqSubAdd`s) as one [`Step::SqDist`], where no instruction
+/// after a link of the run (and none of the `outputs`) reads its partial sum.
+fn squared_distances(code: Vec<Step>, outputs: &[u32]) -> Vec<Step> {
+    // Whether register `r` is read after `code[at]`, before an instruction writes it.
+    let read_after = |code: &[Step], at: usize, r: u32| {
+        for step in &code[at + 1..] {
+            let (dst, reads): (u32, Vec<u32>) = match step {
+                Step::Op { op: OpCode::Prim(p), dst, args } => (*dst, args[..p.arity()].to_vec()),
+                Step::Op { op: OpCode::Exp, dst, args } => (*dst, vec![args[0]]),
+                Step::Op { op: OpCode::SqSub, dst, args } => (*dst, args[..2].to_vec()),
+                Step::Op { op: OpCode::SqSubAdd, dst, args } => (*dst, args.to_vec()),
+                Step::Load { dst, .. } | Step::Const { dst, .. } => (*dst, vec![]),
+                Step::SqDist { dst, init, pairs } => {
+                    (*dst, init.iter().copied().chain(pairs.iter().flatten().copied()).collect())
+                }
+            };
+            if reads.contains(&r) {
+                return true;
+            }
+            if dst == r {
+                return false;
+            }
+        }
+        outputs.contains(&r)
+    };
+    let mut out: Vec<Step> = Vec::with_capacity(code.len());
+    for (at, step) in code.iter().enumerate() {
+        if let Step::Op { op: OpCode::SqSubAdd, dst, args: [a, b, c] } = *step {
+            let previous = match out.last_mut() {
+                Some(Step::SqDist { dst: d, pairs, .. }) if *d == c => Some((d, pairs)),
+                _ => None,
+            };
+            let private = a != c && b != c && (dst == c || !read_after(&code, at, c));
+            if let Some((d, pairs)) = previous.filter(|_| private) {
+                *d = dst;
+                pairs.push([a, b]);
+                continue;
+            }
+        }
+        out.push(match *step {
+            Step::Op { op: OpCode::SqSub, dst, args: [a, b, _] } => {
+                Step::SqDist { dst, init: None, pairs: vec![[a, b]] }
+            }
+            Step::Op { op: OpCode::SqSubAdd, dst, args: [a, b, c] } => {
+                Step::SqDist { dst, init: Some(c), pairs: vec![[a, b]] }
+            }
+            ref other => other.clone(),
+        });
+    }
+    // Single squares stay the instructions they were.
+    (out.into_iter())
+        .map(|step| match step {
+            Step::SqDist { dst, init: None, pairs } if pairs.len() == 1 => {
+                let [a, b] = pairs[0];
+                Step::Op { op: OpCode::SqSub, dst, args: [a, b, 0] }
+            }
+            Step::SqDist { dst, init: Some(c), pairs } if pairs.len() == 1 => {
+                let [a, b] = pairs[0];
+                Step::Op { op: OpCode::SqSubAdd, dst, args: [a, b, c] }
+            }
+            other => other,
+        })
+        .collect()
 }
 
 /// A square of a difference, `(a - b)^2`, or one added to `c` by a fused multiply-add: the

@@ -88,7 +88,17 @@ impl<T: Real> WithMath<T> for Interpret<'_, T> {
         let inner = pack(m, &program.inner, info, inputs, inner_rows);
         let rule = Rule { kind: program.reduction, nf: program.pair.f.len(), ng: program.pair.g.len() };
         let (vw, iw) = (info.value_width, info.index_width);
-        let rows = Rows { m, program, rule, outer: &outer, inner: &inner, inner_rows, widths: (vw, iw) };
+        let copied = copied_features(program);
+        let rows = Rows {
+            m,
+            program,
+            rule,
+            outer: &outer,
+            inner: &inner,
+            copied: &copied,
+            inner_rows,
+            widths: (vw, iw),
+        };
         let rows_per_task = (PAIRS_PER_TASK / inner_rows.max(1)).clamp(1, 256);
         let tasks: Vec<Mutex<_>> = row_blocks(values, indices, vw, iw, outer_rows, rows_per_task)
             .into_iter()
@@ -126,6 +136,9 @@ fn features<T: Real>(stage: &Prepass<T>, info: &KernelInfo, inputs: &[&[T]], row
                     Inst::Op { op, dst, args: [a, b, c] } => {
                         let arg = |x: u32| if (x as usize) < regs.len() { regs[x as usize] } else { T::ZERO };
                         regs[dst as usize] = apply(s, op, arg(a), arg(b), arg(c));
+                    }
+                    Inst::SqDist { dst, init, pairs } => {
+                        regs[dst as usize] = sq_dist(s, init.map(|c| regs[c as usize]), pairs, |r| regs[r]);
                     }
                 }
             }
@@ -234,6 +247,9 @@ struct Rows<'a, T: Real, M: Math<T>> {
     rule: Rule,
     outer: &'a [T],
     inner: &'a [[M::V; BATCH]],
+    /// The reduced row's features that instructions other than [`Inst::SqDist`] read, which
+    /// are copied into the register file for each batch ([`Inst::SqDist`] reads them in place).
+    copied: &'a [usize],
     inner_rows: usize,
     /// The output widths: values and indices.
     widths: (usize, usize),
@@ -272,8 +288,12 @@ impl<T: Real, M: Math<T>> Rows<'_, T, M> {
                 };
                 for batch in (start..end).step_by(BATCH) {
                     let b = batch / BATCH;
-                    regs[no..no + ni].copy_from_slice(&self.inner[b * ni..(b + 1) * ni]);
-                    exec(m, pair.code, &mut regs);
+                    let inner = &self.inner[b * ni..(b + 1) * ni];
+                    for &k in self.copied {
+                        regs[no + k] = inner[k];
+                    }
+                    let features = Features { outer: &self.outer[row * no..(row + 1) * no], inner };
+                    exec(m, pair.code, &mut regs, features);
                     let chunks = Chunks { first: batch, groups: BATCH.min(end - batch), full, tail };
                     rule.step(m, acc, Batch { regs: &regs, f: pair.f, g: pair.g }, chunks);
                 }
@@ -290,8 +310,17 @@ impl<T: Real, M: Math<T>> Rows<'_, T, M> {
 /// Runs the pair stage's `code` on every value of a batch. Each instruction is decoded once,
 /// then applied to the [`BATCH`] values.
 #[inline(always)]
-fn exec<T: Real, M: Math<T>>(m: M, code: &[Inst<T>], regs: &mut [[M::V; BATCH]]) {
+fn exec<T: Real, M: Math<T>>(
+    m: M,
+    code: &[Inst<T>],
+    regs: &mut [[M::V; BATCH]],
+    features: Features<'_, T, M>,
+) {
     for inst in code {
+        if let Inst::SqDist { dst, init, pairs } = *inst {
+            regs[dst as usize] = sq_dist_batch(m, init.map(|c| &regs[c as usize]), pairs, regs, features);
+            continue;
+        }
         let Inst::Op { op, dst, args: [a, b, c] } = *inst else { continue };
         let [dst, a, b, c] = [dst, a, b, c].map(|r| r as usize);
         match op {
@@ -339,6 +368,100 @@ fn exec<T: Real, M: Math<T>>(m: M, code: &[Inst<T>], regs: &mut [[M::V; BATCH]])
             }),
         }
     }
+}
+
+/// [`Inst::SqDist`] of the values `reg(r)` of registers `r`, its partial sums in a local.
+#[inline(always)]
+fn sq_dist<T: Real, M: Math<T>>(
+    m: M,
+    init: Option<M::V>,
+    pairs: &[[u32; 2]],
+    reg: impl Fn(usize) -> M::V,
+) -> M::V {
+    let square = |[a, b]: [u32; 2]| m.sub(reg(a as usize), reg(b as usize));
+    let (first, rest) = pairs.split_first().expect("a squared distance of at least one square");
+    let d = square(*first);
+    let mut acc = match init {
+        Some(c) => m.mul_add(d, d, c),
+        None => m.mul(d, d),
+    };
+    for &pair in rest {
+        let d = square(pair);
+        acc = m.mul_add(d, d, acc);
+    }
+    acc
+}
+
+/// [`sq_dist`] of a batch: the squares added component by component, to the [`BATCH`] sums at
+/// once, so that the sums stay in registers and their multiply-adds overlap.
+///
+/// Operands that are features are read where they are: the output row's as one scalar, the
+/// reduced rows' in the packed batch. A squared distance over hundreds of components reads
+/// that many of each, which, splatted and copied into the register file, overflowed the L1
+/// cache.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+fn sq_dist_batch<T: Real, M: Math<T>>(
+    m: M,
+    init: Option<&[M::V; BATCH]>,
+    pairs: &[[u32; 2]],
+    regs: &[[M::V; BATCH]],
+    features: Features<'_, T, M>,
+) -> [M::V; BATCH] {
+    let (no, ni) = (features.outer.len(), features.inner.len());
+    let mut acc = [m.splat(T::ZERO); BATCH];
+    for (k, &[a, b]) in pairs.iter().enumerate() {
+        let (a, b) = (a as usize, b as usize);
+        let splat;
+        let a = if a < no {
+            splat = [m.splat(features.outer[a]); BATCH];
+            &splat
+        } else if a < no + ni {
+            &features.inner[a - no]
+        } else {
+            &regs[a]
+        };
+        let b = if b >= no && b < no + ni { &features.inner[b - no] } else { &regs[b] };
+        for u in 0..BATCH {
+            let d = m.sub(a[u], b[u]);
+            acc[u] = match (k, init) {
+                (0, None) => m.mul(d, d),
+                (0, Some(c)) => m.mul_add(d, d, c[u]),
+                _ => m.mul_add(d, d, acc[u]),
+            };
+        }
+    }
+    acc
+}
+
+/// The features of a batch's pairs, where the interpreter keeps them: the output row's, one
+/// scalar each, and the reduced rows' batch.
+#[derive(Clone, Copy)]
+struct Features<'a, T: Real, M: Math<T>> {
+    outer: &'a [T],
+    inner: &'a [[M::V; BATCH]],
+}
+
+/// The reduced row's features that the pair stage reads in its register file: all but those
+/// only [`Inst::SqDist`]s read.
+fn copied_features<T>(program: &Program<T>) -> Vec<usize> {
+    let (no, ni) = (program.outer.features.len(), program.inner.features.len());
+    let pair = &program.pair;
+    let mut read = vec![false; ni];
+    let mut note = |r: u32| {
+        if let Some(k) = (r as usize).checked_sub(no).filter(|&k| k < ni) {
+            read[k] = true;
+        }
+    };
+    for inst in pair.code {
+        match *inst {
+            Inst::Op { op, args, .. } => args[..op.arity()].iter().for_each(|&r| note(r)),
+            Inst::SqDist { init, .. } => init.into_iter().for_each(&mut note),
+            Inst::Load { .. } | Inst::Const { .. } => {}
+        }
+    }
+    pair.f.iter().chain(pair.g).for_each(|&r| note(r));
+    (0..ni).filter(|&k| read[k]).collect()
 }
 
 // The operands are read and the result written lane group by lane group, in place (the

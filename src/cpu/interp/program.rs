@@ -31,7 +31,7 @@ pub struct Prepass<T: 'static> {
 pub struct PairStage<T: 'static> {
     /// Constants, as `(register, value)`.
     pub consts: &'static [(u32, T)],
-    /// Only [`Inst::Op`]s.
+    /// Only [`Inst::Op`]s and [`Inst::SqDist`]s.
     pub code: &'static [Inst<T>],
     pub registers: u32,
     /// The registers of the formula's components.
@@ -59,6 +59,14 @@ pub enum Inst<T> {
         op: Op,
         dst: u32,
         args: [u32; 3],
+    },
+    /// `sum_k (a_k - b_k)^2` over the register pairs `(a_k, b_k)`, each square added by a
+    /// fused multiply-add in order, onto `init` or, without one, onto the first square (a
+    /// chain of [`Op::SqSubAdd`], its partial sums kept out of the register file).
+    SqDist {
+        dst: u32,
+        init: Option<u32>,
+        pairs: &'static [[u32; 2]],
     },
 }
 
@@ -164,6 +172,10 @@ impl<T: 'static> Program<T> {
                 Inst::Op { op, dst, args } => {
                     dst < p.registers && args[..op.arity()].iter().all(|&a| a < p.registers)
                 }
+                Inst::SqDist { dst, init, pairs } => {
+                    let regs = init.iter().chain(pairs.iter().flatten()).all(|&r| r < p.registers);
+                    dst < p.registers && !pairs.is_empty() && regs
+                }
             });
             code && p.features.iter().all(|&f| f < p.registers)
         };
@@ -173,6 +185,10 @@ impl<T: 'static> Program<T> {
         let code = pair.code.iter().all(|inst| match *inst {
             Inst::Op { op, dst, args } => {
                 dst >= features && dst < pair.registers && regs(&args[..op.arity()])
+            }
+            Inst::SqDist { dst, init, pairs } => {
+                let operands: Vec<u32> = init.iter().chain(pairs.iter().flatten()).copied().collect();
+                dst >= features && dst < pair.registers && !pairs.is_empty() && regs(&operands)
             }
             _ => false,
         });
