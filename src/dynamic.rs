@@ -21,7 +21,7 @@ use crate::backend::Resolved;
 use crate::cpu::interp::{Call, Inst, Op, PairStage, Prepass, Program, Reduction};
 use crate::cpu::math::Real;
 use crate::error::{Error, Result};
-use crate::eval::{Sizes, sizes_for};
+use crate::eval::{Sizes, lengths, sizes_for};
 use crate::info::{Index, KernelInfo, VarInfo};
 use crate::kernel::{GpuModule, Kernel};
 
@@ -138,7 +138,7 @@ impl<T: Real> DynKernel<T> {
         })?;
         let inputs: Vec<&[T]> = inputs.iter().map(AsRef::as_ref).collect();
         let s = specialization::<T>(self.text, dims)?;
-        let sizes = sizes_for(&s.info, inputs.iter().map(|x| x.len()))?;
+        let sizes = sizes_for(&s.info, &lengths(&inputs))?;
         let mut values = vec![T::ZERO; sizes.outer * s.info.value_width];
         let mut indices = vec![0; sizes.outer * s.info.index_width];
         self.compute(s, &inputs, sizes, &mut values, &mut indices)?;
@@ -198,7 +198,7 @@ impl<T: Real> DynKernel<T> {
                 ),
             });
         }
-        Ok((s, sizes_for(&s.info, inputs.iter().map(|x| x.len()))?))
+        Ok((s, sizes_for(&s.info, &lengths(inputs))?))
     }
 
     fn compute(
@@ -211,8 +211,8 @@ impl<T: Real> DynKernel<T> {
     ) -> Result<()> {
         #[cfg(feature = "cuda")]
         if let Resolved::Cuda(ordinal) = self.backend.resolve()? {
-            let module = s.gpu_module();
-            return crate::backend::gpu::run_module(ordinal, module, &s.info, inputs, sizes, values, indices);
+            let call = Call { inputs, outer_rows: sizes.outer, inner_rows: sizes.inner, values, indices };
+            return T::run_gpu(ordinal, s.gpu_module(), &s.info, call);
         }
         #[cfg(not(feature = "cuda"))]
         self.backend.resolve()?;

@@ -17,22 +17,23 @@ pub(crate) struct Sizes {
 /// Checks the inputs against the kernel's declaration and infers the sizes: rows of the
 /// i-variables and of the j-variables, 1 along an index that has no variable (as pykeops).
 pub(crate) fn sizes<K: KernelDef>(inputs: &[&[K::T]]) -> Result<Sizes> {
-    sizes_of_lengths::<K>(inputs.iter().map(|x| x.len()))
+    sizes_for(&K::INFO, &lengths(inputs))
 }
 
-/// [`sizes`] from the inputs' lengths alone (device-resident inputs have no host slice).
-pub(crate) fn sizes_of_lengths<K: KernelDef>(lengths: impl ExactSizeIterator<Item = usize>) -> Result<Sizes> {
-    sizes_for(&K::INFO, lengths)
+/// The inputs' lengths.
+pub(crate) fn lengths<T>(inputs: &[&[T]]) -> Vec<usize> {
+    inputs.iter().map(|x| x.len()).collect()
 }
 
-/// [`sizes_of_lengths`] for the kernel `info` describes.
-pub(crate) fn sizes_for(info: &KernelInfo, lengths: impl ExactSizeIterator<Item = usize>) -> Result<Sizes> {
+/// [`sizes`] from the inputs' lengths alone (device-resident inputs have no host slice), for
+/// the kernel `info` describes. Not generic, so that it is compiled once, in this crate.
+pub(crate) fn sizes_for(info: &KernelInfo, lengths: &[usize]) -> Result<Sizes> {
     let vars = info.vars;
     if lengths.len() != vars.len() {
         return Err(Error::InputCount { expected: vars.len(), got: lengths.len() });
     }
     let mut rows: [Option<(&'static str, usize)>; 2] = [None, None];
-    for (v, len) in vars.iter().zip(lengths) {
+    for (v, &len) in vars.iter().zip(lengths) {
         let slot = match v.index {
             Index::Param => {
                 if len != v.dim {

@@ -7,10 +7,11 @@
 use std::sync::Arc;
 
 use crate::Backend;
+use crate::cpu::interp::Call;
 use crate::cpu::math::Real;
 use crate::cuda::{DeviceArray, DeviceOutput};
 use crate::error::{Error, Result};
-use crate::eval::{Sizes, sizes_of_lengths};
+use crate::eval::{Sizes, sizes_for};
 use crate::info::KernelInfo;
 use crate::kernel::{GpuModule, KernelDef};
 
@@ -30,19 +31,40 @@ pub(crate) fn run<K: KernelDef>(
     values: &mut [K::T],
     indices: &mut [usize],
 ) -> Result<()> {
-    run_module(ordinal, module, &K::INFO, inputs, sizes, values, indices)
+    let call = Call { inputs, outer_rows: sizes.outer, inner_rows: sizes.inner, values, indices };
+    K::T::run_gpu(ordinal, module, &K::INFO, call)
 }
 
-/// [`run`] for the kernel `info` describes, whose module is `module`.
-pub(crate) fn run_module<T: Real>(
+/// [`run`] of `f32` kernels. Not generic, so that the launch code, generic over the element
+/// type only, is compiled once, in this crate, rather than in every crate with kernels.
+pub(crate) fn run_f32(
     ordinal: usize,
     module: &GpuModule,
     info: &KernelInfo,
-    inputs: &[&[T]],
-    sizes: Sizes,
-    values: &mut [T],
-    indices: &mut [usize],
+    call: Call<'_, f32>,
 ) -> Result<()> {
+    run_module(ordinal, module, info, call)
+}
+
+/// [`run_f32`] for `f64` kernels.
+pub(crate) fn run_f64(
+    ordinal: usize,
+    module: &GpuModule,
+    info: &KernelInfo,
+    call: Call<'_, f64>,
+) -> Result<()> {
+    run_module(ordinal, module, info, call)
+}
+
+/// [`run`] for the kernel `info` describes, whose module is `module`.
+fn run_module<T: Real>(
+    ordinal: usize,
+    module: &GpuModule,
+    info: &KernelInfo,
+    call: Call<'_, T>,
+) -> Result<()> {
+    let Call { inputs, outer_rows, inner_rows, values, indices } = call;
+    let sizes = Sizes { outer: outer_rows, inner: inner_rows };
     check_rows(info, sizes)?;
     let device = device(ordinal)?;
     let mut gpu_indices = vec![0u32; indices.len()];
@@ -62,7 +84,8 @@ pub(crate) fn eval_device<K: KernelDef>(
     inputs: &[&DeviceArray<K::T>],
     output: &mut DeviceOutput<K::T>,
 ) -> Result<()> {
-    let sizes = sizes_of_lengths::<K>(inputs.iter().map(|x| x.len()))?;
+    let lengths: Vec<usize> = inputs.iter().map(|x| x.len()).collect();
+    let sizes = sizes_for(&K::INFO, &lengths)?;
     check_rows(&K::INFO, sizes)?;
     // A kernel without variables runs where its output is.
     let ordinal = inputs.first().map_or(output.values.ordinal(), |x| x.ordinal());

@@ -15,6 +15,8 @@ use super::interp::{Call, Program};
 use super::simd::WithMath;
 use crate::info::KernelInfo;
 use crate::kernel::Array;
+#[cfg(feature = "cuda")]
+use crate::{error::Result, kernel::GpuModule};
 
 /// A floating-point element type: `f32` or `f64`.
 pub trait Real:
@@ -51,10 +53,15 @@ pub trait Real:
     /// this crate.
     #[doc(hidden)]
     fn interpret(program: &Program<Self>, info: &KernelInfo, call: Call<'_, Self>);
+    /// Runs a kernel's GPU module on device `ordinal`, with code for this type compiled in
+    /// this crate.
+    #[cfg(feature = "cuda")]
+    #[doc(hidden)]
+    fn run_gpu(ordinal: usize, module: &GpuModule, info: &KernelInfo, call: Call<'_, Self>) -> Result<()>;
 }
 
 macro_rules! real {
-    ($t:ty, $exp:ident, $exp_nonpositive:ident, $exp_below:ident, $log:ident, $dispatch:ident, $compiled:ident, $bound:ident, $interpret:ident) => {
+    ($t:ty, $exp:ident, $exp_nonpositive:ident, $exp_below:ident, $log:ident, $dispatch:ident, $compiled:ident, $bound:ident, $interpret:ident, $gpu:ident) => {
         impl Real for $t {
             type Scalar = Scalar<$t>;
             const EXP_NORMAL_BOUND: Self = super::mathfns::$bound;
@@ -99,6 +106,15 @@ macro_rules! real {
             fn interpret(program: &Program<Self>, info: &KernelInfo, call: Call<'_, Self>) {
                 super::interp::$interpret(program, info, call)
             }
+            #[cfg(feature = "cuda")]
+            fn run_gpu(
+                ordinal: usize,
+                module: &GpuModule,
+                info: &KernelInfo,
+                call: Call<'_, Self>,
+            ) -> Result<()> {
+                crate::backend::gpu::$gpu(ordinal, module, info, call)
+            }
         }
     };
 }
@@ -111,6 +127,7 @@ real!(
     dispatch_f32,
     dispatch_compiled_f32,
     EXP_NORMAL_BOUND_F32,
+    run_f32,
     run_f32
 );
 real!(
@@ -122,6 +139,7 @@ real!(
     dispatch_f64,
     dispatch_compiled_f64,
     EXP_NORMAL_BOUND_F64,
+    run_f64,
     run_f64
 );
 
