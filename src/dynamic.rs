@@ -11,15 +11,18 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
+use keops_core::backward::Extra;
 use keops_core::codegen::program as data;
 use keops_core::ir::Role;
-use keops_core::specialize::{Declaration, Specialized, declaration, specialize};
+use keops_core::specialize::{
+    BackwardStep, Declaration, Specialized, declaration, specialize, specialize_backward,
+};
 
 use crate::backend::Backend;
 #[cfg(feature = "cuda")]
 use crate::backend::Resolved;
 use crate::cpu::interp::{Call, Inst, Op, PairStage, Prepass, Program, Reduction};
-use crate::cpu::math::Real;
+use crate::cpu::math::{Math, Real};
 use crate::error::{Error, Result};
 use crate::eval::{Sizes, lengths, sizes_for};
 use crate::info::{Index, KernelInfo, VarInfo};
@@ -55,8 +58,8 @@ use crate::kernel::{GpuModule, Kernel};
 /// On the CPU, kernels run in the interpreter (within a few times a compiled kernel's speed:
 /// see `BENCHMARKS.md`); on a GPU, the PTX that `keops!` would have generated for these
 /// dimensions is generated when first needed, and loaded as a compiled kernel's is. Not
-/// available yet: `grad_flat` (write the gradient in the formula, `grad(F, x_i, e_i)`), and
-/// device-resident inputs (`eval_device`).
+/// available yet: `grad_flat` of min, max and K-min reductions, device-resident inputs
+/// (`eval_device`), and the typed `grad` of fixed-dimension kernels.
 pub struct DynKernel<T: Real> {
     text: &'static str,
     backend: Backend,
@@ -133,9 +136,7 @@ impl<T: Real> DynKernel<T> {
     /// Evaluates on flat row-major inputs in declaration order, with the dimensions set by
     /// [`DynKernel::with_dims`]; the output is flat (values, then indices as numbers).
     pub fn eval_flat<S: AsRef<[T]>>(&self, inputs: &[S]) -> Result<Vec<T>> {
-        let dims = self.dims.as_deref().ok_or_else(|| Error::Dimensions {
-            reason: "`eval_flat` needs the dimensions `_`: set them with `with_dims`".into(),
-        })?;
+        let dims = self.dims("eval_flat")?;
         let inputs: Vec<&[T]> = inputs.iter().map(AsRef::as_ref).collect();
         let s = specialization::<T>(self.text, dims)?;
         let sizes = sizes_for(&s.info, &lengths(&inputs))?;
@@ -143,6 +144,83 @@ impl<T: Real> DynKernel<T> {
         let mut indices = vec![0; sizes.outer * s.info.index_width];
         self.compute(s, &inputs, sizes, &mut values, &mut indices)?;
         values.extend(indices.into_iter().map(T::from_index));
+        Ok(values)
+    }
+
+    /// The gradient of `sum <output, e>` with respect to the input at position `pos`, flat
+    /// and row-major (a parameter's summed over all rows), with the dimensions set by
+    /// [`DynKernel::with_dims`]; `e` has the shape of the output: its values part, or the whole
+    /// flat output. As the kernel's own backward kernels, specialised once to the dimensions.
+    /// Not available yet for min, max and K-min reductions.
+    pub fn grad_flat<S: AsRef<[T]>>(&self, pos: usize, inputs: &[S], e: &[T]) -> Result<Vec<T>> {
+        let dims = self.dims("grad_flat")?;
+        let inputs: Vec<&[T]> = inputs.iter().map(AsRef::as_ref).collect();
+        let s = specialization::<T>(self.text, dims)?;
+        let sizes = sizes_for(&s.info, &lengths(&inputs))?;
+        let (vw, iw) = (s.info.value_width, s.info.index_width);
+        if e.len() != sizes.outer * vw && e.len() != sizes.outer * (vw + iw) {
+            return Err(Error::GradientShape { len: e.len(), expected: sizes.outer * vw });
+        }
+        let e = &e[..sizes.outer * vw];
+        let Some(var) = s.info.vars.get(pos) else {
+            return Err(Error::NoSuchVariable { pos, count: s.info.vars.len() });
+        };
+        let pass = backward_pass::<T>(self.text, dims)?;
+        let (kernel, extras, sum_rows) = match &pass.steps[pos] {
+            Step::Reduction { kernel, extras, sum_rows } => (kernel, extras, *sum_rows),
+            Step::Zero => {
+                let rows = match var.index {
+                    Index::Param => 1,
+                    index if index == s.info.reduced => sizes.inner,
+                    _ => sizes.outer,
+                };
+                return Ok(vec![T::ZERO; rows * var.dim]);
+            }
+            Step::Selection => {
+                return Err(Error::Dimensions {
+                    reason: "`grad_flat` of a min, max or K-min reduction with dimensions given at run time is not available yet".into(),
+                });
+            }
+        };
+        let output =
+            if extras.contains(&Extra::Output) { self.values(s, &inputs, sizes)? } else { Vec::new() };
+        let log_sum_exp = match &pass.log_sum_exp {
+            Some(l) if extras.contains(&Extra::LogSumExp) => self.values(l, &inputs, sizes)?,
+            _ => Vec::new(),
+        };
+        let mut all = inputs.clone();
+        all.extend(extras.iter().map(|x| match x {
+            Extra::Gradient => e,
+            Extra::Output => &output[..],
+            Extra::LogSumExp => &log_sum_exp[..],
+        }));
+        let values = self.values(kernel, &all, sizes_for(&kernel.info, &lengths(&all))?)?;
+        if !sum_rows {
+            return Ok(values);
+        }
+        let m = T::Scalar::default();
+        let width = kernel.info.value_width;
+        let mut total = vec![T::ZERO; width];
+        for row in values.chunks(width) {
+            for (t, &x) in total.iter_mut().zip(row) {
+                *t = m.add(*t, x);
+            }
+        }
+        Ok(total)
+    }
+
+    /// The dimensions set by [`DynKernel::with_dims`], which `method` needs.
+    fn dims(&self, method: &str) -> Result<&[usize]> {
+        self.dims.as_deref().ok_or_else(|| Error::Dimensions {
+            reason: format!("`{method}` needs the dimensions `_`: set them with `with_dims`"),
+        })
+    }
+
+    /// The values part of `s`'s output on `inputs`.
+    fn values(&self, s: &Specialization<T>, inputs: &[&[T]], sizes: Sizes) -> Result<Vec<T>> {
+        let mut values = vec![T::ZERO; sizes.outer * s.info.value_width];
+        let mut indices = vec![0; sizes.outer * s.info.index_width];
+        self.compute(s, inputs, sizes, &mut values, &mut indices)?;
         Ok(values)
     }
 
@@ -237,10 +315,8 @@ impl<T: Real> Kernel for DynKernel<T> {
         DynKernel::eval_flat(self, inputs)
     }
 
-    fn grad_flat<S: AsRef<[T]>>(&self, _pos: usize, _inputs: &[S], _e: &[T]) -> Result<Vec<T>> {
-        Err(Error::Dimensions {
-            reason: "`grad_flat` of a kernel with dimensions given at run time is not available yet: write the gradient in the formula, `grad(F, x_i, e_i)`".into(),
-        })
+    fn grad_flat<S: AsRef<[T]>>(&self, pos: usize, inputs: &[S], e: &[T]) -> Result<Vec<T>> {
+        DynKernel::grad_flat(self, pos, inputs, e)
     }
 
     #[cfg(feature = "cuda")]
@@ -270,56 +346,128 @@ fn on_device() -> Error {
 struct Specialization<T: 'static> {
     info: KernelInfo,
     program: Program<T>,
-    /// The dimensions `_`, to specialise the kernel again for its GPU module (keops-core's
-    /// checked kernel holds spans, which cannot be shared between threads).
+    /// The dimensions `_` of a forward kernel, to specialise it again for its GPU module
+    /// (keops-core's checked kernel holds spans, which cannot be shared between threads).
     #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
     dims: Vec<usize>,
-    /// The GPU module, generated on first use.
+    /// The GPU module: a forward kernel's is generated on first use, a backward kernel's
+    /// with the kernel.
     #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
     gpu: OnceLock<GpuModule>,
 }
 
-impl<T> Specialization<T> {
+impl<T: Real> Specialization<T> {
+    /// The interpreter's tables and the description of `s`, a kernel whose text is `formula`.
+    fn new(formula: &'static str, dims: &[usize], s: &Specialized) -> Result<Self> {
+        if s.declaration.dtype != std::any::type_name::<T>() {
+            return Err(element_mismatch::<T>(formula));
+        }
+        let info = info(formula, &s.declaration, s.widths);
+        Ok(Specialization { info, program: convert(&s.program)?, dims: dims.to_vec(), gpu: OnceLock::new() })
+    }
+
+    /// A backward kernel: its text leaked, and its GPU module generated now (it has no text
+    /// to specialise again).
+    fn backward(s: &Specialized) -> Result<Self> {
+        let formula: &'static str = Box::leak(s.kernel.text.clone().into_boxed_str());
+        let this = Self::new(formula, &[], s)?;
+        #[cfg(feature = "cuda")]
+        let _ = this.gpu.set(gpu_module(s));
+        Ok(this)
+    }
+
     /// The GPU module, as `keops!` would embed it for these dimensions.
     #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
     fn gpu_module(&self) -> &GpuModule {
         self.gpu.get_or_init(|| {
             let s = specialize(self.info.formula, &self.dims).expect("dimensions specialised once already");
-            let m = s.gpu_module("DynKernel");
-            GpuModule {
-                name: "DynKernel",
-                ptx: Box::leak(m.text.into_boxed_str()),
-                block: m.block,
-                shared_per_thread: m.shared_per_thread,
-                partial_widths: m.partial_widths,
-            }
+            gpu_module(&s)
         })
     }
 }
 
-/// The specialisation of the kernel `text` to `dims`, made on first use and kept for the
-/// process: the interpreter's tables are `'static`, as generated code declares them, so each
-/// one is leaked, once per kernel and set of dimensions.
-fn specialization<T: Real>(text: &'static str, dims: &[usize]) -> Result<&'static Specialization<T>> {
-    type Cache = Mutex<HashMap<(&'static str, Vec<usize>), &'static (dyn Any + Send + Sync)>>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+/// The GPU module of `s`, leaked.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn gpu_module(s: &Specialized) -> GpuModule {
+    let m = s.gpu_module("DynKernel");
+    GpuModule {
+        name: "DynKernel",
+        ptx: Box::leak(m.text.into_boxed_str()),
+        block: m.block,
+        shared_per_thread: m.shared_per_thread,
+        partial_widths: m.partial_widths,
+    }
+}
+
+/// The backward pass of a specialised kernel (see keops-core's `backward`).
+struct BackwardPass<T: 'static> {
+    steps: Vec<Step<T>>,
+    log_sum_exp: Option<Specialization<T>>,
+}
+
+enum Step<T: 'static> {
+    Zero,
+    Reduction { kernel: Box<Specialization<T>>, extras: Vec<Extra>, sum_rows: bool },
+    Selection,
+}
+
+/// What specialisations are kept by: the kernel's text and the dimensions `_`.
+type Cache = Mutex<HashMap<(&'static str, Vec<usize>), &'static (dyn Any + Send + Sync)>>;
+
+/// The value of `cache` for the kernel `text` with `dims`, made by `make` on first use and kept
+/// for the process: the interpreter's tables are `'static`, as generated code declares them,
+/// so each one is leaked, once per kernel and set of dimensions.
+fn cached<V: Any + Send + Sync>(
+    cache: &'static OnceLock<Cache>,
+    text: &'static str,
+    dims: &[usize],
+    make: impl FnOnce() -> Result<V>,
+) -> Result<&'static V> {
+    let mut cache = cache.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
     let key = (text, dims.to_vec());
-    if let Some(s) = cache.get(&key) {
-        return s.downcast_ref().ok_or_else(|| element_mismatch::<T>(text));
+    if let Some(v) = cache.get(&key) {
+        return v.downcast_ref().ok_or_else(|| element_mismatch::<V>(text));
     }
-    let specialized = specialize(text, dims).map_err(|reason| Error::Dimensions { reason })?;
-    if specialized.declaration.dtype != std::any::type_name::<T>() {
-        return Err(element_mismatch::<T>(text));
-    }
-    let s: &'static Specialization<T> = Box::leak(Box::new(convert(text, dims, specialized)?));
-    cache.insert(key, s);
-    Ok(s)
+    let v: &'static V = Box::leak(Box::new(make()?));
+    cache.insert(key, v);
+    Ok(v)
+}
+
+/// The kernel `text` specialised to `dims`.
+fn specialization<T: Real>(text: &'static str, dims: &[usize]) -> Result<&'static Specialization<T>> {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    cached(&CACHE, text, dims, || {
+        let specialized = specialize(text, dims).map_err(|reason| Error::Dimensions { reason })?;
+        Specialization::new(text, dims, &specialized)
+    })
+}
+
+/// The backward pass of the kernel `text` specialised to `dims`.
+fn backward_pass<T: Real>(text: &'static str, dims: &[usize]) -> Result<&'static BackwardPass<T>> {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    cached(&CACHE, text, dims, || {
+        let b = specialize_backward(text, dims).map_err(|reason| Error::Dimensions { reason })?;
+        let steps = (b.steps.iter())
+            .map(|step| {
+                Ok(match step {
+                    BackwardStep::Zero => Step::Zero,
+                    BackwardStep::Selection => Step::Selection,
+                    BackwardStep::Reduction { kernel, extras, sum_rows } => Step::Reduction {
+                        kernel: Box::new(Specialization::backward(kernel)?),
+                        extras: extras.clone(),
+                        sum_rows: *sum_rows,
+                    },
+                })
+            })
+            .collect::<Result<_>>()?;
+        let log_sum_exp = b.log_sum_exp.as_deref().map(Specialization::backward).transpose()?;
+        Ok(BackwardPass { steps, log_sum_exp })
+    })
 }
 
 fn element_mismatch<T>(text: &str) -> Error {
     Error::Dimensions {
-        reason: format!("the kernel `{text}` does not compute in `{}`", std::any::type_name::<T>()),
+        reason: format!("the kernel `{text}` does not compute with `{}`", std::any::type_name::<T>()),
     }
 }
 
@@ -375,7 +523,7 @@ fn info(text: &'static str, d: &Declaration, (value_width, index_width): (usize,
 }
 
 /// keops-core's program as the interpreter's tables.
-fn convert<T: Real>(text: &'static str, dims: &[usize], s: Specialized) -> Result<Specialization<T>> {
+fn convert<T: Real>(p: &data::Program) -> Result<Program<T>> {
     let step = |step: &data::Step| -> Result<Inst<T>> {
         Ok(match *step {
             data::Step::Load { dst, var, comp } => Inst::Load { dst, var, comp },
@@ -400,7 +548,6 @@ fn convert<T: Real>(text: &'static str, dims: &[usize], s: Specialized) -> Resul
     let prepass = |p: &data::Prepass| -> Result<Prepass<T>> {
         Ok(Prepass { code: code(&p.code)?, registers: p.registers, features: leak(p.features.clone()) })
     };
-    let p = &s.program;
     let pair = PairStage {
         consts: leak(p.pair.consts.iter().map(|&(r, v)| (r, T::from_f64(v))).collect()),
         code: code(&p.pair.code)?,
@@ -418,7 +565,5 @@ fn convert<T: Real>(text: &'static str, dims: &[usize], s: Specialized) -> Resul
         data::Reduction::LogSumExpWeight => Reduction::LogSumExpWeight,
         data::Reduction::SumSoftMaxWeight => Reduction::SumSoftMaxWeight,
     };
-    let program = Program { outer: prepass(&p.outer)?, inner: prepass(&p.inner)?, pair, reduction };
-    let (info, dims) = (info(text, &s.declaration, s.widths), dims.to_vec());
-    Ok(Specialization { info, program, dims, gpu: OnceLock::new() })
+    Ok(Program { outer: prepass(&p.outer)?, inner: prepass(&p.inner)?, pair, reduction })
 }

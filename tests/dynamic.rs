@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Rng, assert_close, check_reference};
-use keops::{Backend, Error, Kernel, keops};
+use keops::{Backend, Error, keops};
 
 /// Each reduction kind, its dimensions `_` at 1, 3, 16 and 64, in f32 and f64.
 #[test]
@@ -109,8 +109,47 @@ fn dimensions_that_do_not_fit_are_errors() {
     let declared = gauss.info();
     assert_eq!(declared.vars.iter().map(|v| v.dim).collect::<Vec<_>>(), [0, 0, 1]);
     assert_eq!(gauss.with_dims(&[3, 3]).info().vars[0].dim, 3);
-    // Not yet: gradients by `grad_flat`, and the GPU.
-    let err = gauss.with_dims(&[3, 3]).grad_flat(0, &inputs, &[1.0, 1.0]).unwrap_err();
-    assert!(err.to_string().contains("grad(F, x_i, e_i)"), "{err}");
-    assert!(gauss.on(Backend::Cuda(0)).eval::<3, 3, 1>(&x, &y, &b).is_err());
+    // Gradients check their inputs as `eval_flat` does, and `e` against the output.
+    let err = gauss.with_dims(&[3, 3]).grad_flat(0, &inputs, &[1.0]).unwrap_err();
+    assert_eq!(err, Error::GradientShape { len: 1, expected: 2 });
+    let err = gauss.with_dims(&[3, 3]).grad_flat(3, &inputs, &[1.0, 1.0]).unwrap_err();
+    assert_eq!(err, Error::NoSuchVariable { pos: 3, count: 3 });
+    // Not yet: gradients of selections.
+    let nearest = keops!(|x_i: [f64; _], y_j: [f64; _]| min_j sqdist(x_i, y_j)).with_dims(&[2, 2]);
+    let err = nearest.grad_flat(0, &[&[0.0, 0.0][..], &[1.0, 1.0]], &[1.0]).unwrap_err();
+    assert!(err.to_string().contains("not available yet"), "{err}");
+    // Without a device, `Cuda` is an error, as for fixed kernels.
+    if keops::Backend::Cuda(0).active().is_err() {
+        assert!(gauss.on(Backend::Cuda(0)).eval::<3, 3, 1>(&x, &y, &b).is_err());
+    }
+}
+
+/// `grad_flat` against finite differences, for each reduction with backward kernels, and
+/// against the kernel compiled for the same dimensions.
+#[test]
+fn gradients_at_several_dimensions() {
+    let sum =
+        keops!(|x_i: [f64; _], y_j: [f64; _], b_j: [f64; _], s: f64| sum_j exp(-s * sqdist(x_i, y_j)) * b_j);
+    let lse = keops!(|x_i: [f64; _], y_j: [f64; _], w_j: [f64; _]| logsumexp_j(-sqdist(x_i, y_j), w_j));
+    let softmax =
+        keops!(|q_i: [f64; _], k_j: [f64; _], v_j: [f64; _]| sumsoftmaxweight_j(dot(q_i, k_j), v_j));
+    let over_i = keops!(|x_i: [f64; _], y_j: [f64; _], p: [f64; _]| sum_i sin(dot(x_i - y_j, p)));
+    for (seed, d) in [1, 3, 16].into_iter().enumerate() {
+        let seed = seed as u64;
+        common::check_gradients(&*sum.with_dims(&[d, d, 2]), 6, 9, -1.0, 1.0, seed);
+        // Positive weights: a log of a negative sum has no gradient.
+        common::check_gradients(&*lse.with_dims(&[d, d, 2]), 6, 9, 0.1, 1.0, seed);
+        common::check_gradients(&*softmax.with_dims(&[d, d, 3]), 6, 9, -0.5, 0.5, seed);
+        common::check_gradients(&*over_i.with_dims(&[d, d, d]), 6, 9, -1.0, 1.0, seed);
+    }
+    let fixed =
+        keops!(|x_i: [f64; 3], y_j: [f64; 3], b_j: [f64; 2], s: f64| sum_j exp(-s * sqdist(x_i, y_j)) * b_j);
+    let dynamic = sum.with_dims(&[3, 3, 2]);
+    let inputs = common::random_inputs(&fixed, 30, 40, -1.0, 1.0, 5);
+    let e = Rng::new(6).vec(30 * 2, -1.0, 1.0);
+    for pos in 0..4 {
+        let (got, want) =
+            (dynamic.grad_flat(pos, &inputs, &e).unwrap(), fixed.grad_flat(pos, &inputs, &e).unwrap());
+        assert_close(&got, &want, 1e-12, 1e-12, &format!("gradient {pos} against the fixed kernel"));
+    }
 }

@@ -4,6 +4,7 @@
 //! and lowering the formula to the interpreter's program.
 
 use crate::ast::{DType, KernelSource};
+use crate::backward::{Backward, Extra, plan};
 use crate::check::{Kernel, check};
 use crate::codegen::program::{Program, program};
 use crate::codegen::{lower_kernel, ptx};
@@ -43,6 +44,61 @@ impl Specialized {
     pub fn gpu_module(&self, name: &str) -> ptx::Module {
         ptx::module(&self.kernel, name.to_string())
     }
+}
+
+impl Specialized {
+    /// A checked kernel (a forward kernel, or one of its backward kernels), lowered.
+    fn of(kernel: Kernel) -> Specialized {
+        let r = &kernel.reduction;
+        let declaration = Declaration {
+            vars: kernel.params.iter().map(|p| (p.name.clone(), p.role, Some(p.dim))).collect(),
+            reduction: r.kind.keops_name(),
+            reduced: r.over,
+            k: r.k,
+            dtype: kernel.dtype.name(),
+        };
+        Specialized { declaration, widths: kernel.widths(), program: forward_program(&kernel), kernel }
+    }
+}
+
+/// How the gradient with respect to one input of a specialised kernel is computed (see
+/// [`crate::backward`]).
+#[derive(Clone, Debug)]
+pub enum BackwardStep {
+    /// The output does not depend on this input differentiably.
+    Zero,
+    /// Evaluate `kernel`, a sum, on the forward inputs followed by `extras`; for a parameter,
+    /// also sum its output rows.
+    Reduction { kernel: Box<Specialized>, extras: Vec<Extra>, sum_rows: bool },
+    /// The derivative at the pairs a min, max or K-min reduction selected.
+    Selection,
+}
+
+/// The backward pass of a specialised kernel: one step per input, and the log-sum-exp that a
+/// soft-max's gradient reads.
+#[derive(Clone, Debug)]
+pub struct SpecializedBackward {
+    pub steps: Vec<BackwardStep>,
+    pub log_sum_exp: Option<Box<Specialized>>,
+}
+
+/// The backward kernels of the kernel `text` with `dims`, as `keops!` generates them for a
+/// kernel declared with these dimensions.
+pub fn specialize_backward(text: &str, dims: &[usize]) -> Result<SpecializedBackward, String> {
+    let kernel = specialize(text, dims)?.kernel;
+    let (plans, aux) =
+        plan(&kernel).map_err(|e| format!("internal error while differentiating the kernel: {e}"))?;
+    let steps = (plans.into_iter())
+        .map(|step| match step {
+            Backward::Zero => BackwardStep::Zero,
+            Backward::Reduction { kernel, extras, sum_rows } => {
+                BackwardStep::Reduction { kernel: Box::new(Specialized::of(*kernel)), extras, sum_rows }
+            }
+            Backward::Selection { .. } => BackwardStep::Selection,
+        })
+        .collect();
+    let log_sum_exp = aux.log_sum_exp.map(|k| Box::new(Specialized::of(*k)));
+    Ok(SpecializedBackward { steps, log_sum_exp })
 }
 
 /// Parses the kernel `text`, as `keops!` records it.
@@ -149,6 +205,23 @@ mod tests {
         let mut got = specialize(GAUSS, &[16, 16]).unwrap().gpu_module("K");
         got.text = got.text.replace(GAUSS, &fixed.text);
         assert_eq!((got.text, got.block, got.partial_widths), (want.text, want.block, want.partial_widths));
+    }
+
+    #[test]
+    fn backward_kernels_have_the_dimensions() {
+        let b = specialize_backward(GAUSS, &[7, 7]).unwrap();
+        assert_eq!(b.steps.len(), 3);
+        let BackwardStep::Reduction { kernel, extras, sum_rows: false } = &b.steps[0] else {
+            panic!("{:?}", b.steps[0])
+        };
+        assert_eq!(extras, &[Extra::Gradient]);
+        assert_eq!((kernel.widths, kernel.declaration.reduced), ((7, 0), Role::J));
+        assert!(b.log_sum_exp.is_none());
+        let softmax =
+            "|x_i: [f32; _], y_j: [f32; _], v_j: [f32; _]| sumsoftmaxweight_j(-sqdist(x_i, y_j), v_j)";
+        assert!(specialize_backward(softmax, &[3, 3, 2]).unwrap().log_sum_exp.is_some());
+        let nearest = "|x_i: [f32; _], y_j: [f32; _]| min_j sqdist(x_i, y_j)";
+        assert!(matches!(specialize_backward(nearest, &[3, 3]).unwrap().steps[0], BackwardStep::Selection));
     }
 
     #[test]
