@@ -180,10 +180,12 @@
 //!
 //! The macro checks names, operations and arities; the dimension rules are checked when a call
 //! gives the dimensions, and a mismatch is an [`Error::Dimensions`] with the macro's message.
-//! Each set of dimensions is then lowered once per process, by the macro's own pipeline
-//! (`keops-core`, which the feature adds to the dependencies), and interpreted on the CPU:
-//! 1 to 3 times slower than a kernel compiled for that dimension (`BENCHMARKS.md`), with no
-//! build time at all. See `DynKernel` for the rest of the API and what it does not do yet.
+//! Each set of dimensions is then lowered once per process (about a millisecond), by the
+//! macro's own pipeline (`keops-core`, which the feature adds to the dependencies). On the CPU
+//! the program is interpreted, at 0.3 to 0.45 of the speed of a kernel compiled for that
+//! dimension (`BENCHMARKS.md`), and costs no build time; on a GPU it runs as the PTX the macro
+//! would have generated. `grad_flat` runs the backward kernels the macro would have generated.
+//! See `DynKernel` for the rest of the API and what it does not do yet.
 //!
 //! # Build time and debug builds
 //!
@@ -196,7 +198,7 @@
 //!   compiled once, in this crate, provided this crate is optimised, which a user's
 //!   `Cargo.toml` asks for with `[profile.dev.package.keops] opt-level = 3`. The formula's
 //!   instructions are data, each applied to a batch of SIMD values: a kernel then costs a debug
-//!   build a fraction of a second, and runs at a fifth to a half of its release speed. Its
+//!   build a fraction of a second, and runs at a third to a half of its release speed. Its
 //!   formula values are the compiled kernel's, to the bit; the reductions' sums may differ in
 //!   the last bits. Without that line, debug builds compile their kernels, unoptimised, as
 //!   before: 50 to 130 times slower than release (the interpreter, unoptimised, would be
