@@ -259,11 +259,6 @@ pub trait Kernel: Send + Sync {
     fn grad_flat<S: AsRef<[Self::T]>>(&self, pos: usize, inputs: &[S], e: &[Self::T])
     -> Result<Vec<Self::T>>;
 
-    /// Solves `(alpha I + K) a = b` for `a`, as KeOps' `KernelSolve`: `K` is this kernel seen as
-    /// a matrix applied to the input at position `pos` (a variable of the reduced index, of the
-    /// output's dimension, in a `Sum` kernel that is linear in it, symmetric and positive,
-    /// e.g. `sum_j exp(-sqdist(x_i, y_j)) * b_j` with `y = x`), and `inputs[pos]` holds `b`.
-    /// Conjugate gradients, one reduction per iteration; see [`SolveOptions`].
     /// Evaluates on device-resident inputs (flat, in declaration order, all on one CUDA
     /// device) into a new device-resident output, without copying anything to or from the
     /// host. The kernel runs on the inputs' device, on its stream: the call may return before
@@ -284,6 +279,11 @@ pub trait Kernel: Send + Sync {
         output: &mut crate::cuda::DeviceOutput<Self::T>,
     ) -> Result<()>;
 
+    /// Solves `(alpha I + K) a = b` for `a`, as KeOps' `KernelSolve`: `K` is this kernel seen as
+    /// a matrix applied to the input at position `pos` (a variable of the reduced index, of the
+    /// output's dimension, in a `Sum` kernel that is linear in it, symmetric and positive,
+    /// e.g. `sum_j exp(-sqdist(x_i, y_j)) * b_j` with `y = x`), and `inputs[pos]` holds `b`.
+    /// Conjugate gradients, one reduction per iteration; see [`SolveOptions`].
     fn solve_flat<S: AsRef<[Self::T]>>(
         &self,
         pos: usize,

@@ -136,6 +136,40 @@
 //! so does the interpreter that debug builds run (see [below](#build-time-and-debug-builds)),
 //! which reduces each row tile by tile without segments.
 //!
+//! # Gradients
+//!
+//! Every kernel with values has its backward pass, generated with it: the gradient of
+//! `sum_r <a_r, e_r>` with respect to its inputs, where `e` (the gradient flowing back into the
+//! output `a`) has the output's shape, as pykeops' `torch.autograd.grad(a, x, e)`:
+//!
+//! - `k.grad(.., &e)` computes every input's gradient, one field per input of the returned
+//!   struct (a parameter's summed over all rows);
+//! - `k.grad_x_i(.., &e)`, one method per input, computes that input's alone: only its backward
+//!   kernel is built into the program and run (the others would cost build time too);
+//! - `k.grad_flat(pos, &inputs, &e)` is the flat form, by position (it reaches every input's
+//!   backward kernel, so it builds them all), and what generic code calls ([`Kernel`]).
+//!
+//! ```
+//! keops::keops! {
+//!     struct Gauss = |x_i: [f64; 2], y_j: [f64; 2], b_j: f64| sum_j exp(-sqdist(x_i, y_j)) * b_j;
+//! }
+//! let (x, y, b) = ([[0.0, 0.0]], [[1.0, 0.0], [0.0, 2.0]], [1.0, 3.0]);
+//! let e = [[1.0]];
+//! // d/dx_i = sum_j 2 (y_j - x_i) exp(-|x_i - y_j|^2) b_j e_i.
+//! let gx: Vec<[f64; 2]> = Gauss::new().grad_x_i(&x, &y, &b, &e)?;
+//! let want = [2.0 * (-1.0f64).exp(), 2.0 * 2.0 * (-4.0f64).exp() * 3.0];
+//! assert!((gx[0][0] - want[0]).abs() < 1e-12 && (gx[0][1] - want[1]).abs() < 1e-12);
+//! let all = Gauss::new().grad(&x, &y, &b, &e)?;
+//! assert_eq!(all.x_i, gx);
+//! assert_eq!(all.b_j.len(), 2);
+//! # Ok::<(), keops::Error>(())
+//! ```
+//!
+//! Sums, log-sum-exps and soft-maxes differentiate as KeOps does; min, max and K-min reductions
+//! (which KeOps refuses) take the derivative at the selected pairs, and index reductions have a
+//! zero gradient. Inside a formula, `grad(F, x_i, e_i)` (KeOps' `Grad`) differentiates `F`
+//! symbolically, so gradients of gradients are written that way.
+//!
 //! # Naming the kernel type
 //!
 //! The expression form gives a value of an anonymous type. To store a kernel in a struct field

@@ -95,6 +95,16 @@ fn typed_gradients() {
         .map(|i| e[i][0] * (-0.7 * ((x[i][0] - y[0][0]).powi(2) + (x[i][1] - y[0][1]).powi(2))).exp())
         .sum();
     assert!((g.b_j[0] - want).abs() < 1e-15);
+    // One input at a time: the same values, each from its own backward kernel.
+    assert_eq!(k.grad_x_i(&x, &y, &b, 0.7, &e).unwrap(), g.x_i);
+    assert_eq!(k.grad_y_j(&x, &y, &b, 0.7, &e).unwrap(), g.y_j);
+    assert_eq!(k.grad_b_j(&x, &y, &b, 0.7, &e).unwrap(), g.b_j);
+    assert_eq!(k.grad_s(&x, &y, &b, 0.7, &e).unwrap(), g.s);
+    // Of a selection too, whose gradient goes through the selected indices.
+    let nearest = keops!(|x_i: [f64; 2], y_j: [f64; 2]| min_j sqdist(x_i, y_j));
+    let g = nearest.grad(&x, &y, &e).unwrap();
+    assert_eq!(nearest.grad_y_j(&x, &y, &e).unwrap(), g.y_j);
+    assert_eq!(g.y_j[2], [0.0, 0.0]);
 }
 
 #[test]

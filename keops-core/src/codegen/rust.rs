@@ -211,13 +211,14 @@ fn backward(
     if let Some(a) = aux.log_sum_exp.as_ref().or(aux.selection.as_ref()) {
         hidden.extend(hidden_kernel(a, &aux_name, module_named(modules, &aux_name), Values::Reduced));
     }
-    let arms: Vec<TokenStream> = plans
+    // Per input: the expression computing its gradient from the backward pass `bp`.
+    let bodies: Vec<TokenStream> = plans
         .iter()
         .enumerate()
         .map(|(pos, plan)| {
             let ident = format_ident!("{}__Grad{}", name, pos);
             match plan {
-                Backward::Zero => quote!(#pos => ::core::result::Result::Ok(bp.zero(#pos)),),
+                Backward::Zero => quote!(::core::result::Result::Ok(bp.zero(#pos))),
                 Backward::Reduction { kernel: k, extras, sum_rows } => {
                     hidden.extend(hidden_kernel(k, &ident, module_named(modules, &ident), Values::Reduced));
                     let extras = extras.iter().map(|x| match x {
@@ -225,15 +226,16 @@ fn backward(
                         Extra::Output => quote!(bp.output()?),
                         Extra::LogSumExp => quote!(&bp.auxiliary::<#aux_name>()?.0),
                     });
-                    quote!(#pos => bp.reduction::<#ident>(&[#(#extras),*], #sum_rows),)
+                    quote!(bp.reduction::<#ident>(&[#(#extras),*], #sum_rows))
                 }
                 Backward::Selection { kernel: k } => {
                     hidden.extend(hidden_kernel(k, &ident, module_named(modules, &ident), Values::Read));
-                    quote!(#pos => bp.selection::<#aux_name, #ident>(#pos),)
+                    quote!(bp.selection::<#aux_name, #ident>(#pos))
                 }
             }
         })
         .collect();
+    let arms = bodies.iter().enumerate().map(|(pos, body)| quote!(#pos => #body,));
     let backward_fn = quote! {
         #[inline]
         fn backward(&self, bp: &::keops::__private::Backprop<'_, Self>, pos: usize) -> ::keops::Result<::std::vec::Vec<#t>> {
@@ -271,16 +273,47 @@ fn backward(
             let doc = format!(" Gradient with respect to `{}`.", p.name);
             quote!(#[doc = #doc] pub #field: #ty,)
         });
-        let values_of = kernel.params.iter().enumerate().map(|(pos, p)| {
-            let field = format_ident!("{}", p.name);
+        let convert = |p: &crate::ast::Param| {
             let dim = p.dim;
-            let convert = match (p.role, p.bare) {
+            match (p.role, p.bare) {
                 (Role::Param, true) => quote!(::keops::__private::array::<#t, 1>(g)[0]),
                 (Role::Param, false) => quote!(::keops::__private::array::<#t, #dim>(g)),
                 (_, true) => quote!(g),
                 (_, false) => quote!(::keops::__private::rows::<#t, #dim>(g)),
-            };
+            }
+        };
+        let values_of = kernel.params.iter().enumerate().map(|(pos, p)| {
+            let field = format_ident!("{}", p.name);
+            let convert = convert(p);
             quote!(#field: { let g = ::keops::__private::KernelDef::backward(self, &bp, #pos)?; #convert },)
+        });
+        // One method per input, `grad_x_i`, which builds and runs that input's backward kernel
+        // alone (a variable named `flat` has none: `grad_flat` is taken).
+        let one_input = kernel.params.iter().zip(&bodies).filter(|(p, _)| p.name != "flat").map(|(p, body)| {
+            let method = format_ident!("grad_{}", p.name);
+            let dim = p.dim;
+            let ret = match (p.role, p.bare) {
+                (Role::Param, true) => quote!(#t),
+                (Role::Param, false) => quote!([#t; #dim]),
+                (_, true) => quote!(::std::vec::Vec<#t>),
+                (_, false) => quote!(::std::vec::Vec<[#t; #dim]>),
+            };
+            let convert = convert(p);
+            let doc = format!(
+                " The gradient of `sum_r <output_r, e_r>` with respect to `{}` alone, as the field of [`{name}::grad`]'s result; only its backward kernel is built and run.",
+                p.name
+            );
+            quote! {
+                #[doc = #doc]
+                #[inline]
+                #[allow(non_snake_case)]
+                pub fn #method(&self, #(#args,)* #e: &[[#t; #values]]) -> ::keops::Result<#ret> {
+                    let inputs = [#(#flat),*];
+                    let bp = ::keops::__private::Backprop::new(self, &inputs, #e.as_flattened())?;
+                    let g = #body?;
+                    ::core::result::Result::Ok(#convert)
+                }
+            }
         });
         let doc = format!(
             " Gradients of the kernel's output against an incoming gradient, one field per input (see `{name}::grad`)."
@@ -305,6 +338,8 @@ fn backward(
                     let bp = ::keops::__private::Backprop::new(self, &inputs, #e.as_flattened())?;
                     ::core::result::Result::Ok(#grad_name { #(#values_of)* })
                 }
+
+                #(#one_input)*
             },
         )
     });
