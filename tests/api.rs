@@ -107,3 +107,37 @@ fn generic_code_over_kernels() {
     let s = total(&GAUSS, &[&[0.0, 0.0], &[0.0, 0.0, 0.0, 0.0], &[1.0, 2.0], &[1.0]]);
     assert_eq!(s, 3.0);
 }
+
+/// Kernels declared by `macro_rules!`: dimensions, types, K and formulas passed as fragments
+/// (which arrive wrapped in invisible groups), in both syntaxes.
+#[test]
+fn kernels_made_by_macros() {
+    macro_rules! nearest {
+        ($t:ty, $d:literal, $k:literal, $f:expr) => {
+            keops::keops!(|x_i: [$t; $d], y_j: [$t; $d]| argkmin_j::<$k> 2.0 * $f)
+        };
+    }
+    macro_rules! typed {
+        ($name:ident, $row:ty, $s:ty) => {
+            keops::keops! {
+                struct $name = |x_i: $row, y_j: $row, s: $s| sum_j exp(-s * sqdist(x_i, y_j));
+            }
+        };
+    }
+    macro_rules! with_genred {
+        ($formula:literal, $x:literal, $dtype:ty) => {
+            keops::genred!($formula, [$x, "y = Vj(2)"], reduction = "Sum", axis = 1, dtype = $dtype)
+        };
+    }
+    // `2.0 * $f` is twice the whole fragment: its precedence is kept (`2 x - y` would select
+    // other rows).
+    let k = nearest!(f32, 2, 1, sqnorm2(x_i) - dot(x_i, y_j));
+    assert!(k.info().formula.contains("2.0 * (sqnorm2(x_i) - dot(x_i, y_j))"), "{}", k.info().formula);
+    let (x, y) = ([[1.0, 0.0]], [[0.9, 0.0], [5.0, 0.0]]);
+    assert_eq!(k.eval(&x, &y).unwrap(), [[1]]);
+    typed!(Gauss, [f64; 2], f64);
+    let a = Gauss::new().eval(&[[0.0, 0.0]], &[[0.0, 0.0], [1.0, 0.0]], 1.0).unwrap();
+    assert!((a[0][0] - (1.0 + (-1.0f64).exp())).abs() < 1e-15);
+    let g = with_genred!("SqDist(x, y)", "x = Vi(2)", f64);
+    assert_eq!(g.eval_flat(&[&[0.0, 0.0][..], &[1.0, 2.0]]).unwrap(), [5.0]);
+}

@@ -224,7 +224,9 @@ impl Tidy {
                         Delimiter::Parenthesis => ("(", ")"),
                         Delimiter::Bracket => ("[", "]"),
                         Delimiter::Brace => ("{", "}"),
-                        Delimiter::None => ("", ""),
+                        // An expression passed by `macro_rules!` (see `unwrap_fragments`): its
+                        // precedence kept in the text, which is parsed again.
+                        Delimiter::None => ("(", ")"),
                     };
                     let glued = matches!(self.prev, Prev::Start | Prev::Glue | Prev::Word { callable: true })
                         || (self.prev == Prev::Close && g.delimiter() == Delimiter::Bracket);

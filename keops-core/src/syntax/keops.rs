@@ -29,6 +29,7 @@ use crate::reduction::{Arity2, ReductionKind};
 /// Parses the arguments of a `genred!` invocation.
 pub fn parse_genred(tokens: TokenStream) -> Result<KernelSource, Diagnostics> {
     super::shallow_enough(&tokens)?;
+    let tokens = super::unwrap_fragments(tokens);
     let text = tidy(&tokens);
     let raw = match raw_args.parse2(tokens) {
         Ok(raw) => raw,

@@ -98,7 +98,7 @@ pub fn parse_macro_input(tokens: TokenStream) -> Result<MacroInput, Diagnostics>
         Ok(MacroInput::Items(items))
     };
     super::shallow_enough(&tokens)?;
-    match parser.parse2(raw_keyword_calls(tokens)) {
+    match parser.parse2(raw_keyword_calls(super::unwrap_fragments(tokens))) {
         Ok(input) => diags.into_result(input),
         Err(e) => {
             for e in e {
@@ -305,6 +305,13 @@ fn param_at_run_time(name: &syn::Ident, name_str: String, role: Role, dtype: DTy
 
 /// Checks a declared variable: `name: f32`, `name: [f64; D]`, `name: [f32; _]`.
 fn param(name: &syn::Ident, ty: &syn::Type, diags: &mut Diagnostics) -> Option<Param> {
+    // A type passed by `macro_rules!` as `$t:ty` (an array type: several tokens), which the
+    // kernel's text then shows in parentheses.
+    match ty {
+        syn::Type::Group(g) => return param(name, &g.elem, diags),
+        syn::Type::Paren(p) => return param(name, &p.elem, diags),
+        _ => {}
+    }
     let name_str = name.to_string();
     let role = if name_str.ends_with("_i") {
         Role::I
@@ -494,6 +501,7 @@ fn int_literal(e: &syn::Expr) -> Option<i64> {
         syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(n), .. }) => n.base10_parse().ok(),
         syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => int_literal(&u.expr).map(|v| -v),
         syn::Expr::Paren(p) => int_literal(&p.expr),
+        syn::Expr::Group(g) => int_literal(&g.expr),
         _ => None,
     }
 }

@@ -12,6 +12,33 @@ use proc_macro2::TokenStream;
 use crate::ast::KernelSource;
 use crate::diag::{Diagnostics, Loc};
 
+/// `tokens` with each invisible group (`Delimiter::None`) of a single token replaced by that
+/// token. `macro_rules!` passes a `$d:literal`, `$t:ty` or `$e:expr` fragment wrapped in such a
+/// group, where a literal, a type or an identifier was expected; a group of several tokens
+/// (an expression) stays, since it keeps the expression's precedence, and the parsers accept
+/// it there.
+pub(crate) fn unwrap_fragments(tokens: TokenStream) -> TokenStream {
+    use proc_macro2::{Delimiter, Group, TokenTree};
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            TokenTree::Group(g) => {
+                let inner = unwrap_fragments(g.stream());
+                let mut single = inner.clone().into_iter();
+                match (g.delimiter(), single.next(), single.next()) {
+                    (Delimiter::None, Some(only), None) => only,
+                    (delimiter, ..) => {
+                        let mut group = Group::new(delimiter, inner);
+                        group.set_span(g.span());
+                        group.into()
+                    }
+                }
+            }
+            other => other,
+        })
+        .collect()
+}
+
 /// Parses a kernel from the text its macro recorded (`KernelInfo::formula`): `genred!`
 /// arguments (they start with the formula string) or a `keops!` kernel.
 pub fn parse_kernel_text(text: &str) -> Result<KernelSource, Diagnostics> {
