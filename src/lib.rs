@@ -243,6 +243,17 @@
 //!   (or `KEOPS_SIMD=baseline|scalar`) run it at their SIMD width; the `all-tiers` feature
 //!   compiles kernels for those tiers too.
 //!
+//! # Features
+//!
+//! - `cuda` (default): the CUDA backend, `Backend::Cuda` and the `cuda` module (device-resident
+//!   inputs and outputs). The driver is loaded at run time: binaries built with it run without
+//!   a GPU. `default-features = false` leaves it (and cudarc) out of the build.
+//! - `dynamic`: dimensions given at run time, `x_i: [f32; _]` (see above and `DynKernel`); adds
+//!   `keops-core` to the dependencies.
+//! - `ndarray`: the `ndarray` module, `ArrayView2` inputs and `Array2` outputs.
+//! - `all-tiers`: for tests, compiles every kernel for every CPU tier (see
+//!   [above](#build-time-and-debug-builds)).
+//!
 //! # Operations
 //!
 #![doc = include_str!("../docs/ops.md")]

@@ -467,6 +467,8 @@ fn kernel_def(
         }
     });
     quote! {
+        // What the runtime calls; not part of the kernel's documented API.
+        #[doc(hidden)]
         impl ::keops::__private::KernelDef for #name {
             type T = #t;
             const INFO: ::keops::KernelInfo = #info;
