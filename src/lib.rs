@@ -55,7 +55,8 @@
 //! ```
 //!
 //! - **Aliases** name the inputs, in argument order: `"x = Vi(3)"` (indexed by i, dimension 3),
-//!   `"y = Vj(3)"`, `"g = Pm(1)"` (a parameter), with an explicit position `"x = Vi(0, 3)"`, the
+//!   `"y = Vj(3)"`, `"g = Pm(1)"` (a parameter, passed to `eval` by value as `g: f32` would be;
+//!   `Pm(D)` as `[f32; D]`), with an explicit position `"x = Vi(0, 3)"`, the
 //!   old `Vx`/`Vy`, or `"x = Var(0, 3, 0)"`. `Var(pos, dim, cat)` may also appear directly in a
 //!   formula. Positions must run from 0 without gaps.
 //! - **Formulas** use KeOps' names (`Exp`, `SqDist`, `WeightedSqDist`, `TensorDot`, ...: see the

@@ -330,7 +330,8 @@ impl Builder {
                 role: d.role,
                 dim: d.dim,
                 dtype,
-                bare: false,
+                // `Pm(1)` is a scalar parameter, passed by value as `keops!`'s `g: f32` is.
+                bare: d.role == Role::Param && d.dim == 1,
                 runtime_dim: false,
             })
             .collect()
