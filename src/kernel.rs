@@ -298,6 +298,51 @@ pub trait Kernel: Send + Sync {
     }
 }
 
+/// The flat API of a kernel, as a trait object: kernels of different types (another formula,
+/// another dimension) with one element type behind one `Box<dyn FlatKernel<f32>>`, for code
+/// that picks a kernel at run time. Every [`Kernel`] is one. Its methods are those of
+/// [`Kernel`] on flat inputs, named apart (`eval`, `grad`, `kernel_info`) so that generic code
+/// importing both traits stays unambiguous.
+///
+/// ```
+/// use keops::FlatKernel;
+///
+/// let kernels: Vec<Box<dyn FlatKernel<f32>>> = vec![
+///     Box::new(keops::keops!(|x_i: [f32; 2], y_j: [f32; 2]| sum_j exp(-sqdist(x_i, y_j)))),
+///     Box::new(keops::keops!(|x_i: [f32; 2], y_j: [f32; 2]| sum_j 1.0 / (1.0 + sqdist(x_i, y_j)))),
+/// ];
+/// let (x, y) = ([0.0, 0.0], [0.0, 0.0, 3.0, 4.0]);
+/// for k in &kernels {
+///     let a = k.eval(&[&x, &y])?;
+///     assert!(a[0] >= 1.0 && a[0] < 1.1, "{}: {a:?}", k.kernel_info().formula);
+/// }
+/// # Ok::<(), keops::Error>(())
+/// ```
+pub trait FlatKernel<T>: Send + Sync {
+    /// [`Kernel::info`].
+    fn kernel_info(&self) -> KernelInfo;
+
+    /// [`Kernel::eval_flat`].
+    fn eval(&self, inputs: &[&[T]]) -> Result<Vec<T>>;
+
+    /// [`Kernel::grad_flat`].
+    fn grad(&self, pos: usize, inputs: &[&[T]], e: &[T]) -> Result<Vec<T>>;
+}
+
+impl<K: Kernel> FlatKernel<K::T> for K {
+    fn kernel_info(&self) -> KernelInfo {
+        Kernel::info(self)
+    }
+
+    fn eval(&self, inputs: &[&[K::T]]) -> Result<Vec<K::T>> {
+        Kernel::eval_flat(self, inputs)
+    }
+
+    fn grad(&self, pos: usize, inputs: &[&[K::T]], e: &[K::T]) -> Result<Vec<K::T>> {
+        Kernel::grad_flat(self, pos, inputs, e)
+    }
+}
+
 /// [`KernelDef::pair_inline`], as a task for [`Math::vectorize`] (debug builds).
 struct Pair<'a, K: KernelDef, M: Math<K::T>> {
     m: M,

@@ -285,7 +285,7 @@ pub use info::{Index, KernelInfo, VarInfo};
 #[doc(hidden)]
 pub use keops_macros::{__op_table_kernels, __reduction_kernels};
 pub use keops_macros::{genred, keops};
-pub use kernel::Kernel;
+pub use kernel::{FlatKernel, Kernel};
 pub use solve::{Solution, SolveOptions, conjugate_gradient};
 
 /// The SIMD instruction set CPU kernels use on this machine: `"avx512"`, `"avx2"`, `"sse2"`,

@@ -72,6 +72,21 @@ fn typed_eval_takes_the_dimensions_from_its_inputs() {
             assert!((got - want).abs() <= 1e-12 * (1.0 + want.abs()), "row {i}, column {c}: {got} != {want}");
         }
     }
+    // A kernel picked at run time: compiled for D = 3, else dimensions `_`, behind one type.
+    let pick = |d: usize| -> Box<dyn keops::FlatKernel<f32>> {
+        match d {
+            3 => Box::new(keops!(|x_i: [f32; 3], y_j: [f32; 3]| sum_j exp(-sqdist(x_i, y_j)))),
+            _ => {
+                let k = keops!(|x_i: [f32; _], y_j: [f32; _]| sum_j exp(-sqdist(x_i, y_j)));
+                // The `DynKernel` the generated type dereferences to.
+                Box::new((*k.with_dims(&[d, d])).clone())
+            }
+        }
+    };
+    for d in [3, 7] {
+        let (x, y) = (vec![0.0; d], vec![0.0; 2 * d]);
+        assert_eq!(pick(d).eval(&[&x, &y]).unwrap(), [2.0], "D = {d}");
+    }
     let info = Scaled::new().info_for(&[5, 5, 2, 5]).unwrap();
     assert_eq!((info.value_width, info.index_width), (2, 0));
     assert_eq!(info.vars.iter().map(|v| v.dim).collect::<Vec<_>>(), [5, 5, 2, 5]);

@@ -202,7 +202,8 @@ fn parameters_f64_and_reduction_over_i() {
         axis = 0,
         dtype = "float64"
     );
-    let m = keops!(|x_i: [f64; 2], y_j: [f64; 2], b_j: [f64; 2], g: f64| sum_i exp(-g * sqdist(x_i, y_j)) * b_j);
+    let m =
+        keops!(|x_i: [f64; 2], y_j: [f64; 2], b_j: [f64; 2], g: f64| sum_i exp(-g * sqdist(x_i, y_j)) * b_j);
     // `Pm(1)` is passed by value, as `keops!`'s `g: f64`.
     let a = g.eval(&x, &y, &b, 0.7).unwrap();
     assert_eq!(a.len(), 23, "one row per j");
