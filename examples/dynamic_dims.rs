@@ -16,7 +16,7 @@ fn gaussian(d: usize) -> keops::Result<keops::DynKernel<f32>> {
     let k = k.with_dims(&[d, d]);
     // Checks the dimensions once, here, rather than at the first call.
     k.info_for(&[d, d])?;
-    Ok((*k).clone())
+    Ok(k.into())
 }
 
 /// The same formula compiled for D = 3, 16 and 64.

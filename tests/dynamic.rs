@@ -78,8 +78,7 @@ fn typed_eval_takes_the_dimensions_from_its_inputs() {
             3 => Box::new(keops!(|x_i: [f32; 3], y_j: [f32; 3]| sum_j exp(-sqdist(x_i, y_j)))),
             _ => {
                 let k = keops!(|x_i: [f32; _], y_j: [f32; _]| sum_j exp(-sqdist(x_i, y_j)));
-                // The `DynKernel` the generated type dereferences to.
-                Box::new((*k.with_dims(&[d, d])).clone())
+                Box::new(keops::DynKernel::from(k.with_dims(&[d, d])))
             }
         }
     };

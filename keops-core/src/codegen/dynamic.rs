@@ -84,6 +84,13 @@ fn wrapper_type(src: &KernelSource, decl: &TypeDecl) -> TokenStream {
                     Self::new()
                 }
             }
+
+            /// The kernel as a [`keops::DynKernel`], for generic code and trait objects.
+            impl ::core::convert::From<#name> for ::keops::DynKernel<#t> {
+                fn from(k: #name) -> Self {
+                    k.0
+                }
+            }
     }
 }
 
