@@ -15,6 +15,8 @@ use crate::solve::{Solution, SolveOptions};
 pub trait Array<V: Copy>: Copy + Send + Sync + AsRef<[V]> + AsMut<[V]> {
     const LEN: usize;
     fn from_fn(f: impl FnMut(usize) -> V) -> Self;
+    /// `flat`, `n` arrays laid end to end, as a slice of arrays.
+    fn slice_of(flat: &[V], n: usize) -> &[Self];
 }
 
 impl<V: Copy + Send + Sync, const N: usize> Array<V> for [V; N] {
@@ -33,6 +35,20 @@ impl<V: Copy + Send + Sync, const N: usize> Array<V> for [V; N] {
         // SAFETY: the loop wrote all `N` elements. If `f` panics, `out` is dropped as
         // `MaybeUninit`, which drops nothing; `V: Copy` owns nothing to leak anyway.
         unsafe { out.assume_init() }
+    }
+
+    #[inline(always)]
+    fn slice_of(flat: &[V], n: usize) -> &[Self] {
+        if N == 0 {
+            // SAFETY: `[V; 0]` is zero-sized, so a dangling, aligned pointer is valid for reads
+            // of any number of them; they own nothing and need no initialisation.
+            return unsafe {
+                core::slice::from_raw_parts(core::ptr::NonNull::<Self>::dangling().as_ptr(), n)
+            };
+        }
+        let (arrays, rest) = flat.as_chunks::<N>();
+        debug_assert!(arrays.len() == n && rest.is_empty());
+        arrays
     }
 }
 
@@ -153,9 +169,10 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
     ///
     /// Generated code calls [`__run_cpu!`](crate::__run_cpu), which picks [`run_compiled`] in
     /// optimised builds and [`run_interpreted`] in debug builds where this crate is optimised.
-    /// The compiled kernel's driver is generic over the kernel, so it is instantiated, and
-    /// optimised or not, in the user's crate: unoptimised, it ran 50 to 130 times slower than
-    /// optimised, and it costs every build of that crate the time to compile it. The
+    /// The compiled kernel's reduction loops are generic over the kernel, so they are
+    /// instantiated, and optimised or not, in the user's crate (the rest of the driver is
+    /// compiled here, see `cpu::driver`): unoptimised, they ran 50 to 130 times slower than
+    /// optimised, and they cost every build of that crate the time to compile them. The
     /// interpreter is compiled in this crate, once, and runs within a few times the compiled
     /// kernel's speed if this crate is optimised; unoptimised, it would be slower still than
     /// the unoptimised compiled kernel, which such builds (this repository's tests among them)

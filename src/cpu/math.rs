@@ -11,6 +11,7 @@
 use std::fmt::Debug;
 use std::marker::PhantomData;
 
+use super::driver::{RowFeatures, TierKernel};
 use super::interp::{Call, Program};
 use super::simd::WithMath;
 use crate::info::KernelInfo;
@@ -191,6 +192,12 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     /// inside (and be inlined into) it.
     fn vectorize<W: Task>(self, task: W) -> W::Output;
 
+    /// Evaluates a compiled kernel with this tier's lanes. Every tier implements it with
+    /// `drive_method!`, which calls `cpu::driver::drive`: a method of a concrete tier is
+    /// compiled in this crate, once, where the generic driver, called from a kernel, would be
+    /// compiled again in every crate with kernels.
+    fn drive(self, features: &dyn RowFeatures<T>, kernel: &dyn TierKernel<T, Self>, call: Call<'_, T>);
+
     fn splat(self, x: T) -> Self::V;
     /// Loads the first `LANES` elements of `src`.
     fn load(self, src: &[T]) -> Self::V;
@@ -355,6 +362,21 @@ impl<T> Default for Scalar<T> {
     }
 }
 
+/// [`Math::drive`] for a tier over `$t`.
+macro_rules! drive_method {
+    ($t:ty) => {
+        fn drive(
+            self,
+            features: &dyn $crate::cpu::driver::RowFeatures<$t>,
+            kernel: &dyn $crate::cpu::driver::TierKernel<$t, Self>,
+            call: $crate::cpu::interp::Call<'_, $t>,
+        ) {
+            $crate::cpu::driver::drive(self, features, kernel, call)
+        }
+    };
+}
+pub(crate) use drive_method;
+
 macro_rules! scalar_math {
     ($t:ty) => {
         impl Math<$t> for Scalar<$t> {
@@ -367,6 +389,7 @@ macro_rules! scalar_math {
             fn vectorize<W: Task>(self, task: W) -> W::Output {
                 task.run()
             }
+            drive_method!($t);
 
             #[inline(always)]
             fn splat(self, x: $t) -> $t {

@@ -22,7 +22,7 @@ use core::arch::x86_64::*;
 
 use pulp::x86::V3;
 
-use crate::cpu::math::{Math, Pulp, Scalar, Task};
+use crate::cpu::math::{Math, Pulp, Scalar, Task, drive_method};
 
 /// `_CMP_*` predicates for `vcmpps`: ordered and quiet, except not-equal (true on NaN).
 const LT: i32 = _CMP_LT_OQ;
@@ -158,6 +158,7 @@ impl Math<f32> for Avx2F32 {
     fn vectorize<W: Task>(self, task: W) -> W::Output {
         self.0.vectorize(Pulp(task))
     }
+    drive_method!(f32);
     #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
     fn splat(self, x: f32) -> __m256 {
         self.0.avx._mm256_set1_ps(x)
@@ -544,6 +545,7 @@ impl Math<f64> for Avx2F64 {
     fn vectorize<W: Task>(self, task: W) -> W::Output {
         self.0.vectorize(Pulp(task))
     }
+    drive_method!(f64);
     #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
     fn splat(self, x: f64) -> __m256d {
         self.0.avx._mm256_set1_pd(x)

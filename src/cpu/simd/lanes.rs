@@ -4,7 +4,7 @@
 
 use std::marker::PhantomData;
 
-use crate::cpu::math::{Math, Scalar, Task};
+use crate::cpu::math::{Math, Scalar, Task, drive_method};
 
 /// The target features a tier's code is compiled with.
 pub trait Features: Copy + Send + Sync + 'static {
@@ -60,6 +60,7 @@ macro_rules! lanes_math {
             fn vectorize<W: Task>(self, task: W) -> W::Output {
                 self.0.vectorize(task)
             }
+            drive_method!($t);
             #[inline(always)]
             fn splat(self, x: $t) -> [$t; N] {
                 [x; N]

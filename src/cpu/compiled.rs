@@ -1,0 +1,223 @@
+//! What a compiled kernel gives the [driver](super::driver): its features and, for each tier,
+//! its reduction loops. This is the code compiled in the crate that defines the kernel, so it
+//! holds no more than the loops over a block of output rows and the merges of their results.
+
+use std::marker::PhantomData;
+use std::ops::Range;
+
+use super::driver::{Job, RowFeatures, Shape, TierKernel};
+use super::math::{Math, Real, Task};
+use super::reduce::Reducer;
+use super::{TILE, parallel_collect};
+use crate::kernel::{Array, KernelDef};
+
+type Acc<K, M> = <<K as KernelDef>::Red as Reducer<K>>::Acc<M>;
+type ScalarAcc<K> = Acc<K, <<K as KernelDef>::T as Real>::Scalar>;
+
+/// Kernel `K`, as the driver reaches it.
+pub(crate) struct Compiled<K>(PhantomData<K>);
+
+impl<K> Compiled<K> {
+    pub(crate) const NEW: Self = Compiled(PhantomData);
+}
+
+impl<K: KernelDef> RowFeatures<K::T> for Compiled<K> {
+    fn shape(&self) -> Shape {
+        Shape {
+            outer_width: <K::Outer<()> as Array<()>>::LEN,
+            inner_width: <K::Inner<()> as Array<()>>::LEN,
+            block: <K::Block<()> as Array<()>>::LEN,
+            tiled: K::Red::TILED,
+            value_width: K::INFO.value_width,
+            index_width: K::INFO.index_width,
+        }
+    }
+
+    fn outer_row(&self, inputs: &[&[K::T]], row: usize, out: &mut [K::T]) {
+        out.copy_from_slice(K::outer(inputs, row).as_ref());
+    }
+
+    fn inner_row(&self, inputs: &[&[K::T]], row: usize, out: &mut [K::T]) {
+        out.copy_from_slice(K::inner(inputs, row).as_ref());
+    }
+}
+
+/// The job's data as kernel `K`'s arrays.
+struct Typed<'a, K: KernelDef, M: Math<K::T>> {
+    outer: &'a [K::Outer<K::T>],
+    inner: &'a [K::Inner<M::V>],
+    inner_rows: usize,
+    per: usize,
+}
+
+impl<'a, K: KernelDef, M: Math<K::T>> Typed<'a, K, M> {
+    fn new(job: &Job<'a, K::T, M::V>) -> Self {
+        Typed {
+            outer: K::Outer::<K::T>::slice_of(job.outer, job.outer_rows),
+            inner: K::Inner::<M::V>::slice_of(job.inner, job.chunks),
+            inner_rows: job.inner_rows,
+            per: job.per,
+        }
+    }
+}
+
+impl<K: KernelDef, M: Math<K::T>> TierKernel<K::T, M> for Compiled<K> {
+    fn reduce_rows(
+        &self,
+        m: M,
+        job: &Job<'_, K::T, M::V>,
+        rows: Range<usize>,
+        values: &mut [K::T],
+        indices: &mut [usize],
+    ) {
+        let job = Typed::<K, M>::new(job);
+        let (vw, iw) = (K::INFO.value_width, K::INFO.index_width);
+        let block = <K::Block<()> as Array<()>>::LEN;
+        for first in rows.clone().step_by(block) {
+            let accs = reduce_block_once::<K, M>(m, &job, first, 0..job.inner.len());
+            for row in first..rows.end.min(first + block) {
+                let r = row - rows.start;
+                let acc = &accs.as_ref()[row - first];
+                K::Red::finalize(acc, &mut values[r * vw..(r + 1) * vw], &mut indices[r * iw..(r + 1) * iw]);
+            }
+        }
+    }
+
+    fn reduce_segments(
+        &self,
+        m: M,
+        job: &Job<'_, K::T, M::V>,
+        segments: usize,
+        values: &mut [K::T],
+        indices: &mut [usize],
+    ) {
+        let job = Typed::<K, M>::new(job);
+        let (vw, iw) = (K::INFO.value_width, K::INFO.index_width);
+        let block = <K::Block<()> as Array<()>>::LEN;
+        let blocks = job.outer.len().div_ceil(block);
+        let chunks = job.inner.len();
+        let partial: Vec<K::Block<ScalarAcc<K>>> = parallel_collect(blocks * segments, &|t| {
+            let (b, s) = (t / segments, t % segments);
+            let range = (s * job.per).min(chunks)..((s + 1) * job.per).min(chunks);
+            reduce_block_once::<K, M>(m, &job, b * block, range)
+        });
+        let scalar = <K::T as Real>::Scalar::default();
+        for r in 0..job.outer.len() {
+            let (b, k) = (r / block, r % block);
+            let mut acc = partial[b * segments].as_ref()[k];
+            for later in &partial[b * segments + 1..(b + 1) * segments] {
+                K::Red::merge(scalar, &mut acc, &later.as_ref()[k]);
+            }
+            K::Red::finalize(&acc, &mut values[r * vw..(r + 1) * vw], &mut indices[r * iw..(r + 1) * iw]);
+        }
+    }
+}
+
+/// [`reduce_block`], out of line, under the tier's target features: its two callers (whole
+/// rows, and segments of rows) share one copy of the reduction loop, the largest code of a
+/// kernel, rather than each inlining its own, which the compiler would have to optimise twice
+/// per kernel and tier.
+#[inline(never)]
+fn reduce_block_once<K: KernelDef, M: Math<K::T>>(
+    m: M,
+    job: &Typed<'_, K, M>,
+    first: usize,
+    range: Range<usize>,
+) -> K::Block<ScalarAcc<K>> {
+    m.vectorize(ReduceBlock::<K, M> { m, job, first, range })
+}
+
+/// [`reduce_block`]'s arguments, as a task for [`Math::vectorize`].
+struct ReduceBlock<'a, K: KernelDef, M: Math<K::T>> {
+    m: M,
+    job: &'a Typed<'a, K, M>,
+    first: usize,
+    range: Range<usize>,
+}
+
+impl<K: KernelDef, M: Math<K::T>> Task for ReduceBlock<'_, K, M> {
+    type Output = K::Block<ScalarAcc<K>>;
+
+    #[inline(always)]
+    fn run(self) -> Self::Output {
+        reduce_block::<K, M>(self.m, self.job, self.first, self.range)
+    }
+}
+
+/// Reduces the block of output rows starting at `first` over the chunks `range` of the packed
+/// reduced rows, segment by segment (`per` chunks each, counted from chunk 0), merging the
+/// segments' collapsed results in order. Rows past the end repeat the last one (their results
+/// are not used). Each row is reduced in the same order whatever the block size and whether
+/// the segments are reduced here or in parallel, so results do not depend on either.
+#[inline(always)]
+fn reduce_block<K: KernelDef, M: Math<K::T>>(
+    m: M,
+    job: &Typed<'_, K, M>,
+    first: usize,
+    range: Range<usize>,
+) -> K::Block<ScalarAcc<K>> {
+    let o: K::Block<K::Outer<M::V>> = Array::from_fn(|b| {
+        let row = &job.outer[(first + b).min(job.outer.len() - 1)];
+        Array::from_fn(|k| m.splat(row.as_ref()[k]))
+    });
+    let per = job.per;
+    let end = ((range.start / per + 1) * per).min(range.end);
+    let mut total = reduce_segment::<K, M>(m, &o, job.inner, range.start..end, job.inner_rows);
+    let mut start = end;
+    while start < range.end {
+        let end = (start + per).min(range.end);
+        let later = reduce_segment::<K, M>(m, &o, job.inner, start..end, job.inner_rows);
+        let scalar = <K::T as Real>::Scalar::default();
+        for b in 0..<K::Block<()> as Array<()>>::LEN {
+            K::Red::merge(scalar, &mut total.as_mut()[b], &later.as_ref()[b]);
+        }
+        start = end;
+    }
+    total
+}
+
+/// Reduces a block of output rows, with features `o`, over the chunks `range` of the packed
+/// reduced rows: tile by tile, then the partial last chunk; collapses the lanes.
+#[inline(always)]
+fn reduce_segment<K: KernelDef, M: Math<K::T>>(
+    m: M,
+    o: &K::Block<K::Outer<M::V>>,
+    inner: &[K::Inner<M::V>],
+    range: Range<usize>,
+    inner_rows: usize,
+) -> K::Block<ScalarAcc<K>> {
+    let full = (inner_rows / M::LANES).clamp(range.start, range.end);
+    let tile = if K::Red::TILED { (TILE / M::LANES).max(1) } else { usize::MAX };
+    let init = || -> K::Block<Acc<K, M>> { Array::from_fn(|_| K::Red::init(m)) };
+    let mut total = init();
+    let mut start = range.start;
+    while start < full {
+        let end = start.saturating_add(tile).min(full);
+        let mut acc: K::Block<Acc<K, M>> = Array::from_fn(|b| K::Red::restart(m, &total.as_ref()[b]));
+        K::Red::step_chunks(m, &mut acc, o, &inner[start..end], start);
+        for b in 0..<K::Block<()> as Array<()>>::LEN {
+            K::Red::merge(m, &mut total.as_mut()[b], &acc.as_ref()[b]);
+        }
+        start = end;
+    }
+    if full < range.end {
+        // The last, partial chunk.
+        let j = m.iota((full * M::LANES) as u32);
+        let mask = m.tail(inner_rows - full * M::LANES);
+        let values = K::pair(m, o, &inner[full]);
+        for b in 0..<K::Block<()> as Array<()>>::LEN {
+            let (f, g) = &values.as_ref()[b];
+            let mut acc = K::Red::init(m);
+            K::Red::step_masked(m, &mut acc, f, g, j, mask);
+            K::Red::merge(m, &mut total.as_mut()[b], &acc);
+        }
+    }
+    // A loop rather than `from_fn`'s closure, which the compiler may leave out of line, without
+    // the target features that the collapses' scalar arithmetic needs (see `Reducer::collapse`).
+    let mut collapsed: K::Block<ScalarAcc<K>> =
+        Array::from_fn(|_| K::Red::init(<K::T as Real>::Scalar::default()));
+    for b in 0..<K::Block<()> as Array<()>>::LEN {
+        collapsed.as_mut()[b] = K::Red::collapse(m, &total.as_ref()[b]);
+    }
+    collapsed
+}
