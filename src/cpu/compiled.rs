@@ -74,7 +74,15 @@ impl<K: KernelDef, M: Math<K::T>> TierKernel<K::T, M> for Compiled<K> {
         let (vw, iw) = (K::INFO.value_width, K::INFO.index_width);
         let block = <K::Block<()> as Array<()>>::LEN;
         for first in rows.clone().step_by(block) {
-            let accs = reduce_block_once::<K, M>(m, &job, first, 0..job.inner.len());
+            let accs = reduce_block_once::<K, M>(
+                m,
+                job.outer,
+                first,
+                job.inner,
+                0..job.inner.len(),
+                job.inner_rows,
+                job.per,
+            );
             for row in first..rows.end.min(first + block) {
                 let r = row - rows.start;
                 let acc = &accs.as_ref()[row - first];
@@ -99,7 +107,7 @@ impl<K: KernelDef, M: Math<K::T>> TierKernel<K::T, M> for Compiled<K> {
         let partial: Vec<K::Block<ScalarAcc<K>>> = parallel_collect(blocks * segments, &|t| {
             let (b, s) = (t / segments, t % segments);
             let range = (s * job.per).min(chunks)..((s + 1) * job.per).min(chunks);
-            reduce_block_once::<K, M>(m, &job, b * block, range)
+            reduce_block_once::<K, M>(m, job.outer, b * block, job.inner, range, job.inner_rows, job.per)
         });
         let scalar = <K::T as Real>::Scalar::default();
         for r in 0..job.outer.len() {
@@ -117,22 +125,32 @@ impl<K: KernelDef, M: Math<K::T>> TierKernel<K::T, M> for Compiled<K> {
 /// rows, and segments of rows) share one copy of the reduction loop, the largest code of a
 /// kernel, rather than each inlining its own, which the compiler would have to optimise twice
 /// per kernel and tier.
+///
+/// Its arguments are slices and sizes, not the [`Typed`] view: passed by value rather than read
+/// through a pointer, they cost the compiler markedly less to optimise in the loops (see
+/// BENCHMARKS.md).
 #[inline(never)]
 fn reduce_block_once<K: KernelDef, M: Math<K::T>>(
     m: M,
-    job: &Typed<'_, K, M>,
+    outer: &[K::Outer<K::T>],
     first: usize,
+    inner: &[K::Inner<M::V>],
     range: Range<usize>,
+    inner_rows: usize,
+    per: usize,
 ) -> K::Block<ScalarAcc<K>> {
-    m.vectorize(ReduceBlock::<K, M> { m, job, first, range })
+    m.vectorize(ReduceBlock::<K, M> { m, outer, first, inner, range, inner_rows, per })
 }
 
 /// [`reduce_block`]'s arguments, as a task for [`Math::vectorize`].
 struct ReduceBlock<'a, K: KernelDef, M: Math<K::T>> {
     m: M,
-    job: &'a Typed<'a, K, M>,
+    outer: &'a [K::Outer<K::T>],
     first: usize,
+    inner: &'a [K::Inner<M::V>],
     range: Range<usize>,
+    inner_rows: usize,
+    per: usize,
 }
 
 impl<K: KernelDef, M: Math<K::T>> Task for ReduceBlock<'_, K, M> {
@@ -140,7 +158,15 @@ impl<K: KernelDef, M: Math<K::T>> Task for ReduceBlock<'_, K, M> {
 
     #[inline(always)]
     fn run(self) -> Self::Output {
-        reduce_block::<K, M>(self.m, self.job, self.first, self.range)
+        reduce_block::<K, M>(
+            self.m,
+            self.outer,
+            self.first,
+            self.inner,
+            self.range,
+            self.inner_rows,
+            self.per,
+        )
     }
 }
 
@@ -152,21 +178,23 @@ impl<K: KernelDef, M: Math<K::T>> Task for ReduceBlock<'_, K, M> {
 #[inline(always)]
 fn reduce_block<K: KernelDef, M: Math<K::T>>(
     m: M,
-    job: &Typed<'_, K, M>,
+    outer: &[K::Outer<K::T>],
     first: usize,
+    inner: &[K::Inner<M::V>],
     range: Range<usize>,
+    inner_rows: usize,
+    per: usize,
 ) -> K::Block<ScalarAcc<K>> {
     let o: K::Block<K::Outer<M::V>> = Array::from_fn(|b| {
-        let row = &job.outer[(first + b).min(job.outer.len() - 1)];
+        let row = &outer[(first + b).min(outer.len() - 1)];
         Array::from_fn(|k| m.splat(row.as_ref()[k]))
     });
-    let per = job.per;
     let end = ((range.start / per + 1) * per).min(range.end);
-    let mut total = reduce_segment::<K, M>(m, &o, job.inner, range.start..end, job.inner_rows);
+    let mut total = reduce_segment::<K, M>(m, &o, inner, range.start..end, inner_rows);
     let mut start = end;
     while start < range.end {
         let end = (start + per).min(range.end);
-        let later = reduce_segment::<K, M>(m, &o, job.inner, start..end, job.inner_rows);
+        let later = reduce_segment::<K, M>(m, &o, inner, start..end, inner_rows);
         let scalar = <K::T as Real>::Scalar::default();
         for b in 0..<K::Block<()> as Array<()>>::LEN {
             K::Red::merge(scalar, &mut total.as_mut()[b], &later.as_ref()[b]);
