@@ -64,7 +64,8 @@
 //!   `-`, `x**2`, `(x|y)` for the scalar product, the comparisons, and `IntCst(n)`,
 //!   `RatCst(p, q)`, `IntInv(n)`, `Zero(d)`, `Grad(f, x, e)`.
 //! - **Options** (all optional): `reduction = "Sum"` (or `reduction_op`; default `"Sum"`),
-//!   `axis = 1` (1, the default, reduces over j; 0 over i), `dtype = f32` or `f64` (or
+//!   `axis = 0` (0, the default as in pykeops, reduces over i, one output row per j; 1 over
+//!   j, one row per i), `dtype = f32` or `f64` (or
 //!   `"float32"`, `"float64"`; default f32), `opt_arg = K` for the K-reductions, and
 //!   `formula2 = "..."` for `SumSoftMaxWeight` and weighted `LogSumExp`.
 //! - **Errors** in the strings are compile errors that quote the offending part and give its

@@ -51,30 +51,30 @@ const CASES: &[&str] = &[
     "max_scalprod",
 ];
 
-oracle!(gauss_sum: "Exp(-SqDist(x,y)) * b", ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)"]);
-oracle!(gauss_sum_f64: "Exp(-g*SqDist(x,y)) * b", ["x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "g = Pm(1)"], dtype = f64);
-oracle!(generic_syntax: "Square(p-a)*Exp(x+y)", ["p = Pm(1)", "a = Vj(1)", "x = Vi(3)", "y = Vj(3)"]);
+oracle!(gauss_sum: "Exp(-SqDist(x,y)) * b", ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)"], axis = 1);
+oracle!(gauss_sum_f64: "Exp(-g*SqDist(x,y)) * b", ["x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "g = Pm(1)"], dtype = f64, axis = 1);
+oracle!(generic_syntax: "Square(p-a)*Exp(x+y)", ["p = Pm(1)", "a = Vj(1)", "x = Vi(3)", "y = Vj(3)"], axis = 1);
 oracle!(generic_syntax_axis0: "Square(p-a)*Exp(x+y)", ["p = Pm(1)", "a = Vj(1)", "x = Vi(3)", "y = Vj(3)"], axis = 0);
-oracle!(pow_scalprod: "Pow((X|Y),2) * ((Elem(P,0) * X) + (Elem(P,1) * Y))", ["P = Pm(2)", "X = Vi(3)", "Y = Vj(3)"]);
-oracle!(laplace_kernel: "Exp(-Sqrt(SqDist(x,y))) * b", ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)"]);
-oracle!(cauchy_kernel: "Inv(IntCst(1) + SqDist(x,y)) * b", ["x = Vi(2)", "y = Vj(2)", "b = Vj(1)"]);
-oracle!(cos_minus: "Sum(Cos(x)-y) * b", ["x = Vi(3)", "y = Vj(3)", "b = Vj(2)"]);
-oracle!(log_rsqrt: "Log(IntCst(1) + SqNorm2(x-y)) * Rsqrt(a) * b", ["x = Vi(3)", "y = Vj(3)", "a = Vj(1)", "b = Vj(1)"]);
-oracle!(elem_extract_concat: "Concat(Elem(x,0)*Extract(y,1,2), Sin(x))", ["x = Vi(3)", "y = Vj(3)"]);
-oracle!(relu_abs_sign: "ReLU(x-y) + Abs(x)*Sign(y) + Step(x+y)", ["x = Vi(4)", "y = Vj(4)"]);
-oracle!(normalize_dot: "(Normalize(x)|Normalize(y)) * b", ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)"]);
-oracle!(matvec: "MatVecMult(A, y)", ["A = Vi(6)", "y = Vj(3)"]);
-oracle!(weighted_sqdist_gmm: "Exp(-WeightedSqDist(g, x, m)) * w", ["x = Vi(2)", "m = Vj(2)", "g = Vj(2)", "w = Vj(1)"]);
-oracle!(atan2_ifelse: "Atan2(x, y) * IfElse(x-y, x, y)", ["x = Vi(2)", "y = Vj(2)"]);
-oracle!(grad_in_formula: "Grad(Exp(-SqDist(x,y)) * b, x, e)", ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)", "e = Vi(1)"]);
-oracle!(big_dim_gauss: "Exp(-SqDist(x,y)*IntInv(64)) * b", ["x = Vi(64)", "y = Vj(64)", "b = Vj(4)"]);
-oracle!(lse_gauss: "Square(p-a)*Exp(-SqNorm2(x-y))", ["p = Pm(1)", "a = Vj(1)", "x = Vi(3)", "y = Vj(3)"], reduction = "LogSumExp");
-oracle!(softmax_weight: "SqDist(x,y)", ["x = Vi(3)", "y = Vj(3)", "b = Vj(3)"], reduction = "SumSoftMaxWeight", formula2 = "b");
-oracle!(argkmin_3: "SqDist(x,y)", ["x = Vi(3)", "y = Vj(3)"], reduction = "ArgKMin", opt_arg = 3);
-oracle!(kmin_5: "SqDist(x,y)", ["x = Vi(2)", "y = Vj(2)"], reduction = "KMin", opt_arg = 5);
-oracle!(argmin_kmeans: "SqDist(x,c)", ["x = Vi(4)", "c = Vj(4)"], reduction = "ArgMin");
+oracle!(pow_scalprod: "Pow((X|Y),2) * ((Elem(P,0) * X) + (Elem(P,1) * Y))", ["P = Pm(2)", "X = Vi(3)", "Y = Vj(3)"], axis = 1);
+oracle!(laplace_kernel: "Exp(-Sqrt(SqDist(x,y))) * b", ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)"], axis = 1);
+oracle!(cauchy_kernel: "Inv(IntCst(1) + SqDist(x,y)) * b", ["x = Vi(2)", "y = Vj(2)", "b = Vj(1)"], axis = 1);
+oracle!(cos_minus: "Sum(Cos(x)-y) * b", ["x = Vi(3)", "y = Vj(3)", "b = Vj(2)"], axis = 1);
+oracle!(log_rsqrt: "Log(IntCst(1) + SqNorm2(x-y)) * Rsqrt(a) * b", ["x = Vi(3)", "y = Vj(3)", "a = Vj(1)", "b = Vj(1)"], axis = 1);
+oracle!(elem_extract_concat: "Concat(Elem(x,0)*Extract(y,1,2), Sin(x))", ["x = Vi(3)", "y = Vj(3)"], axis = 1);
+oracle!(relu_abs_sign: "ReLU(x-y) + Abs(x)*Sign(y) + Step(x+y)", ["x = Vi(4)", "y = Vj(4)"], axis = 1);
+oracle!(normalize_dot: "(Normalize(x)|Normalize(y)) * b", ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)"], axis = 1);
+oracle!(matvec: "MatVecMult(A, y)", ["A = Vi(6)", "y = Vj(3)"], axis = 1);
+oracle!(weighted_sqdist_gmm: "Exp(-WeightedSqDist(g, x, m)) * w", ["x = Vi(2)", "m = Vj(2)", "g = Vj(2)", "w = Vj(1)"], axis = 1);
+oracle!(atan2_ifelse: "Atan2(x, y) * IfElse(x-y, x, y)", ["x = Vi(2)", "y = Vj(2)"], axis = 1);
+oracle!(grad_in_formula: "Grad(Exp(-SqDist(x,y)) * b, x, e)", ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)", "e = Vi(1)"], axis = 1);
+oracle!(big_dim_gauss: "Exp(-SqDist(x,y)*IntInv(64)) * b", ["x = Vi(64)", "y = Vj(64)", "b = Vj(4)"], axis = 1);
+oracle!(lse_gauss: "Square(p-a)*Exp(-SqNorm2(x-y))", ["p = Pm(1)", "a = Vj(1)", "x = Vi(3)", "y = Vj(3)"], reduction = "LogSumExp", axis = 1);
+oracle!(softmax_weight: "SqDist(x,y)", ["x = Vi(3)", "y = Vj(3)", "b = Vj(3)"], reduction = "SumSoftMaxWeight", formula2 = "b", axis = 1);
+oracle!(argkmin_3: "SqDist(x,y)", ["x = Vi(3)", "y = Vj(3)"], reduction = "ArgKMin", opt_arg = 3, axis = 1);
+oracle!(kmin_5: "SqDist(x,y)", ["x = Vi(2)", "y = Vj(2)"], reduction = "KMin", opt_arg = 5, axis = 1);
+oracle!(argmin_kmeans: "SqDist(x,c)", ["x = Vi(4)", "c = Vj(4)"], reduction = "ArgMin", axis = 1);
 oracle!(min_argmin_axis0: "Sum(Exp(-Square(x+y)))", ["x = Vi(5)", "y = Vj(5)"], reduction = "Min_ArgMin", axis = 0);
-oracle!(max_scalprod: "(x|y)", ["x = Vi(3)", "y = Vj(3)"], reduction_op = "Max");
+oracle!(max_scalprod: "(x|y)", ["x = Vi(3)", "y = Vj(3)"], reduction_op = "Max", axis = 1);
 
 /// Checks that the macro call used the case's own strings and options, then its output.
 fn check_case<K: Kernel>(k: &K, case: &str, formula: &str, aliases: &[&str]) {
@@ -127,9 +127,8 @@ fn genred_args(json: &Json) -> String {
     if let Some(r) = s("reduction") {
         args += &format!(", reduction = {r}");
     }
-    if let Some(axis) = json.get("axis") {
-        args += &format!(", axis = {}", axis.num());
-    }
+    // The files' default axis is 1, pykeops' is 0.
+    args += &format!(", axis = {}", json.get("axis").map_or(1.0, Json::num));
     if let Some(d) = s("dtype") {
         args += &format!(", dtype = {d}");
     }
@@ -217,7 +216,8 @@ fn var_positions_and_operators() {
     // Positions out of order, and a `Var` straight in the formula.
     let g = genred!(
         "IfElse(x - Var(1, 3, 1), x**2, (x|y) * IntInv(2)) + (x < y) + (x >= y) * RatCst(1, 4) - y**-1",
-        ["y = Vj(1, 3)", "x = Vi(0, 3)"]
+        ["y = Vj(1, 3)", "x = Vi(0, 3)"],
+        axis = 1
     );
     let m = keops!(|x_i: [f32; 3], y_j: [f32; 3]| sum_j ifelse(x_i - y_j, pow(x_i, 2), dot(x_i, y_j) * 0.5)
         + (x_i < y_j)
@@ -260,11 +260,24 @@ fn new_operations_through_genred() {
     );
 }
 
+/// pykeops' own install check (`pykeops.test_numpy_bindings()`): without `axis`, `Genred`
+/// reduces over i. With x = 1..9 (3 x 3) and y = 3..8 (2 x 3), `sum_i |x_i - y_j|^2` is
+/// 4+4+4 + 1+1+1 + 16+16+16 = 63 for y_0 and 25+25+25 + 4+4+4 + 1+1+1 = 90 for y_1, the values
+/// that check expects.
+#[test]
+fn without_axis_reduces_over_i_as_pykeops() {
+    let k = genred!("SqNorm2(x - y)", ["x = Vi(3)", "y = Vj(3)"]);
+    let x = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]];
+    let y = [[3.0, 4.0, 5.0], [6.0, 7.0, 8.0]];
+    assert_eq!(k.eval(&x, &y).unwrap(), [[63.0], [90.0]]);
+}
+
 #[test]
 fn info_of_a_genred_kernel() {
     let g = genred!("SqDist(x, y) * p", ["x = Vi(2)", "y = Vj(2)", "p = Pm(3)"], dtype = f64);
     let info = g.info();
-    assert_eq!((info.reduction, info.reduced, info.dtype), ("Sum", Index::J, "f64"));
+    // Without `axis`, over i, as pykeops' `Genred` (`axis=0`).
+    assert_eq!((info.reduction, info.reduced, info.dtype), ("Sum", Index::I, "f64"));
     assert_eq!((info.value_width, info.index_width), (3, 0));
     assert!(info.formula.starts_with("\"SqDist(x, y) * p\""), "{}", info.formula);
 }

@@ -151,7 +151,7 @@ impl Builder {
     /// The named arguments.
     fn options(&mut self, raw: &RawArgs) -> Options {
         let mut o =
-            Options { reduction: None, over: Role::J, dtype: DType::F32, opt_arg: None, formula2: None };
+            Options { reduction: None, over: Role::I, dtype: DType::F32, opt_arg: None, formula2: None };
         let mut seen: Vec<String> = Vec::new();
         for (key, value) in &raw.named {
             let name = key.to_string();
@@ -995,10 +995,11 @@ mod tests {
             (ReductionKind::ArgKMin, Some(3), Role::I)
         );
         assert_eq!(k.params[0].dtype, DType::F64);
+        // pykeops' `Genred` defaults: `reduction_op="Sum"`, `axis=0`, `dtype="float32"`.
         let k = parse(r#""x", ["x = Vi(2)"]"#).unwrap();
         assert_eq!(
             (k.reduction.kind, k.reduction.over, k.params[0].dtype),
-            (ReductionKind::Sum, Role::J, DType::F32)
+            (ReductionKind::Sum, Role::I, DType::F32)
         );
         let k = parse(r#""SqDist(x,y)", ["x = Vi(3)", "y = Vj(3)", "b = Vj(3)"], reduction = "SumSoftMaxWeight", formula2 = "b""#).unwrap();
         assert!(k.formula2.is_some());
