@@ -31,7 +31,7 @@ pub fn run(n: usize) -> Result<f64, keops::Error> {
     let y: Vec<f32> = x.iter().map(|&p| truth(p) + NOISE * rng.normal()).collect();
     let gaussian =
         keops::keops!(|x_i: [f32; 2], y_j: [f32; 2], b_j: f32| sum_j exp(-20.0 * sqdist(x_i, y_j)) * b_j);
-    let options = SolveOptions { tol: 1e-4, max_iter: Some(1000) };
+    let options = SolveOptions { tol: 1e-4, max_iter: Some(1000), ..SolveOptions::default() };
     let alpha = RIDGE;
 
     let start = Instant::now();
@@ -56,7 +56,7 @@ pub fn run(n: usize) -> Result<f64, keops::Error> {
         2,
         &[sub.as_flattened(), sub.as_flattened(), &y[..m]],
         alpha,
-        &SolveOptions { tol: 1e-6, max_iter: Some(2000) },
+        &SolveOptions { tol: 1e-6, max_iter: Some(2000), ..SolveOptions::default() },
     )?;
     let dense = dense_solve(sub, &y[..m], alpha);
     let norm = dense.iter().map(|d| d * d).sum::<f64>().sqrt();

@@ -287,7 +287,7 @@ pub use info::{Index, KernelInfo, VarInfo};
 pub use keops_macros::{__op_table_kernels, __reduction_kernels};
 pub use keops_macros::{genred, keops};
 pub use kernel::{FlatKernel, Kernel};
-pub use solve::{Solution, SolveOptions, conjugate_gradient};
+pub use solve::{Solution, SolveOptions, StopRule, conjugate_gradient};
 
 /// The SIMD instruction set CPU kernels use on this machine: `"avx512"`, `"avx2"`, `"sse2"`,
 /// `"neon"` or `"scalar"` (chosen at run time; `KEOPS_SIMD` can lower it), or `"wide"`, the

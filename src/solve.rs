@@ -7,20 +7,55 @@ use crate::info::Index;
 use crate::kernel::Kernel;
 
 /// Options of [`conjugate_gradient`] and [`Kernel::solve_flat`].
+///
+/// ```
+/// use keops::{SolveOptions, StopRule};
+/// // The default: |r| <= 1e-6 |b|, at most as many iterations as unknowns.
+/// let relative = SolveOptions::default();
+/// // KeOps' `KernelSolve(..., eps=1e-6)`: |r|^2 < n 1e-6^2.
+/// let keops = SolveOptions::keops(1e-6);
+/// assert_eq!(keops.stop, StopRule::KeOps);
+/// // Any field, the others by default.
+/// let capped = SolveOptions { max_iter: Some(100), ..SolveOptions::default() };
+/// # let _ = (relative, capped);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SolveOptions {
-    /// Stop when `|b - (alpha I + K) a| <= tol |b|` (Euclidean norms over all components).
+    /// The tolerance, which [`SolveOptions::stop`] reads.
     pub tol: f64,
     /// Give up after this many iterations with [`Error::NotConverged`]; `None` allows as many as
     /// the system has unknowns (where exact arithmetic would have converged).
     pub max_iter: Option<usize>,
+    /// When the residual `r = b - (alpha I + K) a` is small enough.
+    pub stop: StopRule,
+}
+
+impl SolveOptions {
+    /// KeOps' options: its stopping rule with `eps` (`KernelSolve`'s `eps`, whose default is
+    /// `1e-6`), so that ported code stops at the same iteration as pykeops. pykeops sets no
+    /// cap on the iterations; here `max_iter` is `None`, as many as the system has unknowns.
+    pub fn keops(eps: f64) -> Self {
+        SolveOptions { tol: eps, max_iter: None, stop: StopRule::KeOps }
+    }
 }
 
 impl Default for SolveOptions {
-    /// `tol = 1e-6`, `max_iter = None`.
+    /// `tol = 1e-6`, `max_iter = None`, `stop = StopRule::Relative`.
     fn default() -> Self {
-        SolveOptions { tol: 1e-6, max_iter: None }
+        SolveOptions { tol: 1e-6, max_iter: None, stop: StopRule::Relative }
     }
+}
+
+/// When [`conjugate_gradient`] stops, with `r = b - (alpha I + K) a`, `n` values in `b` and
+/// Euclidean norms over all of them. [`Solution::residual`] is relative under either rule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StopRule {
+    /// `|r| <= tol |b|`: independent of the scale of `b`.
+    #[default]
+    Relative,
+    /// KeOps' rule (pykeops' `ConjugateGradientSolver`): `|r|^2 < n tol^2`, the root mean
+    /// square of `r` below `tol`, whatever the scale of `b`.
+    KeOps,
 }
 
 /// The solution of a system, and how it was reached.
@@ -64,9 +99,13 @@ pub fn conjugate_gradient<T: Real>(
     let mut p = r.clone();
     let mut rr = dot(&r, &r);
     let mut iterations = 0;
+    let converged = |rr: f64| match options.stop {
+        StopRule::Relative => rr.sqrt() / b_norm <= options.tol,
+        StopRule::KeOps => rr < n as f64 * options.tol * options.tol,
+    };
     loop {
         let residual = rr.sqrt() / b_norm;
-        if residual <= options.tol {
+        if converged(rr) {
             return Ok(Solution { a, iterations, residual });
         }
         if iterations == max_iter {

@@ -3,7 +3,7 @@
 mod common;
 
 use common::Rng;
-use keops::{Error, Kernel, SolveOptions, keops};
+use keops::{Error, Kernel, SolveOptions, StopRule, keops};
 
 /// Solves the dense symmetric positive definite system `m a = b` by Cholesky, in f64.
 fn dense_solve(mut m: Vec<f64>, mut b: Vec<f64>) -> Vec<f64> {
@@ -37,7 +37,7 @@ fn gaussian_system_matches_a_dense_solve() {
     let b: Vec<f32> = rng.vec(n, -1.0, 1.0).into_iter().map(|v| v as f32).collect();
     let alpha = 0.1f32;
     let k = keops!(|x_i: [f32; 2], y_j: [f32; 2], b_j: f32| sum_j exp(-10.0 * sqdist(x_i, y_j)) * b_j);
-    let options = SolveOptions { tol: 1e-6, max_iter: Some(1000) };
+    let options = SolveOptions { tol: 1e-6, max_iter: Some(1000), ..SolveOptions::default() };
     let solution = k.solve_flat(2, &[&x[..], &x[..], &b[..]], alpha, &options).unwrap();
     assert!(solution.residual <= 1e-6, "{solution:?}");
     let mut m = vec![0.0f64; n * n];
@@ -61,7 +61,7 @@ fn several_right_hand_sides_in_f64() {
     let x = rng.vec(3 * n, -1.0, 1.0);
     let b = rng.vec(2 * n, -1.0, 1.0);
     let k = keops!(|x_i: [f64; 3], y_j: [f64; 3], b_j: [f64; 2]| sum_j inv(1 + sqdist(x_i, y_j)) * b_j);
-    let options = SolveOptions { tol: 1e-12, max_iter: None };
+    let options = SolveOptions { tol: 1e-12, max_iter: None, ..SolveOptions::default() };
     let s = k.solve_flat(2, &[&x[..], &x[..], &b[..]], 0.5, &options).unwrap();
     // Check the residual directly: (0.5 I + K) a = b.
     let ka = k.eval_flat(&[&x[..], &x[..], &s.a[..]]).unwrap();
@@ -76,12 +76,46 @@ fn non_convergence_is_an_error() {
     let x = rng.vec(2 * 100, 0.0, 1.0);
     let b = rng.vec(100, -1.0, 1.0);
     let k = keops!(|x_i: [f64; 2], y_j: [f64; 2], b_j: f64| sum_j exp(-sqdist(x_i, y_j)) * b_j);
-    let options = SolveOptions { tol: 1e-14, max_iter: Some(3) };
+    let options = SolveOptions { tol: 1e-14, max_iter: Some(3), ..SolveOptions::default() };
     match k.solve_flat(2, &[&x[..], &x[..], &b[..]], 1e-6, &options) {
         Err(Error::NotConverged { iterations: 3, residual, tol }) => {
             assert!(residual > tol && residual.is_finite(), "{residual}");
         }
         other => panic!("expected NotConverged, got {other:?}"),
+    }
+}
+
+/// KeOps' rule (`SolveOptions::keops`) stops at the first iterate with `|r|^2 < n eps^2`, as
+/// pykeops' `ConjugateGradientSolver`: an absolute bound, so with large values in `b` it runs
+/// longer than the relative rule at the same tolerance, and with small ones shorter.
+#[test]
+fn keops_stopping_rule_is_absolute() {
+    let n = 200;
+    let mut rng = Rng::new(14);
+    let x = rng.vec(2 * n, 0.0, 1.0);
+    let k = keops!(|x_i: [f64; 2], y_j: [f64; 2], b_j: f64| sum_j exp(-20.0 * sqdist(x_i, y_j)) * b_j);
+    let solve = |b: &[f64], options: &SolveOptions| k.solve_flat(2, &[&x[..], &x[..], b], 0.5, options);
+    let eps = 1e-6;
+    let keops = SolveOptions::keops(eps);
+    assert_eq!((keops.tol, keops.max_iter, keops.stop), (eps, None, StopRule::KeOps));
+    for scale in [1e3, 1e-3] {
+        let b = rng.vec(n, -scale, scale);
+        let b_norm = b.iter().map(|b| b * b).sum::<f64>().sqrt();
+        let bound = n as f64 * eps * eps;
+        let s = solve(&b, &keops).unwrap();
+        assert!((s.residual * b_norm).powi(2) < bound, "{s:?}");
+        // The iterate before did not meet the rule.
+        let before = SolveOptions { max_iter: Some(s.iterations - 1), ..keops };
+        match solve(&b, &before) {
+            Err(Error::NotConverged { residual, .. }) => assert!((residual * b_norm).powi(2) >= bound),
+            other => panic!("expected NotConverged, got {other:?}"),
+        }
+        let relative = solve(&b, &SolveOptions { tol: eps, ..SolveOptions::default() }).unwrap();
+        if scale > 1.0 {
+            assert!(s.iterations > relative.iterations, "{} vs {}", s.iterations, relative.iterations);
+        } else {
+            assert!(s.iterations < relative.iterations, "{} vs {}", s.iterations, relative.iterations);
+        }
     }
 }
 
