@@ -46,9 +46,11 @@ pub(super) static SQRT: OpSpec = unary_prim!(
     "sqrt",
     "Sqrt",
     Prim::Sqrt,
-    |g, _, _, out| {
-        let half = g.constant(0.5);
-        Ok(vec![g.div(half, out)?])
+    // `rsqrt(a) / 2` rather than `1 / (2 sqrt(a))`: as in KeOps, 0 at `a = 0` (where the
+    // Laplace kernel `exp(-sqrt(sqdist(x, y)))` is differentiated at `x = y`), not infinite.
+    |g, a, _, _| {
+        let r = g.unary(Op::Rsqrt, a[0])?;
+        Ok(vec![g.scale(0.5, r)?])
     },
     on!(0.1, 4.0),
     "square root"
@@ -132,12 +134,34 @@ pub(super) static POWF: OpSpec = OpSpec {
     attrs: &[],
     commutative: false,
     kind: Kind::Elementwise {
-        // KeOps defines it as exp(b log a): negative bases give NaN.
-        eval: |a, _| (a[1] * a[0].ln()).exp(),
+        // KeOps' C `powf`: a negative base is raised to an integer exponent (NaN for another),
+        // `a^0 = 1^b = 1` whatever the other operand, `0^b` is 0 or infinite.
+        eval: |a, _| a[0].powf(a[1]),
         lower: |p, a, _| {
-            let log = p.prim(Prim::Log, &a[..1]);
-            let e = p.mul(a[1], log);
-            p.prim(Prim::Exp, &[e])
+            let (x, y) = (a[0], a[1]);
+            let abs = p.prim(Prim::Abs, &[x]);
+            let log = p.prim(Prim::Log, &[abs]);
+            let e = p.mul(y, log);
+            let magnitude = p.prim(Prim::Exp, &[e]);
+            // A negative base: the sign of an integer exponent's parity.
+            let floor = p.prim(Prim::Floor, &[y]);
+            let integer = p.prim(Prim::Eq, &[floor, y]);
+            let half = p.constant(0.5);
+            let half_y = p.mul(y, half);
+            let floor_half = p.prim(Prim::Floor, &[half_y]);
+            let even = p.prim(Prim::Eq, &[floor_half, half_y]);
+            let minus = p.prim(Prim::Neg, &[magnitude]);
+            let signed = pick(p, even, magnitude, minus);
+            let nan = p.constant(f64::NAN);
+            let of_negative = pick(p, integer, signed, nan);
+            let zero = p.constant(0.0);
+            let negative = p.prim(Prim::Lt, &[x, zero]);
+            let value = pick(p, negative, of_negative, magnitude);
+            let one = p.constant(1.0);
+            let y_zero = p.prim(Prim::Eq, &[y, zero]);
+            let x_one = p.prim(Prim::Eq, &[x, one]);
+            let unit = p.prim(Prim::Max, &[y_zero, x_one]);
+            pick(p, unit, one, value)
         },
     },
     derivative: Derivative::Partials(|g, a, _, out| {
@@ -153,7 +177,7 @@ pub(super) static POWF: OpSpec = OpSpec {
         TestCase { operands: &[(3, 0.2, 2.0), (3, -1.0, 1.0)], attrs: &[] },
         TestCase { operands: &[(1, 0.2, 2.0), (3, -1.0, 1.0)], attrs: &[] },
     ],
-    doc: "real power `a^b = exp(b log a)`",
+    doc: "real power `a^b`, as C's `pow` (a negative `a` to an integer `b` only)",
 };
 
 pub(super) static ATAN2: OpSpec = OpSpec {

@@ -81,9 +81,12 @@ pub(super) static NORM2: OpSpec = OpSpec {
             vec![p.prim(Prim::Sqrt, &[s])]
         },
     },
-    derivative: Derivative::Vjp(|g, a, _, out, e| {
-        let r = g.div(e, out)?;
-        Ok(vec![g.mul(r, a[0])?])
+    // `e rsqrt(|a|^2) a`: as in KeOps (`Sqrt(SqNorm2(a))` differentiated), 0 at `a = 0`.
+    derivative: Derivative::Vjp(|g, a, _, _, e| {
+        let sq = g.unary(Op::SqNorm2, a[0])?;
+        let r = g.unary(Op::Rsqrt, sq)?;
+        let er = g.mul(e, r)?;
+        Ok(vec![g.mul(er, a[0])?])
     }),
     simplify: zero_scalar_if_zero,
     tests: &[TestCase { operands: &[(3, 0.5, 2.0)], attrs: &[] }],
