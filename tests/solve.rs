@@ -3,6 +3,7 @@
 mod common;
 
 use common::Rng;
+use common::json::Json;
 use keops::{Error, Kernel, SolveOptions, StopRule, keops};
 
 /// Solves the dense symmetric positive definite system `m a = b` by Cholesky, in f64.
@@ -116,6 +117,33 @@ fn keops_stopping_rule_is_absolute() {
         } else {
             assert!(s.iterations < relative.iterations, "{} vs {}", s.iterations, relative.iterations);
         }
+    }
+}
+
+/// `SolveOptions::keops` gives pykeops' `KernelSolve` solutions, for a right-hand side of
+/// ordinary values and one a thousand times larger (where the absolute rule runs longer):
+/// `tests/data/keops_solve/make.py`, pykeops 2.3. Both stop at the same iterate: the last
+/// iteration moves the solution by about 1e-6 of its size here, while the two sides' rounding
+/// (their sums run in different orders) leaves them about 3e-9 apart.
+#[test]
+fn keops_rule_matches_pykeops_kernel_solve() {
+    let path = format!("{}/tests/data/keops_solve/gauss.json", env!("CARGO_MANIFEST_DIR"));
+    let json = Json::parse(&std::fs::read_to_string(&path).unwrap());
+    let (x, b) = (json.get("x").unwrap().nums(), json.get("b").unwrap().nums());
+    let k = keops!(|x_i: [f64; 2], y_j: [f64; 2], b_j: f64, g: f64| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
+    for (scale, want) in json.get("a").unwrap().obj() {
+        let scale: f64 = scale.parse().unwrap();
+        let want = want.nums();
+        let rhs: Vec<f64> = b.iter().map(|b| b * scale).collect();
+        let s =
+            k.solve_flat(2, &[&x[..], &x[..], &rhs[..], &[20.0]], 0.5, &SolveOptions::keops(1e-6)).unwrap();
+        let largest = want.iter().fold(0.0f64, |m, w| m.max(w.abs()));
+        let worst = s.a.iter().zip(&want).fold(0.0f64, |m, (a, w)| m.max((a - w).abs()));
+        assert!(
+            worst <= 1e-7 * largest,
+            "b x {scale}: {worst:e} from pykeops (largest {largest:e}) after {} iterations",
+            s.iterations
+        );
     }
 }
 
