@@ -42,23 +42,12 @@ impl<K: KernelDef> RowFeatures<K::T> for Compiled<K> {
     }
 }
 
-/// The job's data as kernel `K`'s arrays.
-struct Typed<'a, K: KernelDef, M: Math<K::T>> {
-    outer: &'a [K::Outer<K::T>],
-    inner: &'a [K::Inner<M::V>],
-    inner_rows: usize,
-    per: usize,
-}
-
-impl<'a, K: KernelDef, M: Math<K::T>> Typed<'a, K, M> {
-    fn new(job: &Job<'a, K::T, M::V>) -> Self {
-        Typed {
-            outer: K::Outer::<K::T>::slice_of(job.outer, job.outer_rows),
-            inner: K::Inner::<M::V>::slice_of(job.inner, job.chunks),
-            inner_rows: job.inner_rows,
-            per: job.per,
-        }
-    }
+/// The job's features as kernel `K`'s arrays: the output rows', and the packed reduced rows'.
+#[allow(clippy::type_complexity)]
+fn arrays<'a, K: KernelDef, M: Math<K::T>>(
+    job: &Job<'a, K::T, M::V>,
+) -> (&'a [K::Outer<K::T>], &'a [K::Inner<M::V>]) {
+    (K::Outer::<K::T>::slice_of(job.outer, job.outer_rows), K::Inner::<M::V>::slice_of(job.inner, job.chunks))
 }
 
 impl<K: KernelDef, M: Math<K::T>> TierKernel<K::T, M> for Compiled<K> {
@@ -70,19 +59,12 @@ impl<K: KernelDef, M: Math<K::T>> TierKernel<K::T, M> for Compiled<K> {
         values: &mut [K::T],
         indices: &mut [usize],
     ) {
-        let job = Typed::<K, M>::new(job);
+        let (outer, inner) = arrays::<K, M>(job);
         let (vw, iw) = (K::INFO.value_width, K::INFO.index_width);
         let block = <K::Block<()> as Array<()>>::LEN;
         for first in rows.clone().step_by(block) {
-            let accs = reduce_block_once::<K, M>(
-                m,
-                job.outer,
-                first,
-                job.inner,
-                0..job.inner.len(),
-                job.inner_rows,
-                job.per,
-            );
+            let accs =
+                reduce_block_once::<K, M>(m, outer, first, inner, 0..job.chunks, job.inner_rows, job.per);
             for row in first..rows.end.min(first + block) {
                 let r = row - rows.start;
                 let acc = &accs.as_ref()[row - first];
@@ -99,18 +81,18 @@ impl<K: KernelDef, M: Math<K::T>> TierKernel<K::T, M> for Compiled<K> {
         values: &mut [K::T],
         indices: &mut [usize],
     ) {
-        let job = Typed::<K, M>::new(job);
+        let (outer, inner) = arrays::<K, M>(job);
         let (vw, iw) = (K::INFO.value_width, K::INFO.index_width);
         let block = <K::Block<()> as Array<()>>::LEN;
-        let blocks = job.outer.len().div_ceil(block);
-        let chunks = job.inner.len();
+        let blocks = job.outer_rows.div_ceil(block);
+        let (chunks, per) = (job.chunks, job.per);
         let partial: Vec<K::Block<ScalarAcc<K>>> = parallel_collect(blocks * segments, &|t| {
             let (b, s) = (t / segments, t % segments);
-            let range = (s * job.per).min(chunks)..((s + 1) * job.per).min(chunks);
-            reduce_block_once::<K, M>(m, job.outer, b * block, job.inner, range, job.inner_rows, job.per)
+            let range = (s * per).min(chunks)..((s + 1) * per).min(chunks);
+            reduce_block_once::<K, M>(m, outer, b * block, inner, range, job.inner_rows, per)
         });
         let scalar = <K::T as Real>::Scalar::default();
-        for r in 0..job.outer.len() {
+        for r in 0..job.outer_rows {
             let (b, k) = (r / block, r % block);
             let mut acc = partial[b * segments].as_ref()[k];
             for later in &partial[b * segments + 1..(b + 1) * segments] {
@@ -126,7 +108,7 @@ impl<K: KernelDef, M: Math<K::T>> TierKernel<K::T, M> for Compiled<K> {
 /// kernel, rather than each inlining its own, which the compiler would have to optimise twice
 /// per kernel and tier.
 ///
-/// Its arguments are slices and sizes, not the [`Typed`] view: passed by value rather than read
+/// Its arguments are slices and sizes, not the [`Job`]: passed by value rather than read
 /// through a pointer, they cost the compiler markedly less to optimise in the loops (see
 /// BENCHMARKS.md).
 #[inline(never)]

@@ -7,13 +7,11 @@
 //! reduction loops are the only code compiled per kernel and tier.
 
 use std::ops::Range;
-use std::sync::{Mutex, PoisonError};
 
 use super::interp::Call;
 use super::math::{Math, Real};
 use super::{
-    FEW_ROWS, MAX_LANES, OutputBlock, PAIRS_PER_TASK, ROWS_PER_TASK, SEGMENT, TILE, parallel_chunks,
-    parallel_for, row_blocks,
+    FEW_ROWS, MAX_LANES, PAIRS_PER_TASK, ROWS_PER_TASK, SEGMENT, TILE, parallel_chunks, parallel_row_blocks,
 };
 
 /// The sizes the driver needs from a kernel.
@@ -113,16 +111,9 @@ pub(crate) fn drive<T: Real, M: Math<T>>(
         return;
     }
     let rows_per_task = (PAIRS_PER_TASK / inner_rows.max(1)).clamp(1, 256).next_multiple_of(shape.block);
-    let tasks: Vec<Mutex<OutputBlock<T>>> =
-        row_blocks(values, indices, shape.value_width, shape.index_width, outer_rows, rows_per_task)
-            .into_iter()
-            .map(Mutex::new)
-            .collect();
-    parallel_for(tasks.len(), &|t| {
-        let mut task = tasks[t].lock().unwrap_or_else(PoisonError::into_inner);
-        let (values, indices) = &mut *task;
-        let first = t * rows_per_task;
-        kernel.reduce_rows(m, &job, first..outer_rows.min(first + rows_per_task), values, indices);
+    let widths = (shape.value_width, shape.index_width);
+    parallel_row_blocks(values, indices, widths, outer_rows, rows_per_task, &|rows, values, indices| {
+        kernel.reduce_rows(m, &job, rows, values, indices)
     });
 }
 

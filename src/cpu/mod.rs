@@ -16,6 +16,7 @@ pub mod reduce;
 pub mod simd;
 
 use std::marker::PhantomData;
+use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
@@ -128,10 +129,34 @@ impl<K: KernelDef> WithMath<K::T> for Run<'_, K> {
 }
 
 /// The values and indices of a block of output rows.
-pub(crate) type OutputBlock<'a, T> = (&'a mut [T], &'a mut [usize]);
+type OutputBlock<'a, T> = (&'a mut [T], &'a mut [usize]);
+
+/// Work on the output rows `rows`, whose values and indices are given.
+type RowBlockTask<'a, T> = dyn Fn(Range<usize>, &mut [T], &mut [usize]) + Sync + 'a;
+
+/// Calls `f(rows, values, indices)` in parallel for consecutive blocks of `rows_per_task`
+/// output rows, with `values` and `indices` (`vw` and `iw` per row) those rows' outputs.
+fn parallel_row_blocks<T: Send>(
+    values: &mut [T],
+    indices: &mut [usize],
+    (vw, iw): (usize, usize),
+    outer_rows: usize,
+    rows_per_task: usize,
+    f: &RowBlockTask<'_, T>,
+) {
+    // Each task locks its own block once: uncontended, and no unsafe aliasing of the outputs.
+    let tasks: Vec<Mutex<OutputBlock<T>>> =
+        row_blocks(values, indices, vw, iw, outer_rows, rows_per_task).into_iter().map(Mutex::new).collect();
+    parallel_for(tasks.len(), &|t| {
+        let mut task = tasks[t].lock().unwrap_or_else(PoisonError::into_inner);
+        let (values, indices) = &mut *task;
+        let first = t * rows_per_task;
+        f(first..outer_rows.min(first + rows_per_task), values, indices);
+    });
+}
 
 /// Splits the outputs into blocks of `rows` output rows.
-pub(crate) fn row_blocks<'a, T>(
+fn row_blocks<'a, T>(
     mut values: &'a mut [T],
     mut indices: &'a mut [usize],
     vw: usize,

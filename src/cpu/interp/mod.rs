@@ -19,15 +19,13 @@ mod program;
 mod reduce;
 
 use std::ops::Range;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
 
 pub use program::{Inst, Op, PairStage, Prepass, Program, Reduction};
 
 use crate::cpu::math::{Math, Real, Task};
 use crate::cpu::simd::WithMath;
-use crate::cpu::{
-    PAIRS_PER_TASK, ROWS_PER_TASK, TILE, parallel_chunks, parallel_for, parallel_map, row_blocks,
-};
+use crate::cpu::{PAIRS_PER_TASK, ROWS_PER_TASK, TILE, parallel_chunks, parallel_map, parallel_row_blocks};
 use crate::info::KernelInfo;
 use program::row_offset;
 use reduce::Rule;
@@ -100,17 +98,16 @@ impl<T: Real> WithMath<T> for Interpret<'_, T> {
             widths: (vw, iw),
         };
         let rows_per_task = (PAIRS_PER_TASK / inner_rows.max(1)).clamp(1, 256);
-        let tasks: Vec<Mutex<_>> = row_blocks(values, indices, vw, iw, outer_rows, rows_per_task)
-            .into_iter()
-            .map(Mutex::new)
-            .collect();
-        parallel_for(tasks.len(), &|t| {
-            let mut task = tasks[t].lock().unwrap_or_else(PoisonError::into_inner);
-            let (values, indices) = &mut *task;
-            let first = t * rows_per_task;
-            let count = rows_per_task.min(outer_rows - first);
-            m.vectorize(Reduce { rows: &rows, range: first..first + count, values, indices });
-        });
+        parallel_row_blocks(
+            values,
+            indices,
+            (vw, iw),
+            outer_rows,
+            rows_per_task,
+            &|range, values, indices| {
+                m.vectorize(Reduce { rows: &rows, range, values, indices });
+            },
+        );
     }
 }
 
