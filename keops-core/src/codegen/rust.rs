@@ -261,15 +261,19 @@ fn backward(
         let (args, flat) = typed_inputs(kernel);
         // The incoming gradient is `e`, unless a variable already has that name.
         let e = format_ident!("{}", if kernel.params.iter().any(|p| p.name == "e") { "__e" } else { "e" });
-        let fields = kernel.params.iter().map(|p| {
-            let field = format_ident!("{}", p.name);
+        // The type of an input's gradient: the input's own.
+        let grad_type = |p: &crate::ast::Param| {
             let dim = p.dim;
-            let ty = match (p.role, p.bare) {
+            match (p.role, p.bare) {
                 (Role::Param, true) => quote!(#t),
                 (Role::Param, false) => quote!([#t; #dim]),
                 (_, true) => quote!(::std::vec::Vec<#t>),
                 (_, false) => quote!(::std::vec::Vec<[#t; #dim]>),
-            };
+            }
+        };
+        let fields = kernel.params.iter().map(|p| {
+            let field = format_ident!("{}", p.name);
+            let ty = grad_type(p);
             let doc = format!(" Gradient with respect to `{}`.", p.name);
             quote!(#[doc = #doc] pub #field: #ty,)
         });
@@ -291,13 +295,7 @@ fn backward(
         // alone (a variable named `flat` has none: `grad_flat` is taken).
         let one_input = kernel.params.iter().zip(&bodies).filter(|(p, _)| p.name != "flat").map(|(p, body)| {
             let method = format_ident!("grad_{}", p.name);
-            let dim = p.dim;
-            let ret = match (p.role, p.bare) {
-                (Role::Param, true) => quote!(#t),
-                (Role::Param, false) => quote!([#t; #dim]),
-                (_, true) => quote!(::std::vec::Vec<#t>),
-                (_, false) => quote!(::std::vec::Vec<[#t; #dim]>),
-            };
+            let ret = grad_type(p);
             let convert = convert(p);
             let doc = format!(
                 " The gradient of `sum_r <output_r, e_r>` with respect to `{}` alone, as the field of [`{name}::grad`]'s result; only its backward kernel is built and run.",
