@@ -176,6 +176,9 @@ impl<T: Real> DynKernel<T> {
                 };
                 return Ok(vec![T::ZERO; rows * var.dim]);
             }
+            Step::Refused(reason) => {
+                return Err(Error::NotDifferentiable { var: var.name, reason: reason.clone() });
+            }
             Step::Selection => {
                 return Err(Error::Dimensions {
                     reason: "`grad_flat` of a min, max or K-min reduction with dimensions given at run time is not available yet".into(),
@@ -407,6 +410,7 @@ struct BackwardPass<T: 'static> {
 
 enum Step<T: 'static> {
     Zero,
+    Refused(String),
     Reduction { kernel: Box<Specialization<T>>, extras: Vec<Extra>, sum_rows: bool },
     Selection,
 }
@@ -451,6 +455,7 @@ fn backward_pass<T: Real>(text: &'static str, dims: &[usize]) -> Result<&'static
             .map(|step| {
                 Ok(match step {
                     BackwardStep::Zero => Step::Zero,
+                    BackwardStep::Refused(reason) => Step::Refused(reason.clone()),
                     BackwardStep::Selection => Step::Selection,
                     BackwardStep::Reduction { kernel, extras, sum_rows } => Step::Reduction {
                         kernel: Box::new(Specialization::backward(kernel)?),

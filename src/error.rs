@@ -36,6 +36,9 @@ pub enum Error {
     /// A kernel with dimensions given at run time (`[f32; _]`) cannot run with the dimensions
     /// given: the formula's dimension rules refuse them, or they are missing.
     Dimensions { reason: String },
+    /// The gradient with respect to `var` cannot be taken: an operation of the formula is not
+    /// differentiable with respect to an operand that depends on it (as in KeOps).
+    NotDifferentiable { var: &'static str, reason: String },
 }
 
 /// `Result` with [`Error`].
@@ -86,6 +89,9 @@ impl fmt::Display for Error {
                 "conjugate gradients did not converge: relative residual {residual:e} after {iterations} iterations (tolerance {tol:e})"
             ),
             Error::Dimensions { reason } => write!(f, "dimensions given at run time: {reason}"),
+            Error::NotDifferentiable { var, reason } => {
+                write!(f, "no gradient with respect to `{var}`: {reason}")
+            }
         }
     }
 }

@@ -23,15 +23,7 @@ pub fn grad(g: &mut Graph, f: NodeId, wrt: NodeId, e: NodeId) -> Result<NodeId, 
     }
     let order = g.topo_order(&[f]);
     // Only nodes on a path to `wrt` receive gradients.
-    let mut depends: HashMap<NodeId, bool> = HashMap::new();
-    for &n in &order {
-        let d = n == wrt
-            || match g.node(n) {
-                Node::Op(_, args, _) => args.iter().any(|a| depends[a]),
-                _ => false,
-            };
-        depends.insert(n, d);
-    }
+    let depends = dependence(g, &order, wrt);
     let mut adjoint: HashMap<NodeId, NodeId> = HashMap::new();
     if depends[&f] {
         adjoint.insert(f, e);
@@ -44,8 +36,12 @@ pub fn grad(g: &mut Graph, f: NodeId, wrt: NodeId, e: NodeId) -> Result<NodeId, 
         let Node::Op(op, args, attrs) = g.node(n).clone() else { continue };
         let dim = g.dim(n);
         let a = g.broadcast(a, dim)?;
-        let contributions = match op.spec().derivative {
-            Derivative::Vjp(vjp) => vjp(g, &args, &attrs, n, a)?,
+        let spec = op.spec();
+        if let Some(reason) = refused_operand(op, &args, &depends) {
+            return Err(reason);
+        }
+        let contributions = match spec.derivative {
+            Derivative::Vjp(vjp) | Derivative::Partial { vjp, .. } => vjp(g, &args, &attrs, n, a)?,
             Derivative::Partials(partials) => {
                 let p = partials(g, &args, &attrs, n)?;
                 let mut c = Vec::with_capacity(args.len());
@@ -56,6 +52,7 @@ pub fn grad(g: &mut Graph, f: NodeId, wrt: NodeId, e: NodeId) -> Result<NodeId, 
                 }
                 c
             }
+            Derivative::OfExpansion => unreachable!("`{}` is expanded when it is built", spec.name),
         };
         debug_assert_eq!(contributions.len(), args.len(), "derivative of `{}`", op.spec().name);
         for (&arg, &c) in args.iter().zip(&contributions) {
@@ -83,6 +80,43 @@ pub fn grad(g: &mut Graph, f: NodeId, wrt: NodeId, e: NodeId) -> Result<NodeId, 
     }
 }
 
+/// Whether each node of `order` (a topological order) is `wrt` or depends on it.
+fn dependence(g: &Graph, order: &[NodeId], wrt: NodeId) -> HashMap<NodeId, bool> {
+    let mut depends: HashMap<NodeId, bool> = HashMap::new();
+    for &n in order {
+        let d = n == wrt
+            || match g.node(n) {
+                Node::Op(_, args, _) => args.iter().any(|a| depends[a]),
+                _ => false,
+            };
+        depends.insert(n, d);
+    }
+    depends
+}
+
+/// Why `op` cannot pass a gradient to its operands `args`: one that it treats as constant
+/// depends on the variable.
+fn refused_operand(op: Op, args: &[NodeId], depends: &HashMap<NodeId, bool>) -> Option<String> {
+    let spec = op.spec();
+    let &k = spec.constant_operands().iter().find(|&&k| depends[&args[k]])?;
+    Some(format!(
+        "`{}` cannot be differentiated with respect to its operand `{}` (nor can it in KeOps)",
+        spec.name, spec.operands[k]
+    ))
+}
+
+/// Why the gradient of `f` with respect to `wrt` cannot be taken, if it cannot: an operation
+/// on the way refuses it (see [`crate::ops::Derivative::Partial`]). [`grad`] fails with the
+/// same message.
+pub fn refusal(g: &Graph, f: NodeId, wrt: NodeId) -> Option<String> {
+    let order = g.topo_order(&[f]);
+    let depends = dependence(g, &order, wrt);
+    order.iter().find_map(|&n| match g.node(n) {
+        Node::Op(op, args, _) if depends[&n] => refused_operand(*op, args, &depends),
+        _ => None,
+    })
+}
+
 /// The unit vector `k` of dimension `dim`, as a constant formula.
 fn unit(g: &mut Graph, k: usize, dim: usize) -> Result<NodeId, DimError> {
     let mut v = g.constant(1.0);
@@ -97,6 +131,11 @@ fn unit(g: &mut Graph, k: usize, dim: usize) -> Result<NodeId, DimError> {
     Ok(v)
 }
 
+/// Positions of placeholder variables, which no kernel input has: the gradient input inside
+/// [`diff`], and the direction in which [`check_linear`] differentiates.
+const GRADIENT_PLACEHOLDER: usize = usize::MAX;
+const DIRECTION_PLACEHOLDER: usize = usize::MAX - 1;
+
 /// `Diff(F, x, u)`: the derivative of `F` with respect to `x` in the direction `u` (a
 /// Jacobian-vector product), as the adjoint of the gradient: the gradient of `Grad(F, x, e)`
 /// with respect to a placeholder `e`, which is linear in `e` and so no longer contains it.
@@ -108,10 +147,10 @@ pub fn diff(g: &mut Graph, f: NodeId, x: NodeId, u: NodeId) -> Result<NodeId, Di
             g.dim(x)
         ));
     }
-    let placeholder = g.var(Var { pos: usize::MAX, dim: g.dim(f), role: Role::Param });
+    let placeholder = g.var(Var { pos: GRADIENT_PLACEHOLDER, dim: g.dim(f), role: Role::Param });
     let gt = grad(g, f, x, placeholder)?;
     let d = grad(g, gt, placeholder, u)?;
-    if g.vars_of(d).iter().any(|v| v.pos == usize::MAX) {
+    if g.vars_of(d).iter().any(|v| v.pos == GRADIENT_PLACEHOLDER) {
         return Err("internal error: the derivative still depends on its placeholder".into());
     }
     Ok(d)
@@ -162,6 +201,63 @@ pub fn laplacian(g: &mut Graph, f: NodeId, x: NodeId) -> Result<NodeId, DimError
     divergence(g, gradient, x)
 }
 
+/// Checks that `f` is linear (or affine) in the variable `x`: its derivative in a placeholder
+/// direction no longer contains `x`. KeOps' `TraceOperator` and `AdjointOperator` refuse other
+/// formulas too; `what` names the operator in the message.
+fn check_linear(g: &mut Graph, f: NodeId, x: NodeId, what: &str) -> Result<(), DimError> {
+    let Node::Var(var) = *g.node(x) else {
+        return Err(format!("`{what}` needs a variable as its second argument"));
+    };
+    let placeholder = g.var(Var { pos: DIRECTION_PLACEHOLDER, dim: g.dim(x), role: Role::Param });
+    let derivative = diff(g, f, x, placeholder)?;
+    if g.vars_of(derivative).contains(&var) {
+        return Err(format!("`{what}` needs a formula that is linear in the variable"));
+    }
+    Ok(())
+}
+
+/// `AdjointOperator(F, x, u)`: for `F` linear in `x`, `F = M x`, the adjoint `M^T u`, which is
+/// the gradient of `<F, u>`.
+pub fn adjoint(g: &mut Graph, f: NodeId, x: NodeId, u: NodeId) -> Result<NodeId, DimError> {
+    check_linear(g, f, x, "adjointoperator")?;
+    grad(g, f, x, u)
+}
+
+/// `TraceOperator(F, x, w)`: for `F` linear in `x` with matrix `M`, the trace weighted by `w`
+/// (of dimension 1 or `dim x`; KeOps' default is 1): `sum_k w_k M_kk` if `F` has the dimension
+/// of `x`, `sum_k w_k M_k` if `F` is a scalar.
+pub fn trace(g: &mut Graph, f: NodeId, x: NodeId, w: NodeId) -> Result<NodeId, DimError> {
+    let (dim, dim_f, dim_w) = (g.dim(x), g.dim(f), g.dim(w));
+    if dim_w != 1 && dim_w != dim {
+        return Err(format!(
+            "the weight of `traceoperator` has dimension {dim_w}, but it must be 1 or the variable's ({dim})"
+        ));
+    }
+    check_linear(g, f, x, "traceoperator")?;
+    let diagonal = if dim_f == dim && dim_f != 1 {
+        let mut terms = Vec::with_capacity(dim);
+        for k in 0..dim {
+            let e = unit(g, k, dim)?;
+            let column = grad(g, f, x, e)?;
+            terms.push(g.op(Op::Elem, &[column], &[k as i64])?);
+        }
+        let mut all = terms[0];
+        for &t in &terms[1..] {
+            all = g.op(Op::Concat, &[all, t], &[])?;
+        }
+        all
+    } else if dim_f == 1 {
+        let one = g.constant(1.0);
+        grad(g, f, x, one)?
+    } else {
+        return Err(format!(
+            "`traceoperator` needs a formula of dimension 1 or of the variable's ({dim}), but this one has dimension {dim_f}"
+        ));
+    };
+    let weighted = g.mul(w, diagonal)?;
+    g.unary(Op::Sum, weighted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +305,11 @@ mod tests {
                     eval(g, out, inputs).iter().zip(&inputs[n]).map(|(f, e)| f * e).sum()
                 };
                 for (k, &v) in vars.iter().enumerate() {
+                    if spec.constant_operands().contains(&k) {
+                        let refused = grad(&mut g, out, v, e).unwrap_err();
+                        assert!(refused.contains(spec.operands[k]), "{refused}");
+                        continue;
+                    }
                     let gk = grad(&mut g, out, v, e).unwrap();
                     assert_eq!(g.dim(gk), g.dim(v));
                     let symbolic = eval(&g, gk, &inputs);
@@ -329,5 +430,35 @@ mod tests {
         let got = eval(&g, g2, &[vec![xv], vec![ev], vec![fv]])[0];
         let want = (4.0 * xv * xv - 2.0) * (-xv * xv).exp() * ev * fv;
         assert!((got - want).abs() < 1e-14, "{got} vs {want}");
+    }
+
+    #[test]
+    fn linear_operators() {
+        // F(x) = A x for a 2x2 matrix A (row-major): trace a00 + a11, adjoint A^T u.
+        let mut g = Graph::new();
+        let a = g.var(Var { pos: 0, dim: 4, role: Role::Param });
+        let x = g.var(Var { pos: 1, dim: 2, role: Role::I });
+        let u = g.var(Var { pos: 2, dim: 2, role: Role::I });
+        let w = g.var(Var { pos: 3, dim: 2, role: Role::J });
+        let f = g.op(Op::MatVecMult, &[a, x], &[]).unwrap();
+        let inputs = vec![vec![1.0, 2.0, 3.0, 4.0], vec![0.5, -0.7], vec![0.3, -1.1], vec![2.0, -3.0]];
+        let one = g.constant(1.0);
+        let tr = trace(&mut g, f, x, one).unwrap();
+        assert_eq!(eval(&g, tr, &inputs), [5.0]);
+        let weighted = trace(&mut g, f, x, w).unwrap();
+        assert_eq!(eval(&g, weighted, &inputs), [2.0 * 1.0 - 3.0 * 4.0]);
+        let adj = adjoint(&mut g, f, x, u).unwrap();
+        assert_eq!(eval(&g, adj, &inputs), [1.0 * 0.3 + 3.0 * -1.1, 2.0 * 0.3 + 4.0 * -1.1]);
+        // A scalar F(x) = <w, x>: its matrix is the row w^T, so the trace is sum_k w_k.
+        let s = g.op(Op::Dot, &[w, x], &[]).unwrap();
+        let tr = trace(&mut g, s, x, one).unwrap();
+        assert_eq!(eval(&g, tr, &inputs), [-1.0]);
+        // Not linear in x: refused, as in KeOps.
+        let sq = g.unary(Op::Square, x).unwrap();
+        let err = trace(&mut g, sq, x, one).unwrap_err();
+        assert!(err.contains("linear in the variable"), "{err}");
+        assert!(adjoint(&mut g, sq, x, u).is_err());
+        let err = trace(&mut g, f, x, a).unwrap_err();
+        assert!(err.contains("weight of `traceoperator` has dimension 4"), "{err}");
     }
 }

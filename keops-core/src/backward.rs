@@ -38,6 +38,9 @@ pub enum Extra {
 pub enum Backward {
     /// The output does not depend on this input differentiably.
     Zero,
+    /// The gradient cannot be taken (an operation refuses it, as in KeOps): asking for it is
+    /// an error at run time that gives this reason, so that the other inputs keep theirs.
+    Refused(String),
     /// Evaluate `kernel` (a `Sum` reduction) on the forward inputs followed by `extras`; for a
     /// parameter, also sum its output rows.
     Reduction { kernel: Box<Kernel>, extras: Vec<Extra>, sum_rows: bool },
@@ -81,6 +84,11 @@ fn backward(kernel: &Kernel, pos: usize) -> Result<Backward, DimError> {
         || kernel.formula2.is_some_and(|g| kernel.graph.vars_of(g).contains(&v));
     if !depends || matches!(kernel.reduction.kind, ArgMin | ArgMax | ArgKMin) {
         return Ok(Backward::Zero);
+    }
+    let var = kernel.graph.find_var(v);
+    let refused = |f: NodeId| var.and_then(|x| crate::autodiff::refusal(&kernel.graph, f, x));
+    if let Some(reason) = refused(kernel.formula).or_else(|| kernel.formula2.and_then(refused)) {
+        return Ok(Backward::Refused(reason));
     }
     let (values, _) = kernel.widths();
     let dim_f = kernel.graph.dim(kernel.formula);

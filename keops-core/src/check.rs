@@ -6,11 +6,20 @@
 use crate::ast::{BinOp, DType, Expr, KernelSource, Param, Syntax};
 use crate::diag::{Diagnostics, Loc, did_you_mean};
 use crate::ir::{Graph, NodeId, Role, Var};
-use crate::ops::{AttrKind, AttrValue, NOT_YET, Op, OpSpec, attrs};
+use crate::ops::{AttrKind, AttrValue, Op, OpSpec, attrs};
 use crate::reduction::Reduction;
 
 /// The names that KeOps strings use for constants and variables rather than operations.
 const KEOPS_SPECIAL: &[&str] = &["IntCst", "RatCst", "IntInv", "Zero", "Var"];
+
+/// An operator on formulas, such as `grad`: its name and how many arguments it takes.
+#[derive(Clone, Copy)]
+struct Transform {
+    name: &'static str,
+    least: usize,
+    most: usize,
+    third: &'static str,
+}
 
 /// A checked kernel: its variables, reduction, and formula(s) as IR.
 #[derive(Clone, Debug)]
@@ -166,30 +175,42 @@ impl Checker<'_> {
         }
     }
 
-    /// The formula transformations (autodiff), by name in this syntax: arity, and what the third
-    /// argument is.
-    fn transforms(&self) -> [(&'static str, usize, &'static str); 5] {
+    /// The formula transformations (autodiff and KeOps' linear operators), by name in this
+    /// syntax: the numbers of arguments they take, and what the third argument is.
+    fn transforms(&self) -> [Transform; 7] {
         let math = self.src.syntax == Syntax::Math;
+        let t = |math_name, keops_name, least, most, third| Transform {
+            name: if math { math_name } else { keops_name },
+            least,
+            most,
+            third,
+        };
         [
-            (if math { "grad" } else { "Grad" }, 3, "gradient input"),
-            (if math { "diff" } else { "Diff" }, 3, "direction"),
-            (if math { "gradmatrix" } else { "GradMatrix" }, 2, ""),
-            (if math { "divergence" } else { "Divergence" }, 2, ""),
-            (if math { "laplacian" } else { "Laplacian" }, 2, ""),
+            t("grad", "Grad", 3, 3, "gradient input"),
+            t("diff", "Diff", 3, 3, "direction"),
+            t("gradmatrix", "GradMatrix", 2, 2, ""),
+            t("divergence", "Divergence", 2, 2, ""),
+            t("laplacian", "Laplacian", 2, 2, ""),
+            t("traceoperator", "TraceOperator", 2, 3, "weight"),
+            t("adjointoperator", "AdjointOperator", 3, 3, "vector"),
         ]
     }
 
     /// `grad(F, x, e)`, `diff(F, x, u)`, `gradmatrix(F, x)`, `divergence(F, x)`,
-    /// `laplacian(F, x)`: differential operators with respect to the variable `x`.
-    fn transform(&mut self, name: &str, arity: usize, args: &[Expr], loc: Loc) -> Option<NodeId> {
-        if args.len() != arity {
+    /// `laplacian(F, x)`, `traceoperator(F, x[, w])`, `adjointoperator(F, x, u)`: operators
+    /// applied to `F` with respect to the variable `x`.
+    fn transform(&mut self, t: Transform, args: &[Expr], loc: Loc) -> Option<NodeId> {
+        let name = t.name;
+        if !(t.least..=t.most).contains(&args.len()) {
             for a in args {
                 self.expr(a);
             }
-            let third = self.transforms().iter().find(|t| t.0 == name).map_or("", |t| t.2);
-            let what =
-                if arity == 3 { format!("formula, variable, {third}") } else { "formula, variable".into() };
-            self.diags.error(loc, format!("`{name}` takes {arity} arguments ({what}), got {}", args.len()));
+            let what = match (t.least, t.most) {
+                (3, 3) => format!("3 arguments (formula, variable, {})", t.third),
+                (2, 2) => "2 arguments (formula, variable)".to_string(),
+                _ => format!("2 or 3 arguments (formula, variable, and optionally a {})", t.third),
+            };
+            self.diags.error(loc, format!("`{name}` takes {what}, got {}", args.len()));
             return None;
         }
         let fv = self.expr(&args[0]);
@@ -210,11 +231,22 @@ impl Checker<'_> {
             ("diff", Some(u)) => crate::autodiff::diff(g, f, x, u),
             ("gradmatrix", None) => crate::autodiff::grad_matrix(g, f, x),
             ("divergence", None) => crate::autodiff::divergence(g, f, x),
-            _ => crate::autodiff::laplacian(g, f, x),
+            ("laplacian", None) => crate::autodiff::laplacian(g, f, x),
+            ("traceoperator", w) => {
+                let w = w.unwrap_or_else(|| g.constant(1.0));
+                crate::autodiff::trace(g, f, x, w)
+            }
+            (_, u) => crate::autodiff::adjoint(g, f, x, u.expect("adjointoperator takes 3 arguments")),
         };
         match result {
             Ok(g) => Some(g),
             Err(message) => {
+                let message = match self.src.syntax {
+                    Syntax::Math => message,
+                    Syntax::KeOps => {
+                        message.replace(&format!("`{}`", name.to_ascii_lowercase()), &format!("`{name}`"))
+                    }
+                };
                 self.dimension_error(loc, message);
                 None
             }
@@ -229,7 +261,7 @@ impl Checker<'_> {
         Op::ALL
             .iter()
             .map(|op| self.shown(op.spec()))
-            .chain(self.transforms().map(|t| t.0))
+            .chain(self.transforms().map(|t| t.name))
             .chain(special.iter().copied())
             .collect()
     }
@@ -343,28 +375,20 @@ impl Checker<'_> {
     }
 
     fn call(&mut self, name: &str, name_loc: Loc, args: &[Expr], loc: Loc) -> Option<NodeId> {
-        if let Some(&(_, arity, _)) = self.transforms().iter().find(|t| t.0 == name) {
-            return self.transform(name, arity, args, loc);
+        if let Some(&t) = self.transforms().iter().find(|t| t.name == name) {
+            return self.transform(t, args, loc);
         }
         if self.src.syntax == Syntax::KeOps && KEOPS_SPECIAL.contains(&name) {
             return self.keops_special(name, args, loc);
         }
         let Some(op) = self.lookup_op(name) else {
             self.check_args(args);
-            let message = match NOT_YET.iter().find(|n| n.eq_ignore_ascii_case(name)) {
-                Some(&known) if known == name => {
-                    format!("`{name}` is a KeOps operation that keops for Rust does not support yet")
-                }
-                Some(known) => format!("`{name}` (KeOps' `{known}`) is not supported yet by keops for Rust"),
-                None => {
-                    let names = self.op_names();
-                    let hint = match did_you_mean(name, names.iter().copied()) {
-                        Some(s) => format!("; did you mean `{s}`?"),
-                        None => String::new(),
-                    };
-                    format!("unknown function `{name}`{hint}")
-                }
+            let names = self.op_names();
+            let hint = match did_you_mean(name, names.iter().copied()) {
+                Some(s) => format!("; did you mean `{s}`?"),
+                None => String::new(),
             };
+            let message = format!("unknown function `{name}`{hint}");
             self.diags.error(name_loc, message);
             return None;
         };
@@ -615,9 +639,16 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_keops_operations_are_named() {
-        let e = errors("|x_i: [f32; 3]| sum_j bspline(x_i)");
-        assert_eq!(e, ["`bspline` (KeOps' `BSpline`) is not supported yet by keops for Rust"]);
+    fn linear_operators_are_checked() {
+        let e = errors("|x_i: [f32; 3]| sum_j traceoperator(x_i)");
+        assert_eq!(
+            e,
+            ["`traceoperator` takes 2 or 3 arguments (formula, variable, and optionally a weight), got 1"]
+        );
+        let e = errors("|x_i: [f32; 3], y_j: [f32; 3]| sum_j traceoperator(x_i * x_i, x_i)");
+        assert_eq!(e, ["`traceoperator` needs a formula that is linear in the variable"]);
+        let e = errors("|x_i: [f32; 3], y_j: [f32; 3]| sum_j adjointoperator(exp(x_i), x_i, y_j)");
+        assert_eq!(e, ["`adjointoperator` needs a formula that is linear in the variable"]);
     }
 
     #[test]

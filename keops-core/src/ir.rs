@@ -147,6 +147,11 @@ impl Graph {
         self.intern(Node::Var(var), var.dim)
     }
 
+    /// The node of `var`, if the graph has one.
+    pub fn find_var(&self, var: Var) -> Option<NodeId> {
+        self.index.get(&Node::Var(var)).copied()
+    }
+
     /// A scalar constant. `-0.0` is kept distinct from `0.0` only by its bits, which is what
     /// interning needs; arithmetic treats them alike.
     pub fn constant(&mut self, value: f64) -> NodeId {
@@ -169,6 +174,16 @@ impl Graph {
         spec.check_attrs(attrs)?;
         let dims: Vec<usize> = args.iter().map(|&a| self.dim(a)).collect();
         let dim = spec.output_dim(&dims, attrs)?;
+        if let crate::ops::Kind::Alias { expand, .. } = spec.kind {
+            let expansion = expand(self, args, attrs)?;
+            debug_assert_eq!(
+                self.dim(expansion),
+                dim,
+                "the expansion of `{}` has another dimension",
+                spec.name
+            );
+            return Ok(expansion);
+        }
         if let Some(simpler) = (spec.simplify)(self, args, attrs, dim)? {
             debug_assert_eq!(
                 self.dim(simpler),

@@ -67,6 +67,8 @@ impl Specialized {
 pub enum BackwardStep {
     /// The output does not depend on this input differentiably.
     Zero,
+    /// The gradient cannot be taken, for this reason.
+    Refused(String),
     /// Evaluate `kernel`, a sum, on the forward inputs followed by `extras`; for a parameter,
     /// also sum its output rows.
     Reduction { kernel: Box<Specialized>, extras: Vec<Extra>, sum_rows: bool },
@@ -91,6 +93,7 @@ pub fn specialize_backward(text: &str, dims: &[usize]) -> Result<SpecializedBack
     let steps = (plans.into_iter())
         .map(|step| match step {
             Backward::Zero => BackwardStep::Zero,
+            Backward::Refused(reason) => BackwardStep::Refused(reason),
             Backward::Reduction { kernel, extras, sum_rows } => {
                 BackwardStep::Reduction { kernel: Box::new(Specialized::of(*kernel)), extras, sum_rows }
             }

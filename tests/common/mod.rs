@@ -188,6 +188,112 @@ impl OracleCase {
     }
 }
 
+/// The case `name` of `tests/data/<dir>/cases.json` (read once per file).
+pub fn recorded_case(dir: &'static str, name: &str) -> &'static json::Json {
+    let cases = recorded_cases(dir).get("cases").unwrap().arr();
+    cases
+        .iter()
+        .find(|c| c.get("name").unwrap().str() == name)
+        .unwrap_or_else(|| panic!("no case `{name}` in tests/data/{dir}/cases.json"))
+}
+
+/// The names of the cases of `tests/data/<dir>/cases.json`, sorted.
+pub fn recorded_names(dir: &'static str) -> Vec<&'static str> {
+    let mut names: Vec<&str> = recorded_cases(dir)
+        .get("cases")
+        .unwrap()
+        .arr()
+        .iter()
+        .map(|c| c.get("name").unwrap().str())
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+fn recorded_cases(dir: &'static str) -> &'static json::Json {
+    type Files = std::sync::Mutex<std::collections::HashMap<&'static str, &'static json::Json>>;
+    static FILES: std::sync::OnceLock<Files> = std::sync::OnceLock::new();
+    let mut files = FILES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    files.entry(dir).or_insert_with(|| {
+        let path = format!("{}/tests/data/{dir}/cases.json", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        Box::leak(Box::new(json::Json::parse(&text)))
+    })
+}
+
+/// Tests of the recorded `Genred` cases of `tests/data/<dir>/cases.json`: one per case, which
+/// compiles its formula and aliases with `genred!` (`Sum` over j, `axis = 1`) in the float type
+/// given and calls `check(&kernel, name, formula, aliases)`; and one that every recorded case
+/// has its test.
+#[allow(unused_macros)]
+macro_rules! recorded_tests {
+    ($dir:literal, $check:path; $($name:ident: $dtype:ident, $formula:literal, [$($alias:literal),*];)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let k = keops::genred!($formula, [$($alias),*], axis = 1, dtype = $dtype);
+                $check(&k, stringify!($name), $formula, &[$($alias),*]);
+            }
+        )*
+
+        #[test]
+        fn every_case_is_tested() {
+            let mut tested = vec![$(stringify!($name)),*];
+            tested.sort_unstable();
+            assert_eq!(tested, common::recorded_names($dir));
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use recorded_tests;
+
+/// A recorded value: a number, or "nan", "inf", "-inf" (JSON has no such numbers).
+pub fn recorded_value(v: &json::Json) -> f64 {
+    match v {
+        json::Json::Str(s) => match s.as_str() {
+            "nan" => f64::NAN,
+            "inf" => f64::INFINITY,
+            "-inf" => f64::NEG_INFINITY,
+            other => panic!("unexpected value {other:?}"),
+        },
+        v => v.num(),
+    }
+}
+
+/// Runs `k` on a recorded `Genred` case (`name`, `formula`, `aliases`, `inputs` by alias,
+/// `output`) and requires the same class (NaN, the same infinity, or finite) for every output
+/// component and, where finite, agreement within `tol` relative (plus `tol` absolute). The
+/// kernel's formula and aliases must be the recorded ones verbatim.
+pub fn check_recorded<K: Kernel>(k: &K, case: &json::Json, formula: &str, aliases: &[&str], tol: f64) {
+    let name = case.get("name").unwrap().str();
+    assert_eq!(case.get("formula").unwrap().str(), formula, "{name}: formula");
+    let want: Vec<&str> = case.get("aliases").unwrap().arr().iter().map(json::Json::str).collect();
+    assert_eq!(want, aliases, "{name}: aliases");
+    let inputs: Vec<Vec<K::T>> = aliases
+        .iter()
+        .map(|a| {
+            let values = case.get("inputs").unwrap().get(a.split('=').next().unwrap().trim()).unwrap().nums();
+            values.into_iter().map(K::T::from_f64).collect()
+        })
+        .collect();
+    let got: Vec<f64> = k.eval_flat(&inputs).unwrap().into_iter().map(Real::to_f64).collect();
+    let want: Vec<f64> = case.get("output").unwrap().arr().iter().map(recorded_value).collect();
+    assert_eq!(got.len(), want.len(), "{name}: output length");
+    for (n, (&g, &w)) in got.iter().zip(&want).enumerate() {
+        let same = if w.is_nan() {
+            g.is_nan()
+        } else if w.is_infinite() {
+            g == w
+        } else {
+            g.is_finite() && (g - w).abs() <= tol * (1.0 + w.abs())
+        };
+        assert!(
+            same,
+            "{name} ({formula}), output {n}: {g} here, {w} recorded\n  here:     {got:?}\n  recorded: {want:?}"
+        );
+    }
+}
+
 /// The alias name of a math-syntax variable: `x_i` -> `x`.
 pub fn alias_of(var: &str) -> &str {
     var.strip_suffix("_i").or_else(|| var.strip_suffix("_j")).unwrap_or(var)

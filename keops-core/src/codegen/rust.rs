@@ -219,6 +219,13 @@ fn backward(
             let ident = format_ident!("{}__Grad{}", name, pos);
             match plan {
                 Backward::Zero => quote!(::core::result::Result::Ok(bp.zero(#pos))),
+                Backward::Refused(reason) => {
+                    let var = &kernel.params[pos].name;
+                    quote!(::core::result::Result::Err(::keops::Error::NotDifferentiable {
+                        var: #var,
+                        reason: ::std::string::String::from(#reason),
+                    }))
+                }
                 Backward::Reduction { kernel: k, extras, sum_rows } => {
                     hidden.extend(hidden_kernel(k, &ident, module_named(modules, &ident), Values::Reduced));
                     let extras = extras.iter().map(|x| match x {

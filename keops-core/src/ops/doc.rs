@@ -2,7 +2,7 @@
 //! drift from it. The `keops` crate includes the result (`docs/ops.md`) in its documentation, and
 //! a test there fails when that file is stale.
 
-use super::{AttrKind, Kind, NOT_YET, Op, OpSpec};
+use super::{AttrKind, Kind, Op, OpSpec};
 use crate::autodiff::grad;
 use crate::ir::{Graph, Role, Var};
 
@@ -22,11 +22,6 @@ pub fn markdown() -> String {
         ));
     }
     out.push_str(SPECIAL);
-    let not_yet: Vec<String> = NOT_YET.iter().map(|n| format!("`{n}`")).collect();
-    out.push_str(&format!(
-        "\nNot supported yet (using one is a compile error that says so): {}.\n",
-        not_yet.join(", ")
-    ));
     out
 }
 
@@ -34,8 +29,9 @@ const HEADER: &str = "\
 Every operation exists in both syntaxes: its KeOps name in `genred!` strings, its lower-case name
 in `keops!`. Integer attributes come after the operands; a tuple attribute is written `(2, 3)`,
 `(3,)` or `[2, 3]`. Element-wise operations take operands of equal dimensions, or of dimension 1
-(broadcast, as in KeOps). Every operation can be differentiated (`grad`, `Grad`);
-\"zero\" marks piecewise-constant operations, whose derivative is 0 wherever it is defined.
+(broadcast, as in KeOps). Every operation can be differentiated (`grad`, `Grad`) except where
+the table says otherwise; \"zero\" marks piecewise-constant operations, whose derivative is 0
+wherever it is defined.
 
 ";
 
@@ -55,6 +51,8 @@ Constants, variables and gradients in KeOps strings:
 | `GradMatrix(f, x)` | `gradmatrix(f, x)` | the gradients of every component of `f` with respect to `x`, concatenated |
 | `Divergence(f, x)` | `divergence(f, x)` | `sum_k df_k / dx_k`, for `f` of the dimension of `x` |
 | `Laplacian(f, x)` | `laplacian(f, x)` | the divergence of the gradient of a scalar `f` |
+| `TraceOperator(f, x[, w])` | `traceoperator(f, x[, w])` | for `f` linear in `x` with matrix `M`: `sum_k w_k M_kk` (`f` of the dimension of `x`) or `sum_k w_k M_k` (`f` a scalar); `w` of dimension 1 (default 1) or `dim x` |
+| `AdjointOperator(f, x, u)` | `adjointoperator(f, x, u)` | for `f` linear in `x` with matrix `M`: `M^T u` |
 | `(a \\| b)` | `dot(a, b)` | scalar product |
 | `a ** n` | `pow(a, n)` | integer power; `a ** b` for a non-integer `b` is `Powf(a, b)` |
 | `a > b`, `a >= b` | `a > b`, `a >= b` | `LessThan(b, a)`, `LessOrEqual(b, a)` |
@@ -90,16 +88,25 @@ fn output_dim(spec: &OpSpec) -> String {
             [a] => format!("`dim({a})`"),
             _ => "the operands' (each equal, or 1)".to_string(),
         },
-        Kind::Vector { dim_doc, .. } => dim_doc.to_string(),
+        Kind::Vector { dim_doc, .. } | Kind::Alias { dim_doc, .. } => dim_doc.to_string(),
     }
 }
 
-/// "yes", or "zero" when the derivative with respect to every operand is identically zero, as
-/// autodiff builds it on the op's first test case.
-fn derivative(op: Op) -> &'static str {
+/// "yes"; "zero" when the derivative with respect to every operand is identically zero, as
+/// autodiff builds it on the op's first test case; or the operands it cannot be taken in.
+fn derivative(op: Op) -> String {
     let spec = op.spec();
+    let constant = spec.constant_operands();
+    if !constant.is_empty() {
+        let names: Vec<String> = constant.iter().map(|&k| format!("`{}`", spec.operands[k])).collect();
+        return if constant.len() == spec.arity() {
+            "no (as in KeOps)".to_string()
+        } else {
+            format!("not in {} (as in KeOps)", names.join(", "))
+        };
+    }
     let Some(case) = spec.tests.first() else {
-        return "yes";
+        return "yes".to_string();
     };
     let mut g = Graph::new();
     let vars: Vec<_> = case
@@ -109,11 +116,11 @@ fn derivative(op: Op) -> &'static str {
         .map(|(pos, &(dim, _, _))| g.var(Var { pos, dim, role: Role::I }))
         .collect();
     let Ok(out) = g.op(op, &vars, case.attrs) else {
-        return "yes";
+        return "yes".to_string();
     };
     let e = g.var(Var { pos: vars.len(), dim: g.dim(out), role: Role::I });
     let all_zero = vars.iter().all(|&v| grad(&mut g, out, v, e).map(|d| g.is_zero(d)).unwrap_or(false));
-    if all_zero { "zero" } else { "yes" }
+    if all_zero { "zero" } else { "yes" }.to_string()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! `max`, `min`, `argmax`, `argmin` scan the components in order with KeOps' strict
 //! comparisons, so ties resolve to the first component and the index is returned as a number.
 
-use super::{Attr, Derivative, Kind, OpSpec, TestCase, keep};
+use super::{Attr, Derivative, Kind, OpSpec, TestCase, from_scalar, keep};
 use crate::ir::{DimError, Graph, NodeId};
 use crate::lower::{Program, Val};
 use crate::ops::Op;
@@ -151,15 +151,7 @@ pub(super) static ONEHOT: OpSpec = OpSpec {
     attrs: &[Attr::int("dim")],
     commutative: false,
     kind: Kind::Vector {
-        dim: |d, n| {
-            if d[0] != 1 {
-                Err(format!("`onehot` encodes a scalar, but its operand has dimension {}", d[0]))
-            } else if n[0] < 1 {
-                Err(format!("a one-hot vector needs a dimension of at least 1, got {}", n[0]))
-            } else {
-                Ok(n[0] as usize)
-            }
-        },
+        dim: |d, n| from_scalar("onehot", d, n),
         dim_doc: "`dim` (`a` scalar)",
         eval: |a, _, o| {
             let x = a[0][0];

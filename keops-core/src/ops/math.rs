@@ -298,6 +298,34 @@ pub(super) static SINXDIVX: OpSpec = OpSpec {
     doc: "`sin(a) / a`, with `sinxdivx(0) = 1` as in KeOps",
 };
 
+pub(super) static SINC: OpSpec = OpSpec {
+    name: "sinc",
+    keops: "Sinc",
+    symbol: None,
+    operands: &["a"],
+    attrs: &[],
+    commutative: false,
+    kind: Kind::Alias {
+        dim: |d, _| Ok(d[0]),
+        dim_doc: "`dim(a)`",
+        eval: |a, _, o| {
+            for (o, &x) in o.iter_mut().zip(a[0]) {
+                let t = std::f64::consts::PI * x;
+                *o = if t == 0.0 { 1.0 } else { t.sin() / t };
+            }
+        },
+        expand: |g, a, _| {
+            let pi = g.constant(std::f64::consts::PI);
+            let t = g.mul(pi, a[0])?;
+            g.unary(Op::SinXDivX, t)
+        },
+    },
+    derivative: Derivative::OfExpansion,
+    simplify: keep,
+    tests: &[TestCase { operands: &[(3, -2.0, 2.0)], attrs: &[] }],
+    doc: "`sinxdivx(pi a)`, the normalised sinc of pykeops' `LazyTensor.sinc()`",
+};
+
 /// `x == 0 ? zero : other`, exactly as KeOps' `x ? other : zero` (NaN is nonzero).
 fn if_zero(p: &mut Program, x: Val, zero: Val, other: Val) -> Val {
     let z = p.constant(0.0);

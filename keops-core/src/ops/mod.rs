@@ -14,6 +14,7 @@ pub mod doc;
 mod extrema;
 mod math;
 mod piecewise;
+mod spline;
 mod tensor;
 mod vector;
 mod weighted;
@@ -30,6 +31,9 @@ pub type VectorEval = fn(&[&[f64]], &[i64], &mut [f64]);
 pub type VectorLower = fn(&mut Program, &[&[Val]], &[i64]) -> Vec<Val>;
 /// Output dimension from operand dimensions and attributes.
 pub type DimRule = fn(&[usize], &[i64]) -> Result<usize, DimError>;
+/// An operation written as a formula of other operations: operands, attributes; returns the
+/// formula.
+pub type Expand = fn(&mut Graph, &[NodeId], &[i64]) -> Result<NodeId, DimError>;
 
 /// How an operation acts on its operands.
 #[derive(Clone, Copy)]
@@ -40,6 +44,11 @@ pub enum Kind {
     /// Anything else: the rules see whole vectors. `dim_doc` states the dimension rule for the
     /// documentation table.
     Vector { dim: DimRule, dim_doc: &'static str, eval: VectorEval, lower: VectorLower },
+    /// Defined as a formula of other operations, as KeOps defines it (`SqNormIso(s, a)` is
+    /// `s * SqNorm2(a)`): building it builds the expansion, so it is never a node of its own and
+    /// its lowering and derivative are the expansion's. `eval` is an independent reference
+    /// that the tests hold the expansion to.
+    Alias { dim: DimRule, dim_doc: &'static str, eval: VectorEval, expand: Expand },
 }
 
 /// Partial derivatives of a component-wise operation: for each operand, `d out / d operand` as
@@ -58,6 +67,12 @@ pub enum Derivative {
     Partials(Partials),
     /// Anything else.
     Vjp(Vjp),
+    /// Differentiable with respect to some operands only, as in KeOps: an operand listed in
+    /// `constant` may not depend on the variable of a gradient (a clear error says so), and
+    /// `vjp` gives it a zero gradient.
+    Partial { vjp: Vjp, constant: &'static [usize] },
+    /// For [`Kind::Alias`] operations, which differentiate as their expansion.
+    OfExpansion,
 }
 
 /// Inputs on which the op-table tests exercise an operation.
@@ -102,6 +117,14 @@ impl OpSpec {
         self.symbol.unwrap_or(self.name)
     }
 
+    /// The operands that a gradient may not flow into (see [`Derivative::Partial`]).
+    pub fn constant_operands(&self) -> &'static [usize] {
+        match self.derivative {
+            Derivative::Partial { constant, .. } => constant,
+            _ => &[],
+        }
+    }
+
     /// Number of formula operands.
     pub fn arity(&self) -> usize {
         self.operands.len()
@@ -116,7 +139,7 @@ impl OpSpec {
     pub fn output_dim(&self, dims: &[usize], attrs: &[i64]) -> Result<usize, DimError> {
         match self.kind {
             Kind::Elementwise { .. } => broadcast_dim(self.display(), dims),
-            Kind::Vector { dim, .. } => dim(dims, attrs),
+            Kind::Vector { dim, .. } | Kind::Alias { dim, .. } => dim(dims, attrs),
         }
     }
 
@@ -132,7 +155,7 @@ impl OpSpec {
                     *o = eval(&scalars, attrs);
                 }
             }
-            Kind::Vector { eval, .. } => eval(args, attrs, out),
+            Kind::Vector { eval, .. } | Kind::Alias { eval, .. } => eval(args, attrs, out),
         }
     }
 
@@ -150,6 +173,7 @@ impl OpSpec {
                     .collect()
             }
             Kind::Vector { lower, .. } => lower(p, args, attrs),
+            Kind::Alias { .. } => unreachable!("`{}` is expanded when it is built", self.name),
         }
     }
 }
@@ -165,6 +189,18 @@ fn broadcast_dim(name: &str, dims: &[usize]) -> Result<usize, DimError> {
             "dimension mismatch in `{name}`: operands have dimensions {} (they must be equal, or 1 to broadcast)",
             list.join(" and ")
         ))
+    }
+}
+
+/// The dimension rule of the operations that make a vector of dimension `dim` (their
+/// attribute) from a scalar.
+fn from_scalar(name: &str, dims: &[usize], attrs: &[i64]) -> Result<usize, DimError> {
+    if dims[0] != 1 {
+        Err(format!("`{name}` takes a scalar, but its operand has dimension {}", dims[0]))
+    } else if attrs[0] < 1 {
+        Err(format!("`{name}` needs a dimension of at least 1, got {}", attrs[0]))
+    } else {
+        Ok(attrs[0] as usize)
     }
 }
 
@@ -235,6 +271,7 @@ op_table! {
     Sin => math::SIN,
     Cos => math::COS,
     SinXDivX => math::SINXDIVX,
+    Sinc => math::SINC,
     Asin => math::ASIN,
     Acos => math::ACOS,
     Atan => math::ATAN,
@@ -249,11 +286,13 @@ op_table! {
     Mod => piecewise::MOD,
     Clamp => piecewise::CLAMP,
     ClampInt => piecewise::CLAMPINT,
+    DiffClampInt => piecewise::DIFFCLAMPINT,
     Equal => compare::EQUAL,
     NotEqual => compare::NOTEQUAL,
     LessThan => compare::LESSTHAN,
     LessOrEqual => compare::LESSOREQUAL,
     Sum => vector::SUM,
+    SumT => vector::SUMT,
     Max => extrema::MAX,
     Min => extrema::MIN,
     ArgMax => extrema::ARGMAX,
@@ -265,6 +304,9 @@ op_table! {
     SqDist => vector::SQDIST,
     WeightedSqNorm => weighted::WEIGHTEDSQNORM,
     WeightedSqDist => weighted::WEIGHTEDSQDIST,
+    SqNormIso => weighted::SQNORMISO,
+    SqNormDiag => weighted::SQNORMDIAG,
+    SymSqNorm => weighted::SYMSQNORM,
     Elem => vector::ELEM,
     Extract => vector::EXTRACT,
     Concat => vector::CONCAT,
@@ -293,21 +335,10 @@ op_table! {
     ComplexExp1j => complex::COMPLEXEXP1J,
     ComplexSum => complex::COMPLEXSUM,
     ComplexSumT => complex::COMPLEXSUMT,
+    BSpline => spline::BSPLINE,
+    SoftDtwSqDist => spline::SOFTDTW_SQDIST,
+    GradSoftDtwSqDist => spline::GRADSOFTDTW_SQDIST,
 }
-
-/// KeOps formula names that keops for Rust does not implement yet: using one is a compile
-/// error that says so, rather than "unknown function".
-pub const NOT_YET: &[&str] = &[
-    "BSpline",
-    "SoftDTW_SqDist",
-    "SumT",
-    "SqNormIso",
-    "SqNormDiag",
-    "SymSqNorm",
-    "DiffClampInt",
-    "TraceOperator",
-    "AdjointOperator",
-];
 
 impl Op {
     /// Looks an operation up by its math-syntax name.

@@ -157,6 +157,31 @@ pub(super) static CLAMPINT: OpSpec = OpSpec {
     doc: "`clamp` with integer bounds `lo`, `hi`",
 };
 
+pub(super) static DIFFCLAMPINT: OpSpec = OpSpec {
+    name: "diffclampint",
+    keops: "DiffClampInt",
+    symbol: None,
+    operands: &["a"],
+    attrs: &[Attr::int("lo"), Attr::int("hi")],
+    commutative: false,
+    kind: Kind::Elementwise {
+        // KeOps' `x < lo ? 0 : (x > hi ? 0 : 1)`: 1 for NaN.
+        eval: |a, r| if a[0] < r[0] as f64 || a[0] > r[1] as f64 { 0.0 } else { 1.0 },
+        lower: |p, a, r| {
+            let (lo, hi) = (p.constant(r[0] as f64), p.constant(r[1] as f64));
+            let (zero, one) = (p.constant(0.0), p.constant(1.0));
+            let above = p.prim(Prim::Lt, &[hi, a[0]]);
+            let inner = pick(p, above, zero, one);
+            let below = p.prim(Prim::Lt, &[a[0], lo]);
+            pick(p, below, zero, inner)
+        },
+    },
+    derivative: Derivative::Partials(no_partials),
+    simplify: keep,
+    tests: &[TestCase { operands: &[(4, -2.5, 2.5)], attrs: &[-1, 1] }],
+    doc: "1 where `lo <= a <= hi`, else 0: the derivative of `clampint`",
+};
+
 /// KeOps' `x < lo ? lo : (x > hi ? hi : x)`.
 fn clamp_ref(x: f64, lo: f64, hi: f64) -> f64 {
     if x < lo {

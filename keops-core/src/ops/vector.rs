@@ -1,6 +1,6 @@
 //! Operations on whole vectors: reductions over components, norms, products, indexing.
 
-use super::{Attr, Derivative, Kind, OpSpec, TestCase, broadcast_dim, keep};
+use super::{Attr, Derivative, Kind, OpSpec, TestCase, broadcast_dim, from_scalar, keep, zero_if_any_zero};
 use crate::ir::{DimError, Graph, NodeId};
 use crate::lower::Val;
 use crate::ops::Op;
@@ -41,6 +41,25 @@ pub(super) static SUM: OpSpec = OpSpec {
     simplify: |g, a, _, _| Ok(if g.dim(a[0]) == 1 { Some(a[0]) } else { zero_scalar_if_zero(g, a, &[], 1)? }),
     tests: &[TestCase { operands: &[(3, -2.0, 2.0)], attrs: &[] }],
     doc: "sum of the components",
+};
+
+pub(super) static SUMT: OpSpec = OpSpec {
+    name: "sumt",
+    keops: "SumT",
+    symbol: None,
+    operands: &["a"],
+    attrs: &[Attr::int("dim")],
+    commutative: false,
+    kind: Kind::Vector {
+        dim: |d, n| from_scalar("sumt", d, n),
+        dim_doc: "`dim` (`a` a scalar)",
+        eval: |a, _, o| o.fill(a[0][0]),
+        lower: |_, a, n| vec![a[0][0]; n[0] as usize],
+    },
+    derivative: Derivative::Vjp(|g, _, _, _, e| Ok(vec![g.unary(Op::Sum, e)?])),
+    simplify: |g, a, n, d| Ok(if n[0] == 1 { Some(a[0]) } else { zero_if_any_zero(g, a, n, d)? }),
+    tests: &[TestCase { operands: &[(1, -2.0, 2.0)], attrs: &[4] }],
+    doc: "the scalar `a` repeated to dimension `dim` (the adjoint of `sum`)",
 };
 
 pub(super) static SQNORM2: OpSpec = OpSpec {

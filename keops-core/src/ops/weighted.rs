@@ -1,8 +1,9 @@
 //! Weighted squared norms and distances, `s`-weighted as in KeOps: by the dimension of the
 //! weight `s`, isotropic (`s * |x|^2`), diagonal (`sum_k s_k x_k^2`) or a full symmetric
-//! matrix stored row-major (`sum_kl s_{kl} x_k x_l`).
+//! matrix stored row-major (`sum_kl s_{kl} x_k x_l`); and KeOps' spellings of each weighting,
+//! `SqNormIso`, `SqNormDiag` and `SymSqNorm`, defined as KeOps defines them.
 
-use super::{Derivative, Kind, OpSpec, TestCase, broadcast_dim};
+use super::{Derivative, Kind, OpSpec, TestCase, broadcast_dim, keep};
 use crate::ir::{DimError, Graph, NodeId};
 use crate::lower::{Program, Val};
 use crate::ops::Op;
@@ -158,4 +159,97 @@ pub(super) static WEIGHTEDSQDIST: OpSpec = OpSpec {
         TestCase { operands: &[(4, -1.0, 1.0), (2, -2.0, 2.0), (2, -2.0, 2.0)], attrs: &[] },
     ],
     doc: "`weightedsqnorm(s, a - b)`",
+};
+
+/// Component `k` of a vector broadcast to a longer one (dimension-1 vectors repeat).
+fn at(v: &[f64], k: usize) -> f64 {
+    v[if v.len() == 1 { 0 } else { k }]
+}
+
+pub(super) static SQNORMISO: OpSpec = OpSpec {
+    name: "sqnormiso",
+    keops: "SqNormIso",
+    symbol: None,
+    operands: &["s", "a"],
+    attrs: &[],
+    commutative: false,
+    kind: Kind::Alias {
+        dim: |d, _| Ok(d[0]),
+        dim_doc: "`dim(s)` (`s` is meant to be of dimension 1)",
+        eval: |a, _, o| {
+            let sq: f64 = a[1].iter().map(|v| v * v).sum();
+            o.iter_mut().zip(a[0]).for_each(|(o, s)| *o = s * sq);
+        },
+        expand: |g, a, _| {
+            let sq = g.unary(Op::SqNorm2, a[1])?;
+            g.mul(a[0], sq)
+        },
+    },
+    derivative: Derivative::OfExpansion,
+    simplify: keep,
+    tests: &[
+        TestCase { operands: &[(1, 0.5, 2.0), (3, -2.0, 2.0)], attrs: &[] },
+        TestCase { operands: &[(2, -1.0, 1.0), (3, -2.0, 2.0)], attrs: &[] },
+    ],
+    doc: "`s * sqnorm2(a)`, KeOps' isotropic squared norm",
+};
+
+pub(super) static SQNORMDIAG: OpSpec = OpSpec {
+    name: "sqnormdiag",
+    keops: "SqNormDiag",
+    symbol: None,
+    operands: &["s", "a"],
+    attrs: &[],
+    commutative: false,
+    kind: Kind::Alias {
+        dim: |d, _| broadcast_dim("sqnormdiag", d).map(|_| 1),
+        dim_doc: "1 (`s` and `a` of equal dimensions, or 1)",
+        eval: |a, _, o| {
+            let n = a[0].len().max(a[1].len());
+            o[0] = (0..n).map(|k| at(a[0], k) * (at(a[1], k) * at(a[1], k))).sum();
+        },
+        expand: |g, a, _| {
+            let sq = g.unary(Op::Square, a[1])?;
+            let weighted = g.mul(a[0], sq)?;
+            g.unary(Op::Sum, weighted)
+        },
+    },
+    derivative: Derivative::OfExpansion,
+    simplify: keep,
+    tests: &[
+        TestCase { operands: &[(3, 0.5, 2.0), (3, -2.0, 2.0)], attrs: &[] },
+        TestCase { operands: &[(3, 0.5, 2.0), (1, -2.0, 2.0)], attrs: &[] },
+    ],
+    doc: "`sum(s * square(a))`, KeOps' diagonal squared norm",
+};
+
+pub(super) static SYMSQNORM: OpSpec = OpSpec {
+    name: "symsqnorm",
+    keops: "SymSqNorm",
+    symbol: None,
+    operands: &["s", "a"],
+    attrs: &[],
+    commutative: false,
+    kind: Kind::Alias {
+        dim: |d, _| broadcast_dim("symsqnorm", &[d[0], d[1] * d[1]]).map(|_| 1),
+        dim_doc: "1 (`s` of dimension `dim(a)^2`, or 1)",
+        eval: |a, _, o| {
+            let n = a[1].len();
+            let products: Vec<f64> = (0..n * n).map(|k| a[1][k / n] * a[1][k % n]).collect();
+            let len = a[0].len().max(products.len());
+            o[0] = (0..len).map(|k| at(a[0], k) * at(&products, k)).sum();
+        },
+        expand: |g, a, _| {
+            let products = g.op(Op::TensorProd, &[a[1], a[1]], &[])?;
+            let weighted = g.mul(a[0], products)?;
+            g.unary(Op::Sum, weighted)
+        },
+    },
+    derivative: Derivative::OfExpansion,
+    simplify: keep,
+    tests: &[
+        TestCase { operands: &[(9, -1.0, 1.0), (3, -2.0, 2.0)], attrs: &[] },
+        TestCase { operands: &[(1, 0.5, 2.0), (2, -2.0, 2.0)], attrs: &[] },
+    ],
+    doc: "`sum(s * tensorprod(a, a))`, KeOps' squared norm for a full matrix `s` stored row-major",
 };

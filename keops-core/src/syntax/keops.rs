@@ -1078,10 +1078,7 @@ mod tests {
         let e = errors(r#""Exp(x, y)", ["x = Vi(3)", "y = Vj(3)"]"#);
         assert!(e[0].starts_with("`Exp` takes 1 argument, got 2"), "{e:?}");
         let e = errors(r#""BSpline(x, y, 3)", ["x = Vi(3)", "y = Vj(3)"]"#);
-        assert!(
-            e[0].starts_with("`BSpline` is a KeOps operation that keops for Rust does not support yet"),
-            "{e:?}"
-        );
+        assert!(e[0].starts_with("`BSpline` samples at a scalar `x`, but `x` has dimension 3"), "{e:?}");
         let e = errors(r#""x", ["x = Vi(3)"], formula2 = "Exp(y)", reduction = "LogSumExp""#);
         assert!(e[0].contains("unknown variable `y`") && e[0].contains("    Exp(y)\n        ^"), "{e:?}");
     }

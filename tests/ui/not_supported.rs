@@ -1,3 +1,0 @@
-fn main() {
-    let _k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3]| sum_j bspline(x_i, y_j));
-}
