@@ -437,7 +437,14 @@ fn kernel_def(
         None => block_rows(pair_insts, ni, state_registers(kernel, nf, ng)),
     };
     let scaled = scaled.map(|features| quote!(const SCALED: &'static [usize] = &[#(#features),*];));
-    let pair_body = pair(kernel, &staged, nf, block);
+    let pair_body = if interpreted && values == Values::Reduced {
+        // Only the compiled reduction loops call `pair` on a kernel that is reduced, and an
+        // interpreted kernel has none: its pair program would be thousands of lines that the
+        // user's build type-checks for nothing.
+        quote!(::core::unreachable!("an interpreted kernel has no compiled pair function"))
+    } else {
+        pair(kernel, &staged, nf, block)
+    };
     let run_cpu = if interpreted {
         quote! {
             // Too large to compile in reasonable time and memory (see `MAX_COMPILED_PAIR` in
@@ -845,14 +852,20 @@ pub(crate) fn exp_regions(staged: &Staged, order: &[Val]) -> Vec<ExpRegion> {
             users.entry(a).or_default().push(v);
         }
     }
+    let position: HashMap<Val, usize> = order.iter().enumerate().map(|(k, &v)| (v, k)).collect();
     let mut regions = Vec::new();
-    for &result in order {
+    for (end, &result) in order.iter().enumerate() {
         let Some(exp) = clamped_exp(program, result) else { continue };
-        // What the clamp's first instruction leads to, then what of that `result` reads.
+        // What the clamp's first instruction leads to up to `result`, then what of that
+        // `result` reads. (Only descendants scheduled before `result` can be read by it: the
+        // search stops there, or a kernel of a thousand `exp`s takes a quadratic time.)
         let mut below = HashSet::from([exp.clamp[0]]);
-        for &v in order {
-            if program.inst(v).operands().iter().any(|a| below.contains(a)) {
-                below.insert(v);
+        let mut stack = vec![exp.clamp[0]];
+        while let Some(v) = stack.pop() {
+            for &u in users.get(&v).map_or(&[][..], Vec::as_slice) {
+                if position[&u] <= end && below.insert(u) {
+                    stack.push(u);
+                }
             }
         }
         let mut members = HashSet::new();
@@ -866,7 +879,8 @@ pub(crate) fn exp_regions(staged: &Staged, order: &[Val]) -> Vec<ExpRegion> {
             !staged.outputs.contains(v) && users.get(v).is_some_and(|u| u.iter().all(|u| members.contains(u)))
         });
         if private && members.contains(&exp.clamp[1]) {
-            let members = order.iter().copied().filter(|v| members.contains(v)).collect();
+            let mut members: Vec<Val> = members.into_iter().collect();
+            members.sort_by_key(|v| position[v]);
             regions.push(ExpRegion { exp, members, result });
         }
     }
