@@ -65,8 +65,5 @@ fn every_op_agrees_with_the_reference() {
             spec.keops
         );
     }
-    // Thousands of values in one unoptimised function: the test profile's stack frames are
-    // large, so the kernels run on threads with big stacks.
-    let pool = rayon::ThreadPoolBuilder::new().stack_size(1 << 28).build().unwrap();
-    pool.install(|| keops::__op_table_kernels!(check));
+    common::on_big_stacks(|| keops::__op_table_kernels!(check));
 }

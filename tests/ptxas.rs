@@ -2,8 +2,9 @@
 //! representative set of kernels (the Gaussian kernel sum, every reduction over both indices in
 //! both float types with its backward kernels, function-heavy and large formulas, every basic
 //! primitive) must assemble for sm_70, sm_80 and sm_90, the kernels of every operation of the op
-//! table for sm_80, and neither the D = 3 Gaussian kernels nor the D = 256 kernels (forward
-//! and backward, kept partly in shared memory) may spill registers.
+//! table for sm_80, and neither the D = 3 Gaussian kernels nor the large ones (D = 256, and
+//! D = 300 and a 300-wide output as in pykeops' chunked-mode tests; forward and backward, kept
+//! partly in shared memory) may spill registers (D = 990 does, see `dimension_990_assembles`).
 //!
 //! `ptxas` is `$KEOPS_PTXAS`, else `ptxas` on the `PATH` (the PyPI package
 //! `nvidia-cuda-nvcc-cu12` ships one; see `.ci/run`). Without one the tests print
@@ -272,7 +273,7 @@ fn every_operation_assembles() {
 
 /// Kernels of dimension 256 (the Gaussian kernel sum with a scalar and a 256-wide `b`, a
 /// log-sum-exp and a min-argmin of a squared distance), in f32 and f64, with the backward
-/// kernels of the first.
+/// kernels of the first; and the large kernels of pykeops' own tests.
 fn large_modules() -> Vec<Module> {
     let mut out = Vec::new();
     for t in ["f32", "f64"] {
@@ -292,7 +293,30 @@ fn large_modules() -> Vec<Module> {
             out.push(ptx::module(&kernel(&text), format!("{name}_{t}")));
         }
     }
+    // pykeops' chunked-mode tests (`test_chunks.py`, `test_finalchunks.py`): D = 300 with its
+    // backward kernels, and an output of width 300.
+    out.extend(modules_of(
+        &genred(r#""Exp(-SqDist(x, y)) * b", ["x = Vi(300)", "y = Vj(300)", "b = Vj(1)"], axis = 1"#),
+        "chunks",
+    ));
+    let finalchunks = r#""Exp(-SqDist(x, y)) * b", ["x = Vi(3)", "y = Vj(3)", "b = Vj(300)"], axis = 1"#;
+    out.push(ptx::module(&genred(finalchunks), "finalchunks".into()));
     out
+}
+
+/// pykeops' `Min_ArgMin` over D = 990 (`test_torch.py`) assembles. It does spill: ptxas
+/// schedules its 990 streamed exponentials for parallelism and runs out of registers (255
+/// registers and about 1.9 KB of stack on sm_80), which loops over the components would avoid;
+/// the report is printed, not asserted.
+#[test]
+fn dimension_990_assembles() {
+    let Some(ptxas) = ptxas() else { return };
+    let text =
+        r#""Sum(Exp(-Square(x + y)))", ["x = Vi(990)", "y = Vj(990)"], reduction = "Min_ArgMin", axis = 0"#;
+    let modules = [ptx::module(&genred(text), "min_argmin_990".into())];
+    for (name, arch, report) in assemble_all(&ptxas, "d990", &modules, &["sm_80"]) {
+        println!("{name} for {arch}:\n{report}");
+    }
 }
 
 /// Checks that no entry point of `modules` (assembled for every architecture) spills registers,

@@ -294,6 +294,14 @@ pub fn check_recorded<K: Kernel>(k: &K, case: &json::Json, formula: &str, aliase
     }
 }
 
+/// Runs `f` in a thread pool with big stacks: the test profile compiles large kernels into
+/// unoptimised functions of thousands of values, whose stack frames overflow the default
+/// stacks of the pool's threads.
+pub fn on_big_stacks<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    let pool = rayon::ThreadPoolBuilder::new().stack_size(1 << 28).build().unwrap();
+    pool.install(f)
+}
+
 /// The alias name of a math-syntax variable: `x_i` -> `x`.
 pub fn alias_of(var: &str) -> &str {
     var.strip_suffix("_i").or_else(|| var.strip_suffix("_j")).unwrap_or(var)

@@ -488,6 +488,15 @@ fn large_kernels_match_the_reference() {
     ] {
         check_kernel(text, 19, 35, 5, true);
     }
+    // pykeops' chunked-mode tests: D = 300, an output of width 300, and `Min_ArgMin` over i in
+    // D = 990 (`test_chunks.py`, `test_finalchunks.py`, `test_torch.py`).
+    for text in [
+        "|x_i: [f32; 300], y_j: [f32; 300], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j",
+        "|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 300]| sum_j exp(-sqdist(x_i, y_j)) * b_j",
+        "|x_i: [f32; 990], y_j: [f32; 990]| min_argmin_i sum(exp(-square(x_i + y_j)))",
+    ] {
+        check_kernel(text, 9, 13, 6, true);
+    }
 }
 
 /// The backward kernels of a large kernel are large kernels too.
