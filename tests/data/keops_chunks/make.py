@@ -5,9 +5,9 @@ Made with pykeops 2.3 and numpy from PyPI, on pykeops' CPU backend, in float32:
     python3 -m venv venv && venv/bin/pip install pykeops==2.3 numpy
     venv/bin/python tests/data/keops_chunks/make.py tests/data/keops_chunks/cases.json
 
-The cases are those of pykeops' `test_chunks.py` (a Gaussian kernel sum over D = 300),
-`test_finalchunks.py` (an output of width 300) and `test_torch.py::test_LazyTensor_min_chunked`
-(`Min_ArgMin` over i of a sum over D = 990), with fewer points. The inputs are not stored:
+The cases are those of pykeops' `test_chunks.py` (a Gaussian kernel sum over D = 300) and
+`test_torch.py::test_LazyTensor_min_chunked` (`Min_ArgMin` over i of a sum over D = 990), with
+fewer points. The inputs are not stored:
 component k of row r of the input number v is
 
     ((r * 37 + k * 11 + v * 5) % 101) / (101 * scale)
@@ -54,12 +54,6 @@ def case(name, formula, aliases, axis, shapes, reduction="Sum"):
 # test_chunks.py: M, N = 200, 300 there; x and y divided by sqrt(D) = 17.3.
 case("chunks", "Exp(-SqDist(x, y)) * b", ["x = Vi(300)", "y = Vj(300)", "b = Vj(1)"], 1,
      [(50, 300, 17.3), (80, 300, 17.3), (80, 1, 1.0)])
-case("chunks_grad", "Grad(Exp(-SqDist(x, y)) * b, x, e)",
-     ["x = Vi(300)", "y = Vj(300)", "b = Vj(1)", "e = Vi(1)"], 1,
-     [(20, 300, 17.3), (80, 300, 17.3), (80, 1, 1.0), (20, 1, 1.0)])
-# test_finalchunks.py: D = 3, an output of width 300.
-case("finalchunks", "Exp(-SqDist(x, y)) * b", ["x = Vi(3)", "y = Vj(3)", "b = Vj(300)"], 1,
-     [(20, 3, 1.7), (40, 3, 1.7), (40, 300, 1.0)])
 # test_torch.py::test_LazyTensor_min_chunked: Min_ArgMin over i of sum_k exp(-(x_k + y_k)^2).
 case("min_argmin_990", "Sum(Exp(-Square(x + y)))", ["x = Vi(990)", "y = Vj(990)"], 0,
      [(30, 990, 1.0), (40, 990, 1.0)], reduction="Min_ArgMin")
