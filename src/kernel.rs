@@ -254,6 +254,27 @@ pub fn run_interpreted<K: KernelDef>(
     K::T::interpret(&K::PROGRAM, &K::INFO, call);
 }
 
+/// A value of a kernel's parameter (an input named without `_i` or `_j`, one value shared by
+/// every pair): the declared type itself, `f32` for `s: f32`, `[f32; 3]` for `w: [f32; 3]`.
+/// Typed methods take parameters as `impl ParamValue<..>` only so that a wrong argument's
+/// error can say what a parameter is.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a value of a kernel parameter declared `{D}`",
+    label = "a parameter takes one `{D}`, shared by every pair",
+    note = "inputs named without `_i` or `_j` are parameters; an input indexed by i or j is named with that suffix, as `x_i` or `b_j`"
+)]
+pub trait ParamValue<D>: Copy {
+    /// The value, as the declared type.
+    fn into_value(self) -> D;
+}
+
+impl<D: Copy> ParamValue<D> for D {
+    #[inline]
+    fn into_value(self) -> D {
+        self
+    }
+}
+
 /// What every kernel value can do, for code that is generic over kernels. Generated types also
 /// have these as inherent methods, so calling them needs no import.
 pub trait Kernel: Send + Sync {
@@ -268,11 +289,39 @@ pub trait Kernel: Send + Sync {
 
     /// Evaluates on flat row-major inputs in declaration order. The output is flat and
     /// row-major: the values, then (for reductions that return them) the indices as numbers.
+    ///
+    /// ```
+    /// use keops::Kernel;
+    ///
+    /// // Generic code reaches every kernel through this trait.
+    /// fn total<K: Kernel<T = f64>>(k: &K, inputs: &[&[f64]]) -> keops::Result<f64> {
+    ///     Ok(k.eval_flat(inputs)?.iter().sum())
+    /// }
+    /// let k = keops::keops!(|x_i: [f64; 2], y_j: [f64; 2]| sum_j sqdist(x_i, y_j));
+    /// // Two rows of x and one of y, flat and row-major.
+    /// let (x, y) = ([0.0, 0.0, 1.0, 1.0], [1.0, 0.0]);
+    /// assert_eq!(k.eval_flat(&[&x[..], &y[..]])?, [1.0, 1.0]);
+    /// assert_eq!(total(&k, &[&x, &y])?, 2.0);
+    /// # Ok::<(), keops::Error>(())
+    /// ```
     fn eval_flat<S: AsRef<[Self::T]>>(&self, inputs: &[S]) -> Result<Vec<Self::T>>;
 
     /// The gradient of `sum <output, e>` with respect to the input at position `pos`, flat and
     /// row-major (a parameter's gradient is summed over all rows). `e` has the shape of the
     /// output: its values part, or the whole flat output.
+    ///
+    /// ```
+    /// use keops::Kernel;
+    ///
+    /// let k = keops::keops!(|x_i: [f64; 1], y_j: [f64; 1]| sum_j sqdist(x_i, y_j));
+    /// let (x, y) = ([1.0, 2.0], [0.0, 3.0, 4.0]);
+    /// // d/dx_i sum_j (x_i - y_j)^2 = 2 sum_j (x_i - y_j), against e_i = 1:
+    /// // 2 (1 - 2 - 3) and 2 (2 - 1 - 2).
+    /// assert_eq!(k.grad_flat(0, &[&x[..], &y[..]], &[1.0, 1.0])?, [-8.0, -2.0]);
+    /// // With respect to y_j: -2 sum_i (x_i - y_j).
+    /// assert_eq!(k.grad_flat(1, &[&x[..], &y[..]], &[1.0, 1.0])?, [-6.0, 6.0, 10.0]);
+    /// # Ok::<(), keops::Error>(())
+    /// ```
     fn grad_flat<S: AsRef<[Self::T]>>(&self, pos: usize, inputs: &[S], e: &[Self::T])
     -> Result<Vec<Self::T>>;
 
@@ -301,6 +350,21 @@ pub trait Kernel: Send + Sync {
     /// output's dimension, in a `Sum` kernel that is linear in it, symmetric and positive,
     /// e.g. `sum_j exp(-sqdist(x_i, y_j)) * b_j` with `y = x`), and `inputs[pos]` holds `b`.
     /// Conjugate gradients, one reduction per iteration; see [`SolveOptions`].
+    ///
+    /// ```
+    /// use keops::{Kernel, SolveOptions};
+    ///
+    /// let k = keops::keops!(|x_i: [f64; 1], y_j: [f64; 1], b_j: f64| sum_j exp(-sqdist(x_i, y_j)) * b_j);
+    /// let (x, b) = ([0.0, 1.0, 3.0], [1.0, 2.0, 3.0]);
+    /// // (I + K) a = b with K_ij = exp(-(x_i - x_j)^2): `b_j` (position 2) holds b.
+    /// let s = k.solve_flat(2, &[&x[..], &x[..], &b[..]], 1.0, &SolveOptions::default())?;
+    /// // The operator applied to the solution gives b back.
+    /// let ka = k.eval_flat(&[&x[..], &x[..], &s.a[..]])?;
+    /// for r in 0..3 {
+    ///     assert!((s.a[r] + ka[r] - b[r]).abs() < 1e-5, "{s:?}");
+    /// }
+    /// # Ok::<(), keops::Error>(())
+    /// ```
     fn solve_flat<S: AsRef<[Self::T]>>(
         &self,
         pos: usize,

@@ -201,7 +201,28 @@
 //!   pykeops; an empty reduction gives the reduction's identity (0 for a sum).
 //! - `on(Backend::Cpu)` picks where the kernel runs; see [`Backend`].
 //! - With the `cuda` feature, `eval_device` and `eval_device_into` take inputs that stay on the
-//!   GPU between calls, and leave the output there; see [`cuda`].
+//!   GPU between calls, and leave the output there; see [`cuda`]. `ptx_modules()` gives the PTX
+//!   a GPU would run, in every build, for inspection.
+//!
+//! ```
+//! use keops::Backend;
+//!
+//! let k = keops::keops!(|x_i: [f32; 2], y_j: [f32; 2], s: f32| min_j s * sqdist(x_i, y_j));
+//! let (x, y) = ([[0.0, 0.0], [3.0, 0.0]], [[1.0, 0.0], [0.0, 2.0]]);
+//! // Parameters are passed by value.
+//! assert_eq!(k.eval(&x, &y, 0.5)?, [[0.5], [2.0]]);
+//! // The same inputs, flat and row-major; a parameter is a slice of one value.
+//! assert_eq!(k.eval_flat(&[&[0.0, 0.0, 3.0, 0.0][..], &[1.0, 0.0, 0.0, 2.0], &[0.5]])?, [0.5, 2.0]);
+//! let on_cpu = k.on(Backend::Cpu);
+//! assert_eq!(on_cpu.backend(), Backend::Cpu);
+//! assert_eq!(on_cpu.eval(&x, &y, 1.0)?, [[1.0], [4.0]]);
+//! // Wrong shapes are errors: three numbers are not rows of two.
+//! assert!(k.eval_flat(&[&[0.0, 0.0, 3.0][..], &[1.0, 0.0], &[0.5]]).is_err());
+//! for (name, ptx) in k.ptx_modules() {
+//!     assert!(ptx.contains(".entry keops_reduce"), "{name}");
+//! }
+//! # Ok::<(), keops::Error>(())
+//! ```
 //!
 //! # Dimensions given at run time
 //!
@@ -286,8 +307,13 @@ pub use info::{Index, KernelInfo, VarInfo};
 #[doc(hidden)]
 pub use keops_macros::{__op_table_kernels, __reduction_kernels};
 pub use keops_macros::{genred, keops};
-pub use kernel::{FlatKernel, Kernel};
+pub use kernel::{FlatKernel, Kernel, ParamValue};
 pub use solve::{Solution, SolveOptions, StopRule, conjugate_gradient};
+
+/// The README's examples, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;
 
 /// The SIMD instruction set CPU kernels use on this machine: `"avx512"`, `"avx2"`, `"sse2"`,
 /// `"neon"` or `"scalar"` (chosen at run time; `KEOPS_SIMD` can lower it), or `"wide"`, the
@@ -318,11 +344,11 @@ macro_rules! __dynamic_kernel {
         #[allow(dead_code)]
         struct $name;
     };
-    (value: $block:block) => {{
-        ::core::compile_error!("a dimension `_`, given at run time, needs keops' `dynamic` feature: `keops = { version = \"0.1\", features = [\"dynamic\"] }` in Cargo.toml");
-        #[allow(unreachable_code)]
-        loop {}
-    }};
+    // The error as the value: rustc types it as an error, so the caller's uses of the kernel
+    // report nothing more.
+    (value: $block:block) => {
+        (::core::compile_error!("a dimension `_`, given at run time, needs keops' `dynamic` feature: `keops = { version = \"0.1\", features = [\"dynamic\"] }` in Cargo.toml"))
+    };
 }
 
 /// Items used by generated code. Not a stable API.

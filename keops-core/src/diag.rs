@@ -140,14 +140,25 @@ impl Diagnostics {
 
     /// All errors as `compile_error!` invocations at their spans.
     pub fn to_compile_errors(&self) -> TokenStream {
-        let mut out = TokenStream::new();
-        for d in &self.errors {
+        self.compile_errors().collect()
+    }
+
+    /// All errors in expression position: a block whose value is the last `compile_error!`.
+    /// rustc gives that value its error type, so the caller's uses of the kernel report nothing
+    /// more: no unknown method, no unreachable statement after it.
+    pub fn to_compile_error_expr(&self) -> TokenStream {
+        let mut errors: Vec<TokenStream> = self.compile_errors().collect();
+        let last = errors.pop().unwrap_or_else(|| quote::quote!(::core::compile_error!("invalid kernel")));
+        quote::quote!({ #(#errors)* (#last) })
+    }
+
+    fn compile_errors(&self) -> impl Iterator<Item = TokenStream> + '_ {
+        self.errors.iter().map(|d| {
             let start = proc_macro2::Ident::new("start", d.loc.start);
             let end = proc_macro2::Ident::new("end", d.loc.end);
             let range = quote::quote!(#start #end);
-            out.extend(syn::Error::new_spanned(range, self.render(d)).to_compile_error());
-        }
-        out
+            syn::Error::new_spanned(range, self.render(d)).to_compile_error()
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use crate::syntax::math::{MacroInput, parse_macro_input};
 /// Expands `keops!(...)`.
 pub fn expand_keops(input: TokenStream) -> TokenStream {
     match parse_macro_input(input) {
-        Err(errors) => expression_errors(errors.to_compile_errors()),
+        Err(errors) => errors.to_compile_error_expr(),
         Ok(MacroInput::Expr(src)) => kernel_value(&src),
         Ok(MacroInput::Items(items)) => items
             .into_iter()
@@ -36,7 +36,7 @@ pub fn expand_keops(input: TokenStream) -> TokenStream {
 /// Expands `genred!(...)`: the same kind of kernel value as `keops!`, from KeOps strings.
 pub fn expand_genred(input: TokenStream) -> TokenStream {
     match parse_genred(input) {
-        Err(errors) => expression_errors(errors.to_compile_errors()),
+        Err(errors) => errors.to_compile_error_expr(),
         Ok(src) => kernel_value(&src),
     }
 }
@@ -45,12 +45,12 @@ pub fn expand_genred(input: TokenStream) -> TokenStream {
 fn kernel_value(src: &crate::ast::KernelSource) -> TokenStream {
     if src.has_runtime_dims() {
         return match check_names(src) {
-            Err(errors) => expression_errors(errors.to_compile_errors()),
+            Err(errors) => errors.to_compile_error_expr(),
             Ok(()) => dynamic_kernel_value(src),
         };
     }
     match check(src) {
-        Err(errors) => expression_errors(errors.to_compile_errors()),
+        Err(errors) => errors.to_compile_error_expr(),
         Ok(kernel) => {
             let name = format_ident!("__KeopsKernel");
             let decl = TypeDecl {
@@ -66,16 +66,6 @@ fn kernel_value(src: &crate::ast::KernelSource) -> TokenStream {
             })
         }
     }
-}
-
-/// Errors in expression position: the `compile_error!`s, then a value of any type so that no
-/// follow-up type error is reported.
-fn expression_errors(errors: TokenStream) -> TokenStream {
-    quote!({
-        #errors
-        #[allow(unreachable_code)]
-        loop {}
-    })
 }
 
 /// Expands the hidden `__op_table_kernels!(check)` used by the op-table test: two kernels (f32

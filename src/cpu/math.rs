@@ -19,36 +19,52 @@ use crate::kernel::Array;
 #[cfg(feature = "cuda")]
 use crate::{error::Result, kernel::GpuModule};
 
-/// A floating-point element type: `f32` or `f64`.
+/// A floating-point element type of kernels: `f32` or `f64`. Its other items are what kernels
+/// compute with, not a stable API.
 pub trait Real:
     Copy + Send + Sync + PartialOrd + Debug + Default + 'static + crate::backend::GpuElement
 {
     /// One-lane arithmetic on this type (used to merge per-row results).
+    #[doc(hidden)]
     type Scalar: Math<Self, V = Self, Mask = bool, Idx = u32> + Default;
     /// keops-core's `exp_normal_bound`: `exp` of an argument of smaller magnitude is normal.
+    #[doc(hidden)]
     const EXP_NORMAL_BOUND: Self;
+    #[doc(hidden)]
     const ZERO: Self;
+    #[doc(hidden)]
     const ONE: Self;
+    #[doc(hidden)]
     const INFINITY: Self;
+    #[doc(hidden)]
     const NEG_INFINITY: Self;
+    /// The nearest value of this type.
     fn from_f64(x: f64) -> Self;
+    /// This value as an `f64` (exact).
     fn to_f64(self) -> f64;
     /// An index as a number, as `eval_flat` returns indices (exact below 2^24 for f32).
+    #[doc(hidden)]
     fn from_index(i: usize) -> Self;
     /// `exp` on lanes, as generated kernels compute it.
+    #[doc(hidden)]
     fn exp<M: Math<Self>>(m: M, x: M::V) -> M::V;
     /// [`Real::exp`] of a block of values, all in `[-80, 0]`: the same values, with fewer
     /// operations.
+    #[doc(hidden)]
     fn exp_nonpositive<M: Math<Self>, A: Array<M::V>>(m: M, x: &A) -> A;
     /// [`Real::exp`] of a block of values below keops-core's `exp_normal_bound` (86 or 700),
     /// however far below: the same values, with fewer operations.
+    #[doc(hidden)]
     fn exp_below<M: Math<Self>, A: Array<M::V>>(m: M, x: &A) -> A;
     /// `log` on lanes, as generated kernels compute it.
+    #[doc(hidden)]
     fn log<M: Math<Self>>(m: M, x: M::V) -> M::V;
     /// Runs `op` with the widest SIMD implementation the machine has for this type.
+    #[doc(hidden)]
     fn dispatch<Op: WithMath<Self>>(op: Op) -> Op::Output;
     /// [`Real::dispatch`] if kernels are compiled for that implementation's tier; else gives
     /// `op` back.
+    #[doc(hidden)]
     fn dispatch_compiled<Op: WithMath<Self>>(op: Op) -> Result<Op::Output, Op>;
     /// Runs a kernel's program in the interpreter, whose code for this type is compiled in
     /// this crate.

@@ -6,8 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::ast::{DType, KernelSource};
-use crate::codegen::rust::TypeDecl;
-use crate::ir::Role;
+use crate::codegen::rust::{TypeDecl, TypedInputs, typed_input};
 use crate::reduction::Reduction;
 
 /// The item form: the wrapper type, inside the runtime's `__dynamic_kernel!`, which refuses
@@ -99,11 +98,10 @@ fn wrapper_type(src: &KernelSource, decl: &TypeDecl) -> TokenStream {
 fn eval_method(src: &KernelSource, t: &TokenStream) -> TokenStream {
     let mut generics = Vec::new();
     let mut dims = Vec::new();
-    let (args, flat): (Vec<TokenStream>, Vec<TokenStream>) = src
+    let TypedInputs { args, bind, flat } = src
         .params
         .iter()
         .map(|p| {
-            let name = format_ident!("{}", p.name);
             let dim = if p.runtime_dim {
                 let d = format_ident!("D{}", dims.len());
                 generics.push(quote!(const #d: usize));
@@ -113,14 +111,9 @@ fn eval_method(src: &KernelSource, t: &TokenStream) -> TokenStream {
                 let d = p.dim;
                 quote!(#d)
             };
-            match (p.role, p.bare) {
-                (Role::Param, true) => (quote!(#name: #t), quote!(::core::slice::from_ref(&#name))),
-                (Role::Param, false) => (quote!(#name: [#t; #dim]), quote!(&#name[..])),
-                (_, true) => (quote!(#name: &[#t]), quote!(#name)),
-                (_, false) => (quote!(#name: &[[#t; #dim]]), quote!(#name.as_flattened())),
-            }
+            typed_input(p, t, &dim)
         })
-        .unzip();
+        .collect();
     let r = &src.reduction;
     let reduction = Reduction { kind: r.kind, k: r.k.unwrap_or(1), over: r.over };
     let (ret, call, doc) = match reduction.widths(1, usize::from(src.formula2.is_some())) {
@@ -147,6 +140,7 @@ fn eval_method(src: &KernelSource, t: &TokenStream) -> TokenStream {
         /// for them (an error says which it is otherwise).
         #[allow(non_snake_case, clippy::too_many_arguments)]
         pub fn eval<#(#generics,)* const W: usize>(&self, #(#args),*) -> ::keops::Result<#ret> {
+            #(#bind)*
             self.0.#call::<W>(&[#(#dims),*], &[#(#flat),*])
         }
     }

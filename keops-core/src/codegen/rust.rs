@@ -9,10 +9,10 @@
 use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote};
+use quote::{ToTokens, format_ident, quote};
 use syn::ext::IdentExt;
 
-use crate::ast::DType;
+use crate::ast::{DType, Param};
 use crate::backward::{Auxiliary, Backward, Extra, plan};
 use crate::check::Kernel;
 use crate::codegen::{lower_kernel, ptx};
@@ -145,29 +145,61 @@ fn scalar_type(dtype: DType) -> TokenStream {
     }
 }
 
-/// The typed inputs: `(parameter declarations, expressions giving each as a flat slice)`.
-fn typed_inputs(kernel: &Kernel) -> (Vec<TokenStream>, Vec<TokenStream>) {
+/// A kernel's inputs in its typed methods.
+pub(crate) struct TypedInputs {
+    /// The declarations in the signature.
+    pub args: Vec<TokenStream>,
+    /// Statements giving each parameter its declared type (see [`typed_input`]).
+    pub bind: Vec<TokenStream>,
+    /// Expressions viewing each input as a flat slice, after `bind`.
+    pub flat: Vec<TokenStream>,
+}
+
+impl FromIterator<(TokenStream, Option<TokenStream>, TokenStream)> for TypedInputs {
+    fn from_iter<I: IntoIterator<Item = (TokenStream, Option<TokenStream>, TokenStream)>>(iter: I) -> Self {
+        let mut inputs = TypedInputs { args: vec![], bind: vec![], flat: vec![] };
+        for (arg, bind, flat) in iter {
+            inputs.args.push(arg);
+            inputs.bind.extend(bind);
+            inputs.flat.push(flat);
+        }
+        inputs
+    }
+}
+
+fn typed_inputs(kernel: &Kernel) -> TypedInputs {
     let t = scalar_type(kernel.dtype);
-    kernel
-        .params
-        .iter()
-        .map(|p| {
-            let name = format_ident!("{}", p.name);
-            let dim = p.dim;
-            match (p.role, p.bare) {
-                (Role::Param, true) => (quote!(#name: #t), quote!(::core::slice::from_ref(&#name))),
-                (Role::Param, false) => (quote!(#name: [#t; #dim]), quote!(&#name[..])),
-                (_, true) => (quote!(#name: &[#t]), quote!(#name)),
-                (_, false) => (quote!(#name: &[[#t; #dim]]), quote!(#name.as_flattened())),
-            }
-        })
-        .unzip()
+    kernel.params.iter().map(|p| typed_input(p, &t, &p.dim)).collect()
+}
+
+/// One typed input of dimension `dim`: its declaration in a method's signature, the statement
+/// that gives a parameter its declared type, and the expression viewing the input as a flat
+/// slice. A parameter is declared `impl ParamValue<..>` rather than by its type, so that a
+/// wrong argument's error says what a parameter is (the usual mistake: `bj: f32` meant as
+/// `b_j`).
+pub(crate) fn typed_input(
+    p: &Param,
+    t: &TokenStream,
+    dim: &dyn ToTokens,
+) -> (TokenStream, Option<TokenStream>, TokenStream) {
+    let name = format_ident!("{}", p.name);
+    let bind = quote!(let #name = ::keops::ParamValue::into_value(#name););
+    match (p.role, p.bare) {
+        (Role::Param, true) => {
+            (quote!(#name: impl ::keops::ParamValue<#t>), Some(bind), quote!(::core::slice::from_ref(&#name)))
+        }
+        (Role::Param, false) => {
+            (quote!(#name: impl ::keops::ParamValue<[#t; #dim]>), Some(bind), quote!(&#name[..]))
+        }
+        (_, true) => (quote!(#name: &[#t]), None, quote!(#name)),
+        (_, false) => (quote!(#name: &[[#t; #dim]]), None, quote!(#name.as_flattened())),
+    }
 }
 
 /// `eval` and `eval_flat`.
 fn eval_methods(kernel: &Kernel) -> TokenStream {
     let t = scalar_type(kernel.dtype);
-    let (args, flat) = typed_inputs(kernel);
+    let TypedInputs { args, bind, flat } = typed_inputs(kernel);
     let (values, indices) = kernel.widths();
     let (ret, call) = match (values, indices) {
         (w, 0) => (quote!(::std::vec::Vec<[#t; #w]>), quote!(eval_values::<Self, #w>)),
@@ -185,6 +217,7 @@ fn eval_methods(kernel: &Kernel) -> TokenStream {
         #[doc = #doc]
         #[allow(non_snake_case, clippy::too_many_arguments)]
         pub fn eval(&self, #(#args),*) -> ::keops::Result<#ret> {
+            #(#bind)*
             ::keops::__private::#call(self, &[#(#flat),*])
         }
 
@@ -265,7 +298,7 @@ fn backward(
     let (values, _) = kernel.widths();
     let typed = (values > 0).then(|| {
         let grad_name = format_ident!("{}Grad", name);
-        let (args, flat) = typed_inputs(kernel);
+        let TypedInputs { args, bind, flat } = typed_inputs(kernel);
         // The incoming gradient is `e`, unless a variable already has that name.
         let e = format_ident!("{}", if kernel.params.iter().any(|p| p.name == "e") { "__e" } else { "e" });
         // The type of an input's gradient: the input's own.
@@ -313,6 +346,7 @@ fn backward(
                 #[inline]
                 #[allow(non_snake_case)]
                 pub fn #method(&self, #(#args,)* #e: &[[#t; #values]]) -> ::keops::Result<#ret> {
+                    #(#bind)*
                     let inputs = [#(#flat),*];
                     let bp = ::keops::__private::Backprop::new(self, &inputs, #e.as_flattened())?;
                     let g = #body?;
@@ -339,6 +373,7 @@ fn backward(
                 #[inline]
                 #[allow(non_snake_case)]
                 pub fn grad(&self, #(#args,)* #e: &[[#t; #values]]) -> ::keops::Result<#grad_name> {
+                    #(#bind)*
                     let inputs = [#(#flat),*];
                     let bp = ::keops::__private::Backprop::new(self, &inputs, #e.as_flattened())?;
                     ::core::result::Result::Ok(#grad_name { #(#values_of)* })

@@ -131,10 +131,12 @@ impl Builder {
             options.formula2.as_ref().map(|(s, span)| self.formula(s, *span, raw.aliases.len() + 1));
         let mut decls: Vec<Decl> =
             raw.aliases.iter().enumerate().filter_map(|(k, lit)| self.alias(lit, k + 1, k)).collect();
+        // A position left empty by an alias that was not read is not reported again as a gap.
+        let aliases_read = decls.len() == raw.aliases.len();
         for f in [Some(&formula), formula2.as_ref()].into_iter().flatten() {
             self.vars_in(f, &mut decls);
         }
-        let params = self.params(decls, options.dtype, raw.aliases_loc);
+        let params = self.params(decls, options.dtype, raw.aliases_loc, aliases_read);
         let reduction = self.reduction(&options, formula2.is_some(), raw);
         let kernel = KernelSource {
             syntax: Syntax::KeOps,
@@ -270,7 +272,7 @@ impl Builder {
     }
 
     /// The kernel's variables in position order, checking positions and names.
-    fn params(&mut self, decls: Vec<Decl>, dtype: DType, aliases_loc: Loc) -> Vec<Param> {
+    fn params(&mut self, decls: Vec<Decl>, dtype: DType, aliases_loc: Loc, aliases_read: bool) -> Vec<Param> {
         let mut by_pos: BTreeMap<usize, Decl> = BTreeMap::new();
         for d in decls {
             if let Some(first) = by_pos.get(&d.pos) {
@@ -311,7 +313,7 @@ impl Builder {
         // Positions must be exactly 0..n: any gap shows below n.
         let missing: Vec<String> =
             (0..by_pos.len()).filter(|p| !by_pos.contains_key(p)).map(|p| p.to_string()).collect();
-        if !missing.is_empty() {
+        if !missing.is_empty() && aliases_read {
             let declared: Vec<String> = by_pos.keys().map(usize::to_string).collect();
             self.diags.error(
                 aliases_loc,
