@@ -73,60 +73,7 @@
 //!
 //! # Reductions
 //!
-//! | math syntax | KeOps | result per output row (`F` of dimension `D`) |
-//! |---|---|---|
-//! | `sum_j F` | `Sum` | `sum_j F`, `D` values |
-//! | `min_j F`, `max_j F` | `Min`, `Max` | component-wise extremum, `D` values |
-//! | `argmin_j F`, `argmax_j F` | `ArgMin`, `ArgMax` | its index, `D` indices |
-//! | `min_argmin_j F`, `max_argmax_j F` | `Min_ArgMin`, `Max_ArgMax` | both |
-//! | `kmin_j::<K> F` | `KMin` | the `K` smallest values, increasing, `K * D` values |
-//! | `argkmin_j::<K> F` | `ArgKMin` | their indices |
-//! | `kmin_argkmin_j::<K> F` | `KMin_ArgKMin` | both |
-//! | `logsumexp_j F` | `LogSumExp` | `log sum_j exp(F)` (`F` scalar) |
-//! | `logsumexp_j(F, W)` | `LogSumExp` with `formula2` | `log sum_j exp(F) W`, component-wise in `W` |
-//! | `sumsoftmaxweight_j(F, V)` | `SumSoftMaxWeight` | `sum_j exp(F) V / sum_j exp(F)` |
-//!
-//! Each also exists over `i` (`sum_i`, `argkmin_i::<K>`, ...), giving one row per `j`. For the
-//! K-reductions, slot `k` of component `c` is at position `k * D + c` of the row.
-//!
-//! - **Typed results**: values are `Vec<[T; W]>`, indices `Vec<[usize; W]>`, and the two-part
-//!   reductions return `(values, indices)`. `eval_flat` returns the values then the indices as
-//!   numbers of type `T`, as pykeops does (so `f32` represents indices exactly only below 2^24;
-//!   the typed API has no such limit).
-//! - **Ties** resolve to the lowest index, whatever the number of threads or SIMD lanes.
-//! - **Index range**: indices are 32-bit internally, so index reductions accept up to
-//!   4,294,967,295 rows along the reduced index; more is an [`Error::TooManyRows`]. (KeOps stores
-//!   indices in floats and is exact only up to 2^24 rows in float32.)
-//! - **Empty reductions** give KeOps' identities: 0 for sums, +inf / -inf for min / max, index 0,
-//!   -inf for log-sum-exp, and 0/0 = NaN for the soft-max. K-min slots that no value fills hold
-//!   +inf and index 0.
-//! - **NaN and infinities**: see [Numerics](#numerics).
-//! - **Log-sum-exp and soft-max** are computed online and stably (a running maximum and rescaled
-//!   sums, one exponential per pair), so values of magnitude 1e4 are fine in `f32`.
-//!
-//! # Numerics
-//!
-//! What NaN and infinite values of the formula give, per output row. Min and max compare with
-//! `<` and `>`, as KeOps' `a < b ? a : b`, so a NaN never wins a comparison:
-//!
-//! | reduction | NaN among the values | +inf / -inf among the values |
-//! |---|---|---|
-//! | `Sum` | NaN | +inf / -inf; both: NaN |
-//! | `Min`, `ArgMin`, `Min_ArgMin` | ignored: the minimum of the others | -inf is the minimum (the first one's index); +inf is never selected |
-//! | `Max`, `ArgMax`, `Max_ArgMax` | ignored | +inf is the maximum (the first one's index); -inf is never selected |
-//! | `KMin`, `ArgKMin`, `KMin_ArgKMin` | ignored | -inf values come first; +inf values are never selected |
-//! | `LogSumExp` | NaN | any +inf: +inf (unless a NaN); only -inf: -inf |
-//! | `SumSoftMaxWeight` | NaN | +inf values of `F` share all the weight (the mean of their `V`); only -inf: all weigh the same (the mean of `V`) |
-//!
-//! - "Never selected" means the value is treated as if absent: when nothing else is there, the
-//!   result is the empty reduction's (+inf and index 0 for min, -inf and index 0 for max,
-//!   +inf and index 0 for unfilled K-min slots), as KeOps gives.
-//! - Log-sum-exp and soft-max take the limits at infinities where KeOps computes
-//!   `exp(inf - inf)` and gives NaN: log-sum-exp of only -inf values is -inf (so is that of an
-//!   empty set), and any +inf value makes it +inf. The soft-max of an empty set is 0/0 = NaN.
-//! - NaN in a weight (`V`, or `W` of a weighted log-sum-exp) propagates, whatever its `F`.
-//! - These hold for every SIMD width and thread count: lanes and segments are merged with the
-//!   same comparisons, earlier indices first.
+#![doc = include_str!("../docs/reductions.md")]
 //!
 //! # Determinism
 //!

@@ -1,5 +1,5 @@
 //! Backward kernels: how the gradient of a kernel's output with respect to each input is
-//! computed, decided at compile time.
+//! computed, decided at compile time from the reduction's [`Gradient`].
 //!
 //! For a kernel `a_r = Red_s F(x_r, y_s, p)` and an incoming gradient `e` (of `a`'s shape), the
 //! gradient of `sum_r <a_r, e_r>` with respect to an input is:
@@ -20,7 +20,7 @@ use crate::check::Kernel;
 use crate::diag::Loc;
 use crate::ir::{DimError, Graph, NodeId, Role, Var};
 use crate::ops::Op;
-use crate::reduction::{Reduction, ReductionKind};
+use crate::reduction::{Gradient, Reduction, ReductionKind};
 
 /// An extra input of a backward kernel, appended after the forward kernel's inputs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -60,29 +60,30 @@ pub struct Auxiliary {
 
 /// The backward plan of every input of `kernel`, and the auxiliary kernels it uses.
 pub fn plan(kernel: &Kernel) -> Result<(Vec<Backward>, Auxiliary), DimError> {
-    use ReductionKind::*;
     let mut aux = Auxiliary::default();
     let forward = |kind: ReductionKind, what: &str| {
         let reduction = Reduction { kind, ..kernel.reduction };
         derived(kernel, None, &[], &|_, f, _| Ok(f.0), reduction, format!("{what} of {}", kernel.text))
     };
-    match kernel.reduction.kind {
-        SumSoftMaxWeight => aux.log_sum_exp = Some(Box::new(forward(LogSumExp, "log-sum-exp")?)),
-        Min | MinArgMin => aux.selection = Some(Box::new(forward(MinArgMin, "selection")?)),
-        Max | MaxArgMax => aux.selection = Some(Box::new(forward(MaxArgMax, "selection")?)),
-        KMin | KMinArgKMin => aux.selection = Some(Box::new(forward(KMinArgKMin, "selection")?)),
-        _ => {}
+    match kernel.reduction.kind.spec().gradient {
+        Gradient::SoftMax => {
+            aux.log_sum_exp = Some(Box::new(forward(ReductionKind::LogSumExp, "log-sum-exp")?))
+        }
+        Gradient::AtSelected { selection } => {
+            aux.selection = Some(Box::new(forward(selection, "selection")?))
+        }
+        Gradient::Zero | Gradient::Sum | Gradient::LogSumExp => {}
     }
     let plans = (0..kernel.params.len()).map(|pos| backward(kernel, pos)).collect::<Result<_, _>>()?;
     Ok((plans, aux))
 }
 
 fn backward(kernel: &Kernel, pos: usize) -> Result<Backward, DimError> {
-    use ReductionKind::*;
+    let gradient = kernel.reduction.kind.spec().gradient;
     let v = kernel.var(pos);
     let depends = kernel.graph.vars_of(kernel.formula).contains(&v)
         || kernel.formula2.is_some_and(|g| kernel.graph.vars_of(g).contains(&v));
-    if !depends || matches!(kernel.reduction.kind, ArgMin | ArgMax | ArgKMin) {
+    if !depends || gradient == Gradient::Zero {
         return Ok(Backward::Zero);
     }
     let var = kernel.graph.find_var(v);
@@ -95,7 +96,7 @@ fn backward(kernel: &Kernel, pos: usize) -> Result<Backward, DimError> {
     let outer = kernel.reduction.outer();
     // The backward reduction runs over the other index for an input of the reduced index.
     let over = if v.role == kernel.reduction.over { outer } else { kernel.reduction.over };
-    let sum = Reduction { kind: Sum, k: 1, over };
+    let sum = Reduction { kind: ReductionKind::Sum, k: 1, over };
     let sum_rows = v.role == Role::Param;
     let text = format!("gradient of {} with respect to `{}`", kernel.text, kernel.params[pos].name);
     let width = |x: &Extra| if *x == Extra::LogSumExp { 1 } else { values };
@@ -104,9 +105,10 @@ fn backward(kernel: &Kernel, pos: usize) -> Result<Backward, DimError> {
         let kernel = derived(kernel, Some(pos), &widths, phi, sum, text.clone())?;
         Ok(Backward::Reduction { kernel: Box::new(kernel), extras, sum_rows })
     };
-    match kernel.reduction.kind {
-        Sum => reduction(vec![Extra::Gradient], &|g, f, x| grad(g, f.0, x.var, x.extras[0])),
-        LogSumExp => reduction(vec![Extra::Gradient, Extra::Output], &|g, f, x| {
+    match gradient {
+        Gradient::Zero => Ok(Backward::Zero),
+        Gradient::Sum => reduction(vec![Extra::Gradient], &|g, f, x| grad(g, f.0, x.var, x.extras[0])),
+        Gradient::LogSumExp => reduction(vec![Extra::Gradient, Extra::Output], &|g, f, x| {
             // Phi = sum_c e_c exp(F - o_c) W_c, differentiated with e and o fixed.
             let (e, o) = (x.extras[0], x.extras[1]);
             let shifted = g.sub(f.0, o)?;
@@ -120,7 +122,7 @@ fn backward(kernel: &Kernel, pos: usize) -> Result<Backward, DimError> {
             let one = g.constant(1.0);
             grad(g, phi, x.var, one)
         }),
-        SumSoftMaxWeight => reduction(vec![Extra::Gradient, Extra::Output, Extra::LogSumExp], &|g, f, x| {
+        Gradient::SoftMax => reduction(vec![Extra::Gradient, Extra::Output, Extra::LogSumExp], &|g, f, x| {
             // Phi = exp(F - lse) (<e, V> - <e, out>), differentiated with e, out and lse fixed.
             let (e, o, l) = (x.extras[0], x.extras[1], x.extras[2]);
             let Some(v) = f.1 else { return Err("soft-max without its second formula".into()) };
@@ -133,11 +135,11 @@ fn backward(kernel: &Kernel, pos: usize) -> Result<Backward, DimError> {
             let one = g.constant(1.0);
             grad(g, phi, x.var, one)
         }),
-        _ => {
+        Gradient::AtSelected { .. } => {
             // Selections: Grad(F, v, E) for an incoming gradient E of F's dimension, evaluated
             // at the selected pairs. Its stages keep the forward kernel's sides.
             let phi: PhiBuilder = &|g, f, x| grad(g, f.0, x.var, x.extras[0]);
-            let same_sides = Reduction { kind: Sum, k: 1, over: kernel.reduction.over };
+            let same_sides = Reduction { kind: ReductionKind::Sum, k: 1, over: kernel.reduction.over };
             let kernel = derived(kernel, Some(pos), &[(Extra::Gradient, dim_f)], phi, same_sides, text)?;
             Ok(Backward::Selection { kernel: Box::new(kernel) })
         }

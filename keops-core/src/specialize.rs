@@ -10,7 +10,7 @@ use crate::codegen::program::{Program, program};
 use crate::codegen::{lower_kernel, ptx};
 use crate::diag::Diagnostics;
 use crate::ir::Role;
-use crate::reduction::ReductionKind;
+use crate::reduction::Accumulator;
 use crate::syntax::parse_kernel_text;
 
 /// What a kernel declares, with the dimensions given at run time as `None`.
@@ -157,8 +157,8 @@ pub fn specialize(text: &str, dims: &[usize]) -> Result<Specialized, String> {
 /// The interpreter's program of a kernel's forward pass, as `keops!` emits it.
 pub fn forward_program(kernel: &Kernel) -> Program {
     let lowered = lower_kernel(kernel);
-    let factored = match kernel.reduction.kind {
-        ReductionKind::Sum => lowered.factored(kernel),
+    let factored = match kernel.reduction.kind.spec().accumulator {
+        Accumulator::Sum => lowered.factored(kernel),
         _ => None,
     };
     match factored {

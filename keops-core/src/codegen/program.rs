@@ -17,7 +17,7 @@ use crate::codegen::rust::{constant, exp_regions};
 use crate::ir::DType;
 use crate::lower::{Inst, Operand, Staged, Val};
 use crate::prim::Prim;
-use crate::reduction::ReductionKind;
+use crate::reduction::Accumulator;
 
 /// A kernel's program as the interpreter runs it; the runtime's `interp::Program` has the same
 /// shape. Generated code embeds it as a constant ([`Program::tokens`]); kernels whose dimensions
@@ -129,16 +129,15 @@ pub fn program(kernel: &Kernel, lowered: &Lowered, products: bool) -> Program {
 
 /// The reduction, as the interpreter names it.
 fn reduction(kernel: &Kernel, products: bool) -> Reduction {
-    use ReductionKind::*;
-    match kernel.reduction.kind {
-        Sum if products => Reduction::SumOfProducts,
-        Sum => Reduction::Sum,
-        Min | ArgMin | MinArgMin => Reduction::Min,
-        Max | ArgMax | MaxArgMax => Reduction::Max,
-        KMin | ArgKMin | KMinArgKMin => Reduction::KMin(kernel.reduction.k),
-        LogSumExp if kernel.formula2.is_some() => Reduction::LogSumExpWeight,
-        LogSumExp => Reduction::LogSumExp,
-        SumSoftMaxWeight => Reduction::SumSoftMaxWeight,
+    match kernel.reduction.kind.spec().accumulator {
+        Accumulator::Sum if products => Reduction::SumOfProducts,
+        Accumulator::Sum => Reduction::Sum,
+        Accumulator::Extremum { max: false } => Reduction::Min,
+        Accumulator::Extremum { max: true } => Reduction::Max,
+        Accumulator::KMin => Reduction::KMin(kernel.reduction.k),
+        Accumulator::LogSumExp if kernel.formula2.is_some() => Reduction::LogSumExpWeight,
+        Accumulator::LogSumExp => Reduction::LogSumExp,
+        Accumulator::SoftMax => Reduction::SumSoftMaxWeight,
     }
 }
 

@@ -116,7 +116,7 @@ use crate::codegen::{Lowered, lower_kernel};
 use crate::ir::{DType, Role};
 use crate::lower::{Inst, Level, Operand, Program, Staged, Val};
 use crate::prim::Prim;
-use crate::reduction::{Reduction, ReductionKind};
+use crate::reduction::{Accumulator, Reduction, ReductionKind};
 
 /// The entry point of every module that reduces over all the reduced rows.
 pub const ENTRY: &str = "keops_reduce";
@@ -207,8 +207,8 @@ pub fn module(kernel: &Kernel, name: String) -> Module {
         spec.large = spec.large();
         spec
     };
-    let factored = match kernel.reduction.kind {
-        ReductionKind::Sum => lowered.factored(kernel),
+    let factored = match kernel.reduction.kind.spec().accumulator {
+        Accumulator::Sum => lowered.factored(kernel),
         _ => None,
     };
     if let Some(products) = &factored {
@@ -1467,14 +1467,12 @@ enum Rule {
 
 impl Rule {
     fn of(r: Reduction) -> Rule {
-        use ReductionKind::*;
-        match r.kind {
-            Sum => Rule::Sum,
-            Min | ArgMin | MinArgMin => Rule::Extremum { max: false },
-            Max | ArgMax | MaxArgMax => Rule::Extremum { max: true },
-            KMin | ArgKMin | KMinArgKMin => Rule::KMin { k: r.k },
-            LogSumExp => Rule::LogSumExp,
-            SumSoftMaxWeight => Rule::SoftMax,
+        match r.kind.spec().accumulator {
+            Accumulator::Sum => Rule::Sum,
+            Accumulator::Extremum { max } => Rule::Extremum { max },
+            Accumulator::KMin => Rule::KMin { k: r.k },
+            Accumulator::LogSumExp => Rule::LogSumExp,
+            Accumulator::SoftMax => Rule::SoftMax,
         }
     }
 

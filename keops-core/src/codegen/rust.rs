@@ -20,7 +20,7 @@ use crate::ir::Role;
 use crate::lower::{Inst, Operand, Program, Staged, Val};
 use crate::math::{ClampedExp, clamped_exp, exp_normal_bound};
 use crate::prim::Prim;
-use crate::reduction::ReductionKind;
+use crate::reduction::Accumulator;
 
 /// How the generated type is declared.
 pub struct TypeDecl {
@@ -440,8 +440,8 @@ fn kernel_def(
 ) -> TokenStream {
     let t = scalar_type(kernel.dtype);
     let lowered = lower_kernel(kernel);
-    let factored = match kernel.reduction.kind {
-        ReductionKind::Sum if values == Values::Reduced => lowered.factored(kernel),
+    let factored = match kernel.reduction.kind.spec().accumulator {
+        Accumulator::Sum if values == Values::Reduced => lowered.factored(kernel),
         _ => None,
     };
     let products = factored.is_some();
@@ -451,8 +451,10 @@ fn kernel_def(
             (quote!(::keops::__private::SumOfProducts), products, scaled)
         }
         None => {
-            let weighted =
-                matches!(kernel.reduction.kind, ReductionKind::LogSumExp | ReductionKind::SumSoftMaxWeight);
+            let weighted = matches!(
+                kernel.reduction.kind.spec().accumulator,
+                Accumulator::LogSumExp | Accumulator::SoftMax
+            );
             let scaled = lowered.weight_features().filter(|_| weighted && values == Values::Reduced);
             (reducer(kernel), lowered, scaled)
         }
@@ -599,30 +601,28 @@ const SCALED_BLOCK_ROWS: usize = 6;
 /// The SIMD registers a row's reduction state takes in the CPU kernel's inner loop, for a
 /// formula of width `nf` and weights of width `ng` (K-selections keep theirs in memory).
 fn state_registers(kernel: &Kernel, nf: usize, ng: usize) -> usize {
-    use ReductionKind::*;
-    match kernel.reduction.kind {
-        Sum => nf,
-        Min | ArgMin | MinArgMin | Max | ArgMax | MaxArgMax => 2 * nf,
-        KMin | ArgKMin | KMinArgKMin => 0,
-        LogSumExp => 1 + ng.max(1),
-        SumSoftMaxWeight => 2 + ng,
+    match kernel.reduction.kind.spec().accumulator {
+        Accumulator::Sum => nf,
+        Accumulator::Extremum { .. } => 2 * nf,
+        Accumulator::KMin => 0,
+        Accumulator::LogSumExp => 1 + ng.max(1),
+        Accumulator::SoftMax => 2 + ng,
     }
 }
 
 /// The runtime's reducer type for this kernel.
 fn reducer(kernel: &Kernel) -> TokenStream {
-    use ReductionKind::*;
-    match kernel.reduction.kind {
-        Sum => quote!(::keops::__private::Sum),
-        Min | ArgMin | MinArgMin => quote!(::keops::__private::Extremum<false>),
-        Max | ArgMax | MaxArgMax => quote!(::keops::__private::Extremum<true>),
-        KMin | ArgKMin | KMinArgKMin => {
+    match kernel.reduction.kind.spec().accumulator {
+        Accumulator::Sum => quote!(::keops::__private::Sum),
+        Accumulator::Extremum { max: false } => quote!(::keops::__private::Extremum<false>),
+        Accumulator::Extremum { max: true } => quote!(::keops::__private::Extremum<true>),
+        Accumulator::KMin => {
             let k = kernel.reduction.k;
             quote!(::keops::__private::KMin<#k>)
         }
-        LogSumExp if kernel.formula2.is_some() => quote!(::keops::__private::LogSumExpWeight),
-        LogSumExp => quote!(::keops::__private::LogSumExp),
-        SumSoftMaxWeight => quote!(::keops::__private::SumSoftMaxWeight),
+        Accumulator::LogSumExp if kernel.formula2.is_some() => quote!(::keops::__private::LogSumExpWeight),
+        Accumulator::LogSumExp => quote!(::keops::__private::LogSumExp),
+        Accumulator::SoftMax => quote!(::keops::__private::SumSoftMaxWeight),
     }
 }
 

@@ -1,0 +1,329 @@
+//! Reductions: what `Reduction_j` does with the values `F(p, x_i, y_j)`.
+//!
+//! The reduction table: each reduction is one [`ReductionSpec`] row, in the file of its
+//! family, holding what every backend, test and doc page reads: its names in both syntaxes,
+//! which formulas and options it takes, the widths of its result, the accumulator that
+//! computes it, how it is differentiated, the reference implementation in f64 that tests
+//! compare against, and its rows of the documentation's tables ([`doc`]).
+
+mod extremum;
+mod kmin;
+mod log_sum_exp;
+mod soft_max;
+mod sum;
+
+pub mod doc;
+
+use crate::ir::Role;
+
+/// The values of the formulas `(F, G)` at each pair of one output row, in order of the reduced
+/// index.
+pub type Pairs<'a> = &'a [(Vec<f64>, Vec<f64>)];
+
+/// One reduction: everything about it that does not depend on a backend.
+#[derive(Clone, Copy, Debug)]
+pub struct ReductionSpec {
+    pub kind: ReductionKind,
+    /// Prefix in the math syntax (`sum` in `sum_j`).
+    pub name: &'static str,
+    /// Name in KeOps (`reduction_op`).
+    pub keops: &'static str,
+    /// Other KeOps names that pykeops accepts for it.
+    pub keops_aliases: &'static [&'static str],
+    /// Takes the number K (`kmin_j::<K>`, KeOps' `opt_arg`).
+    pub takes_k: bool,
+    /// Whether a second formula is required, optional or not allowed.
+    pub second: Arity2,
+    /// Whether the first formula must be scalar.
+    pub scalar_formula: bool,
+    /// The width of the values part of an output row.
+    pub values: Width,
+    /// The width of the indices part of an output row.
+    pub indices: Width,
+    /// How backends compute it.
+    pub accumulator: Accumulator,
+    /// How its output is differentiated.
+    pub gradient: Gradient,
+    /// The reference implementation: reduces the values of one output row into `values` and
+    /// `indices` (sized by [`Reduction::widths`]), given the dimension of `F`.
+    pub reference: fn(&Reduction, Pairs, usize, &mut [f64], &mut [usize]),
+    /// What an output row holds, for the documentation's table (`F` of dimension `D`).
+    pub doc: &'static str,
+    /// What NaN, and infinities, among the values of `F` give, for the documentation's
+    /// numerics table.
+    pub numerics: [&'static str; 2],
+}
+
+/// Whether a reduction takes a second formula.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Arity2 {
+    None,
+    Optional,
+    Required,
+}
+
+/// The width of one part of an output row, from the dimensions of the formulas.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Width {
+    Zero,
+    /// The dimension of `F`.
+    F,
+    /// `K` times the dimension of `F`.
+    KF,
+    /// The dimension of the second formula.
+    G,
+    /// The dimension of the second formula, 1 without one.
+    GOrOne,
+}
+
+impl Width {
+    fn of(self, k: usize, dim_f: usize, dim_g: usize) -> usize {
+        match self {
+            Width::Zero => 0,
+            Width::F => dim_f,
+            Width::KF => k * dim_f,
+            Width::G => dim_g,
+            Width::GOrOne => dim_g.max(1),
+        }
+    }
+}
+
+/// How a reduction's running state is kept, updated and merged: what a backend implements,
+/// once per accumulator, for every reduction that uses it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Accumulator {
+    /// One sum per component.
+    Sum,
+    /// The best value of each component and its index (the first on ties).
+    Extremum { max: bool },
+    /// The `K` smallest values of each component, increasing, and their indices.
+    KMin,
+    /// A running maximum, then one rescaled sum per weight (a single weight 1 without a second
+    /// formula).
+    LogSumExp,
+    /// A running maximum, the rescaled sum of the weights, then one weighted sum per component
+    /// of `V`.
+    SoftMax,
+}
+
+/// How the gradient of `sum_r <a_r, e_r>` is computed (see [`crate::backward`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Gradient {
+    /// The output (indices) does not depend on the inputs differentiably.
+    Zero,
+    /// A sum of the derivative of `F` against `e`.
+    Sum,
+    /// A sum of the derivative of `e exp(F - a) W`, reading the forward output `a`.
+    LogSumExp,
+    /// A sum of the derivative of `exp(F - lse) (<e, V> - <e, a>)`, reading the forward output
+    /// and the log-sum-exp of `F` (an auxiliary kernel).
+    SoftMax,
+    /// The derivative of `F` at the pairs that `selection` (the reduction with indices, an
+    /// auxiliary kernel) selects: KeOps refuses these, this is the usual subgradient.
+    AtSelected { selection: ReductionKind },
+}
+
+/// Declares [`ReductionKind`] and its rows, in the order of [`ReductionKind::ALL`].
+macro_rules! reduction_table {
+    ($($variant:ident => $spec:path,)*) => {
+        /// The kinds of reduction, as in KeOps.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+        pub enum ReductionKind {
+            $($variant,)*
+        }
+
+        impl ReductionKind {
+            pub const ALL: &'static [ReductionKind] = &[$(ReductionKind::$variant,)*];
+
+            /// This reduction's row of the reduction table.
+            pub fn spec(self) -> &'static ReductionSpec {
+                match self {
+                    $(ReductionKind::$variant => &$spec,)*
+                }
+            }
+        }
+    };
+}
+
+reduction_table! {
+    Sum => sum::SUM,
+    Min => extremum::MIN,
+    Max => extremum::MAX,
+    ArgMin => extremum::ARG_MIN,
+    ArgMax => extremum::ARG_MAX,
+    MinArgMin => extremum::MIN_ARG_MIN,
+    MaxArgMax => extremum::MAX_ARG_MAX,
+    KMin => kmin::K_MIN,
+    ArgKMin => kmin::ARG_K_MIN,
+    KMinArgKMin => kmin::K_MIN_ARG_K_MIN,
+    LogSumExp => log_sum_exp::LOG_SUM_EXP,
+    SumSoftMaxWeight => soft_max::SUM_SOFT_MAX_WEIGHT,
+}
+
+impl ReductionKind {
+    /// Prefix in the math syntax (`sum` in `sum_j`).
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// Name in KeOps (`reduction_op`).
+    pub fn keops_name(self) -> &'static str {
+        self.spec().keops
+    }
+
+    pub fn from_name(name: &str) -> Option<ReductionKind> {
+        Self::ALL.iter().copied().find(|r| r.name() == name)
+    }
+
+    /// KeOps names, including the aliases pykeops accepts.
+    pub fn from_keops_name(name: &str) -> Option<ReductionKind> {
+        let spec = |r: &ReductionKind| r.spec();
+        Self::ALL.iter().copied().find(|r| spec(r).keops == name || spec(r).keops_aliases.contains(&name))
+    }
+
+    /// Takes the number K (`kmin_j::<K>`, KeOps' `opt_arg`).
+    pub fn takes_k(self) -> bool {
+        self.spec().takes_k
+    }
+
+    /// Whether a second formula is required, optional or not allowed.
+    pub fn second_formula(self) -> Arity2 {
+        self.spec().second
+    }
+
+    /// Whether the first formula must be scalar.
+    pub fn needs_scalar_formula(self) -> bool {
+        self.spec().scalar_formula
+    }
+
+    /// Whether the result has a values part.
+    pub fn has_values(self) -> bool {
+        self.spec().values != Width::Zero
+    }
+
+    /// Whether the result has an indices part.
+    pub fn has_indices(self) -> bool {
+        self.spec().indices != Width::Zero
+    }
+}
+
+/// A reduction: its kind, K for the K-reductions (1 otherwise), and the index it reduces over.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Reduction {
+    pub kind: ReductionKind,
+    pub k: usize,
+    /// The reduced index: `Role::J` for `sum_j` (KeOps `axis = 1`), `Role::I` for `sum_i`.
+    pub over: Role,
+}
+
+impl Reduction {
+    /// The index of the output rows.
+    pub fn outer(&self) -> Role {
+        match self.over {
+            Role::J => Role::I,
+            _ => Role::J,
+        }
+    }
+
+    /// Width of one output row of each part (values, indices), given the dimensions of the
+    /// formula and of the second formula (0 if absent).
+    pub fn widths(&self, dim_f: usize, dim_g: usize) -> (usize, usize) {
+        let spec = self.kind.spec();
+        (spec.values.of(self.k, dim_f, dim_g), spec.indices.of(self.k, dim_f, dim_g))
+    }
+
+    /// The reference implementation: reduces the values `(f_j, g_j)` of one output row, in
+    /// order of the reduced index, into `values` and `indices` (sized by [`Reduction::widths`]).
+    pub fn reduce_reference(&self, pairs: Pairs, dim_f: usize, values: &mut [f64], indices: &mut [usize]) {
+        (self.kind.spec().reference)(self, pairs, dim_f, values, indices)
+    }
+}
+
+/// `exp(f - m)`, the weight of `f` relative to the maximum `m`, taken as 1 when `f == m` (also
+/// for infinite `m`, where the difference is NaN). So log-sum-exp of only -inf values is -inf
+/// and of values including +inf is +inf; the soft-max averages over the values equal to the
+/// maximum when it is infinite. NaN stays NaN.
+fn weight(f: f64, m: f64) -> f64 {
+    if f == m { 1.0 } else { (f - m).exp() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(kind: ReductionKind, k: usize) -> Reduction {
+        Reduction { kind, k, over: Role::J }
+    }
+
+    fn pairs(values: &[f64]) -> Vec<(Vec<f64>, Vec<f64>)> {
+        values.iter().map(|&v| (vec![v], vec![])).collect()
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for &kind in ReductionKind::ALL {
+            assert_eq!(ReductionKind::from_name(kind.name()), Some(kind));
+            assert_eq!(ReductionKind::from_keops_name(kind.keops_name()), Some(kind));
+        }
+    }
+
+    #[test]
+    fn ties_resolve_to_the_lowest_index() {
+        let p = pairs(&[3.0, 1.0, 2.0, 1.0]);
+        let mut v = [0.0];
+        let mut i = [0];
+        r(ReductionKind::MinArgMin, 1).reduce_reference(&p, 1, &mut v, &mut i);
+        assert_eq!((v[0], i[0]), (1.0, 1));
+        let mut v = [0.0; 3];
+        let mut i = [0; 3];
+        r(ReductionKind::KMinArgKMin, 3).reduce_reference(&p, 1, &mut v, &mut i);
+        assert_eq!(v, [1.0, 1.0, 2.0]);
+        assert_eq!(i, [1, 3, 2]);
+    }
+
+    #[test]
+    fn empty_sets_give_identities() {
+        let mut v = [1.0];
+        let mut i = [7];
+        r(ReductionKind::Sum, 1).reduce_reference(&[], 1, &mut v, &mut i);
+        assert_eq!(v[0], 0.0);
+        r(ReductionKind::Min, 1).reduce_reference(&[], 1, &mut v, &mut i);
+        assert_eq!(v[0], f64::INFINITY);
+        r(ReductionKind::Max, 1).reduce_reference(&[], 1, &mut v, &mut i);
+        assert_eq!(v[0], f64::NEG_INFINITY);
+        r(ReductionKind::LogSumExp, 1).reduce_reference(&[], 1, &mut v, &mut i);
+        assert_eq!(v[0], f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn logsumexp_is_stable() {
+        let p = pairs(&[1e4, 1e4]);
+        let mut v = [0.0];
+        r(ReductionKind::LogSumExp, 1).reduce_reference(&p, 1, &mut v, &mut []);
+        assert!((v[0] - (1e4 + 2f64.ln())).abs() < 1e-9);
+    }
+
+    #[test]
+    fn log_sum_exp_and_soft_max_take_the_limits_at_infinities() {
+        let (inf, nan) = (f64::INFINITY, f64::NAN);
+        let lse = |values: &[f64]| {
+            let mut v = [0.0];
+            r(ReductionKind::LogSumExp, 1).reduce_reference(&pairs(values), 1, &mut v, &mut []);
+            v[0]
+        };
+        assert_eq!(lse(&[-inf, -inf]), -inf);
+        assert_eq!(lse(&[1.0, inf, 2.0]), inf);
+        assert_eq!(lse(&[inf, inf]), inf);
+        assert!(lse(&[1.0, nan]).is_nan());
+        assert!(lse(&[inf, nan]).is_nan());
+        let softmax = |f: &[f64], w: &[f64]| {
+            let p: Vec<_> = f.iter().zip(w).map(|(&f, &w)| (vec![f], vec![w])).collect();
+            let mut v = [0.0];
+            r(ReductionKind::SumSoftMaxWeight, 1).reduce_reference(&p, 1, &mut v, &mut []);
+            v[0]
+        };
+        assert_eq!(softmax(&[-inf, -inf], &[1.0, 3.0]), 2.0);
+        assert_eq!(softmax(&[0.0, inf, 5.0, inf], &[1.0, 2.0, 3.0, 6.0]), 4.0);
+        assert!(softmax(&[], &[]).is_nan());
+    }
+}
