@@ -568,6 +568,8 @@ fn convert<T: Real>(p: &data::Program) -> Result<Program<T>> {
         data::Reduction::KMin(k) => Reduction::KMin(k),
         data::Reduction::LogSumExp => Reduction::LogSumExp,
         data::Reduction::LogSumExpWeight => Reduction::LogSumExpWeight,
+        data::Reduction::MaxSumShiftExp => Reduction::MaxSumShiftExp,
+        data::Reduction::MaxSumShiftExpWeight => Reduction::MaxSumShiftExpWeight,
         data::Reduction::SumSoftMaxWeight => Reduction::SumSoftMaxWeight,
     };
     Ok(Program { outer: prepass(&p.outer)?, inner: prepass(&p.inner)?, pair, reduction })

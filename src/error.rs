@@ -37,7 +37,8 @@ pub enum Error {
     /// given: the formula's dimension rules refuse them, or they are missing.
     Dimensions { reason: String },
     /// The gradient with respect to `var` cannot be taken: an operation of the formula is not
-    /// differentiable with respect to an operand that depends on it (as in KeOps).
+    /// differentiable with respect to an operand that depends on it (as in KeOps), or the
+    /// reduction has no gradient (`Max_SumShiftExp`).
     NotDifferentiable { var: &'static str, reason: String },
 }
 

@@ -67,7 +67,8 @@
 //!   `axis = 0` (0, the default as in pykeops, reduces over i, one output row per j; 1 over
 //!   j, one row per i), `dtype = f32` or `f64` (or
 //!   `"float32"`, `"float64"`; default f32), `opt_arg = K` for the K-reductions, and
-//!   `formula2 = "..."` for `SumSoftMaxWeight` and weighted `LogSumExp`.
+//!   `formula2 = "..."` for `SumSoftMaxWeight` and the weighted `LogSumExp` and
+//!   `Max_SumShiftExp` (see [Reductions](#reductions)).
 //! - **Errors** in the strings are compile errors that quote the offending part and give its
 //!   column (a span cannot point inside a string literal on stable Rust).
 //!

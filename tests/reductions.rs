@@ -3,8 +3,11 @@
 
 mod common;
 
-use common::{check_gradients, check_inputs, check_reference};
+use common::{
+    check_gradients, check_inputs, check_recorded, check_reference, checked, random_inputs, recorded_case,
+};
 use keops::{Kernel, keops};
+use keops_core::reduction::Gradient;
 
 const SIZES: &[(usize, usize)] = &[(0, 5), (5, 0), (1, 1), (3, 2), (7, 33), (61, 1100), (300, 47)];
 
@@ -23,8 +26,27 @@ fn forward<K: Kernel>(k: &K) {
 }
 
 /// Backward kernels against finite differences of the forward kernel, with respect to the
-/// i-variable, the j-variables and the parameter.
+/// i-variable, the j-variables and the parameter; for a reduction without a gradient, the
+/// error that says why for the inputs its formulas read (zero for the others).
 fn gradient<K: Kernel<T = f64>>(k: &K) {
+    if let Gradient::Refused(why) = checked(k).reduction.kind.spec().gradient {
+        let inputs = random_inputs(k, 3, 4, -1.0, 1.0, 300);
+        let e = vec![1.0; k.eval_flat(&inputs).unwrap().len()];
+        let mut refused = 0;
+        for (pos, var) in k.info().vars.iter().enumerate() {
+            match k.grad_flat(pos, &inputs, &e) {
+                Err(keops::Error::NotDifferentiable { var: v, reason })
+                    if (v, &reason[..]) == (var.name, why) =>
+                {
+                    refused += 1
+                }
+                Ok(g) if g.iter().all(|&x| x == 0.0) => {}
+                other => panic!("{}: gradient of `{}`: {other:?}", k.info().formula, var.name),
+            }
+        }
+        assert!(refused > 0, "{}: no input refused its gradient", k.info().formula);
+        return;
+    }
     for (seed, &(m, n)) in [(1, 1), (5, 2), (13, 40), (0, 3), (37, 19)].iter().enumerate() {
         check_gradients(k, m, n, -1.0, 1.0, 300 + seed as u64);
     }
@@ -302,4 +324,55 @@ fn the_requested_portable_width_is_used() {
     if std::env::var("KEOPS_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("wide")) {
         assert_eq!(keops::cpu_simd(), "wide", "KEOPS_SIMD=wide needs the `all-tiers` feature");
     }
+}
+
+/// KeOps' raw log-sum-exps, the maximum `m` then the sums of `exp(F - m) W`, as pykeops 2.3
+/// computes them (`tests/data/keops_reductions`, made by `make.py` there).
+#[test]
+fn max_sum_shift_exp_as_pykeops() {
+    const F: &str = "-SqDist(x, y) * 4";
+    let xy = ["x = Vi(3)", "y = Vj(3)"];
+    let case = |name| recorded_case("keops_reductions", name);
+    let k = keops::genred!(
+        "-SqDist(x, y) * 4",
+        ["x = Vi(3)", "y = Vj(3)"],
+        reduction = "Max_SumShiftExp",
+        axis = 1,
+        dtype = f64
+    );
+    check_recorded(&k, case("max_sumshiftexp_j"), F, &xy, 1e-12);
+    let k = keops::genred!(
+        "-SqDist(x, y) * 4",
+        ["x = Vi(3)", "y = Vj(3)"],
+        reduction = "Max_SumShiftExp",
+        axis = 0,
+        dtype = f64
+    );
+    check_recorded(&k, case("max_sumshiftexp_i"), F, &xy, 1e-12);
+    let k = keops::genred!(
+        "-SqDist(x, y) * 4",
+        ["x = Vi(3)", "y = Vj(3)"],
+        reduction = "Max_SumShiftExp",
+        axis = 1,
+        dtype = f32
+    );
+    check_recorded(&k, case("max_sumshiftexp_j_f32"), F, &xy, 1e-5);
+    let k = keops::genred!(
+        "-SqDist(x, y) * 4",
+        ["x = Vi(3)", "y = Vj(3)", "b = Vj(2)"],
+        reduction = "Max_SumShiftExpWeight",
+        formula2 = "b",
+        axis = 1,
+        dtype = f64
+    );
+    check_recorded(&k, case("max_sumshiftexpweight_j"), F, &["x = Vi(3)", "y = Vj(3)", "b = Vj(2)"], 1e-12);
+    let k = keops::genred!(
+        "-SqDist(x, y) * 4",
+        ["x = Vi(3)", "y = Vj(3)", "a = Vi(2)"],
+        reduction = "Max_SumShiftExpWeight",
+        formula2 = "a",
+        axis = 0,
+        dtype = f64
+    );
+    check_recorded(&k, case("max_sumshiftexpweight_i"), F, &["x = Vi(3)", "y = Vj(3)", "a = Vi(2)"], 1e-12);
 }

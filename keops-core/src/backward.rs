@@ -72,7 +72,7 @@ pub fn plan(kernel: &Kernel) -> Result<(Vec<Backward>, Auxiliary), DimError> {
         Gradient::AtSelected { selection } => {
             aux.selection = Some(Box::new(forward(selection, "selection")?))
         }
-        Gradient::Zero | Gradient::Sum | Gradient::LogSumExp => {}
+        Gradient::Zero | Gradient::Sum | Gradient::LogSumExp | Gradient::Refused(_) => {}
     }
     let plans = (0..kernel.params.len()).map(|pos| backward(kernel, pos)).collect::<Result<_, _>>()?;
     Ok((plans, aux))
@@ -107,6 +107,7 @@ fn backward(kernel: &Kernel, pos: usize) -> Result<Backward, DimError> {
     };
     match gradient {
         Gradient::Zero => Ok(Backward::Zero),
+        Gradient::Refused(reason) => Ok(Backward::Refused(reason.into())),
         Gradient::Sum => reduction(vec![Extra::Gradient], &|g, f, x| grad(g, f.0, x.var, x.extras[0])),
         Gradient::LogSumExp => reduction(vec![Extra::Gradient, Extra::Output], &|g, f, x| {
             // Phi = sum_c e_c exp(F - o_c) W_c, differentiated with e and o fixed.

@@ -1035,10 +1035,11 @@ fn settled_step_chunks<K: KernelDef, M: Math<K::T>, R: RunningMax<K>>(
     }
 }
 
-/// `logsumexp_j F`: `log sum_j exp(F)`, computed online and stably.
-pub struct LogSumExp;
+/// `logsumexp_j F`: `log sum_j exp(F)`, computed online and stably. With `RAW`, KeOps'
+/// `Max_SumShiftExp`: the state itself, the maximum `m` then the sum of `exp(F - m)`.
+pub struct LogSumExp<const RAW: bool = false>;
 
-impl<K: KernelDef> Reducer<K> for LogSumExp {
+impl<K: KernelDef, const RAW: bool> Reducer<K> for LogSumExp<RAW> {
     type Acc<M: Math<K::T>> = (M::V, [M::V; 1]);
 
     #[inline(always)]
@@ -1129,12 +1130,16 @@ impl<K: KernelDef> Reducer<K> for LogSumExp {
 
     #[inline(always)]
     fn finalize(acc: &Self::Acc<Scalar<K>>, values: &mut [K::T], _: &mut [usize]) {
-        let s = Scalar::<K>::default();
-        values[0] = s.add(acc.0, K::T::log(s, acc.1[0]));
+        if RAW {
+            values.copy_from_slice(&[acc.0, acc.1[0]]);
+        } else {
+            let s = Scalar::<K>::default();
+            values[0] = s.add(acc.0, K::T::log(s, acc.1[0]));
+        }
     }
 }
 
-impl<K: KernelDef> RunningMax<K> for LogSumExp {
+impl<K: KernelDef, const RAW: bool> RunningMax<K> for LogSumExp<RAW> {
     const FLOOR: Option<f64> = Some(NEGLIGIBLE_EXPONENT);
 
     #[inline(always)]
@@ -1159,10 +1164,11 @@ impl<K: KernelDef> RunningMax<K> for LogSumExp {
     }
 }
 
-/// `logsumexp_j(F, W)`: `log sum_j exp(F) W`, component-wise in `W`, computed online.
-pub struct LogSumExpWeight;
+/// `logsumexp_j(F, W)`: `log sum_j exp(F) W`, component-wise in `W`, computed online. With
+/// `RAW`, KeOps' `Max_SumShiftExpWeight`: the maximum `m`, then the sums of `exp(F - m) W`.
+pub struct LogSumExpWeight<const RAW: bool = false>;
 
-impl<K: KernelDef> Reducer<K> for LogSumExpWeight {
+impl<K: KernelDef, const RAW: bool> Reducer<K> for LogSumExpWeight<RAW> {
     type Acc<M: Math<K::T>> = (M::V, K::G<M::V>);
 
     #[inline(always)]
@@ -1253,14 +1259,20 @@ impl<K: KernelDef> Reducer<K> for LogSumExpWeight {
 
     #[inline(always)]
     fn finalize(acc: &Self::Acc<Scalar<K>>, values: &mut [K::T], _: &mut [usize]) {
-        let s = Scalar::<K>::default();
-        for (v, &sum) in values.iter_mut().zip(acc.1.as_ref()) {
-            *v = s.add(acc.0, K::T::log(s, sum));
+        if RAW {
+            let (max, sums) = values.split_first_mut().expect("a maximum, then the sums");
+            *max = acc.0;
+            sums.copy_from_slice(acc.1.as_ref());
+        } else {
+            let s = Scalar::<K>::default();
+            for (v, &sum) in values.iter_mut().zip(acc.1.as_ref()) {
+                *v = s.add(acc.0, K::T::log(s, sum));
+            }
         }
     }
 }
 
-impl<K: KernelDef> RunningMax<K> for LogSumExpWeight {
+impl<K: KernelDef, const RAW: bool> RunningMax<K> for LogSumExpWeight<RAW> {
     #[inline(always)]
     fn max<M: Math<K::T>>(acc: &Self::Acc<M>) -> M::V {
         acc.0

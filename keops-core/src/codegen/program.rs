@@ -111,6 +111,8 @@ pub enum Reduction {
     KMin(usize),
     LogSumExp,
     LogSumExpWeight,
+    MaxSumShiftExp,
+    MaxSumShiftExpWeight,
     SumSoftMaxWeight,
 }
 
@@ -135,8 +137,10 @@ fn reduction(kernel: &Kernel, products: bool) -> Reduction {
         Accumulator::Extremum { max: false } => Reduction::Min,
         Accumulator::Extremum { max: true } => Reduction::Max,
         Accumulator::KMin => Reduction::KMin(kernel.reduction.k),
-        Accumulator::LogSumExp if kernel.formula2.is_some() => Reduction::LogSumExpWeight,
-        Accumulator::LogSumExp => Reduction::LogSumExp,
+        Accumulator::LogSumExp { raw: false } if kernel.formula2.is_some() => Reduction::LogSumExpWeight,
+        Accumulator::LogSumExp { raw: false } => Reduction::LogSumExp,
+        Accumulator::LogSumExp { raw: true } if kernel.formula2.is_some() => Reduction::MaxSumShiftExpWeight,
+        Accumulator::LogSumExp { raw: true } => Reduction::MaxSumShiftExp,
         Accumulator::SoftMax => Reduction::SumSoftMaxWeight,
     }
 }

@@ -1459,8 +1459,8 @@ enum Rule {
     /// The `k` smallest values, increasing, and their indices, slot-major.
     KMin { k: usize },
     /// Running maximum, then one sum per weight (a single implicit weight 1 without a second
-    /// formula).
-    LogSumExp,
+    /// formula); `raw` writes them out rather than their log-sum-exps.
+    LogSumExp { raw: bool },
     /// Running maximum, sum of the weights, then one weighted sum per component of `V`.
     SoftMax,
 }
@@ -1471,14 +1471,14 @@ impl Rule {
             Accumulator::Sum => Rule::Sum,
             Accumulator::Extremum { max } => Rule::Extremum { max },
             Accumulator::KMin => Rule::KMin { k: r.k },
-            Accumulator::LogSumExp => Rule::LogSumExp,
+            Accumulator::LogSumExp { raw } => Rule::LogSumExp { raw },
             Accumulator::SoftMax => Rule::SoftMax,
         }
     }
 
     /// Whether tiles accumulate apart and merge into the total (the block sum).
     fn tiled(self) -> bool {
-        matches!(self, Rule::Sum | Rule::LogSumExp | Rule::SoftMax)
+        matches!(self, Rule::Sum | Rule::LogSumExp { .. } | Rule::SoftMax)
     }
 
     /// Whether each component of the formula has its own part of the state (its value and
@@ -1493,7 +1493,7 @@ impl Rule {
             Rule::Sum => (nf, 0),
             Rule::Extremum { .. } => (nf, nf),
             Rule::KMin { k } => (k * nf, k * nf),
-            Rule::LogSumExp => (1 + ng.max(1), 0),
+            Rule::LogSumExp { .. } => (1 + ng.max(1), 0),
             Rule::SoftMax => (2 + ng, 0),
         }
     }
@@ -1570,10 +1570,10 @@ impl Rule {
         let t = w.ty();
         let first = match self {
             Rule::Sum => 0.0,
-            Rule::Extremum { max: true, .. } | Rule::LogSumExp | Rule::SoftMax => f64::NEG_INFINITY,
+            Rule::Extremum { max: true, .. } | Rule::LogSumExp { .. } | Rule::SoftMax => f64::NEG_INFINITY,
             Rule::Extremum { max: false, .. } | Rule::KMin { .. } => f64::INFINITY,
         };
-        let rest = if matches!(self, Rule::LogSumExp | Rule::SoftMax) { 0.0 } else { first };
+        let rest = if matches!(self, Rule::LogSumExp { .. } | Rule::SoftMax) { 0.0 } else { first };
         for (n, v) in s.vals.iter().enumerate() {
             let c = w.literal(if n == 0 { first } else { rest });
             match v {
@@ -1606,7 +1606,7 @@ impl Rule {
                     self.step_component(w, s, f.len(), c, x, j);
                 }
             }
-            Rule::LogSumExp | Rule::SoftMax => {
+            Rule::LogSumExp { .. } | Rule::SoftMax => {
                 let weights = self.weights(w, g);
                 add_exp(w, &s.vals[0], &s.vals[1..], &f[0], &weights);
             }
@@ -1618,8 +1618,8 @@ impl Rule {
     fn weights(self, w: &Ptx, g: &[String]) -> Vec<Loc> {
         let one = w.literal(1.0);
         let weights: Vec<String> = match self {
-            Rule::LogSumExp if g.is_empty() => vec![one],
-            Rule::LogSumExp => g.to_vec(),
+            Rule::LogSumExp { .. } if g.is_empty() => vec![one],
+            Rule::LogSumExp { .. } => g.to_vec(),
             _ => std::iter::once(one).chain(g.iter().cloned()).collect(),
         };
         weights.into_iter().map(Loc::Reg).collect()
@@ -1641,7 +1641,7 @@ impl Rule {
                     (0..k).map(|n| (&s.vals[n * nf + c], &s.idx[n * nf + c])).collect();
                 insert(w, &slots, x, j);
             }
-            Rule::LogSumExp | Rule::SoftMax => unreachable!("not a per-component reduction"),
+            Rule::LogSumExp { .. } | Rule::SoftMax => unreachable!("not a per-component reduction"),
         }
     }
 
@@ -1657,7 +1657,7 @@ impl Rule {
                     w.put(a, &r);
                 }
             }
-            Rule::LogSumExp | Rule::SoftMax => {
+            Rule::LogSumExp { .. } | Rule::SoftMax => {
                 let f = w.get(&later.vals[0]);
                 add_exp(w, &s.vals[0], &s.vals[1..], &f, &later.vals[1..])
             }
@@ -1707,7 +1707,15 @@ impl Rule {
                     }
                 }
             }
-            Rule::LogSumExp => {
+            Rule::LogSumExp { raw: true } => {
+                let mx = w.get(&s.vals[0]);
+                out(w, mx);
+                for sum in &s.vals[1..] {
+                    let sum = w.get(sum);
+                    out(w, sum);
+                }
+            }
+            Rule::LogSumExp { raw: false } => {
                 let mx = w.get(&s.vals[0]);
                 for sum in &s.vals[1..] {
                     let sum = w.get(sum);

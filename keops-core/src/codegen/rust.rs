@@ -453,7 +453,7 @@ fn kernel_def(
         None => {
             let weighted = matches!(
                 kernel.reduction.kind.spec().accumulator,
-                Accumulator::LogSumExp | Accumulator::SoftMax
+                Accumulator::LogSumExp { .. } | Accumulator::SoftMax
             );
             let scaled = lowered.weight_features().filter(|_| weighted && values == Values::Reduced);
             (reducer(kernel), lowered, scaled)
@@ -605,7 +605,7 @@ fn state_registers(kernel: &Kernel, nf: usize, ng: usize) -> usize {
         Accumulator::Sum => nf,
         Accumulator::Extremum { .. } => 2 * nf,
         Accumulator::KMin => 0,
-        Accumulator::LogSumExp => 1 + ng.max(1),
+        Accumulator::LogSumExp { .. } => 1 + ng.max(1),
         Accumulator::SoftMax => 2 + ng,
     }
 }
@@ -620,8 +620,15 @@ fn reducer(kernel: &Kernel) -> TokenStream {
             let k = kernel.reduction.k;
             quote!(::keops::__private::KMin<#k>)
         }
-        Accumulator::LogSumExp if kernel.formula2.is_some() => quote!(::keops::__private::LogSumExpWeight),
-        Accumulator::LogSumExp => quote!(::keops::__private::LogSumExp),
+        Accumulator::LogSumExp { raw: false } if kernel.formula2.is_some() => {
+            quote!(::keops::__private::LogSumExpWeight)
+        }
+        Accumulator::LogSumExp { raw: false } => quote!(::keops::__private::LogSumExp),
+        // The same reducers, writing out their state.
+        Accumulator::LogSumExp { raw: true } if kernel.formula2.is_some() => {
+            quote!(::keops::__private::LogSumExpWeight<true>)
+        }
+        Accumulator::LogSumExp { raw: true } => quote!(::keops::__private::LogSumExp<true>),
         Accumulator::SoftMax => quote!(::keops::__private::SumSoftMaxWeight),
     }
 }

@@ -48,6 +48,7 @@ fn gradient(spec: &ReductionSpec) -> &'static str {
         Gradient::Zero => "zero",
         Gradient::Sum | Gradient::LogSumExp | Gradient::SoftMax => "as KeOps",
         Gradient::AtSelected { .. } => "at the selected pairs (KeOps has none)",
+        Gradient::Refused(_) => "none",
     }
 }
 

@@ -12,7 +12,7 @@ pub const LOG_SUM_EXP: ReductionSpec = ReductionSpec {
     scalar_formula: true,
     values: Width::GOrOne,
     indices: Width::Zero,
-    accumulator: Accumulator::LogSumExp,
+    accumulator: Accumulator::LogSumExp { raw: false },
     gradient: Gradient::LogSumExp,
     reference,
     doc: "`log sum_j exp(F)` (`F` scalar), or with a weight `W`, `log sum_j exp(F) W`, component-wise in `W`",

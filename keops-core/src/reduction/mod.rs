@@ -9,6 +9,7 @@
 mod extremum;
 mod kmin;
 mod log_sum_exp;
+mod max_sum_shift_exp;
 mod soft_max;
 mod sum;
 
@@ -74,6 +75,8 @@ pub enum Width {
     G,
     /// The dimension of the second formula, 1 without one.
     GOrOne,
+    /// One more than [`Width::GOrOne`].
+    OnePlusGOrOne,
 }
 
 impl Width {
@@ -84,6 +87,7 @@ impl Width {
             Width::KF => k * dim_f,
             Width::G => dim_g,
             Width::GOrOne => dim_g.max(1),
+            Width::OnePlusGOrOne => 1 + dim_g.max(1),
         }
     }
 }
@@ -98,9 +102,9 @@ pub enum Accumulator {
     Extremum { max: bool },
     /// The `K` smallest values of each component, increasing, and their indices.
     KMin,
-    /// A running maximum, then one rescaled sum per weight (a single weight 1 without a second
-    /// formula).
-    LogSumExp,
+    /// A running maximum `m`, then one rescaled sum `s` per weight (a single weight 1 without a
+    /// second formula); the output is `m + log s`, or with `raw`, `m` then `s`.
+    LogSumExp { raw: bool },
     /// A running maximum, the rescaled sum of the weights, then one weighted sum per component
     /// of `V`.
     SoftMax,
@@ -121,6 +125,8 @@ pub enum Gradient {
     /// The derivative of `F` at the pairs that `selection` (the reduction with indices, an
     /// auxiliary kernel) selects: KeOps refuses these, this is the usual subgradient.
     AtSelected { selection: ReductionKind },
+    /// None: asking for it is an error that gives this reason.
+    Refused(&'static str),
 }
 
 /// Declares [`ReductionKind`] and its rows, in the order of [`ReductionKind::ALL`].
@@ -157,6 +163,7 @@ reduction_table! {
     ArgKMin => kmin::ARG_K_MIN,
     KMinArgKMin => kmin::K_MIN_ARG_K_MIN,
     LogSumExp => log_sum_exp::LOG_SUM_EXP,
+    MaxSumShiftExp => max_sum_shift_exp::MAX_SUM_SHIFT_EXP,
     SumSoftMaxWeight => soft_max::SUM_SOFT_MAX_WEIGHT,
 }
 

@@ -84,7 +84,7 @@ impl<T: Real> WithMath<T> for Interpret<'_, T> {
         let Call { inputs, outer_rows, inner_rows, values, indices } = call;
         let outer = features(&program.outer, info, inputs, outer_rows);
         let inner = pack(m, &program.inner, info, inputs, inner_rows);
-        let rule = Rule { kind: program.reduction, nf: program.pair.f.len(), ng: program.pair.g.len() };
+        let rule = Rule::new(program.reduction, program.pair.f.len(), program.pair.g.len());
         let (vw, iw) = (info.value_width, info.index_width);
         let copied = copied_features(program);
         let rows = Rows {

@@ -155,6 +155,10 @@ pub enum Reduction {
     LogSumExp,
     /// A log-sum-exp with weights `g`.
     LogSumExpWeight,
+    /// A log-sum-exp's state (KeOps' `Max_SumShiftExp`): the maximum, then the sum.
+    MaxSumShiftExp,
+    /// A weighted log-sum-exp's state: the maximum, then the sums.
+    MaxSumShiftExpWeight,
     SumSoftMaxWeight,
 }
 
@@ -194,8 +198,8 @@ impl<T: 'static> Program<T> {
         });
         let widths = match self.reduction {
             Reduction::SumOfProducts => pair.g.len() == pair.f.len(),
-            Reduction::LogSumExp => pair.f.len() == 1,
-            Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
+            Reduction::LogSumExp | Reduction::MaxSumShiftExp => pair.f.len() == 1,
+            Reduction::LogSumExpWeight | Reduction::MaxSumShiftExpWeight | Reduction::SumSoftMaxWeight => {
                 pair.f.len() == 1 && !pair.g.is_empty()
             }
             Reduction::KMin(k) => k > 0,

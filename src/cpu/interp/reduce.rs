@@ -18,12 +18,26 @@ pub(super) struct State<T: Real, M: Math<T>> {
 /// A reduction of `nf` components (and `ng` weights or second factors).
 #[derive(Clone, Copy)]
 pub(super) struct Rule {
-    pub kind: Reduction,
-    pub nf: usize,
-    pub ng: usize,
+    /// The reduction; the raw log-sum-exps are their log-sum-exps here (see [`Rule::new`]), so
+    /// the arms that name them never see them.
+    kind: Reduction,
+    nf: usize,
+    ng: usize,
+    /// Whether the output is the log-sum-exp's state rather than its value.
+    raw: bool,
 }
 
 impl Rule {
+    /// The rule of `kind`: the raw log-sum-exps run as their log-sum-exps, and write out their
+    /// state.
+    pub fn new(kind: Reduction, nf: usize, ng: usize) -> Rule {
+        match kind {
+            Reduction::MaxSumShiftExp => Rule { kind: Reduction::LogSumExp, nf, ng, raw: true },
+            Reduction::MaxSumShiftExpWeight => Rule { kind: Reduction::LogSumExpWeight, nf, ng, raw: true },
+            _ => Rule { kind, nf, ng, raw: false },
+        }
+    }
+
     /// Whether rows are reduced tile by tile (KeOps' block sum), as in the compiled kernels.
     #[inline(always)]
     pub fn tiled(self) -> bool {
@@ -151,7 +165,11 @@ impl Rule {
                     });
                 }
             }
-            Reduction::LogSumExp | Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
+            Reduction::LogSumExp
+            | Reduction::LogSumExpWeight
+            | Reduction::SumSoftMaxWeight
+            | Reduction::MaxSumShiftExp
+            | Reduction::MaxSumShiftExpWeight => {
                 let one = m.splat(T::ONE);
                 let kind = self.kind;
                 let weight = |k: usize, u: usize| match kind {
@@ -184,7 +202,11 @@ impl Rule {
                     *a = m.add(*a, x);
                 }
             }
-            Reduction::LogSumExp | Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
+            Reduction::LogSumExp
+            | Reduction::LogSumExpWeight
+            | Reduction::SumSoftMaxWeight
+            | Reduction::MaxSumShiftExp
+            | Reduction::MaxSumShiftExpWeight => {
                 let (mx, sums) = acc.v.split_first_mut().expect("a running maximum");
                 add_exp(m, mx, sums, later.v[0], |k| later.v[1 + k], None);
             }
@@ -242,7 +264,11 @@ impl Rule {
                     }
                 }
             }
-            Reduction::LogSumExp | Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
+            Reduction::LogSumExp
+            | Reduction::LogSumExpWeight
+            | Reduction::SumSoftMaxWeight
+            | Reduction::MaxSumShiftExp
+            | Reduction::MaxSumShiftExpWeight => {
                 let n = self.sums();
                 let maxima = lanes(m, acc.v[0]);
                 let sums: Vec<_> = acc.v[1..].iter().map(|&v| lanes(m, v)).collect();
@@ -255,6 +281,9 @@ impl Rule {
                     for (v, &num) in values.iter_mut().zip(&total[1..]) {
                         *v = s.div(num, total[0]);
                     }
+                } else if self.raw {
+                    values[0] = mx;
+                    values[1..].copy_from_slice(&total);
                 } else {
                     for (v, &sum) in values.iter_mut().zip(&total) {
                         *v = s.add(mx, T::log(s, sum));
