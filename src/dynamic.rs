@@ -395,7 +395,7 @@ fn gpu_module(s: &Specialized) -> GpuModule {
     let m = s.gpu_module("DynKernel");
     GpuModule {
         name: "DynKernel",
-        ptx: Box::leak(m.text.into_boxed_str()),
+        ptx: Box::leak(m.ptx.into_boxed_str()),
         block: m.block,
         shared_per_thread: m.shared_per_thread,
         partial_widths: m.partial_widths,

@@ -52,22 +52,7 @@ impl<V: Copy + Send + Sync, const N: usize> Array<V> for [V; N] {
     }
 }
 
-/// A kernel's GPU module, as generated code embeds it: the PTX text (entry points
-/// `keops_reduce`, `keops_reduce_2d`, `keops_merge`; keops-core's `codegen::ptx` documents the
-/// ABI) and its launch geometry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GpuModule {
-    /// The kernel type's name (`GaussConv`, `GaussConv__Grad0`, ...).
-    pub name: &'static str,
-    /// The PTX text.
-    pub ptx: &'static str,
-    /// Threads per block of the reductions.
-    pub block: u32,
-    /// Bytes of dynamic shared memory per thread of those blocks.
-    pub shared_per_thread: u32,
-    /// Floats and indices of one partial result of the 2D scheme.
-    pub partial_widths: (u32, u32),
-}
+pub use keops_abi::GpuModule;
 
 /// `(name, ptx)` of a module, for `ptx_modules()` (empty strings for none).
 pub const fn ptx_entry(module: Option<GpuModule>) -> (&'static str, &'static str) {

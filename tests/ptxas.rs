@@ -206,7 +206,7 @@ fn assemble_all(
 ) -> Vec<(String, &'static str, String)> {
     let dir = scratch(test);
     for m in modules {
-        std::fs::write(dir.join(format!("{}.ptx", m.name)), &m.text).unwrap();
+        std::fs::write(dir.join(format!("{}.ptx", m.name)), &m.ptx).unwrap();
     }
     let jobs: Vec<(&Module, &'static str)> =
         modules.iter().flat_map(|m| archs.iter().map(move |&a| (m, a))).collect();
@@ -249,7 +249,7 @@ fn embedded_modules_are_the_generators() {
     assert_eq!(embedded.len(), generated.len());
     for (&(name, text), module) in embedded.iter().zip(&generated) {
         assert_eq!(name, module.name);
-        assert_eq!(text, module.text, "{name}: the embedded PTX differs from the generator's");
+        assert_eq!(text, module.ptx, "{name}: the embedded PTX differs from the generator's");
         assert!(text.contains(&format!(".entry {}(", ptx::ENTRY)), "{name}");
     }
 }

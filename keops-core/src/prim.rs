@@ -166,55 +166,8 @@ pub fn ldexp_int_domain(x: f64, n: f64, dtype: crate::ir::DType) -> bool {
         || (x_ok && n.fract() == 0.0 && (emin..=emax).contains(&half) && (emin..=emax).contains(&(n - half)))
 }
 
-/// `x * 2^floor(n)` with one rounding (as `scalbn`), saturating `n` far outside the range.
-pub fn ldexp(x: f64, n: f64) -> f64 {
-    if n.is_nan() {
-        return f64::NAN;
-    }
-    let mut n = n.floor().clamp(-4000.0, 4000.0) as i32;
-    let mut y = x;
-    // Scale in steps that stay exact; the last multiplication is the only rounding. Below the
-    // normal range, first scale by 2^-1022 * 2^53 so that the final step rounds only once.
-    let p2 = |e: i32| f64::from_bits(((e + 1023) as u64) << 52);
-    while n > 1023 {
-        y *= p2(1023);
-        n -= 1023;
-    }
-    while n < -1022 {
-        y *= p2(-1022) * p2(53);
-        n += 1022 - 53;
-        if n >= -1022 {
-            break;
-        }
-    }
-    y * p2(n.max(-1022))
-}
-
-/// The binary exponent of `x` (see [`Prim::GetExp`]).
-pub fn get_exp(x: f64) -> f64 {
-    if x.is_nan() {
-        return f64::NAN;
-    }
-    if x == 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if x.is_infinite() {
-        return f64::INFINITY;
-    }
-    let (x, bias) = if x.abs() < f64::MIN_POSITIVE { (x * 2f64.powi(64), 64) } else { (x, 0) };
-    (((x.to_bits() >> 52) & 0x7ff) as i64 - 1023 - bias) as f64
-}
-
-/// The mantissa of `x` in `[1, 2)` (see [`Prim::GetMant`]).
-pub fn get_mant(x: f64) -> f64 {
-    if x.is_nan() {
-        return f64::NAN;
-    }
-    if x == 0.0 || x.is_infinite() {
-        return 1.0;
-    }
-    ldexp(x.abs(), -get_exp(x))
-}
+/// The exponent primitives' semantics, shared with the runtime's CPU kernels.
+pub use keops_abi::bits::{get_exp, get_mant, ldexp};
 
 #[cfg(test)]
 mod tests {

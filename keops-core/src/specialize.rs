@@ -206,8 +206,8 @@ mod tests {
         let fixed = check(&crate::syntax::parse_kernel_text(fixed).unwrap()).unwrap();
         let want = ptx::module(&fixed, "K".into());
         let mut got = specialize(GAUSS, &[16, 16]).unwrap().gpu_module("K");
-        got.text = got.text.replace(GAUSS, &fixed.text);
-        assert_eq!((got.text, got.block, got.partial_widths), (want.text, want.block, want.partial_widths));
+        got.ptx = got.ptx.replace(GAUSS, &fixed.text);
+        assert_eq!((got.ptx, got.block, got.partial_widths), (want.ptx, want.block, want.partial_widths));
     }
 
     #[test]

@@ -114,26 +114,8 @@ mod sealed {
     impl Sealed for f64 {}
 }
 
-/// A generated GPU kernel: its PTX text and launch geometry (keops-core's `codegen::ptx::Module`,
-/// as the generated code embeds it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Module {
-    /// The kernel's name, for messages.
-    pub name: &'static str,
-    /// The complete PTX text. Its address identifies the module in the per-device cache.
-    pub ptx: &'static str,
-    /// Threads per block of `keops_reduce` and `keops_reduce_2d`.
-    pub block: u32,
-    /// Bytes of dynamic shared memory per thread of those blocks.
-    pub shared_per_thread: u32,
-    /// Floats and `u32` indices of one partial result of `keops_reduce_2d`.
-    pub partial_widths: (u32, u32),
-}
-
-/// Entry points, as keops-core's PTX generator names them.
-const ENTRY: &str = "keops_reduce";
-const ENTRY_2D: &str = "keops_reduce_2d";
-const ENTRY_MERGE: &str = "keops_merge";
+pub use keops_abi::GpuModule;
+use keops_abi::{ENTRY, ENTRY_2D, ENTRY_MERGE};
 
 /// Threads per block of `keops_merge`.
 const MERGE_BLOCK: u32 = 256;
@@ -334,13 +316,13 @@ impl Device {
     }
 
     /// The launch scheme a reduction of these sizes gets on this device.
-    pub fn plan(&self, module: &Module, outer: usize, inner: usize) -> Plan {
+    pub fn plan(&self, module: &GpuModule, outer: usize, inner: usize) -> Plan {
         Plan::choose(outer, inner, module.block, self.sms)
     }
 
     /// `module`, loaded on this device (the first call per module JIT-compiles its PTX; later
     /// calls find it in the cache).
-    fn load(&self, module: &Module) -> Result<Arc<Loaded>> {
+    fn load(&self, module: &GpuModule) -> Result<Arc<Loaded>> {
         let key = (module.ptx.as_ptr() as usize, module.ptx.len());
         let mut modules = self.modules.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(m) = modules.get(&key) {
@@ -356,7 +338,7 @@ impl Device {
     /// value_width` floats and `indices` `outer * index_width` indices.
     pub fn reduce<T: Element>(
         &self,
-        module: &Module,
+        module: &GpuModule,
         vars: &[&[T]],
         outer: usize,
         inner: usize,
@@ -410,7 +392,7 @@ impl Device {
     /// describes (the outputs' are checked; the caller checks the variables').
     pub fn reduce_device<T: Element>(
         &self,
-        module: &Module,
+        module: &GpuModule,
         vars: &[Option<&CudaSlice<T>>],
         outer: usize,
         inner: usize,
@@ -534,7 +516,7 @@ impl Drop for Loaded {
 const LOG_BYTES: usize = 16 * 1024;
 
 impl Loaded {
-    fn new(ctx: &Arc<CudaContext>, module: &Module, max_shared: u32) -> Result<Loaded> {
+    fn new(ctx: &Arc<CudaContext>, module: &GpuModule, max_shared: u32) -> Result<Loaded> {
         let err = driver_error("load module");
         ctx.bind_to_thread().map_err(&err)?;
         let text = CString::new(module.ptx).map_err(|_| Error::Cuda {

@@ -69,7 +69,7 @@ fn run_module<T: Real>(
     let device = device(ordinal)?;
     let mut gpu_indices = vec![0u32; indices.len()];
     device
-        .reduce(&runtime_module(module), inputs, sizes.outer, sizes.inner, values, &mut gpu_indices)
+        .reduce(module, inputs, sizes.outer, sizes.inner, values, &mut gpu_indices)
         .map_err(|e| gpu_error(ordinal, e))?;
     for (out, &i) in indices.iter_mut().zip(&gpu_indices) {
         *out = i as usize;
@@ -120,7 +120,7 @@ pub(crate) fn eval_device<K: KernelDef>(
     let vars: Vec<_> = inputs.iter().map(|x| x.cuda_slice()).collect();
     device
         .reduce_device(
-            &runtime_module(&module),
+            &module,
             &vars,
             sizes.outer,
             sizes.inner,
@@ -167,17 +167,6 @@ fn check_rows(info: &KernelInfo, sizes: Sizes) -> Result<()> {
 /// Device `ordinal`, or why it cannot be used.
 pub(crate) fn device(ordinal: usize) -> Result<Arc<keops_gpu::Device>> {
     keops_gpu::device(ordinal).map_err(|e| gpu_error(ordinal, e))
-}
-
-/// The generated module, as the runtime takes it.
-fn runtime_module(m: &GpuModule) -> keops_gpu::Module {
-    keops_gpu::Module {
-        name: m.name,
-        ptx: m.ptx,
-        block: m.block,
-        shared_per_thread: m.shared_per_thread,
-        partial_widths: m.partial_widths,
-    }
 }
 
 /// A `keops-gpu` error as a `keops::Error`.

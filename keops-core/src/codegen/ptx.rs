@@ -118,15 +118,7 @@ use crate::lower::{Inst, Level, Operand, Program, Staged, Val};
 use crate::prim::Prim;
 use crate::reduction::{Accumulator, Reduction, ReductionKind};
 
-/// The entry point of every module that reduces over all the reduced rows.
-pub const ENTRY: &str = "keops_reduce";
-
-/// The entry point that reduces over one chunk of the reduced rows per `blockIdx.y` and writes
-/// partial results, for the 2D scheme.
-pub const ENTRY_2D: &str = "keops_reduce_2d";
-
-/// The entry point that merges the partial results of [`ENTRY_2D`] and finalises them.
-pub const ENTRY_MERGE: &str = "keops_merge";
+pub use keops_abi::{ENTRY, ENTRY_2D, ENTRY_MERGE};
 
 /// Threads per block, unless the tile of reduced-row features would not fit in [`SHARED`].
 const BLOCK: usize = 256;
@@ -155,20 +147,9 @@ const STATE_WORDS: usize = 32;
 /// time: a wider state is merged a group of components at a time.
 const MERGE_WORDS: usize = 64;
 
-/// A GPU kernel: its PTX text and launch geometry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Module {
-    /// The kernel type's name (`GaussConv`), or a backward kernel's (`GaussConv__Grad0`,
-    /// `GaussConv__Aux`), as the Rust generator names them.
-    pub name: String,
-    pub text: String,
-    /// Threads per block.
-    pub block: u32,
-    /// Bytes of dynamic shared memory per thread of the block.
-    pub shared_per_thread: u32,
-    /// The floats and the `u32` indices of one partial result of [`ENTRY_2D`].
-    pub partial_widths: (u32, u32),
-}
+/// A GPU kernel as the generator makes it: its PTX text and launch geometry, with the names
+/// the Rust generator gives the kernel types.
+pub type Module = keops_abi::GpuModule<String>;
 
 /// The modules of `kernel` (named `name`) and, given its backward plan, of its backward and
 /// auxiliary kernels.
@@ -384,7 +365,7 @@ impl Spec<'_> {
         let (nf, ng) = (self.lowered.nf, self.lowered.ng());
         let (pv, pi) = Rule::of(self.reduction).widths(nf, ng);
         let partial_widths = (u32::try_from(pv).unwrap_or(u32::MAX), u32::try_from(pi).unwrap_or(u32::MAX));
-        Module { name, text: self.text(), block, shared_per_thread, partial_widths }
+        Module { name, ptx: self.text(), block, shared_per_thread, partial_widths }
     }
 
     /// The whole module.

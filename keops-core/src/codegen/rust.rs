@@ -503,7 +503,7 @@ fn kernel_def(
     };
     let info = info(kernel);
     let gpu = gpu.map(|m| {
-        let ptx::Module { name, text, block, shared_per_thread, partial_widths: (pv, pi) } = m;
+        let ptx::Module { name, ptx: text, block, shared_per_thread, partial_widths: (pv, pi) } = m;
         quote! {
             const GPU: ::core::option::Option<::keops::__private::GpuModule> =
                 ::core::option::Option::Some(::keops::__private::GpuModule {

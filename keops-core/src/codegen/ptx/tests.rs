@@ -34,13 +34,13 @@ fn every_basic_primitive_is_lowered_in_both_types() {
         let m = primitive_module(dtype);
         for &prim in Prim::ALL.iter().filter(|p| !p.is_expanded()) {
             let s = signature(prim, dtype.name());
-            assert!(m.text.contains(&s), "{prim:?} in {dtype:?}: no `{s}`");
+            assert!(m.ptx.contains(&s), "{prim:?} in {dtype:?}: no `{s}`");
         }
         for banned in [".approx", ".ftz", "min.f", "max.f"] {
-            assert!(!m.text.contains(banned), "`{banned}` in {dtype:?}");
+            assert!(!m.ptx.contains(banned), "`{banned}` in {dtype:?}");
         }
-        assert!(m.text.starts_with("// keops:"));
-        assert!(m.text.contains(".version 7.0\n.target sm_70\n.address_size 64\n"));
+        assert!(m.ptx.starts_with("// keops:"));
+        assert!(m.ptx.contains(".version 7.0\n.target sm_70\n.address_size 64\n"));
     }
 }
 
@@ -324,7 +324,7 @@ fn check_kernel_on(kernel: &crate::check::Kernel, text: &str, inputs: &[Vec<f64>
     let mut args: Vec<Arg> = inputs.iter().map(|v| Arg::Buffer(encode(v))).collect();
     args.extend(outputs(want.widths, outer));
     args.extend(counts.clone());
-    emulator::run(&module.text, ENTRY, &mut args, (grid_x, 1), block, shared);
+    emulator::run(&module.ptx, ENTRY, &mut args, (grid_x, 1), block, shared);
     let whole = args.split_off(kernel.params.len());
 
     let split = |chunk: u32| {
@@ -334,11 +334,11 @@ fn check_kernel_on(kernel: &crate::check::Kernel, text: &str, inputs: &[Vec<f64>
         args.extend(outputs(partial, chunks * outer));
         args.extend(counts.clone());
         args.push(Arg::U32(chunk));
-        emulator::run(&module.text, ENTRY_2D, &mut args, (grid_x, chunks as u32), block, shared);
+        emulator::run(&module.ptx, ENTRY_2D, &mut args, (grid_x, chunks as u32), block, shared);
         let mut merge: Vec<Arg> = args.drain(kernel.params.len()..).take(2).collect();
         merge.extend(outputs(want.widths, outer));
         merge.extend([Arg::U32(outer as u32), Arg::U32(chunks as u32)]);
-        emulator::run(&module.text, ENTRY_MERGE, &mut merge, (grid_x, 1), block, 0);
+        emulator::run(&module.ptx, ENTRY_MERGE, &mut merge, (grid_x, 1), block, 0);
         merge.split_off(2)
     };
     let (one_block, two_blocks) = (split(block), split(2 * block));
@@ -543,7 +543,7 @@ fn small_kernels_unroll_their_pair_loop() {
     let m = module(&checked(text), "unrolled".into());
     // Four copies of the pair program in the groups, one in the loop for the rest, in each of
     // the two reducing entry points.
-    assert_eq!(m.text.matches("ld.shared.f32").count(), 2 * 5 * 4, "{}", m.text);
+    assert_eq!(m.ptx.matches("ld.shared.f32").count(), 2 * 5 * 4, "{}", m.ptx);
 }
 
 #[test]
@@ -557,7 +557,7 @@ fn sums_of_products_are_fused_multiply_adds() {
     let mut args =
         vec![floats(&[0.0]), floats(&[1.0, -e]), floats(&[1.0, e]), floats(&[0.0]), Arg::Buffer(vec![])];
     args.extend([Arg::U32(1), Arg::U32(2)]);
-    emulator::run(&m.text, ENTRY, &mut args, (1, 1), 32, 32 * m.shared_per_thread as usize);
+    emulator::run(&m.ptx, ENTRY, &mut args, (1, 1), 32, 32 * m.shared_per_thread as usize);
     let Arg::Buffer(out) = &args[3] else { unreachable!() };
     let got = f32::from_le_bytes(out[..4].try_into().unwrap());
     assert_eq!(got, 2f32.powi(-11) + 2f32.powi(-24));
