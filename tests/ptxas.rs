@@ -20,9 +20,8 @@ use std::process::Command;
 use keops_core::backward::plan;
 use keops_core::check::{Kernel, check};
 use keops_core::codegen::ptx::{self, Module};
-use keops_core::ir::DType;
+use keops_core::ir::{DType, Role};
 use keops_core::ops::Op;
-use keops_core::reduction::{Arity2, ReductionKind};
 
 const ARCHS: &[&str] = &["sm_70", "sm_80", "sm_90"];
 
@@ -60,40 +59,16 @@ fn gaussian_modules() -> Vec<Module> {
     out
 }
 
-/// Every reduction, over i and over j, in f32 and f64 (log-sum-exp also weighted), and its
-/// backward kernels once (they are sums like any other, over i or j depending on the input).
+/// Every reduction, over i and over j, in f32 and f64, with and without an optional second
+/// formula (keops-core's `reduction::test_kernels`), and its backward kernels once (over j in
+/// f64: they are sums like any other, over i or j depending on the input).
 fn reduction_modules() -> Vec<Module> {
     let mut out = Vec::new();
-    for &kind in ReductionKind::ALL {
-        let f = if kind.needs_scalar_formula() {
-            "p * dot(x_i, y_j) - sqdist(x_i, y_j)"
-        } else {
-            "(x_i - y_j) * p + dot(x_i, y_j) * y_j"
-        };
-        let seconds: &[Option<&str>] = match kind.second_formula() {
-            Arity2::None => &[None],
-            Arity2::Optional => &[None, Some("exp(b_j - x_i[0])")],
-            Arity2::Required => &[Some("exp(b_j) * x_i[0]")],
-        };
-        let k = if kind.takes_k() { "::<3>" } else { "" };
-        for (n, second) in seconds.iter().enumerate() {
-            for axis in ["i", "j"] {
-                for t in ["f32", "f64"] {
-                    let body = match second {
-                        Some(g) => format!("({f}, {g})"),
-                        None => format!(" {f}"),
-                    };
-                    let text = format!(
-                        "|x_i: [{t}; 3], y_j: [{t}; 3], b_j: [{t}; 2], p: {t}| {}_{axis}{k}{body}",
-                        kind.name()
-                    );
-                    let (k, name) = (kernel(&text), format!("{}{n}_{axis}_{t}", kind.name()));
-                    match (t, axis) {
-                        ("f64", "j") => out.extend(modules_of(&k, &name)),
-                        _ => out.push(ptx::module(&k, name)),
-                    }
-                }
-            }
+    for (n, text) in keops_core::reduction::test_kernels().iter().enumerate() {
+        let (k, name) = (genred(text), format!("reduction{n}"));
+        match (k.dtype, k.reduction.over) {
+            (DType::F64, Role::J) => out.extend(modules_of(&k, &name)),
+            _ => out.push(ptx::module(&k, name)),
         }
     }
     out

@@ -144,7 +144,7 @@ pub fn expand_reduction_kernels(input: TokenStream) -> TokenStream {
     };
     let (forward, gradient) = (&checkers[0], &checkers[1]);
     let mut calls = Vec::new();
-    for (n, text) in reduction_texts().into_iter().enumerate() {
+    for (n, text) in crate::reduction::test_kernels().into_iter().enumerate() {
         let kernel = match crate::syntax::keops::parse_genred_str(&text).and_then(|src| check(&src)) {
             Ok(kernel) => kernel,
             Err(errors) => return errors.to_compile_errors(),
@@ -161,43 +161,6 @@ pub fn expand_reduction_kernels(input: TokenStream) -> TokenStream {
         }));
     }
     quote!({ #(#calls)* })
-}
-
-/// The `genred!` arguments of every reduction kernel of `__reduction_kernels!`.
-fn reduction_texts() -> Vec<String> {
-    use crate::reduction::{Arity2, ReductionKind};
-    const ALIASES: &str = r#"["x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "p = Pm(1)"]"#;
-    let mut texts = Vec::new();
-    for &kind in ReductionKind::ALL {
-        let formula = if kind.needs_scalar_formula() {
-            "p * (x|y) - SqDist(x, y)"
-        } else {
-            "Sin(x - y) * p + (x|y) * y"
-        };
-        let second: &[Option<&str>] = match kind.second_formula() {
-            Arity2::None => &[None],
-            Arity2::Optional => &[None, Some("Exp(b - Elem(x, 0))")],
-            Arity2::Required => &[Some("Exp(b) * Elem(x, 0)")],
-        };
-        for formula2 in second {
-            for axis in [0, 1] {
-                for dtype in ["f32", "f64"] {
-                    let mut text = format!(
-                        r#""{formula}", {ALIASES}, reduction = "{}", axis = {axis}, dtype = {dtype}"#,
-                        kind.keops_name()
-                    );
-                    if kind.takes_k() {
-                        text += ", opt_arg = 3";
-                    }
-                    if let Some(f) = formula2 {
-                        text += &format!(r#", formula2 = "{f}""#);
-                    }
-                    texts.push(text);
-                }
-            }
-        }
-    }
-    texts
 }
 
 /// `Concat` of all `parts` in order, as a balanced tree (shallow, whatever the count).

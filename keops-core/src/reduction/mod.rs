@@ -246,6 +246,45 @@ impl Reduction {
     }
 }
 
+/// The `genred!` arguments of the kernels that every backend's tests run on each reduction:
+/// one per reduction of [`ReductionKind::ALL`], per axis and per float type, with and without an
+/// optional second formula. A reduction added to the table is therefore tested without anyone
+/// listing it.
+pub fn test_kernels() -> Vec<String> {
+    const ALIASES: &str = r#"["x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "p = Pm(1)"]"#;
+    let mut texts = Vec::new();
+    for &kind in ReductionKind::ALL {
+        let formula = if kind.needs_scalar_formula() {
+            "p * (x|y) - SqDist(x, y)"
+        } else {
+            "Sin(x - y) * p + (x|y) * y"
+        };
+        let second: &[Option<&str>] = match kind.second_formula() {
+            Arity2::None => &[None],
+            Arity2::Optional => &[None, Some("Exp(b - Elem(x, 0))")],
+            Arity2::Required => &[Some("Exp(b) * Elem(x, 0)")],
+        };
+        for formula2 in second {
+            for axis in [0, 1] {
+                for dtype in ["f32", "f64"] {
+                    let mut text = format!(
+                        r#""{formula}", {ALIASES}, reduction = "{}", axis = {axis}, dtype = {dtype}"#,
+                        kind.keops_name()
+                    );
+                    if kind.takes_k() {
+                        text += ", opt_arg = 3";
+                    }
+                    if let Some(f) = formula2 {
+                        text += &format!(r#", formula2 = "{f}""#);
+                    }
+                    texts.push(text);
+                }
+            }
+        }
+    }
+    texts
+}
+
 /// `exp(f - m)`, the weight of `f` relative to the maximum `m`, taken as 1 when `f == m` (also
 /// for infinite `m`, where the difference is NaN). So log-sum-exp of only -inf values is -inf
 /// and of values including +inf is +inf; the soft-max averages over the values equal to the

@@ -373,28 +373,12 @@ const SIZES: &[(usize, usize)] = &[(33, 43), (1, 1), (5, 0), (0, 3)];
 
 #[test]
 fn every_reduction_matches_the_reference() {
-    for &kind in ReductionKind::ALL {
-        let f = if kind.needs_scalar_formula() {
-            "p * dot(x_i, y_j) - sqdist(x_i, y_j)"
-        } else {
-            "(x_i - y_j) * p + dot(x_i, y_j) * y_j"
-        };
-        let second = match kind.second_formula() {
-            crate::reduction::Arity2::None => None,
-            _ => Some("exp(b_j) * x_i[0]"),
-        };
-        let k = if kind.takes_k() { "::<3>" } else { "" };
-        let body = second.map_or(format!(" {f}"), |g| format!("({f}, {g})"));
-        for axis in ["i", "j"] {
-            for t in ["f32", "f64"] {
-                let text = format!(
-                    "|x_i: [{t}; 3], y_j: [{t}; 3], b_j: [{t}; 2], p: {t}| {}_{axis}{k}{body}",
-                    kind.name()
-                );
-                for (seed, &(m, n)) in SIZES.iter().enumerate() {
-                    check_kernel(&text, m, n, seed as u64, t == "f64");
-                }
-            }
+    for text in crate::reduction::test_kernels() {
+        let src =
+            crate::syntax::keops::parse_genred_str(&text).unwrap_or_else(|_| panic!("cannot parse {text}"));
+        let kernel = crate::check::check(&src).unwrap_or_else(|_| panic!("`{text}` does not check"));
+        for (seed, &(m, n)) in SIZES.iter().enumerate() {
+            check_random(&kernel, &text, m, n, seed as u64, kernel.dtype == DType::F64);
         }
     }
     check_kernel("|x_i: [f32; 2], y_j: [f32; 2]| logsumexp_j -sqdist(x_i, y_j) * 1e4", 9, 40, 7, true);
