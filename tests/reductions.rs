@@ -330,49 +330,53 @@ fn the_requested_portable_width_is_used() {
 /// computes them (`tests/data/keops_reductions`, made by `make.py` there).
 #[test]
 fn max_sum_shift_exp_as_pykeops() {
-    const F: &str = "-SqDist(x, y) * 4";
-    let xy = ["x = Vi(3)", "y = Vj(3)"];
-    let case = |name| recorded_case("keops_reductions", name);
-    let k = keops::genred!(
-        "-SqDist(x, y) * 4",
+    macro_rules! case {
+        ($name:literal, [$($alias:literal),*], $dtype:ident, $tol:expr $(, $key:ident = $value:literal)*) => {{
+            let k = keops::genred!("-SqDist(x, y) * 4", [$($alias),*] $(, $key = $value)*, dtype = $dtype);
+            let case = recorded_case("keops_reductions", $name);
+            check_recorded(&k, case, "-SqDist(x, y) * 4", &[$($alias),*], $tol);
+        }};
+    }
+    case!(
+        "max_sumshiftexp_j",
         ["x = Vi(3)", "y = Vj(3)"],
+        f64,
+        1e-12,
         reduction = "Max_SumShiftExp",
-        axis = 1,
-        dtype = f64
+        axis = 1
     );
-    check_recorded(&k, case("max_sumshiftexp_j"), F, &xy, 1e-12);
-    let k = keops::genred!(
-        "-SqDist(x, y) * 4",
+    case!(
+        "max_sumshiftexp_i",
         ["x = Vi(3)", "y = Vj(3)"],
+        f64,
+        1e-12,
         reduction = "Max_SumShiftExp",
-        axis = 0,
-        dtype = f64
+        axis = 0
     );
-    check_recorded(&k, case("max_sumshiftexp_i"), F, &xy, 1e-12);
-    let k = keops::genred!(
-        "-SqDist(x, y) * 4",
+    case!(
+        "max_sumshiftexp_j_f32",
         ["x = Vi(3)", "y = Vj(3)"],
+        f32,
+        1e-5,
         reduction = "Max_SumShiftExp",
-        axis = 1,
-        dtype = f32
+        axis = 1
     );
-    check_recorded(&k, case("max_sumshiftexp_j_f32"), F, &xy, 1e-5);
-    let k = keops::genred!(
-        "-SqDist(x, y) * 4",
+    case!(
+        "max_sumshiftexpweight_j",
         ["x = Vi(3)", "y = Vj(3)", "b = Vj(2)"],
+        f64,
+        1e-12,
         reduction = "Max_SumShiftExpWeight",
         formula2 = "b",
-        axis = 1,
-        dtype = f64
+        axis = 1
     );
-    check_recorded(&k, case("max_sumshiftexpweight_j"), F, &["x = Vi(3)", "y = Vj(3)", "b = Vj(2)"], 1e-12);
-    let k = keops::genred!(
-        "-SqDist(x, y) * 4",
+    case!(
+        "max_sumshiftexpweight_i",
         ["x = Vi(3)", "y = Vj(3)", "a = Vi(2)"],
+        f64,
+        1e-12,
         reduction = "Max_SumShiftExpWeight",
         formula2 = "a",
-        axis = 0,
-        dtype = f64
+        axis = 0
     );
-    check_recorded(&k, case("max_sumshiftexpweight_i"), F, &["x = Vi(3)", "y = Vj(3)", "a = Vi(2)"], 1e-12);
 }

@@ -3,7 +3,10 @@
 //! which `m + log s` is the log-sum-exp. pykeops computes its log-sum-exps and soft-maxes as
 //! this reduction followed by that step; here it is the log-sum-exp's accumulator without it.
 
-use super::{Accumulator, Arity2, Gradient, Pairs, Reduction, ReductionKind, ReductionSpec, Width, weight};
+use super::{
+    Accumulator, Arity2, Gradient, Pairs, Reduction, ReductionKind, ReductionSpec, Width,
+    max_and_shifted_sums,
+};
 
 pub const MAX_SUM_SHIFT_EXP: ReductionSpec = ReductionSpec {
     kind: ReductionKind::MaxSumShiftExp,
@@ -31,14 +34,6 @@ pub const MAX_SUM_SHIFT_EXP: ReductionSpec = ReductionSpec {
 
 /// Relative to the maximum `m`, as the log-sum-exp's reference, without its last step.
 fn reference(_: &Reduction, pairs: Pairs, _: usize, values: &mut [f64], _: &mut [usize]) {
-    let m = pairs.iter().map(|(f, _)| f[0]).fold(f64::NEG_INFINITY, f64::max);
     let (max, sums) = values.split_first_mut().expect("a maximum, then the sums");
-    *max = m;
-    sums.fill(0.0);
-    for (f, g) in pairs {
-        let e = weight(f[0], m);
-        for (c, v) in sums.iter_mut().enumerate() {
-            *v += e * g.get(c).copied().unwrap_or(1.0);
-        }
-    }
+    *max = max_and_shifted_sums(pairs, sums);
 }

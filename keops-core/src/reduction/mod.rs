@@ -285,6 +285,20 @@ pub fn test_kernels() -> Vec<String> {
     texts
 }
 
+/// The maximum `m` of the scalar `F`, and into `sums` the sums of `exp(F - m) W`, `W` the
+/// second formula (1 without one): the log-sum-exp's state.
+fn max_and_shifted_sums(pairs: Pairs, sums: &mut [f64]) -> f64 {
+    let m = pairs.iter().map(|(f, _)| f[0]).fold(f64::NEG_INFINITY, f64::max);
+    sums.fill(0.0);
+    for (f, g) in pairs {
+        let e = weight(f[0], m);
+        for (c, v) in sums.iter_mut().enumerate() {
+            *v += e * g.get(c).copied().unwrap_or(1.0);
+        }
+    }
+    m
+}
+
 /// `exp(f - m)`, the weight of `f` relative to the maximum `m`, taken as 1 when `f == m` (also
 /// for infinite `m`, where the difference is NaN). So log-sum-exp of only -inf values is -inf
 /// and of values including +inf is +inf; the soft-max averages over the values equal to the
