@@ -21,7 +21,7 @@ use keops_core::specialize::{
 use crate::backend::Backend;
 #[cfg(feature = "cuda")]
 use crate::backend::Resolved;
-use crate::cpu::interp::{Call, Inst, Op, PairStage, Prepass, Program, Reduction};
+use crate::cpu::interp::{Call, Inst, Op, PairStage, Prepass, Program};
 use crate::cpu::math::{Math, Real};
 use crate::error::{Error, Result};
 use crate::eval::{Sizes, lengths, sizes_for};
@@ -560,17 +560,5 @@ fn convert<T: Real>(p: &data::Program) -> Result<Program<T>> {
         f: leak(p.pair.f.clone()),
         g: leak(p.pair.g.clone()),
     };
-    let reduction = match p.reduction {
-        data::Reduction::Sum => Reduction::Sum,
-        data::Reduction::SumOfProducts => Reduction::SumOfProducts,
-        data::Reduction::Min => Reduction::Min,
-        data::Reduction::Max => Reduction::Max,
-        data::Reduction::KMin(k) => Reduction::KMin(k),
-        data::Reduction::LogSumExp => Reduction::LogSumExp,
-        data::Reduction::LogSumExpWeight => Reduction::LogSumExpWeight,
-        data::Reduction::MaxSumShiftExp => Reduction::MaxSumShiftExp,
-        data::Reduction::MaxSumShiftExpWeight => Reduction::MaxSumShiftExpWeight,
-        data::Reduction::SumSoftMaxWeight => Reduction::SumSoftMaxWeight,
-    };
-    Ok(Program { outer: prepass(&p.outer)?, inner: prepass(&p.inner)?, pair, reduction })
+    Ok(Program { outer: prepass(&p.outer)?, inner: prepass(&p.inner)?, pair, reduction: p.reduction })
 }

@@ -1,11 +1,13 @@
 //! What keops' code generators (`keops-core`, run by the macros at build time) and its runtime
 //! (`keops`, `keops-gpu`) must agree on, defined once: the description of a generated GPU
-//! module and its entry points, and the bit-level semantics of the exponent primitives, which
-//! CPU kernels compute with and the f64 reference checks against.
+//! module and its entry points, the reductions of the CPU interpreter's programs, and the
+//! bit-level semantics of the exponent primitives, which CPU kernels compute with and the f64
+//! reference checks against.
 //!
 //! No dependencies, so that sharing it costs the runtime nothing to build.
 
 pub mod bits;
+pub mod interp;
 
 /// A generated GPU module: its PTX text and launch geometry. The generator builds it with
 /// owned strings; generated code embeds it with `&'static str`s, which the runtime launches.

@@ -101,20 +101,7 @@ impl OpCode {
     }
 }
 
-/// How the values are reduced, as the runtime's `interp::Reduction` names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reduction {
-    Sum,
-    SumOfProducts,
-    Min,
-    Max,
-    KMin(usize),
-    LogSumExp,
-    LogSumExpWeight,
-    MaxSumShiftExp,
-    MaxSumShiftExpWeight,
-    SumSoftMaxWeight,
-}
+pub use keops_abi::interp::Reduction;
 
 /// The program of the kernel whose lowered program is `lowered`; `products` says whether the
 /// compiled kernel sums its components as products (`SumOfProducts`).
