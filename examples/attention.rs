@@ -16,7 +16,7 @@ const D: usize = 16;
 pub fn run(n: usize) -> Result<f64, keops::Error> {
     let mut rng = Rng::new(9);
     let mut rows =
-        |n: usize| -> Vec<[f32; D]> { (0..n).map(|_| std::array::from_fn(|_| rng.normal())).collect() };
+        |n: usize| -> Vec<[f32; D]> { (0..n).map(|_| std::array::from_fn(|_| rng.normal_f32())).collect() };
     let (q, k, v) = (rows(n), rows(n), rows(n));
     let attention =
         keops::keops!(|q_i: [f32; 16], k_j: [f32; 16], v_j: [f32; 16], s: f32| sumsoftmaxweight_j(

@@ -12,6 +12,7 @@
 use std::time::Instant;
 
 use keops::Backend;
+use keops_testkit::Rng;
 
 /// A benchmark case: its name, what it computes, and how to run it once on a backend.
 struct Case {
@@ -195,26 +196,14 @@ const EXTRA: &[Case] = &[
     Case { name: "softmax_sharp", what: "SumSoftMaxWeight at temperature 1/20, D=3", run: softmax_sharp },
 ];
 
-/// SplitMix64 normals (Box-Muller), to keep the example dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn normals(&mut self, count: usize) -> Vec<f32> {
-        (0..count)
-            .map(|_| {
-                let (u, v) = (self.uniform().max(1e-300), self.uniform());
-                ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-            })
-            .collect()
-    }
+/// `count` standard normals (Box-Muller in f64, rounded to f32).
+fn normals(rng: &mut Rng, count: usize) -> Vec<f32> {
+    (0..count)
+        .map(|_| {
+            let (u, v) = (rng.unit().max(1e-300), rng.unit());
+            ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+        })
+        .collect()
 }
 
 fn main() -> keops::Result<()> {
@@ -251,8 +240,8 @@ fn main() -> keops::Result<()> {
         eprintln!("unknown case {unknown} (see --help)");
         std::process::exit(2);
     }
-    let mut rng = Rng(0);
-    let (x, y, b) = (rng.normals(3 * n), rng.normals(3 * n), rng.normals(n));
+    let mut rng = Rng::new(0);
+    let (x, y, b) = (normals(&mut rng, 3 * n), normals(&mut rng, 3 * n), normals(&mut rng, n));
     let wide = |v: &[f32]| v.iter().map(|&t| f64::from(t)).collect::<Vec<f64>>();
     let inputs = Inputs {
         n,
@@ -260,13 +249,13 @@ fn main() -> keops::Result<()> {
         x,
         y,
         b,
-        e: rng.normals(n),
-        h: rng.normals(n),
-        x64: rng.normals(64 * n),
-        y64: rng.normals(64 * n),
-        b3: rng.normals(3 * n),
-        mass: rng.normals(n).iter().map(|m| m.abs()).collect(),
-        qkv: [rng.normals(16 * n), rng.normals(16 * n), rng.normals(16 * n)],
+        e: normals(&mut rng, n),
+        h: normals(&mut rng, n),
+        x64: normals(&mut rng, 64 * n),
+        y64: normals(&mut rng, 64 * n),
+        b3: normals(&mut rng, 3 * n),
+        mass: normals(&mut rng, n).iter().map(|m| m.abs()).collect(),
+        qkv: [normals(&mut rng, 16 * n), normals(&mut rng, 16 * n), normals(&mut rng, 16 * n)],
     };
     let backends = match backend_only.as_deref() {
         None if Backend::Cuda(0).active().is_ok() => vec![Backend::Cpu, Backend::Cuda(0)],

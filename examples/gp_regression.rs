@@ -27,8 +27,8 @@ fn truth(p: [f32; 2]) -> f32 {
 /// Fits `n` samples; returns the RMS error of the predictions against the noiseless function.
 pub fn run(n: usize) -> Result<f64, keops::Error> {
     let mut rng = Rng::new(17);
-    let x: Vec<[f32; 2]> = (0..n).map(|_| [rng.uniform(), rng.uniform()]).collect();
-    let y: Vec<f32> = x.iter().map(|&p| truth(p) + NOISE * rng.normal()).collect();
+    let x: Vec<[f32; 2]> = (0..n).map(|_| [rng.unit_f32(), rng.unit_f32()]).collect();
+    let y: Vec<f32> = x.iter().map(|&p| truth(p) + NOISE * rng.normal_f32()).collect();
     let gaussian =
         keops::keops!(|x_i: [f32; 2], y_j: [f32; 2], b_j: f32| sum_j exp(-20.0 * sqdist(x_i, y_j)) * b_j);
     let options = SolveOptions { tol: 1e-4, max_iter: Some(1000), ..SolveOptions::default() };
@@ -37,7 +37,7 @@ pub fn run(n: usize) -> Result<f64, keops::Error> {
     let start = Instant::now();
     let fit = gaussian.solve_flat(2, &[x.as_flattened(), x.as_flattened(), &y[..]], alpha, &options)?;
     let solve_seconds = start.elapsed().as_secs_f64();
-    let test: Vec<[f32; 2]> = (0..1000).map(|_| [rng.uniform(), rng.uniform()]).collect();
+    let test: Vec<[f32; 2]> = (0..1000).map(|_| [rng.unit_f32(), rng.unit_f32()]).collect();
     let predicted = gaussian.eval(&test, &x, &fit.a)?;
     let rmse = (test.iter().zip(&predicted).map(|(&p, f)| ((f[0] - truth(p)) as f64).powi(2)).sum::<f64>()
         / test.len() as f64)

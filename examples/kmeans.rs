@@ -15,11 +15,11 @@ const ITERATIONS: usize = 10;
 /// Clusters `n` points drawn around random centres; returns the inertia after each iteration.
 pub fn run(n: usize) -> Result<Vec<f64>, keops::Error> {
     let mut rng = Rng::new(3);
-    let centres: Vec<[f32; 2]> = (0..CLUSTERS).map(|_| [rng.uniform(), rng.uniform()]).collect();
+    let centres: Vec<[f32; 2]> = (0..CLUSTERS).map(|_| [rng.unit_f32(), rng.unit_f32()]).collect();
     let x: Vec<[f32; 2]> = (0..n)
         .map(|_| {
             let c = centres[rng.below(CLUSTERS)];
-            [c[0] + 0.02 * rng.normal(), c[1] + 0.02 * rng.normal()]
+            [c[0] + 0.02 * rng.normal_f32(), c[1] + 0.02 * rng.normal_f32()]
         })
         .collect();
     let nearest = keops::keops!(|x_i: [f32; 2], c_j: [f32; 2]| argmin_j sqdist(x_i, c_j));

@@ -17,11 +17,11 @@ fn spirals(n: usize, rng: &mut Rng) -> (Vec<[f32; 2]>, Vec<usize>) {
     (0..n)
         .map(|_| {
             let class = rng.below(CLASSES);
-            let t = rng.uniform();
+            let t = rng.unit_f32();
             let angle = 3.0 * t + class as f32 * std::f32::consts::TAU / CLASSES as f32;
             let r = 0.1 + t;
             let noise = 0.05;
-            ([r * angle.cos() + noise * rng.normal(), r * angle.sin() + noise * rng.normal()], class)
+            ([r * angle.cos() + noise * rng.normal_f32(), r * angle.sin() + noise * rng.normal_f32()], class)
         })
         .unzip()
 }

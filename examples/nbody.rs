@@ -19,7 +19,7 @@ pub fn run(n: usize) -> Result<f64, keops::Error> {
     // A cold uniform ball of total mass 1, slowly rotating.
     let mut x: Vec<[f32; 3]> = Vec::with_capacity(n);
     while x.len() < n {
-        let p = [2.0 * rng.uniform() - 1.0, 2.0 * rng.uniform() - 1.0, 2.0 * rng.uniform() - 1.0];
+        let p = [2.0 * rng.unit_f32() - 1.0, 2.0 * rng.unit_f32() - 1.0, 2.0 * rng.unit_f32() - 1.0];
         if p.iter().map(|c| c * c).sum::<f32>() <= 1.0 {
             x.push(p);
         }

@@ -5,12 +5,14 @@
 
 use std::time::Instant;
 
+use keops_testkit::Rng;
+
 fn main() -> Result<(), keops::Error> {
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
-    let mut rng = Rng(42);
-    let x: Vec<[f32; 3]> = (0..n).map(|_| [rng.uniform(), rng.uniform(), rng.uniform()]).collect();
-    let y: Vec<[f32; 3]> = (0..n).map(|_| [rng.uniform(), rng.uniform(), rng.uniform()]).collect();
-    let b: Vec<[f32; 1]> = (0..n).map(|_| [rng.uniform() - 0.5]).collect();
+    let mut rng = Rng::new(42);
+    let x: Vec<[f32; 3]> = (0..n).map(|_| [rng.unit_f32(), rng.unit_f32(), rng.unit_f32()]).collect();
+    let y: Vec<[f32; 3]> = (0..n).map(|_| [rng.unit_f32(), rng.unit_f32(), rng.unit_f32()]).collect();
+    let b: Vec<[f32; 1]> = (0..n).map(|_| [rng.unit_f32() - 0.5]).collect();
 
     // The formula is parsed, checked and compiled by `cargo build`.
     let k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j);
@@ -45,17 +47,4 @@ fn main() -> Result<(), keops::Error> {
     assert!(worst < 1e-5, "the reduction disagrees with the direct computation");
     println!("ok");
     Ok(())
-}
-
-/// A small deterministic generator (SplitMix64), to keep the example dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
-    }
 }

@@ -18,13 +18,13 @@ pub fn run(n: usize) -> Result<f64, keops::Error> {
     let mut rng = Rng::new(5);
     let x: Vec<[f32; 2]> = (0..n)
         .map(|_| {
-            let (r, t) = (0.3 * rng.uniform().sqrt(), std::f32::consts::TAU * rng.uniform());
+            let (r, t) = (0.3 * rng.unit_f32().sqrt(), std::f32::consts::TAU * rng.unit_f32());
             [0.3 + r * t.cos(), 0.5 + r * t.sin()]
         })
         .collect();
     let y: Vec<[f32; 2]> = (0..n)
         .map(|_| {
-            let (r, t) = (0.25 + 0.05 * rng.uniform(), std::f32::consts::TAU * rng.uniform());
+            let (r, t) = (0.25 + 0.05 * rng.unit_f32(), std::f32::consts::TAU * rng.unit_f32());
             [0.7 + r * t.cos(), 0.5 + r * t.sin()]
         })
         .collect();

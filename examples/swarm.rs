@@ -24,8 +24,8 @@ const PIXELS: usize = 512;
 /// for disorder, 1 for a flock) at the start and at the end.
 pub fn run(n: usize, steps: usize, frames: Option<&str>) -> Result<(f64, f64), Box<dyn std::error::Error>> {
     let mut rng = Rng::new(2);
-    let mut x: Vec<[f32; 2]> = (0..n).map(|_| [rng.uniform(), rng.uniform()]).collect();
-    let mut theta: Vec<f32> = (0..n).map(|_| std::f32::consts::TAU * rng.uniform()).collect();
+    let mut x: Vec<[f32; 2]> = (0..n).map(|_| [rng.unit_f32(), rng.unit_f32()]).collect();
+    let mut theta: Vec<f32> = (0..n).map(|_| std::f32::consts::TAU * rng.unit_f32()).collect();
     // The heading vectors of the neighbours, summed: `mod(d, 1, -0.5)` is the periodic
     // displacement, `step(r^2 - |d|^2)` selects the neighbours (the particle itself included).
     let neighbours = keops::keops!(|x_i: [f32; 2], y_j: [f32; 2], u_j: [f32; 2], r2: f32| sum_j(
@@ -47,7 +47,7 @@ pub fn run(n: usize, steps: usize, frames: Option<&str>) -> Result<(f64, f64), B
         u = theta.iter().map(|t| [t.cos(), t.sin()]).collect();
         let sums = neighbours.eval(&x, &x, &u, RADIUS * RADIUS)?;
         for i in 0..n {
-            theta[i] = sums[i][1].atan2(sums[i][0]) + NOISE * (rng.uniform() - 0.5);
+            theta[i] = sums[i][1].atan2(sums[i][0]) + NOISE * (rng.unit_f32() - 0.5);
             x[i][0] = (x[i][0] + SPEED * theta[i].cos()).rem_euclid(1.0);
             x[i][1] = (x[i][1] + SPEED * theta[i].sin()).rem_euclid(1.0);
         }

@@ -3,18 +3,14 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use keops::{Backend, Kernel};
+use keops_testkit::Rng;
 
 const N: usize = 10_000;
 
 /// Deterministic inputs in `[-1, 1)`.
 fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| 2.0 * rng.unit_f32() - 1.0).collect()
 }
 
 fn bench<K: Kernel>(c: &mut Criterion, name: &str, k: K, run: impl Fn(&K) -> keops::Result<Vec<K::T>>) {
@@ -36,7 +32,8 @@ fn kernels(c: &mut Criterion) {
         .on(Backend::Cpu);
     bench(c, "gauss", gauss, |k| k.eval_flat(&[&g[..], &x, &y, &b]));
     bench(c, "grad", gauss, |k| k.grad_flat(1, &[&g[..], &x, &y, &b], &b));
-    let argkmin = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3]| argkmin_j::<10> sqdist(x_i, y_j)).on(Backend::Cpu);
+    let argkmin =
+        keops::keops!(|x_i: [f32; 3], y_j: [f32; 3]| argkmin_j::<10> sqdist(x_i, y_j)).on(Backend::Cpu);
     bench(c, "argkmin", argkmin, |k| k.eval_flat(&[&x, &y]));
     let lse = keops::keops!(|ie: f32, x_i: [f32; 3], y_j: [f32; 3], h_j: f32| logsumexp_j h_j - ie * sqdist(x_i, y_j))
         .on(Backend::Cpu);

@@ -263,16 +263,6 @@ mod tests {
     use super::*;
     use crate::eval::eval_nodes;
 
-    /// Deterministic values in `[lo, hi)`.
-    fn values(seed: &mut u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-        (0..n)
-            .map(|_| {
-                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                lo + (hi - lo) * ((*seed >> 11) as f64 / (1u64 << 53) as f64)
-            })
-            .collect()
-    }
-
     fn eval(g: &Graph, root: NodeId, inputs: &[Vec<f64>]) -> Vec<f64> {
         let order = g.topo_order(&[root]);
         eval_nodes(g, &order, &|pos| inputs[pos].as_slice())[root.index()].clone()
@@ -282,7 +272,7 @@ mod tests {
     /// the op's test cases. An op without test cases fails.
     #[test]
     fn derivative_rules_match_finite_differences() {
-        let mut seed = 1;
+        let mut rng = keops_testkit::Rng::new(1);
         for &op in Op::ALL {
             let spec = op.spec();
             assert!(!spec.tests.is_empty(), "`{}` has no test case", spec.name);
@@ -299,8 +289,8 @@ mod tests {
                 let out_dim = g.dim(out);
                 let e = g.var(Var { pos: n, dim: out_dim, role: Role::I });
                 let mut inputs: Vec<Vec<f64>> =
-                    case.operands.iter().map(|&(dim, lo, hi)| values(&mut seed, dim, lo, hi)).collect();
-                inputs.push(values(&mut seed, out_dim, -1.0, 1.0));
+                    case.operands.iter().map(|&(dim, lo, hi)| rng.vec(dim, lo, hi)).collect();
+                inputs.push(rng.vec(out_dim, -1.0, 1.0));
                 let objective = |g: &Graph, inputs: &[Vec<f64>]| -> f64 {
                     eval(g, out, inputs).iter().zip(&inputs[n]).map(|(f, e)| f * e).sum()
                 };

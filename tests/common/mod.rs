@@ -7,31 +7,7 @@ use keops::{Index, Kernel, Real, VarInfo};
 use keops_core::check::{Kernel as CheckedKernel, check};
 use keops_core::syntax::parse_kernel_text;
 
-/// SplitMix64: deterministic inputs without a dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[lo, hi)`.
-    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-        (0..n).map(|_| self.uniform(lo, hi)).collect()
-    }
-}
+pub use keops_testkit::Rng;
 
 /// The kernel as keops-core sees it, re-parsed from the text the macro (`keops!` or `genred!`)
 /// recorded, with the dimensions given at run time (`[f32; _]`) that `k.info()` reports.

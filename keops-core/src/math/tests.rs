@@ -8,6 +8,8 @@
 //! values, plus the points where range reductions are hardest. The bounds asserted are the ones
 //! the module documentation states.
 
+use keops_testkit::Rng;
+
 use super::*;
 use crate::interp::{self, Float};
 use crate::lower::Inst;
@@ -75,30 +77,6 @@ fn patterns(lo: f32, hi: f32, count: u32) -> Vec<f32> {
 fn both_signs(xs: Vec<f32>) -> Vec<f32> {
     let neg: Vec<f32> = xs.iter().map(|x| -x).collect();
     [xs, neg].concat()
-}
-
-/// SplitMix64, for reproducible random inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[lo, hi)`.
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform over the bit patterns of the non-negative f64 from `lo` to `hi`.
-    fn pattern(&mut self, lo: f64, hi: f64) -> f64 {
-        let (a, b) = (lo.to_bits(), hi.to_bits());
-        f64::from_bits(a + self.next() % (b - a + 1))
-    }
 }
 
 /// The largest error over `xs` and where it is, and how many results are off by more than half
@@ -395,10 +373,12 @@ fn exp_two_words_matches_mpmath() {
 
 #[test]
 fn exp_f64() {
-    let mut rng = Rng(1);
+    let mut rng = Rng::new(1);
     let mut xs: Vec<f64> = (0..300_000).map(|_| rng.uniform(-750.0, 710.0)).collect();
     xs.extend((0..300_000).map(|_| rng.uniform(-1.0, 1.0)));
-    xs.extend((0..300_000).map(|_| rng.pattern(0.0, 710.0) * if rng.next() & 1 == 0 { 1.0 } else { -1.0 }));
+    xs.extend(
+        (0..300_000).map(|_| rng.bit_pattern(0.0, 710.0) * if rng.next_u64() & 1 == 0 { 1.0 } else { -1.0 }),
+    );
     worst_f64(Prim::Exp, &xs, f64::exp).check("exp f64 [-750, 710]", 1.0);
     // Against the exact value, for normal results and (rounded twice) subnormal ones: the
     // bounds are the measured errors of the table in `math`'s documentation, both faithful.
@@ -442,8 +422,8 @@ fn log_f32() {
 
 #[test]
 fn log_f64() {
-    let mut rng = Rng(2);
-    let mut xs: Vec<f64> = (0..400_000).map(|_| rng.pattern(0.0, f64::MAX)).collect();
+    let mut rng = Rng::new(2);
+    let mut xs: Vec<f64> = (0..400_000).map(|_| rng.bit_pattern(0.0, f64::MAX)).collect();
     xs.extend((0..300_000).map(|_| rng.uniform(0.5, 2.0)));
     xs.extend((0..100_000).map(|_| 1.0 + rng.uniform(-1e-6, 1e-6)));
     worst_f64(Prim::Log, &xs, f64::ln).check("log f64 (0, inf)", 1.0);
@@ -479,8 +459,8 @@ fn rsqrt_two_words(x: f64) -> (f64, f64) {
 
 #[test]
 fn rsqrt_f64() {
-    let mut rng = Rng(3);
-    let xs: Vec<f64> = (0..500_000).map(|_| rng.pattern(f64::from_bits(1), f64::MAX)).collect();
+    let mut rng = Rng::new(3);
+    let xs: Vec<f64> = (0..500_000).map(|_| rng.bit_pattern(f64::from_bits(1), f64::MAX)).collect();
     let got = run::<f64>(Prim::Rsqrt, &[&xs]);
     let mut worst = Worst::new(xs.len());
     for (&x, &y) in xs.iter().zip(&got) {
@@ -517,8 +497,8 @@ fn sin_cos_f32_beyond_the_reduction() {
         let got = run::<f32>(prim, &[&xs]);
         assert!(got.iter().all(|y| y.abs() <= 1.0), "{prim:?}");
     }
-    let mut rng = Rng(4);
-    let xs: Vec<f64> = (0..100_000).map(|_| rng.pattern(2f64.powi(52), f64::MAX)).collect();
+    let mut rng = Rng::new(4);
+    let xs: Vec<f64> = (0..100_000).map(|_| rng.bit_pattern(2f64.powi(52), f64::MAX)).collect();
     for prim in [Prim::Sin, Prim::Cos] {
         let got = run::<f64>(prim, &[&xs]);
         assert!(got.iter().all(|y| y.abs() <= 1.0), "{prim:?}");
@@ -529,11 +509,11 @@ fn sin_cos_f32_beyond_the_reduction() {
 /// nearest the multiples `k pi/2` up to there with their neighbours, where the reduced
 /// argument is smallest.
 fn trig_points(e: i32, seed: u64) -> Vec<f64> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let top = 2f64.powi(e);
-    let sign = |rng: &mut Rng| if rng.next() & 1 == 0 { 1.0 } else { -1.0 };
+    let sign = |rng: &mut Rng| if rng.next_u64() & 1 == 0 { 1.0 } else { -1.0 };
     let mut xs: Vec<f64> = (0..200_000).map(|_| rng.uniform(-top, top)).collect();
-    xs.extend((0..200_000).map(|_| rng.pattern(0.0, top) * sign(&mut rng)));
+    xs.extend((0..200_000).map(|_| rng.bit_pattern(0.0, top) * sign(&mut rng)));
     for _ in 0..50_000 {
         let k = (rng.uniform(1.0, top / std::f64::consts::FRAC_PI_2)).round();
         let x = k * std::f64::consts::FRAC_PI_2;
@@ -567,8 +547,8 @@ fn atan_f32() {
 
 #[test]
 fn atan_f64() {
-    let mut rng = Rng(6);
-    let mut xs: Vec<f64> = (0..300_000).map(|_| rng.pattern(0.0, f64::MAX)).collect();
+    let mut rng = Rng::new(6);
+    let mut xs: Vec<f64> = (0..300_000).map(|_| rng.bit_pattern(0.0, f64::MAX)).collect();
     xs.extend((0..300_000).map(|_| rng.uniform(-4.0, 4.0)));
     worst_f64(Prim::Atan, &xs, f64::atan).check("atan f64", 1.0);
 }
@@ -618,12 +598,12 @@ fn atan2_special_values() {
 
 /// Pairs `(y, x)` of both signs: random bit patterns up to `max`, and pairs of close magnitudes.
 fn atan2_points(count: usize, seed: u64, max: f64) -> (Vec<f64>, Vec<f64>) {
-    let mut rng = Rng(seed);
-    let signed = |rng: &mut Rng, v: f64| if rng.next() & 1 == 0 { v } else { -v };
+    let mut rng = Rng::new(seed);
+    let signed = |rng: &mut Rng, v: f64| if rng.next_u64() & 1 == 0 { v } else { -v };
     let (mut ys, mut xs) = (Vec::new(), Vec::new());
     for k in 0..count {
-        let x = rng.pattern(0.0, max);
-        let y = if k % 2 == 0 { rng.pattern(0.0, max) } else { (x * rng.uniform(0.25, 4.0)).min(max) };
+        let x = rng.bit_pattern(0.0, max);
+        let y = if k % 2 == 0 { rng.bit_pattern(0.0, max) } else { (x * rng.uniform(0.25, 4.0)).min(max) };
         ys.push(signed(&mut rng, y));
         xs.push(signed(&mut rng, x));
     }
@@ -699,9 +679,11 @@ fn acos_f32() {
 
 #[test]
 fn asin_acos_f64() {
-    let mut rng = Rng(9);
+    let mut rng = Rng::new(9);
     let mut xs: Vec<f64> = (0..300_000).map(|_| rng.uniform(-1.0, 1.0)).collect();
-    xs.extend((0..300_000).map(|_| rng.pattern(0.0, 1.0) * if rng.next() & 1 == 0 { 1.0 } else { -1.0 }));
+    xs.extend(
+        (0..300_000).map(|_| rng.bit_pattern(0.0, 1.0) * if rng.next_u64() & 1 == 0 { 1.0 } else { -1.0 }),
+    );
     worst_f64(Prim::Asin, &xs, f64::asin).check("asin f64 [-1, 1]", 1.0);
     worst_f64(Prim::Acos, &xs, f64::acos).check("acos f64 [-1, 1]", 1.0);
 }

@@ -376,16 +376,6 @@ pub(crate) mod tests {
         vals
     }
 
-    /// Deterministic values in `[lo, hi)`.
-    fn values(seed: &mut u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-        (0..n)
-            .map(|_| {
-                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                lo + (hi - lo) * ((*seed >> 11) as f64 / (1u64 << 53) as f64)
-            })
-            .collect()
-    }
-
     #[test]
     fn names_are_unique() {
         for (k, a) in Op::ALL.iter().enumerate() {
@@ -435,13 +425,13 @@ pub(crate) mod tests {
     /// reference by the `keops` crate's op-table test, in f32 and f64.)
     #[test]
     fn lowering_matches_reference() {
-        let mut seed = 7;
+        let mut rng = keops_testkit::Rng::new(7);
         for &op in Op::ALL {
             let spec = op.spec();
             for case in spec.tests {
                 for _ in 0..5 {
                     let inputs: Vec<Vec<f64>> =
-                        case.operands.iter().map(|&(d, lo, hi)| values(&mut seed, d, lo, hi)).collect();
+                        case.operands.iter().map(|&(d, lo, hi)| rng.vec(d, lo, hi)).collect();
                     let args: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
                     let dims: Vec<usize> = case.operands.iter().map(|o| o.0).collect();
                     let mut want = vec![0.0; spec.output_dim(&dims, case.attrs).unwrap()];

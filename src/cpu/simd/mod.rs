@@ -167,6 +167,7 @@ dispatchers!(f64, dispatch_f64, dispatch_compiled_f64, Avx512F64, Avx2F64, 8, 2)
 mod tests {
     use keops_core::ir::DType;
     use keops_core::prim::Prim;
+    use keops_testkit::Rng;
 
     use super::*;
 
@@ -248,11 +249,8 @@ mod tests {
             4000.0,
         ];
         let mut out: Vec<T> = specials.iter().map(|&x| T::from_f64(x)).collect();
-        let mut state = seed;
-        let mut next = move || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = Rng::new(seed);
+        let mut next = move || rng.unit();
         for _ in 0..4000 {
             let sign = if next() < 0.5 { -1.0 } else { 1.0 };
             let x = match (next() * 4.0) as u32 {
@@ -343,11 +341,10 @@ mod tests {
     /// mantissas, so the general sweep above is not enough.
     fn ldexp_agrees_with_scalar<T: Real, M: Math<T>>(m: M, name: &str) {
         let s = T::Scalar::default();
-        let mut state = 7u64;
+        let mut rng = Rng::new(7);
         let mut mantissas: Vec<T> = (0..64 * M::LANES)
             .map(|k| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                let u = rng.unit();
                 let scale = [1.0, 2f64.powi(-30), 2f64.powi(30), 2f64.powi(-120), 2f64.powi(100)][k % 5];
                 T::from_f64((0.5 + 1.5 * u) * scale * if k % 3 == 0 { -1.0 } else { 1.0 })
             })
@@ -424,11 +421,10 @@ mod tests {
         let mut xs: Vec<T> = if size_of::<T>() == 4 {
             (0..=80f32.to_bits()).step_by(4099).map(|b| T::from_f64(f64::from(-f32::from_bits(b)))).collect()
         } else {
-            let mut state = 11u64;
+            let mut rng = Rng::new(11);
             (0..200_000)
                 .map(|_| {
-                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                    let u = rng.unit();
                     T::from_f64(-80.0 * u.powi(4))
                 })
                 .collect()
@@ -445,11 +441,10 @@ mod tests {
             let positive = (0..86f32.to_bits()).step_by(4099).map(f32::from_bits);
             negative.chain(positive).map(|x| T::from_f64(f64::from(x))).collect()
         } else {
-            let mut state = 13u64;
+            let mut rng = Rng::new(13);
             (0..200_000)
                 .map(|k| {
-                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                    let u = rng.unit();
                     T::from_f64(if k % 4 == 0 { 699.0 * u } else { -(1100.0 * u).exp2() })
                 })
                 .collect()
@@ -543,11 +538,8 @@ mod tests {
     /// bound, and exact for bounds with a short significand (those of exp). `all_below` on the
     /// same blocks, exactly.
     fn below_abs_agrees_with_scalar<T: Real, M: Math<T>>(m: M, name: &str) {
-        let mut state = 5u64;
-        let mut uniform = move || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = Rng::new(5);
+        let mut uniform = move || rng.unit();
         for (bound, exact) in [(86.0, true), (700.0, true), (0.1, false)] {
             let specials = [1.0, 1.0 - 2f64.powi(-23), 1.0 + 2f64.powi(-23), 0.0, f64::INFINITY, f64::NAN]
                 .map(|s| T::from_f64(s * bound));
@@ -590,11 +582,8 @@ mod tests {
         let (precision, least_exp) =
             if T::from_f64(1e-300).to_f64() != 0.0 { (53, -1074) } else { (24, -149) };
         let least = 2f64.powi(least_exp);
-        let mut state = 11u64;
-        let mut next = move || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = Rng::new(11);
+        let mut next = move || rng.unit();
         // (2^h + 3) least * (2^h - 3) 2^e = 2^-p (1 - 9 2^-2h), added to the odd 1 + 2^(1-p).
         let h = precision - 4;
         let (k, q) = (2f64.powi(h) + 3.0, 2f64.powi(h) - 3.0);

@@ -1,3 +1,5 @@
+use keops_testkit::Rng;
+
 use super::emulator::{self, Arg};
 use super::*;
 
@@ -235,19 +237,6 @@ fn primitives_compute_the_cpu_bits_f64() {
     check_primitives::<f64>();
 }
 
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        lo + (hi - lo) * ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// The threads per block of the emulated launches: small, so that tiles are many and partial.
 const EMULATED_BLOCK: u32 = 32;
 
@@ -270,7 +259,7 @@ fn check_random(
     exact_indices: bool,
 ) {
     let f32s = kernel.dtype == DType::F32;
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let inputs: Vec<Vec<f64>> = (kernel.params.iter())
         .map(|p| {
             let rows = match p.role {
