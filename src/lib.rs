@@ -161,6 +161,9 @@
 //! assert_eq!(k.eval(&x, &y, 0.5)?, [[0.5], [2.0]]);
 //! // The same inputs, flat and row-major; a parameter is a slice of one value.
 //! assert_eq!(k.eval_flat(&[&[0.0, 0.0, 3.0, 0.0][..], &[1.0, 0.0, 0.0, 2.0], &[0.5]])?, [0.5, 2.0]);
+//! // What the kernel is: its inputs in declaration order, its reduction, its output widths.
+//! let info = k.info();
+//! assert_eq!((info.vars.len(), info.value_width, info.index_width), (3, 1, 0));
 //! let on_cpu = k.on(Backend::Cpu);
 //! assert_eq!(on_cpu.backend(), Backend::Cpu);
 //! assert_eq!(on_cpu.eval(&x, &y, 1.0)?, [[1.0], [4.0]]);
