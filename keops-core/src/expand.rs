@@ -173,3 +173,35 @@ fn concat_tree(parts: &[String]) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes what the macros expand to (the Rust code and the embedded PTX of every reduction
+    /// kernel, forward and backward, of the op-table kernels and of a few typical kernels) to the
+    /// file `$KEOPS_DUMP_EXPANSIONS`, to compare the generators' output before and after a change
+    /// that should not alter it:
+    /// `KEOPS_DUMP_EXPANSIONS=/tmp/after cargo test -p keops-core --lib dump_expansions -- --ignored`.
+    #[test]
+    #[ignore = "writes a file for a before/after comparison"]
+    fn dump_expansions() {
+        let Some(path) = std::env::var_os("KEOPS_DUMP_EXPANSIONS") else {
+            panic!("set KEOPS_DUMP_EXPANSIONS to the file to write");
+        };
+        let mut out = expand_reduction_kernels(quote!(f, g)).to_string();
+        out += "\n";
+        out += &expand_op_table_kernels(quote!(f)).to_string();
+        for text in [
+            "|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j",
+            "|x_i: [f64; 3], y_j: [f64; 3], b_j: [f64; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j",
+            "|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 2]| logsumexp_j(-sqdist(x_i, y_j), b_j)",
+            "|x_i: [f32; 16], y_j: [f32; 16]| argkmin_j::<10> sqdist(x_i, y_j)",
+            "|x_i: [f32; 64], y_j: [f32; 64], b_j: [f32; 64]| sum_j exp(-sqdist(x_i, y_j)) * b_j",
+        ] {
+            out += "\n";
+            out += &expand_keops(text.parse().unwrap()).to_string();
+        }
+        std::fs::write(path, out).unwrap();
+    }
+}
