@@ -9,7 +9,7 @@ use crate::cpu::reduce::Reducer;
 use crate::error::Result;
 use crate::grad::Backprop;
 use crate::info::KernelInfo;
-use crate::solve::{Solution, SolveOptions};
+use crate::solve::{Solution, SolveGradient, SolveOptions};
 
 /// A fixed-size array of values, as generated code declares them (`[V; N]`).
 pub trait Array<V: Copy>: Copy + Send + Sync + AsRef<[V]> + AsMut<[V]> {
@@ -361,6 +361,43 @@ pub trait Kernel: Send + Sync {
         Self: Sized,
     {
         crate::solve::solve_flat(self, pos, inputs, alpha, options)
+    }
+
+    /// The gradient through [`Kernel::solve_flat`]'s solution `a` (of the same `pos`, `inputs`,
+    /// `alpha`): given `e`, the gradient of a loss with respect to `a`, the loss's gradient
+    /// with respect to every input (at `pos`, the right-hand side `b`) and to `alpha`, as
+    /// pykeops' `KernelSolve` gives under autograd. It costs one more solve (the adjoint system,
+    /// with `options`) and one backward kernel per input.
+    ///
+    /// ```
+    /// use keops::{Kernel, SolveOptions};
+    ///
+    /// let k = keops::keops!(|x_i: [f64; 1], y_j: [f64; 1], b_j: f64| sum_j exp(-sqdist(x_i, y_j)) * b_j);
+    /// let (x, b) = ([0.0, 1.0, 3.0], [1.0, 2.0, 3.0]);
+    /// let options = SolveOptions { tol: 1e-12, ..SolveOptions::default() };
+    /// let inputs = [&x[..], &x[..], &b[..]];
+    /// let a = k.solve_flat(2, &inputs, 1.0, &options)?.a;
+    /// // L = sum(a): e = 1. The gradient with respect to alpha, against a finite difference.
+    /// let g = k.solve_grad_flat(2, &inputs, 1.0, &a, &[1.0; 3], &options)?;
+    /// let h = 1e-6;
+    /// let plus: f64 = k.solve_flat(2, &inputs, 1.0 + h, &options)?.a.iter().sum();
+    /// let minus: f64 = k.solve_flat(2, &inputs, 1.0 - h, &options)?.a.iter().sum();
+    /// assert!((g.alpha - (plus - minus) / (2.0 * h)).abs() < 1e-6);
+    /// # Ok::<(), keops::Error>(())
+    /// ```
+    fn solve_grad_flat<S: AsRef<[Self::T]>>(
+        &self,
+        pos: usize,
+        inputs: &[S],
+        alpha: Self::T,
+        a: &[Self::T],
+        e: &[Self::T],
+        options: &SolveOptions,
+    ) -> Result<SolveGradient<Self::T>>
+    where
+        Self: Sized,
+    {
+        crate::solve::solve_grad_flat(self, pos, inputs, alpha, a, e, options)
     }
 }
 

@@ -259,7 +259,7 @@ pub use info::{Index, KernelInfo, VarInfo};
 pub use keops_macros::{__op_table_kernels, __reduction_kernels};
 pub use keops_macros::{genred, keops};
 pub use kernel::{FlatKernel, Kernel, ParamValue};
-pub use solve::{Solution, SolveOptions, StopRule, conjugate_gradient};
+pub use solve::{Solution, SolveGradient, SolveOptions, StopRule, conjugate_gradient};
 
 /// The README's examples, run as doc tests.
 #[cfg(doctest)]

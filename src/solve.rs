@@ -69,6 +69,15 @@ pub struct Solution<T> {
     pub residual: f64,
 }
 
+/// The gradient of a loss through the solution of [`Kernel::solve_flat`]: given `e = dL/da`,
+/// `dL/d` every input of the kernel (flat, in declaration order; at the right-hand side's
+/// position, `dL/db`) and `dL/dalpha`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SolveGradient<T> {
+    pub inputs: Vec<Vec<T>>,
+    pub alpha: T,
+}
+
 /// Solves `(alpha I + K) a = b` by conjugate gradients, where `apply(v)` computes `K v` for a
 /// symmetric positive semi-definite `K` and `alpha >= 0` (`alpha > 0` guarantees a unique
 /// solution). Inner products are accumulated in f64, so that f32 systems converge as far as
@@ -198,4 +207,38 @@ pub(crate) fn solve_flat<K: Kernel + ?Sized, S: AsRef<[K::T]>>(
         k.eval_flat(&with_v)
     };
     conjugate_gradient(apply, alpha, b, options)
+}
+
+/// [`Kernel::solve_grad_flat`]: the adjoint system `(alpha I + K) w = e` (the matrix is
+/// symmetric), then `dL/db = w`, `dL/dalpha = -<w, a>`, and for every other input `-w^T (dK) a`,
+/// the kernel's own gradient of `sum_i <(K a)_i, w_i>` at `b = a`, against `-w`.
+pub(crate) fn solve_grad_flat<K: Kernel + ?Sized, S: AsRef<[K::T]>>(
+    k: &K,
+    pos: usize,
+    inputs: &[S],
+    alpha: K::T,
+    a: &[K::T],
+    e: &[K::T],
+    options: &SolveOptions,
+) -> Result<SolveGradient<K::T>> {
+    let current: Vec<&[K::T]> = inputs.iter().map(AsRef::as_ref).collect();
+    let b_len = current.get(pos).map_or(0, |b| b.len());
+    for (what, len) in [("the solution", a.len()), ("its gradient `e`", e.len())] {
+        if len != b_len {
+            return Err(Error::Solve {
+                reason: format!("{what} has {len} values, the right-hand side {b_len}"),
+            });
+        }
+    }
+    let mut adjoint = current.clone();
+    adjoint[pos] = e;
+    let w = solve_flat(k, pos, &adjoint, alpha, options)?.a;
+    let mut at_solution = current;
+    at_solution[pos] = a;
+    let minus_w: Vec<K::T> = w.iter().map(|&x| K::T::from_f64(-x.to_f64())).collect();
+    let mut gradients = Vec::with_capacity(at_solution.len());
+    for p in 0..at_solution.len() {
+        gradients.push(if p == pos { w.clone() } else { k.grad_flat(p, &at_solution, &minus_w)? });
+    }
+    Ok(SolveGradient { inputs: gradients, alpha: K::T::from_f64(-dot(&w, a)) })
 }

@@ -1,4 +1,4 @@
-//! The conjugate-gradient solver: `(alpha I + K) a = b` against a dense solve, and its errors.
+//! The conjugate-gradient solver: `(alpha I + K) a = b` against a dense solve, its errors, and its gradient.
 
 mod common;
 
@@ -176,4 +176,43 @@ fn an_indefinite_matrix_is_reported() {
     let k = keops!(|x_i: f64, y_j: f64, b_j: f64| sum_j - x_i * y_j * b_j);
     let err = k.solve_flat(2, &[&x[..], &x[..], &[1.0, 1.0, 1.0][..]], 0.0, &SolveOptions::default());
     assert!(matches!(err, Err(Error::Solve { .. })), "{err:?}");
+}
+
+/// The gradient through a solve, with respect to both point sets, the right-hand side, a
+/// parameter and `alpha`, against central finite differences of `L = <a, e>`.
+#[test]
+fn solve_gradient_matches_finite_differences() {
+    let k = keops!(|x_i: [f64; 2], y_j: [f64; 2], b_j: f64, s: f64| sum_j exp(-s * sqdist(x_i, y_j)) * b_j);
+    let mut rng = Rng::new(11);
+    let n = 6;
+    let mut inputs = vec![rng.vec(2 * n, 0.0, 2.0), Vec::new(), rng.vec(n, -1.0, 1.0), vec![0.7]];
+    inputs[1] = inputs[0].clone();
+    let (alpha, e) = (0.5, rng.vec(n, -1.0, 1.0));
+    let options = SolveOptions { tol: 1e-13, max_iter: Some(200), ..SolveOptions::default() };
+    let loss = |inputs: &[Vec<f64>], alpha: f64| -> f64 {
+        let a = k.solve_flat(2, inputs, alpha, &options).unwrap().a;
+        a.iter().zip(&e).map(|(a, e)| a * e).sum()
+    };
+    let a = k.solve_flat(2, &inputs, alpha, &options).unwrap().a;
+    let g = k.solve_grad_flat(2, &inputs, alpha, &a, &e, &options).unwrap();
+    let h = 1e-6;
+    for pos in 0..inputs.len() {
+        assert_eq!(g.inputs[pos].len(), inputs[pos].len());
+        for c in 0..inputs[pos].len() {
+            let x = inputs[pos][c];
+            inputs[pos][c] = x + h;
+            let plus = loss(&inputs, alpha);
+            inputs[pos][c] = x - h;
+            let minus = loss(&inputs, alpha);
+            inputs[pos][c] = x;
+            let fd = (plus - minus) / (2.0 * h);
+            assert!(
+                (g.inputs[pos][c] - fd).abs() < 1e-6 * (1.0 + fd.abs()),
+                "input {pos}[{c}]: {} against {fd}",
+                g.inputs[pos][c]
+            );
+        }
+    }
+    let fd = (loss(&inputs, alpha + h) - loss(&inputs, alpha - h)) / (2.0 * h);
+    assert!((g.alpha - fd).abs() < 1e-6 * (1.0 + fd.abs()), "alpha: {} against {fd}", g.alpha);
 }
