@@ -6,11 +6,20 @@ pub const MIN: ReductionSpec = ReductionSpec {
     kind: ReductionKind::Min,
     name: "min",
     keops: "Min",
+    keops_aliases: &[],
+    takes_k: false,
+    second: Arity2::None,
+    scalar_formula: false,
     values: Width::F,
     indices: Width::Zero,
+    accumulator: Accumulator::Extremum { max: false },
     gradient: Gradient::AtSelected { selection: ReductionKind::MinArgMin },
+    reference,
     doc: "the component-wise minimum, `D` values",
-    ..MIN_FAMILY
+    numerics: [
+        "ignored: the minimum of the others",
+        "-inf is the minimum (the first one's index); +inf is never selected",
+    ],
 };
 
 pub const ARG_MIN: ReductionSpec = ReductionSpec {
@@ -21,7 +30,7 @@ pub const ARG_MIN: ReductionSpec = ReductionSpec {
     indices: Width::F,
     gradient: Gradient::Zero,
     doc: "its index, `D` indices",
-    ..MIN_FAMILY
+    ..MIN
 };
 
 pub const MIN_ARG_MIN: ReductionSpec = ReductionSpec {
@@ -29,20 +38,20 @@ pub const MIN_ARG_MIN: ReductionSpec = ReductionSpec {
     name: "min_argmin",
     keops: "Min_ArgMin",
     keops_aliases: &["MinArgMin"],
-    values: Width::F,
     indices: Width::F,
-    gradient: Gradient::AtSelected { selection: ReductionKind::MinArgMin },
     doc: "both",
-    ..MIN_FAMILY
+    ..MIN
 };
 
 pub const MAX: ReductionSpec = ReductionSpec {
     kind: ReductionKind::Max,
     name: "max",
     keops: "Max",
+    accumulator: Accumulator::Extremum { max: true },
     gradient: Gradient::AtSelected { selection: ReductionKind::MaxArgMax },
     doc: "the component-wise maximum, `D` values",
-    ..MAX_FAMILY
+    numerics: ["ignored", "+inf is the maximum (the first one's index); -inf is never selected"],
+    ..MIN
 };
 
 pub const ARG_MAX: ReductionSpec = ReductionSpec {
@@ -53,7 +62,7 @@ pub const ARG_MAX: ReductionSpec = ReductionSpec {
     indices: Width::F,
     gradient: Gradient::Zero,
     doc: "its index, `D` indices",
-    ..MAX_FAMILY
+    ..MAX
 };
 
 pub const MAX_ARG_MAX: ReductionSpec = ReductionSpec {
@@ -62,35 +71,8 @@ pub const MAX_ARG_MAX: ReductionSpec = ReductionSpec {
     keops: "Max_ArgMax",
     keops_aliases: &["MaxArgMax"],
     indices: Width::F,
-    gradient: Gradient::AtSelected { selection: ReductionKind::MaxArgMax },
     doc: "both",
-    ..MAX_FAMILY
-};
-
-const MIN_FAMILY: ReductionSpec = ReductionSpec {
-    kind: ReductionKind::Min,
-    name: "",
-    keops: "",
-    keops_aliases: &[],
-    takes_k: false,
-    second: Arity2::None,
-    scalar_formula: false,
-    values: Width::F,
-    indices: Width::Zero,
-    accumulator: Accumulator::Extremum { max: false },
-    gradient: Gradient::Zero,
-    reference,
-    doc: "",
-    numerics: [
-        "ignored: the minimum of the others",
-        "-inf is the minimum (the first one's index); +inf is never selected",
-    ],
-};
-
-const MAX_FAMILY: ReductionSpec = ReductionSpec {
-    accumulator: Accumulator::Extremum { max: true },
-    numerics: ["ignored", "+inf is the maximum (the first one's index); -inf is never selected"],
-    ..MIN_FAMILY
+    ..MAX
 };
 
 /// The best value of each component (the first one on ties; NaN never wins), and its index.

@@ -15,11 +15,13 @@ pub(super) struct State<T: Real, M: Math<T>> {
     sel: Vec<(T, u32)>,
 }
 
+/// Why the rule of a reduction never holds a raw log-sum-exp.
+const RAW: &str = "Rule::new runs a raw log-sum-exp as its log-sum-exp, with `raw` set";
+
 /// A reduction of `nf` components (and `ng` weights or second factors).
 #[derive(Clone, Copy)]
 pub(super) struct Rule {
-    /// The reduction; the raw log-sum-exps are their log-sum-exps here (see [`Rule::new`]), so
-    /// the arms that name them never see them.
+    /// The reduction; never a raw log-sum-exp, which [`Rule::new`] makes its log-sum-exp.
     kind: Reduction,
     nf: usize,
     ng: usize,
@@ -165,11 +167,8 @@ impl Rule {
                     });
                 }
             }
-            Reduction::LogSumExp
-            | Reduction::LogSumExpWeight
-            | Reduction::SumSoftMaxWeight
-            | Reduction::MaxSumShiftExp
-            | Reduction::MaxSumShiftExpWeight => {
+            Reduction::MaxSumShiftExp | Reduction::MaxSumShiftExpWeight => unreachable!("{RAW}"),
+            Reduction::LogSumExp | Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
                 let one = m.splat(T::ONE);
                 let kind = self.kind;
                 let weight = |k: usize, u: usize| match kind {
@@ -202,11 +201,8 @@ impl Rule {
                     *a = m.add(*a, x);
                 }
             }
-            Reduction::LogSumExp
-            | Reduction::LogSumExpWeight
-            | Reduction::SumSoftMaxWeight
-            | Reduction::MaxSumShiftExp
-            | Reduction::MaxSumShiftExpWeight => {
+            Reduction::MaxSumShiftExp | Reduction::MaxSumShiftExpWeight => unreachable!("{RAW}"),
+            Reduction::LogSumExp | Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
                 let (mx, sums) = acc.v.split_first_mut().expect("a running maximum");
                 add_exp(m, mx, sums, later.v[0], |k| later.v[1 + k], None);
             }
@@ -264,11 +260,8 @@ impl Rule {
                     }
                 }
             }
-            Reduction::LogSumExp
-            | Reduction::LogSumExpWeight
-            | Reduction::SumSoftMaxWeight
-            | Reduction::MaxSumShiftExp
-            | Reduction::MaxSumShiftExpWeight => {
+            Reduction::MaxSumShiftExp | Reduction::MaxSumShiftExpWeight => unreachable!("{RAW}"),
+            Reduction::LogSumExp | Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
                 let n = self.sums();
                 let maxima = lanes(m, acc.v[0]);
                 let sums: Vec<_> = acc.v[1..].iter().map(|&v| lanes(m, v)).collect();
