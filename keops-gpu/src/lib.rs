@@ -7,8 +7,8 @@
 //! the driver detection (a binary without a GPU gets [`Error::Unavailable`]) and the launch
 //! planning.
 //!
-//! The CUDA driver (`libcuda`) is loaded at run time (cudarc's `dynamic-loading`), so a binary
-//! that links this crate starts and runs on machines without it: [`device`] then returns
+//! The CUDA driver (`libcuda`) is loaded at run time (cudarc's `fallback-dynamic-loading`), so a
+//! binary that links this crate starts and runs on machines without it: [`device`] then returns
 //! [`Error::Unavailable`]. Nothing here compiles code at run time: the PTX text is generated when
 //! the kernel is compiled, and the driver JIT-compiles it for the device when it is loaded.
 //!
@@ -189,9 +189,7 @@ impl Plan {
 fn driver() -> &'static Result<usize, String> {
     static DRIVER: OnceLock<Result<usize, String>> = OnceLock::new();
     DRIVER.get_or_init(|| {
-        // SAFETY: only tries to open the driver library by its usual names (and closes it);
-        // no symbol of it is called.
-        if !unsafe { sys::is_culib_present() } {
+        if !driver_library_present() {
             return Err("no CUDA driver was found (libcuda could not be loaded)".into());
         }
         let count = guarded("initialise", || {
@@ -202,6 +200,20 @@ fn driver() -> &'static Result<usize, String> {
             Ok(n) => Ok(usize::try_from(n).unwrap_or(0)),
             Err(e) => Err(format!("the CUDA driver could not be initialised: {e}")),
         }
+    })
+}
+
+/// Whether the CUDA driver library opens under one of the names cudarc's loader also tries, so
+/// that its loader (which panics when it finds none) is never asked in vain. cudarc's own check
+/// exists only when it loads the driver; when another crate of the program links libcuda
+/// instead (candle does), the library is already loaded and opening it again finds it.
+fn driver_library_present() -> bool {
+    const NAMES: &[&str] = if cfg!(windows) { &["nvcuda.dll"] } else { &["libcuda.so.1", "libcuda.so"] };
+    NAMES.iter().any(|&name| {
+        // SAFETY: opening the driver library runs its initialisers, which assume nothing of the
+        // caller; the handle is dropped (the library closed) at once, and no symbol of it is
+        // called here.
+        unsafe { libloading::Library::new(name) }.is_ok()
     })
 }
 
