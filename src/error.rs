@@ -27,7 +27,8 @@ pub enum Error {
     WrongDevice { var: &'static str, device: usize, expected: usize },
     /// A failure reported by the CUDA driver.
     Cuda { operation: &'static str, message: String },
-    /// An `ndarray` input does not have its variable's number of columns.
+    /// An array input does not have its variable's number of columns (for the output's
+    /// gradient `e`, the output's width).
     Columns { var: &'static str, cols: usize, dim: usize },
     /// A linear solve was asked of a kernel or system that does not allow it.
     Solve { reason: String },

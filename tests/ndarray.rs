@@ -3,8 +3,9 @@
 
 #![cfg(feature = "ndarray")]
 
+use keops::ndarray::ndarray::s;
 use keops::ndarray::{Array2, ArrayView2, eval, grad};
-use keops::{Error, keops};
+use keops::{Error, Rows, keops};
 
 #[test]
 fn views_in_arrays_out() {
@@ -32,16 +33,47 @@ fn views_in_arrays_out() {
 #[test]
 fn index_outputs_and_shape_errors() {
     let k = keops!(|x_i: [f32; 3], y_j: [f32; 3]| min_argmin_j sqdist(x_i, y_j));
-    let x = Array2::<f32>::zeros((3, 3));
-    let y = Array2::from_shape_fn((4, 3), |(j, _)| j as f32);
+    // x_i = (i, i, i) is nearest to y_j = (j, j, j) with j = 3 - i.
+    let x = Array2::from_shape_fn((3, 3), |(i, _)| i as f32);
+    let y = Array2::from_shape_fn((4, 3), |(j, _)| 3.0 - j as f32 + 0.25);
     let out = eval(&k, &[x.view(), y.view()]).unwrap();
-    // Values then indices, as columns.
+    // A row's value, then its index.
     assert_eq!(out.dim(), (3, 2));
-    assert_eq!(out.column(1).to_vec(), vec![0.0; 3]);
+    assert_eq!(out.column(0).to_vec(), vec![3.0 * 0.0625; 3]);
+    assert_eq!(out.column(1).to_vec(), vec![3.0, 2.0, 1.0]);
     let wrong: Array2<f32> = Array2::zeros((4, 2));
     let err = eval(&k, &[x.view(), wrong.view()]).unwrap_err();
     assert_eq!(err, Error::Columns { var: "y_j", cols: 2, dim: 3 });
     assert_eq!(err.to_string(), "input `y_j` has 2 columns, expected 3 (its dimension)");
     let none: [ArrayView2<f32>; 1] = [x.view()];
     assert_eq!(eval(&k, &none).unwrap_err(), Error::InputCount { expected: 2, got: 1 });
+}
+
+#[test]
+fn row_major_views_are_read_in_place() {
+    let x = Array2::from_shape_fn((6, 3), |(i, c)| (i * 3 + c) as f32);
+    // Standard layout, including a block of whole rows: borrowed.
+    for view in [x.view(), x.slice(s![2..5, ..])] {
+        let rows = Rows::from(view);
+        assert!(rows.is_borrowed());
+        assert_eq!(rows.as_slice().as_ptr(), view.as_ptr());
+        assert_eq!((rows.nrows(), rows.ncols()), view.dim());
+    }
+    // Transposed or with skipped columns: copied, in row-major order.
+    let t = x.t();
+    let rows = Rows::from(t);
+    assert!(!rows.is_borrowed());
+    assert_eq!(rows.as_slice(), t.iter().copied().collect::<Vec<_>>());
+    let cols = x.slice(s![.., 1..]);
+    assert!(!Rows::from(cols).is_borrowed());
+    assert_eq!(Rows::from(cols).as_slice()[..2], [1.0, 2.0]);
+}
+
+#[test]
+fn gradient_seed_has_the_output_width() {
+    let k = keops!(|x_i: [f64; 2], y_j: [f64; 2]| sum_j sqdist(x_i, y_j));
+    let x = Array2::<f64>::zeros((4, 2));
+    let e = Array2::<f64>::ones((2, 2));
+    let err = grad(&k, 0, &[x.view(), x.view()], e.view()).unwrap_err();
+    assert_eq!(err, Error::Columns { var: "e", cols: 2, dim: 1 });
 }
