@@ -224,13 +224,22 @@
 //!   a GPU. `default-features = false` leaves it (and cudarc) out of the build.
 //! - `dynamic`: dimensions given at run time, `x_i: [f32; _]` (see above and `DynKernel`); adds
 //!   `keops-core` to the dependencies.
-//! - `ndarray`: the `ndarray` module, `ArrayView2` inputs and `Array2` outputs.
+//! - `ndarray`: the `ndarray` module, `ArrayView2` inputs and `Array2` outputs (ndarray 0.16
+//!   or 0.17).
+//! - `nalgebra`: the `nalgebra` module, points as matrix columns (`Matrix3xX`) or `&[Point3]`,
+//!   `DMatrix` outputs.
+//! - `faer`: the `faer` module, `MatRef` inputs and `Mat` outputs.
+//!
+//! The three array modules read inputs in place when their memory already holds row-major rows,
+//! and copy them otherwise ([`Rows`]).
 //! - `all-tiers`: for tests, compiles every kernel for every CPU tier (see
 //!   [above](#build-time-and-debug-builds)).
 //!
 //! # Operations
 //!
 #![doc = include_str!("../docs/ops.md")]
+// docs.rs (`--cfg docsrs`, nightly) marks each feature-gated item with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate self as keops;
 
@@ -242,11 +251,16 @@ pub mod cuda;
 mod dynamic;
 mod error;
 mod eval;
+#[cfg(feature = "faer")]
+pub mod faer;
 mod grad;
 mod info;
 mod kernel;
+#[cfg(feature = "nalgebra")]
+pub mod nalgebra;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
+mod rows;
 mod solve;
 
 pub use backend::Backend;
@@ -259,6 +273,7 @@ pub use info::{Index, KernelInfo, VarInfo};
 pub use keops_macros::{__op_table_kernels, __reduction_kernels};
 pub use keops_macros::{genred, keops};
 pub use kernel::{FlatKernel, Kernel, ParamValue};
+pub use rows::Rows;
 pub use solve::{Solution, SolveGradient, SolveOptions, StopRule, conjugate_gradient};
 
 /// The README's examples, run as doc tests.

@@ -179,9 +179,12 @@ impl<R, F: FnOnce() -> R> Task for F {
     }
 }
 
-/// A [`Task`] as pulp runs it.
+/// A [`Task`] as pulp runs it (in the x86-64 tiers, which enter their target features through
+/// pulp).
+#[cfg(target_arch = "x86_64")]
 pub(crate) struct Pulp<W>(pub W);
 
+#[cfg(target_arch = "x86_64")]
 impl<W: Task> pulp::NullaryFnOnce for Pulp<W> {
     type Output = W::Output;
 
