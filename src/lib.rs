@@ -229,6 +229,7 @@
 //! - `nalgebra`: the `nalgebra` module, points as matrix columns (`Matrix3xX`) or `&[Point3]`,
 //!   `DMatrix` outputs.
 //! - `faer`: the `faer` module, `MatRef` inputs and `Mat` outputs.
+//! - `candle`: the `candle` module, kernels as differentiable ops on candle `Tensor`s.
 //!
 //! The three array modules read inputs in place when their memory already holds row-major rows,
 //! and copy them otherwise ([`Rows`]).
@@ -244,6 +245,8 @@
 extern crate self as keops;
 
 mod backend;
+#[cfg(feature = "candle")]
+pub mod candle;
 mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;

@@ -72,10 +72,22 @@ impl<'a, T: Clone, const D: usize> From<&'a [[T; D]]> for Rows<'a, T> {
 #[cfg(any(test, feature = "ndarray", feature = "nalgebra", feature = "faer"))]
 pub(crate) use calls::{eval_rows, grad_rows};
 
+/// `eval_flat`'s output (all values, then all indices) as rows of values followed by indices.
+#[cfg(any(test, feature = "ndarray", feature = "nalgebra", feature = "faer", feature = "candle"))]
+pub(crate) fn by_rows<T: Copy>(info: &crate::KernelInfo, flat: Vec<T>) -> Vec<T> {
+    let (values, indices) = (info.value_width, info.index_width);
+    if values == 0 || indices == 0 {
+        return flat;
+    }
+    let rows = flat.len() / (values + indices);
+    let (v, i) = flat.split_at(rows * values);
+    v.chunks(values).zip(i.chunks(indices)).flat_map(|(v, i)| v.iter().chain(i)).copied().collect()
+}
+
 /// The calls of the array modules.
 #[cfg(any(test, feature = "ndarray", feature = "nalgebra", feature = "faer"))]
 mod calls {
-    use super::Rows;
+    use super::{Rows, by_rows};
     use crate::error::{Error, Result};
     use crate::kernel::Kernel;
 
@@ -97,17 +109,8 @@ mod calls {
     /// numbers (`eval_flat` gives all values, then all indices). Returns the rows and their width.
     pub(crate) fn eval_rows<K: Kernel>(k: &K, inputs: &[Rows<'_, K::T>]) -> Result<(Vec<K::T>, usize)> {
         check_columns(k, inputs)?;
-        let flat = k.eval_flat(inputs)?;
         let info = k.info();
-        let (values, indices) = (info.value_width, info.index_width);
-        if values == 0 || indices == 0 {
-            return Ok((flat, values + indices));
-        }
-        let rows = flat.len() / (values + indices);
-        let (v, i) = flat.split_at(rows * values);
-        let interleaved =
-            v.chunks(values).zip(i.chunks(indices)).flat_map(|(v, i)| v.iter().chain(i)).copied().collect();
-        Ok((interleaved, values + indices))
+        Ok((by_rows(&info, k.eval_flat(inputs)?), info.value_width + info.index_width))
     }
 
     /// The gradient of `sum <output, e>` with respect to input `pos`, as rows of that input;
