@@ -1467,13 +1467,14 @@ impl Rule {
 
     /// The floats and indices of the state, for `nf` and `ng` formula components.
     fn widths(self, nf: usize, ng: usize) -> (usize, usize) {
-        match self {
-            Rule::Sum => (nf, 0),
-            Rule::Extremum { .. } => (nf, nf),
-            Rule::KMin { k } => (k * nf, k * nf),
-            Rule::LogSumExp { .. } => (1 + ng.max(1), 0),
-            Rule::SoftMax => (2 + ng, 0),
-        }
+        let (accumulator, k) = match self {
+            Rule::Sum => (Accumulator::Sum, 1),
+            Rule::Extremum { max } => (Accumulator::Extremum { max }, 1),
+            Rule::KMin { k } => (Accumulator::KMin, k),
+            Rule::LogSumExp { raw } => (Accumulator::LogSumExp { raw }, 1),
+            Rule::SoftMax => (Accumulator::SoftMax, 1),
+        };
+        accumulator.state_widths(nf, ng, k)
     }
 
     /// A state in registers.

@@ -602,11 +602,11 @@ const SCALED_BLOCK_ROWS: usize = 6;
 /// formula of width `nf` and weights of width `ng` (K-selections keep theirs in memory).
 fn state_registers(kernel: &Kernel, nf: usize, ng: usize) -> usize {
     match kernel.reduction.kind.spec().accumulator {
-        Accumulator::Sum => nf,
-        Accumulator::Extremum { .. } => 2 * nf,
         Accumulator::KMin => 0,
-        Accumulator::LogSumExp { .. } => 1 + ng.max(1),
-        Accumulator::SoftMax => 2 + ng,
+        accumulator => {
+            let (values, indices) = accumulator.state_widths(nf, ng, kernel.reduction.k);
+            values + indices
+        }
     }
 }
 

@@ -110,6 +110,20 @@ pub enum Accumulator {
     SoftMax,
 }
 
+impl Accumulator {
+    /// The running state's numbers and indices, for a formula of `nf` components, weights of
+    /// `ng` and `k` selected values: what every backend keeps per output row.
+    pub fn state_widths(self, nf: usize, ng: usize, k: usize) -> (usize, usize) {
+        match self {
+            Accumulator::Sum => (nf, 0),
+            Accumulator::Extremum { .. } => (nf, nf),
+            Accumulator::KMin => (k * nf, k * nf),
+            Accumulator::LogSumExp { .. } => (1 + ng.max(1), 0),
+            Accumulator::SoftMax => (2 + ng, 0),
+        }
+    }
+}
+
 /// How the gradient of `sum_r <a_r, e_r>` is computed (see [`crate::backward`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Gradient {
