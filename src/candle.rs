@@ -5,7 +5,9 @@
 //! Inputs are in declaration order: an i- or j-variable of dimension `D` is a `(rows, D)` tensor
 //! (or `(rows,)` when `D = 1`), a parameter holds its `D` numbers in any shape. The output is
 //! `(rows, width)`: each row's values, then its indices as numbers (as [`crate::ndarray`]).
-//! Tensors must have the kernel's element type (`f32` or `f64`).
+//! Tensors must have the kernel's element type (`f32` or `f64`). A kernel declared with
+//! dimensions `_` (a `DynKernel`, `&*k` of what `keops!` makes of it) takes them from the
+//! tensors.
 //!
 //! ```
 //! use keops::candle::{Device, Tensor, Var};
@@ -43,6 +45,7 @@ pub use candle_core::{Device, Error, Tensor, Var};
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, WithDType};
 
+use crate::info::Index;
 use crate::kernel::Kernel;
 use crate::rows::by_rows;
 
@@ -67,8 +70,21 @@ where
             );
         }
     }
+    // A kernel with dimensions `_` takes them from the tensors: a row's length, or a
+    // parameter's.
+    let cols: Vec<usize> = info
+        .vars
+        .iter()
+        .zip(inputs)
+        .map(|(v, t)| match (v.index, t.dims()) {
+            (Index::Param, _) => t.elem_count(),
+            (_, [_]) => 1,
+            (_, dims) => dims.last().copied().unwrap_or(1),
+        })
+        .collect();
+    let k = k.sized_for(&cols).unwrap_or_else(|| k.clone());
     let inputs: Vec<Tensor> = inputs.iter().map(|t| t.contiguous()).collect::<Result<_>>()?;
-    let op = KernelOp { k: k.clone(), packed: None, tracked: inputs.iter().map(Tensor::track_op).collect() };
+    let op = KernelOp { k, packed: None, tracked: inputs.iter().map(Tensor::track_op).collect() };
     match &inputs[..] {
         [a] => a.apply_op1(op),
         [a, b] => a.apply_op2(b, op),

@@ -310,6 +310,17 @@ impl<T: Real> Kernel for DynKernel<T> {
         DynKernel::info(self)
     }
 
+    fn sized_for(&self, cols: &[usize]) -> Option<Self> {
+        if self.dims.is_some() {
+            return None;
+        }
+        // The declaration gives dimension 0 to the variables declared `_`.
+        let declared = declared(self.text);
+        let dims: Vec<usize> =
+            declared.vars.iter().zip(cols).filter(|(v, _)| v.dim == 0).map(|(_, &c)| c).collect();
+        Some(self.with_dims(&dims))
+    }
+
     fn backend(&self) -> Backend {
         self.backend
     }

@@ -269,6 +269,18 @@ pub trait Kernel: Send + Sync {
     /// The kernel's variables, reduction and output widths.
     fn info(&self) -> KernelInfo;
 
+    /// A kernel with dimensions given at run time and not set yet, set to the dimensions of
+    /// inputs of `cols` columns (all its inputs', in declaration order); `None` for any other
+    /// kernel. The array and candle modules call it, so that they take such kernels as they
+    /// take any other.
+    #[doc(hidden)]
+    fn sized_for(&self, _cols: &[usize]) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// Where this kernel value runs.
     fn backend(&self) -> Backend;
 

@@ -1,5 +1,6 @@
 //! Inputs taken from array libraries without copying them, and outputs shaped for them: what
-//! [`crate::ndarray`], [`crate::nalgebra`] and [`crate::faer`] share.
+//! the array modules (`keops::ndarray`, `keops::nalgebra`, `keops::faer`) share. A kernel
+//! declared with dimensions `_` (a `DynKernel`) takes them from its inputs' columns.
 
 use std::borrow::Cow;
 
@@ -91,14 +92,21 @@ mod calls {
     use crate::error::{Error, Result};
     use crate::kernel::Kernel;
 
+    /// The inputs' numbers of columns.
+    fn columns<T: Clone>(inputs: &[Rows<'_, T>]) -> Vec<usize> {
+        inputs.iter().map(Rows::ncols).collect()
+    }
+
     /// Checks that `inputs` are `k`'s inputs in number and in columns.
     fn check_columns<K: Kernel>(k: &K, inputs: &[Rows<'_, K::T>]) -> Result<()> {
         let info = k.info();
         if inputs.len() != info.vars.len() {
             return Err(Error::InputCount { expected: info.vars.len(), got: inputs.len() });
         }
+        // A dimension 0 is one given at run time that does not fit the formula: the kernel's
+        // call says why.
         for (v, x) in info.vars.iter().zip(inputs) {
-            if x.ncols() != v.dim {
+            if v.dim != 0 && x.ncols() != v.dim {
                 return Err(Error::Columns { var: v.name, cols: x.ncols(), dim: v.dim });
             }
         }
@@ -108,6 +116,8 @@ mod calls {
     /// `k`'s output for `inputs`, one row per output index: its values, then its indices as
     /// numbers (`eval_flat` gives all values, then all indices). Returns the rows and their width.
     pub(crate) fn eval_rows<K: Kernel>(k: &K, inputs: &[Rows<'_, K::T>]) -> Result<(Vec<K::T>, usize)> {
+        let sized = k.sized_for(&columns(inputs));
+        let k = sized.as_ref().unwrap_or(k);
         check_columns(k, inputs)?;
         let info = k.info();
         Ok((by_rows(&info, k.eval_flat(inputs)?), info.value_width + info.index_width))
@@ -121,6 +131,8 @@ mod calls {
         inputs: &[Rows<'_, K::T>],
         e: &Rows<'_, K::T>,
     ) -> Result<(Vec<K::T>, usize)> {
+        let sized = k.sized_for(&columns(inputs));
+        let k = sized.as_ref().unwrap_or(k);
         check_columns(k, inputs)?;
         let width = k.info().value_width;
         if e.ncols() != width {

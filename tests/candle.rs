@@ -84,3 +84,26 @@ fn indices_follow_values_and_bad_inputs_are_errors() {
     let err = apply(&k, &[&x]).unwrap_err().to_string();
     assert!(err.contains("the kernel takes 2 inputs, got 1"), "{err}");
 }
+
+/// A kernel declared with dimensions `_` takes them from the tensors.
+#[cfg(feature = "dynamic")]
+#[test]
+fn dimensions_given_at_run_time_come_from_the_tensors() {
+    let k = keops!(|x_i: [f32; _], y_j: [f32; _], s: [f32; _]| sum_j exp(-sqdist(x_i * s, y_j * s)));
+    let dev = &Device::Cpu;
+    let x = Var::new(&[[0.0f32, 1.0, 0.5], [1.0, 0.0, 0.0]], dev).unwrap();
+    let y = Tensor::new(&[[0.5f32, 0.5, 0.5]], dev).unwrap();
+    let s = Tensor::new(&[1.0f32, 2.0, 0.5], dev).unwrap();
+    // What `keops!` makes of such a kernel dereferences to its `DynKernel`.
+    let a = apply(&*k, &[x.as_tensor(), &y, &s]).unwrap();
+    let flat = [
+        x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        y.flatten_all().unwrap().to_vec1().unwrap(),
+        s.to_vec1().unwrap(),
+    ];
+    let sized = k.with_dims(&[3, 3, 3]);
+    assert_eq!(a.flatten_all().unwrap().to_vec1::<f32>().unwrap(), sized.eval_flat(&flat).unwrap());
+    let g = a.sum_all().unwrap().backward().unwrap();
+    let gx = g.get(x.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(gx, sized.grad_flat(0, &flat, &[1.0, 1.0]).unwrap());
+}

@@ -77,3 +77,30 @@ fn gradient_seed_has_the_output_width() {
     let err = grad(&k, 0, &[x.view(), x.view()], e.view()).unwrap_err();
     assert_eq!(err, Error::Columns { var: "e", cols: 2, dim: 1 });
 }
+
+/// A kernel declared with dimensions `_` takes them from the arrays' columns.
+#[cfg(feature = "dynamic")]
+#[test]
+fn dimensions_given_at_run_time_come_from_the_columns() {
+    let k = keops!(|x_i: [f64; _], y_j: [f64; _], b_j: f64| sum_j sqdist(x_i, y_j) * b_j);
+    for d in [1, 4] {
+        let x = Array2::from_shape_fn((3, d), |(i, c)| (i + c) as f64);
+        let y = Array2::from_shape_fn((2, d), |(j, c)| (j * c) as f64 * 0.5);
+        let b = Array2::from_shape_fn((2, 1), |(j, _)| 1.0 + j as f64);
+        // What `keops!` makes of such a kernel dereferences to its `DynKernel`.
+        let out = eval(&*k, &[x.view(), y.view(), b.view()]).unwrap();
+        let flat = k.with_dims(&[d, d]).eval_flat(&[
+            x.as_slice().unwrap(),
+            y.as_slice().unwrap(),
+            b.as_slice().unwrap(),
+        ]);
+        assert_eq!(out.as_slice().unwrap(), &flat.unwrap()[..], "d = {d}");
+        let e = Array2::from_elem((3, 1), 1.0);
+        let gx = grad(&*k, 0, &[x.view(), y.view(), b.view()], e.view()).unwrap();
+        assert_eq!(gx.dim(), (3, d));
+    }
+    // Rows whose lengths break the formula's rules: the dimensions' error.
+    let (x, y, b) =
+        (Array2::<f64>::zeros((3, 2)), Array2::<f64>::zeros((2, 3)), Array2::<f64>::zeros((2, 1)));
+    assert!(matches!(eval(&*k, &[x.view(), y.view(), b.view()]), Err(Error::Dimensions { .. })));
+}
