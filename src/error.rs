@@ -41,6 +41,8 @@ pub enum Error {
     /// differentiable with respect to an operand that depends on it (as in KeOps), or the
     /// reduction has no gradient (`Max_SumShiftExp`).
     NotDifferentiable { var: &'static str, reason: String },
+    /// Block-sparse ranges, or the clusters they are made from, are malformed.
+    Ranges { reason: String },
 }
 
 /// `Result` with [`Error`].
@@ -94,6 +96,7 @@ impl fmt::Display for Error {
             Error::NotDifferentiable { var, reason } => {
                 write!(f, "no gradient with respect to `{var}`: {reason}")
             }
+            Error::Ranges { reason } => write!(f, "block-sparse ranges: {reason}"),
         }
     }
 }

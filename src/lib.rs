@@ -263,6 +263,7 @@ mod kernel;
 pub mod nalgebra;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
+pub mod ranges;
 mod rows;
 mod solve;
 

@@ -1,0 +1,177 @@
+//! Block-sparse ranges, KeOps' `ranges` argument, and the helpers that make them: which blocks
+//! of reduced rows each block of output rows interacts with, so that a reduction restricted to
+//! them (a kernel with a cut-off radius, a batch of point clouds of different sizes) costs only
+//! the interacting blocks.
+//!
+//! A reduction over `j` uses [`Ranges`] whose blocks of output rows are blocks of `i` and whose
+//! reduced blocks are blocks of `j`; its gradient with respect to a `j`-variable, a reduction
+//! over `i`, uses the transposed ranges. [`Ranges::from_mask`] and [`Ranges::block_diagonal`]
+//! make both. The blocks come from sorting points into clusters ([`cluster`]).
+//!
+//! ```
+//! use keops::ranges::Ranges;
+//!
+//! // Two point clouds of 3 and 2 points (i), against clouds of 4 and 1 points (j).
+//! let (over_j, over_i) = Ranges::block_diagonal(&[3, 2], &[4, 1])?;
+//! assert_eq!(over_j.blocks().collect::<Vec<_>>(), [(0..3, vec![0..4]), (3..5, vec![4..5])]);
+//! assert_eq!(over_j.pairs(), 3 * 4 + 2 * 1);
+//! assert_eq!(over_i.blocks().next(), Some((0..4, vec![0..3])));
+//! # Ok::<(), keops::Error>(())
+//! ```
+
+pub mod cluster;
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+
+/// For each block of output rows, the blocks of reduced rows it is reduced over: KeOps'
+/// `(ranges_i, slices_i, redranges_j)` for a reduction over `j`, or `(ranges_j, slices_j,
+/// redranges_i)` for one over `i`. Output rows outside every block get the reduction of nothing
+/// (0 for a sum), as in KeOps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ranges {
+    outer: Vec<[usize; 2]>,
+    slices: Vec<usize>,
+    reduced: Vec<[usize; 2]>,
+}
+
+impl Ranges {
+    /// Ranges from KeOps' three arrays: `outer[k] = [start, end)` of output rows, reduced over
+    /// `reduced[slices[k - 1]..slices[k]]` (from 0 for `k = 0`). An error unless the output
+    /// blocks are increasing and disjoint, every block has `start <= end`, and `slices` is
+    /// non-decreasing with one entry per output block, ending at `reduced.len()`.
+    pub fn new(outer: Vec<[usize; 2]>, slices: Vec<usize>, reduced: Vec<[usize; 2]>) -> Result<Ranges> {
+        let bad = |reason: String| Err(Error::Ranges { reason });
+        if slices.len() != outer.len() {
+            return bad(format!("{} output blocks but {} slices", outer.len(), slices.len()));
+        }
+        for (k, &[start, end]) in outer.iter().enumerate() {
+            if start > end {
+                return bad(format!("output block {k} is [{start}, {end})"));
+            }
+            if let Some(&[_, previous_end]) = k.checked_sub(1).map(|p| &outer[p])
+                && start < previous_end
+            {
+                return bad(format!(
+                    "output block {k} starts at {start}, before the end of the previous one ({previous_end})"
+                ));
+            }
+        }
+        let mut previous = 0;
+        for (k, &slice) in slices.iter().enumerate() {
+            if slice < previous || slice > reduced.len() {
+                return bad(format!(
+                    "slice {k} is {slice}: slices must increase, from 0 to the {} reduced blocks",
+                    reduced.len()
+                ));
+            }
+            previous = slice;
+        }
+        if previous != reduced.len() {
+            return bad(format!("the slices end at {previous}, not at the {} reduced blocks", reduced.len()));
+        }
+        if let Some((k, [start, end])) = reduced.iter().enumerate().find(|(_, [s, e])| s > e) {
+            return bad(format!("reduced block {k} is [{start}, {end})"));
+        }
+        Ok(Ranges { outer, slices, reduced })
+    }
+
+    /// An error unless every block lies within `outer_rows` output rows and `reduced_rows`
+    /// reduced rows: what a reduction checks before it uses the ranges.
+    pub fn check_bounds(&self, outer_rows: usize, reduced_rows: usize) -> Result<()> {
+        let outside = |blocks: &[[usize; 2]], rows: usize, what: &str| {
+            blocks.iter().find(|b| b[1] > rows).map(|&[start, end]| Error::Ranges {
+                reason: format!("{what} block [{start}, {end}) goes past the {rows} rows"),
+            })
+        };
+        match outside(&self.outer, outer_rows, "output")
+            .or_else(|| outside(&self.reduced, reduced_rows, "reduced"))
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The ranges of a cluster-to-cluster mask, KeOps' `from_matrix`: output clusters
+    /// `clusters_i` (blocks of `i`), reduced clusters `clusters_j`, and `keep` row-major, one row
+    /// per cluster of `i`. Returns the ranges of a reduction over `j`, then those of a reduction
+    /// over `i` (the transposed mask).
+    pub fn from_mask(
+        clusters_i: &[[usize; 2]],
+        clusters_j: &[[usize; 2]],
+        keep: &[bool],
+    ) -> Result<(Ranges, Ranges)> {
+        let (m, n) = (clusters_i.len(), clusters_j.len());
+        if keep.len() != m * n {
+            return Err(Error::Ranges {
+                reason: format!("a mask of {} entries for {m} x {n} clusters", keep.len()),
+            });
+        }
+        let over_j = Ranges::of_mask(clusters_i, clusters_j, |k, l| keep[k * n + l])?;
+        let over_i = Ranges::of_mask(clusters_j, clusters_i, |l, k| keep[k * n + l])?;
+        Ok((over_j, over_i))
+    }
+
+    fn of_mask(
+        outer: &[[usize; 2]],
+        reduced: &[[usize; 2]],
+        keep: impl Fn(usize, usize) -> bool,
+    ) -> Result<Ranges> {
+        let mut slices = Vec::with_capacity(outer.len());
+        let mut blocks = Vec::new();
+        for k in 0..outer.len() {
+            blocks.extend((0..reduced.len()).filter(|&l| keep(k, l)).map(|l| reduced[l]));
+            slices.push(blocks.len());
+        }
+        Ranges::new(outer.to_vec(), slices, blocks)
+    }
+
+    /// The ranges of independent problems of `sizes_i` output rows and `sizes_j` reduced rows
+    /// (a ragged batch: problem `b` pairs its `sizes_i[b]` rows of `i` with its `sizes_j[b]`
+    /// rows of `j`, stored one problem after the other). Returns the ranges of a reduction over
+    /// `j`, then those over `i`; an error if the two lists differ in length.
+    pub fn block_diagonal(sizes_i: &[usize], sizes_j: &[usize]) -> Result<(Ranges, Ranges)> {
+        if sizes_i.len() != sizes_j.len() {
+            return Err(Error::Ranges {
+                reason: format!("{} problems along i but {} along j", sizes_i.len(), sizes_j.len()),
+            });
+        }
+        let blocks = |sizes: &[usize]| -> Vec<[usize; 2]> {
+            let mut start = 0;
+            sizes
+                .iter()
+                .map(|&n| {
+                    start += n;
+                    [start - n, start]
+                })
+                .collect()
+        };
+        let (bi, bj) = (blocks(sizes_i), blocks(sizes_j));
+        let slices: Vec<usize> = (1..=bi.len()).collect();
+        let diagonal = |outer: &[[usize; 2]], reduced: &[[usize; 2]]| Ranges {
+            outer: outer.to_vec(),
+            slices: slices.clone(),
+            reduced: reduced.to_vec(),
+        };
+        Ok((diagonal(&bi, &bj), diagonal(&bj, &bi)))
+    }
+
+    /// Each block of output rows with the blocks of reduced rows it is reduced over.
+    pub fn blocks(&self) -> impl Iterator<Item = (Range<usize>, Vec<Range<usize>>)> + '_ {
+        self.outer.iter().enumerate().map(|(k, &[start, end])| {
+            let from = if k == 0 { 0 } else { self.slices[k - 1] };
+            (start..end, self.reduced[from..self.slices[k]].iter().map(|&[s, e]| s..e).collect())
+        })
+    }
+
+    /// The number of pairs a reduction with these ranges computes.
+    pub fn pairs(&self) -> usize {
+        self.blocks().map(|(rows, reduced)| rows.len() * reduced.iter().map(Range::len).sum::<usize>()).sum()
+    }
+
+    /// KeOps' three arrays: the output blocks, the slices, the reduced blocks.
+    pub fn as_keops(&self) -> (&[[usize; 2]], &[usize], &[[usize; 2]]) {
+        (&self.outer, &self.slices, &self.reduced)
+    }
+}
