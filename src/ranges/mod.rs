@@ -20,6 +20,9 @@
 //! ```
 
 pub mod cluster;
+mod eval;
+
+pub use eval::{eval_flat, grad_flat};
 
 use std::ops::Range;
 
