@@ -304,3 +304,42 @@ fn ranges_past_the_data_are_errors() {
     assert!(keops::ranges::grad_flat(&k, 0, &[&[1.0, 2.0], &[1.0; 3]], &[1.0, 1.0], &r).is_err());
     assert_eq!(keops::ranges::eval_flat(&k, &[&[1.0, 2.0], &[1.0; 4]], &r).unwrap(), [4.0, 8.0]);
 }
+
+/// A kernel that vanishes beyond the radius gives the dense result through a `CutOff`, in the
+/// caller's order: values, indices (over i and over j) and gradients.
+#[test]
+fn a_cut_off_gives_the_dense_result_of_a_compact_kernel() {
+    use keops::keops;
+    use keops::ranges::CutOff;
+    let (m, n) = (700, 600);
+    let (x, y) = (points(m, 2, 11), points(n, 2, 12));
+    let b = points(n, 1, 13);
+    let r = 0.15;
+    let near = CutOff::new(&x, &y, 2, r).unwrap();
+    assert!(near.pairs() < m * n / 4, "{} pairs", near.pairs());
+    // (r^2 - d^2)^2 within the radius, 0 beyond: continuous with its derivative.
+    let k = keops!(|x_i: [f64; 2], y_j: [f64; 2], b_j: f64, r2: f64| sum_j pow(relu(r2 - sqdist(x_i, y_j)), 2) * b_j);
+    let inputs = [&x[..], &y, &b, &[r * r]];
+    common::assert_close(
+        &near.eval_flat(&k, &inputs).unwrap(),
+        &k.eval_flat(&inputs).unwrap(),
+        1e-12,
+        1e-15,
+        "values",
+    );
+    let e = points(m, 1, 14);
+    for pos in 0..4 {
+        let (got, want) =
+            (near.grad_flat(&k, pos, &inputs, &e).unwrap(), k.grad_flat(pos, &inputs, &e).unwrap());
+        common::assert_close(&got, &want, 1e-10, 1e-13, &format!("gradient {pos}"));
+    }
+    // Nearest points, over j and over i, where every point has a neighbour within the radius.
+    let (x, y) = (points(2000, 2, 15), points(1500, 2, 16));
+    let near = CutOff::new(&x, &y, 2, 0.2).unwrap();
+    let over_j = keops!(|x_i: [f64; 2], y_j: [f64; 2]| min_argmin_j sqdist(x_i, y_j));
+    let over_i = keops!(|x_i: [f64; 2], y_j: [f64; 2]| min_argmin_i sqdist(x_i, y_j));
+    assert_eq!(near.eval_flat(&over_j, &[&x, &y]).unwrap(), over_j.eval_flat(&[&x[..], &y]).unwrap());
+    assert_eq!(near.eval_flat(&over_i, &[&x, &y]).unwrap(), over_i.eval_flat(&[&x[..], &y]).unwrap());
+    let err = near.eval_flat(&over_j, &[&x[..10], &y]).unwrap_err();
+    assert!(matches!(err, Error::Ranges { .. }), "{err}");
+}

@@ -6,7 +6,8 @@
 //! A reduction over `j` uses [`Ranges`] whose blocks of output rows are blocks of `i` and whose
 //! reduced blocks are blocks of `j`; its gradient with respect to a `j`-variable, a reduction
 //! over `i`, uses the transposed ranges. [`Ranges::from_mask`] and [`Ranges::block_diagonal`]
-//! make both. The blocks come from sorting points into clusters ([`cluster`]).
+//! make both. The blocks come from sorting points into clusters ([`cluster`]); [`CutOff`] does
+//! all of it for a cut-off radius, and puts the results back in the caller's order.
 //!
 //! ```
 //! use keops::ranges::Ranges;
@@ -20,8 +21,10 @@
 //! ```
 
 pub mod cluster;
+mod cutoff;
 mod eval;
 
+pub use cutoff::CutOff;
 pub use eval::{eval_flat, grad_flat};
 
 use std::ops::Range;
