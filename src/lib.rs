@@ -229,7 +229,8 @@
 //! - `nalgebra`: the `nalgebra` module, points as matrix columns (`Matrix3xX`) or `&[Point3]`,
 //!   `DMatrix` outputs.
 //! - `faer`: the `faer` module, `MatRef` inputs and `Mat` outputs.
-//! - `candle`: the `candle` module, kernels as differentiable ops on candle `Tensor`s.
+//! - `candle`: the `candle` module, kernels as differentiable ops on candle `Tensor`s (Rust 1.94
+//!   or later, as candle-core 0.11 needs; the rest of the crate builds with Rust 1.89).
 //!
 //! The three array modules read inputs in place when their memory already holds row-major rows,
 //! and copy them otherwise ([`Rows`]).
