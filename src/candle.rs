@@ -45,6 +45,7 @@ pub use candle_core::{Device, Error, Tensor, Var};
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, WithDType};
 
+use crate::cpu::math::Real;
 use crate::info::Index;
 use crate::kernel::Kernel;
 use crate::rows::by_rows;
@@ -171,7 +172,7 @@ where
                             if self.tracked[pos] {
                                 g.extend(grad(pos)?);
                             } else {
-                                g.resize(g.len() + n, K::T::default());
+                                g.resize(g.len() + n, K::T::ZERO);
                             }
                         }
                         g

@@ -69,7 +69,7 @@ pub fn grad_flat<K: Kernel>(
         })
         .collect::<Result<_>>()?;
     let dim = var.dim;
-    let mut g = vec![K::T::from_f64(0.0); inputs[pos].len()];
+    let mut g = vec![K::T::ZERO; inputs[pos].len()];
     for ((rows, reduced), block) in blocks.iter().zip(grads) {
         match var.index {
             index if index == info.output_index() => {
