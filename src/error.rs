@@ -43,6 +43,8 @@ pub enum Error {
     NotDifferentiable { var: &'static str, reason: String },
     /// Block-sparse ranges, or the clusters they are made from, are malformed.
     Ranges { reason: String },
+    /// Batch shapes do not broadcast together, or do not match the inputs' lengths.
+    Batch { reason: String },
 }
 
 /// `Result` with [`Error`].
@@ -97,6 +99,7 @@ impl fmt::Display for Error {
                 write!(f, "no gradient with respect to `{var}`: {reason}")
             }
             Error::Ranges { reason } => write!(f, "block-sparse ranges: {reason}"),
+            Error::Batch { reason } => write!(f, "batch dimensions: {reason}"),
         }
     }
 }

@@ -246,6 +246,7 @@
 extern crate self as keops;
 
 mod backend;
+pub mod batch;
 #[cfg(feature = "candle")]
 pub mod candle;
 mod cpu;

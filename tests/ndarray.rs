@@ -104,3 +104,52 @@ fn dimensions_given_at_run_time_come_from_the_columns() {
         (Array2::<f64>::zeros((3, 2)), Array2::<f64>::zeros((2, 3)), Array2::<f64>::zeros((2, 1)));
     assert!(matches!(eval(&*k, &[x.view(), y.view(), b.view()]), Err(Error::Dimensions { .. })));
 }
+
+/// Batched n-D arrays: shapes read from the arrays, broadcast batches, a permuted (copied)
+/// view, and the same numbers as `keops::batch` on the flat data; an argmin's rows hold its
+/// value then its index; shapes that do not fit are errors.
+#[test]
+fn batched_arrays_take_their_shapes_from_the_arrays() {
+    use keops::batch::{self, Batches};
+    use keops::ndarray::ndarray::{Array, IxDyn};
+    use keops::ndarray::{eval_batched, grad_batched};
+
+    let k = keops!(|x_i: [f64; 2], y_j: [f64; 2], s: f64| sum_j exp(-s * sqdist(x_i, y_j)));
+    let x = Array::from_shape_fn((2, 1, 3, 2), |(a, _, i, c)| 0.1 * (a + 2 * i + c) as f64);
+    // y of batch shape (1, 4), stored with its batch dimensions last: a view to be copied.
+    let y_stored = Array::from_shape_fn((5, 2, 1, 4), |(j, c, _, b)| 0.05 * (j + c + 3 * b) as f64);
+    let y = y_stored.view().permuted_axes([2, 3, 0, 1]).into_dyn();
+    let s = Array::from_shape_fn((2, 4, 1), |(a, b, _)| 0.5 + 0.1 * (a + b) as f64);
+    let inputs = [x.view().into_dyn(), y.clone(), s.view().into_dyn()];
+    let out = eval_batched(&k, &inputs).unwrap();
+    assert_eq!(out.shape(), [2, 4, 3, 1]);
+
+    let y_flat: Vec<f64> = y.iter().copied().collect();
+    let flat = [x.as_slice().unwrap(), &y_flat[..], s.as_slice().unwrap()];
+    let batches = Batches::new(&[&[2, 1], &[1, 4], &[2, 4]]).unwrap();
+    assert_eq!(out.as_slice().unwrap(), &batch::eval_flat(&k, &flat, &batches).unwrap()[..]);
+
+    let e = Array::from_shape_fn(IxDyn(&[2, 4, 3, 1]), |i| 1.0 + i[2] as f64);
+    let gy = grad_batched(&k, 1, &inputs, e.view()).unwrap();
+    assert_eq!(gy.shape(), [1, 4, 5, 2]);
+    let want = batch::grad_flat(&k, 1, &flat, e.as_slice().unwrap(), &batches).unwrap();
+    assert_eq!(gy.as_slice().unwrap(), &want[..]);
+
+    let nearest = keops!(|x_i: [f64; 2], y_j: [f64; 2]| min_argmin_j sqdist(x_i, y_j));
+    let both = eval_batched(&nearest, &inputs[..2]).unwrap();
+    assert_eq!(both.shape(), [2, 4, 3, 2]);
+    let flat_out =
+        batch::eval_flat(&nearest, &flat[..2], &Batches::new(&[&[2, 1], &[1, 4]]).unwrap()).unwrap();
+    let (values, indices) = flat_out.split_at(2 * 4 * 3);
+    assert_eq!(both.slice(s![.., .., .., 0]).iter().copied().collect::<Vec<_>>(), values);
+    assert_eq!(both.slice(s![.., .., .., 1]).iter().copied().collect::<Vec<_>>(), indices);
+
+    let wrong_e = Array::<f64, _>::zeros(IxDyn(&[2, 3, 3, 1]));
+    assert!(matches!(grad_batched(&k, 1, &inputs, wrong_e.view()), Err(Error::Batch { .. })));
+    let flat_s = Array::<f64, _>::zeros(IxDyn(&[]));
+    let err = eval_batched(&k, &[inputs[0].clone(), inputs[1].clone(), flat_s.view()]).unwrap_err();
+    assert!(matches!(err, Error::Batch { .. }), "{err}");
+    let three_cols = Array::<f64, _>::zeros(IxDyn(&[2, 1, 3, 3]));
+    let err = eval_batched(&k, &[three_cols.view(), inputs[1].clone(), inputs[2].clone()]).unwrap_err();
+    assert_eq!(err, Error::Columns { var: "x_i", cols: 3, dim: 2 });
+}

@@ -1,10 +1,12 @@
 //! Every reduction, over i and over j, f32 and f64, against the reference implementation, on
-//! sizes that are not multiples of the lane or tile sizes, including N < K.
+//! sizes that are not multiples of the lane or tile sizes, including N < K; and each batched,
+//! with broadcasting, against calls on each problem.
 
 mod common;
 
 use common::{
-    check_gradients, check_inputs, check_recorded, check_reference, checked, random_inputs, recorded_case,
+    check_batched, check_batched_gradients, check_gradients, check_inputs, check_recorded, check_reference,
+    checked, random_inputs, recorded_case,
 };
 use keops::{Kernel, keops};
 use keops_core::reduction::Gradient;
@@ -23,6 +25,7 @@ fn forward<K: Kernel>(k: &K) {
     for (seed, &(m, n)) in [(0, 5), (5, 0), (1, 1), (3, 2), (7, 33), (70, 65)].iter().enumerate() {
         check_reference(k, m, n, -1.0, 1.0, 400 + seed as u64);
     }
+    check_batched(k, 4, 9, 450);
 }
 
 /// Backward kernels against finite differences of the forward kernel, with respect to the
@@ -50,6 +53,7 @@ fn gradient<K: Kernel<T = f64>>(k: &K) {
     for (seed, &(m, n)) in [(1, 1), (5, 2), (13, 40), (0, 3), (37, 19)].iter().enumerate() {
         check_gradients(k, m, n, -1.0, 1.0, 300 + seed as u64);
     }
+    check_batched_gradients(k, 4, 9, 350);
 }
 
 #[test]

@@ -365,3 +365,106 @@ pub fn check_gradients<K: Kernel<T = f64>>(k: &K, m: usize, n: usize, lo: f64, h
         }
     }
 }
+
+/// The batch shapes [`check_batched`] gives each kind of input: i-variables shared along the
+/// second batch dimension, j-variables along the first, parameters batched along both.
+fn batch_shape(var: &VarInfo) -> &'static [usize] {
+    match var.index {
+        Index::I => &[2, 1],
+        Index::J => &[1, 3],
+        Index::Param => &[2, 3],
+    }
+}
+
+/// Random batched inputs of `m` i-rows and `n` j-rows per batch, shaped by [`batch_shape`], the
+/// views of problem `b` of them, and their batches.
+pub fn batched_inputs<K: Kernel>(
+    k: &K,
+    m: usize,
+    n: usize,
+    seed: u64,
+) -> (Vec<Vec<K::T>>, keops::batch::Batches) {
+    let mut rng = Rng::new(seed);
+    let info = k.info();
+    let inputs = info
+        .vars
+        .iter()
+        .map(|v| {
+            let rows = match v.index {
+                Index::I => m,
+                Index::J => n,
+                Index::Param => 1,
+            };
+            let count: usize = batch_shape(v).iter().product();
+            rng.vec(count * rows * v.dim, -1.0, 1.0).into_iter().map(K::T::from_f64).collect()
+        })
+        .collect();
+    let shapes: Vec<&[usize]> = info.vars.iter().map(batch_shape).collect();
+    (inputs, keops::batch::Batches::new(&shapes).unwrap())
+}
+
+/// The inputs of problem `b` of the 2 x 3 problems of [`batched_inputs`], and, per input, the
+/// index of the batch it reads.
+pub fn problem<'a, K: Kernel>(k: &K, inputs: &'a [Vec<K::T>], b: usize) -> (Vec<&'a [K::T]>, Vec<usize>) {
+    let (b0, b1) = (b / 3, b % 3);
+    k.info()
+        .vars
+        .iter()
+        .zip(inputs)
+        .map(|(v, x)| {
+            let shape = batch_shape(v);
+            let at = if shape[0] == 1 { 0 } else { b0 } * shape[1] + if shape[1] == 1 { 0 } else { b1 };
+            let len = x.len() / shape.iter().product::<usize>();
+            (&x[at * len..(at + 1) * len], at)
+        })
+        .unzip()
+}
+
+/// `keops::batch::eval_flat` over 2 x 3 problems with broadcast inputs: each problem's values
+/// and indices are those of a call on its own inputs, which match the reference evaluator.
+pub fn check_batched<K: Kernel>(k: &K, m: usize, n: usize, seed: u64) {
+    let info = k.info();
+    let (inputs, batches) = batched_inputs(k, m, n, seed);
+    let got = keops::batch::eval_flat(k, &inputs, &batches).unwrap();
+    let (vw, iw) = (info.value_width, info.index_width);
+    let rows = got.len() / (6 * (vw + iw)).max(1);
+    for b in 0..6 {
+        let (views, _) = problem(k, &inputs, b);
+        let want = k.eval_flat(&views).unwrap();
+        let what = format!("`{}`, problem {b}", info.formula);
+        assert_eq!(got[b * rows * vw..(b + 1) * rows * vw], want[..rows * vw], "{what}: values");
+        let indices = &got[6 * rows * vw..];
+        assert_eq!(indices[b * rows * iw..(b + 1) * rows * iw], want[rows * vw..], "{what}: indices");
+        let owned: Vec<Vec<K::T>> = views.iter().map(|v| v.to_vec()).collect();
+        check_inputs(k, &owned, &format!("batch problem {b}, M = {m}, N = {n}"));
+    }
+}
+
+/// `keops::batch::grad_flat` with respect to every input: the sum of the problems' own gradients
+/// over the problems that read each batch of it.
+pub fn check_batched_gradients<K: Kernel<T = f64>>(k: &K, m: usize, n: usize, seed: u64) {
+    let info = k.info();
+    let (inputs, batches) = batched_inputs(k, m, n, seed);
+    let values = keops::batch::eval_flat(k, &inputs, &batches).unwrap();
+    let e_len = values.len() * info.value_width / (info.value_width + info.index_width).max(1);
+    let e: Vec<f64> = Rng::new(seed ^ 0xe)
+        .vec(e_len, -1.0, 1.0)
+        .into_iter()
+        .zip(&values)
+        .map(|(e, o)| if o.is_finite() { e } else { 0.0 })
+        .collect();
+    let per_problem = e_len / 6;
+    for (pos, var) in info.vars.iter().enumerate() {
+        let got = keops::batch::grad_flat(k, pos, &inputs, &e, &batches).unwrap();
+        let mut want = vec![0.0; inputs[pos].len()];
+        for b in 0..6 {
+            let (views, at) = problem(k, &inputs, b);
+            let g = k.grad_flat(pos, &views, &e[b * per_problem..(b + 1) * per_problem]).unwrap();
+            let len = g.len();
+            for (w, g) in want[at[pos] * len..(at[pos] + 1) * len].iter_mut().zip(g) {
+                *w += g;
+            }
+        }
+        assert_close(&got, &want, 1e-12, 1e-12, &format!("`{}`: batched d/d{}", info.formula, var.name));
+    }
+}
