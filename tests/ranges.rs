@@ -7,7 +7,9 @@ mod common;
 use common::json::Json;
 use keops::Error;
 use keops::ranges::Ranges;
-use keops::ranges::cluster::{clusters, grid_cluster, permute_rows, sort_by_label, unpermute_rows, within};
+use keops::ranges::cluster::{
+    clusters, grid_cluster, permute_rows, sort_by_label, unpermute_rows, within, within_periodic,
+};
 
 fn cases() -> Vec<Json> {
     let path = format!("{}/tests/data/keops_ranges/cases.json", env!("CARGO_MANIFEST_DIR"));
@@ -145,6 +147,86 @@ fn centroids_within_a_radius() {
     let ci = [0.0f32, 0.0, 3.0, 0.0];
     let cj = [0.0f32, 1.0, 10.0, 0.0, 3.0, 2.0];
     assert_eq!(within(&ci, &cj, 2, 2.0).unwrap(), [true, false, false, false, false, true]);
+    // In a box of side 11, 10 is 1 from 0, and 3 is 4 from 10 whichever way.
+    let periodic = within_periodic(&ci, &cj, 2, 2.0, 11.0).unwrap();
+    assert_eq!(periodic, [true, true, false, false, false, true]);
+    assert!(matches!(within_periodic(&ci, &cj, 2, 2.0, 0.0), Err(Error::Ranges { .. })));
+}
+
+/// The bucketed neighbour search finds what the all-pairs mask keeps, open and periodic, in 1 to
+/// 4 dimensions (4: all pairs) and for boxes too small for three buckets; its ranges reduce the
+/// same pairs as the mask's, adjacent clusters merged.
+#[test]
+fn neighbour_lists_are_the_mask() {
+    use keops::ranges::cluster::neighbours;
+    for (dim, count, radius, period) in
+        [(1, 40, 0.1, None), (2, 300, 0.07, None), (3, 200, 0.2, None), (4, 60, 0.5, None)]
+            .into_iter()
+            .chain([(2, 300, 0.07, Some(1.0)), (3, 200, 0.2, Some(1.0)), (2, 50, 0.4, Some(1.0))])
+    {
+        let mut rng = common::Rng::new(dim as u64 + 40);
+        let ci: Vec<f64> = rng.vec(count * dim, 0.0, 1.0);
+        let cj: Vec<f64> = rng.vec((count + 7) * dim, -0.1, 1.1);
+        let mask = match period {
+            None => within(&ci, &cj, dim, radius).unwrap(),
+            Some(p) => within_periodic(&ci, &cj, dim, radius, p).unwrap(),
+        };
+        let lists = neighbours(&ci, &cj, dim, radius, period).unwrap();
+        let from_lists: Vec<bool> = lists
+            .iter()
+            .flat_map(|list| (0..count + 7).map(move |l| list.binary_search(&l).is_ok()))
+            .collect();
+        assert_eq!(from_lists, mask, "dimension {dim}, period {period:?}");
+        assert!(mask.iter().any(|&k| k) && !mask.iter().all(|&k| k), "dimension {dim}: a trivial case");
+
+        let blocks = |n: usize| (0..n).map(|k| [3 * k, 3 * k + 3]).collect::<Vec<_>>();
+        let (by_mask, by_mask_t) = Ranges::from_mask(&blocks(count), &blocks(count + 7), &mask).unwrap();
+        let (by_lists, by_lists_t) =
+            Ranges::from_neighbours(&blocks(count), &blocks(count + 7), &lists).unwrap();
+        assert_eq!((by_lists.pairs(), by_lists_t.pairs()), (by_mask.pairs(), by_mask_t.pairs()));
+        let rows = |r: &Ranges| -> Vec<Vec<usize>> {
+            r.blocks().map(|(_, reduced)| reduced.into_iter().flatten().collect()).collect()
+        };
+        assert_eq!(rows(&by_lists), rows(&by_mask));
+        assert_eq!(rows(&by_lists_t), rows(&by_mask_t));
+        assert!(by_lists.as_keops().2.len() <= by_mask.as_keops().2.len());
+    }
+    let bad = Ranges::from_neighbours(&[[0, 1]], &[[0, 1], [1, 2]], &[vec![1, 0]]).unwrap_err();
+    assert!(matches!(bad, Error::Ranges { .. }), "{bad}");
+    let bad = Ranges::from_neighbours(&[[0, 1]], &[[0, 1]], &[vec![3]]).unwrap_err();
+    assert!(matches!(bad, Error::Ranges { .. }), "{bad}");
+}
+
+/// In a periodic box, a cut-off made with the period keeps the pairs that interact across the
+/// box's faces: a compact kernel of the nearest images gives the dense result, where the cut-off
+/// of the open plane misses those pairs.
+#[test]
+fn a_periodic_cut_off_keeps_the_pairs_across_the_faces() {
+    use keops::keops;
+    use keops::ranges::CutOff;
+    let n = 900;
+    let x: Vec<f64> = common::Rng::new(21).vec(n * 2, 0.0, 1.0);
+    let b = points(n, 1, 22);
+    let r = 0.08;
+    let k = keops!(|x_i: [f64; 2], y_j: [f64; 2], b_j: f64, r2: f64| sum_j(
+        pow(relu(r2 - sqnorm2(mod(x_i - y_j, 1.0, -0.5))), 2) * b_j
+    ));
+    let inputs = [&x[..], &x, &b, &[r * r]];
+    let dense = k.eval_flat(&inputs).unwrap();
+    let near = CutOff::periodic(&x, &x, 2, r, 1.0).unwrap();
+    assert!(near.pairs() < n * n / 4, "{} pairs", near.pairs());
+    common::assert_close(&near.eval_flat(&k, &inputs).unwrap(), &dense, 1e-12, 1e-15, "values");
+    let e = points(n, 1, 23);
+    common::assert_close(
+        &near.grad_flat(&k, 0, &inputs, &e).unwrap(),
+        &k.grad_flat(0, &inputs, &e).unwrap(),
+        1e-12,
+        1e-12,
+        "d/dx",
+    );
+    let open = CutOff::new(&x, &x, 2, r).unwrap().eval_flat(&k, &inputs).unwrap();
+    let worst = open.iter().zip(&dense).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(worst > 1e-6, "the open cut-off should miss the pairs across the faces");
 }
 
 /// Inputs of `n` rows of `dim` from a seeded generator.

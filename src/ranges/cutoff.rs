@@ -3,7 +3,9 @@
 //! in the caller's order.
 
 use super::Ranges;
-use super::cluster::{Clusters, clusters, grid_cluster, permute_rows, sort_by_label, unpermute_rows, within};
+use super::cluster::{
+    Clusters, clusters, grid_cluster, neighbours, permute_rows, sort_by_label, unpermute_rows,
+};
 use crate::cpu::math::Real;
 use crate::error::{Error, Result};
 use crate::info::Index;
@@ -42,6 +44,17 @@ impl CutOff {
     /// The cut-off `radius` between the points `x` (indexed by `i`) and `y` (by `j`), rows of
     /// `dim` numbers: the kernel's variables whose points decide which pairs interact.
     pub fn new<T: Real>(x: &[T], y: &[T], dim: usize, radius: T) -> Result<CutOff> {
+        Self::build(x, y, dim, radius, None)
+    }
+
+    /// The cut-off `radius` between points of a periodic box `[0, period)^dim`, whose kernel
+    /// measures distances between nearest periodic images (KeOps' `Mod(x - y, period, -period
+    /// / 2)`): pairs that interact across the box's faces are kept too.
+    pub fn periodic<T: Real>(x: &[T], y: &[T], dim: usize, radius: T, period: T) -> Result<CutOff> {
+        Self::build(x, y, dim, radius, Some(period))
+    }
+
+    fn build<T: Real>(x: &[T], y: &[T], dim: usize, radius: T, period: Option<T>) -> Result<CutOff> {
         let r = radius.to_f64();
         if !(r > 0.0 && r.is_finite()) {
             return Err(Error::Ranges { reason: format!("a cut-off radius of {r}") });
@@ -56,12 +69,23 @@ impl CutOff {
             Ok((perm, c))
         };
         let (perm_i, ci) = sort(x)?;
-        let (perm_j, cj) = sort(y)?;
+        // The points of a set against themselves (a particle system) are sorted once.
+        let same = std::ptr::eq(x, y);
+        let (perm_j, cj) = if same { (perm_i.clone(), ci.clone()) } else { sort(y)? };
         // A point lies within half a cell diagonal of its cell's centre, so within a diagonal
         // of its cluster's centroid (which lies in the cell).
         let diagonal = cell * (dim as f64).sqrt();
-        let keep = within(&ci.centroids, &cj.centroids, dim, T::from_f64(r + 2.0 * diagonal))?;
-        let (over_j, over_i) = Ranges::from_mask(&ci.ranges, &cj.ranges, &keep)?;
+        let reach = T::from_f64(r + 2.0 * diagonal);
+        let near_j = neighbours(&ci.centroids, &cj.centroids, dim, reach, period)?;
+        let (groups_i, lists_i) = group(&ci.ranges, &near_j, &cj.ranges);
+        let over_j = Ranges::of_lists(&groups_i, &cj.ranges, &lists_i)?;
+        // Distances are symmetric: a set against itself has the same ranges both ways.
+        let over_i = if same {
+            over_j.clone()
+        } else {
+            let (groups_j, lists_j) = group(&cj.ranges, &transpose(&near_j, cj.ranges.len()), &ci.ranges);
+            Ranges::of_lists(&groups_j, &ci.ranges, &lists_j)?
+        };
         Ok(CutOff { perm_i, perm_j, over_j, over_i })
     }
 
@@ -152,4 +176,67 @@ impl CutOff {
             })
             .collect()
     }
+}
+
+/// The output rows a block of a cut-off gathers before it is reduced: consecutive clusters
+/// (neighbouring cells) are reduced together, over the union of their neighbours, so that each
+/// call of the kernel amortises reading its reduced rows over enough output rows.
+const MIN_ROWS: usize = 32;
+
+/// How much a block's reduced rows may grow, as a fraction, by grouping clusters.
+const MAX_GROWTH: (usize, usize) = (3, 2);
+
+/// For each cluster of the other set, the clusters of this one that list it.
+fn transpose(lists: &[Vec<usize>], count: usize) -> Vec<Vec<usize>> {
+    let mut out = vec![Vec::new(); count];
+    for (k, list) in lists.iter().enumerate() {
+        for &l in list {
+            out[l].push(k);
+        }
+    }
+    out
+}
+
+/// Consecutive clusters grouped into blocks of about [`MIN_ROWS`] rows, each with the union of
+/// its clusters' lists (increasing): a cluster joins the block before it while that block has
+/// fewer rows and the union reaches at most [`MAX_GROWTH`] times the reduced rows of the block's
+/// first cluster (sparse points, whose neighbouring cells share few neighbours, stay apart).
+fn group(
+    clusters: &[[usize; 2]],
+    lists: &[Vec<usize>],
+    reduced: &[[usize; 2]],
+) -> (Vec<[usize; 2]>, Vec<Vec<usize>>) {
+    let rows = |l: usize| reduced[l][1] - reduced[l][0];
+    let (mut blocks, mut unions) = (Vec::new(), Vec::new());
+    // `seen[l] == blocks.len()` once the block being built lists `l`.
+    let mut seen = vec![usize::MAX; reduced.len()];
+    let mut k = 0;
+    while k < clusters.len() {
+        let start = clusters[k][0];
+        let (mut union, mut union_rows) = (Vec::new(), 0);
+        let mut limit = usize::MAX;
+        loop {
+            for &l in &lists[k] {
+                if seen[l] != blocks.len() {
+                    seen[l] = blocks.len();
+                    union.push(l);
+                    union_rows += rows(l);
+                }
+            }
+            limit = limit.min(union_rows.saturating_mul(MAX_GROWTH.0) / MAX_GROWTH.1);
+            k += 1;
+            let joins = k < clusters.len()
+                && clusters[k - 1][1] - start < MIN_ROWS
+                && union_rows
+                    + lists[k].iter().filter(|&&l| seen[l] != blocks.len()).map(|&l| rows(l)).sum::<usize>()
+                    <= limit;
+            if !joins {
+                break;
+            }
+        }
+        union.sort_unstable();
+        blocks.push([start, clusters[k - 1][1]]);
+        unions.push(union);
+    }
+    (blocks, unions)
 }

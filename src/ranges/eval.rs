@@ -112,9 +112,13 @@ fn sub_inputs<'a, T: Copy>(
             index if index == info.output_index() => Cow::Borrowed(&x[rows.start * v.dim..rows.end * v.dim]),
             _ => match reduced {
                 [one] => Cow::Borrowed(&x[one.start * v.dim..one.end * v.dim]),
-                _ => Cow::Owned(
-                    reduced.iter().flat_map(|r| &x[r.start * v.dim..r.end * v.dim]).copied().collect(),
-                ),
+                _ => {
+                    let mut rows = Vec::with_capacity(reduced.iter().map(|r| r.len() * v.dim).sum());
+                    for r in reduced {
+                        rows.extend_from_slice(&x[r.start * v.dim..r.end * v.dim]);
+                    }
+                    Cow::Owned(rows)
+                }
             },
         })
         .collect()

@@ -5,8 +5,8 @@
 //!
 //! A reduction over `j` uses [`Ranges`] whose blocks of output rows are blocks of `i` and whose
 //! reduced blocks are blocks of `j`; its gradient with respect to a `j`-variable, a reduction
-//! over `i`, uses the transposed ranges. [`Ranges::from_mask`] and [`Ranges::block_diagonal`]
-//! make both. The blocks come from sorting points into clusters ([`cluster`]); [`CutOff`] does
+//! over `i`, uses the transposed ranges. [`Ranges::from_mask`], [`Ranges::from_neighbours`] and
+//! [`Ranges::block_diagonal`] make both. The blocks come from sorting points into clusters ([`cluster`]); [`CutOff`] does
 //! all of it for a cut-off radius, and puts the results back in the caller's order.
 //!
 //! ```
@@ -117,6 +117,67 @@ impl Ranges {
         let over_j = Ranges::of_mask(clusters_i, clusters_j, |k, l| keep[k * n + l])?;
         let over_i = Ranges::of_mask(clusters_j, clusters_i, |l, k| keep[k * n + l])?;
         Ok((over_j, over_i))
+    }
+
+    /// The ranges of clusters and their neighbours: output clusters `clusters_i` (blocks of `i`,
+    /// one after the other in row order), reduced clusters `clusters_j` likewise, and for each
+    /// cluster of `i` the increasing indices of the clusters of `j` it interacts with (as
+    /// [`cluster::neighbours`] finds them). Returns the ranges of a reduction over `j`, then
+    /// those over `i`. Unlike [`from_mask`](Self::from_mask), which follows KeOps' `from_matrix`
+    /// block for block, runs of consecutive clusters become one reduced block, so that a
+    /// reduction reads them in place.
+    pub fn from_neighbours(
+        clusters_i: &[[usize; 2]],
+        clusters_j: &[[usize; 2]],
+        neighbours: &[Vec<usize>],
+    ) -> Result<(Ranges, Ranges)> {
+        if neighbours.len() != clusters_i.len() {
+            return Err(Error::Ranges {
+                reason: format!(
+                    "neighbours of {} clusters for {} clusters",
+                    neighbours.len(),
+                    clusters_i.len()
+                ),
+            });
+        }
+        let mut transposed = vec![Vec::new(); clusters_j.len()];
+        for (k, list) in neighbours.iter().enumerate() {
+            if let Some(w) = list.windows(2).find(|w| w[0] >= w[1]) {
+                return Err(Error::Ranges {
+                    reason: format!("the neighbours of cluster {k} do not increase ({} then {})", w[0], w[1]),
+                });
+            }
+            for &l in list {
+                transposed
+                    .get_mut(l)
+                    .ok_or_else(|| Error::Ranges {
+                        reason: format!("cluster {k} has neighbour {l}, of {} clusters", clusters_j.len()),
+                    })?
+                    .push(k);
+            }
+        }
+        let over_j = Ranges::of_lists(clusters_i, clusters_j, neighbours)?;
+        let over_i = Ranges::of_lists(clusters_j, clusters_i, &transposed)?;
+        Ok((over_j, over_i))
+    }
+
+    /// Ranges of increasing lists of reduced clusters, runs of adjacent clusters merged.
+    fn of_lists(outer: &[[usize; 2]], reduced: &[[usize; 2]], lists: &[Vec<usize>]) -> Result<Ranges> {
+        let mut slices = Vec::with_capacity(outer.len());
+        let mut blocks: Vec<[usize; 2]> = Vec::new();
+        for list in lists {
+            let first = blocks.len();
+            for &l in list {
+                let [start, end] = reduced[l];
+                let joined = blocks.len() > first;
+                match blocks.last_mut() {
+                    Some(last) if joined && last[1] == start => last[1] = end,
+                    _ => blocks.push([start, end]),
+                }
+            }
+            slices.push(blocks.len());
+        }
+        Ranges::new(outer.to_vec(), slices, blocks)
     }
 
     fn of_mask(
