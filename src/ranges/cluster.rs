@@ -1,6 +1,7 @@
 //! Points sorted into clusters, for block-sparse ranges: KeOps' `grid_cluster`,
 //! `sort_clusters`, `cluster_ranges_centroids`, and which clusters interact from the distances
-//! between centroids (a cluster-to-cluster mask, or neighbour lists found through a grid). Points are flat row-major rows of `dim` numbers, as everywhere in keops.
+//! between centroids (a cluster-to-cluster mask, or neighbour lists found through a grid).
+//! Points are flat row-major rows of `dim` numbers, as everywhere in keops.
 
 use std::collections::HashMap;
 
