@@ -66,9 +66,15 @@
 //! - **Options** (all optional): `reduction = "Sum"` (or `reduction_op`; default `"Sum"`),
 //!   `axis = 0` (0, the default as in pykeops, reduces over i, one output row per j; 1 over
 //!   j, one row per i), `dtype = f32` or `f64` (or
-//!   `"float32"`, `"float64"`; default f32), `opt_arg = K` for the K-reductions, and
-//!   `formula2 = "..."` for `SumSoftMaxWeight` and the weighted `LogSumExp` and
-//!   `Max_SumShiftExp` (see [Reductions](#reductions)).
+//!   `"float32"`, `"float64"`; default f32; pykeops' old name `cuda_type` works too),
+//!   `opt_arg = K` for the K-reductions, `formula2 = "..."` for `SumSoftMaxWeight` and the
+//!   weighted `LogSumExp` and `Max_SumShiftExp` (see [Reductions](#reductions)), and
+//!   `sum_scheme = "block_sum"` (the default), `"kahan_scheme"` (compensated sums) or
+//!   `"direct_sum"` (summed as `"block_sum"`). `dtype_acc = "auto"` and `use_double_acc = false`
+//!   are accepted; float64 accumulation of float32 (`dtype_acc = "float64"`,
+//!   `use_double_acc = true`) is a compile error for now, which suggests `"kahan_scheme"`.
+//!   `enable_chunks` and `rec_multVar_highdim` tune pykeops' own code generation and change
+//!   nothing here. pykeops' `True` and `False` are accepted as `true` and `false`.
 //! - **Errors** in the strings are compile errors that quote the offending part and give its
 //!   column (a span cannot point inside a string literal on stable Rust).
 //!
@@ -328,7 +334,7 @@ macro_rules! __dynamic_kernel {
 pub mod __private {
     pub use crate::cpu::math::{Math, Real, Scalar};
     pub use crate::cpu::reduce::{
-        Extremum, KMin, LogSumExp, LogSumExpWeight, Reducer, Sum, SumOfProducts, SumSoftMaxWeight,
+        Extremum, KMin, KahanSum, LogSumExp, LogSumExpWeight, Reducer, Sum, SumOfProducts, SumSoftMaxWeight,
     };
     pub use crate::eval::{eval_both, eval_flat, eval_indices, eval_values};
     pub use crate::grad::{Backprop, array, rows};

@@ -297,3 +297,34 @@ fn keops_special_values_in_generated_code() {
     );
     assert_eq!(k.eval_flat(&[[0.0f32]]).unwrap(), [0.0, 1.0, 0.0, 1.0, 2.0]);
 }
+
+/// pykeops' options that do not change the result here are accepted, as they would be copied
+/// from Python: `cuda_type` (the old `dtype`), `sum_scheme = "direct_sum"` (summed as
+/// `block_sum`), `dtype_acc = "auto"`, `use_double_acc = False`, `enable_chunks`,
+/// `rec_multVar_highdim`.
+#[test]
+fn pykeops_options_that_change_nothing_are_accepted() {
+    let mut rng = Rng::new(9);
+    let (x, y) = (rows::<3, f64>(&mut rng, 23), rows::<3, f64>(&mut rng, 31));
+    let plain = genred!(
+        "SqDist(x, y)",
+        ["x = Vi(3)", "y = Vj(3)"],
+        reduction_op = "Sum",
+        axis = 1,
+        dtype = "float64"
+    );
+    let options = genred!(
+        "SqDist(x, y)",
+        ["x = Vi(3)", "y = Vj(3)"],
+        reduction_op = "Sum",
+        axis = 1,
+        cuda_type = "float64",
+        sum_scheme = "direct_sum",
+        dtype_acc = "auto",
+        use_double_acc = False,
+        enable_chunks = True,
+        rec_multVar_highdim = False
+    );
+    let a: Vec<[f64; 1]> = plain.eval(&x, &y).unwrap();
+    assert_eq!(a, options.eval(&x, &y).unwrap());
+}

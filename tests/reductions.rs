@@ -384,3 +384,51 @@ fn max_sum_shift_exp_as_pykeops() {
         axis = 0
     );
 }
+
+/// pykeops' accuracy case: `n` times 0.1 in f32, and their exact sum. Each partial sum rounds
+/// its additions the same way, so a plain sum's error grows with `n`.
+fn tenths(n: usize) -> (Vec<f32>, f64) {
+    (vec![0.1f32; n], n as f64 * f64::from(0.1f32))
+}
+
+/// The error of `got` in ulps of the f32 nearest to `exact`.
+fn ulps(got: f32, exact: f64) -> f64 {
+    let nearest = exact as f32;
+    (f64::from(got) - exact).abs() / f64::from(nearest.next_up() - nearest)
+}
+
+/// Compensated sums (`sum_j::<kahan>`, `genred!`'s `sum_scheme = "kahan_scheme"`) are within
+/// an ulp of the exact sum where the block sum, on the same values, is many ulps off; over j
+/// and over i, and their gradients sum the same way.
+#[test]
+fn compensated_sums_are_within_an_ulp() {
+    let (b, exact) = tenths(1 << 20);
+    let x = [0.0f32; 3];
+    let block = keops!(|x_i: f32, b_j: f32| sum_j b_j + 0 * x_i);
+    let kahan = keops!(|x_i: f32, b_j: f32| sum_j::<kahan> b_j + 0 * x_i);
+    let kahan_i = keops!(|b_i: f32, x_j: f32| sum_i::<kahan> b_i + 0 * x_j);
+    let genred = keops::genred!(
+        "b + 0 * x",
+        ["x = Vi(1)", "b = Vj(1)"],
+        reduction_op = "Sum",
+        axis = 1,
+        sum_scheme = "kahan_scheme"
+    );
+    let off = ulps(block.eval_flat(&[&x[..], &b]).unwrap()[0], exact);
+    assert!(off > 8.0, "the block sum is {off} ulps off: the values should defeat it");
+    for (what, out) in [
+        ("sum_j::<kahan>", kahan.eval_flat(&[&x[..], &b]).unwrap()),
+        ("sum_i::<kahan>", kahan_i.eval_flat(&[&b[..], &x]).unwrap()),
+        ("kahan_scheme", genred.eval_flat(&[&x[..], &b]).unwrap()),
+    ] {
+        for &v in &out {
+            assert!(ulps(v, exact) <= 1.0, "{what}: {v} is {} ulps from {exact}", ulps(v, exact));
+        }
+    }
+    // The gradient with respect to x of sum_i e_i sum_j (x_i * b_j): each row sum_j b_j e_i.
+    let scaled = keops!(|x_i: f32, b_j: f32| sum_j::<kahan> x_i * b_j);
+    let g = scaled.grad_flat(0, &[&x[..], &b], &[1.0, 1.0, 1.0]).unwrap();
+    for &v in &g {
+        assert!(ulps(v, exact) <= 1.0, "gradient: {v} is {} ulps from {exact}", ulps(v, exact));
+    }
+}

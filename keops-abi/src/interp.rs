@@ -7,6 +7,8 @@ pub enum Reduction {
     Sum,
     /// A sum of `f[k] * g[k]`, each term one fused multiply-add.
     SumOfProducts,
+    /// A compensated sum (KeOps' `kahan_scheme`).
+    KahanSum,
     /// Minimum, arg-minimum or both (the kernel's output widths say which).
     Min,
     Max,

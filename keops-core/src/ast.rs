@@ -6,7 +6,7 @@
 
 use crate::diag::Loc;
 use crate::ir::Role;
-use crate::reduction::ReductionKind;
+use crate::reduction::{ReductionKind, SumScheme};
 
 pub use crate::ir::DType;
 
@@ -41,6 +41,7 @@ pub struct ReductionDecl {
     pub kind: ReductionKind,
     pub over: Role,
     pub k: Option<usize>,
+    pub scheme: SumScheme,
     pub loc: Loc,
 }
 

@@ -20,7 +20,7 @@ use crate::check::Kernel;
 use crate::diag::Loc;
 use crate::ir::{DimError, Graph, NodeId, Role, Var};
 use crate::ops::Op;
-use crate::reduction::{Gradient, Reduction, ReductionKind};
+use crate::reduction::{Accumulator, Gradient, Reduction, ReductionKind, SumScheme};
 
 /// An extra input of a backward kernel, appended after the forward kernel's inputs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -62,7 +62,7 @@ pub struct Auxiliary {
 pub fn plan(kernel: &Kernel) -> Result<(Vec<Backward>, Auxiliary), DimError> {
     let mut aux = Auxiliary::default();
     let forward = |kind: ReductionKind, what: &str| {
-        let reduction = Reduction { kind, ..kernel.reduction };
+        let reduction = Reduction { kind, scheme: SumScheme::Block, ..kernel.reduction };
         derived(kernel, None, &[], &|_, f, _| Ok(f.0), reduction, format!("{what} of {}", kernel.text))
     };
     match kernel.reduction.kind.spec().gradient {
@@ -96,7 +96,13 @@ fn backward(kernel: &Kernel, pos: usize) -> Result<Backward, DimError> {
     let outer = kernel.reduction.outer();
     // The backward reduction runs over the other index for an input of the reduced index.
     let over = if v.role == kernel.reduction.over { outer } else { kernel.reduction.over };
-    let sum = Reduction { kind: ReductionKind::Sum, k: 1, over };
+    // A gradient sums as the forward reduction does, in its scheme for a sum.
+    let scheme = if kernel.reduction.kind.spec().accumulator == Accumulator::Sum {
+        kernel.reduction.scheme
+    } else {
+        SumScheme::Block
+    };
+    let sum = Reduction { kind: ReductionKind::Sum, k: 1, over, scheme };
     let sum_rows = v.role == Role::Param;
     let text = format!("gradient of {} with respect to `{}`", kernel.text, kernel.params[pos].name);
     let width = |x: &Extra| if *x == Extra::LogSumExp { 1 } else { values };
@@ -140,7 +146,7 @@ fn backward(kernel: &Kernel, pos: usize) -> Result<Backward, DimError> {
             // Selections: Grad(F, v, E) for an incoming gradient E of F's dimension, evaluated
             // at the selected pairs. Its stages keep the forward kernel's sides.
             let phi: PhiBuilder = &|g, f, x| grad(g, f.0, x.var, x.extras[0]);
-            let same_sides = Reduction { kind: ReductionKind::Sum, k: 1, over: kernel.reduction.over };
+            let same_sides = Reduction { over: kernel.reduction.over, ..sum };
             let kernel = derived(kernel, Some(pos), &[(Extra::Gradient, dim_f)], phi, same_sides, text)?;
             Ok(Backward::Selection { kernel: Box::new(kernel) })
         }

@@ -178,6 +178,100 @@ impl<K: KernelDef> Reducer<K> for Sum {
     }
 }
 
+/// Adds `x` to the compensated sum `(s, c)`, whose value is `s - c`: `c` keeps the rounding
+/// error of each addition (Kahan's summation), so that it is added back into the next one.
+#[inline(always)]
+pub(crate) fn kahan_add<T: Real, M: Math<T>>(m: M, s: &mut M::V, c: &mut M::V, x: M::V) {
+    let y = m.sub(x, *c);
+    let t = m.add(*s, y);
+    *c = m.sub(m.sub(t, *s), y);
+    *s = t;
+}
+
+/// Adds the compensated sum `(s2, c2)` to `(s, c)`: its sum, then its compensation, each
+/// compensated.
+#[inline(always)]
+pub(crate) fn kahan_merge<T: Real, M: Math<T>>(m: M, s: &mut M::V, c: &mut M::V, s2: M::V, c2: M::V) {
+    kahan_add(m, s, c, s2);
+    kahan_add(m, s, c, m.neg(c2));
+}
+
+/// The lanes of the compensated sum `(s, c)` merged in order, as one scalar compensated sum.
+#[inline(always)]
+pub(crate) fn kahan_collapse<T: Real, M: Math<T>>(m: M, s: M::V, c: M::V) -> (T, T) {
+    let one = T::Scalar::default();
+    let (ss, cs) = (lanes(m, s), lanes(m, c));
+    let (mut total, mut error) = (T::ZERO, T::ZERO);
+    for (&s, &c) in ss[..M::LANES].iter().zip(&cs[..M::LANES]) {
+        kahan_merge(one, &mut total, &mut error, s, c);
+    }
+    (total, error)
+}
+
+/// `sum_j F` accumulated with compensation (KeOps' `kahan_scheme`): each component a sum and
+/// the rounding error it still owes, merged and collapsed with compensation too; the result
+/// is `sum - error`.
+pub struct KahanSum;
+
+impl<K: KernelDef> Reducer<K> for KahanSum {
+    type Acc<M: Math<K::T>> = (K::F<M::V>, K::F<M::V>);
+
+    #[inline(always)]
+    fn init<M: Math<K::T>>(m: M) -> Self::Acc<M> {
+        (Array::from_fn(|_| m.splat(K::T::ZERO)), Array::from_fn(|_| m.splat(K::T::ZERO)))
+    }
+
+    #[inline(always)]
+    fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, f: &K::F<M::V>, _: &K::G<M::V>, _: M::Idx) {
+        let (sums, errors) = acc;
+        for ((s, c), &x) in sums.as_mut().iter_mut().zip(errors.as_mut()).zip(f.as_ref()) {
+            kahan_add(m, s, c, x);
+        }
+    }
+
+    #[inline(always)]
+    fn step_masked<M: Math<K::T>>(
+        m: M,
+        acc: &mut Self::Acc<M>,
+        f: &K::F<M::V>,
+        _: &K::G<M::V>,
+        _: M::Idx,
+        mask: M::Mask,
+    ) {
+        let (sums, errors) = acc;
+        for ((s, c), &x) in sums.as_mut().iter_mut().zip(errors.as_mut()).zip(f.as_ref()) {
+            let (mut s2, mut c2) = (*s, *c);
+            kahan_add(m, &mut s2, &mut c2, x);
+            *s = m.blend(mask, s2, *s);
+            *c = m.blend(mask, c2, *c);
+        }
+    }
+
+    #[inline(always)]
+    fn merge<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, later: &Self::Acc<M>) {
+        let (sums, errors) = acc;
+        let pairs = later.0.as_ref().iter().zip(later.1.as_ref());
+        for ((s, c), (&s2, &c2)) in sums.as_mut().iter_mut().zip(errors.as_mut()).zip(pairs) {
+            kahan_merge(m, s, c, s2, c2);
+        }
+    }
+
+    #[inline(always)]
+    fn collapse<M: Math<K::T>>(m: M, acc: &Self::Acc<M>) -> Self::Acc<Scalar<K>> {
+        let parts: K::F<(K::T, K::T)> =
+            Array::from_fn(|k| kahan_collapse(m, acc.0.as_ref()[k], acc.1.as_ref()[k]));
+        (Array::from_fn(|k| parts.as_ref()[k].0), Array::from_fn(|k| parts.as_ref()[k].1))
+    }
+
+    #[inline(always)]
+    fn finalize(acc: &Self::Acc<Scalar<K>>, values: &mut [K::T], _: &mut [usize]) {
+        let one = Scalar::<K>::default();
+        for ((v, &s), &c) in values.iter_mut().zip(acc.0.as_ref()).zip(acc.1.as_ref()) {
+            *v = one.sub(s, c);
+        }
+    }
+}
+
 /// `sum_j F` where the code generator gave each component of `F` as two factors, `F = A * B`
 /// (`A` in the formula values, `B` in the weights' place): each step is one fused
 /// multiply-add, `acc + A * B` rounded once. Otherwise as [`Sum`].

@@ -115,7 +115,7 @@ fn eval_method(src: &KernelSource, t: &TokenStream) -> TokenStream {
         })
         .collect();
     let r = &src.reduction;
-    let reduction = Reduction { kind: r.kind, k: r.k.unwrap_or(1), over: r.over };
+    let reduction = Reduction { kind: r.kind, k: r.k.unwrap_or(1), over: r.over, scheme: r.scheme };
     let (ret, call, doc) = match reduction.widths(1, usize::from(src.formula2.is_some())) {
         (_, 0) => (
             quote!(::std::vec::Vec<[#t; W]>),

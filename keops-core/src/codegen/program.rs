@@ -119,6 +119,7 @@ pub fn program(kernel: &Kernel, lowered: &Lowered, products: bool) -> Program {
 /// The reduction, as the interpreter names it.
 fn reduction(kernel: &Kernel, products: bool) -> Reduction {
     match kernel.reduction.kind.spec().accumulator {
+        Accumulator::Sum if kernel.reduction.compensated() => Reduction::KahanSum,
         Accumulator::Sum if products => Reduction::SumOfProducts,
         Accumulator::Sum => Reduction::Sum,
         Accumulator::Extremum { max: false } => Reduction::Min,

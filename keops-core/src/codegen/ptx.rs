@@ -116,7 +116,7 @@ use crate::codegen::{Lowered, lower_kernel};
 use crate::ir::{DType, Role};
 use crate::lower::{Inst, Level, Operand, Program, Staged, Val};
 use crate::prim::Prim;
-use crate::reduction::{Accumulator, Reduction, ReductionKind};
+use crate::reduction::{Accumulator, Reduction, ReductionKind, SumScheme};
 
 pub use keops_abi::{ENTRY, ENTRY_2D, ENTRY_MERGE};
 
@@ -189,7 +189,7 @@ pub fn module(kernel: &Kernel, name: String) -> Module {
         spec
     };
     let factored = match kernel.reduction.kind.spec().accumulator {
-        Accumulator::Sum => lowered.factored(kernel),
+        Accumulator::Sum if !kernel.reduction.compensated() => lowered.factored(kernel),
         _ => None,
     };
     if let Some(products) = &factored {
@@ -227,7 +227,7 @@ pub fn primitive_module(dtype: DType) -> Module {
     let roles = [Role::I, Role::J];
     let nf = outputs.len();
     let lowered = Lowered { staged: Staged::new(p, outputs, &roles, Role::I), nf };
-    let reduction = Reduction { kind: ReductionKind::Sum, k: 1, over: Role::J };
+    let reduction = Reduction { kind: ReductionKind::Sum, k: 1, over: Role::J, scheme: SumScheme::Block };
     let vars = vec![(Role::I, 1), (Role::J, 2)];
     let about = "every basic primitive".to_string();
     let mut spec = Spec { dtype, vars, reduction, lowered: &lowered, about, large: None };
@@ -1432,6 +1432,8 @@ impl Ptx {
 enum Rule {
     /// One sum per component.
     Sum,
+    /// One compensated sum per component: the sums, then the errors they still owe.
+    KahanSum,
     /// Best value and its index per component.
     Extremum { max: bool },
     /// The `k` smallest values, increasing, and their indices, slot-major.
@@ -1446,6 +1448,7 @@ enum Rule {
 impl Rule {
     fn of(r: Reduction) -> Rule {
         match r.kind.spec().accumulator {
+            Accumulator::Sum if r.compensated() => Rule::KahanSum,
             Accumulator::Sum => Rule::Sum,
             Accumulator::Extremum { max } => Rule::Extremum { max },
             Accumulator::KMin => Rule::KMin { k: r.k },
@@ -1456,18 +1459,19 @@ impl Rule {
 
     /// Whether tiles accumulate apart and merge into the total (the block sum).
     fn tiled(self) -> bool {
-        matches!(self, Rule::Sum | Rule::LogSumExp { .. } | Rule::SoftMax)
+        matches!(self, Rule::Sum | Rule::KahanSum | Rule::LogSumExp { .. } | Rule::SoftMax)
     }
 
     /// Whether each component of the formula has its own part of the state (its value and
     /// index, or its `k` slots), written out as is.
     fn per_component(self) -> bool {
-        matches!(self, Rule::Sum | Rule::Extremum { .. } | Rule::KMin { .. })
+        matches!(self, Rule::Sum | Rule::KahanSum | Rule::Extremum { .. } | Rule::KMin { .. })
     }
 
     /// The floats and indices of the state, for `nf` and `ng` formula components.
     fn widths(self, nf: usize, ng: usize) -> (usize, usize) {
         let (accumulator, k) = match self {
+            Rule::KahanSum => return (2 * nf, 0),
             Rule::Sum => (Accumulator::Sum, 1),
             Rule::Extremum { max } => (Accumulator::Extremum { max }, 1),
             Rule::KMin { k } => (Accumulator::KMin, k),
@@ -1548,7 +1552,7 @@ impl Rule {
     fn init(self, w: &mut Ptx, s: &State) {
         let t = w.ty();
         let first = match self {
-            Rule::Sum => 0.0,
+            Rule::Sum | Rule::KahanSum => 0.0,
             Rule::Extremum { max: true, .. } | Rule::LogSumExp { .. } | Rule::SoftMax => f64::NEG_INFINITY,
             Rule::Extremum { max: false, .. } | Rule::KMin { .. } => f64::INFINITY,
         };
@@ -1580,7 +1584,7 @@ impl Rule {
                     w.put(&s.vals[c], &acc);
                 }
             }
-            Rule::Sum | Rule::Extremum { .. } | Rule::KMin { .. } => {
+            Rule::Sum | Rule::KahanSum | Rule::Extremum { .. } | Rule::KMin { .. } => {
                 for (c, x) in f.iter().enumerate() {
                     self.step_component(w, s, f.len(), c, x, j);
                 }
@@ -1590,6 +1594,21 @@ impl Rule {
                 add_exp(w, &s.vals[0], &s.vals[1..], &f[0], &weights);
             }
         }
+    }
+
+    /// Adds `x` to the compensated sum held at `sum` and `error` (value `sum - error`): Kahan's
+    /// summation, as the CPU's `kahan_add`.
+    fn kahan_add(w: &mut Ptx, sum: &Loc, error: &Loc, x: &str) {
+        let t = w.ty();
+        let (s, e) = (w.get(sum), w.get(error));
+        let (y, total, d) = (w.temp(), w.temp(), w.temp());
+        w.op(format!("sub.rn.{t} {y}, {x}, {e}"));
+        w.op(format!("add.rn.{t} {total}, {s}, {y}"));
+        w.op(format!("sub.rn.{t} {d}, {total}, {s}"));
+        w.op(format!("sub.rn.{t} {e}, {d}, {y}"));
+        w.op(format!("mov.{t} {s}, {total}"));
+        w.put(sum, &s);
+        w.put(error, &e);
     }
 
     /// The weights of the sums of a log-sum-exp or soft-max state, given the second formula's
@@ -1614,6 +1633,7 @@ impl Rule {
                 w.op(format!("add.rn.{t} {a}, {a}, {x}"));
                 w.put(&s.vals[c], &a);
             }
+            Rule::KahanSum => Self::kahan_add(w, &s.vals[c], &s.vals[nf + c], x),
             Rule::Extremum { max } => better(w, max, s, c, x, j),
             Rule::KMin { k } => {
                 let slots: Vec<(&Loc, &Loc)> =
@@ -1634,6 +1654,19 @@ impl Rule {
                     let x = w.get(x);
                     w.op(format!("add.rn.{t} {r}, {r}, {x}"));
                     w.put(a, &r);
+                }
+            }
+            Rule::KahanSum => {
+                // The sum, then the negated error, each added with compensation.
+                let half = s.vals.len() / 2;
+                for c in 0..half {
+                    let (sum, error) = (&s.vals[c], &s.vals[half + c]);
+                    let later_sum = w.get(&later.vals[c]);
+                    Self::kahan_add(w, sum, error, &later_sum);
+                    let later_error = w.get(&later.vals[half + c]);
+                    let negated = w.temp();
+                    w.op(format!("neg.{t} {negated}, {later_error}"));
+                    Self::kahan_add(w, sum, error, &negated);
                 }
             }
             Rule::LogSumExp { .. } | Rule::SoftMax => {
@@ -1677,6 +1710,18 @@ impl Rule {
             _ => results.push(r),
         };
         match self {
+            Rule::KahanSum => {
+                // Each sum less the error it still owes.
+                if let Some(at) = values {
+                    let half = s.vals.len() / 2;
+                    for c in 0..half {
+                        let (sum, error) = (w.get(&s.vals[c]), w.get(&s.vals[half + c]));
+                        let r = w.temp();
+                        w.op(format!("sub.rn.{t} {r}, {sum}, {error}"));
+                        w.op(format!("st.global.{t} [{at}+{}], {r}", s.at.0[c] * size));
+                    }
+                }
+            }
             Rule::Sum | Rule::Extremum { .. } | Rule::KMin { .. } => {
                 // Each value loaded right before it is stored.
                 if let Some(at) = values {

@@ -441,7 +441,10 @@ fn kernel_def(
     let t = scalar_type(kernel.dtype);
     let lowered = lower_kernel(kernel);
     let factored = match kernel.reduction.kind.spec().accumulator {
-        Accumulator::Sum if values == Values::Reduced => lowered.factored(kernel),
+        // A compensated sum adds each product as it is, rounded, with its error tracked.
+        Accumulator::Sum if values == Values::Reduced && !kernel.reduction.compensated() => {
+            lowered.factored(kernel)
+        }
         _ => None,
     };
     let products = factored.is_some();
@@ -603,8 +606,8 @@ const SCALED_BLOCK_ROWS: usize = 6;
 fn state_registers(kernel: &Kernel, nf: usize, ng: usize) -> usize {
     match kernel.reduction.kind.spec().accumulator {
         Accumulator::KMin => 0,
-        accumulator => {
-            let (values, indices) = accumulator.state_widths(nf, ng, kernel.reduction.k);
+        _ => {
+            let (values, indices) = kernel.reduction.state_widths(nf, ng);
             values + indices
         }
     }
@@ -613,6 +616,7 @@ fn state_registers(kernel: &Kernel, nf: usize, ng: usize) -> usize {
 /// The runtime's reducer type for this kernel.
 fn reducer(kernel: &Kernel) -> TokenStream {
     match kernel.reduction.kind.spec().accumulator {
+        Accumulator::Sum if kernel.reduction.compensated() => quote!(::keops::__private::KahanSum),
         Accumulator::Sum => quote!(::keops::__private::Sum),
         Accumulator::Extremum { max: false } => quote!(::keops::__private::Extremum<false>),
         Accumulator::Extremum { max: true } => quote!(::keops::__private::Extremum<true>),

@@ -59,7 +59,7 @@ fn keops(spec: &ReductionSpec) -> String {
     names.join(", ")
 }
 
-const AFTER_TABLE: &str = "
+const AFTER_TABLE: &str = r#"
 Each also exists over `i` (`sum_i`, `argkmin_i::<K>`, ...), giving one row per `j`. For the
 K-reductions, slot `k` of component `c` is at position `k * D + c` of the row.
 
@@ -77,13 +77,19 @@ K-reductions, slot `k` of component `c` is at position `k * D + c` of the row.
 - **NaN and infinities**: see [Numerics](#numerics).
 - **Log-sum-exp and soft-max** are computed online and stably (a running maximum and rescaled
   sums, one exponential per pair), so values of magnitude 1e4 are fine in `f32`.
+- **Sums** accumulate lane by lane and tile by tile, the partial sums merged in order (KeOps'
+  default `block_sum`). `sum_j::<kahan> F` (`genred!`'s `sum_scheme = "kahan_scheme"`)
+  compensates each addition (Kahan's summation, on the CPU and the GPU), so that a sum of
+  terms of one sign is within about an ulp of the exact sum however many there are, for about
+  four times the additions; its gradients sum the same way. `sum_scheme = "direct_sum"` sums as
+  `block_sum` does (never less accurately than KeOps' single running sum).
 
 # Numerics
 
 What NaN and infinite values of the formula give, per output row. Min and max compare with
 `<` and `>`, as KeOps' `a < b ? a : b`, so a NaN never wins a comparison:
 
-";
+"#;
 
 const AFTER_NUMERICS: &str = "
 - \"Never selected\" means the value is treated as if absent: when nothing else is there, the

@@ -228,13 +228,45 @@ impl ReductionKind {
     }
 }
 
-/// A reduction: its kind, K for the K-reductions (1 otherwise), and the index it reduces over.
+/// A reduction: its kind, K for the K-reductions (1 otherwise), the index it reduces over, and
+/// how a sum accumulates.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Reduction {
     pub kind: ReductionKind,
     pub k: usize,
     /// The reduced index: `Role::J` for `sum_j` (KeOps `axis = 1`), `Role::I` for `sum_i`.
     pub over: Role,
+    pub scheme: SumScheme,
+}
+
+/// How a sum accumulates, KeOps' `sum_scheme`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum SumScheme {
+    /// Lane by lane and tile by tile, the partial sums merged in order: KeOps' default
+    /// `block_sum`. KeOps' `direct_sum`, one running sum, is never more accurate, and is this.
+    #[default]
+    Block,
+    /// Compensated summation: each partial sum carries the rounding error of its additions, and
+    /// the result is good to about an ulp whatever the number of terms (when they do not
+    /// cancel). KeOps' `kahan_scheme`; `sum_j::<kahan>` in the math syntax.
+    Kahan,
+}
+
+impl SumScheme {
+    /// The scheme of a KeOps `sum_scheme` name.
+    pub fn from_keops_name(name: &str) -> Option<SumScheme> {
+        match name {
+            "block_sum" | "direct_sum" => Some(SumScheme::Block),
+            "kahan_scheme" => Some(SumScheme::Kahan),
+            _ => None,
+        }
+    }
+
+    /// Whether the reduction `kind` can accumulate with this scheme: the block sum always,
+    /// compensation for sums.
+    pub fn applies_to(self, kind: ReductionKind) -> bool {
+        self == SumScheme::Block || kind.spec().accumulator == Accumulator::Sum
+    }
 }
 
 impl Reduction {
@@ -244,6 +276,21 @@ impl Reduction {
             Role::J => Role::I,
             _ => Role::J,
         }
+    }
+
+    /// The floats and indices of the state, for `nf` and `ng` formula components: the
+    /// accumulator's, and for a compensated sum a compensation per component.
+    pub fn state_widths(&self, nf: usize, ng: usize) -> (usize, usize) {
+        let (values, indices) = self.kind.spec().accumulator.state_widths(nf, ng, self.k);
+        match self.scheme {
+            SumScheme::Block => (values, indices),
+            SumScheme::Kahan => (2 * values, indices),
+        }
+    }
+
+    /// Whether the sum is compensated.
+    pub fn compensated(&self) -> bool {
+        self.scheme == SumScheme::Kahan
     }
 
     /// Width of one output row of each part (values, indices), given the dimensions of the
@@ -262,8 +309,8 @@ impl Reduction {
 
 /// The `genred!` arguments of the kernels that every backend's tests run on each reduction:
 /// one per reduction of [`ReductionKind::ALL`], per axis and per float type, with and without an
-/// optional second formula. A reduction added to the table is therefore tested without anyone
-/// listing it.
+/// optional second formula, and with a compensated sum where it applies. A reduction added to
+/// the table is therefore tested without anyone listing it.
 pub fn test_kernels() -> Vec<String> {
     const ALIASES: &str = r#"["x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "p = Pm(1)"]"#;
     let mut texts = Vec::new();
@@ -290,6 +337,9 @@ pub fn test_kernels() -> Vec<String> {
                     }
                     if let Some(f) = formula2 {
                         text += &format!(r#", formula2 = "{f}""#);
+                    }
+                    if SumScheme::Kahan.applies_to(kind) {
+                        texts.push(format!(r#"{text}, sum_scheme = "kahan_scheme""#));
                     }
                     texts.push(text);
                 }
@@ -326,7 +376,7 @@ mod tests {
     use super::*;
 
     fn r(kind: ReductionKind, k: usize) -> Reduction {
-        Reduction { kind, k, over: Role::J }
+        Reduction { kind, k, over: Role::J, scheme: SumScheme::Block }
     }
 
     fn pairs(values: &[f64]) -> Vec<(Vec<f64>, Vec<f64>)> {

@@ -24,7 +24,7 @@ use syn::{LitStr, Token};
 use crate::ast::{BinOp, DType, Expr, KernelSource, Param, ReductionDecl, Syntax};
 use crate::diag::{Diagnostics, Loc, did_you_mean, tidy};
 use crate::ir::Role;
-use crate::reduction::{Arity2, ReductionKind};
+use crate::reduction::{Arity2, ReductionKind, SumScheme};
 
 /// Parses the arguments of a `genred!` invocation.
 pub fn parse_genred(tokens: TokenStream) -> Result<KernelSource, Diagnostics> {
@@ -90,8 +90,23 @@ fn raw_args(input: ParseStream) -> syn::Result<RawArgs> {
     })
 }
 
-/// The named arguments `genred!` takes (`reduction_op` is pykeops' spelling of `reduction`).
-const NAMED: &[&str] = &["reduction", "reduction_op", "axis", "dtype", "opt_arg", "formula2"];
+/// The named arguments `genred!` takes: pykeops' `Genred` options (`reduction_op` is pykeops'
+/// spelling of `reduction`, `cuda_type` its old name for `dtype`; `enable_chunks` and
+/// `rec_multVar_highdim` tune pykeops' own code generation and change nothing here).
+const NAMED: &[&str] = &[
+    "reduction",
+    "reduction_op",
+    "axis",
+    "dtype",
+    "cuda_type",
+    "opt_arg",
+    "formula2",
+    "sum_scheme",
+    "dtype_acc",
+    "use_double_acc",
+    "enable_chunks",
+    "rec_multVar_highdim",
+];
 
 /// A declared variable, from an alias or a `Var(pos, dim, cat)` in a formula.
 struct Decl {
@@ -152,15 +167,22 @@ impl Builder {
 
     /// The named arguments.
     fn options(&mut self, raw: &RawArgs) -> Options {
-        let mut o =
-            Options { reduction: None, over: Role::I, dtype: DType::F32, opt_arg: None, formula2: None };
+        let mut o = Options {
+            reduction: None,
+            over: Role::I,
+            dtype: DType::F32,
+            opt_arg: None,
+            formula2: None,
+            scheme: None,
+            double_acc: None,
+        };
         let mut seen: Vec<String> = Vec::new();
         for (key, value) in &raw.named {
             let name = key.to_string();
             let loc = Loc::of(value);
-            if seen.contains(&name)
-                || (name.starts_with("reduction") && seen.iter().any(|s| s.starts_with("reduction")))
-            {
+            let synonym =
+                |a: &str, b: &str| [a, b].contains(&name.as_str()) && seen.iter().any(|s| s == a || s == b);
+            if seen.contains(&name) || synonym("reduction", "reduction_op") || synonym("dtype", "cuda_type") {
                 self.diags.error(Loc::of(key), format!("`{name}` is given twice"));
                 continue;
             }
@@ -171,6 +193,13 @@ impl Builder {
             };
             let int = match value {
                 syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(n), .. }) => n.base10_parse::<usize>().ok(),
+                _ => None,
+            };
+            let boolean = match value {
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(b), .. }) => Some(b.value),
+                // pykeops' `True` and `False`, as they would be copied from Python.
+                syn::Expr::Path(p) if p.path.is_ident("True") => Some(true),
+                syn::Expr::Path(p) if p.path.is_ident("False") => Some(false),
                 _ => None,
             };
             match name.as_str() {
@@ -186,7 +215,7 @@ impl Builder {
                         "`axis` is 1 (reduce over j, one output row per i) or 0 (reduce over i, one row per j)",
                     ),
                 },
-                "dtype" => match dtype(value) {
+                "dtype" | "cuda_type" => match dtype(value) {
                     Ok(d) => o.dtype = d,
                     Err(message) => self.diags.error(loc, message),
                 },
@@ -198,6 +227,33 @@ impl Builder {
                     Some(s) => o.formula2 = Some(s),
                     None => self.diags.error(loc, "`formula2` is a formula string"),
                 },
+                "sum_scheme" => match string.as_ref().map(|(s, _)| s.as_str()) {
+                    Some("auto") => {}
+                    Some(s) if SumScheme::from_keops_name(s).is_some() => {
+                        o.scheme = SumScheme::from_keops_name(s).map(|scheme| (scheme, loc))
+                    }
+                    _ => self.diags.error(
+                        loc,
+                        "`sum_scheme` is \"block_sum\" (the default), \"kahan_scheme\" (compensated sums) or \"direct_sum\" (which sums as \"block_sum\" does)",
+                    ),
+                },
+                "dtype_acc" => match string.as_ref().map(|(s, _)| s.as_str()) {
+                    Some("auto") => {}
+                    Some(s) => match dtype(value) {
+                        Ok(d) => o.double_acc = Some((d == DType::F64, loc)),
+                        Err(_) => self.diags.error(loc, format!("`dtype_acc` is \"auto\", \"float32\" or \"float64\", not {s:?}")),
+                    },
+                    None => self.diags.error(loc, "`dtype_acc` is a string: \"auto\", \"float32\" or \"float64\""),
+                },
+                "use_double_acc" => match boolean {
+                    Some(b) => o.double_acc = Some((b, loc)),
+                    None => self.diags.error(loc, "`use_double_acc` is `true` or `false`"),
+                },
+                "enable_chunks" | "rec_multVar_highdim" => {
+                    if boolean.is_none() {
+                        self.diags.error(loc, format!("`{name}` is `true` or `false`"));
+                    }
+                }
                 _ => {
                     let hint = match did_you_mean(&name, NAMED.iter().copied()) {
                         Some(s) => format!("; did you mean `{s}`?"),
@@ -371,7 +427,28 @@ impl Builder {
         } else if kind.second_formula() == Arity2::None && has_formula2 {
             self.diags.error(loc, format!("`{name}` takes no `formula2`"));
         }
-        ReductionDecl { kind, over: o.over, k, loc }
+        let scheme = match o.scheme {
+            Some((scheme, at)) if !scheme.applies_to(kind) => {
+                self.diags.error(
+                    at,
+                    format!(
+                        "`{name}` has no compensated sum: `sum_scheme = \"kahan_scheme\"` applies to `Sum`"
+                    ),
+                );
+                SumScheme::Block
+            }
+            Some((scheme, _)) => scheme,
+            None => SumScheme::Block,
+        };
+        if let Some((true, at)) = o.double_acc
+            && o.dtype == DType::F32
+        {
+            self.diags.error(
+                at,
+                "accumulating float32 in float64 is not supported yet: `sum_scheme = \"kahan_scheme\"` keeps float32 sums accurate to about an ulp, or use `dtype = \"float64\"`",
+            );
+        }
+        ReductionDecl { kind, over: o.over, k, scheme, loc }
     }
 }
 
@@ -383,6 +460,10 @@ struct Options {
     opt_arg: Option<(usize, Loc)>,
     /// The text and span of `formula2`.
     formula2: Option<(String, Span)>,
+    /// `sum_scheme`, when not the default.
+    scheme: Option<(SumScheme, Loc)>,
+    /// Whether `dtype_acc` or `use_double_acc` asked for float64 accumulation.
+    double_acc: Option<(bool, Loc)>,
 }
 
 /// `f32`, `f64`, or pykeops' `"float32"`, `"float64"`.

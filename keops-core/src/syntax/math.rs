@@ -23,7 +23,7 @@ use syn::{Token, spanned::Spanned};
 use crate::ast::{BinOp, DType, Expr, KernelSource, Param, ReductionDecl, Syntax};
 use crate::diag::{Diagnostics, Loc, did_you_mean, tidy};
 use crate::ir::Role;
-use crate::reduction::{Arity2, ReductionKind};
+use crate::reduction::{Arity2, ReductionKind, SumScheme};
 
 /// A `keops!` invocation: one anonymous kernel, or named kernel types.
 pub enum MacroInput {
@@ -180,6 +180,7 @@ fn parse_closure(input: ParseStream, diags: &mut Diagnostics) -> syn::Result<Ker
         kind: ReductionKind::Sum,
         over: Role::J,
         k: None,
+        scheme: SumScheme::Block,
         loc: Loc::of(&body),
     });
     Ok(KernelSource {
@@ -227,38 +228,64 @@ fn parse_reduction_head(input: ParseStream, diags: &mut Diagnostics) -> syn::Res
         };
         diags.error(Loc::of(&head), format!("unknown reduction `{name}`{hint}"));
         input.parse::<syn::Ident>()?;
-        parse_k(input)?;
+        parse_generic(input)?;
         return Ok(None);
     };
     input.parse::<syn::Ident>()?;
     let mut loc = Loc::of(&head);
-    let mut k = None;
-    if let Some((lit, close)) = parse_k(input)? {
-        loc = loc.to(Loc::of(&close));
-        match lit.base10_parse::<usize>() {
-            Ok(v) if v >= 1 => k = Some(v),
-            _ => diags.error(Loc::of(&lit), "K must be a positive integer"),
+    let (mut k, mut scheme) = (None, SumScheme::Block);
+    match parse_generic(input)? {
+        Some((Generic::K(lit), close)) => {
+            loc = loc.to(Loc::of(&close));
+            match lit.base10_parse::<usize>() {
+                Ok(v) if v >= 1 => k = Some(v),
+                _ => diags.error(Loc::of(&lit), "K must be a positive integer"),
+            }
+            if !kind.takes_k() {
+                diags.error(loc, format!("`{name}` takes no `::<K>`"));
+            }
         }
-        if !kind.takes_k() {
-            diags.error(loc, format!("`{name}` takes no `::<K>`"));
+        Some((Generic::Scheme(word), close)) => {
+            loc = loc.to(Loc::of(&close));
+            match word.to_string().as_str() {
+                "kahan" if SumScheme::Kahan.applies_to(kind) => scheme = SumScheme::Kahan,
+                "kahan" => diags.error(
+                    loc,
+                    format!("`{name}` has no compensated sum: `::<kahan>` applies to `sum_i` and `sum_j`"),
+                ),
+                "block" => {}
+                other => diags.error(
+                    Loc::of(&word),
+                    format!("unknown summation scheme `{other}` (expected `kahan` or `block`)"),
+                ),
+            }
         }
-    } else if kind.takes_k() {
+        None => {}
+    }
+    if kind.takes_k() && k.is_none() {
         diags.error(loc, format!("`{name}` needs the number K: write `{name}::<K>`"));
         k = Some(1);
     }
-    Ok(Some(ReductionDecl { kind, over, k, loc }))
+    Ok(Some(ReductionDecl { kind, over, k, scheme, loc }))
 }
 
-/// An optional `::<K>`.
-fn parse_k(input: ParseStream) -> syn::Result<Option<(syn::LitInt, Token![>])>> {
+/// What `::<...>` after a reduction holds: K, or a summation scheme (`sum_j::<kahan>`).
+enum Generic {
+    K(syn::LitInt),
+    Scheme(syn::Ident),
+}
+
+/// An optional `::<K>` or `::<scheme>`.
+fn parse_generic(input: ParseStream) -> syn::Result<Option<(Generic, Token![>])>> {
     if !input.peek(Token![::]) {
         return Ok(None);
     }
     input.parse::<Token![::]>()?;
     input.parse::<Token![<]>()?;
-    let lit: syn::LitInt = input.parse()?;
+    let generic =
+        if input.peek(syn::Ident) { Generic::Scheme(input.parse()?) } else { Generic::K(input.parse()?) };
     let close: Token![>] = input.parse()?;
-    Ok(Some((lit, close)))
+    Ok(Some((generic, close)))
 }
 
 /// `sum_j` -> (Sum, J).

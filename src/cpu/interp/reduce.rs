@@ -3,11 +3,12 @@
 
 use crate::cpu::interp::{Batch, Chunks, Reduction};
 use crate::cpu::math::{Math, Real};
-use crate::cpu::reduce::{add_exp, index_lanes, lanes, negligible};
+use crate::cpu::reduce::{add_exp, index_lanes, kahan_add, kahan_collapse, kahan_merge, lanes, negligible};
 
 /// One output row's reduction state, per lane.
 pub(super) struct State<T: Real, M: Math<T>> {
-    /// Sums; best values; or a running maximum followed by its sums.
+    /// Sums (then their compensations, for a compensated sum); best values; or a running
+    /// maximum followed by its sums.
     v: Vec<M::V>,
     /// The best values' indices.
     i: Vec<M::Idx>,
@@ -61,6 +62,7 @@ impl Rule {
     pub fn state<T: Real, M: Math<T>>(self, m: M) -> State<T, M> {
         let (v, i, sel) = match self.kind {
             Reduction::Sum | Reduction::SumOfProducts => (self.nf, 0, 0),
+            Reduction::KahanSum => (2 * self.nf, 0, 0),
             Reduction::Min | Reduction::Max => (self.nf, self.nf, 0),
             Reduction::KMin(k) => (0, 0, k * self.nf),
             _ => (1 + self.sums(), 0, 0),
@@ -124,6 +126,22 @@ impl Rule {
                         sum = m.add(sum, mask.map_or(f(k, u), |mask| m.blend(mask, f(k, u), zero)));
                     });
                     *a = sum;
+                }
+            }
+            Reduction::KahanSum => {
+                let (sums, errors) = acc.v.split_at_mut(self.nf);
+                for (k, (a, e)) in sums.iter_mut().zip(errors).enumerate() {
+                    let (mut s, mut c) = (*a, *e);
+                    chunks.each(m, |u, _, mask| match mask {
+                        None => kahan_add(m, &mut s, &mut c, f(k, u)),
+                        Some(mask) => {
+                            let (mut s2, mut c2) = (s, c);
+                            kahan_add(m, &mut s2, &mut c2, f(k, u));
+                            s = m.blend(mask, s2, s);
+                            c = m.blend(mask, c2, c);
+                        }
+                    });
+                    (*a, *e) = (s, c);
                 }
             }
             Reduction::SumOfProducts => {
@@ -201,6 +219,15 @@ impl Rule {
                     *a = m.add(*a, x);
                 }
             }
+            Reduction::KahanSum => {
+                let (sums, errors) = acc.v.split_at_mut(self.nf);
+                let (later_sums, later_errors) = later.v.split_at(self.nf);
+                for ((s, c), (&s2, &c2)) in
+                    sums.iter_mut().zip(errors).zip(later_sums.iter().zip(later_errors))
+                {
+                    kahan_merge(m, s, c, s2, c2);
+                }
+            }
             Reduction::MaxSumShiftExp | Reduction::MaxSumShiftExpWeight => unreachable!("{RAW}"),
             Reduction::LogSumExp | Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
                 let (mx, sums) = acc.v.split_first_mut().expect("a running maximum");
@@ -227,6 +254,13 @@ impl Rule {
             Reduction::Sum | Reduction::SumOfProducts => {
                 for (out, &v) in values.iter_mut().zip(&acc.v) {
                     *out = m.reduce_sum(v);
+                }
+            }
+            Reduction::KahanSum => {
+                let (sums, errors) = acc.v.split_at(self.nf);
+                for ((out, &sum), &error) in values.iter_mut().zip(sums).zip(errors) {
+                    let (sum, error) = kahan_collapse(m, sum, error);
+                    *out = s.sub(sum, error);
                 }
             }
             Reduction::Min | Reduction::Max => {

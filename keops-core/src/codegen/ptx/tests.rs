@@ -281,6 +281,33 @@ fn checked(text: &str) -> crate::check::Kernel {
 
 /// [`check_kernel`] on given inputs (flat, in declaration order, exact in the kernel's type).
 fn check_kernel_on(kernel: &crate::check::Kernel, text: &str, inputs: &[Vec<f64>], exact_indices: bool) {
+    let f32s = kernel.dtype == DType::F32;
+    let refs: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
+    let want = crate::eval::evaluate(kernel, &refs).unwrap();
+    let (m, n) = crate::eval::sizes(kernel, &refs).unwrap();
+    let inner = if kernel.reduction.over == Role::J { n } else { m };
+    let tol = if f32s { 2e-4 } else { 1e-10 };
+    for (scheme, values, indices) in run_schemes(kernel, inputs) {
+        let what = format!("{text}, M = {m}, N = {n}, {scheme}");
+        for (k, (got, w)) in values.into_iter().zip(&want.values).enumerate() {
+            let close = got == *w || (got.is_nan() && w.is_nan()) || (got - w).abs() <= tol * (1.0 + w.abs());
+            assert!(close, "{what}: value {k} is {got}, want {w}");
+        }
+        for (k, got) in indices.into_iter().enumerate() {
+            assert!(got < inner.max(1), "{what}: index {k} is {got}, out of range");
+            if exact_indices {
+                assert_eq!(got, want.indices[k], "{what}: index {k}");
+            }
+        }
+    }
+}
+
+/// The kernel's outputs (values, indices) on `inputs` in the emulator, in each scheme: 1D, and
+/// 2D with chunks of one and two blocks.
+fn run_schemes(
+    kernel: &crate::check::Kernel,
+    inputs: &[Vec<f64>],
+) -> Vec<(&'static str, Vec<f64>, Vec<usize>)> {
     let module = module(kernel, "test".into());
     let f32s = kernel.dtype == DType::F32;
     let refs: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
@@ -331,26 +358,40 @@ fn check_kernel_on(kernel: &crate::check::Kernel, text: &str, inputs: &[Vec<f64>
         merge.split_off(2)
     };
     let (one_block, two_blocks) = (split(block), split(2 * block));
-
-    let tol = if f32s { 2e-4 } else { 1e-10 };
     let schemes = [
         ("1D", &whole[..2]),
         ("2D, chunks of a block", &one_block[..]),
         ("2D, chunks of two blocks", &two_blocks[..]),
     ];
-    for (scheme, out) in schemes {
-        let (Arg::Buffer(values), Arg::Buffer(indices)) = (&out[0], &out[1]) else { unreachable!() };
-        let what = format!("{text}, M = {m}, N = {n}, {scheme}");
-        for (k, (got, w)) in decode(values).into_iter().zip(&want.values).enumerate() {
-            let close = got == *w || (got.is_nan() && w.is_nan()) || (got - w).abs() <= tol * (1.0 + w.abs());
-            assert!(close, "{what}: value {k} is {got}, want {w}");
-        }
-        for (k, chunk) in indices.chunks(4).enumerate() {
-            let got = u32::from_le_bytes(chunk.try_into().unwrap()) as usize;
-            assert!(got < inner.max(1), "{what}: index {k} is {got}, out of range");
-            if exact_indices {
-                assert_eq!(got, want.indices[k], "{what}: index {k}");
-            }
+    schemes
+        .into_iter()
+        .map(|(scheme, out)| {
+            let (Arg::Buffer(values), Arg::Buffer(indices)) = (&out[0], &out[1]) else { unreachable!() };
+            let indices =
+                indices.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()) as usize).collect();
+            (scheme, decode(values), indices)
+        })
+        .collect()
+}
+
+/// A compensated sum of 0.1 taken many times is within an ulp of the exact sum in every scheme,
+/// where the block sum is several ulps off.
+#[test]
+fn compensated_sums_are_within_an_ulp() {
+    let n = 20_000;
+    let b = vec![f64::from(0.1f32); n];
+    let exact = n as f64 * f64::from(0.1f32);
+    let nearest = exact as f32;
+    let ulps = |v: f64| (v - exact).abs() / f64::from(nearest.next_up() - nearest);
+    let inputs = [vec![0.0; 2], b];
+    let block = checked("|x_i: f32, b_j: f32| sum_j b_j + 0 * x_i");
+    let worst =
+        run_schemes(&block, &inputs).into_iter().flat_map(|(_, v, _)| v).map(ulps).fold(0.0, f64::max);
+    assert!(worst > 2.0, "the block sum is at most {worst} ulps off: the case should defeat it");
+    let kahan = checked("|x_i: f32, b_j: f32| sum_j::<kahan> b_j + 0 * x_i");
+    for (scheme, values, _) in run_schemes(&kahan, &inputs) {
+        for v in values {
+            assert!(ulps(v) <= 1.0, "{scheme}: {v} is {} ulps from {exact}", ulps(v));
         }
     }
 }
@@ -467,6 +508,8 @@ fn large_kernels_match_the_reference() {
         "|x_i: [f32; 300], y_j: [f32; 300], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j",
         "|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 300]| sum_j exp(-sqdist(x_i, y_j)) * b_j",
         "|x_i: [f32; 990], y_j: [f32; 990]| min_argmin_i sum(exp(-square(x_i + y_j)))",
+        // A wide compensated sum: its sums and errors merged a group of components at a time.
+        "|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 300]| sum_j::<kahan> exp(-sqdist(x_i, y_j)) * b_j",
     ] {
         check_kernel(text, 9, 13, 6, true);
     }
