@@ -129,7 +129,7 @@ fn columns<T>(inputs: &[ArrayViewD<'_, T>]) -> Result<Vec<usize>> {
 /// last two, before a parameter's last one), after checking their columns.
 fn batched<'a, K: Kernel>(
     k: &K,
-    inputs: &'a [ArrayViewD<'a, K::T>],
+    inputs: &'a [ArrayViewD<'_, K::T>],
 ) -> Result<(Vec<Flat<'a, K::T>>, Batches)> {
     let info = k.info();
     if inputs.len() != info.vars.len() {
