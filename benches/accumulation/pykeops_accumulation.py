@@ -1,6 +1,6 @@
 """pykeops' side of `cargo run --release --bin accumulation` (in `benches/`): the f32 sum over j
 of b_j = 0.1 for N = 10^7 (4 output rows) in each `sum_scheme` and `dtype_acc`, and the time of a
-Gaussian kernel sum (D = 3, M = N = 10^5, f32) per scheme, median of 5 calls after a warm-up, on
+Gaussian kernel sum (D = 3, M = N = 20,000, f32) per scheme, median of 5 calls after a warm-up, on
 pykeops' CPU backend.
 
     OMP_NUM_THREADS=2 venv/bin/python benches/accumulation/pykeops_accumulation.py
@@ -33,7 +33,7 @@ for scheme, acc in [("direct_sum", "auto"), ("direct_sum", "float64"), ("block_s
     got = float(g(x, b, backend="CPU")[0, 0])
     print(f"  {scheme:12} dtype_acc={acc:8} {got:.4f}  relative error {abs(got - exact) / exact:.1e}")
 
-m = 100_000
+m = 20_000
 rng = np.random.default_rng(1)
 xs = rng.uniform(size=(m, 3)).astype(np.float32)
 ys = rng.uniform(size=(m, 3)).astype(np.float32)
