@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use common::Rng;
 use keops::ranges::CutOff;
+use keops_testkit::median_seconds;
 
 /// Sizes and times of one comparison.
 pub struct Report {
@@ -21,20 +22,6 @@ pub struct Report {
     pub ranged_seconds: f64,
     /// Clustering and ranges, once per point set.
     pub setup_seconds: f64,
-}
-
-/// The median of `runs` timings of `f`, after one warm-up call.
-fn median_seconds<R>(runs: usize, mut f: impl FnMut() -> R) -> (f64, R) {
-    let mut out = f();
-    let mut times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            out = f();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    (times[runs / 2], out)
 }
 
 pub fn run(n: usize, runs: usize) -> Result<Report, keops::Error> {

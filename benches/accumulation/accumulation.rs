@@ -3,22 +3,7 @@
 //! of those f32 values; and the time of a Gaussian kernel sum (D = 3, M = N = 20,000, f32) in each
 //! scheme, median of 5 calls after a warm-up.
 
-use std::time::Instant;
-
-use keops_testkit::Rng;
-
-fn median_seconds(mut f: impl FnMut()) -> f64 {
-    f();
-    let mut times: Vec<f64> = (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[2]
-}
+use keops_testkit::{Rng, median_seconds};
 
 fn main() -> keops::Result<()> {
     let n = 10_000_000;
@@ -45,8 +30,8 @@ fn main() -> keops::Result<()> {
     let gauss = keops::keops!(|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
     let gauss_kahan = keops::keops!(|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j::<kahan> exp(-g * sqdist(x_i, y_j)) * b_j);
     let inputs = [&g[..], &x, &y, &w];
-    let t_block = median_seconds(|| drop(gauss.eval_flat(&inputs)));
-    let t_kahan = median_seconds(|| drop(gauss_kahan.eval_flat(&inputs)));
+    let t_block = median_seconds(5, || gauss.eval_flat(&inputs)).0;
+    let t_kahan = median_seconds(5, || gauss_kahan.eval_flat(&inputs)).0;
     println!("Gaussian kernel sum, D = 3, M = N = {m}, f32 (median of 5):");
     println!("  block_sum    {t_block:.3} s");
     println!("  kahan_scheme {t_kahan:.3} s ({:.2} x)", t_kahan / t_block);

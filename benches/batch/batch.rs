@@ -3,23 +3,8 @@
 //! (B1 x B2 = 4 x 8, M = N = 5,000) and many small ones (50 x 20, M = N = 100). Median of 5
 //! calls after a warm-up.
 
-use std::time::Instant;
-
 use keops::batch::{self, Batches};
-use keops_testkit::Rng;
-
-fn median_seconds(mut f: impl FnMut()) -> f64 {
-    f();
-    let mut times: Vec<f64> = (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[2]
-}
+use keops_testkit::{Rng, median_seconds};
 
 fn main() -> keops::Result<()> {
     let k = keops::keops!(|x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-sqdist(x_i, y_j)) * b_j);
@@ -30,7 +15,7 @@ fn main() -> keops::Result<()> {
         let (x, y, b) = (floats(b1 * m * 3), floats(b1 * b2 * m * 3), floats(b1 * b2 * m));
         let batches = Batches::new(&[&[b1, 1], &[b1, b2], &[b1, b2]])?;
         let inputs = [&x[..], &y, &b];
-        let seconds = median_seconds(|| drop(batch::eval_flat(&k, &inputs, &batches)));
+        let seconds = median_seconds(5, || batch::eval_flat(&k, &inputs, &batches)).0;
         let pairs = (b1 * b2 * m * m) as f64;
         println!(
             "{b1} x {b2} problems of M = N = {m}: {seconds:.4} s ({:.2} Gpairs/s)",

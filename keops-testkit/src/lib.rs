@@ -1,5 +1,6 @@
 //! Deterministic inputs for keops' tests, examples and benchmarks: one seeded generator, so that
-//! every run of a test sees the same values and a failure can be replayed.
+//! every run of a test sees the same values and a failure can be replayed; and the one timing
+//! rule the examples and benchmarks share.
 
 /// SplitMix64: a 64-bit state stepped by a constant and mixed, a full-period generator whose
 /// outputs pass the usual statistical tests; far more than inputs to kernels need.
@@ -57,4 +58,19 @@ impl Rng {
         let (a, b) = (lo.to_bits(), hi.to_bits());
         f64::from_bits(a + self.next_u64() % (b - a + 1))
     }
+}
+
+/// The median of `runs` timings of `f` in seconds, after one warm-up call, and the last call's
+/// result.
+pub fn median_seconds<R>(runs: usize, mut f: impl FnMut() -> R) -> (f64, R) {
+    let mut out = f();
+    let mut times: Vec<f64> = (0..runs.max(1))
+        .map(|_| {
+            let start = std::time::Instant::now();
+            out = f();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], out)
 }

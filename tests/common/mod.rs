@@ -38,15 +38,19 @@ pub fn random_inputs_in<K: Kernel>(
         .vars
         .iter()
         .map(|v| {
-            let rows = match v.index {
-                Index::I => m,
-                Index::J => n,
-                Index::Param => 1,
-            };
             let (lo, hi) = range(v);
-            rng.vec(rows * v.dim, lo, hi).into_iter().map(K::T::from_f64).collect()
+            rng.vec(rows(v, m, n) * v.dim, lo, hi).into_iter().map(K::T::from_f64).collect()
         })
         .collect()
+}
+
+/// The rows of `var` when `i` has `m` and `j` has `n`.
+fn rows(var: &VarInfo, m: usize, n: usize) -> usize {
+    match var.index {
+        Index::I => m,
+        Index::J => n,
+        Index::Param => 1,
+    }
 }
 
 /// KeOps' test criterion: `|a - b| <= atol + rtol |b|`, NaN matching NaN.
@@ -390,13 +394,8 @@ pub fn batched_inputs<K: Kernel>(
         .vars
         .iter()
         .map(|v| {
-            let rows = match v.index {
-                Index::I => m,
-                Index::J => n,
-                Index::Param => 1,
-            };
             let count: usize = batch_shape(v).iter().product();
-            rng.vec(count * rows * v.dim, -1.0, 1.0).into_iter().map(K::T::from_f64).collect()
+            rng.vec(count * rows(v, m, n) * v.dim, -1.0, 1.0).into_iter().map(K::T::from_f64).collect()
         })
         .collect();
     let shapes: Vec<&[usize]> = info.vars.iter().map(batch_shape).collect();
