@@ -325,7 +325,7 @@ impl Spec<'_> {
     fn large(&self) -> Option<Large> {
         let staged = self.staged();
         let (nf, ng) = (self.lowered.nf, self.lowered.ng());
-        let rule = Rule::of(self.reduction);
+        let rule = Rule(self.reduction);
         let (nv, ni) = rule.widths(nf, ng);
         let copies = if rule.tiled() { 2 } else { 1 };
         let state_words = copies * (self.words(nv) + ni);
@@ -363,7 +363,7 @@ impl Spec<'_> {
         let block = u32::try_from(block).unwrap_or_else(|_| unreachable!("block sizes are at most {BLOCK}"));
         let shared_per_thread = u32::try_from(per_thread).unwrap_or(u32::MAX);
         let (nf, ng) = (self.lowered.nf, self.lowered.ng());
-        let (pv, pi) = Rule::of(self.reduction).widths(nf, ng);
+        let (pv, pi) = Rule(self.reduction).widths(nf, ng);
         let partial_widths = (u32::try_from(pv).unwrap_or(u32::MAX), u32::try_from(pi).unwrap_or(u32::MAX));
         Module { name, ptx: self.text(), block, shared_per_thread, partial_widths }
     }
@@ -443,7 +443,7 @@ impl Spec<'_> {
         }
         w.place(&outer_done);
 
-        let rule = Rule::of(self.reduction);
+        let rule = Rule(self.reduction);
         let in_shared = self.large.as_ref().is_some_and(|l| l.state);
         let mut state = |w: &mut Ptx| match (&mut slots, in_shared) {
             (Some((slots, _)), true) => rule.state_in(slots, nf, ng),
@@ -702,7 +702,7 @@ impl Spec<'_> {
         let x = compute(w, f[0]);
         let head = exp_head(w, &acc.vals[0], &x);
         let mut weights: Vec<Option<Val>> = g.iter().copied().map(Some).collect();
-        if matches!(rule, Rule::SoftMax) || g.is_empty() {
+        if rule.accumulator() == Accumulator::SoftMax || g.is_empty() {
             weights.insert(0, None);
         }
         for (s, weight) in acc.vals[1..].iter().zip(weights) {
@@ -760,7 +760,7 @@ impl Spec<'_> {
         let (outside, exit) = (w.pred(), w.label("exit"));
         w.op(format!("setp.ge.u32 {outside}, {row}, {outer_rows}"));
         w.op(format!("@{outside} bra {exit}"));
-        let rule = Rule::of(self.reduction);
+        let rule = Rule(self.reduction);
         let (nv, ni) = rule.widths(nf, ng);
         let words = 2 * (self.words(nv) + ni);
         if words <= MERGE_WORDS || !rule.per_component() {
@@ -1427,58 +1427,35 @@ impl Ptx {
 }
 
 /// How a reduction initialises, updates, merges and finalises its [`State`], as the CPU's
-/// reducers do.
+/// reducers do: the reduction's accumulator (with its K, and the scheme of a sum), read from the
+/// reduction table.
 #[derive(Clone, Copy)]
-enum Rule {
-    /// One sum per component.
-    Sum,
-    /// One compensated sum per component: the sums, then the errors they still owe.
-    KahanSum,
-    /// Best value and its index per component.
-    Extremum { max: bool },
-    /// The `k` smallest values, increasing, and their indices, slot-major.
-    KMin { k: usize },
-    /// Running maximum, then one sum per weight (a single implicit weight 1 without a second
-    /// formula); `raw` writes them out rather than their log-sum-exps.
-    LogSumExp { raw: bool },
-    /// Running maximum, sum of the weights, then one weighted sum per component of `V`.
-    SoftMax,
-}
+struct Rule(Reduction);
 
 impl Rule {
-    fn of(r: Reduction) -> Rule {
-        match r.kind.spec().accumulator {
-            Accumulator::Sum if r.compensated() => Rule::KahanSum,
-            Accumulator::Sum => Rule::Sum,
-            Accumulator::Extremum { max } => Rule::Extremum { max },
-            Accumulator::KMin => Rule::KMin { k: r.k },
-            Accumulator::LogSumExp { raw } => Rule::LogSumExp { raw },
-            Accumulator::SoftMax => Rule::SoftMax,
-        }
+    fn accumulator(self) -> Accumulator {
+        self.0.kind.spec().accumulator
+    }
+
+    /// Whether the sums are compensated (a sum and an error per component).
+    fn compensated(self) -> bool {
+        self.0.compensated()
     }
 
     /// Whether tiles accumulate apart and merge into the total (the block sum).
     fn tiled(self) -> bool {
-        matches!(self, Rule::Sum | Rule::KahanSum | Rule::LogSumExp { .. } | Rule::SoftMax)
+        matches!(self.accumulator(), Accumulator::Sum | Accumulator::LogSumExp { .. } | Accumulator::SoftMax)
     }
 
     /// Whether each component of the formula has its own part of the state (its value and
     /// index, or its `k` slots), written out as is.
     fn per_component(self) -> bool {
-        matches!(self, Rule::Sum | Rule::KahanSum | Rule::Extremum { .. } | Rule::KMin { .. })
+        matches!(self.accumulator(), Accumulator::Sum | Accumulator::Extremum { .. } | Accumulator::KMin)
     }
 
     /// The floats and indices of the state, for `nf` and `ng` formula components.
     fn widths(self, nf: usize, ng: usize) -> (usize, usize) {
-        let (accumulator, k) = match self {
-            Rule::KahanSum => return (2 * nf, 0),
-            Rule::Sum => (Accumulator::Sum, 1),
-            Rule::Extremum { max } => (Accumulator::Extremum { max }, 1),
-            Rule::KMin { k } => (Accumulator::KMin, k),
-            Rule::LogSumExp { raw } => (Accumulator::LogSumExp { raw }, 1),
-            Rule::SoftMax => (Accumulator::SoftMax, 1),
-        };
-        accumulator.state_widths(nf, ng, k)
+        self.0.state_widths(nf, ng)
     }
 
     /// A state in registers.
@@ -1551,12 +1528,18 @@ impl Rule {
 
     fn init(self, w: &mut Ptx, s: &State) {
         let t = w.ty();
-        let first = match self {
-            Rule::Sum | Rule::KahanSum => 0.0,
-            Rule::Extremum { max: true, .. } | Rule::LogSumExp { .. } | Rule::SoftMax => f64::NEG_INFINITY,
-            Rule::Extremum { max: false, .. } | Rule::KMin { .. } => f64::INFINITY,
+        let first = match self.accumulator() {
+            Accumulator::Sum => 0.0,
+            Accumulator::Extremum { max: true, .. }
+            | Accumulator::LogSumExp { .. }
+            | Accumulator::SoftMax => f64::NEG_INFINITY,
+            Accumulator::Extremum { max: false, .. } | Accumulator::KMin => f64::INFINITY,
         };
-        let rest = if matches!(self, Rule::LogSumExp { .. } | Rule::SoftMax) { 0.0 } else { first };
+        let rest = if matches!(self.accumulator(), Accumulator::LogSumExp { .. } | Accumulator::SoftMax) {
+            0.0
+        } else {
+            first
+        };
         for (n, v) in s.vals.iter().enumerate() {
             let c = w.literal(if n == 0 { first } else { rest });
             match v {
@@ -1575,8 +1558,8 @@ impl Rule {
     /// Folds in the formula values `f` and `g` of reduced row `j`. A sum's `g`, if any, are the
     /// second factors of its components (`f[c] * g[c]`, fused).
     fn step(self, w: &mut Ptx, s: &State, f: &[String], g: &[String], j: &str) {
-        match self {
-            Rule::Sum if !g.is_empty() => {
+        match self.accumulator() {
+            Accumulator::Sum if !g.is_empty() && !self.compensated() => {
                 let t = w.ty();
                 for (c, (a, b)) in f.iter().zip(g).enumerate() {
                     let acc = w.get(&s.vals[c]);
@@ -1584,12 +1567,12 @@ impl Rule {
                     w.put(&s.vals[c], &acc);
                 }
             }
-            Rule::Sum | Rule::KahanSum | Rule::Extremum { .. } | Rule::KMin { .. } => {
+            Accumulator::Sum | Accumulator::Extremum { .. } | Accumulator::KMin => {
                 for (c, x) in f.iter().enumerate() {
                     self.step_component(w, s, f.len(), c, x, j);
                 }
             }
-            Rule::LogSumExp { .. } | Rule::SoftMax => {
+            Accumulator::LogSumExp { .. } | Accumulator::SoftMax => {
                 let weights = self.weights(w, g);
                 add_exp(w, &s.vals[0], &s.vals[1..], &f[0], &weights);
             }
@@ -1615,9 +1598,9 @@ impl Rule {
     /// values `g`.
     fn weights(self, w: &Ptx, g: &[String]) -> Vec<Loc> {
         let one = w.literal(1.0);
-        let weights: Vec<String> = match self {
-            Rule::LogSumExp { .. } if g.is_empty() => vec![one],
-            Rule::LogSumExp { .. } => g.to_vec(),
+        let weights: Vec<String> = match self.accumulator() {
+            Accumulator::LogSumExp { .. } if g.is_empty() => vec![one],
+            Accumulator::LogSumExp { .. } => g.to_vec(),
             _ => std::iter::once(one).chain(g.iter().cloned()).collect(),
         };
         weights.into_iter().map(Loc::Reg).collect()
@@ -1627,36 +1610,31 @@ impl Rule {
     /// `nf` only.
     fn step_component(self, w: &mut Ptx, s: &State, nf: usize, c: usize, x: &str, j: &str) {
         let t = w.ty();
-        match self {
-            Rule::Sum => {
+        match self.accumulator() {
+            Accumulator::Sum if self.compensated() => Self::kahan_add(w, &s.vals[c], &s.vals[nf + c], x),
+            Accumulator::Sum => {
                 let a = w.get(&s.vals[c]);
                 w.op(format!("add.rn.{t} {a}, {a}, {x}"));
                 w.put(&s.vals[c], &a);
             }
-            Rule::KahanSum => Self::kahan_add(w, &s.vals[c], &s.vals[nf + c], x),
-            Rule::Extremum { max } => better(w, max, s, c, x, j),
-            Rule::KMin { k } => {
+            Accumulator::Extremum { max } => better(w, max, s, c, x, j),
+            Accumulator::KMin => {
+                let k = self.0.k;
                 let slots: Vec<(&Loc, &Loc)> =
                     (0..k).map(|n| (&s.vals[n * nf + c], &s.idx[n * nf + c])).collect();
                 insert(w, &slots, x, j);
             }
-            Rule::LogSumExp { .. } | Rule::SoftMax => unreachable!("not a per-component reduction"),
+            Accumulator::LogSumExp { .. } | Accumulator::SoftMax => {
+                unreachable!("not a per-component reduction")
+            }
         }
     }
 
     /// Merges the state of later reduced rows (a tile, or a chunk of the 2D scheme) into `s`.
     fn merge(self, w: &mut Ptx, s: &State, later: &State) {
         let t = w.ty();
-        match self {
-            Rule::Sum => {
-                for (a, x) in s.vals.iter().zip(&later.vals) {
-                    let r = w.get(a);
-                    let x = w.get(x);
-                    w.op(format!("add.rn.{t} {r}, {r}, {x}"));
-                    w.put(a, &r);
-                }
-            }
-            Rule::KahanSum => {
+        match self.accumulator() {
+            Accumulator::Sum if self.compensated() => {
                 // The sum, then the negated error, each added with compensation.
                 let half = s.vals.len() / 2;
                 for c in 0..half {
@@ -1669,17 +1647,26 @@ impl Rule {
                     Self::kahan_add(w, sum, error, &negated);
                 }
             }
-            Rule::LogSumExp { .. } | Rule::SoftMax => {
+            Accumulator::Sum => {
+                for (a, x) in s.vals.iter().zip(&later.vals) {
+                    let r = w.get(a);
+                    let x = w.get(x);
+                    w.op(format!("add.rn.{t} {r}, {r}, {x}"));
+                    w.put(a, &r);
+                }
+            }
+            Accumulator::LogSumExp { .. } | Accumulator::SoftMax => {
                 let f = w.get(&later.vals[0]);
                 add_exp(w, &s.vals[0], &s.vals[1..], &f, &later.vals[1..])
             }
-            Rule::Extremum { max } => {
+            Accumulator::Extremum { max } => {
                 for (c, (x, j)) in later.vals.iter().zip(&later.idx).enumerate() {
                     let (x, j) = (w.get(x), w.get(j));
                     better(w, max, s, c, &x, &j);
                 }
             }
-            Rule::KMin { k } => {
+            Accumulator::KMin => {
+                let k = self.0.k;
                 let nf = s.vals.len() / k;
                 for c in 0..nf {
                     let slots: Vec<(&Loc, &Loc)> =
@@ -1709,8 +1696,8 @@ impl Rule {
             }
             _ => results.push(r),
         };
-        match self {
-            Rule::KahanSum => {
+        match self.accumulator() {
+            Accumulator::Sum if self.compensated() => {
                 // Each sum less the error it still owes.
                 if let Some(at) = values {
                     let half = s.vals.len() / 2;
@@ -1722,7 +1709,7 @@ impl Rule {
                     }
                 }
             }
-            Rule::Sum | Rule::Extremum { .. } | Rule::KMin { .. } => {
+            Accumulator::Sum | Accumulator::Extremum { .. } | Accumulator::KMin => {
                 // Each value loaded right before it is stored.
                 if let Some(at) = values {
                     for (n, v) in s.at.0.iter().zip(&s.vals) {
@@ -1731,7 +1718,7 @@ impl Rule {
                     }
                 }
             }
-            Rule::LogSumExp { raw: true } => {
+            Accumulator::LogSumExp { raw: true } => {
                 let mx = w.get(&s.vals[0]);
                 out(w, mx);
                 for sum in &s.vals[1..] {
@@ -1739,7 +1726,7 @@ impl Rule {
                     out(w, sum);
                 }
             }
-            Rule::LogSumExp { raw: false } => {
+            Accumulator::LogSumExp { raw: false } => {
                 let mx = w.get(&s.vals[0]);
                 for sum in &s.vals[1..] {
                     let sum = w.get(sum);
@@ -1749,7 +1736,7 @@ impl Rule {
                     out(w, r);
                 }
             }
-            Rule::SoftMax => {
+            Accumulator::SoftMax => {
                 let total = w.get(&s.vals[1]);
                 for sum in &s.vals[2..] {
                     let sum = w.get(sum);
