@@ -1,12 +1,12 @@
 //! Every reduction, over i and over j, f32 and f64, against the reference implementation, on
 //! sizes that are not multiples of the lane or tile sizes, including N < K; and each batched,
-//! with broadcasting, against calls on each problem.
+//! with broadcasting, and restricted to block-sparse ranges, against calls on each problem.
 
 mod common;
 
 use common::{
-    check_batched, check_batched_gradients, check_gradients, check_inputs, check_recorded, check_reference,
-    checked, random_inputs, recorded_case,
+    check_batched, check_batched_gradients, check_gradients, check_inputs, check_ranged, check_recorded,
+    check_reference, checked, random_inputs, recorded_case,
 };
 use keops::{Kernel, keops};
 use keops_core::reduction::Gradient;
@@ -26,6 +26,7 @@ fn forward<K: Kernel>(k: &K) {
         check_reference(k, m, n, -1.0, 1.0, 400 + seed as u64);
     }
     check_batched(k, 4, 9, 450);
+    check_ranged(k, 460);
 }
 
 /// Backward kernels against finite differences of the forward kernel, with respect to the

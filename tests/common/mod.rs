@@ -467,3 +467,59 @@ pub fn check_batched_gradients<K: Kernel<T = f64>>(k: &K, m: usize, n: usize, se
         assert_close(&got, &want, 1e-12, 1e-12, &format!("`{}`: batched d/d{}", info.formula, var.name));
     }
 }
+
+/// `keops::ranges::eval_flat` over 12 output rows and 12 reduced rows, in blocks that reduce
+/// over two reduced blocks, over none, and over one, the last output rows in no block: each
+/// block's values are those of a call on its rows and its reduced rows gathered (which match
+/// the reference evaluator), its indices counted among all the reduced rows; rows in no block
+/// get the reduction of nothing.
+pub fn check_ranged<K: Kernel>(k: &K, seed: u64) {
+    use keops::ranges::Ranges;
+    let info = k.info();
+    let inputs = random_inputs(k, 12, 12, -1.0, 1.0, seed);
+    let blocks: [(std::ops::Range<usize>, &[[usize; 2]]); 4] =
+        [(0..4, &[[0, 3], [7, 12]]), (4..6, &[]), (6..9, &[[2, 8]]), (9..12, &[])];
+    let ranges = Ranges::new(
+        vec![[0, 4], [4, 6], [6, 9]],
+        vec![2, 2, 3],
+        blocks.iter().flat_map(|(_, r)| r.iter().copied()).collect(),
+    )
+    .unwrap();
+    let refs: Vec<&[K::T]> = inputs.iter().map(Vec::as_slice).collect();
+    let got = keops::ranges::eval_flat(k, &refs, &ranges).unwrap();
+    let (vw, iw) = (info.value_width, info.index_width);
+    let (values, indices) = got.split_at(12 * vw);
+    for (rows, reduced) in blocks {
+        let sub: Vec<Vec<K::T>> = info
+            .vars
+            .iter()
+            .zip(&inputs)
+            .map(|(v, x)| match v.index {
+                Index::Param => x.clone(),
+                index if index == info.output_index() => x[rows.start * v.dim..rows.end * v.dim].to_vec(),
+                _ => reduced.iter().flat_map(|&[s, e]| x[s * v.dim..e * v.dim].iter().copied()).collect(),
+            })
+            .collect();
+        let want = k.eval_flat(&sub).unwrap();
+        let what = format!("`{}`, rows {rows:?} over {reduced:?}", info.formula);
+        let n = rows.len();
+        // The same numbers, NaN (a soft-max over nothing) matching NaN.
+        let bits = |v: &[K::T]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&values[rows.start * vw..rows.end * vw]), bits(&want[..n * vw]), "{what}: values");
+        let global: Vec<K::T> = want[n * vw..]
+            .iter()
+            .map(|&local| {
+                let mut local = local.to_f64() as usize;
+                for &[s, e] in reduced {
+                    if local < e - s {
+                        return K::T::from_f64((s + local) as f64);
+                    }
+                    local -= e - s;
+                }
+                K::T::from_f64(local as f64)
+            })
+            .collect();
+        assert_eq!(indices[rows.start * iw..rows.end * iw], global[..], "{what}: indices");
+        check_inputs(k, &sub, &what);
+    }
+}
