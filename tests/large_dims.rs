@@ -2,14 +2,15 @@
 //! (`test_chunks.py`) and `Min_ArgMin` over i of a sum over D = 990 (`test_torch.py`), against
 //! pykeops 2.3's results in `tests/data/keops_chunks/cases.json` (made by `make.py` beside it,
 //! which says how the inputs are computed; they are computed the same way here rather than
-//! stored). Its gradient and `test_finalchunks.py`'s output of width 300 run in keops-core's PTX
-//! emulator only: compiled in a debug build, their kernels take stack frames of 2.5 MiB with
-//! AVX-512, past what `.ci/check-frames` allows.
+//! stored). Then the CPU kernels' loops over long vectors (the pair stage's maps and dot
+//! products, which keops-core's `codegen::reroll` finds): forward kernels against the reference
+//! evaluator and gradients against finite differences, over lengths that are and are not a
+//! multiple of the four chains of a dot product.
 
 mod common;
 
-use common::{assert_close, on_big_stacks, recorded_case};
-use keops::{Kernel, genred};
+use common::{assert_close, check_gradients, check_reference, on_big_stacks, recorded_case};
+use keops::{Kernel, genred, keops};
 
 /// Component `k` of row `r` of the input number `v`, as `make.py` computes it.
 fn input(rows: usize, dim: usize, v: usize, scale: f64) -> Vec<f32> {
@@ -71,4 +72,52 @@ fn min_argmin_over_i_of_990_dimensions() {
         axis = 0
     );
     check(&k, "min_argmin_990", "Sum(Exp(-Square(x + y)))", &["x = Vi(990)", "y = Vj(990)"]);
+}
+
+#[test]
+fn gaussian_gradients_over_150_dimensions() {
+    // Every input's backward kernel: a map of the differences read by the dot product and by the
+    // gradient's products (x and y), and a dot product alone (b).
+    let k = keops!(|x_i: [f64; 150], y_j: [f64; 150], b_j: f64| sum_j exp(-sqdist(x_i, y_j)) * b_j);
+    check_gradients(&k, 3, 5, -0.05, 0.05, 1);
+}
+
+#[test]
+fn long_vectors_against_the_reference() {
+    // A dot product of the features themselves, 131 = 4 * 32 + 3 components.
+    check_reference(
+        &keops!(|x_i: [f32; 131], y_j: [f32; 131], b_j: f32| sum_j exp(dot(x_i, y_j)) * b_j),
+        7,
+        33,
+        -0.1,
+        0.1,
+        2,
+    );
+    // An output that is a map: the differences, scaled.
+    check_reference(
+        &keops!(|x_i: [f32; 130], y_j: [f32; 130]| sum_i(x_i - y_j) * exp(-sqdist(x_i, y_j))),
+        9,
+        20,
+        -0.05,
+        0.05,
+        3,
+    );
+    // 600 components: more than 1,024 instructions per pair, compiled as loops.
+    check_reference(
+        &keops!(|x_i: [f32; 600], y_j: [f32; 600], b_j: f32| sum_j exp(-sqdist(x_i, y_j)) * b_j),
+        5,
+        21,
+        -0.03,
+        0.03,
+        5,
+    );
+    // A log-sum-exp over j of a squared distance over 257 components, in f64.
+    check_reference(
+        &keops!(|x_i: [f64; 257], y_j: [f64; 257]| logsumexp_j(-sqdist(x_i, y_j))),
+        6,
+        40,
+        -0.1,
+        0.1,
+        4,
+    );
 }

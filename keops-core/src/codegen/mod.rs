@@ -4,6 +4,7 @@
 pub mod dynamic;
 pub mod program;
 pub mod ptx;
+mod reroll;
 pub mod rust;
 
 use crate::check::Kernel;

@@ -6,7 +6,7 @@
 //! `pair` computes the formula from two feature sets, generic over the runtime's `Math` trait so
 //! that the same body is compiled for scalar lanes and for every SIMD width.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{ToTokens, format_ident, quote};
@@ -15,6 +15,7 @@ use syn::ext::IdentExt;
 use crate::ast::{DType, Param};
 use crate::backward::{Auxiliary, Backward, Extra, plan};
 use crate::check::Kernel;
+use crate::codegen::reroll::{Dot, Lane, Rerolled};
 use crate::codegen::{lower_kernel, ptx};
 use crate::ir::Role;
 use crate::lower::{Inst, Operand, Program, Staged, Val};
@@ -469,8 +470,9 @@ fn kernel_def(
 
     let outer_body = prepass(kernel, &staged, &staged.outer_features);
     let inner_body = prepass(kernel, &staged, &staged.inner_features);
-    let pair_insts = staged.pair_schedule().len();
-    let interpreted = pair_insts > MAX_COMPILED_PAIR;
+    let plan = PairPlan::new(&staged);
+    let pair_insts = plan.order.len();
+    let interpreted = plan.printed() > MAX_COMPILED_PAIR;
     let block = match scaled {
         _ if interpreted => 1,
         Some(_) => SCALED_BLOCK_ROWS,
@@ -483,7 +485,7 @@ fn kernel_def(
         // user's build type-checks for nothing.
         quote!(::core::unreachable!("an interpreted kernel has no compiled pair function"))
     } else {
-        pair(kernel, &staged, nf, block)
+        pair(kernel, &staged, &plan, nf, block)
     };
     let run_cpu = if interpreted {
         quote! {
@@ -568,10 +570,11 @@ fn kernel_def(
     }
 }
 
-/// The most per-pair instructions of a compiled CPU kernel. Larger kernels are interpreted in
-/// every build: the compiler's time and memory grow faster than their size (a minimum over
-/// 990-dimensional distances, about 2,000 instructions, did not compile in 25 minutes at
-/// 2.2 GB), while the interpreter's per-instruction overhead is smallest for them.
+/// The most per-pair instructions that a compiled CPU kernel prints one by one (those of its
+/// loops over long vectors are not counted). Larger kernels are interpreted in every build: the
+/// compiler's time and memory grow faster than their size (a minimum over 990-dimensional
+/// distances, about 2,000 instructions, did not compile in 25 minutes at 2.2 GB), while the
+/// interpreter's per-instruction overhead is smallest for them.
 const MAX_COMPILED_PAIR: usize = 1024;
 
 /// Output rows the CPU kernel reduces together, from the number of per-pair instructions, of
@@ -783,14 +786,20 @@ fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
 /// The two paths share their code but for the scaling: a third copy of the `exp` made the stack
 /// frames of debug builds overflow the test threads' stacks. An `LdexpInt`
 /// of no recognised `exp` has a test of its own, on its exponents.
-fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStream {
+fn pair(kernel: &Kernel, staged: &Staged, plan: &PairPlan, nf: usize, block: usize) -> TokenStream {
     let program = &staged.program;
-    let order = staged.pair_schedule();
+    let PairPlan { order, exps, tiny, rerolled } = plan;
     let operand = |a: Val, b: usize| match staged.operand(a) {
-        Operand::Pair(v) => {
-            let id = row_ident(v, b);
-            quote!(#id)
-        }
+        Operand::Pair(v) => match rerolled.member(v) {
+            Some((id, k)) => {
+                let map = map_ident(id, b);
+                quote!(#map[#k])
+            }
+            None => {
+                let id = row_ident(v, b);
+                quote!(#id)
+            }
+        },
         Operand::Outer(k) => quote!(o[#b][#k]),
         Operand::Inner(k) => quote!(j[#k]),
         Operand::Const(c) => {
@@ -799,16 +808,27 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
         }
     };
     let row_ids = |v: Val| -> Vec<syn::Ident> { (0..block).map(|b| row_ident(v, b)).collect() };
-    let exps = exp_regions(staged, &order);
-    let tiny = tiny_products(program, &order);
+    let lanes = LaneTokens { rerolled, operand: &operand };
     let mut ids = Vec::new();
     let mut exprs = Vec::new();
-    for &v in &order {
-        if let Some(exp) = exps.iter().find(|e| e.members.contains(&v)) {
-            if v == exp.result {
-                ids.push(row_ids(v));
-                exprs.push(exp_block(kernel, program, exp, block, &operand));
+    for unit in pair_units(program, order, exps, rerolled) {
+        let v = match unit {
+            Unit::Map(id) => {
+                ids.push((0..block).map(|b| map_ident(id, b)).collect());
+                exprs.push(lanes.map(id, block));
+                continue;
             }
+            Unit::Dot(id) => {
+                let dot = &rerolled.dots[id];
+                ids.push(dot.ends.iter().flat_map(|&end| row_ids(end)).collect());
+                exprs.push(lanes.dot(dot, block));
+                continue;
+            }
+            Unit::Inst(v) => v,
+        };
+        if let Some(exp) = exps.iter().find(|e| e.result == v) {
+            ids.push(row_ids(v));
+            exprs.push(exp_block(kernel, program, exp, block, &operand));
             continue;
         }
         if let Inst::Prim(Prim::LdexpInt, [x, n, _]) = program.inst(v) {
@@ -837,18 +857,298 @@ fn pair(kernel: &Kernel, staged: &Staged, nf: usize, block: usize) -> TokenStrea
         }
     }
     let body = bind_groups(ids, exprs);
+    // A formula that is one map in component order returns that map's array.
+    let whole_map = |values: &[Val], b: usize| {
+        let (id, _) = rerolled.member(*values.first()?)?;
+        let map = &rerolled.maps[id];
+        (!map.inline && map.elems == values).then(|| map_ident(id, b).into_token_stream())
+    };
     let rows = (0..block).map(|b| {
-        let f = staged.outputs[..nf].iter().map(|&v| operand(v, b));
-        let g = staged.outputs[nf..].iter().map(|&v| operand(v, b));
-        quote!(([#(#f),*], [#(#g),*]))
+        let (f, g) = staged.outputs.split_at(nf);
+        let f = whole_map(f, b).unwrap_or_else(|| {
+            let f = f.iter().map(|&v| operand(v, b));
+            quote!([#(#f),*])
+        });
+        let g = whole_map(g, b).unwrap_or_else(|| {
+            let g = g.iter().map(|&v| operand(v, b));
+            quote!([#(#g),*])
+        });
+        quote!((#f, #g))
     });
     let scales = order.iter().any(|&v| matches!(program.inst(v), Inst::Prim(Prim::LdexpInt, _)));
     let flag = if scales { quote!(let mut maybe_tiny = false;) } else { quote!(let maybe_tiny = false;) };
+    let tables = lanes.tables();
     quote! {
+        #tables
         #flag
         #body
         ([#(#rows),*], maybe_tiny)
     }
+}
+
+/// How the pair stage is printed: its schedule, its `exp` expansions, its products of values
+/// that may be subnormal, and its loops over long vectors.
+struct PairPlan {
+    order: Vec<Val>,
+    exps: Vec<ExpRegion>,
+    tiny: HashSet<Val>,
+    rerolled: Rerolled,
+}
+
+impl PairPlan {
+    fn new(staged: &Staged) -> PairPlan {
+        let order = staged.pair_schedule();
+        let exps = exp_regions(staged, &order);
+        let tiny = tiny_products(&staged.program, &order);
+        let excluded: HashSet<Val> = exps.iter().flat_map(|e| e.members.iter().copied()).collect();
+        let rerolled = Rerolled::find(staged, &order, &excluded, &tiny);
+        PairPlan { order, exps, tiny, rerolled }
+    }
+
+    /// The instructions printed one by one: all but those of the loops.
+    fn printed(&self) -> usize {
+        self.order.len() - self.rerolled.member.len() - self.rerolled.in_dot.len()
+    }
+}
+
+/// What the pair stage prints, in order: an instruction (an `exp` expansion at its result, the
+/// instructions of which are otherwise skipped), a map, or a dot product.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+enum Unit {
+    Inst(Val),
+    Map(usize),
+    Dot(usize),
+}
+
+/// The units of the pair stage scheduled as `order`, in an order where each follows what it
+/// reads: `order` itself when nothing is rerolled, else the ready unit that `order` reaches
+/// first, repeatedly.
+fn pair_units(program: &Program, order: &[Val], exps: &[ExpRegion], rerolled: &Rerolled) -> Vec<Unit> {
+    let in_exp: HashMap<Val, Val> =
+        exps.iter().flat_map(|e| e.members.iter().map(move |&v| (v, e.result))).collect();
+    if rerolled.dots.is_empty() {
+        let printed = |v: &&Val| in_exp.get(v).is_none_or(|result| result == *v);
+        return order.iter().filter(printed).map(|&v| Unit::Inst(v)).collect();
+    }
+    let inline = |v: Val| rerolled.member(v).is_some_and(|(id, _)| rerolled.maps[id].inline);
+    // The unit printing `v`; none for the components of an inline map.
+    let unit_of = |v: Val| -> Option<Unit> {
+        if let Some(&id) = rerolled.in_dot.get(&v) {
+            return Some(Unit::Dot(id));
+        }
+        match rerolled.member(v) {
+            Some((id, _)) if rerolled.maps[id].inline => None,
+            Some((id, _)) => Some(Unit::Map(id)),
+            None => Some(Unit::Inst(in_exp.get(&v).copied().unwrap_or(v))),
+        }
+    };
+    let scheduled: HashSet<Val> = order.iter().copied().collect();
+    // The values of other units that `v` reads, through the inline maps it reads.
+    let reads_of = |v: Val, out: &mut Vec<Val>| {
+        let mut stack: Vec<Val> = program.inst(v).operands().to_vec();
+        while let Some(a) = stack.pop() {
+            if !scheduled.contains(&a) {
+                continue;
+            }
+            if inline(a) {
+                stack.extend_from_slice(program.inst(a).operands());
+            } else {
+                out.push(a);
+            }
+        }
+    };
+    // Each unit's position (of its first instruction in `order`), and the units it reads.
+    let mut first: HashMap<Unit, usize> = HashMap::new();
+    let mut reads: HashMap<Unit, HashSet<Unit>> = HashMap::new();
+    let mut operands = Vec::new();
+    for (at, &v) in order.iter().enumerate() {
+        let Some(unit) = unit_of(v) else { continue };
+        first.entry(unit).or_insert(at);
+        operands.clear();
+        reads_of(v, &mut operands);
+        let deps = reads.entry(unit).or_default();
+        deps.extend(operands.iter().filter_map(|&a| unit_of(a)).filter(|&d| d != unit));
+    }
+    let mut waiting: HashMap<Unit, usize> = reads.iter().map(|(&u, deps)| (u, deps.len())).collect();
+    let mut readers: HashMap<Unit, Vec<Unit>> = HashMap::new();
+    for (&u, deps) in &reads {
+        for &d in deps {
+            readers.entry(d).or_default().push(u);
+        }
+    }
+    let mut ready: BTreeSet<(usize, Unit)> =
+        waiting.iter().filter(|&(_, &n)| n == 0).map(|(&u, _)| (first[&u], u)).collect();
+    let mut units = Vec::with_capacity(first.len());
+    while let Some((_, unit)) = ready.pop_first() {
+        units.push(unit);
+        for &r in readers.get(&unit).into_iter().flatten() {
+            let n = waiting.get_mut(&r).expect("every reader waits");
+            *n -= 1;
+            if *n == 0 {
+                ready.insert((first[&r], r));
+            }
+        }
+    }
+    assert_eq!(units.len(), first.len(), "the rerolled pair stage has a cycle");
+    units
+}
+
+/// The name of row `b`'s array of map `id` in the pair stage.
+fn map_ident(id: usize, b: usize) -> syn::Ident {
+    format_ident!("map{id}_{b}")
+}
+
+/// Prints maps and dot products of the pair stage (see [`reroll`](super::reroll)).
+struct LaneTokens<'a> {
+    rerolled: &'a Rerolled,
+    operand: &'a dyn Fn(Val, usize) -> TokenStream,
+}
+
+impl LaneTokens<'_> {
+    /// Component `k` (an expression) of `lane` for row `b`.
+    fn at(&self, lane: &Lane, k: &TokenStream, b: usize) -> TokenStream {
+        match lane {
+            Lane::Map(id) if self.rerolled.maps[*id].inline => self.element(*id, k, b),
+            Lane::Map(id) => {
+                let map = map_ident(*id, b);
+                quote!(#map[#k])
+            }
+            Lane::Outer(table) => {
+                let k = table_index(table, k);
+                quote!(o[#b][#k])
+            }
+            Lane::Inner(table) => {
+                let k = table_index(table, k);
+                quote!(j[#k])
+            }
+            Lane::Scalar(v) => (self.operand)(*v, b),
+        }
+    }
+
+    /// Component `k` of map `id` for row `b`, computed.
+    fn element(&self, id: usize, k: &TokenStream, b: usize) -> TokenStream {
+        let map = &self.rerolled.maps[id];
+        let args: Vec<TokenStream> = map.args.iter().map(|lane| self.at(lane, k, b)).collect();
+        if map.tiny {
+            return quote!(m.mul_tiny(maybe_tiny, #(#args),*));
+        }
+        let method = format_ident!("{}", map.prim.method());
+        quote!(m.#method(#(#args),*))
+    }
+
+    /// Map `id`'s arrays, one per row, as a tuple of `block` arrays (or one array).
+    fn map(&self, id: usize, block: usize) -> TokenStream {
+        let n = self.rerolled.maps[id].elems.len();
+        let k = quote!(k);
+        let arrays = (0..block).map(|b| {
+            let element = self.element(id, &k, b);
+            quote!(<[M::V; #n] as ::keops::__private::Array<M::V>>::from_fn(|k| #element))
+        });
+        quote!((#(#arrays),*))
+    }
+
+    /// The chain ends of `dot` for each row, chain by chain, as one tuple: the chains' first
+    /// products, then a loop adding a term to each chain of each row per step, then the last
+    /// terms.
+    fn dot(&self, dot: &Dot, block: usize) -> TokenStream {
+        let chains = dot.ends.len();
+        let acc = |l: usize, b: usize| format_ident!("chain{l}_{b}");
+        let term = |k: &TokenStream, b: usize, acc: Option<&syn::Ident>| {
+            let x = self.at(&dot.x, k, b);
+            let (bind, y) = if dot.x == dot.y {
+                (quote!(let x = #x;), quote!(x))
+            } else {
+                let y = self.at(&dot.y, k, b);
+                (quote!(let x = #x;), y)
+            };
+            match acc {
+                Some(acc) => quote!({ #bind m.mul_add(x, #y, #acc) }),
+                None => quote!({ #bind m.mul(x, #y) }),
+            }
+        };
+        let mut first = Vec::new();
+        for l in 0..chains {
+            for b in 0..block {
+                let id = acc(l, b);
+                let k = quote!(#l);
+                let value = term(&k, b, None);
+                first.push(quote!(let mut #id = #value;));
+            }
+        }
+        let steps = dot.len / chains;
+        let mut step = Vec::new();
+        for l in 0..chains {
+            for b in 0..block {
+                let id = acc(l, b);
+                let k = quote!((k + #l));
+                let value = term(&k, b, Some(&id));
+                step.push(quote!(#id = #value;));
+            }
+        }
+        let mut rest = Vec::new();
+        for k in chains * steps..dot.len {
+            for b in 0..block {
+                let id = acc(k % chains, b);
+                let kk = quote!(#k);
+                let value = term(&kk, b, Some(&id));
+                rest.push(quote!(#id = #value;));
+            }
+        }
+        let ends = (0..chains).flat_map(|l| (0..block).map(move |b| acc(l, b)));
+        quote! {{
+            #(#first)*
+            for t in 1..#steps {
+                let k = #chains * t;
+                #(#step)*
+            }
+            #(#rest)*
+            (#(#ends,)*)
+        }}
+    }
+
+    /// The feature tables that the lanes index, as constants.
+    fn tables(&self) -> TokenStream {
+        let mut seen = HashSet::new();
+        let lanes = (self.rerolled.maps.iter().flat_map(|m| m.args.iter()))
+            .chain(self.rerolled.dots.iter().flat_map(|d| [&d.x, &d.y]));
+        let mut out = TokenStream::new();
+        for lane in lanes {
+            if let Lane::Outer(table) | Lane::Inner(table) = lane
+                && affine(table).is_none()
+                && seen.insert(table.clone())
+            {
+                let name = table_ident(table);
+                let n = table.len();
+                out.extend(quote!(const #name: [usize; #n] = [#(#table),*];));
+            }
+        }
+        out
+    }
+}
+
+/// `table[k]` as an expression: `base + k` where the table is consecutive features.
+fn table_index(table: &[usize], k: &TokenStream) -> TokenStream {
+    match affine(table) {
+        Some(0) => quote!(#k),
+        Some(base) => quote!(#base + #k),
+        None => {
+            let name = table_ident(table);
+            quote!(#name[#k])
+        }
+    }
+}
+
+/// The first entry of a table of consecutive features.
+fn affine(table: &[usize]) -> Option<usize> {
+    table.iter().enumerate().all(|(k, &f)| f == table[0] + k).then_some(table[0])
+}
+
+/// A name for a feature table, from its contents.
+fn table_ident(table: &[usize]) -> syn::Ident {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    table.hash(&mut h);
+    format_ident!("FEATURES_{:016x}", h.finish())
 }
 
 /// The multiplications of `order` that read a value that is often subnormal, emitted as
@@ -1179,5 +1479,23 @@ mod tests {
         let staged = Staged::new(p, outputs, &[Role::I, Role::J], Role::I);
         let tiny = tiny_products(&staged.program, &staged.pair_schedule());
         assert_eq!(tiny, HashSet::from([scaled, twice, after_fused]));
+    }
+
+    /// The pair stage of `text`'s forward kernel.
+    fn plan_of(text: &str) -> PairPlan {
+        let src = crate::syntax::math::parse_kernel_str(text).unwrap_or_else(|d| panic!("{:?}", d.errors()));
+        let kernel = crate::check::check(&src).unwrap();
+        PairPlan::new(&lower_kernel(&kernel).staged)
+    }
+
+    #[test]
+    fn loops_over_long_vectors_keep_large_kernels_compiled() {
+        // 600 differences and 600 fused multiply-adds, in two loops of the compiled kernel.
+        let plan = plan_of("|x_i: [f32; 600], y_j: [f32; 600], b_j: f32| sum_j exp(-sqdist(x_i, y_j)) * b_j");
+        assert!(plan.order.len() > MAX_COMPILED_PAIR, "{} instructions", plan.order.len());
+        assert!(plan.printed() < 100, "{} printed", plan.printed());
+        // 990 exps have no loop: interpreted.
+        let plan = plan_of("|x_i: [f32; 990], y_j: [f32; 990]| min_argmin_i sum(exp(-square(x_i + y_j)))");
+        assert!(plan.printed() > MAX_COMPILED_PAIR, "{} printed", plan.printed());
     }
 }
