@@ -12,7 +12,8 @@
 #                     that contains this script)
 #   --out DIR         scratch directory, outside the checkout (default:
 #                     $TMPDIR/keops-build-time)
-#   --cases LIST      comma-separated subset of: k1 k4 k16 k1_grad k4_grad k16_grad d990
+#   --cases LIST      comma-separated subset of: k1 k4 k16 k1_grad k4_grad k16_grad d300
+#                     d300_grad d990
 #                     (default: all)
 #   --profiles LIST   comma-separated subset of: release dev (default: both)
 #   --timeout SECS    kill a build that takes longer, and report "timeout" (default 900)
@@ -39,6 +40,7 @@
 #                       Min_ArgMin, SumSoftMaxWeight)
 #   k1_grad, ...        the same, and each Sum / LogSumExp / SumSoftMaxWeight kernel is also
 #                       differentiated with `grad_flat` (input 0); index reductions are not
+#   d300, d300_grad     one Gaussian sum over D = 300 (the one of k16), alone
 #   d990                one Min_ArgMin reduction over i of D = 990 vectors, known to take very
 #                       long to build: it is what --timeout is for
 #
@@ -81,7 +83,7 @@ die() {
 note() { echo "[build-time] $*" >&2; }
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-all_cases=(k1 k4 k16 k1_grad k4_grad k16_grad d990)
+all_cases=(k1 k4 k16 k1_grad k4_grad k16_grad d300 d300_grad d990)
 
 keops=""
 out=""
@@ -182,6 +184,7 @@ GAUSS3='f32|x_i:3,y_j:3,b_j:1|values|g|sum_j exp(-sqdist(x_i, y_j)) * b_j'
 LSE3='f32|x_i:3,y_j:3|values|g|logsumexp_j -sqdist(x_i, y_j)'
 ARGKMIN3='f32|x_i:3,y_j:3|indices|-|argkmin_j::<10> sqdist(x_i, y_j)'
 GAUSS64='f32|x_i:64,y_j:64,b_j:1|values|g|sum_j exp(-sqdist(x_i, y_j)) * b_j'
+GAUSS300='f32|x_i:300,y_j:300,b_j:1|values|g|sum_j exp(-sqdist(x_i, y_j)) * b_j'
 
 kernels_of() {
     case $1 in
@@ -192,7 +195,7 @@ kernels_of() {
                 'f64|x_i:3,y_j:3,b_j:1|values|g|sum_j exp(-sqdist(x_i, y_j)) * b_j' \
                 'f32|x_i:2,y_j:2,b_j:1|values|g|sum_j exp(-sqdist(x_i, y_j)) * b_j' \
                 'f32|x_i:16,y_j:16,b_j:1|values|g|sum_j exp(-sqdist(x_i, y_j)) * b_j' \
-                'f32|x_i:300,y_j:300,b_j:1|values|g|sum_j exp(-sqdist(x_i, y_j)) * b_j' \
+                "$GAUSS300" \
                 'f32|x_i:3,y_j:3,b_j:1|values|g|sum_j exp(-sqrt(sqdist(x_i, y_j))) * b_j' \
                 'f64|x_i:2,y_j:2,b_j:1|values|g|sum_j exp(-sqrt(sqdist(x_i, y_j))) * b_j' \
                 'f32|x_i:3,y_j:3,b_j:1|values|g|sum_j rsqrt(1.0 + sqdist(x_i, y_j)) * b_j' \
@@ -202,6 +205,7 @@ kernels_of() {
                 'f32|x_i:3,y_j:3,v_j:3|values|g|sumsoftmaxweight_j(-sqdist(x_i, y_j), v_j)' \
                 'f32|x_i:16,y_j:16,v_j:16|values|g|sumsoftmaxweight_j(dot(x_i, y_j), v_j)'
             ;;
+        d300) printf '%s\n' "$GAUSS300" ;;
         d990) printf '%s\n' 'f32|x_i:990,y_j:990|both|-|min_argmin_i sqdist(x_i, y_j)' ;;
         *_grad) kernels_of "${1%_grad}" ;;
         *) die "internal: no kernels for case '$1'" ;;
