@@ -2,10 +2,9 @@
 //! (`test_chunks.py`) and `Min_ArgMin` over i of a sum over D = 990 (`test_torch.py`), against
 //! pykeops 2.3's results in `tests/data/keops_chunks/cases.json` (made by `make.py` beside it,
 //! which says how the inputs are computed; they are computed the same way here rather than
-//! stored). Then the CPU kernels' loops over long vectors (the pair stage's maps and dot
-//! products, which keops-core's `codegen::reroll` finds): forward kernels against the reference
-//! evaluator and gradients against finite differences, over lengths that are and are not a
-//! multiple of the four chains of a dot product.
+//! stored). Then the CPU kernels' loops over long dot products (keops-core's `codegen::reroll`):
+//! forward kernels against the reference evaluator and gradients against finite differences,
+//! over lengths that are and are not a multiple of the four chains of a dot product.
 
 mod common;
 
@@ -76,10 +75,10 @@ fn min_argmin_over_i_of_990_dimensions() {
 
 #[test]
 fn gaussian_gradients_over_150_dimensions() {
-    // Every input's backward kernel: a map of the differences read by the dot product and by the
-    // gradient's products (x and y), and a dot product alone (b).
+    // Every input's backward kernel: those of x and y have 150 components and stay unrolled,
+    // that of b has one and loops over the differences.
     let k = keops!(|x_i: [f64; 150], y_j: [f64; 150], b_j: f64| sum_j exp(-sqdist(x_i, y_j)) * b_j);
-    check_gradients(&k, 3, 5, -0.05, 0.05, 1);
+    on_big_stacks(|| check_gradients(&k, 3, 5, -0.05, 0.05, 1));
 }
 
 #[test]
@@ -93,7 +92,7 @@ fn long_vectors_against_the_reference() {
         0.1,
         2,
     );
-    // An output that is a map: the differences, scaled.
+    // A formula of 130 components: unrolled.
     check_reference(
         &keops!(|x_i: [f32; 130], y_j: [f32; 130]| sum_i(x_i - y_j) * exp(-sqdist(x_i, y_j))),
         9,

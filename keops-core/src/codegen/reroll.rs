@@ -5,10 +5,11 @@
 //! and its gradient 300 more products. Printed one statement per instruction and per row of the
 //! block, such a kernel is thousands of lines that rustc and LLVM take tens of seconds to compile,
 //! and that spill registers when they run. This module finds, in the pair schedule, the
-//! instructions that are one operation applied component by component (a [`Map`]) and the four
-//! chains of a long dot product over them (a [`Dot`]), so that the Rust generator prints them as
-//! loops over the components. The loops perform the same operations on the same operands, in the
-//! same order within each chain: the results are the same bits.
+//! four chains of a long dot product (a [`Dot`]) and the instructions that compute its operands
+//! component by component (a [`Map`]), so that the Rust generator prints them as one loop over
+//! the components, each component computed where the loop reads it. The loop performs the same
+//! operations on the same operands, in the same order within each chain: the results are the
+//! same bits. Kernels whose formula has many components stay unrolled (see [`Rerolled::find`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,7 +18,7 @@ use crate::prim::Prim;
 
 /// Vectors shorter than this stay unrolled: their code is small and the straight-line schedule
 /// interleaves them with the rest of the formula.
-pub(crate) const REROLL_MIN: usize = 128;
+pub(crate) const REROLL_MIN: usize = 64;
 
 /// How an operand of a component-wise operation varies with the component `k`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -40,9 +41,6 @@ pub(crate) struct Map {
     pub(crate) tiny: bool,
     pub(crate) args: Vec<Lane>,
     pub(crate) elems: Vec<Val>,
-    /// Whether only dot products read it: then each component is computed where it is used,
-    /// rather than stored in an array.
-    pub(crate) inline: bool,
 }
 
 /// `sum_k x_k * y_k` over the components, as [`CHAINS`] chains of fused multiply-adds (term `k`
@@ -56,7 +54,7 @@ pub(crate) struct Dot {
     pub(crate) ends: Vec<Val>,
 }
 
-/// The pair stage's maps and dot products, for the Rust generator.
+/// The pair stage's long dot products and the maps they read, for the Rust generator.
 #[derive(Debug, Default)]
 pub(crate) struct Rerolled {
     pub(crate) maps: Vec<Map>,
@@ -68,15 +66,20 @@ pub(crate) struct Rerolled {
 }
 
 impl Rerolled {
-    /// The maps and long dot products of the pair stage scheduled as `order`; `excluded` values
-    /// (the instructions of `exp` expansions, which are printed as blocks) belong to none, and
-    /// `tiny` are the products printed as `Math::mul_tiny`.
+    /// The long dot products of the pair stage scheduled as `order`, and the maps they read;
+    /// `excluded` values (the instructions of `exp` expansions, which are printed as blocks)
+    /// belong to none, and `tiny` are the products printed as `Math::mul_tiny`.
     pub(crate) fn find(
         staged: &Staged,
         order: &[Val],
         excluded: &HashSet<Val>,
         tiny: &HashSet<Val>,
     ) -> Rerolled {
+        // A formula of many components stays unrolled: its pair stage returns arrays that the
+        // reduction loop then copies (a gradient over 300 components ran 25 % slower rolled).
+        if staged.outputs.len() >= REROLL_MIN {
+            return Rerolled::default();
+        }
         let program = &staged.program;
         let mut users: HashMap<Val, Vec<Val>> = HashMap::new();
         for &v in order {
@@ -91,22 +94,7 @@ impl Rerolled {
                 finder.dot(ends, x, y);
             }
         }
-        if finder.out.dots.is_empty() {
-            return Rerolled::default();
-        }
-        finder.extend(order);
-        let mut out = finder.out;
-        // A map is inlined into the dot products when nothing else reads it.
-        let reads_only_dots = |map: &Map| {
-            map.elems.iter().all(|v| {
-                !outputs.contains(v) && users.get(v).into_iter().flatten().all(|u| out.in_dot.contains_key(u))
-            })
-        };
-        let inline: Vec<bool> = out.maps.iter().map(reads_only_dots).collect();
-        for (map, inline) in out.maps.iter_mut().zip(inline) {
-            map.inline = inline;
-        }
-        out
+        finder.out
     }
 
     /// The map computing `v` and its component, if any.
@@ -202,61 +190,8 @@ impl Finder<'_> {
         for (k, &v) in elems.iter().enumerate() {
             self.out.member.insert(v, (id, k));
         }
-        self.out.maps.push(Map { prim, tiny, args, elems, inline: false });
+        self.out.maps.push(Map { prim, tiny, args, elems });
         id
-    }
-
-    /// Adds the maps of values computed component by component from the maps found so far (the
-    /// gradient's products of the differences, for example), until there are no more.
-    fn extend(&mut self, order: &[Val]) {
-        let program = &self.staged.program;
-        loop {
-            // Candidates by operation and operands; each one's components, by position.
-            let mut groups: HashMap<(Prim, bool, Vec<Lane>), Vec<Option<Val>>> = HashMap::new();
-            for &v in order {
-                let Inst::Prim(prim, _) = program.inst(v) else { continue };
-                if prim == Prim::LdexpInt || self.excluded.contains(&v) || self.out.member.contains_key(&v) {
-                    continue;
-                }
-                if self.out.in_dot.contains_key(&v) {
-                    continue;
-                }
-                let mut at = None;
-                let mut args = Vec::with_capacity(prim.arity());
-                let mut consistent = true;
-                for &a in program.inst(v).operands() {
-                    match self.out.member.get(&a) {
-                        Some(&(id, k)) => {
-                            consistent &= at.is_none_or(|(_, at)| at == k);
-                            at = Some((self.out.maps[id].elems.len(), k));
-                            args.push(Lane::Map(id));
-                        }
-                        None => args.push(Lane::Scalar(a)),
-                    }
-                }
-                let Some((len, k)) = at.filter(|_| consistent) else { continue };
-                let slots =
-                    groups.entry((prim, self.tiny.contains(&v), args)).or_insert_with(|| vec![None; len]);
-                slots[k] = Some(v);
-            }
-            let mut found = false;
-            let mut complete: Vec<_> = groups
-                .into_iter()
-                .filter_map(|(key, slots)| Some((key, slots.into_iter().collect::<Option<Vec<Val>>>()?)))
-                .collect();
-            // In schedule order of their first component, so that map numbers are deterministic.
-            complete.sort_by_key(|(_, elems)| elems[0].index());
-            for ((prim, tiny, args), elems) in complete {
-                if elems.iter().any(|v| self.out.member.contains_key(v)) {
-                    continue;
-                }
-                self.add_map(prim, tiny, args, elems);
-                found = true;
-            }
-            if !found {
-                return;
-            }
-        }
     }
 }
 
@@ -330,40 +265,40 @@ mod tests {
         check(&parse_kernel_str(text).unwrap_or_else(|d| panic!("{:?}", d.errors()))).unwrap()
     }
 
-    /// What `kernel`'s pair stage rerolls: (the lengths of its dot products, of its maps, and how
-    /// many maps are inlined).
-    fn rerolled(kernel: &Kernel) -> (Vec<usize>, Vec<usize>, usize) {
+    /// What `kernel`'s pair stage rerolls: the lengths of its dot products and of its maps.
+    fn rerolled(kernel: &Kernel) -> (Vec<usize>, Vec<usize>) {
         let staged = lower_kernel(kernel).staged;
         let order = staged.pair_schedule();
         let r = Rerolled::find(&staged, &order, &HashSet::new(), &HashSet::new());
-        let inline = r.maps.iter().filter(|m| m.inline).count();
-        (r.dots.iter().map(|d| d.len).collect(), r.maps.iter().map(|m| m.elems.len()).collect(), inline)
+        (r.dots.iter().map(|d| d.len).collect(), r.maps.iter().map(|m| m.elems.len()).collect())
     }
 
     #[test]
     fn long_squared_distances_are_a_dot_product_over_a_map() {
         let k = kernel("|x_i: [f32; 200], y_j: [f32; 200], b_j: f32| sum_j exp(-sqdist(x_i, y_j)) * b_j");
-        // The differences, computed where the dot product reads them.
-        assert_eq!(rerolled(&k), (vec![200], vec![200], 1));
-        // The gradient with respect to x reads the differences again: they are stored.
+        // The differences.
+        assert_eq!(rerolled(&k), (vec![200], vec![200]));
         let (backward, _) = plan(&k).unwrap();
-        let Backward::Reduction { kernel: dx, .. } = &backward[0] else { panic!("a backward kernel") };
-        let (dots, maps, inline) = rerolled(dx);
-        assert_eq!(dots, vec![200]);
-        assert!(!maps.is_empty() && maps.iter().all(|&n| n == 200), "{maps:?}");
-        assert_eq!(inline, 0);
+        let kernel_of = |pos: usize| match &backward[pos] {
+            Backward::Reduction { kernel, .. } => rerolled(kernel),
+            _ => panic!("a backward kernel"),
+        };
+        // The gradient with respect to x has 200 components: unrolled.
+        assert_eq!(kernel_of(0), (vec![], vec![]));
+        // With respect to b, one: the same loop.
+        assert_eq!(kernel_of(2), (vec![200], vec![200]));
     }
 
     #[test]
     fn a_dot_product_of_features_needs_no_map() {
         let k = kernel("|x_i: [f64; 131], y_j: [f64; 131]| sum_j exp(dot(x_i, y_j))");
-        assert_eq!(rerolled(&k), (vec![131], vec![], 0));
+        assert_eq!(rerolled(&k), (vec![131], vec![]));
     }
 
     #[test]
     fn short_vectors_stay_unrolled() {
         let n = REROLL_MIN - 1;
         let k = kernel(&format!("|x_i: [f32; {n}], y_j: [f32; {n}]| sum_j exp(-sqdist(x_i, y_j))"));
-        assert_eq!(rerolled(&k), (vec![], vec![], 0));
+        assert_eq!(rerolled(&k), (vec![], vec![]));
     }
 }

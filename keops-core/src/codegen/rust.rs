@@ -468,9 +468,9 @@ fn kernel_def(
     let staged = lowered.staged;
     let (no, ni) = (staged.outer_features.len(), staged.inner_features.len());
 
-    let outer_body = prepass(kernel, &staged, &staged.outer_features);
-    let inner_body = prepass(kernel, &staged, &staged.inner_features);
     let plan = PairPlan::new(&staged);
+    let outer_body = prepass(kernel, &staged, &PairPlan::arranged(&staged.outer_features, &plan.outer));
+    let inner_body = prepass(kernel, &staged, &PairPlan::arranged(&staged.inner_features, &plan.inner));
     let pair_insts = plan.order.len();
     let interpreted = plan.printed() > MAX_COMPILED_PAIR;
     let block = match scaled {
@@ -478,7 +478,10 @@ fn kernel_def(
         Some(_) => SCALED_BLOCK_ROWS,
         None => block_rows(pair_insts, ni, state_registers(kernel, nf, ng)),
     };
-    let scaled = scaled.map(|features| quote!(const SCALED: &'static [usize] = &[#(#features),*];));
+    let scaled = scaled.map(|features| {
+        let features = features.iter().map(|&f| plan.inner[f]);
+        quote!(const SCALED: &'static [usize] = &[#(#features),*];)
+    });
     let pair_body = if interpreted && values == Values::Reduced {
         // Only the compiled reduction loops call `pair` on a kernel that is reduced, and an
         // interpreted kernel has none: its pair program would be thousands of lines that the
@@ -788,36 +791,14 @@ fn prepass(kernel: &Kernel, staged: &Staged, features: &[Val]) -> TokenStream {
 /// of no recognised `exp` has a test of its own, on its exponents.
 fn pair(kernel: &Kernel, staged: &Staged, plan: &PairPlan, nf: usize, block: usize) -> TokenStream {
     let program = &staged.program;
-    let PairPlan { order, exps, tiny, rerolled } = plan;
-    let operand = |a: Val, b: usize| match staged.operand(a) {
-        Operand::Pair(v) => match rerolled.member(v) {
-            Some((id, k)) => {
-                let map = map_ident(id, b);
-                quote!(#map[#k])
-            }
-            None => {
-                let id = row_ident(v, b);
-                quote!(#id)
-            }
-        },
-        Operand::Outer(k) => quote!(o[#b][#k]),
-        Operand::Inner(k) => quote!(j[#k]),
-        Operand::Const(c) => {
-            let c = constant(kernel.dtype, c);
-            quote!(m.splat(#c))
-        }
-    };
+    let PairPlan { order, exps, tiny, rerolled, outer, inner } = plan;
+    let lanes = LaneTokens { kernel, staged, rerolled, outer, inner };
+    let operand = |a: Val, b: usize| lanes.operand(a, b);
     let row_ids = |v: Val| -> Vec<syn::Ident> { (0..block).map(|b| row_ident(v, b)).collect() };
-    let lanes = LaneTokens { rerolled, operand: &operand };
     let mut ids = Vec::new();
     let mut exprs = Vec::new();
     for unit in pair_units(program, order, exps, rerolled) {
         let v = match unit {
-            Unit::Map(id) => {
-                ids.push((0..block).map(|b| map_ident(id, b)).collect());
-                exprs.push(lanes.map(id, block));
-                continue;
-            }
             Unit::Dot(id) => {
                 let dot = &rerolled.dots[id];
                 ids.push(dot.ends.iter().flat_map(|&end| row_ids(end)).collect());
@@ -857,23 +838,10 @@ fn pair(kernel: &Kernel, staged: &Staged, plan: &PairPlan, nf: usize, block: usi
         }
     }
     let body = bind_groups(ids, exprs);
-    // A formula that is one map in component order returns that map's array.
-    let whole_map = |values: &[Val], b: usize| {
-        let (id, _) = rerolled.member(*values.first()?)?;
-        let map = &rerolled.maps[id];
-        (!map.inline && map.elems == values).then(|| map_ident(id, b).into_token_stream())
-    };
     let rows = (0..block).map(|b| {
-        let (f, g) = staged.outputs.split_at(nf);
-        let f = whole_map(f, b).unwrap_or_else(|| {
-            let f = f.iter().map(|&v| operand(v, b));
-            quote!([#(#f),*])
-        });
-        let g = whole_map(g, b).unwrap_or_else(|| {
-            let g = g.iter().map(|&v| operand(v, b));
-            quote!([#(#g),*])
-        });
-        quote!((#f, #g))
+        let f = staged.outputs[..nf].iter().map(|&v| operand(v, b));
+        let g = staged.outputs[nf..].iter().map(|&v| operand(v, b));
+        quote!(([#(#f),*], [#(#g),*]))
     });
     let scales = order.iter().any(|&v| matches!(program.inst(v), Inst::Prim(Prim::LdexpInt, _)));
     let flag = if scales { quote!(let mut maybe_tiny = false;) } else { quote!(let maybe_tiny = false;) };
@@ -893,6 +861,12 @@ struct PairPlan {
     exps: Vec<ExpRegion>,
     tiny: HashSet<Val>,
     rerolled: Rerolled,
+    /// Where each output-row feature of `Staged::outer_features` is in the arrays of features
+    /// that the compiled kernel passes around: the components of each vector that a loop reads
+    /// are consecutive, so that the loop reads them at `base + k`, not through a table.
+    outer: Vec<usize>,
+    /// The same for the reduced row's features.
+    inner: Vec<usize>,
 }
 
 impl PairPlan {
@@ -902,7 +876,34 @@ impl PairPlan {
         let tiny = tiny_products(&staged.program, &order);
         let excluded: HashSet<Val> = exps.iter().flat_map(|e| e.members.iter().copied()).collect();
         let rerolled = Rerolled::find(staged, &order, &excluded, &tiny);
-        PairPlan { order, exps, tiny, rerolled }
+        let lanes = || {
+            (rerolled.dots.iter().flat_map(|d| [&d.x, &d.y]))
+                .chain(rerolled.maps.iter().flat_map(|m| &m.args))
+        };
+        let outer = layout(
+            staged.outer_features.len(),
+            lanes().filter_map(|l| match l {
+                Lane::Outer(table) => Some(table.as_slice()),
+                _ => None,
+            }),
+        );
+        let inner = layout(
+            staged.inner_features.len(),
+            lanes().filter_map(|l| match l {
+                Lane::Inner(table) => Some(table.as_slice()),
+                _ => None,
+            }),
+        );
+        PairPlan { order, exps, tiny, rerolled, outer, inner }
+    }
+
+    /// `features` (`Staged::outer_features` or `inner_features`) in the order of `layout`.
+    fn arranged(features: &[Val], layout: &[usize]) -> Vec<Val> {
+        let mut out = features.to_vec();
+        for (k, &v) in features.iter().enumerate() {
+            out[layout[k]] = v;
+        }
+        out
     }
 
     /// The instructions printed one by one: all but those of the loops.
@@ -911,12 +912,34 @@ impl PairPlan {
     }
 }
 
+/// The positions of `n` features such that each of `tables` (features in component order) that
+/// shares none with an earlier one is consecutive; the others keep their order after them.
+/// Without tables, each feature keeps its position.
+fn layout<'a>(n: usize, tables: impl Iterator<Item = &'a [usize]>) -> Vec<usize> {
+    let mut at = vec![usize::MAX; n];
+    let mut next = 0;
+    for table in tables {
+        let distinct = table.iter().collect::<HashSet<_>>().len() == table.len();
+        if distinct && table.iter().all(|&f| at[f] == usize::MAX) {
+            for &f in table {
+                at[f] = next;
+                next += 1;
+            }
+        }
+    }
+    for place in at.iter_mut().filter(|place| **place == usize::MAX) {
+        *place = next;
+        next += 1;
+    }
+    at
+}
+
 /// What the pair stage prints, in order: an instruction (an `exp` expansion at its result, the
-/// instructions of which are otherwise skipped), a map, or a dot product.
+/// instructions of which are otherwise skipped) or a dot product. Maps are computed where they
+/// are read.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 enum Unit {
     Inst(Val),
-    Map(usize),
     Dot(usize),
 }
 
@@ -930,20 +953,19 @@ fn pair_units(program: &Program, order: &[Val], exps: &[ExpRegion], rerolled: &R
         let printed = |v: &&Val| in_exp.get(v).is_none_or(|result| result == *v);
         return order.iter().filter(printed).map(|&v| Unit::Inst(v)).collect();
     }
-    let inline = |v: Val| rerolled.member(v).is_some_and(|(id, _)| rerolled.maps[id].inline);
-    // The unit printing `v`; none for the components of an inline map.
+    let inline = |v: Val| rerolled.member(v).is_some();
+    // The unit printing `v`; none for the components of a map.
     let unit_of = |v: Val| -> Option<Unit> {
         if let Some(&id) = rerolled.in_dot.get(&v) {
             return Some(Unit::Dot(id));
         }
         match rerolled.member(v) {
-            Some((id, _)) if rerolled.maps[id].inline => None,
-            Some((id, _)) => Some(Unit::Map(id)),
+            Some(_) => None,
             None => Some(Unit::Inst(in_exp.get(&v).copied().unwrap_or(v))),
         }
     };
     let scheduled: HashSet<Val> = order.iter().copied().collect();
-    // The values of other units that `v` reads, through the inline maps it reads.
+    // The values of other units that `v` reads, through the maps it reads.
     let reads_of = |v: Val, out: &mut Vec<Val>| {
         let mut stack: Vec<Val> = program.inst(v).operands().to_vec();
         while let Some(a) = stack.pop() {
@@ -993,35 +1015,53 @@ fn pair_units(program: &Program, order: &[Val], exps: &[ExpRegion], rerolled: &R
     units
 }
 
-/// The name of row `b`'s array of map `id` in the pair stage.
-fn map_ident(id: usize, b: usize) -> syn::Ident {
-    format_ident!("map{id}_{b}")
-}
-
-/// Prints maps and dot products of the pair stage (see [`reroll`](super::reroll)).
+/// Prints the operands, maps and dot products of the pair stage (see
+/// [`reroll`](super::reroll)).
 struct LaneTokens<'a> {
+    kernel: &'a Kernel,
+    staged: &'a Staged,
     rerolled: &'a Rerolled,
-    operand: &'a dyn Fn(Val, usize) -> TokenStream,
+    /// The plan's feature layout.
+    outer: &'a [usize],
+    inner: &'a [usize],
 }
 
 impl LaneTokens<'_> {
+    /// Value `a` for row `b`: computed where it is a component of a map.
+    fn operand(&self, a: Val, b: usize) -> TokenStream {
+        match self.staged.operand(a) {
+            Operand::Pair(v) => match self.rerolled.member(v) {
+                Some((id, k)) => self.element(id, &quote!(#k), b),
+                None => row_ident(v, b).into_token_stream(),
+            },
+            Operand::Outer(k) => {
+                let k = self.outer[k];
+                quote!(o[#b][#k])
+            }
+            Operand::Inner(k) => {
+                let k = self.inner[k];
+                quote!(j[#k])
+            }
+            Operand::Const(c) => {
+                let c = constant(self.kernel.dtype, c);
+                quote!(m.splat(#c))
+            }
+        }
+    }
+
     /// Component `k` (an expression) of `lane` for row `b`.
     fn at(&self, lane: &Lane, k: &TokenStream, b: usize) -> TokenStream {
         match lane {
-            Lane::Map(id) if self.rerolled.maps[*id].inline => self.element(*id, k, b),
-            Lane::Map(id) => {
-                let map = map_ident(*id, b);
-                quote!(#map[#k])
-            }
+            Lane::Map(id) => self.element(*id, k, b),
             Lane::Outer(table) => {
-                let k = table_index(table, k);
+                let k = table_index(&placed(table, self.outer), k);
                 quote!(o[#b][#k])
             }
             Lane::Inner(table) => {
-                let k = table_index(table, k);
+                let k = table_index(&placed(table, self.inner), k);
                 quote!(j[#k])
             }
-            Lane::Scalar(v) => (self.operand)(*v, b),
+            Lane::Scalar(v) => self.operand(*v, b),
         }
     }
 
@@ -1034,17 +1074,6 @@ impl LaneTokens<'_> {
         }
         let method = format_ident!("{}", map.prim.method());
         quote!(m.#method(#(#args),*))
-    }
-
-    /// Map `id`'s arrays, one per row, as a tuple of `block` arrays (or one array).
-    fn map(&self, id: usize, block: usize) -> TokenStream {
-        let n = self.rerolled.maps[id].elems.len();
-        let k = quote!(k);
-        let arrays = (0..block).map(|b| {
-            let element = self.element(id, &k, b);
-            quote!(<[M::V; #n] as ::keops::__private::Array<M::V>>::from_fn(|k| #element))
-        });
-        quote!((#(#arrays),*))
     }
 
     /// The chain ends of `dot` for each row, chain by chain, as one tuple: the chains' first
@@ -1113,17 +1142,24 @@ impl LaneTokens<'_> {
             .chain(self.rerolled.dots.iter().flat_map(|d| [&d.x, &d.y]));
         let mut out = TokenStream::new();
         for lane in lanes {
-            if let Lane::Outer(table) | Lane::Inner(table) = lane
-                && affine(table).is_none()
-                && seen.insert(table.clone())
-            {
-                let name = table_ident(table);
+            let table = match lane {
+                Lane::Outer(table) => placed(table, self.outer),
+                Lane::Inner(table) => placed(table, self.inner),
+                _ => continue,
+            };
+            if affine(&table).is_none() && seen.insert(table.clone()) {
+                let name = table_ident(&table);
                 let n = table.len();
                 out.extend(quote!(const #name: [usize; #n] = [#(#table),*];));
             }
         }
         out
     }
+}
+
+/// A table of features, at their positions in `layout`.
+fn placed(table: &[usize], layout: &[usize]) -> Vec<usize> {
+    table.iter().map(|&f| layout[f]).collect()
 }
 
 /// `table[k]` as an expression: `base + k` where the table is consecutive features.
