@@ -21,7 +21,7 @@ use crate::prim::Prim;
 pub(crate) const REROLL_MIN: usize = 64;
 
 /// How an operand of a component-wise operation varies with the component `k`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Lane {
     /// Component `k` of map `id`.
     Map(usize),
@@ -114,24 +114,31 @@ struct Finder<'a> {
 }
 
 impl Finder<'_> {
-    /// Records the dot product of chains ending at `ends` over `x` and `y` if both are vectors.
+    /// Records the dot product of chains ending at `ends` over `x` and `y` if both are vectors
+    /// and the loop prints its products as the program does (none is a `mul_tiny`).
     fn dot(&mut self, ends: Vec<Val>, x: Vec<Val>, y: Vec<Val>) {
-        let (Some(lx), Some(ly)) = (self.lane(&x), self.lane(&y)) else { return };
-        if matches!(lx, Lane::Scalar(_)) || matches!(ly, Lane::Scalar(_)) {
-            return;
-        }
-        let id = self.out.dots.len();
         let program = &self.staged.program;
+        let mut chain = Vec::new();
         for &end in &ends {
             let mut v = end;
             loop {
-                self.out.in_dot.insert(v, id);
+                chain.push(v);
                 match program.inst(v) {
                     Inst::Prim(Prim::MulAdd, [_, _, acc]) => v = acc,
                     _ => break,
                 }
             }
         }
+        if chain.iter().any(|v| self.tiny.contains(v)) {
+            return;
+        }
+        let maps = self.out.maps.len();
+        let (Some(lx), Some(ly)) = (self.lane(&x), self.lane(&y)) else { return self.forget_maps_from(maps) };
+        if matches!(lx, Lane::Scalar(_)) || matches!(ly, Lane::Scalar(_)) {
+            return self.forget_maps_from(maps);
+        }
+        let id = self.out.dots.len();
+        self.out.in_dot.extend(chain.into_iter().map(|v| (v, id)));
         self.out.dots.push(Dot { x: lx, y: ly, len: x.len(), ends });
     }
 
@@ -184,6 +191,16 @@ impl Finder<'_> {
             args.push(self.lane(&column)?);
         }
         Some(Lane::Map(self.add_map(prim, tiny, args, elems.to_vec())))
+    }
+
+    /// Drops the maps from number `first` on, which no dot product reads.
+    fn forget_maps_from(&mut self, first: usize) {
+        for map in self.out.maps.drain(first..) {
+            for v in map.elems {
+                self.out.member.remove(&v);
+            }
+        }
+        self.lanes.retain(|_, lane| !matches!(lane, Some(Lane::Map(id)) if *id >= first));
     }
 
     fn add_map(&mut self, prim: Prim, tiny: bool, args: Vec<Lane>, elems: Vec<Val>) -> usize {
@@ -294,6 +311,13 @@ mod tests {
     fn a_dot_product_of_features_needs_no_map() {
         let k = kernel("|x_i: [f64; 131], y_j: [f64; 131]| sum_j exp(dot(x_i, y_j))");
         assert_eq!(rerolled(&k), (vec![131], vec![]));
+    }
+
+    #[test]
+    fn a_dot_product_that_stays_unrolled_leaves_no_map() {
+        // The differences are a map, but the `exp`s are not: neither is kept.
+        let k = kernel("|x_i: [f32; 64], y_j: [f32; 64]| sum_j dot(x_i - y_j, exp(x_i - y_j))");
+        assert_eq!(rerolled(&k), (vec![], vec![]));
     }
 
     #[test]

@@ -1083,16 +1083,12 @@ impl LaneTokens<'_> {
         let chains = dot.ends.len();
         let acc = |l: usize, b: usize| format_ident!("chain{l}_{b}");
         let term = |k: &TokenStream, b: usize, acc: Option<&syn::Ident>| {
+            // A squared distance reads one operand twice: computed once.
             let x = self.at(&dot.x, k, b);
-            let (bind, y) = if dot.x == dot.y {
-                (quote!(let x = #x;), quote!(x))
-            } else {
-                let y = self.at(&dot.y, k, b);
-                (quote!(let x = #x;), y)
-            };
+            let y = if dot.x == dot.y { quote!(x) } else { self.at(&dot.y, k, b) };
             match acc {
-                Some(acc) => quote!({ #bind m.mul_add(x, #y, #acc) }),
-                None => quote!({ #bind m.mul(x, #y) }),
+                Some(acc) => quote!({ let x = #x; m.mul_add(x, #y, #acc) }),
+                None => quote!({ let x = #x; m.mul(x, #y) }),
             }
         };
         let mut first = Vec::new();
