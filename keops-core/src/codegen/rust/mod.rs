@@ -6,13 +6,13 @@
 //! `pair` computes the formula from two feature sets, generic over the runtime's `Math` trait so
 //! that the same body is compiled for scalar lanes and for every SIMD width.
 //!
-//! - [`methods`]: the typed methods that users call (`eval`, `grad`, ...);
-//! - [`kernel_def`]: the `KernelDef` implementation that the runtime calls, for the kernel and
+//! - `methods`: the typed methods that users call (`eval`, `grad`, ...);
+//! - `kernel_def`: the `KernelDef` implementation that the runtime calls, for the kernel and
 //!   for its hidden backward kernels;
-//! - [`insts`]: instructions as calls of `Math` methods, and the per-row prepasses;
-//! - [`pair`]: the pair stage for a block of output rows, with its loops over long vectors;
-//! - [`exp`]: each `exp` of the pair stage under one range test for the whole block;
-//! - [`runtime_math`]: the functions that the runtime's reducers compute as kernels do.
+//! - `insts`: instructions as calls of `Math` methods, and the per-row prepasses;
+//! - `pair`: the pair stage for a block of output rows, with its loops over long vectors;
+//! - `exp`: each `exp` of the pair stage under one range test for the whole block;
+//! - `runtime_math`: the functions that the runtime's reducers compute as kernels do.
 
 mod exp;
 mod insts;

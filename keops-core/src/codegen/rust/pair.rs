@@ -23,7 +23,7 @@ use crate::prim::Prim;
 /// chains overlap in the pipeline.
 ///
 /// Each `exp` is computed under one test for the whole block, so that the rows' code stays
-/// interleaved: if every argument is below [`exp_normal_bound`] in magnitude
+/// interleaved: if every argument is below [`exp_normal_bound`](crate::math::exp_normal_bound) in magnitude
 /// (`Math::all_below_abs`), without its clamp and with a plain final scaling
 /// (`Math::ldexp_normal`), which give the same values there; else as written, scaled by
 /// `Math::ldexp_below` if every argument is below that bound (`Math::all_below`), which is
@@ -264,7 +264,7 @@ fn pair_units(program: &Program, order: &[Val], exps: &[ExpRegion], rerolled: &R
 }
 
 /// Prints the operands, maps and dot products of the pair stage (see
-/// [`reroll`](super::reroll)).
+/// [`reroll`](crate::codegen::reroll)).
 struct LaneTokens<'a> {
     kernel: &'a Kernel,
     staged: &'a Staged,
