@@ -332,6 +332,13 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
         }
         self.all(all)
     }
+    /// `exp` of each of `xs` as generated kernels compute it, clamped, for a block of a pair
+    /// stage's `exp` arguments of which one at least is above `T::EXP_NORMAL_BOUND` or NaN
+    /// (neither [`Math::all_below_abs`] nor [`Math::all_below`]): an overflow, rare. Every tier
+    /// implements it with `exp_beyond_method!`, out of line and compiled in this crate:
+    /// inlined into each kernel, this path was a large part of a small kernel's code, which
+    /// every build of the user's crate optimised again.
+    fn exp_beyond(self, xs: &mut [Self::V]);
     /// Whether any lane is set.
     fn any(self, mask: Self::Mask) -> bool;
     /// Whether every lane is set.
@@ -398,6 +405,35 @@ macro_rules! drive_method {
 }
 pub(crate) use drive_method;
 
+/// [`Math::exp_beyond`] for a tier over `$t`.
+macro_rules! exp_beyond_method {
+    () => {
+        #[inline(never)]
+        fn exp_beyond(self, xs: &mut [Self::V]) {
+            self.vectorize($crate::cpu::math::ExpBeyond { m: self, xs })
+        }
+    };
+}
+pub(crate) use exp_beyond_method;
+
+/// [`Math::exp_beyond`]'s work, as a task for [`Math::vectorize`].
+pub(crate) struct ExpBeyond<'a, T: Real, M: Math<T>> {
+    pub(crate) m: M,
+    pub(crate) xs: &'a mut [M::V],
+}
+
+impl<T: Real, M: Math<T>> Task for ExpBeyond<'_, T, M> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let ExpBeyond { m, xs } = self;
+        for x in xs.iter_mut() {
+            *x = T::exp(m, *x);
+        }
+    }
+}
+
 macro_rules! scalar_math {
     ($t:ty) => {
         impl Math<$t> for Scalar<$t> {
@@ -411,6 +447,7 @@ macro_rules! scalar_math {
                 task.run()
             }
             drive_method!($t);
+            exp_beyond_method!();
 
             #[inline(always)]
             fn splat(self, x: $t) -> $t {

@@ -1,5 +1,7 @@
 //! `exp` and `log`.
 
+use std::collections::HashMap;
+
 use super::{Emit, consts};
 use crate::ir::DType;
 use crate::lower::{Inst, Program, Val};
@@ -96,6 +98,52 @@ pub fn clamped_exp(p: &Program, ldexp: Val) -> Option<ClampedExp> {
     let Inst::Prim(Prim::Min, [hi, arg, _]) = p.inst(high) else { return None };
     let bounds = (p.as_const(lo)?, p.as_const(hi)?);
     (bounds == clamp_range(p.dtype())).then_some(ClampedExp { arg, clamp: [high, low] })
+}
+
+/// Whether the `exp` expansion that `ldexp` ends computes `Prim::Exp`'s expansion of `arg`
+/// instruction for instruction (the operands of additions and products may be swapped, which
+/// changes no value), so that a backend may call its own copy of `exp` for it and get the same
+/// values.
+pub fn is_exp_of(p: &Program, ldexp: Val, arg: Val) -> bool {
+    let mut reference = Program::new(p.dtype());
+    let x = reference.load(0, 0);
+    let y = exp(&mut reference, x);
+    let mut memo = HashMap::new();
+    same_value(p, ldexp, &reference, y, &mut |w, v| (w == x).then_some(v == arg), &mut memo)
+}
+
+/// Whether `v` of `p` is computed as `w` of `reference` is, where `leaf` decides for the
+/// reference's inputs.
+fn same_value(
+    p: &Program,
+    v: Val,
+    reference: &Program,
+    w: Val,
+    leaf: &mut dyn FnMut(Val, Val) -> Option<bool>,
+    memo: &mut HashMap<(Val, Val), bool>,
+) -> bool {
+    if let Some(same) = leaf(w, v) {
+        return same;
+    }
+    if let Some(&same) = memo.get(&(v, w)) {
+        return same;
+    }
+    let same = match (p.inst(v), reference.inst(w)) {
+        (Inst::Const(a), Inst::Const(b)) => a == b,
+        (Inst::Prim(f, a), Inst::Prim(g, b)) if f == g => {
+            let n = f.arity();
+            let mut pairs_match = |order: [usize; 2]| {
+                (0..n).all(|k| {
+                    let kv = if k < 2 { order[k] } else { k };
+                    same_value(p, a[kv], reference, b[k], leaf, memo)
+                })
+            };
+            pairs_match([0, 1]) || (matches!(f, Prim::Add | Prim::Mul | Prim::MulAdd) && pairs_match([1, 0]))
+        }
+        _ => false,
+    };
+    memo.insert((v, w), same);
+    same
 }
 
 /// [`exp`] for `x` below [`exp_normal_bound`] (or -inf), however far below: the upper half of

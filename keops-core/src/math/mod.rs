@@ -95,7 +95,7 @@
 //! could lose an ulp; we have not searched for one.
 
 mod exp_log;
-pub use exp_log::{ClampedExp, clamped_exp, exp_normal_bound};
+pub use exp_log::{ClampedExp, clamped_exp, exp_normal_bound, is_exp_of};
 pub(crate) use exp_log::{exp_below, exp_unclamped};
 mod inverse_trig;
 mod trig;

@@ -285,6 +285,23 @@ fn exp_normal_bound_is_what_it_says() {
     }
 }
 
+/// What a backend may compute with its own copy of `exp`: keops-core's `exp` of that argument,
+/// and not the shorter expansions of the runtime's reductions.
+#[test]
+fn is_exp_of_recognises_exp_only() {
+    for dtype in [DType::F32, DType::F64] {
+        let mut p = Program::new(dtype);
+        let (x, y) = (p.load(0, 0), p.load(1, 0));
+        let e = p.prim(Prim::Exp, &[x]);
+        assert!(is_exp_of(&p, e, x), "{dtype:?}");
+        assert!(!is_exp_of(&p, e, y), "{dtype:?}");
+        let below = exp_below(&mut p, y);
+        let unclamped = exp_unclamped(&mut p, y);
+        assert!(!is_exp_of(&p, below, y), "{dtype:?}");
+        assert!(!is_exp_of(&p, unclamped, y), "{dtype:?}");
+    }
+}
+
 #[test]
 fn exp_f32() {
     let xs = [patterns(0.0, 89.0, 2_000_000), patterns(0.0, 87.33, 2_000_000).iter().map(|x| -x).collect()]

@@ -22,7 +22,7 @@ use core::arch::x86_64::*;
 
 use pulp::x86::V3;
 
-use crate::cpu::math::{Math, Pulp, Scalar, Task, drive_method};
+use crate::cpu::math::{Math, Pulp, Scalar, Task, drive_method, exp_beyond_method};
 
 /// `_CMP_*` predicates for `vcmpps`: ordered and quiet, except not-equal (true on NaN).
 const LT: i32 = _CMP_LT_OQ;
@@ -159,6 +159,7 @@ impl Math<f32> for Avx2F32 {
         self.0.vectorize(Pulp(task))
     }
     drive_method!(f32);
+    exp_beyond_method!();
     #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
     fn splat(self, x: f32) -> __m256 {
         self.0.avx._mm256_set1_ps(x)
@@ -546,6 +547,7 @@ impl Math<f64> for Avx2F64 {
         self.0.vectorize(Pulp(task))
     }
     drive_method!(f64);
+    exp_beyond_method!();
     #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
     fn splat(self, x: f64) -> __m256d {
         self.0.avx._mm256_set1_pd(x)

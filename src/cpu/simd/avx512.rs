@@ -16,7 +16,7 @@ use core::arch::x86_64::*;
 
 use pulp::x86::V4;
 
-use crate::cpu::math::{Math, Pulp, Task, drive_method};
+use crate::cpu::math::{Math, Pulp, Task, drive_method, exp_beyond_method};
 
 /// `_CMP_*` predicates for `vcmpps`: ordered and quiet, except not-equal (true on NaN).
 const LT: i32 = _CMP_LT_OQ;
@@ -87,6 +87,7 @@ impl Math<f32> for Avx512F32 {
         self.0.vectorize(Pulp(task))
     }
     drive_method!(f32);
+    exp_beyond_method!();
     #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
     fn splat(self, x: f32) -> __m512 {
         self.0.avx512f._mm512_set1_ps(x)
@@ -393,6 +394,7 @@ impl Math<f64> for Avx512F64 {
         self.0.vectorize(Pulp(task))
     }
     drive_method!(f64);
+    exp_beyond_method!();
     #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
     fn splat(self, x: f64) -> __m512d {
         self.0.avx512f._mm512_set1_pd(x)

@@ -4,7 +4,7 @@
 
 use std::marker::PhantomData;
 
-use crate::cpu::math::{Math, Scalar, Task, drive_method};
+use crate::cpu::math::{Math, Scalar, Task, drive_method, exp_beyond_method};
 
 /// The target features a tier's code is compiled with.
 pub trait Features: Copy + Send + Sync + 'static {
@@ -61,6 +61,7 @@ macro_rules! lanes_math {
                 self.0.vectorize(task)
             }
             drive_method!($t);
+            exp_beyond_method!();
             #[inline(always)]
             fn splat(self, x: $t) -> [$t; N] {
                 [x; N]

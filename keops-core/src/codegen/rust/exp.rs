@@ -11,7 +11,7 @@ use super::insts::inst_tokens;
 use super::pair::row_ident;
 use crate::check::Kernel;
 use crate::lower::{Inst, Program, Staged, Val};
-use crate::math::{ClampedExp, clamped_exp, exp_normal_bound};
+use crate::math::{ClampedExp, clamped_exp, exp_normal_bound, is_exp_of};
 use crate::prim::Prim;
 
 /// The instructions of one `exp` in the pair stage, from its clamp to its final `LdexpInt`
@@ -67,6 +67,15 @@ pub(crate) fn exp_regions(staged: &Staged, order: &[Val]) -> Vec<ExpRegion> {
 }
 
 /// An `exp` region for a block of rows: a tuple of the rows' results.
+///
+/// Where every argument is within the normal range (`Math::all_below_abs`), the region's
+/// instructions without the clamp, scaled by `Math::ldexp_normal`. Else, where every argument
+/// is below that bound (`Math::all_below`: the pairs far apart of a sharp kernel), without the
+/// clamp's upper half, scaled by `Math::ldexp_below`, which is cheaper where results may be
+/// subnormal or zero (sharp Gaussians ran 1.6x faster on AVX2). Else (an argument above the
+/// bound, or NaN: an overflow) by `Math::exp_beyond`, out of line: that path, inline, was about
+/// as much code as the rest of a small kernel (see BENCHMARKS.md). A region that is not exactly
+/// keops-core's `exp` is computed inline in that path too, as written.
 pub(super) fn exp_block(
     kernel: &Kernel,
     program: &Program,
@@ -76,44 +85,65 @@ pub(super) fn exp_block(
 ) -> TokenStream {
     let bound = constant(kernel.dtype, exp_normal_bound(kernel.dtype));
     let args: Vec<_> = (0..block).map(|b| operand(region.exp.arg, b)).collect();
-    let body = |normal: bool| {
+    let Inst::Prim(Prim::LdexpInt, [x, n, _]) = program.inst(region.result) else {
+        unreachable!("an exp region ends with its LdexpInt")
+    };
+    let scale = |method: &str| {
+        let method = format_ident!("{method}");
+        let results = (0..block).map(|b| {
+            let (x, n) = (operand(x, b), operand(n, b));
+            quote!(m.#method(#x, #n))
+        });
+        quote!((#(#results),*))
+    };
+    // The region's instructions but the final scaling, without the clamp's instructions in
+    // `skipped` (`clamp[0]` is `min(hi, x)`, `clamp[1]` is `max(lo, x)`).
+    let lets = |skipped: &[Val]| {
         let lets = region.members.iter().filter(|&&v| v != region.result).flat_map(|&v| {
             (0..block).map(move |b| {
                 let id = row_ident(v, b);
                 let value = match program.inst(v) {
-                    // The clamp: `min(hi, x)`, then `max(lo, x)`.
-                    Inst::Prim(_, [_, x, _]) if normal && region.exp.clamp.contains(&v) => operand(x, b),
+                    Inst::Prim(_, [_, x, _]) if skipped.contains(&v) => operand(x, b),
                     _ => inst_tokens(kernel, program, v, &|a| operand(a, b)),
                 };
                 quote!(let #id = #value;)
             })
         });
-        let Inst::Prim(Prim::LdexpInt, [x, n, _]) = program.inst(region.result) else {
-            unreachable!("an exp region ends with its LdexpInt")
-        };
-        let scale = |method: &str| {
-            let method = format_ident!("{method}");
-            let results = (0..block).map(|b| {
-                let (x, n) = (operand(x, b), operand(n, b));
-                quote!(m.#method(#x, #n))
-            });
-            quote!((#(#results),*))
-        };
-        let result = if normal {
-            scale("ldexp_normal")
-        } else {
-            let (below, general) = (scale("ldexp_below"), scale("ldexp_int"));
-            quote!(if below { #below } else { #general })
-        };
-        quote!({ #(#lets)* #result })
+        quote!(#(#lets)*)
     };
-    let (normal, general) = (body(true), body(false));
-    quote! {
-        if m.all_below_abs(&[#(#args),*], #bound) #normal
-        else {
-            maybe_tiny = true;
+    let [high, low] = region.exp.clamp;
+    let normal = lets(&[high, low]);
+    let normal_scale = scale("ldexp_normal");
+    let beyond = if is_exp_of(program, region.result, region.exp.arg) {
+        let below = lets(&[high]);
+        let below_scale = scale("ldexp_below");
+        let results = (0..block).map(|b| quote!(x[#b]));
+        quote! {
+            if m.all_below(&[#(#args),*], #bound) {
+                #below
+                #below_scale
+            } else {
+                let mut x = [#(#args),*];
+                m.exp_beyond(&mut x);
+                (#(#results),*)
+            }
+        }
+    } else {
+        let general = lets(&[]);
+        let (below_scale, general_scale) = (scale("ldexp_below"), scale("ldexp_int"));
+        quote! {
             let below = m.all_below(&[#(#args),*], #bound);
             #general
+            if below { #below_scale } else { #general_scale }
+        }
+    };
+    quote! {
+        if m.all_below_abs(&[#(#args),*], #bound) {
+            #normal
+            #normal_scale
+        } else {
+            maybe_tiny = true;
+            #beyond
         }
     }
 }
@@ -156,5 +186,26 @@ mod tests {
             _ => unreachable!(),
         });
         assert!(exp_regions(&staged, &staged.pair_schedule()).is_empty());
+    }
+
+    /// The `exp`s of kernels, lowered and specialised, are keops-core's `exp` of their
+    /// argument: their overflows take `Math::exp_beyond`, which is what keeps kernels small.
+    #[test]
+    fn the_exps_of_kernels_overflow_out_of_line() {
+        for text in [
+            "|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j",
+            "|x_i: [f64; 2], y_j: [f64; 2], b_j: [f64; 2]| sum_j exp(-norm2(x_i - y_j)) * b_j",
+            "|x_i: f32, y_j: f32| sum_j exp(x_i + y_j) + exp(x_i * y_j)",
+        ] {
+            let src =
+                crate::syntax::math::parse_kernel_str(text).unwrap_or_else(|d| panic!("{:?}", d.errors()));
+            let kernel = crate::check::check(&src).unwrap();
+            let staged = crate::codegen::lower_kernel(&kernel).staged;
+            let regions = exp_regions(&staged, &staged.pair_schedule());
+            assert!(!regions.is_empty(), "{text}");
+            for region in regions {
+                assert!(is_exp_of(&staged.program, region.result, region.exp.arg), "{text}");
+            }
+        }
     }
 }

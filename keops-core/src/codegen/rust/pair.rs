@@ -23,14 +23,12 @@ use crate::prim::Prim;
 /// chains overlap in the pipeline.
 ///
 /// Each `exp` is computed under one test for the whole block, so that the rows' code stays
-/// interleaved: if every argument is below [`exp_normal_bound`](crate::math::exp_normal_bound) in magnitude
-/// (`Math::all_below_abs`), without its clamp and with a plain final scaling
-/// (`Math::ldexp_normal`), which give the same values there; else as written, scaled by
-/// `Math::ldexp_below` if every argument is below that bound (`Math::all_below`), which is
-/// cheaper where results may be subnormal or zero (sharp Gaussians ran 1.6x faster on AVX2).
-/// The two paths share their code but for the scaling: a third copy of the `exp` made the stack
-/// frames of debug builds overflow the test threads' stacks. An `LdexpInt`
-/// of no recognised `exp` has a test of its own, on its exponents.
+/// interleaved: if every argument is below [`exp_normal_bound`](crate::math::exp_normal_bound)
+/// in magnitude (`Math::all_below_abs`), without its clamp and with a plain final scaling
+/// (`Math::ldexp_normal`), which give the same values there; else, if every argument is below
+/// that bound, with the clamp's lower half and scaled by `Math::ldexp_below`; else (an
+/// overflow) by `Math::exp_beyond`, out of line (see [`exp_block`]). An `LdexpInt` of no
+/// recognised `exp` has a test of its own, on its exponents.
 pub(super) fn pair(
     kernel: &Kernel,
     staged: &Staged,
