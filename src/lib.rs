@@ -206,7 +206,8 @@
 //! A kernel is compiled in the crate that declares it, with that crate's profile:
 //!
 //! - **Optimised builds** compile each kernel for AVX-512 and AVX2 on x86-64 (NEON on aarch64),
-//!   a few seconds of build per kernel (`BENCHMARKS.md` has the figures). Kernels kept in a
+//!   about a second of release build for a typical kernel on a 2-core machine, and under two
+//!   more for its gradients (`BENCHMARKS.md` has the figures). Kernels kept in a
 //!   crate of their own are not rebuilt when the rest of a program changes.
 //! - **Debug builds** (`cargo build`, `cargo run`, `cargo test`) run kernels in an interpreter
 //!   compiled once, in this crate, provided this crate is optimised, which a user's
