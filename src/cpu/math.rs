@@ -335,9 +335,10 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     /// `exp` of each of `xs` as generated kernels compute it, clamped, for a block of a pair
     /// stage's `exp` arguments of which one at least is above `T::EXP_NORMAL_BOUND` or NaN
     /// (neither [`Math::all_below_abs`] nor [`Math::all_below`]): an overflow, rare. Every tier
-    /// implements it with `exp_beyond_method!`, out of line and compiled in this crate:
-    /// inlined into each kernel, this path was a large part of a small kernel's code, which
-    /// every build of the user's crate optimised again.
+    /// implements it with `exp_beyond_method!`, out of line: compiled once per tier and type,
+    /// in this crate for the x86-64 tiers (the portable lanes', generic, once per crate that
+    /// uses them). Inlined into each kernel, this path was a large part of a small kernel's
+    /// code, which every build of the user's crate optimised again.
     fn exp_beyond(self, xs: &mut [Self::V]);
     /// Whether any lane is set.
     fn any(self, mask: Self::Mask) -> bool;
@@ -405,7 +406,7 @@ macro_rules! drive_method {
 }
 pub(crate) use drive_method;
 
-/// [`Math::exp_beyond`] for a tier over `$t`.
+/// [`Math::exp_beyond`] for a tier.
 macro_rules! exp_beyond_method {
     () => {
         #[inline(never)]

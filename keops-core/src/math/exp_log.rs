@@ -108,22 +108,21 @@ pub fn is_exp_of(p: &Program, ldexp: Val, arg: Val) -> bool {
     let mut reference = Program::new(p.dtype());
     let x = reference.load(0, 0);
     let y = exp(&mut reference, x);
-    let mut memo = HashMap::new();
-    same_value(p, ldexp, &reference, y, &mut |w, v| (w == x).then_some(v == arg), &mut memo)
+    same_value(p, ldexp, &reference, y, (x, arg), &mut HashMap::new())
 }
 
-/// Whether `v` of `p` is computed as `w` of `reference` is, where `leaf` decides for the
-/// reference's inputs.
+/// Whether `v` of `p` is computed as `w` of `reference` is, where the reference's `input.0`
+/// stands for `input.1` of `p`.
 fn same_value(
     p: &Program,
     v: Val,
     reference: &Program,
     w: Val,
-    leaf: &mut dyn FnMut(Val, Val) -> Option<bool>,
+    input: (Val, Val),
     memo: &mut HashMap<(Val, Val), bool>,
 ) -> bool {
-    if let Some(same) = leaf(w, v) {
-        return same;
+    if w == input.0 {
+        return v == input.1;
     }
     if let Some(&same) = memo.get(&(v, w)) {
         return same;
@@ -131,14 +130,14 @@ fn same_value(
     let same = match (p.inst(v), reference.inst(w)) {
         (Inst::Const(a), Inst::Const(b)) => a == b,
         (Inst::Prim(f, a), Inst::Prim(g, b)) if f == g => {
-            let n = f.arity();
-            let mut pairs_match = |order: [usize; 2]| {
-                (0..n).all(|k| {
-                    let kv = if k < 2 { order[k] } else { k };
-                    same_value(p, a[kv], reference, b[k], leaf, memo)
+            let mut operands_match = |first_two: [usize; 2]| {
+                (0..f.arity()).all(|k| {
+                    let kv = if k < 2 { first_two[k] } else { k };
+                    same_value(p, a[kv], reference, b[k], input, memo)
                 })
             };
-            pairs_match([0, 1]) || (matches!(f, Prim::Add | Prim::Mul | Prim::MulAdd) && pairs_match([1, 0]))
+            operands_match([0, 1])
+                || (matches!(f, Prim::Add | Prim::Mul | Prim::MulAdd) && operands_match([1, 0]))
         }
         _ => false,
     };
