@@ -134,6 +134,42 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
         j: &Self::Inner<M::V>,
     ) -> (Self::Block<(Self::F<M::V>, Self::G<M::V>)>, bool);
 
+    /// Whether the pair stage of a wide formula whose values a sum reduces is one loop, which
+    /// adds each value into its sum where it computes it ([`KernelDef::pair_sum`]): returned
+    /// in arrays, such values are copied by the reduction loop.
+    const SUMS_IN_PAIR: bool = false;
+
+    /// Adds each row's formula values into its sums `sums[b]`, with the operations and in the
+    /// order of its reducer's step ([`Sum`](crate::__private::Sum)'s additions, or
+    /// [`SumOfProducts`](crate::__private::SumOfProducts)' fused multiply-adds). Optimised
+    /// builds inline it, debug builds call it, as [`KernelDef::pair`]. Only for kernels with
+    /// [`KernelDef::SUMS_IN_PAIR`].
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn pair_sum<M: Math<Self::T>>(
+        m: M,
+        o: &Self::Block<Self::Outer<M::V>>,
+        j: &Self::Inner<M::V>,
+        sums: &mut Self::Block<Self::F<M::V>>,
+    ) {
+        if cfg!(debug_assertions) {
+            *sums = m.vectorize(PairSum::<Self, M> { m, o, j, sums: *sums });
+        } else {
+            Self::pair_sum_inline(m, o, j, sums);
+        }
+    }
+
+    /// [`KernelDef::pair_sum`]'s generated body, `#[inline(always)]`.
+    #[inline(always)]
+    fn pair_sum_inline<M: Math<Self::T>>(
+        m: M,
+        o: &Self::Block<Self::Outer<M::V>>,
+        j: &Self::Inner<M::V>,
+        sums: &mut Self::Block<Self::F<M::V>>,
+    ) {
+        let _ = (m, o, j, sums);
+        unreachable!("pair_sum of a kernel whose values are not summed in its pair stage")
+    }
+
     /// For a sum whose every component is one per-pair value times a feature of the reduced
     /// row (`K(x_i, y_j) * b_j` with a vector `b_j`), the positions of those features in
     /// `Inner`, one per component; `pair` then gives the per-pair value as each component's
@@ -471,6 +507,24 @@ impl<K: KernelDef, M: Math<K::T>> Task for Pair<'_, K, M> {
     #[inline(always)]
     fn run(self) -> Self::Output {
         K::pair_inline(self.m, self.o, self.j)
+    }
+}
+
+/// [`KernelDef::pair_sum`]'s arguments, as a task for [`Math::vectorize`].
+struct PairSum<'a, K: KernelDef, M: Math<K::T>> {
+    m: M,
+    o: &'a K::Block<K::Outer<M::V>>,
+    j: &'a K::Inner<M::V>,
+    sums: K::Block<K::F<M::V>>,
+}
+
+impl<K: KernelDef, M: Math<K::T>> Task for PairSum<'_, K, M> {
+    type Output = K::Block<K::F<M::V>>;
+
+    #[inline(always)]
+    fn run(mut self) -> Self::Output {
+        K::pair_sum_inline(self.m, self.o, self.j, &mut self.sums);
+        self.sums
     }
 }
 

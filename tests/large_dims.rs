@@ -75,10 +75,12 @@ fn min_argmin_over_i_of_990_dimensions() {
 
 #[test]
 fn gaussian_gradients_over_150_dimensions() {
-    // Every input's backward kernel: those of x and y have 150 components and stay unrolled,
-    // that of b has one and loops over the differences.
+    // Every input's backward kernel: those of x and y have 150 components, `c * (x_k - y_k)`,
+    // summed where a loop computes them; that of b has one and loops over the differences.
+    // 11 rows of each: whole chunks of every tier's lanes (the loop's sums), then a partial one.
     let k = keops!(|x_i: [f64; 150], y_j: [f64; 150], b_j: f64| sum_j exp(-sqdist(x_i, y_j)) * b_j);
     on_big_stacks(|| check_gradients(&k, 3, 5, -0.05, 0.05, 1));
+    on_big_stacks(|| check_gradients(&k, 11, 11, -0.05, 0.05, 2));
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //! component by component (a [`Map`]), so that the Rust generator prints them as one loop over
 //! the components, each component computed where the loop reads it. The loop performs the same
 //! operations on the same operands, in the same order within each chain: the results are the
-//! same bits. Kernels whose formula has many components stay unrolled (see [`Rerolled::find`]).
+//! same bits. Kernels whose formula has many components stay unrolled unless their values are
+//! summed where the loop computes them (see [`Rerolled::find`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -63,22 +64,54 @@ pub(crate) struct Rerolled {
     pub(crate) member: HashMap<Val, (usize, usize)>,
     /// The dot product each chain instruction belongs to.
     pub(crate) in_dot: HashMap<Val, usize>,
+    /// Where the formula is wide and its values are summed (see [`Outputs`]), how they vary
+    /// with their component: the values, or the factors of each product. Empty otherwise.
+    pub(crate) values: Vec<Lane>,
+}
+
+/// What the code after the pair stage does with the formula's values.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Outputs {
+    /// Reads them from the arrays that the stage returns.
+    Returned,
+    /// Adds each into a sum: where a loop computes it, if the formula is wide.
+    Summed,
+    /// Adds the product of each value of the first half of the outputs and the value of the
+    /// second half at the same component into a sum, as `Summed`.
+    SummedProducts,
+}
+
+impl Outputs {
+    /// The parts the outputs are made of: the values, or the two factors of each.
+    fn parts(self) -> usize {
+        match self {
+            Outputs::SummedProducts => 2,
+            Outputs::Returned | Outputs::Summed => 1,
+        }
+    }
 }
 
 impl Rerolled {
     /// The long dot products of the pair stage scheduled as `order`, and the maps they read;
     /// `excluded` values (the instructions of `exp` expansions, which are printed as blocks)
     /// belong to none, and `tiny` are the products printed as `Math::mul_tiny`.
+    ///
+    /// A formula of many components is rolled only where its values are summed and are a map
+    /// (or, for products, a map times a map, a feature or one value: the gradient of a
+    /// Gaussian sum with respect to a wide point, `c * (x_k - y_k)`); otherwise it stays
+    /// unrolled: returned in arrays that a loop builds, its values are copied more often by the
+    /// reduction loop (a gradient over 300 components ran slower rolled that way; see
+    /// BENCHMARKS.md).
     pub(crate) fn find(
         staged: &Staged,
         order: &[Val],
         excluded: &HashSet<Val>,
         tiny: &HashSet<Val>,
+        outputs: Outputs,
     ) -> Rerolled {
-        // A formula of many components stays unrolled: its pair stage returns arrays that the
-        // reduction loop copies more often when they are built by loops (a gradient over 300
-        // components ran slower rolled; see BENCHMARKS.md).
-        if staged.outputs.len() >= REROLL_MIN {
+        let parts = outputs.parts();
+        let wide = staged.outputs.len() >= REROLL_MIN * parts;
+        if wide && outputs == Outputs::Returned {
             return Rerolled::default();
         }
         let program = &staged.program;
@@ -95,7 +128,22 @@ impl Rerolled {
                 finder.dot(ends, x, y);
             }
         }
+        if wide {
+            let n = staged.outputs.len() / parts;
+            let values: Option<Vec<Lane>> = staged.outputs.chunks(n).map(|part| finder.lane(part)).collect();
+            match values {
+                Some(values) if values.iter().any(|l| matches!(l, Lane::Map(_))) => {
+                    finder.out.values = values
+                }
+                _ => return Rerolled::default(),
+            }
+        }
         finder.out
+    }
+
+    /// Whether nothing is printed as a loop.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.dots.is_empty() && self.values.is_empty()
     }
 
     /// The map computing `v` and its component, if any.
@@ -284,10 +332,10 @@ mod tests {
     }
 
     /// What `kernel`'s pair stage rerolls: the lengths of its dot products and of its maps.
-    fn rerolled(kernel: &Kernel) -> (Vec<usize>, Vec<usize>) {
+    fn rerolled(kernel: &Kernel, outputs: Outputs) -> (Vec<usize>, Vec<usize>) {
         let staged = lower_kernel(kernel).staged;
         let order = staged.pair_schedule();
-        let r = Rerolled::find(&staged, &order, &HashSet::new(), &HashSet::new());
+        let r = Rerolled::find(&staged, &order, &HashSet::new(), &HashSet::new(), outputs);
         (r.dots.iter().map(|d| d.len).collect(), r.maps.iter().map(|m| m.elems.len()).collect())
     }
 
@@ -295,35 +343,57 @@ mod tests {
     fn long_squared_distances_are_a_dot_product_over_a_map() {
         let k = kernel("|x_i: [f32; 200], y_j: [f32; 200], b_j: f32| sum_j exp(-sqdist(x_i, y_j)) * b_j");
         // The differences.
-        assert_eq!(rerolled(&k), (vec![200], vec![200]));
+        assert_eq!(rerolled(&k, Outputs::Returned), (vec![200], vec![200]));
         let (backward, _) = plan(&k).unwrap();
-        let kernel_of = |pos: usize| match &backward[pos] {
-            Backward::Reduction { kernel, .. } => rerolled(kernel),
+        let kernel_of = |pos: usize, outputs| match &backward[pos] {
+            Backward::Reduction { kernel, .. } => rerolled(kernel, outputs),
             _ => panic!("a backward kernel"),
         };
-        // The gradient with respect to x has 200 components: unrolled.
-        assert_eq!(kernel_of(0), (vec![], vec![]));
+        // The gradient with respect to x has 200 components: unrolled where they are returned,
+        // else a loop over the differences and one over the values, `c * (x_k - y_k)`.
+        assert_eq!(kernel_of(0, Outputs::Returned), (vec![], vec![]));
+        assert_eq!(kernel_of(0, Outputs::Summed), (vec![200], vec![200, 200]));
+        // As products, `(x_k - y_k) * c`: the differences, times one value.
+        let Backward::Reduction { kernel: gx, .. } = &backward[0] else { panic!("a backward kernel") };
+        let products = lower_kernel(gx).factored(gx).unwrap().staged;
+        let r = Rerolled::find(
+            &products,
+            &products.pair_schedule(),
+            &HashSet::new(),
+            &HashSet::new(),
+            Outputs::SummedProducts,
+        );
+        assert_eq!((r.dots.len(), r.maps.len()), (1, 1));
+        assert!(matches!(r.values.as_slice(), [Lane::Map(0), Lane::Scalar(_)]), "{:?}", r.values);
         // With respect to b, one: the same loop.
-        assert_eq!(kernel_of(2), (vec![200], vec![200]));
+        assert_eq!(kernel_of(2, Outputs::Returned), (vec![200], vec![200]));
+    }
+
+    #[test]
+    fn wide_values_that_are_no_map_stay_unrolled() {
+        // The values' `exp`s are no map, and the dot product over the differences is not rolled
+        // either.
+        let k = kernel("|x_i: [f32; 64], y_j: [f32; 64]| sum_j exp(x_i - y_j) * sqdist(x_i, y_j)");
+        assert_eq!(rerolled(&k, Outputs::Summed), (vec![], vec![]));
     }
 
     #[test]
     fn a_dot_product_of_features_needs_no_map() {
         let k = kernel("|x_i: [f64; 131], y_j: [f64; 131]| sum_j exp(dot(x_i, y_j))");
-        assert_eq!(rerolled(&k), (vec![131], vec![]));
+        assert_eq!(rerolled(&k, Outputs::Returned), (vec![131], vec![]));
     }
 
     #[test]
     fn a_dot_product_that_stays_unrolled_leaves_no_map() {
         // The differences are a map, but the `exp`s are not: neither is kept.
         let k = kernel("|x_i: [f32; 64], y_j: [f32; 64]| sum_j dot(x_i - y_j, exp(x_i - y_j))");
-        assert_eq!(rerolled(&k), (vec![], vec![]));
+        assert_eq!(rerolled(&k, Outputs::Returned), (vec![], vec![]));
     }
 
     #[test]
     fn short_vectors_stay_unrolled() {
         let n = REROLL_MIN - 1;
         let k = kernel(&format!("|x_i: [f32; {n}], y_j: [f32; {n}]| sum_j exp(-sqdist(x_i, y_j))"));
-        assert_eq!(rerolled(&k), (vec![], vec![]));
+        assert_eq!(rerolled(&k, Outputs::Returned), (vec![], vec![]));
     }
 }

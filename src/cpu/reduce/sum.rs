@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::{PairValues, Reducer, Scalar, lanes};
+use super::{PairValues, Reducer, Scalar, lanes, pair_and_step};
 use crate::cpu::math::{Math, Real};
 use crate::kernel::{Array, KernelDef};
 
@@ -22,6 +22,24 @@ impl<K: KernelDef> Reducer<K> for Sum {
     fn step<M: Math<K::T>>(m: M, acc: &mut K::F<M::V>, f: &K::F<M::V>, _: &K::G<M::V>, _: M::Idx) {
         for (a, &x) in acc.as_mut().iter_mut().zip(f.as_ref()) {
             *a = m.add(*a, x);
+        }
+    }
+
+    /// Through [`KernelDef::pair_sum`] where the pair stage adds the values itself.
+    #[inline(always)]
+    fn step_chunks<M: Math<K::T>>(
+        m: M,
+        accs: &mut K::Block<K::F<M::V>>,
+        o: &K::Block<K::Outer<M::V>>,
+        chunks: &[K::Inner<M::V>],
+        first: usize,
+    ) {
+        if const { K::SUMS_IN_PAIR } {
+            for feats in chunks {
+                K::pair_sum(m, o, feats, accs);
+            }
+        } else {
+            pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
         }
     }
 
@@ -187,6 +205,12 @@ impl<K: KernelDef> Reducer<K> for SumOfProducts {
     ) {
         // A constant, so that a kernel without scaled features does not instantiate their
         // code (the compiler drops a branch on a constant before it generates code).
+        if const { K::SUMS_IN_PAIR } {
+            for feats in chunks {
+                K::pair_sum(m, o, feats, accs);
+            }
+            return;
+        }
         if const { K::SCALED.is_empty() } {
             // Chunks where an `exp` went beyond its normal range take `step_tiny`.
             for (c, feats) in chunks.iter().enumerate() {

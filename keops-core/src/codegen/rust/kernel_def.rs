@@ -5,9 +5,10 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::insts::prepass;
-use super::pair::{PairPlan, pair};
+use super::pair::{PairPlan, pair, pair_sum};
 use super::scalar_type;
 use crate::check::Kernel;
+use crate::codegen::reroll::Outputs;
 use crate::codegen::{lower_kernel, ptx};
 use crate::ir::Role;
 use crate::reduction::Accumulator;
@@ -60,6 +61,9 @@ pub(super) fn kernel_def(
         _ => None,
     };
     let products = factored.is_some();
+    let plain_sum = kernel.reduction.kind.spec().accumulator == Accumulator::Sum
+        && !kernel.reduction.compensated()
+        && values == Values::Reduced;
     let (red, lowered, scaled) = match factored {
         Some(mut products) => {
             let scaled = products.scaled_features();
@@ -79,7 +83,14 @@ pub(super) fn kernel_def(
     let staged = lowered.staged;
     let (no, ni) = (staged.outer_features.len(), staged.inner_features.len());
 
-    let plan = PairPlan::new(&staged);
+    // Where the reducer adds the values into sums, `pair_sum` may compute and add them in one
+    // loop; a scaled sum reads them from `pair`.
+    let outputs = match (products, &scaled) {
+        (true, None) => Outputs::SummedProducts,
+        (false, None) if plain_sum => Outputs::Summed,
+        _ => Outputs::Returned,
+    };
+    let plan = PairPlan::new(&staged, outputs);
     let outer_body = prepass(kernel, &staged, &PairPlan::arranged(&staged.outer_features, &plan.outer));
     let inner_body = prepass(kernel, &staged, &PairPlan::arranged(&staged.inner_features, &plan.inner));
     let pair_insts = plan.order.len();
@@ -101,6 +112,17 @@ pub(super) fn kernel_def(
     } else {
         pair(kernel, &staged, &plan, nf, block)
     };
+    let pair_sum = pair_sum(kernel, &staged, &plan, block).filter(|_| !interpreted).map(|body| {
+        quote! {
+            const SUMS_IN_PAIR: bool = true;
+
+            #[inline(always)]
+            #[allow(unused_variables, unused_assignments, clippy::all)]
+            fn pair_sum_inline<M: ::keops::__private::Math<#t>>(m: M, o: &[[M::V; #no]; #block], j: &[M::V; #ni], sums: &mut [[M::V; #nf]; #block]) {
+                #body
+            }
+        }
+    });
     let run_cpu = if interpreted {
         quote! {
             // Too large to compile in reasonable time and memory (see `MAX_COMPILED_PAIR` in
@@ -170,6 +192,8 @@ pub(super) fn kernel_def(
             fn pair_inline<M: ::keops::__private::Math<#t>>(m: M, o: &[[M::V; #no]; #block], j: &[M::V; #ni]) -> ([([M::V; #nf], [M::V; #ng]); #block], bool) {
                 #pair_body
             }
+
+            #pair_sum
 
             fn backend(&self) -> ::keops::Backend {
                 self.backend

@@ -11,7 +11,7 @@ use super::constant;
 use super::exp::{ExpRegion, exp_block, exp_regions};
 use super::insts::{bind_groups, inst_tokens};
 use crate::check::Kernel;
-use crate::codegen::reroll::{Dot, Lane, Rerolled};
+use crate::codegen::reroll::{Dot, Lane, Outputs, Rerolled};
 use crate::lower::{Inst, Operand, Program, Staged, Val};
 use crate::prim::Prim;
 
@@ -29,6 +29,9 @@ use crate::prim::Prim;
 /// that bound, with the clamp's lower half and scaled by `Math::ldexp_below`; else (an
 /// overflow) by `Math::exp_beyond`, out of line (see [`exp_block`]). An `LdexpInt` of no
 /// recognised `exp` has a test of its own, on its exponents.
+///
+/// Where the formula's values are a loop (a wide formula whose values are summed, see
+/// [`Outputs`]), each row's arrays are filled by it.
 pub(super) fn pair(
     kernel: &Kernel,
     staged: &Staged,
@@ -36,9 +39,97 @@ pub(super) fn pair(
     nf: usize,
     block: usize,
 ) -> TokenStream {
+    let lanes = plan.lanes(kernel, staged);
+    let operand = |a: Val, b: usize| lanes.operand(a, b);
+    let stage = stage(kernel, staged, plan, block);
+    let rows = (0..block).map(|b| {
+        let [f, g] = [0..nf, nf..staged.outputs.len()].map(|range| match plan.rerolled.values.as_slice() {
+            [] => {
+                let values = staged.outputs[range].iter().map(|&v| operand(v, b));
+                quote!([#(#values),*])
+            }
+            lanes_of_parts => {
+                let n = range.len();
+                if n == 0 {
+                    return quote!([]);
+                }
+                let value = lanes.at(&lanes_of_parts[range.start / n], &quote!(k), b);
+                let zero = constant(kernel.dtype, 0.0);
+                quote! {{
+                    let mut values = [m.splat(#zero); #n];
+                    for k in 0..#n {
+                        values[k] = #value;
+                    }
+                    values
+                }}
+            }
+        });
+        quote!((#f, #g))
+    });
+    quote! {
+        #stage
+        ([#(#rows),*], maybe_tiny)
+    }
+}
+
+/// The pair stage adding each row's formula values into its sums `sums[b]` (the body of
+/// `KernelDef::pair_sum_inline`), where they are a loop (see [`Outputs`]): the same operations
+/// as the reducer's step (`Sum`'s additions, or `SumOfProducts`' fused multiply-adds, with
+/// `Math::mul_add_tiny` where an `exp` went beyond its normal range), in the same order,
+/// without returning the values.
+pub(super) fn pair_sum(
+    kernel: &Kernel,
+    staged: &Staged,
+    plan: &PairPlan,
+    block: usize,
+) -> Option<TokenStream> {
+    let parts = &plan.rerolled.values;
+    if parts.is_empty() {
+        return None;
+    }
+    let lanes = plan.lanes(kernel, staged);
+    let n = staged.outputs.len() / parts.len();
+    let stage = stage(kernel, staged, plan, block);
+    let adds = |method: TokenStream| -> TokenStream {
+        let rows = (0..block).map(|b| {
+            let at = |part: &Lane| lanes.at(part, &quote!(k), b);
+            match parts.as_slice() {
+                [value] => {
+                    let value = at(value);
+                    quote!(sums[#b][k] = m.add(sums[#b][k], #value);)
+                }
+                [f, g] => {
+                    let (f, g) = (at(f), at(g));
+                    quote!(sums[#b][k] = m.#method(#f, #g, sums[#b][k]);)
+                }
+                _ => unreachable!("a sum's values are one part or two factors"),
+            }
+        });
+        quote! {
+            for k in 0..#n {
+                #(#rows)*
+            }
+        }
+    };
+    let sums = match parts.len() {
+        1 => adds(TokenStream::new()),
+        _ => {
+            let (normal, tiny) = (adds(quote!(mul_add)), adds(quote!(mul_add_tiny)));
+            quote!(if maybe_tiny { #tiny } else { #normal })
+        }
+    };
+    Some(quote! {
+        #stage
+        #sums
+    })
+}
+
+/// The pair stage's instructions, all but the loop over the formula's values where there is one,
+/// after the feature tables they read and the `maybe_tiny` flag.
+fn stage(kernel: &Kernel, staged: &Staged, plan: &PairPlan, block: usize) -> TokenStream {
     let program = &staged.program;
-    let PairPlan { order, exps, tiny, rerolled, outer, inner } = plan;
-    let lanes = LaneTokens { kernel, staged, rerolled, outer, inner };
+    let PairPlan { order, exps, tiny, rerolled, .. } = plan;
+    let lanes = plan.lanes(kernel, staged);
     let operand = |a: Val, b: usize| lanes.operand(a, b);
     let row_ids = |v: Val| -> Vec<syn::Ident> { (0..block).map(|b| row_ident(v, b)).collect() };
     let mut ids = Vec::new();
@@ -84,11 +175,6 @@ pub(super) fn pair(
         }
     }
     let body = bind_groups(ids, exprs);
-    let rows = (0..block).map(|b| {
-        let f = staged.outputs[..nf].iter().map(|&v| operand(v, b));
-        let g = staged.outputs[nf..].iter().map(|&v| operand(v, b));
-        quote!(([#(#f),*], [#(#g),*]))
-    });
     let scales = order.iter().any(|&v| matches!(program.inst(v), Inst::Prim(Prim::LdexpInt, _)));
     let flag = if scales { quote!(let mut maybe_tiny = false;) } else { quote!(let maybe_tiny = false;) };
     let tables = lanes.tables();
@@ -96,7 +182,6 @@ pub(super) fn pair(
         #tables
         #flag
         #body
-        ([#(#rows),*], maybe_tiny)
     }
 }
 
@@ -116,12 +201,13 @@ pub(super) struct PairPlan {
 }
 
 impl PairPlan {
-    pub(super) fn new(staged: &Staged) -> PairPlan {
+    /// The plan of `staged`'s pair stage, whose values go to `outputs`.
+    pub(super) fn new(staged: &Staged, outputs: Outputs) -> PairPlan {
         let order = staged.pair_schedule();
         let exps = exp_regions(staged, &order);
         let tiny = tiny_products(&staged.program, &order);
         let excluded: HashSet<Val> = exps.iter().flat_map(|e| e.members.iter().copied()).collect();
-        let rerolled = Rerolled::find(staged, &order, &excluded, &tiny);
+        let rerolled = Rerolled::find(staged, &order, &excluded, &tiny, outputs);
         let lanes = || {
             (rerolled.dots.iter().flat_map(|d| [&d.x, &d.y]))
                 .chain(rerolled.maps.iter().flat_map(|m| &m.args))
@@ -155,6 +241,10 @@ impl PairPlan {
     /// The instructions printed one by one: all but those of the loops.
     pub(super) fn printed(&self) -> usize {
         self.order.len() - self.rerolled.member.len() - self.rerolled.in_dot.len()
+    }
+
+    fn lanes<'a>(&'a self, kernel: &'a Kernel, staged: &'a Staged) -> LaneTokens<'a> {
+        LaneTokens { kernel, staged, rerolled: &self.rerolled, outer: &self.outer, inner: &self.inner }
     }
 }
 
@@ -195,7 +285,7 @@ enum Unit {
 fn pair_units(program: &Program, order: &[Val], exps: &[ExpRegion], rerolled: &Rerolled) -> Vec<Unit> {
     let in_exp: HashMap<Val, Val> =
         exps.iter().flat_map(|e| e.members.iter().map(move |&v| (v, e.result))).collect();
-    if rerolled.dots.is_empty() {
+    if rerolled.is_empty() {
         let printed = |v: &&Val| in_exp.get(v).is_none_or(|result| result == *v);
         return order.iter().filter(printed).map(|&v| Unit::Inst(v)).collect();
     }
@@ -492,7 +582,7 @@ mod tests {
     fn plan_of(text: &str) -> PairPlan {
         let src = crate::syntax::math::parse_kernel_str(text).unwrap_or_else(|d| panic!("{:?}", d.errors()));
         let kernel = crate::check::check(&src).unwrap();
-        PairPlan::new(&lower_kernel(&kernel).staged)
+        PairPlan::new(&lower_kernel(&kernel).staged, Outputs::Returned)
     }
 
     #[test]
