@@ -7,8 +7,8 @@ Usage: python pykeops_cases.py TASK N [REPS]
   TASK in {gauss, grad, argkmin, lse, gauss64, gauss_f64} (the standard cases; the first four
   are also ../shared/bench/pykeops_bench.py's, with the same parameters) or one of bench.rs'
   --extra cases:
-  {laplace, cauchy, matern32, periodic, gauss_vec, gauss_vec16, gauss_i, grad_y, nbody, argmin,
-  softmax, attention, gauss_sharp, grad_sharp, softmax_sharp}
+  {laplace, cauchy, matern32, periodic, gauss_vec, gauss_vec16, gauss_i, grad_y, grad64, grad_y64,
+  nbody, argmin, softmax, attention, gauss_sharp, grad_sharp, softmax_sharp}
 Env: OMP_NUM_THREADS sets the threads; KEOPS_BACKEND=GPU times pykeops' GPU backend instead of
 its CPU one (numpy inputs, so each call includes the transfers, as bench.rs' host calls do).
 Prints one JSON line.
@@ -84,6 +84,12 @@ elif task == "gauss_i":
 elif task == "grad_y":
     spec = ("Grad(Exp(-G*SqDist(X,Y))*B, Y, E)", GAUSS + ["E=Vi(1)"], "Sum", 0,
             lambda: [cst(2.0), normal(3), normal(3), normal(1), normal(1)])
+elif task in ("grad64", "grad_y64"):
+    dim = 64
+    wrt, axis = ("X", 1) if task == "grad64" else ("Y", 0)
+    spec = ("Grad(Exp(-G*SqDist(X,Y))*B, " + wrt + ", E)",
+            ["G=Pm(1)", "X=Vi(64)", "Y=Vj(64)", "B=Vj(1)", "E=Vi(1)"], "Sum", axis,
+            lambda: [cst(0.05), normal(64), normal(64), normal(1), normal(1)])
 elif task == "nbody":
     spec = ("(Y-X)*M*Pow(Rsqrt(SqDist(X,Y)+E2),3)", ["X=Vi(3)", "Y=Vj(3)", "M=Vj(1)", "E2=Pm(1)"],
             "Sum", 1, lambda: [normal(3), normal(3), np.abs(normal(1)), cst(0.01)])

@@ -65,6 +65,21 @@ fn gauss_d64(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     total(k.on(backend).eval_flat(&[&[0.05][..], &i.x64, &i.y64, &i.b]))
 }
 
+/// The gradient of [`gauss_d64`]'s sum with respect to input `pos`: 64 components, each summed
+/// where the kernel's loop computes it.
+fn grad_d64(i: &Inputs, backend: Backend, pos: usize) -> keops::Result<f64> {
+    let k = keops::keops!(|g: f32, x_i: [f32; 64], y_j: [f32; 64], b_j: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
+    total(k.on(backend).grad_flat(pos, &[&[0.05][..], &i.x64, &i.y64, &i.b], &i.e))
+}
+
+fn grad64(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    grad_d64(i, backend, 1)
+}
+
+fn grad_y64(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    grad_d64(i, backend, 2)
+}
+
 fn gauss_f64(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     let k = keops::keops!(|g: f64, x_i: [f64; 3], y_j: [f64; 3], b_j: f64| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
     let [x, y, b] = &i.wide;
@@ -187,6 +202,8 @@ const EXTRA: &[Case] = &[
     Case { name: "gauss_vec16", what: "Gaussian sum of 16-vectors, D=3", run: gauss_vec16 },
     Case { name: "gauss_i", what: "Gaussian sum over i, D=3", run: gauss_i },
     Case { name: "grad_y", what: "Gaussian gradient wrt y, D=3", run: grad_y },
+    Case { name: "grad64", what: "Gaussian gradient wrt x, D=64", run: grad64 },
+    Case { name: "grad_y64", what: "Gaussian gradient wrt y, D=64", run: grad_y64 },
     Case { name: "nbody", what: "softened gravity (3-vector), D=3", run: nbody },
     Case { name: "argmin", what: "ArgMin, D=3", run: argmin },
     Case { name: "softmax", what: "SumSoftMaxWeight of 3-vectors, D=3", run: softmax },
