@@ -1,7 +1,9 @@
 use keops_testkit::Rng;
 
 use super::emulator::{self, Arg};
+use super::writer::{Ptx, size};
 use super::*;
+use crate::lower::Val;
 
 /// An instruction that only the lowering of `prim` emits in [`primitive_module`].
 fn signature(prim: Prim, t: &str) -> String {
