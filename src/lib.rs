@@ -218,8 +218,9 @@
 //!   the last bits. Without that line, debug builds compile their kernels, unoptimised, as
 //!   before: 50 to 130 times slower than release (the interpreter, unoptimised, would be
 //!   slower still), and this repository's own tests check the compiled kernels that way.
-//! - Kernels of more than about a thousand instructions per pair (distances between rows of
-//!   hundreds of dimensions) are interpreted in every build: compiling them would take minutes.
+//! - Distances, dot products and summed gradients over many dimensions are compiled as loops
+//!   over the components; kernels with more than about a thousand other instructions per pair
+//!   (a thousand `exp`s) are interpreted in every build: compiling them would take minutes.
 //! - `KEOPS_CPU=interpreter` runs the interpreter in any build, and x86-64 machines without AVX2
 //!   (or `KEOPS_SIMD=baseline|scalar`) run it at their SIMD width; the `all-tiers` feature
 //!   compiles kernels for those tiers too.

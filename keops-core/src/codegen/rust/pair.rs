@@ -42,28 +42,26 @@ pub(super) fn pair(
     let lanes = plan.lanes(kernel, staged);
     let operand = |a: Val, b: usize| lanes.operand(a, b);
     let stage = stage(kernel, staged, plan, block);
-    let rows = (0..block).map(|b| {
-        let [f, g] = [0..nf, nf..staged.outputs.len()].map(|range| match plan.rerolled.values.as_slice() {
-            [] => {
-                let values = staged.outputs[range].iter().map(|&v| operand(v, b));
-                quote!([#(#values),*])
-            }
-            lanes_of_parts => {
-                let n = range.len();
-                if n == 0 {
-                    return quote!([]);
+    // Part 0 holds the formula's values, part 1 the second formula's (or the second factors).
+    let array = |part: usize, range: std::ops::Range<usize>, b: usize| match plan.rerolled.values.get(part) {
+        Some(lane) => {
+            let (n, value) = (range.len(), lanes.at(lane, &quote!(k), b));
+            let zero = constant(kernel.dtype, 0.0);
+            quote! {{
+                let mut values = [m.splat(#zero); #n];
+                for k in 0..#n {
+                    values[k] = #value;
                 }
-                let value = lanes.at(&lanes_of_parts[range.start / n], &quote!(k), b);
-                let zero = constant(kernel.dtype, 0.0);
-                quote! {{
-                    let mut values = [m.splat(#zero); #n];
-                    for k in 0..#n {
-                        values[k] = #value;
-                    }
-                    values
-                }}
-            }
-        });
+                values
+            }}
+        }
+        None => {
+            let values = staged.outputs[range].iter().map(|&v| operand(v, b));
+            quote!([#(#values),*])
+        }
+    };
+    let rows = (0..block).map(|b| {
+        let (f, g) = (array(0, 0..nf, b), array(1, nf..staged.outputs.len(), b));
         quote!((#f, #g))
     });
     quote! {
