@@ -488,14 +488,21 @@ impl Staged {
     }
 
     /// The outputs as two factors each: the first factors, then the second ones, `A * B` being
-    /// the output (`B = 1` for an output that is not a per-pair product). `None` if no output
-    /// is a per-pair product. `roles` and `outer` are those given to [`Staged::new`].
+    /// the output (`B = 1` for an output that is not a per-pair product). A negated product,
+    /// `-(A * B)` (the gradient with respect to a reduced variable, `-c (x_k - y_k)`), is
+    /// `A * -B`, the same value: `-B` is computed once however many outputs share `B`. `None` if
+    /// no output is a per-pair product. `roles` and `outer` are those given to [`Staged::new`].
     pub fn as_products(&self, roles: &[Role], outer: Role) -> Option<Staged> {
         let mut program = self.program.clone();
         let one = program.constant(1.0);
+        let per_pair = |v: Val| self.levels[v.index()] == Level::PAIR;
         let (first, second): (Vec<Val>, Vec<Val>) = (self.outputs.iter())
             .map(|&f| match self.program.inst(f) {
-                Inst::Prim(Prim::Mul, [a, b, _]) if self.levels[f.index()] == Level::PAIR => (a, b),
+                Inst::Prim(Prim::Mul, [a, b, _]) if per_pair(f) => (a, b),
+                Inst::Prim(Prim::Neg, [p, _, _]) if per_pair(p) => match self.program.inst(p) {
+                    Inst::Prim(Prim::Mul, [a, b, _]) => (a, program.prim(Prim::Neg, &[b])),
+                    _ => (f, one),
+                },
                 _ => (f, one),
             })
             .unzip();
@@ -625,6 +632,34 @@ mod tests {
         // Without a per-pair product there is nothing to gain.
         let staged = Staged::new(p, vec![d, xx], &roles, Role::I);
         assert!(staged.as_products(&roles, Role::I).is_none());
+    }
+
+    #[test]
+    fn negated_products_negate_their_shared_factor_once() {
+        // -((x_k - y_k) c) for two components with c = b_j exp(x_0): (x_k - y_k) times one -c.
+        let roles = [Role::I, Role::J, Role::J];
+        let mut p = Program::new(DType::F64);
+        let (x, y) = ([p.load(0, 0), p.load(0, 1)], [p.load(1, 0), p.load(1, 1)]);
+        let b = p.load(2, 0);
+        let d = [p.sub(x[0], y[0]), p.sub(x[1], y[1])];
+        let c = p.mul(b, d[0]);
+        let outputs = d.map(|d| {
+            let dc = p.mul(d, c);
+            p.prim(Prim::Neg, &[dc])
+        });
+        let staged = Staged::new(p, outputs.to_vec(), &roles, Role::I);
+        let products = staged.as_products(&roles, Role::I).expect("negated per-pair products");
+        let [a0, a1, b0, b1] = products.outputs[..] else { panic!("two factors each") };
+        assert_eq!((a0, a1), (d[0], d[1]));
+        assert_eq!(b0, b1, "one negation");
+        assert!(matches!(products.program.inst(b0), Inst::Prim(Prim::Neg, [v, _, _]) if v == c));
+        // One lane: each variable's components, each a slice of one value.
+        let inputs: Vec<Vec<&[f64]>> = vec![vec![&[0.3], &[-1.1]], vec![&[1.7], &[0.4]], vec![&[-2.5]]];
+        let columns = crate::interp::run::<f64>(&products.program, &products.outputs, &inputs);
+        let c = -2.5 * (0.3 - 1.7);
+        for (k, want) in [-((0.3 - 1.7) * c), -((-1.1 - 0.4) * c)].into_iter().enumerate() {
+            assert_eq!(columns[k][0] * columns[k + 2][0], want, "output {k}");
+        }
     }
 
     #[test]
