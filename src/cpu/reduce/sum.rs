@@ -35,9 +35,7 @@ impl<K: KernelDef> Reducer<K> for Sum {
         first: usize,
     ) {
         if const { K::SUMS_IN_PAIR } {
-            for feats in chunks {
-                K::pair_sum(m, o, feats, accs);
-            }
+            pair_sums::<K, M>(m, accs, o, chunks);
         } else {
             pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
         }
@@ -73,6 +71,20 @@ impl<K: KernelDef> Reducer<K> for Sum {
     #[inline(always)]
     fn finalize(acc: &K::F<K::T>, values: &mut [K::T], _: &mut [usize]) {
         values.copy_from_slice(acc.as_ref());
+    }
+}
+
+/// Each chunk's values added into the sums `accs` by the pair stage itself, where a wide
+/// formula's values are a loop ([`KernelDef::pair_sum`]).
+#[inline(always)]
+fn pair_sums<K: KernelDef, M: Math<K::T>>(
+    m: M,
+    accs: &mut K::Block<K::F<M::V>>,
+    o: &K::Block<K::Outer<M::V>>,
+    chunks: &[K::Inner<M::V>],
+) {
+    for feats in chunks {
+        K::pair_sum(m, o, feats, accs);
     }
 }
 
@@ -203,13 +215,10 @@ impl<K: KernelDef> Reducer<K> for SumOfProducts {
         chunks: &[K::Inner<M::V>],
         first: usize,
     ) {
-        // A constant, so that a kernel without scaled features does not instantiate their
-        // code (the compiler drops a branch on a constant before it generates code).
+        // Constants, so that a kernel instantiates the code of its own schedule only (the
+        // compiler drops a branch on a constant before it generates code).
         if const { K::SUMS_IN_PAIR } {
-            for feats in chunks {
-                K::pair_sum(m, o, feats, accs);
-            }
-            return;
+            return pair_sums::<K, M>(m, accs, o, chunks);
         }
         if const { K::SCALED.is_empty() } {
             // Chunks where an `exp` went beyond its normal range take `step_tiny`.
