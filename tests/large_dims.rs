@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::{assert_close, check_gradients, check_reference, on_big_stacks, recorded_case};
+use common::{
+    assert_close, check_gradients, check_gradients_at, check_reference, on_big_stacks, recorded_case,
+};
 use keops::{Kernel, genred, keops};
 
 /// Component `k` of row `r` of the input number `v`, as `make.py` computes it.
@@ -81,6 +83,15 @@ fn gaussian_gradients_over_150_dimensions() {
     let k = keops!(|x_i: [f64; 150], y_j: [f64; 150], b_j: f64| sum_j exp(-sqdist(x_i, y_j)) * b_j);
     on_big_stacks(|| check_gradients(&k, 3, 5, -0.05, 0.05, 1));
     on_big_stacks(|| check_gradients(&k, 11, 11, -0.05, 0.05, 2));
+    // Every other x row far from every y row (`exp` of about -900, past f64's normal range): the
+    // blocks and chunks that hold one take the loops' `mul_add_tiny` branch, for the near rows'
+    // values too, which the finite differences then check.
+    let (m, n) = (12, 11);
+    let mut rng = common::Rng::new(3);
+    let x: Vec<f64> =
+        (0..m * 150).map(|c| if c / 150 % 2 == 1 { 2.5 } else { rng.uniform(-0.05, 0.05) }).collect();
+    let inputs = vec![x, rng.vec(n * 150, -0.05, 0.05), rng.vec(n, -1.0, 1.0)];
+    on_big_stacks(|| check_gradients_at(&k, inputs, m, n, 3));
 }
 
 #[test]

@@ -327,8 +327,18 @@ pub fn check_oracle_aliased<K: Kernel>(k: &K, case: &str, aliases: &[&str]) {
 /// Checks `grad_flat` for every input against central finite differences of `eval_flat`, in
 /// f64: the gradient of `sum <values, e>` for a random `e`.
 pub fn check_gradients<K: Kernel<T = f64>>(k: &K, m: usize, n: usize, lo: f64, hi: f64, seed: u64) {
+    check_gradients_at(k, random_inputs(k, m, n, lo, hi, seed), m, n, seed);
+}
+
+/// As [`check_gradients`], at the given inputs (of `m` output rows and `n` reduced rows).
+pub fn check_gradients_at<K: Kernel<T = f64>>(
+    k: &K,
+    mut inputs: Vec<Vec<f64>>,
+    m: usize,
+    n: usize,
+    seed: u64,
+) {
     let info = k.info();
-    let mut inputs = random_inputs(k, m, n, lo, hi, seed);
     let out = k.eval_flat(&inputs).unwrap();
     let values = out.len() * info.value_width / (info.value_width + info.index_width).max(1);
     // Outputs that are not finite (empty reductions, unfilled K-min slots) get no weight.

@@ -99,6 +99,15 @@
 //! kernel yet. Large dimensions are unrolled (no loops over components): a large kernel's code
 //! grows with its dimension, but its registers do not.
 //!
+//! # Files
+//!
+//! - `layout`: what a module is printed from, its block size and shared memory, and where a
+//!   large kernel keeps what does not fit in registers;
+//! - `kernel`: the text of the three entry points;
+//! - `writer`: a body being written, its registers, and the one lowering of each primitive;
+//! - `rule`: reduction states, and each accumulator's initialisation, step, merge and
+//!   finalisation.
+//!
 //! # Testing without a GPU
 //!
 //! The unit tests run the kernels in an emulator of the PTX subset emitted here, bit for bit

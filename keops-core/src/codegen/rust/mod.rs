@@ -10,7 +10,8 @@
 //! - `kernel_def`: the `KernelDef` implementation that the runtime calls, for the kernel and
 //!   for its hidden backward kernels;
 //! - `insts`: instructions as calls of `Math` methods, and the per-row prepasses;
-//! - `pair`: the pair stage for a block of output rows, with its loops over long vectors;
+//! - `pair`: the pair stage for a block of output rows, with its loops over long vectors, and
+//!   for a wide formula whose values a sum reduces, the stage that adds them into the sums;
 //! - `exp`: each `exp` of the pair stage under one range test for the whole block;
 //! - `runtime_math`: the functions that the runtime's reducers compute as kernels do.
 
