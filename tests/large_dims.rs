@@ -114,6 +114,15 @@ fn long_vectors_against_the_reference() {
         0.05,
         3,
     );
+    // 70 products of a difference and a feature, summed where the loop computes them.
+    check_reference(
+        &keops!(|x_i: [f32; 70], y_j: [f32; 70], b_j: [f32; 70]| sum_j(x_i - y_j) * b_j),
+        6,
+        37,
+        -1.0,
+        1.0,
+        6,
+    );
     // 600 components: more than 1,024 instructions per pair, compiled as loops.
     check_reference(
         &keops!(|x_i: [f32; 600], y_j: [f32; 600], b_j: f32| sum_j exp(-sqdist(x_i, y_j)) * b_j),

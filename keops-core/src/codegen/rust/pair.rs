@@ -209,6 +209,7 @@ impl PairPlan {
         let lanes = || {
             (rerolled.dots.iter().flat_map(|d| [&d.x, &d.y]))
                 .chain(rerolled.maps.iter().flat_map(|m| &m.args))
+                .chain(&rerolled.values)
         };
         let outer = layout(
             staged.outer_features.len(),
@@ -469,7 +470,8 @@ impl LaneTokens<'_> {
     fn tables(&self) -> TokenStream {
         let mut seen = HashSet::new();
         let lanes = (self.rerolled.maps.iter().flat_map(|m| m.args.iter()))
-            .chain(self.rerolled.dots.iter().flat_map(|d| [&d.x, &d.y]));
+            .chain(self.rerolled.dots.iter().flat_map(|d| [&d.x, &d.y]))
+            .chain(&self.rerolled.values);
         let mut out = TokenStream::new();
         for lane in lanes {
             let table = match lane {
