@@ -202,7 +202,8 @@ impl<K: KernelDef> Reducer<K> for SumOfProducts {
         }
     }
 
-    /// For a kernel with [`KernelDef::SCALED`] features, in two passes over runs of chunks:
+    /// Through [`KernelDef::pair_sum`] where the pair stage adds the values itself. For a
+    /// kernel with [`KernelDef::SCALED`] features, in two passes over runs of chunks:
     /// the per-pair values of the run first, then the sums a few components at a time, so
     /// that their accumulators stay in registers (a wide sum's accumulators, one per component
     /// and row, would not fit) and each load of a feature serves every row of the block. Each
