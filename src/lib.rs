@@ -70,9 +70,10 @@
 //!   `opt_arg = K` for the K-reductions, `formula2 = "..."` for `SumSoftMaxWeight` and the
 //!   weighted `LogSumExp` and `Max_SumShiftExp` (see [Reductions](#reductions)), and
 //!   `sum_scheme = "block_sum"` (the default), `"kahan_scheme"` (compensated sums) or
-//!   `"direct_sum"` (summed as `"block_sum"`). `dtype_acc = "auto"` and `use_double_acc = false`
-//!   are accepted; float64 accumulation of float32 (`dtype_acc = "float64"`,
-//!   `use_double_acc = true`) is a compile error for now, which suggests `"kahan_scheme"`.
+//!   `"direct_sum"` (summed as `"block_sum"`); `dtype_acc = "float64"` or `use_double_acc = true`
+//!   sums float32 values in float64 (`"auto"`, `"float32"` and `false` keep the kernel's type).
+//!   Float64 accumulation applies to `Sum` (selections compare exactly in any type and ignore
+//!   it; the log-sum-exp and soft-max refuse it), and not together with `"kahan_scheme"`.
 //!   `enable_chunks` and `rec_multVar_highdim` tune pykeops' own code generation and change
 //!   nothing here. pykeops' `True` and `False` are accepted as `true` and `false`.
 //! - **Errors** in the strings are compile errors that quote the offending part and give its
@@ -124,7 +125,14 @@
 //! Sums, log-sum-exps and soft-maxes differentiate as KeOps does; min, max and K-min reductions
 //! (which KeOps refuses) take the derivative at the selected pairs, and index reductions have a
 //! zero gradient. Inside a formula, `grad(F, x_i, e_i)` (KeOps' `Grad`) differentiates `F`
-//! symbolically, so gradients of gradients are written that way.
+//! symbolically, so gradients of gradients are written that way: the kernel
+//! `|x_i, y_j, b_j, e_i| sum_j grad(F, x_i, e_i)` gives the same values as the kernel of `F`'s
+//! `grad_x_i` with `e`, and has backward kernels of its own. Its gradient with respect to `x_i`
+//! against `v` is a Hessian-vector product of `sum_i <e_i, a_i>`; when `e` depends on the
+//! inputs too (pykeops' `grad((out ** 2).sum(), x, create_graph=True)` differentiated again),
+//! add the path through `e`: the gradient with respect to `e_i`, passed back through the
+//! first kernel's own backward pass (`tests/gradients.rs` does it for pykeops' second-order
+//! tests).
 //!
 //! # Naming the kernel type
 //!
@@ -336,7 +344,8 @@ macro_rules! __dynamic_kernel {
 pub mod __private {
     pub use crate::cpu::math::{Math, Real, Scalar};
     pub use crate::cpu::reduce::{
-        Extremum, KMin, KahanSum, LogSumExp, LogSumExpWeight, Reducer, Sum, SumOfProducts, SumSoftMaxWeight,
+        DoubleSum, Extremum, KMin, KahanSum, LogSumExp, LogSumExpWeight, Reducer, Sum, SumOfProducts,
+        SumSoftMaxWeight,
     };
     pub use crate::eval::{eval_both, eval_flat, eval_indices, eval_values};
     pub use crate::grad::{Backprop, array, rows};

@@ -4,6 +4,7 @@
 mod common;
 
 use common::check_gradients;
+use common::json::Json;
 use keops::{Kernel, keops};
 
 fn at_sizes<K: Kernel<T = f64>>(k: &K) {
@@ -71,6 +72,81 @@ fn second_order_gaussian() {
     at_sizes(
         &keops!(|x_i: [f64; 3], y_j: [f64; 3], b_j: f64, e_i: f64| sum_j grad(exp(-sqdist(x_i, y_j)) * b_j, x_i, e_i)),
     );
+}
+
+/// The case `name` of `tests/data/keops_second_order/cases.json` (made by `make.py` there with
+/// pykeops 2.3): its arrays by name.
+fn second_order_case(name: &str) -> impl Fn(&str) -> Vec<f64> {
+    let path = format!("{}/tests/data/keops_second_order/cases.json", env!("CARGO_MANIFEST_DIR"));
+    let json = Json::parse(&std::fs::read_to_string(&path).unwrap());
+    let case = json.get(name).unwrap().clone();
+    move |key| case.get(key).unwrap().nums()
+}
+
+fn assert_close(what: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    let largest = want.iter().fold(0.0f64, |m, w| m.max(w.abs()));
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-11 * largest, "{what}[{k}]: {g}, pykeops {w}");
+    }
+}
+
+fn scaled(v: &[f64], c: f64) -> Vec<f64> {
+    v.iter().map(|x| c * x).collect()
+}
+
+/// pykeops' `test_lazytensor_grad.py`: g1 = d/dx sum(out^2), then g2 = d/dx sum(g1^2), where out
+/// sums `Sum(Cos(x_i) - y_j) * b_j` over j. The gradient kernel, written with `grad`, is itself
+/// differentiated (with respect to x and to the incoming gradient e, which depends on x through
+/// out), against pykeops' values.
+#[test]
+fn second_order_through_a_reduction_matches_pykeops() {
+    let case = second_order_case("cos");
+    let (x, y, b) = (case("x"), case("y"), case("b"));
+    let k = keops!(|x_i: [f64; 3], y_j: f64, b_j: f64| sum_j sum(cos(x_i) - y_j) * b_j);
+    let g =
+        keops!(|x_i: [f64; 3], y_j: f64, b_j: f64, e_i: f64| sum_j grad(sum(cos(x_i) - y_j) * b_j, x_i, e_i));
+    let out = k.eval_flat(&[&x, &y, &b]).unwrap();
+    assert_close("out", &out, &case("out"));
+    let e = scaled(&out, 2.0);
+    let g1 = g.eval_flat(&[&x, &y, &b, &e]).unwrap();
+    assert_close("g1", &g1, &case("g1"));
+    assert_eq!(g1, k.grad_flat(0, &[&x, &y, &b], &e).unwrap(), "the kernel's own backward pass");
+    let v = scaled(&g1, 2.0);
+    let direct = g.grad_flat(0, &[&x, &y, &b, &e], &v).unwrap();
+    let s = g.grad_flat(3, &[&x, &y, &b, &e], &v).unwrap();
+    let through_e = k.grad_flat(0, &[&x, &y, &b], &s).unwrap();
+    let g2: Vec<f64> = direct.iter().zip(&through_e).map(|(d, t)| d + 2.0 * t).collect();
+    assert_close("g2", &g2, &case("g2"));
+}
+
+/// pykeops' `test_lazytensor_gaussian_cpu.py`: the same with respect to b for a Gaussian kernel
+/// sum, with pykeops' formula strings ported verbatim to `genred!`.
+#[test]
+fn second_order_gaussian_matches_pykeops() {
+    let case = second_order_case("gauss");
+    let (x, y, b) = (case("x"), case("y"), case("b"));
+    let k = keops::genred!(
+        "Exp(-SqDist(x, y)) * b",
+        ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)"],
+        axis = 1,
+        dtype = f64
+    );
+    let out = k.eval_flat(&[&x, &y, &b]).unwrap();
+    assert_close("out", &out, &case("out"));
+    let e = scaled(&out, 2.0);
+    let g1 = k.grad_flat(2, &[&x, &y, &b], &e).unwrap();
+    assert_close("g1", &g1, &case("g1"));
+    let s = keops::genred!(
+        "Grad(Grad(Exp(-SqDist(x, y)) * b, b, e), e, v)",
+        ["x = Vi(3)", "y = Vj(3)", "b = Vj(1)", "e = Vi(1)", "v = Vj(1)"],
+        axis = 1,
+        dtype = f64
+    )
+    .eval_flat(&[&x, &y, &b, &e, &scaled(&g1, 2.0)])
+    .unwrap();
+    let g2 = scaled(&k.grad_flat(2, &[&x, &y, &b], &s).unwrap(), 2.0);
+    assert_close("g2", &g2, &case("g2"));
 }
 
 #[test]

@@ -433,3 +433,36 @@ fn compensated_sums_are_within_an_ulp() {
         assert!(ulps(v, exact) <= 1.0, "gradient: {v} is {} ulps from {exact}", ulps(v, exact));
     }
 }
+
+/// Sums of f32 values in f64 (`sum_j::<f64>`, `genred!`'s `dtype_acc = "float64"` and
+/// `use_double_acc = true`) give the f32 nearest the exact sum, over j and over i, and their
+/// gradients sum the same way. The exact sum of 2^20 tenths (each a 24-bit f32) takes 44 bits,
+/// so f64 sums hold it exactly, whatever the order.
+#[test]
+fn sums_in_f64_are_the_nearest_f32() {
+    let (b, exact) = tenths(1 << 20);
+    let nearest = exact as f32;
+    let x = [0.0f32; 3];
+    let double = keops!(|x_i: f32, b_j: f32| sum_j::<f64> b_j + 0 * x_i);
+    let double_i = keops!(|b_i: f32, x_j: f32| sum_i::<f64> b_i + 0 * x_j);
+    let dtype_acc = keops::genred!("b + 0 * x", ["x = Vi(1)", "b = Vj(1)"], axis = 1, dtype_acc = "float64");
+    let use_double_acc =
+        keops::genred!("b + 0 * x", ["x = Vi(1)", "b = Vj(1)"], axis = 1, use_double_acc = true);
+    for (what, out) in [
+        ("sum_j::<f64>", double.eval_flat(&[&x[..], &b]).unwrap()),
+        ("sum_i::<f64>", double_i.eval_flat(&[&b[..], &x]).unwrap()),
+        ("dtype_acc", dtype_acc.eval_flat(&[&x[..], &b]).unwrap()),
+        ("use_double_acc", use_double_acc.eval_flat(&[&x[..], &b]).unwrap()),
+    ] {
+        assert_eq!(out, [nearest; 3], "{what}");
+    }
+    // Rows that end in a partial chunk, and a reduced range that is not a whole number of
+    // tiles: the masked lanes add nothing.
+    let (b, exact) = tenths(100_003);
+    assert_eq!(double.eval_flat(&[&[0.0f32; 5][..], &b]).unwrap(), [exact as f32; 5]);
+    // The gradient with respect to x of sum_i e_i sum_j (x_i * b_j): each row sum_j b_j e_i.
+    let (b, _) = tenths(1 << 20);
+    let scaled = keops!(|x_i: f32, b_j: f32| sum_j::<f64> x_i * b_j);
+    let g = scaled.grad_flat(0, &[&x[..], &b], &[1.0, 1.0, 1.0]).unwrap();
+    assert_eq!(g, [nearest; 3], "gradient");
+}

@@ -40,7 +40,7 @@ ys = rng.uniform(size=(m, 3)).astype(np.float32)
 w = rng.uniform(-1, 1, size=(m, 1)).astype(np.float32)
 gam = np.array([2.0], dtype=np.float32)
 print(f"Gaussian kernel sum, D = 3, M = N = {m}, f32 (median of 5):")
-for scheme in ["block_sum", "kahan_scheme"]:
+for scheme, acc in [("block_sum", "auto"), ("kahan_scheme", "auto"), ("block_sum", "float64")]:
     k = Genred("Exp(-g * SqDist(x, y)) * b", ["g = Pm(1)", "x = Vi(3)", "y = Vj(3)", "b = Vj(1)"],
-               reduction_op="Sum", axis=1, sum_scheme=scheme)
-    print(f"  {scheme:12} {median(lambda: k(gam, xs, ys, w, backend='CPU')):.3f} s")
+               reduction_op="Sum", axis=1, sum_scheme=scheme, dtype_acc=acc)
+    print(f"  {scheme:12} dtype_acc={acc:8} {median(lambda: k(gam, xs, ys, w, backend='CPU')):.3f} s")

@@ -9,6 +9,8 @@ pub enum Reduction {
     SumOfProducts,
     /// A compensated sum (KeOps' `kahan_scheme`).
     KahanSum,
+    /// f32 values summed in f64 (KeOps' `dtype_acc = "float64"`).
+    DoubleSum,
     /// Minimum, arg-minimum or both (the kernel's output widths say which).
     Min,
     Max,

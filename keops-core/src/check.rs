@@ -93,7 +93,8 @@ fn check_with(src: &KernelSource, defer_dims: bool) -> Result<Kernel, Diagnostic
     let formula = c.expr(&src.formula);
     let formula2 = src.formula2.as_ref().map(|g| c.expr(g));
     let r = &src.reduction;
-    let reduction = Reduction { kind: r.kind, k: r.k.unwrap_or(1), over: r.over, scheme: r.scheme };
+    let scheme = r.scheme.for_dtype(dtype);
+    let reduction = Reduction { kind: r.kind, k: r.k.unwrap_or(1), over: r.over, scheme };
     if let Some(f) = formula.filter(|_| !defer_dims) {
         let dim = c.graph.dim(f);
         if r.kind.needs_scalar_formula() && dim != 1 {

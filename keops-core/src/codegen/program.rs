@@ -120,6 +120,7 @@ pub fn program(kernel: &Kernel, lowered: &Lowered, products: bool) -> Program {
 fn reduction(kernel: &Kernel, products: bool) -> Reduction {
     match kernel.reduction.kind.spec().accumulator {
         Accumulator::Sum if kernel.reduction.compensated() => Reduction::KahanSum,
+        Accumulator::Sum if kernel.reduction.widened() => Reduction::DoubleSum,
         Accumulator::Sum if products => Reduction::SumOfProducts,
         Accumulator::Sum => Reduction::Sum,
         Accumulator::Extremum { max: false } => Reduction::Min,

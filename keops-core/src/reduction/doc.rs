@@ -81,8 +81,13 @@ K-reductions, slot `k` of component `c` is at position `k * D + c` of the row.
   default `block_sum`). `sum_j::<kahan> F` (`genred!`'s `sum_scheme = "kahan_scheme"`)
   compensates each addition (Kahan's summation, on the CPU and the GPU), so that a sum of
   terms of one sign is within about an ulp of the exact sum however many there are, for about
-  four times the additions; its gradients sum the same way. `sum_scheme = "direct_sum"` sums as
-  `block_sum` does (never less accurately than KeOps' single running sum).
+  four times the additions; its gradients sum the same way. `sum_j::<f64> F` (`genred!`'s
+  `dtype_acc = "float64"` or `use_double_acc = true`) sums f32 values in f64 accumulators, on
+  the CPU and the GPU, and rounds each result to f32 once: within about half an ulp of the
+  exact sum when the terms do not cancel, for the cost of the conversions and of f64
+  additions; its gradients sum the same way (an f64 kernel's sums are f64 already).
+  `sum_scheme = "direct_sum"` sums as `block_sum` does (never less accurately than KeOps'
+  single running sum).
 
 # Numerics
 

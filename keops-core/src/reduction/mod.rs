@@ -15,7 +15,7 @@ mod sum;
 
 pub mod doc;
 
-use crate::ir::Role;
+use crate::ir::{DType, Role};
 
 /// The values of the formulas `(F, G)` at each pair of one output row, in order of the reduced
 /// index.
@@ -250,6 +250,11 @@ pub enum SumScheme {
     /// the result is good to about an ulp whatever the number of terms (when they do not
     /// cancel). KeOps' `kahan_scheme`; `sum_j::<kahan>` in the math syntax.
     Kahan,
+    /// f32 values accumulated in f64, lane by lane and tile by tile as the block sum, rounded
+    /// to f32 once at the end: KeOps' `dtype_acc = "float64"` (or `use_double_acc`);
+    /// `sum_j::<f64>` in the math syntax. An f64 kernel's sums are this already, so
+    /// [`SumScheme::for_dtype`] makes them [`SumScheme::Block`].
+    Double,
 }
 
 impl SumScheme {
@@ -263,9 +268,18 @@ impl SumScheme {
     }
 
     /// Whether the reduction `kind` can accumulate with this scheme: the block sum always,
-    /// compensation for sums.
+    /// compensation and f64 accumulators for sums.
     pub fn applies_to(self, kind: ReductionKind) -> bool {
         self == SumScheme::Block || kind.spec().accumulator == Accumulator::Sum
+    }
+
+    /// The scheme a kernel of element type `dtype` sums in: f64 accumulators of f64 values are
+    /// the block sum.
+    pub fn for_dtype(self, dtype: DType) -> SumScheme {
+        match (self, dtype) {
+            (SumScheme::Double, DType::F64) => SumScheme::Block,
+            (scheme, _) => scheme,
+        }
     }
 }
 
@@ -279,18 +293,30 @@ impl Reduction {
     }
 
     /// The floats and indices of the state, for `nf` and `ng` formula components: the
-    /// accumulator's, and for a compensated sum a compensation per component.
+    /// accumulator's, and for a compensated sum a compensation per component; f64 accumulators
+    /// of f32 values take two floats each (their low and high halves).
     pub fn state_widths(&self, nf: usize, ng: usize) -> (usize, usize) {
         let (values, indices) = self.kind.spec().accumulator.state_widths(nf, ng, self.k);
         match self.scheme {
             SumScheme::Block => (values, indices),
-            SumScheme::Kahan => (2 * values, indices),
+            SumScheme::Kahan | SumScheme::Double => (2 * values, indices),
         }
     }
 
     /// Whether the sum is compensated.
     pub fn compensated(&self) -> bool {
         self.scheme == SumScheme::Kahan
+    }
+
+    /// Whether f32 values are summed in f64.
+    pub fn widened(&self) -> bool {
+        self.scheme == SumScheme::Double
+    }
+
+    /// Whether this is a sum in the kernel's own type, which may take each product of two
+    /// factors as one fused multiply-add: the other schemes add each value as it is, rounded.
+    pub fn plain_sum(&self) -> bool {
+        self.kind.spec().accumulator == Accumulator::Sum && self.scheme == SumScheme::Block
     }
 
     /// Width of one output row of each part (values, indices), given the dimensions of the
@@ -309,7 +335,8 @@ impl Reduction {
 
 /// The `genred!` arguments of the kernels that every backend's tests run on each reduction:
 /// one per reduction of [`ReductionKind::ALL`], per axis and per float type, with and without an
-/// optional second formula, and with a compensated sum where it applies. A reduction added to
+/// optional second formula, and with a compensated sum and f64 accumulators (of f32 values)
+/// where they apply. A reduction added to
 /// the table is therefore tested without anyone listing it.
 pub fn test_kernels() -> Vec<String> {
     const ALIASES: &str = r#"["x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "p = Pm(1)"]"#;
@@ -340,6 +367,9 @@ pub fn test_kernels() -> Vec<String> {
                     }
                     if SumScheme::Kahan.applies_to(kind) {
                         texts.push(format!(r#"{text}, sum_scheme = "kahan_scheme""#));
+                        if dtype == "f32" {
+                            texts.push(format!(r#"{text}, dtype_acc = "float64""#));
+                        }
                     }
                     texts.push(text);
                 }

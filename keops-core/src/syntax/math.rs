@@ -249,14 +249,21 @@ fn parse_reduction_head(input: ParseStream, diags: &mut Diagnostics) -> syn::Res
             loc = loc.to(Loc::of(&close));
             match word.to_string().as_str() {
                 "kahan" if SumScheme::Kahan.applies_to(kind) => scheme = SumScheme::Kahan,
+                "f64" if SumScheme::Double.applies_to(kind) => scheme = SumScheme::Double,
                 "kahan" => diags.error(
                     loc,
                     format!("`{name}` has no compensated sum: `::<kahan>` applies to `sum_i` and `sum_j`"),
                 ),
+                "f64" => diags.error(
+                    loc,
+                    format!(
+                        "`{name}` has no sum to accumulate in f64: `::<f64>` applies to `sum_i` and `sum_j`"
+                    ),
+                ),
                 "block" => {}
                 other => diags.error(
                     Loc::of(&word),
-                    format!("unknown summation scheme `{other}` (expected `kahan` or `block`)"),
+                    format!("unknown summation scheme `{other}` (expected `kahan`, `f64` or `block`)"),
                 ),
             }
         }
@@ -269,7 +276,8 @@ fn parse_reduction_head(input: ParseStream, diags: &mut Diagnostics) -> syn::Res
     Ok(Some(ReductionDecl { kind, over, k, scheme, loc }))
 }
 
-/// What `::<...>` after a reduction holds: K, or a summation scheme (`sum_j::<kahan>`).
+/// What `::<...>` after a reduction holds: K, or a summation scheme (`sum_j::<kahan>`,
+/// `sum_j::<f64>`).
 enum Generic {
     K(syn::LitInt),
     Scheme(syn::Ident),

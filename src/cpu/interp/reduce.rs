@@ -3,7 +3,10 @@
 
 use crate::cpu::interp::{Batch, Chunks, Reduction};
 use crate::cpu::math::{Math, Real};
-use crate::cpu::reduce::{add_exp, index_lanes, kahan_add, kahan_collapse, kahan_merge, lanes, negligible};
+use crate::cpu::reduce::{
+    WideLanes, add_exp, index_lanes, kahan_add, kahan_collapse, kahan_merge, lanes, negligible, wide_add,
+    wide_collapse, wide_merge,
+};
 
 /// One output row's reduction state, per lane.
 pub(super) struct State<T: Real, M: Math<T>> {
@@ -14,6 +17,8 @@ pub(super) struct State<T: Real, M: Math<T>> {
     i: Vec<M::Idx>,
     /// K-selections, `K` slots per component, each in increasing order.
     sel: Vec<(T, u32)>,
+    /// f64 sums per lane of f32 values.
+    wide: Vec<WideLanes>,
 }
 
 /// Why the rule of a reduction never holds a raw log-sum-exp.
@@ -60,17 +65,19 @@ impl Rule {
 
     #[inline(always)]
     pub fn state<T: Real, M: Math<T>>(self, m: M) -> State<T, M> {
-        let (v, i, sel) = match self.kind {
-            Reduction::Sum | Reduction::SumOfProducts => (self.nf, 0, 0),
-            Reduction::KahanSum => (2 * self.nf, 0, 0),
-            Reduction::Min | Reduction::Max => (self.nf, self.nf, 0),
-            Reduction::KMin(k) => (0, 0, k * self.nf),
-            _ => (1 + self.sums(), 0, 0),
+        let (v, i, sel, wide) = match self.kind {
+            Reduction::Sum | Reduction::SumOfProducts => (self.nf, 0, 0, 0),
+            Reduction::KahanSum => (2 * self.nf, 0, 0, 0),
+            Reduction::DoubleSum => (0, 0, 0, self.nf),
+            Reduction::Min | Reduction::Max => (self.nf, self.nf, 0, 0),
+            Reduction::KMin(k) => (0, 0, k * self.nf, 0),
+            _ => (1 + self.sums(), 0, 0, 0),
         };
         let mut state = State {
             v: vec![m.splat(T::ZERO); v],
             i: vec![m.splat_idx(0); i],
             sel: vec![(T::INFINITY, 0); sel],
+            wide: vec![[0.0; _]; wide],
         };
         self.init(m, &mut state);
         state
@@ -92,6 +99,7 @@ impl Rule {
         }
         s.i.fill(m.splat_idx(0));
         s.sel.fill((T::INFINITY, 0));
+        s.wide.fill([0.0; _]);
     }
 
     /// The state a tile starts from after the tiles merged into `total`: empty, or for a
@@ -142,6 +150,13 @@ impl Rule {
                         }
                     });
                     (*a, *e) = (s, c);
+                }
+            }
+            Reduction::DoubleSum => {
+                for (k, a) in acc.wide.iter_mut().enumerate() {
+                    chunks.each(m, |u, _, mask| {
+                        wide_add(m, a, mask.map_or(f(k, u), |mask| m.blend(mask, f(k, u), zero)));
+                    });
                 }
             }
             Reduction::SumOfProducts => {
@@ -228,6 +243,11 @@ impl Rule {
                     kahan_merge(m, s, c, s2, c2);
                 }
             }
+            Reduction::DoubleSum => {
+                for (a, x) in acc.wide.iter_mut().zip(&later.wide) {
+                    wide_merge::<T, M>(a, x);
+                }
+            }
             Reduction::MaxSumShiftExp | Reduction::MaxSumShiftExpWeight => unreachable!("{RAW}"),
             Reduction::LogSumExp | Reduction::LogSumExpWeight | Reduction::SumSoftMaxWeight => {
                 let (mx, sums) = acc.v.split_first_mut().expect("a running maximum");
@@ -261,6 +281,11 @@ impl Rule {
                 for ((out, &sum), &error) in values.iter_mut().zip(sums).zip(errors) {
                     let (sum, error) = kahan_collapse(m, sum, error);
                     *out = s.sub(sum, error);
+                }
+            }
+            Reduction::DoubleSum => {
+                for (out, sums) in values.iter_mut().zip(&acc.wide) {
+                    *out = T::from_f64(wide_collapse::<T, M>(sums));
                 }
             }
             Reduction::Min | Reduction::Max => {

@@ -14,7 +14,7 @@
 //! the +inf values of `F` (KeOps gives NaN in these three cases, from `exp(inf - inf)`).
 //!
 //! One file per family of accumulators, as keops-core's `reduction` table groups them: `sum`
-//! (plain, compensated, and of products with the scaled features' two-pass schedule),
+//! (plain, compensated, in f64, and of products with the scaled features' two-pass schedule),
 //! `extremum`, `kmin`, `log_sum_exp` and `soft_max`, which share `running_max`.
 
 mod extremum;
@@ -29,8 +29,10 @@ pub use kmin::KMin;
 pub use log_sum_exp::{LogSumExp, LogSumExpWeight};
 pub(crate) use running_max::{add_exp, negligible};
 pub use soft_max::SumSoftMaxWeight;
-pub use sum::{KahanSum, Sum, SumOfProducts};
-pub(crate) use sum::{kahan_add, kahan_collapse, kahan_merge};
+pub use sum::{DoubleSum, KahanSum, Sum, SumOfProducts};
+pub(crate) use sum::{
+    WideLanes, kahan_add, kahan_collapse, kahan_merge, wide_add, wide_collapse, wide_merge,
+};
 
 use crate::cpu::MAX_LANES;
 use crate::cpu::math::{Math, Real};

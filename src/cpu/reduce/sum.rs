@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use super::{PairValues, Reducer, Scalar, lanes, pair_and_step};
+use crate::cpu::MAX_LANES;
 use crate::cpu::math::{Math, Real};
 use crate::kernel::{Array, KernelDef};
 
@@ -178,6 +179,92 @@ impl<K: KernelDef> Reducer<K> for KahanSum {
         let one = Scalar::<K>::default();
         for ((v, &s), &c) in values.iter_mut().zip(acc.0.as_ref()).zip(acc.1.as_ref()) {
             *v = one.sub(s, c);
+        }
+    }
+}
+
+/// One f64 sum per lane, for every SIMD width (a tier uses the first `M::LANES`).
+pub(crate) type WideLanes = [f64; MAX_LANES];
+
+/// Adds the lanes of `x`, each exactly widened to f64, to the sums `acc`. Written on arrays, so
+/// that the compiler vectorises it with the tier's widening conversions.
+#[inline(always)]
+pub(crate) fn wide_add<T: Real, M: Math<T>>(m: M, acc: &mut WideLanes, x: M::V) {
+    let xs = lanes(m, x);
+    for (a, x) in acc[..M::LANES].iter_mut().zip(&xs[..M::LANES]) {
+        *a += x.to_f64();
+    }
+}
+
+/// Adds the lane sums `later` (of larger reduced indices) to `acc`.
+#[inline(always)]
+pub(crate) fn wide_merge<T: Real, M: Math<T>>(acc: &mut WideLanes, later: &WideLanes) {
+    for (a, x) in acc[..M::LANES].iter_mut().zip(&later[..M::LANES]) {
+        *a += x;
+    }
+}
+
+/// The lanes' sums added in order.
+#[inline(always)]
+pub(crate) fn wide_collapse<T: Real, M: Math<T>>(acc: &WideLanes) -> f64 {
+    acc[..M::LANES].iter().fold(0.0, |total, x| total + x)
+}
+
+/// `sum_j F` of f32 values in f64 accumulators (KeOps' `dtype_acc = "float64"`): each lane
+/// sums its values in f64, tiles and segments merge in f64, and the result is rounded to the
+/// kernel's type once.
+pub struct DoubleSum;
+
+impl<K: KernelDef> Reducer<K> for DoubleSum {
+    type Acc<M: Math<K::T>> = K::F<WideLanes>;
+
+    #[inline(always)]
+    fn init<M: Math<K::T>>(_: M) -> Self::Acc<M> {
+        Array::from_fn(|_| [0.0; MAX_LANES])
+    }
+
+    #[inline(always)]
+    fn step<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, f: &K::F<M::V>, _: &K::G<M::V>, _: M::Idx) {
+        for (a, &x) in acc.as_mut().iter_mut().zip(f.as_ref()) {
+            wide_add(m, a, x);
+        }
+    }
+
+    #[inline(always)]
+    fn step_masked<M: Math<K::T>>(
+        m: M,
+        acc: &mut Self::Acc<M>,
+        f: &K::F<M::V>,
+        _: &K::G<M::V>,
+        _: M::Idx,
+        mask: M::Mask,
+    ) {
+        let zero = m.splat(K::T::ZERO);
+        for (a, &x) in acc.as_mut().iter_mut().zip(f.as_ref()) {
+            wide_add(m, a, m.blend(mask, x, zero));
+        }
+    }
+
+    #[inline(always)]
+    fn merge<M: Math<K::T>>(_: M, acc: &mut Self::Acc<M>, later: &Self::Acc<M>) {
+        for (a, x) in acc.as_mut().iter_mut().zip(later.as_ref()) {
+            wide_merge::<K::T, M>(a, x);
+        }
+    }
+
+    #[inline(always)]
+    fn collapse<M: Math<K::T>>(_: M, acc: &Self::Acc<M>) -> Self::Acc<Scalar<K>> {
+        Array::from_fn(|k| {
+            let mut total = [0.0; MAX_LANES];
+            total[0] = wide_collapse::<K::T, M>(&acc.as_ref()[k]);
+            total
+        })
+    }
+
+    #[inline(always)]
+    fn finalize(acc: &Self::Acc<Scalar<K>>, values: &mut [K::T], _: &mut [usize]) {
+        for (v, total) in values.iter_mut().zip(acc.as_ref()) {
+            *v = K::T::from_f64(total[0]);
         }
     }
 }

@@ -33,6 +33,8 @@ enum Operand {
     Mem(Box<Operand>, u64),
     Param(usize),
     Label(usize),
+    /// `{lo, hi}`: two 32-bit registers as the halves of a 64-bit value.
+    Pair(usize, usize),
 }
 
 /// An instruction: its guard predicate (negated or not), its opcode split at the dots
@@ -127,16 +129,40 @@ fn parse<'a>(text: &'a str, entry: &str) -> Parsed<'a> {
                 None => (None, line),
             };
             let (op, rest) = line.split_once(' ').unwrap_or((line, ""));
-            let args = rest
-                .split(',')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .map(|a| operand(a, &params, &labels, &mut reg))
+            let args = operands(rest)
+                .into_iter()
+                .map(|a| match a.strip_prefix('{').and_then(|a| a.strip_suffix('}')) {
+                    Some(pair) => {
+                        let (lo, hi) = pair.split_once(',').expect("a pair `{lo, hi}`");
+                        Operand::Pair(reg(lo.trim()), reg(hi.trim()))
+                    }
+                    None => operand(a, &params, &labels, &mut reg),
+                })
                 .collect();
             Instr { guard, op: op.split('.').collect(), args }
         })
         .collect();
     Parsed { insts, registers: registers.len() }
+}
+
+/// The comma-separated operands of an instruction; a `{lo, hi}` pair is one.
+fn operands(rest: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut depth) = (0, 0);
+    for (n, c) in rest.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(rest[start..n].trim());
+                start = n + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(rest[start..].trim());
+    out.retain(|a| !a.is_empty());
+    out
 }
 
 fn operand(
@@ -213,6 +239,7 @@ impl Thread {
     fn get(&self, a: &Operand, memory: &Memory) -> u64 {
         match a {
             Operand::Reg(r) => self.regs[*r],
+            Operand::Pair(lo, hi) => (self.regs[*lo] & 0xFFFF_FFFF) | (self.regs[*hi] << 32),
             Operand::Imm(v) => *v,
             Operand::Special("tid") => self.tid.into(),
             Operand::Special("ntid") => self.ntid.into(),
@@ -228,8 +255,14 @@ impl Thread {
     }
 
     fn set(&mut self, a: &Operand, v: u64) {
-        let Operand::Reg(r) = a else { unreachable!("not a register: {a:?}") };
-        self.regs[*r] = v;
+        match a {
+            Operand::Reg(r) => self.regs[*r] = v,
+            Operand::Pair(lo, hi) => {
+                self.regs[*lo] = v & 0xFFFF_FFFF;
+                self.regs[*hi] = v >> 32;
+            }
+            _ => unreachable!("not a register: {a:?}"),
+        }
     }
 
     fn address(&self, a: &Operand, memory: &Memory) -> u64 {
@@ -313,6 +346,9 @@ impl Thread {
             [name, "u32" | "s32" | "b32"] => u64::from(integer32(name, ty, v(1) as u32, v(2) as u32)),
             ["cvt", "u64", "u32"] => v(1) & 0xFFFF_FFFF,
             ["cvt", "u32", "u64"] => v(1) & 0xFFFF_FFFF,
+            // Widening is exact; narrowing rounds to nearest.
+            ["cvt", "f64", "f32"] => f64::from(f32_of(v(1))).to_bits(),
+            ["cvt", "rn", "f32", "f64"] => u64::from((f64_of(v(1)) as f32).to_bits()),
             ["cvt", "rn", _, "s32"] => match ty_of(parts[2]) {
                 32 => u64::from((v(1) as u32 as i32 as f32).to_bits()),
                 _ => (v(1) as u32 as i32 as f64).to_bits(),

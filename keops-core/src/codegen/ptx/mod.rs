@@ -122,7 +122,7 @@ use crate::codegen::{Lowered, lower_kernel};
 use crate::ir::{DType, Role};
 use crate::lower::{Program, Staged};
 use crate::prim::Prim;
-use crate::reduction::{Accumulator, Reduction, ReductionKind, SumScheme};
+use crate::reduction::{Reduction, ReductionKind, SumScheme};
 
 pub use keops_abi::{ENTRY, ENTRY_2D, ENTRY_MERGE};
 
@@ -201,10 +201,7 @@ pub fn module(kernel: &Kernel, name: String) -> Module {
         spec.large = spec.large();
         spec
     };
-    let factored = match kernel.reduction.kind.spec().accumulator {
-        Accumulator::Sum if !kernel.reduction.compensated() => lowered.factored(kernel),
-        _ => None,
-    };
+    let factored = if kernel.reduction.plain_sum() { lowered.factored(kernel) } else { None };
     if let Some(products) = &factored {
         let fused = spec(products);
         if fused.large.is_none() {

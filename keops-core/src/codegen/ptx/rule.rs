@@ -90,6 +90,12 @@ impl Rule {
         self.0.compensated()
     }
 
+    /// Whether f32 values are summed in f64 (each accumulator's low and high halves in two
+    /// floats of the state).
+    pub(super) fn widened(self) -> bool {
+        self.0.widened()
+    }
+
     /// Whether tiles accumulate apart and merge into the total (the block sum).
     pub(super) fn tiled(self) -> bool {
         matches!(self.accumulator(), Accumulator::Sum | Accumulator::LogSumExp { .. } | Accumulator::SoftMax)
@@ -215,7 +221,7 @@ impl Rule {
     /// second factors of its components (`f[c] * g[c]`, fused).
     pub(super) fn step(self, w: &mut Ptx, s: &State, f: &[String], g: &[String], j: &str) {
         match self.accumulator() {
-            Accumulator::Sum if !g.is_empty() && !self.compensated() => {
+            Accumulator::Sum if !g.is_empty() && self.0.plain_sum() => {
                 let t = w.ty();
                 for (c, (a, b)) in f.iter().zip(g).enumerate() {
                     let acc = w.get(&s.vals[c]);
@@ -250,6 +256,24 @@ impl Rule {
         w.put(error, &e);
     }
 
+    /// Adds `x` (an f32 value, or an f64 register if `wide`) to the f64 sum whose low and high
+    /// halves are at `lo` and `hi`, as the CPU's `DoubleSum`.
+    pub(super) fn double_add(w: &mut Ptx, lo: &Loc, hi: &Loc, x: &str, wide: bool) {
+        let (l, h) = (w.get(lo), w.get(hi));
+        let acc = w.join_double(&l, &h);
+        let x = if wide {
+            x.to_string()
+        } else {
+            let d = w.double();
+            w.op(format!("cvt.f64.f32 {d}, {x}"));
+            d
+        };
+        w.op(format!("add.rn.f64 {acc}, {acc}, {x}"));
+        w.split_double(&acc, &l, &h);
+        w.put(lo, &l);
+        w.put(hi, &h);
+    }
+
     /// The weights of the sums of a log-sum-exp or soft-max state, given the second formula's
     /// values `g`.
     pub(super) fn weights(self, w: &Ptx, g: &[String]) -> Vec<Loc> {
@@ -268,6 +292,7 @@ impl Rule {
         let t = w.ty();
         match self.accumulator() {
             Accumulator::Sum if self.compensated() => Self::kahan_add(w, &s.vals[c], &s.vals[nf + c], x),
+            Accumulator::Sum if self.widened() => Self::double_add(w, &s.vals[c], &s.vals[nf + c], x, false),
             Accumulator::Sum => {
                 let a = w.get(&s.vals[c]);
                 w.op(format!("add.rn.{t} {a}, {a}, {x}"));
@@ -301,6 +326,14 @@ impl Rule {
                     let negated = w.temp();
                     w.op(format!("neg.{t} {negated}, {later_error}"));
                     Self::kahan_add(w, sum, error, &negated);
+                }
+            }
+            Accumulator::Sum if self.widened() => {
+                let half = s.vals.len() / 2;
+                for c in 0..half {
+                    let (lo, hi) = (w.get(&later.vals[c]), w.get(&later.vals[half + c]));
+                    let later_sum = w.join_double(&lo, &hi);
+                    Self::double_add(w, &s.vals[c], &s.vals[half + c], &later_sum, true);
                 }
             }
             Accumulator::Sum => {
@@ -361,6 +394,19 @@ impl Rule {
                         let (sum, error) = (w.get(&s.vals[c]), w.get(&s.vals[half + c]));
                         let r = w.temp();
                         w.op(format!("sub.rn.{t} {r}, {sum}, {error}"));
+                        w.op(format!("st.global.{t} [{at}+{}], {r}", s.at.0[c] * size));
+                    }
+                }
+            }
+            Accumulator::Sum if self.widened() => {
+                // Each sum rounded to f32.
+                if let Some(at) = values {
+                    let half = s.vals.len() / 2;
+                    for c in 0..half {
+                        let (lo, hi) = (w.get(&s.vals[c]), w.get(&s.vals[half + c]));
+                        let sum = w.join_double(&lo, &hi);
+                        let r = w.temp();
+                        w.op(format!("cvt.rn.f32.f64 {r}, {sum}"));
                         w.op(format!("st.global.{t} [{at}+{}], {r}", s.at.0[c] * size));
                     }
                 }

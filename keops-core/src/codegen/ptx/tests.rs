@@ -377,9 +377,9 @@ fn run_schemes(
 }
 
 /// A compensated sum of 0.1 taken many times is within an ulp of the exact sum in every scheme,
-/// where the block sum is several ulps off.
+/// where the block sum is several ulps off; summed in f64, it is the f32 nearest the exact sum.
 #[test]
-fn compensated_sums_are_within_an_ulp() {
+fn compensated_and_widened_sums_are_within_an_ulp() {
     let n = 20_000;
     let b = vec![f64::from(0.1f32); n];
     let exact = n as f64 * f64::from(0.1f32);
@@ -395,6 +395,10 @@ fn compensated_sums_are_within_an_ulp() {
         for v in values {
             assert!(ulps(v) <= 1.0, "{scheme}: {v} is {} ulps from {exact}", ulps(v));
         }
+    }
+    let double = checked("|x_i: f32, b_j: f32| sum_j::<f64> b_j + 0 * x_i");
+    for (scheme, values, _) in run_schemes(&double, &inputs) {
+        assert!(values.iter().all(|&v| v == f64::from(nearest)), "{scheme}: {values:?}, want {nearest}");
     }
 }
 

@@ -45,12 +45,14 @@ pub(super) struct Ptx {
     pub(super) ints: usize,
     /// 64-bit integer registers `%rd`.
     pub(super) wides: usize,
+    /// f64 registers `%fd` of an f32 kernel (its f64 accumulators).
+    pub(super) doubles: usize,
     pub(super) labels: usize,
 }
 
 impl Ptx {
     pub(super) fn new(dtype: DType) -> Ptx {
-        Ptx { dtype, body: String::new(), temps: 0, preds: 0, ints: 0, wides: 0, labels: 0 }
+        Ptx { dtype, body: String::new(), temps: 0, preds: 0, ints: 0, wides: 0, doubles: 0, labels: 0 }
     }
 
     /// The float type's PTX name.
@@ -86,6 +88,24 @@ impl Ptx {
         format!("%rd{}", self.wides - 1)
     }
 
+    /// An f64 register, in an f32 kernel.
+    pub(super) fn double(&mut self) -> String {
+        self.doubles += 1;
+        format!("%fd{}", self.doubles - 1)
+    }
+
+    /// The f64 value whose low and high 32 bits are the f32 registers `lo` and `hi`.
+    pub(super) fn join_double(&mut self, lo: &str, hi: &str) -> String {
+        let d = self.double();
+        self.op(format!("mov.b64 {d}, {{{lo}, {hi}}}"));
+        d
+    }
+
+    /// Splits the f64 register `d` into the f32 registers `lo` and `hi` (its low and high 32 bits).
+    pub(super) fn split_double(&mut self, d: &str, lo: &str, hi: &str) {
+        self.op(format!("mov.b64 {{{lo}, {hi}}}, {d}"));
+    }
+
     /// A register holding the float type's bits.
     pub(super) fn bits_reg(&mut self) -> String {
         match self.dtype {
@@ -119,6 +139,9 @@ impl Ptx {
             (t, "%v", values),
         ] {
             let _ = writeln!(out, "\t.reg .{class} {name}<{}>;", n.max(1));
+        }
+        if self.doubles > 0 {
+            let _ = writeln!(out, "\t.reg .f64 %fd<{}>;", self.doubles);
         }
         out
     }

@@ -53,17 +53,10 @@ pub(super) fn kernel_def(
 ) -> TokenStream {
     let t = scalar_type(kernel.dtype);
     let lowered = lower_kernel(kernel);
-    let factored = match kernel.reduction.kind.spec().accumulator {
-        // A compensated sum adds each product as it is, rounded, with its error tracked.
-        Accumulator::Sum if values == Values::Reduced && !kernel.reduction.compensated() => {
-            lowered.factored(kernel)
-        }
-        _ => None,
-    };
+    // A compensated or widened sum adds each product as it is, rounded.
+    let plain_sum = kernel.reduction.plain_sum() && values == Values::Reduced;
+    let factored = if plain_sum { lowered.factored(kernel) } else { None };
     let products = factored.is_some();
-    let plain_sum = kernel.reduction.kind.spec().accumulator == Accumulator::Sum
-        && !kernel.reduction.compensated()
-        && values == Values::Reduced;
     let (red, lowered, scaled) = match factored {
         Some(mut products) => {
             let scaled = products.scaled_features();
@@ -258,6 +251,7 @@ fn state_registers(kernel: &Kernel, nf: usize, ng: usize) -> usize {
 fn reducer(kernel: &Kernel) -> TokenStream {
     match kernel.reduction.kind.spec().accumulator {
         Accumulator::Sum if kernel.reduction.compensated() => quote!(::keops::__private::KahanSum),
+        Accumulator::Sum if kernel.reduction.widened() => quote!(::keops::__private::DoubleSum),
         Accumulator::Sum => quote!(::keops::__private::Sum),
         Accumulator::Extremum { max: false } => quote!(::keops::__private::Extremum<false>),
         Accumulator::Extremum { max: true } => quote!(::keops::__private::Extremum<true>),

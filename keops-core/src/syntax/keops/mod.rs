@@ -24,7 +24,7 @@ use syn::{LitStr, Token};
 use crate::ast::{DType, Expr, KernelSource, Param, ReductionDecl, Syntax};
 use crate::diag::{Diagnostics, Loc, did_you_mean, tidy};
 use crate::ir::Role;
-use crate::reduction::{Arity2, ReductionKind, SumScheme};
+use crate::reduction::{Accumulator, Arity2, ReductionKind, SumScheme};
 
 use formula::{Strings, parse_alias, parse_formula};
 
@@ -444,14 +444,28 @@ impl Builder {
             Some((scheme, _)) => scheme,
             None => SumScheme::Block,
         };
-        if let Some((true, at)) = o.double_acc
-            && o.dtype == DType::F32
-        {
-            self.diags.error(
-                at,
-                "accumulating float32 in float64 is not supported yet: `sum_scheme = \"kahan_scheme\"` keeps float32 sums accurate to about an ulp, or use `dtype = \"float64\"`",
-            );
-        }
+        let scheme = match o.double_acc {
+            Some((true, at)) if o.dtype == DType::F32 => match kind.spec().accumulator {
+                Accumulator::Sum if scheme == SumScheme::Kahan => {
+                    self.diags.error(
+                        at,
+                        "choose one of float64 accumulation and `sum_scheme = \"kahan_scheme\"`: either keeps a float32 sum to about an ulp",
+                    );
+                    scheme
+                }
+                Accumulator::Sum => SumScheme::Double,
+                // Selections compare the values exactly, in any type.
+                Accumulator::Extremum { .. } | Accumulator::KMin => scheme,
+                Accumulator::LogSumExp { .. } | Accumulator::SoftMax => {
+                    self.diags.error(
+                        at,
+                        format!("`{name}` accumulates in float32: float64 accumulation applies to `Sum` (or use `dtype = \"float64\"`)"),
+                    );
+                    scheme
+                }
+            },
+            _ => scheme,
+        };
         ReductionDecl { kind, over: o.over, k, scheme, loc }
     }
 }
@@ -566,6 +580,25 @@ mod tests {
         assert_eq!(e("a < b < c").0, "chained comparisons are not supported: compare two formulas at a time");
         assert_eq!(e("1x").0, "invalid number");
         assert_eq!(e("").0, "empty formula");
+    }
+
+    /// float64 accumulation makes a float32 sum widen; an f64 kernel and a selection keep their
+    /// block sum.
+    #[test]
+    fn float64_accumulation_widens_float32_sums() {
+        let scheme = |options: &str| {
+            let text = format!(r#""SqDist(x, y)", ["x = Vi(3)", "y = Vj(3)"], {options}"#);
+            check(&parse(&text).unwrap()).unwrap().reduction.scheme
+        };
+        assert_eq!(scheme(r#"dtype_acc = "float64""#), SumScheme::Double);
+        assert_eq!(scheme("use_double_acc = True"), SumScheme::Double);
+        assert_eq!(scheme(r#"dtype_acc = "float32""#), SumScheme::Block);
+        assert_eq!(scheme(r#"dtype_acc = "auto", use_double_acc = false"#), SumScheme::Block);
+        assert_eq!(scheme(r#"dtype_acc = "float64", dtype = "float64""#), SumScheme::Block);
+        assert_eq!(
+            scheme(r#"dtype_acc = "float64", reduction_op = "ArgKMin", opt_arg = 2"#),
+            SumScheme::Block
+        );
     }
 
     #[test]
