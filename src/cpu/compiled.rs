@@ -199,21 +199,28 @@ fn reduce_segment<K: KernelDef, M: Math<K::T>>(
     let full = (inner_rows / M::LANES).clamp(range.start, range.end);
     let tile = if K::Red::TILED { (TILE / M::LANES).max(1) } else { usize::MAX };
     let init = || -> K::Block<Acc<K, M>> { Array::from_fn(|_| K::Red::init(m)) };
+    let mask = m.tail(inner_rows.saturating_sub(full * M::LANES).min(M::LANES));
+    // The partial chunk as a last tile of its own, or after the tiles.
+    let tiles_end = if K::Red::PARTIAL_AS_TILE { range.end } else { full };
     let mut total = init();
     let mut start = range.start;
-    while start < full {
-        let end = start.saturating_add(tile).min(full);
+    while start < tiles_end {
+        let end = if start < full { start.saturating_add(tile).min(full) } else { tiles_end };
         let mut acc: K::Block<Acc<K, M>> = Array::from_fn(|b| K::Red::restart(m, &total.as_ref()[b]));
         K::Red::step_chunks(m, &mut acc, o, &inner[start..end], start);
+        if end > full {
+            for a in acc.as_mut() {
+                K::Red::clear_lanes(m, a, mask);
+            }
+        }
         for b in 0..<K::Block<()> as Array<()>>::LEN {
             K::Red::merge(m, &mut total.as_mut()[b], &acc.as_ref()[b]);
         }
         start = end;
     }
-    if full < range.end {
+    if tiles_end < range.end {
         // The last, partial chunk.
         let j = m.iota((full * M::LANES) as u32);
-        let mask = m.tail(inner_rows - full * M::LANES);
         let values = K::pair(m, o, &inner[full]);
         for b in 0..<K::Block<()> as Array<()>>::LEN {
             let (f, g) = &values.as_ref()[b];

@@ -52,6 +52,12 @@ pub trait Reducer<K: KernelDef>: 'static {
     /// rows) or one after the other. Selections merge exactly, so for them splitting the range
     /// only costs (each K-min tile or segment would start from an empty selection).
     const TILED: bool = true;
+    /// Whether a segment's last, partial chunk may take `step_chunks` as a tile of its own,
+    /// whose state then has its lanes outside the chunk's mask reset by `clear_lanes`: the
+    /// state `step_masked` gives from the empty one. The driver then reaches `step_chunks`
+    /// from one place, so a kernel whose pair stage adds its values itself
+    /// ([`KernelDef::SUMS_IN_PAIR`]) compiles that stage once, and never `pair`.
+    const PARTIAL_AS_TILE: bool = false;
 
     /// The per-row state, for the lanes of `M`.
     type Acc<M: Math<K::T>>: Copy + Send + Sync;
@@ -91,6 +97,13 @@ pub trait Reducer<K: KernelDef>: 'static {
         first: usize,
     ) {
         pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
+    }
+    /// Resets the lanes outside `mask` of a tile's state to the empty state (where
+    /// [`Reducer::PARTIAL_AS_TILE`]).
+    #[inline(always)]
+    fn clear_lanes<M: Math<K::T>>(m: M, acc: &mut Self::Acc<M>, mask: M::Mask) {
+        let _ = (m, acc, mask);
+        unreachable!("only reductions with PARTIAL_AS_TILE clear lanes")
     }
     /// As `step`, for the lanes of `mask` only.
     fn step_masked<M: Math<K::T>>(

@@ -12,6 +12,8 @@ use crate::kernel::{Array, KernelDef};
 pub struct Sum;
 
 impl<K: KernelDef> Reducer<K> for Sum {
+    const PARTIAL_AS_TILE: bool = K::SUMS_IN_PAIR;
+
     type Acc<M: Math<K::T>> = K::F<M::V>;
 
     #[inline(always)]
@@ -40,6 +42,13 @@ impl<K: KernelDef> Reducer<K> for Sum {
         } else {
             pair_and_step::<K, Self, M>(m, accs, o, chunks, first);
         }
+    }
+
+    /// The sums' lanes outside `mask` back to +0: a tile of one chunk started at +0 then holds
+    /// `0 + x` in the chunk's lanes, as `step_masked` from +0 (`0 + blend(mask, x, 0)`).
+    #[inline(always)]
+    fn clear_lanes<M: Math<K::T>>(m: M, acc: &mut K::F<M::V>, mask: M::Mask) {
+        clear_sum_lanes::<K, M>(m, acc, mask);
     }
 
     #[inline(always)]
@@ -86,6 +95,15 @@ fn pair_sums<K: KernelDef, M: Math<K::T>>(
 ) {
     for feats in chunks {
         K::pair_sum(m, o, feats, accs);
+    }
+}
+
+/// The lanes outside `mask` of the sums `acc` set to +0.
+#[inline(always)]
+fn clear_sum_lanes<K: KernelDef, M: Math<K::T>>(m: M, acc: &mut K::F<M::V>, mask: M::Mask) {
+    let zero = m.splat(K::T::ZERO);
+    for a in acc.as_mut() {
+        *a = m.blend(mask, *a, zero);
     }
 }
 
@@ -275,6 +293,8 @@ impl<K: KernelDef> Reducer<K> for DoubleSum {
 pub struct SumOfProducts;
 
 impl<K: KernelDef> Reducer<K> for SumOfProducts {
+    const PARTIAL_AS_TILE: bool = K::SUMS_IN_PAIR;
+
     type Acc<M: Math<K::T>> = K::F<M::V>;
 
     #[inline(always)]
@@ -336,6 +356,13 @@ impl<K: KernelDef> Reducer<K> for SumOfProducts {
             let run = ScaledRun { scales: &scales[..run.len()], chunks: run, maybe_tiny: false };
             accumulate_scaled_run::<K, M, _>(m, accs, |acc| acc.as_mut(), run);
         }
+    }
+
+    /// As [`Sum`]'s: `x * y + 0` in the chunk's lanes, as `step_masked` from +0
+    /// (`blend(mask, x * y + 0, 0)`).
+    #[inline(always)]
+    fn clear_lanes<M: Math<K::T>>(m: M, acc: &mut K::F<M::V>, mask: M::Mask) {
+        clear_sum_lanes::<K, M>(m, acc, mask);
     }
 
     #[inline(always)]
