@@ -245,6 +245,8 @@
 //! - `nalgebra`: the `nalgebra` module, points as matrix columns (`Matrix3xX`) or `&[Point3]`,
 //!   `DMatrix` outputs.
 //! - `faer`: the `faer` module, `MatRef` inputs and `Mat` outputs.
+//! - `half`: the `half` module, `f16` and `bf16` inputs and outputs for `f32` kernels (the
+//!   `half` crate's types), computed and accumulated in `f32`.
 //! - `candle`: the `candle` module, kernels as differentiable ops on candle `Tensor`s (Rust 1.94
 //!   or later, as candle-core 0.11 needs; the rest of the crate builds with Rust 1.89).
 //!
@@ -275,6 +277,8 @@ mod eval;
 #[cfg(feature = "faer")]
 pub mod faer;
 mod grad;
+#[cfg(feature = "half")]
+pub mod half;
 mod info;
 mod kernel;
 #[cfg(feature = "nalgebra")]
