@@ -200,15 +200,16 @@ fn reduce_segment<K: KernelDef, M: Math<K::T>>(
     let tile = if K::Red::TILED { (TILE / M::LANES).max(1) } else { usize::MAX };
     let init = || -> K::Block<Acc<K, M>> { Array::from_fn(|_| K::Red::init(m)) };
     let mask = m.tail(inner_rows.saturating_sub(full * M::LANES).min(M::LANES));
-    // The partial chunk as a last tile of its own, or after the tiles.
-    let tiles_end = if K::Red::PARTIAL_AS_TILE { range.end } else { full };
+    // The partial chunk as a last tile of its own, or after the tiles. Branches on the
+    // constant, so that a kernel instantiates only the code of its own way.
+    let tiles_end = if const { K::Red::PARTIAL_AS_TILE } { range.end } else { full };
     let mut total = init();
     let mut start = range.start;
     while start < tiles_end {
         let end = if start < full { start.saturating_add(tile).min(full) } else { tiles_end };
         let mut acc: K::Block<Acc<K, M>> = Array::from_fn(|b| K::Red::restart(m, &total.as_ref()[b]));
         K::Red::step_chunks(m, &mut acc, o, &inner[start..end], start);
-        if end > full {
+        if const { K::Red::PARTIAL_AS_TILE } && end > full {
             for a in acc.as_mut() {
                 K::Red::clear_lanes(m, a, mask);
             }
@@ -218,7 +219,7 @@ fn reduce_segment<K: KernelDef, M: Math<K::T>>(
         }
         start = end;
     }
-    if tiles_end < range.end {
+    if const { !K::Red::PARTIAL_AS_TILE } && full < range.end {
         // The last, partial chunk.
         let j = m.iota((full * M::LANES) as u32);
         let values = K::pair(m, o, &inner[full]);
