@@ -5,7 +5,11 @@
 //! Inputs are in declaration order: an i- or j-variable of dimension `D` is a `(rows, D)` tensor
 //! (or `(rows,)` when `D = 1`), a parameter holds its `D` numbers in any shape. The output is
 //! `(rows, width)`: each row's values, then its indices as numbers (as [`crate::ndarray`]).
-//! Tensors must have the kernel's element type (`f32` or `f64`). A kernel declared with
+//! Tensors must have the kernel's element type (`f32` or `f64`), or for an `f32` kernel `f16` or
+//! `bf16`: those are converted to `f32` in candle's graph (so their gradients come back in
+//! their type), the kernel computes and accumulates in `f32`, and the output is rounded to the
+//! inputs' type when they all have it and the kernel returns no indices (an `f16` holds
+//! integers exactly only up to 2048), `f32` otherwise. A kernel declared with
 //! dimensions `_` (a `DynKernel`, `&*k` of what `keops!` makes of it) takes them from the
 //! tensors.
 //!
@@ -41,7 +45,7 @@
 //!   a second `backward` through them (a gradient of a gradient) sees no dependence on the
 //!   inputs.
 
-pub use candle_core::{Device, Error, Tensor, Var};
+pub use candle_core::{DType, Device, Error, Tensor, Var};
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, WithDType};
 
@@ -60,6 +64,19 @@ where
     let info = k.info();
     if inputs.len() != info.vars.len() {
         return Err(Error::wrap(crate::Error::InputCount { expected: info.vars.len(), got: inputs.len() }));
+    }
+    // Half-precision tensors of an f32 kernel are widened in candle's graph, so that their
+    // gradients come back in their own type.
+    let half = |t: &Tensor| K::T::DTYPE == DType::F32 && matches!(t.dtype(), DType::F16 | DType::BF16);
+    if inputs.iter().any(|t| half(t)) {
+        let widened: Vec<Tensor> = inputs
+            .iter()
+            .map(|t| if half(t) { t.to_dtype(DType::F32) } else { Ok((*t).clone()) })
+            .collect::<Result<_>>()?;
+        let out = apply(k, &widened.iter().collect::<Vec<_>>())?;
+        let first = inputs[0].dtype();
+        let narrow = info.index_width == 0 && inputs.iter().all(|t| t.dtype() == first);
+        return if narrow { out.to_dtype(first) } else { Ok(out) };
     }
     for (v, t) in info.vars.iter().zip(inputs) {
         if t.dtype() != K::T::DTYPE {

@@ -107,3 +107,43 @@ fn dimensions_given_at_run_time_come_from_the_tensors() {
     let gx = g.get(x.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     assert_eq!(gx, sized.grad_flat(0, &flat, &[1.0, 1.0]).unwrap());
 }
+
+/// f16 and bf16 tensors of an f32 kernel: widened in candle's graph, the output rounded back to
+/// their type and their gradients in it; with indices, the output stays f32 (an index above
+/// 2048 would not survive f16).
+#[test]
+fn half_tensors_of_an_f32_kernel() {
+    use keops::candle::DType;
+    let k = keops!(|x_i: [f32; 2], y_j: [f32; 2], s: f32| sum_j exp(-s * sqdist(x_i, y_j)));
+    let dev = &Device::Cpu;
+    let (x, y) = (rows(6, 2, 5), rows(9, 2, 6));
+    for dtype in [DType::F16, DType::BF16] {
+        let half = |v: &[f64], shape: &[usize]| {
+            Tensor::from_vec(v.to_vec(), shape, dev).unwrap().to_dtype(dtype).unwrap()
+        };
+        let xv = Var::from_tensor(&half(&x, &[6, 2])).unwrap();
+        let (yt, st) = (half(&y, &[9, 2]), half(&[0.5], &[1]));
+        let a = apply(&k, &[xv.as_tensor(), &yt, &st]).unwrap();
+        assert_eq!(a.dtype(), dtype);
+        // The f32 kernel on the same (rounded) values, rounded once.
+        let f32s =
+            |t: &Tensor| t.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let flat = [f32s(xv.as_tensor()), f32s(&yt), f32s(&st)];
+        let want = Tensor::new(k.eval_flat(&flat).unwrap(), dev).unwrap().to_dtype(dtype).unwrap();
+        assert_eq!(f32s(&a), f32s(&want));
+        let grads = a.sum_all().unwrap().backward().unwrap();
+        let g = grads.get(xv.as_tensor()).unwrap();
+        assert_eq!(g.dtype(), dtype);
+        let want = k.grad_flat(0, &flat, &[1.0; 6]).unwrap();
+        let want = Tensor::new(want, dev).unwrap().to_dtype(dtype).unwrap();
+        assert_eq!(f32s(g), f32s(&want));
+    }
+    // Indices: an f32 output, exact beyond f16's integers.
+    let nearest = keops!(|x_i: f32, y_j: f32| argmin_j(x_i - y_j) * (x_i - y_j));
+    let ys: Vec<f32> = (0..3000).map(|j| if j == 2999 { 0.0 } else { 1.0 }).collect();
+    let yt = Tensor::new(ys, dev).unwrap().to_dtype(DType::F16).unwrap();
+    let xt = Tensor::new(&[0.0f32], dev).unwrap().to_dtype(DType::F16).unwrap();
+    let a = apply(&nearest, &[&xt, &yt]).unwrap();
+    assert_eq!(a.dtype(), DType::F32);
+    assert_eq!(a.flatten_all().unwrap().to_vec1::<f32>().unwrap(), [2999.0]);
+}
