@@ -336,8 +336,8 @@ impl Reduction {
 /// The `genred!` arguments of the kernels that every backend's tests run on each reduction:
 /// one per reduction of [`ReductionKind::ALL`], per axis and per float type, with and without an
 /// optional second formula, and with a compensated sum and f64 accumulators (of f32 values)
-/// where they apply. A reduction added to
-/// the table is therefore tested without anyone listing it.
+/// where they apply. A reduction added to the table is therefore tested without anyone
+/// listing it.
 pub fn test_kernels() -> Vec<String> {
     const ALIASES: &str = r#"["x = Vi(3)", "y = Vj(3)", "b = Vj(2)", "p = Pm(1)"]"#;
     let mut texts = Vec::new();
@@ -367,9 +367,10 @@ pub fn test_kernels() -> Vec<String> {
                     }
                     if SumScheme::Kahan.applies_to(kind) {
                         texts.push(format!(r#"{text}, sum_scheme = "kahan_scheme""#));
-                        if dtype == "f32" {
-                            texts.push(format!(r#"{text}, dtype_acc = "float64""#));
-                        }
+                    }
+                    // An f64 kernel's f64 accumulators are its block sum.
+                    if SumScheme::Double.applies_to(kind) && dtype == "f32" {
+                        texts.push(format!(r#"{text}, dtype_acc = "float64""#));
                     }
                     texts.push(text);
                 }

@@ -270,6 +270,7 @@ impl<K: KernelDef> Reducer<K> for DoubleSum {
         }
     }
 
+    /// Into the one lane of the scalar state (`Scalar`'s `LANES` is 1).
     #[inline(always)]
     fn collapse<M: Math<K::T>>(_: M, acc: &Self::Acc<M>) -> Self::Acc<Scalar<K>> {
         Array::from_fn(|k| {

@@ -256,18 +256,11 @@ impl Rule {
         w.put(error, &e);
     }
 
-    /// Adds `x` (an f32 value, or an f64 register if `wide`) to the f64 sum whose low and high
-    /// halves are at `lo` and `hi`, as the CPU's `DoubleSum`.
-    pub(super) fn double_add(w: &mut Ptx, lo: &Loc, hi: &Loc, x: &str, wide: bool) {
+    /// Adds the f64 register `x` to the f64 sum whose low and high halves are at `lo` and `hi`,
+    /// as the CPU's `DoubleSum`.
+    pub(super) fn double_add(w: &mut Ptx, lo: &Loc, hi: &Loc, x: &str) {
         let (l, h) = (w.get(lo), w.get(hi));
         let acc = w.join_double(&l, &h);
-        let x = if wide {
-            x.to_string()
-        } else {
-            let d = w.double();
-            w.op(format!("cvt.f64.f32 {d}, {x}"));
-            d
-        };
         w.op(format!("add.rn.f64 {acc}, {acc}, {x}"));
         w.split_double(&acc, &l, &h);
         w.put(lo, &l);
@@ -292,7 +285,10 @@ impl Rule {
         let t = w.ty();
         match self.accumulator() {
             Accumulator::Sum if self.compensated() => Self::kahan_add(w, &s.vals[c], &s.vals[nf + c], x),
-            Accumulator::Sum if self.widened() => Self::double_add(w, &s.vals[c], &s.vals[nf + c], x, false),
+            Accumulator::Sum if self.widened() => {
+                let x = w.widen(x);
+                Self::double_add(w, &s.vals[c], &s.vals[nf + c], &x)
+            }
             Accumulator::Sum => {
                 let a = w.get(&s.vals[c]);
                 w.op(format!("add.rn.{t} {a}, {a}, {x}"));
@@ -333,7 +329,7 @@ impl Rule {
                 for c in 0..half {
                     let (lo, hi) = (w.get(&later.vals[c]), w.get(&later.vals[half + c]));
                     let later_sum = w.join_double(&lo, &hi);
-                    Self::double_add(w, &s.vals[c], &s.vals[half + c], &later_sum, true);
+                    Self::double_add(w, &s.vals[c], &s.vals[half + c], &later_sum);
                 }
             }
             Accumulator::Sum => {

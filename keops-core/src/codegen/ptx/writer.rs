@@ -101,6 +101,13 @@ impl Ptx {
         d
     }
 
+    /// The f32 register `x` as an f64 register (exactly).
+    pub(super) fn widen(&mut self, x: &str) -> String {
+        let d = self.double();
+        self.op(format!("cvt.f64.f32 {d}, {x}"));
+        d
+    }
+
     /// Splits the f64 register `d` into the f32 registers `lo` and `hi` (its low and high 32 bits).
     pub(super) fn split_double(&mut self, d: &str, lo: &str, hi: &str) {
         self.op(format!("mov.b64 {{{lo}, {hi}}}, {d}"));
