@@ -2,6 +2,7 @@
 //! staged scalar program ([`lower_kernel`]), so they compute the same formula values.
 
 pub mod dynamic;
+pub mod gpu;
 pub mod program;
 pub mod ptx;
 mod reroll;

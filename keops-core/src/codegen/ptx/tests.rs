@@ -1,8 +1,9 @@
 use keops_testkit::Rng;
 
 use super::emulator::{self, Arg};
-use super::writer::{Ptx, size};
+use super::writer::Ptx;
 use super::*;
+use crate::codegen::gpu::{BLOCK, Emit, size};
 use crate::lower::Val;
 
 /// An instruction that only the lowering of `prim` emits in [`primitive_module`].

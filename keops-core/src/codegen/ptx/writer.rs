@@ -3,16 +3,10 @@
 
 use std::fmt::Write as _;
 
+use crate::codegen::gpu::{Class, Cmp, Emit, IntOp, Loop, Space};
 use crate::ir::DType;
-use crate::lower::{Inst, Program};
+use crate::lower::Val;
 use crate::prim::Prim;
-
-pub(super) fn size(dtype: DType) -> usize {
-    match dtype {
-        DType::F32 => 4,
-        DType::F64 => 8,
-    }
-}
 
 /// The binary format of a float type, for the exponent primitives.
 pub(super) struct Format {
@@ -68,21 +62,6 @@ impl Ptx {
         }
     }
 
-    pub(super) fn temp(&mut self) -> String {
-        self.temps += 1;
-        format!("%t{}", self.temps - 1)
-    }
-
-    pub(super) fn pred(&mut self) -> String {
-        self.preds += 1;
-        format!("%p{}", self.preds - 1)
-    }
-
-    pub(super) fn int(&mut self) -> String {
-        self.ints += 1;
-        format!("%r{}", self.ints - 1)
-    }
-
     pub(super) fn wide(&mut self) -> String {
         self.wides += 1;
         format!("%rd{}", self.wides - 1)
@@ -94,23 +73,12 @@ impl Ptx {
         format!("%fd{}", self.doubles - 1)
     }
 
-    /// The f64 value whose low and high 32 bits are the f32 registers `lo` and `hi`.
-    pub(super) fn join_double(&mut self, lo: &str, hi: &str) -> String {
-        let d = self.double();
-        self.op(format!("mov.b64 {d}, {{{lo}, {hi}}}"));
-        d
-    }
-
-    /// The f32 register `x` as an f64 register (exactly).
-    pub(super) fn widen(&mut self, x: &str) -> String {
-        let d = self.double();
-        self.op(format!("cvt.f64.f32 {d}, {x}"));
-        d
-    }
-
-    /// Splits the f64 register `d` into the f32 registers `lo` and `hi` (its low and high 32 bits).
-    pub(super) fn split_double(&mut self, d: &str, lo: &str, hi: &str) {
-        self.op(format!("mov.b64 {{{lo}, {hi}}}, {d}"));
+    /// The PTX type of a value of `class`.
+    fn class_type(&self, class: Class) -> &'static str {
+        match class {
+            Class::Float => self.ty(),
+            Class::Index => "u32",
+        }
     }
 
     /// A register holding the float type's bits.
@@ -153,93 +121,8 @@ impl Ptx {
         out
     }
 
-    /// A constant of the float type: its exact bits.
-    pub(super) fn literal(&self, c: f64) -> String {
-        match self.dtype {
-            DType::F32 => format!("0f{:08X}", (c as f32).to_bits()),
-            DType::F64 => format!("0d{:016X}", c.to_bits()),
-        }
-    }
-
-    /// The thread's index in its block, the block size, and the thread's output row (its index
-    /// in the x dimension of the grid).
-    pub(super) fn thread_row(&mut self) -> (String, String, String) {
-        let (tid, ntid, ctaid, row) = (self.int(), self.int(), self.int(), self.int());
-        self.op(format!("mov.u32 {tid}, %tid.x"));
-        self.op(format!("mov.u32 {ntid}, %ntid.x"));
-        self.op(format!("mov.u32 {ctaid}, %ctaid.x"));
-        self.op(format!("mad.lo.u32 {row}, {ctaid}, {ntid}, {tid}"));
-        (tid, ntid, row)
-    }
-
-    /// A kernel pointer parameter, converted to a global address.
-    pub(super) fn pointer(&mut self, param: &str) -> String {
-        let r = self.wide();
-        self.op(format!("ld.param.u64 {r}, [{param}]"));
-        self.op(format!("cvta.to.global.u64 {r}, {r}"));
-        r
-    }
-
-    /// `base + row * stride` (`row` a 32-bit register, the result 64-bit).
-    pub(super) fn row_address(&mut self, base: &str, row: &str, stride: usize) -> String {
-        let r = self.wide();
-        self.op(format!("mul.wide.u32 {r}, {row}, {stride}"));
-        self.op(format!("add.u64 {r}, {r}, {base}"));
-        r
-    }
-
-    /// `d = prim(a...)`: the one lowering of each basic primitive.
-    pub(super) fn prim(&mut self, prim: Prim, d: &str, a: &[String]) {
-        let t = self.ty();
-        match prim {
-            Prim::Add => self.op(format!("add.rn.{t} {d}, {}, {}", a[0], a[1])),
-            Prim::Sub => self.op(format!("sub.rn.{t} {d}, {}, {}", a[0], a[1])),
-            Prim::Mul => self.op(format!("mul.rn.{t} {d}, {}, {}", a[0], a[1])),
-            Prim::Div => self.op(format!("div.rn.{t} {d}, {}, {}", a[0], a[1])),
-            Prim::MulAdd => self.op(format!("fma.rn.{t} {d}, {}, {}, {}", a[0], a[1], a[2])),
-            Prim::Neg => self.op(format!("neg.{t} {d}, {}", a[0])),
-            Prim::Abs => self.op(format!("abs.{t} {d}, {}", a[0])),
-            Prim::Sqrt => self.op(format!("sqrt.rn.{t} {d}, {}", a[0])),
-            Prim::Floor => self.op(format!("cvt.rmi.{t}.{t} {d}, {}", a[0])),
-            Prim::RoundEven => self.op(format!("cvt.rni.{t}.{t} {d}, {}", a[0])),
-            Prim::Min => self.choose(d, "lt", &a[0], &a[1], &a[0], &a[1]),
-            Prim::Max => self.choose(d, "gt", &a[0], &a[1], &a[0], &a[1]),
-            Prim::Select => {
-                let zero = self.literal(0.0);
-                self.choose(d, "ge", &a[0], &zero, &a[1], &a[2]);
-            }
-            Prim::Step => {
-                let (zero, one) = (self.literal(0.0), self.literal(1.0));
-                self.choose(d, "lt", &a[0], &zero, &zero, &one);
-            }
-            Prim::Sign => {
-                let (zero, one, minus) = (self.literal(0.0), self.literal(1.0), self.literal(-1.0));
-                let negative = self.temp();
-                self.choose(&negative, "lt", &a[0], &zero, &minus, &zero);
-                self.choose(d, "gt", &a[0], &zero, &one, &negative);
-            }
-            Prim::Lt => self.indicator(d, "lt", a),
-            Prim::Le => self.indicator(d, "le", a),
-            Prim::Eq => self.indicator(d, "eq", a),
-            // Unordered: true when either operand is NaN, as `!=` in C.
-            Prim::Ne => self.indicator(d, "neu", a),
-            Prim::Ldexp => self.ldexp(d, &a[0], &a[1]),
-            Prim::LdexpInt => self.ldexp_int(d, &a[0], &a[1]),
-            Prim::GetExp => self.get_exp(d, &a[0]),
-            Prim::GetMant => self.get_mant(d, &a[0]),
-            // The expanded primitives (`Prim::is_expanded`), which never reach a backend: the tests of
-            // every basic primitive would fail here on a basic one.
-            expanded => {
-                unreachable!(
-                    "`{}` is expanded into basic primitives before code generation",
-                    expanded.method()
-                )
-            }
-        }
-    }
-
     /// `d = (a <cmp> b) ? x : y`. The comparisons are PTX's ordered ones (false on NaN), as C's.
-    pub(super) fn choose(&mut self, d: &str, cmp: &str, a: &str, b: &str, x: &str, y: &str) {
+    pub(super) fn select_if(&mut self, d: &str, cmp: &str, a: &str, b: &str, x: &str, y: &str) {
         let t = self.ty();
         let p = self.pred();
         self.op(format!("setp.{cmp}.{t} {p}, {a}, {b}"));
@@ -249,7 +132,7 @@ impl Ptx {
     /// `d = (a <cmp> b) ? 1 : 0`.
     pub(super) fn indicator(&mut self, d: &str, cmp: &str, a: &[String]) {
         let (zero, one) = (self.literal(0.0), self.literal(1.0));
-        self.choose(d, cmp, &a[0], &a[1], &one, &zero);
+        self.select_if(d, cmp, &a[0], &a[1], &one, &zero);
     }
 
     /// `d = x * 2^floor(n)`, rounded once, as C's `scalbn`: the exponent is saturated to the
@@ -262,7 +145,7 @@ impl Ptx {
         let k = self.int();
         // Rounds down and saturates; NaN gives 0 (and NaN below).
         self.op(format!("cvt.rmi.s32.{t} {k}, {n}"));
-        let y = self.temp();
+        let y = self.float();
         self.op(format!("mov.{t} {y}, {x}"));
         let one = self.literal(1.0);
         let up = self.literal(2f64.powi(f.emax));
@@ -292,7 +175,7 @@ impl Ptx {
         let half = self.int();
         self.op(format!("shr.s32 {half}, {k}, 1"));
         self.op(format!("sub.s32 {k}, {k}, {half}"));
-        let y = self.temp();
+        let y = self.float();
         self.op(format!("mov.{t} {y}, {x}"));
         for e in [half, k] {
             let scale = self.power_of_two(&e);
@@ -305,7 +188,7 @@ impl Ptx {
     /// (overwritten), which must hold a normal exponent.
     pub(super) fn power_of_two(&mut self, e: &str) -> String {
         let f = format(self.dtype);
-        let scale = self.temp();
+        let scale = self.float();
         match self.dtype {
             DType::F32 => {
                 // Shifted, then biased: one instruction (LEA) in the machine code.
@@ -336,7 +219,7 @@ impl Ptx {
         let t = self.ty();
         let p = self.pred();
         self.op(format!("setp.{cmp}.s32 {p}, {k}, {bound}"));
-        let s = self.temp();
+        let s = self.float();
         self.op(format!("selp.{t} {s}, {factor}, {one}, {p}"));
         self.op(format!("mul.rn.{t} {y}, {y}, {s}"));
         let e = if cmp == "gt" { bound } else { bound + format(self.dtype).precision };
@@ -350,15 +233,15 @@ impl Ptx {
     pub(super) fn normalized(&mut self, x: &str) -> (String, String, String) {
         let t = self.ty();
         let f = format(self.dtype);
-        let ax = self.temp();
+        let ax = self.float();
         self.op(format!("abs.{t} {ax}, {x}"));
         let small = self.pred();
         let min_normal = self.literal(2f64.powi(f.emin));
         self.op(format!("setp.lt.{t} {small}, {ax}, {min_normal}"));
-        let s = self.temp();
+        let s = self.float();
         let (scale, one) = (self.literal(2f64.powi(64)), self.literal(1.0));
         self.op(format!("selp.{t} {s}, {scale}, {one}, {small}"));
-        let y = self.temp();
+        let y = self.float();
         self.op(format!("mul.rn.{t} {y}, {ax}, {s}"));
         (ax, small, y)
     }
@@ -384,12 +267,12 @@ impl Ptx {
         let bias = self.int();
         self.op(format!("selp.s32 {bias}, {}, {}, {small}", f.bias + 64, f.bias));
         self.op(format!("sub.s32 {e}, {e}, {bias}"));
-        let r = self.temp();
+        let r = self.float();
         self.op(format!("cvt.rn.{t}.s32 {r}, {e}"));
         let (zero, inf, neg_inf) =
             (self.literal(0.0), self.literal(f64::INFINITY), self.literal(f64::NEG_INFINITY));
-        self.choose(&r, "eq", &ax, &zero, &neg_inf, &r);
-        self.choose(&r, "eq", &ax, &inf, &inf, &r);
+        self.select_if(&r, "eq", &ax, &zero, &neg_inf, &r);
+        self.select_if(&r, "eq", &ax, &inf, &inf, &r);
         self.nan_passes(d, x, &r);
     }
 
@@ -406,7 +289,7 @@ impl Ptx {
         };
         self.op(format!("and.{b} {bits}, {bits}, {mask}"));
         self.op(format!("or.{b} {bits}, {bits}, {one}"));
-        let m = self.temp();
+        let m = self.float();
         self.op(format!("mov.{b} {m}, {bits}"));
         self.nan_passes(d, x, &m);
     }
@@ -418,27 +301,273 @@ impl Ptx {
         self.op(format!("setp.nan.{t} {nan}, {x}, {x}"));
         self.op(format!("selp.{t} {d}, {x}, {r}, {nan}"));
     }
+}
 
-    /// An expanded function (`exp`, `log`) of `x`, as formulas compute it: its basic
-    /// primitives, inline. Returns the operand holding the result.
-    pub(super) fn function(&mut self, prim: Prim, x: &str) -> String {
-        let mut p = Program::new(self.dtype);
-        let input = p.load(0, 0);
-        let out = p.prim(prim, &[input]);
-        let mut regs: Vec<String> = Vec::with_capacity(p.insts().len());
-        for inst in p.insts() {
-            let r = match *inst {
-                Inst::Load { .. } => x.to_string(),
-                Inst::Const(bits) => self.literal(f64::from_bits(bits)),
-                Inst::Prim(prim, _) => {
-                    let d = self.temp();
-                    let args: Vec<String> = inst.operands().iter().map(|a| regs[a.index()].clone()).collect();
-                    self.prim(prim, &d, &args);
-                    d
-                }
-            };
-            regs.push(r);
+/// PTX's spelling of the plan's operations.
+impl Emit for Ptx {
+    type Label = String;
+
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn float(&mut self) -> String {
+        self.temps += 1;
+        format!("%t{}", self.temps - 1)
+    }
+
+    fn int(&mut self) -> String {
+        self.ints += 1;
+        format!("%r{}", self.ints - 1)
+    }
+
+    fn pred(&mut self) -> String {
+        self.preds += 1;
+        format!("%p{}", self.preds - 1)
+    }
+
+    /// Every value has one definition, so the prepasses and the pair stage share one
+    /// namespace: a feature is computed (or loaded from shared memory) into the register that
+    /// the pair stage reads.
+    fn value(&self, v: Val) -> String {
+        format!("%v{}", v.index())
+    }
+
+    fn literal(&self, c: f64) -> String {
+        match self.dtype {
+            DType::F32 => format!("0f{:08X}", (c as f32).to_bits()),
+            DType::F64 => format!("0d{:016X}", c.to_bits()),
         }
-        regs.swap_remove(out.index())
+    }
+
+    fn pointer(&mut self, param: &str) -> String {
+        let r = self.wide();
+        self.op(format!("ld.param.u64 {r}, [{param}]"));
+        self.op(format!("cvta.to.global.u64 {r}, {r}"));
+        r
+    }
+
+    fn count(&mut self, param: &str) -> String {
+        let r = self.int();
+        self.op(format!("ld.param.u32 {r}, [{param}]"));
+        r
+    }
+
+    fn thread_row(&mut self) -> (String, String, String) {
+        let (tid, ntid, ctaid, row) = (self.int(), self.int(), self.int(), self.int());
+        self.op(format!("mov.u32 {tid}, %tid.x"));
+        self.op(format!("mov.u32 {ntid}, %ntid.x"));
+        self.op(format!("mov.u32 {ctaid}, %ctaid.x"));
+        self.op(format!("mad.lo.u32 {row}, {ctaid}, {ntid}, {tid}"));
+        (tid, ntid, row)
+    }
+
+    fn chunk_index(&mut self) -> String {
+        let r = self.int();
+        self.op(format!("mov.u32 {r}, %ctaid.y"));
+        r
+    }
+
+    fn shared_base(&mut self) -> String {
+        let r = self.int();
+        self.op(format!("mov.u32 {r}, keops_shared"));
+        r
+    }
+
+    fn barrier(&mut self) {
+        self.op("bar.sync 0");
+    }
+
+    fn row_address(&mut self, base: &str, row: &str, stride: usize) -> String {
+        let r = self.wide();
+        self.op(format!("mul.wide.u32 {r}, {row}, {stride}"));
+        self.op(format!("add.u64 {r}, {r}, {base}"));
+        r
+    }
+
+    fn int_op(&mut self, op: IntOp, d: &str, a: &str, b: &str) {
+        let op = match op {
+            IntOp::Add => "add.u32",
+            IntOp::Sub => "sub.u32",
+            IntOp::Min => "min.u32",
+            IntOp::Mul => "mul.lo.u32",
+        };
+        self.op(format!("{op} {d}, {a}, {b}"));
+    }
+
+    fn mad_int(&mut self, d: &str, a: &str, b: &str, c: &str) {
+        self.op(format!("mad.lo.u32 {d}, {a}, {b}, {c}"));
+    }
+
+    fn mov_int(&mut self, d: &str, a: &str) {
+        self.op(format!("mov.u32 {d}, {a}"));
+    }
+
+    fn compare_int(&mut self, cmp: Cmp, a: &str, b: &str) -> String {
+        let p = self.pred();
+        self.op(format!("setp.{}.u32 {p}, {a}, {b}", comparison(cmp)));
+        p
+    }
+
+    fn compare(&mut self, cmp: Cmp, a: &str, b: &str) -> String {
+        let (p, t) = (self.pred(), self.ty());
+        self.op(format!("setp.{}.{t} {p}, {a}, {b}", comparison(cmp)));
+        p
+    }
+
+    fn select(&mut self, class: Class, d: &str, x: &str, y: &str, p: &str) {
+        let ty = match class {
+            Class::Float => self.ty(),
+            Class::Index => "b32",
+        };
+        self.op(format!("selp.{ty} {d}, {x}, {y}, {p}"));
+    }
+
+    /// An index is copied as its bits.
+    fn copy(&mut self, class: Class, d: &str, a: &str) {
+        let ty = match class {
+            Class::Float => self.ty(),
+            Class::Index => "b32",
+        };
+        self.op(format!("mov.{ty} {d}, {a}"));
+    }
+
+    fn prim(&mut self, prim: Prim, d: &str, a: &[String]) {
+        let t = self.ty();
+        match prim {
+            Prim::Add => self.op(format!("add.rn.{t} {d}, {}, {}", a[0], a[1])),
+            Prim::Sub => self.op(format!("sub.rn.{t} {d}, {}, {}", a[0], a[1])),
+            Prim::Mul => self.op(format!("mul.rn.{t} {d}, {}, {}", a[0], a[1])),
+            Prim::Div => self.op(format!("div.rn.{t} {d}, {}, {}", a[0], a[1])),
+            Prim::MulAdd => self.op(format!("fma.rn.{t} {d}, {}, {}, {}", a[0], a[1], a[2])),
+            Prim::Neg => self.op(format!("neg.{t} {d}, {}", a[0])),
+            Prim::Abs => self.op(format!("abs.{t} {d}, {}", a[0])),
+            Prim::Sqrt => self.op(format!("sqrt.rn.{t} {d}, {}", a[0])),
+            Prim::Floor => self.op(format!("cvt.rmi.{t}.{t} {d}, {}", a[0])),
+            Prim::RoundEven => self.op(format!("cvt.rni.{t}.{t} {d}, {}", a[0])),
+            Prim::Min => self.select_if(d, "lt", &a[0], &a[1], &a[0], &a[1]),
+            Prim::Max => self.select_if(d, "gt", &a[0], &a[1], &a[0], &a[1]),
+            Prim::Select => {
+                let zero = self.literal(0.0);
+                self.select_if(d, "ge", &a[0], &zero, &a[1], &a[2]);
+            }
+            Prim::Step => {
+                let (zero, one) = (self.literal(0.0), self.literal(1.0));
+                self.select_if(d, "lt", &a[0], &zero, &zero, &one);
+            }
+            Prim::Sign => {
+                let (zero, one, minus) = (self.literal(0.0), self.literal(1.0), self.literal(-1.0));
+                let negative = self.float();
+                self.select_if(&negative, "lt", &a[0], &zero, &minus, &zero);
+                self.select_if(d, "gt", &a[0], &zero, &one, &negative);
+            }
+            Prim::Lt => self.indicator(d, "lt", a),
+            Prim::Le => self.indicator(d, "le", a),
+            Prim::Eq => self.indicator(d, "eq", a),
+            // Unordered: true when either operand is NaN, as `!=` in C.
+            Prim::Ne => self.indicator(d, "neu", a),
+            Prim::Ldexp => self.ldexp(d, &a[0], &a[1]),
+            Prim::LdexpInt => self.ldexp_int(d, &a[0], &a[1]),
+            Prim::GetExp => self.get_exp(d, &a[0]),
+            Prim::GetMant => self.get_mant(d, &a[0]),
+            // The expanded primitives (`Prim::is_expanded`), which never reach a backend: the tests of
+            // every basic primitive would fail here on a basic one.
+            expanded => {
+                unreachable!(
+                    "`{}` is expanded into basic primitives before code generation",
+                    expanded.method()
+                )
+            }
+        }
+    }
+
+    fn load(&mut self, space: Space, class: Class, d: &str, base: &str, offset: usize) {
+        let (space, ty) = (state_space(space), self.class_type(class));
+        self.op(format!("ld.{space}.{ty} {d}, [{base}+{offset}]"));
+    }
+
+    fn store(&mut self, space: Space, class: Class, base: &str, offset: usize, r: &str) {
+        let (space, ty) = (state_space(space), self.class_type(class));
+        self.op(format!("st.{space}.{ty} [{base}+{offset}], {r}"));
+    }
+
+    fn widen(&mut self, x: &str) -> String {
+        let d = self.double();
+        self.op(format!("cvt.f64.f32 {d}, {x}"));
+        d
+    }
+
+    fn join_double(&mut self, lo: &str, hi: &str) -> String {
+        let d = self.double();
+        self.op(format!("mov.b64 {d}, {{{lo}, {hi}}}"));
+        d
+    }
+
+    fn split_double(&mut self, d: &str, lo: &str, hi: &str) {
+        self.op(format!("mov.b64 {{{lo}, {hi}}}, {d}"));
+    }
+
+    fn add_double(&mut self, d: &str, a: &str, b: &str) {
+        self.op(format!("add.rn.f64 {d}, {a}, {b}"));
+    }
+
+    fn narrow(&mut self, d: &str, x: &str) {
+        self.op(format!("cvt.rn.f32.f64 {d}, {x}"));
+    }
+
+    fn begin_if(&mut self, cond: &str, holds: bool, name: &str) -> String {
+        let end = self.label(name);
+        let unless = if holds { "!" } else { "" };
+        self.op(format!("@{unless}{cond} bra {end}"));
+        end
+    }
+
+    fn end_if(&mut self, end: String) {
+        self.place(&end);
+    }
+
+    fn begin_loop(&mut self, head: &str, exit: &str) -> Loop<String> {
+        let l = Loop { head: self.label(head), exit: self.label(exit) };
+        self.place(&l.head);
+        l
+    }
+
+    fn break_if(&mut self, l: &Loop<String>, cond: &str) {
+        self.op(format!("@{cond} bra {}", l.exit));
+    }
+
+    fn end_loop(&mut self, l: Loop<String>) {
+        self.op(format!("bra {}", l.head));
+        self.place(&l.exit);
+    }
+
+    fn begin_repeat(&mut self, name: &str) -> String {
+        let head = self.label(name);
+        self.place(&head);
+        head
+    }
+
+    fn repeat_while(&mut self, head: String, cond: &str) {
+        self.op(format!("@{cond} bra {head}"));
+    }
+}
+
+/// PTX's name of a comparison.
+fn comparison(cmp: Cmp) -> &'static str {
+    match cmp {
+        Cmp::Lt => "lt",
+        Cmp::Gt => "gt",
+        Cmp::Ge => "ge",
+        Cmp::Eq => "eq",
+    }
+}
+
+/// PTX's state space of a memory access; the kernel's inputs are read through the
+/// non-coherent (read-only) cache.
+fn state_space(space: Space) -> &'static str {
+    match space {
+        Space::Shared => "shared",
+        Space::Global => "global",
+        Space::Input => "global.nc",
     }
 }

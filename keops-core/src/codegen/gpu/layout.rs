@@ -1,29 +1,30 @@
 //! What a kernel's module is printed from, and where its values live: the block size, the
-//! shared memory per thread, and a large kernel's per-thread slots (see the `ptx` module's
+//! shared memory per thread, and a large kernel's per-thread slots (see the module
 //! documentation).
 
 use std::collections::HashMap;
 
-use crate::codegen::Lowered;
+use crate::check::Kernel;
+use crate::codegen::{Lowered, lower_kernel};
 use crate::ir::{DType, Role};
 use crate::lower::{Staged, Val};
 use crate::reduction::Reduction;
 
+use super::emit::size;
 use super::rule::{Loc, Rule};
-use super::writer::size;
-use super::{BLOCK, LARGE_WORDS, Module, RESIDENT_WORDS, SHARED, SHARED_OPT_IN, STATE_WORDS};
+use super::{BLOCK, LARGE_WORDS, RESIDENT_WORDS, SHARED, SHARED_OPT_IN, STATE_WORDS};
 
 /// Everything a kernel's text is printed from.
-pub(super) struct Spec<'a> {
-    pub(super) dtype: DType,
+pub(crate) struct Spec<'a> {
+    pub(crate) dtype: DType,
     /// Role and dimension of each declared variable.
-    pub(super) vars: Vec<(Role, usize)>,
-    pub(super) reduction: Reduction,
-    pub(super) lowered: &'a Lowered,
+    pub(crate) vars: Vec<(Role, usize)>,
+    pub(crate) reduction: Reduction,
+    pub(crate) lowered: &'a Lowered,
     /// The formula, on one line, for the header comment.
-    pub(super) about: String,
+    pub(crate) about: String,
     /// The placement of a large kernel's values ([`Spec::large`]).
-    pub(super) large: Option<Large>,
+    pub(crate) large: Option<Large>,
 }
 
 /// Where a large kernel keeps what does not fit in registers: per-thread slots in shared memory,
@@ -32,34 +33,34 @@ pub(super) struct Spec<'a> {
 /// the states), then the `u32` slots of the states' indices, then the tile of reduced-row
 /// features as for small kernels.
 #[derive(Clone, Debug)]
-pub(super) struct Large {
+pub(crate) struct Large {
     /// Threads per block, which the slot layout is built for: a launch must have at most as
     /// many.
-    pub(super) block: usize,
+    pub(crate) block: usize,
     /// The output-row features kept in shared memory, and their float slots.
-    pub(super) outer: HashMap<Val, usize>,
+    pub(crate) outer: HashMap<Val, usize>,
     /// Whether the reduction states live in shared memory.
-    pub(super) state: bool,
+    pub(crate) state: bool,
     /// Float slots per thread (the `u32` slots follow).
-    pub(super) floats: usize,
+    pub(crate) floats: usize,
     /// Bytes of slots per thread, a multiple of 8.
-    pub(super) slot_bytes: usize,
+    pub(crate) slot_bytes: usize,
 }
 
 /// Allocates a large kernel's per-thread slots, in the order of [`Large`].
-pub(super) struct Slots {
+pub(crate) struct Slots {
     /// The thread's first float slot and first `u32` slot.
-    pub(super) floats: String,
-    pub(super) ints: String,
+    pub(crate) floats: String,
+    pub(crate) ints: String,
     /// Bytes between two slots of a thread: `block * bytes`.
-    pub(super) float_stride: usize,
-    pub(super) int_stride: usize,
-    pub(super) next_float: usize,
-    pub(super) next_int: usize,
+    pub(crate) float_stride: usize,
+    pub(crate) int_stride: usize,
+    pub(crate) next_float: usize,
+    pub(crate) next_int: usize,
 }
 
 impl Slots {
-    pub(super) fn float(&mut self) -> Loc {
+    pub(crate) fn float(&mut self) -> Loc {
         self.next_float += 1;
         Loc::Shared {
             base: self.floats.clone(),
@@ -68,19 +69,56 @@ impl Slots {
         }
     }
 
-    pub(super) fn int(&mut self) -> Loc {
+    pub(crate) fn int(&mut self) -> Loc {
         self.next_int += 1;
         Loc::Shared { base: self.ints.clone(), offset: (self.next_int - 1) * self.int_stride, int: true }
     }
 }
 
+/// Calls `f` with the plan of `kernel`.
+///
+/// A small kernel's sum of per-pair products (`K(x_i, y_j) * b_j`) accumulates each product with
+/// one fused multiply-add, as the CPU kernels do (see [`Lowered::factored`]): one instruction
+/// a component instead of two, and the same rounding as the CPU's. A large kernel streams its
+/// components one at a time and keeps the plain products.
+pub(crate) fn plan<R>(kernel: &Kernel, f: impl FnOnce(&Spec) -> R) -> R {
+    let lowered = lower_kernel(kernel);
+    let about = kernel.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let vars: Vec<(Role, usize)> = kernel.params.iter().map(|p| (p.role, p.dim)).collect();
+    let spec = |lowered| Spec::new(kernel.dtype, vars.clone(), kernel.reduction, lowered, about.clone());
+    let factored = if kernel.reduction.plain_sum() { lowered.factored(kernel) } else { None };
+    if let Some(products) = &factored {
+        let fused = spec(products);
+        if fused.large.is_none() {
+            return f(&fused);
+        }
+    }
+    f(&spec(&lowered))
+}
+
+impl<'a> Spec<'a> {
+    /// The plan of `lowered`, a kernel of `dtype` with variables `vars` (role and dimension
+    /// each) reduced by `reduction`; `about` says what it computes, for the reader.
+    pub(crate) fn new(
+        dtype: DType,
+        vars: Vec<(Role, usize)>,
+        reduction: Reduction,
+        lowered: &'a Lowered,
+        about: String,
+    ) -> Spec<'a> {
+        let mut spec = Spec { dtype, vars, reduction, lowered, about, large: None };
+        spec.large = spec.large();
+        spec
+    }
+}
+
 impl Spec<'_> {
-    pub(super) fn staged(&self) -> &Staged {
+    pub(crate) fn staged(&self) -> &Staged {
         &self.lowered.staged
     }
 
     /// Words (32-bit registers) of `n` floats of the kernel's type.
-    pub(super) fn words(&self, n: usize) -> usize {
+    pub(crate) fn words(&self, n: usize) -> usize {
         n * size(self.dtype) / 4
     }
 
@@ -89,7 +127,7 @@ impl Spec<'_> {
     /// and stores four floats (two doubles) per instruction, where a row of 3 or 65 floats took
     /// one per float. A large kernel's are not: it loads each feature right before its use, and
     /// wider loads would keep features live early and spill.
-    pub(super) fn row_bytes(&self) -> usize {
+    pub(crate) fn row_bytes(&self) -> usize {
         let bytes = self.staged().inner_features.len() * size(self.dtype);
         match bytes {
             _ if self.large.is_some() => bytes,
@@ -100,7 +138,7 @@ impl Spec<'_> {
 
     /// The placement of a large kernel's values, or `None` for a kernel small enough to keep
     /// everything in registers (see [`LARGE_WORDS`]).
-    pub(super) fn large(&self) -> Option<Large> {
+    pub(crate) fn large(&self) -> Option<Large> {
         let staged = self.staged();
         let (nf, ng) = (self.lowered.nf, self.lowered.ng());
         let rule = Rule(self.reduction);
@@ -128,7 +166,9 @@ impl Spec<'_> {
         Some(Large { block, outer: shared_outer, state, floats, slot_bytes })
     }
 
-    pub(super) fn module(&self, name: String) -> Module {
+    /// How the module is launched: threads per block, bytes of dynamic shared memory per
+    /// thread, and the floats and indices of a partial result of the 2D scheme.
+    pub(crate) fn launch(&self) -> (u32, u32, (u32, u32)) {
         let mut per_thread = self.row_bytes();
         let block = match (per_thread, &self.large) {
             (_, Some(large)) => {
@@ -143,6 +183,6 @@ impl Spec<'_> {
         let (nf, ng) = (self.lowered.nf, self.lowered.ng());
         let (pv, pi) = Rule(self.reduction).widths(nf, ng);
         let partial_widths = (u32::try_from(pv).unwrap_or(u32::MAX), u32::try_from(pi).unwrap_or(u32::MAX));
-        Module { name, ptx: self.text(), block, shared_per_thread, partial_widths }
+        (block, shared_per_thread, partial_widths)
     }
 }

@@ -1,61 +1,26 @@
-//! The text of a kernel's three entry points: prepasses, the tile loop over the reduced rows,
+//! The bodies of a kernel's three entry points: prepasses, the tile loop over the reduced rows,
 //! the pair stage (unrolled, or streamed for a large kernel), the 2D scheme's chunks and merge.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use crate::ir::Role;
 use crate::lower::{Inst, Level, Operand, Val};
 use crate::reduction::Accumulator;
 
+use super::MERGE_WORDS;
+use super::emit::{Class, Cmp, Emit, IntOp, Space, size};
 use super::layout::{Large, Slots, Spec};
 use super::rule::{Rule, State, exp_head, exp_update};
-use super::writer::{Ptx, size};
-use super::{ENTRY, ENTRY_2D, ENTRY_MERGE, MERGE_WORDS};
 
 impl Spec<'_> {
-    /// The whole module.
-    pub(super) fn text(&self) -> String {
-        let mut out = String::new();
-        let (vw, iw) = self.widths();
-        let _ = writeln!(
-            out,
-            "// keops: {} {} of `{}`",
-            self.dtype.name(),
-            self.reduction.kind.keops_name(),
-            self.about
-        );
-        let _ = writeln!(out, "// value width {vw}, index width {iw}");
-        out.push_str(".version 7.0\n.target sm_70\n.address_size 64\n\n");
-        out.push_str(".extern .shared .align 16 .b8 keops_shared[];\n");
-        let values = self.staged().program.insts().len();
-        let vars = (0..self.vars.len()).map(|k| format!("keops_var_{k}"));
-        let mut w = Ptx::new(self.dtype);
-        self.body(&mut w, false);
-        let outputs = ["keops_values", "keops_indices"];
-        let params: Vec<String> = vars.clone().chain(outputs.map(String::from)).collect();
-        out.push_str(&entry(ENTRY, &params, &["keops_outer_rows", "keops_inner_rows"], &w, values));
-        let mut w = Ptx::new(self.dtype);
-        self.body(&mut w, true);
-        let partial = ["keops_partial_values", "keops_partial_indices"];
-        let params: Vec<String> = vars.chain(partial.map(String::from)).collect();
-        let counts = ["keops_outer_rows", "keops_inner_rows", "keops_chunk"];
-        out.push_str(&entry(ENTRY_2D, &params, &counts, &w, values));
-        let mut w = Ptx::new(self.dtype);
-        self.merge_body(&mut w);
-        let params: Vec<String> = partial.iter().chain(&outputs).map(|p| p.to_string()).collect();
-        out.push_str(&entry(ENTRY_MERGE, &params, &["keops_outer_rows", "keops_chunks"], &w, 0));
-        out
-    }
-
-    pub(super) fn widths(&self) -> (usize, usize) {
+    pub(crate) fn widths(&self) -> (usize, usize) {
         let ng = self.lowered.ng();
         self.reduction.widths(self.lowered.nf, ng)
     }
 
-    /// The body of [`ENTRY`], or with `split` of [`ENTRY_2D`]: see the module documentation for
+    /// The body of [`ENTRY`](keops_abi::ENTRY), or with `split` of [`ENTRY_2D`](keops_abi::ENTRY_2D): see the module documentation for
     /// the scheme.
-    pub(super) fn body(&self, w: &mut Ptx, split: bool) {
+    pub(crate) fn body<E: Emit>(&self, w: &mut E, split: bool) {
         let staged = self.staged();
         let (nf, ng) = (self.lowered.nf, self.lowered.ng());
         let (outer, inner) = (&staged.outer_features, &staged.inner_features);
@@ -66,32 +31,27 @@ impl Spec<'_> {
             false => (w.pointer("keops_values"), w.pointer("keops_indices")),
             true => (w.pointer("keops_partial_values"), w.pointer("keops_partial_indices")),
         };
-        let (outer_rows, inner_rows) = (w.int(), w.int());
-        w.op(format!("ld.param.u32 {outer_rows}, [keops_outer_rows]"));
-        w.op(format!("ld.param.u32 {inner_rows}, [keops_inner_rows]"));
+        let (outer_rows, inner_rows) = (w.count("keops_outer_rows"), w.count("keops_inner_rows"));
         let (tid, ntid, row) = w.thread_row();
-        let active = w.pred();
-        w.op(format!("setp.lt.u32 {active}, {row}, {outer_rows}"));
+        let active = w.compare_int(Cmp::Lt, &row, &outer_rows);
         // A large kernel's per-thread slots, and where its tile starts.
         let mut slots = self.large.as_ref().map(|large| self.slots(w, large, &tid));
 
         // The output row's features, in registers (or stored to their slots).
-        let outer_done = w.label("outer_done");
-        w.op(format!("@!{active} bra {outer_done}"));
+        let outer_done = w.begin_if(&active, true, "outer_done");
         match (&self.large, &slots) {
             (Some(large), Some((slots, _))) => {
-                let home = |v: Val| {
-                    large.outer.get(&v).map(|&k| format!("{}+{}", slots.floats, k * slots.float_stride))
-                };
+                let home =
+                    |v: Val| large.outer.get(&v).map(|&k| (slots.floats.clone(), k * slots.float_stride));
                 self.prepass(w, outer, &row, &inputs, Some(&home));
             }
             _ => self.prepass(w, outer, &row, &inputs, None),
         }
-        w.place(&outer_done);
+        w.end_if(outer_done);
 
         let rule = Rule(self.reduction);
         let in_shared = self.large.as_ref().is_some_and(|l| l.state);
-        let mut state = |w: &mut Ptx| match (&mut slots, in_shared) {
+        let mut state = |w: &mut E| match (&mut slots, in_shared) {
             (Some((slots, _)), true) => rule.state_in(slots, nf, ng),
             _ => rule.state(w, nf, ng),
         };
@@ -100,29 +60,22 @@ impl Spec<'_> {
         let tile = rule.tiled().then(|| state(w));
         let shared = match &slots {
             Some((_, tile)) => tile.clone(),
-            None => {
-                let shared = w.int();
-                w.op(format!("mov.u32 {shared}, keops_shared"));
-                shared
-            }
+            None => w.shared_base(),
         };
         let (start, end) = reduced_range(w, split, &inner_rows);
 
-        let (tile_loop, done) = (w.label("tile"), w.label("done"));
-        w.place(&tile_loop);
-        let finished = w.pred();
-        w.op(format!("setp.ge.u32 {finished}, {start}, {end}"));
-        w.op(format!("@{finished} bra {done}"));
+        let tiles = w.begin_loop("tile", "done");
+        let finished = w.compare_int(Cmp::Ge, &start, &end);
+        w.break_if(&tiles, &finished);
         if !inner.is_empty() {
             self.stage_tile(w, &inputs, [&tid, &start, &end, &shared]);
         }
 
         // Every thread with an output row: the pairs of the tile.
-        let pairs_done = w.label("pairs_done");
-        w.op(format!("@!{active} bra {pairs_done}"));
+        let pairs_done = w.begin_if(&active, true, "pairs_done");
         let count = w.int();
-        w.op(format!("sub.u32 {count}, {end}, {start}"));
-        w.op(format!("min.u32 {count}, {count}, {ntid}"));
+        w.int_op(IntOp::Sub, &count, &end, &start);
+        w.int_op(IntOp::Min, &count, &count, &ntid);
         match &tile {
             Some(tile) => {
                 rule.init(w, tile);
@@ -131,36 +84,32 @@ impl Spec<'_> {
             }
             None => self.pairs(w, rule, &total, [&start, &count, &shared], slots.as_ref().map(|s| &s.0)),
         }
-        w.place(&pairs_done);
+        w.end_if(pairs_done);
         if !inner.is_empty() {
             // The next tile overwrites shared memory.
-            w.op("bar.sync 0");
+            w.barrier();
         }
-        w.op(format!("add.u32 {start}, {start}, {ntid}"));
-        w.op(format!("bra {tile_loop}"));
-        w.place(&done);
+        w.int_op(IntOp::Add, &start, &start, &ntid);
+        w.end_loop(tiles);
 
-        let exit = w.label("exit");
-        w.op(format!("@!{active} bra {exit}"));
+        let exit = w.begin_if(&active, true, "exit");
         if split {
             // This block's partial result of the row, unfinalised, at `(y * outer_rows + row)`.
-            let (y, slot) = (w.int(), w.int());
-            w.op(format!("mov.u32 {y}, %ctaid.y"));
-            w.op(format!("mad.lo.u32 {slot}, {y}, {outer_rows}, {row}"));
+            let (y, slot) = (w.chunk_index(), w.int());
+            w.mad_int(&slot, &y, &outer_rows, &row);
             rule.store(w, &total, &values, &indices, &slot);
         } else {
             self.finish(w, rule, &total, [&values, &indices, &row]);
         }
-        w.place(&exit);
-        w.op("ret");
+        w.end_if(exit);
     }
 
     /// Folds the pairs of the output row with the `count` reduced rows of the tile at `start`
     /// (their features in shared memory at `shared`) into `acc`. A large kernel (its `slots`
     /// given) streams the pair program instead: see [`Spec::stream`].
-    pub(super) fn pairs(
+    pub(crate) fn pairs<E: Emit>(
         &self,
-        w: &mut Ptx,
+        w: &mut E,
         rule: Rule,
         acc: &State,
         [start, count, shared]: [&String; 3],
@@ -169,19 +118,17 @@ impl Spec<'_> {
         let staged = self.staged();
         let stride = self.row_bytes();
         let (jj, at) = (w.int(), w.int());
-        w.op(format!("mov.u32 {jj}, 0"));
-        w.op(format!("mov.u32 {at}, {shared}"));
+        w.mov_int(&jj, "0");
+        w.mov_int(&at, shared);
         if let (Some(slots), Some(large)) = (slots, &self.large) {
-            let pair_loop = w.label("pair");
-            w.place(&pair_loop);
+            let pair_loop = w.begin_repeat("pair");
             let j = w.int();
-            w.op(format!("add.u32 {j}, {start}, {jj}"));
+            w.int_op(IntOp::Add, &j, start, &jj);
             self.stream(w, rule, acc, &j, &at, (slots, large));
-            w.op(format!("add.u32 {jj}, {jj}, 1"));
-            w.op(format!("add.u32 {at}, {at}, {stride}"));
-            let more = w.pred();
-            w.op(format!("setp.lt.u32 {more}, {jj}, {count}"));
-            w.op(format!("@{more} bra {pair_loop}"));
+            w.int_op(IntOp::Add, &jj, &jj, "1");
+            w.int_op(IntOp::Add, &at, &at, &stride.to_string());
+            let more = w.compare_int(Cmp::Lt, &jj, count);
+            w.repeat_while(pair_loop, &more);
             return;
         }
         // Groups of `unroll` pairs while the tile has them, then one at a time: the pairs are
@@ -190,38 +137,33 @@ impl Spec<'_> {
         let schedule = staged.pair_schedule();
         let unroll = pair_unroll(schedule.len());
         if unroll > 1 {
-            let (group_loop, rest) = (w.label("pair_group"), w.label("pair_rest"));
-            w.place(&group_loop);
-            let (next, short) = (w.int(), w.pred());
-            w.op(format!("add.u32 {next}, {jj}, {unroll}"));
-            w.op(format!("setp.gt.u32 {short}, {next}, {count}"));
-            w.op(format!("@{short} bra {rest}"));
+            let groups = w.begin_loop("pair_group", "pair_rest");
+            let next = w.int();
+            w.int_op(IntOp::Add, &next, &jj, &unroll.to_string());
+            let short = w.compare_int(Cmp::Gt, &next, count);
+            w.break_if(&groups, &short);
             for u in 0..unroll {
                 self.pair(w, rule, acc, &schedule, [start, &jj, &at], u);
             }
-            w.op(format!("mov.u32 {jj}, {next}"));
-            w.op(format!("add.u32 {at}, {at}, {}", unroll * stride));
-            w.op(format!("bra {group_loop}"));
-            w.place(&rest);
+            w.mov_int(&jj, &next);
+            w.int_op(IntOp::Add, &at, &at, &(unroll * stride).to_string());
+            w.end_loop(groups);
         }
-        let (pair_loop, end) = (w.label("pair"), w.label("pairs_end"));
-        w.place(&pair_loop);
-        let over = w.pred();
-        w.op(format!("setp.ge.u32 {over}, {jj}, {count}"));
-        w.op(format!("@{over} bra {end}"));
+        let pairs = w.begin_loop("pair", "pairs_end");
+        let over = w.compare_int(Cmp::Ge, &jj, count);
+        w.break_if(&pairs, &over);
         self.pair(w, rule, acc, &schedule, [start, &jj, &at], 0);
-        w.op(format!("add.u32 {jj}, {jj}, 1"));
-        w.op(format!("add.u32 {at}, {at}, {stride}"));
-        w.op(format!("bra {pair_loop}"));
-        w.place(&end);
+        w.int_op(IntOp::Add, &jj, &jj, "1");
+        w.int_op(IntOp::Add, &at, &at, &stride.to_string());
+        w.end_loop(pairs);
     }
 
     /// One pair of a small kernel: the reduced row `start + jj + u`, its features at
     /// `at + u * stride` in shared memory, computed by `schedule` (the pair schedule) and
     /// folded into `acc`.
-    pub(super) fn pair(
+    pub(crate) fn pair<E: Emit>(
         &self,
-        w: &mut Ptx,
+        w: &mut E,
         rule: Rule,
         acc: &State,
         schedule: &[Val],
@@ -231,17 +173,17 @@ impl Spec<'_> {
         let staged = self.staged();
         let size = size(self.dtype);
         let base = u * self.row_bytes();
-        let t = w.ty();
         for (k, &v) in staged.inner_features.iter().enumerate() {
-            w.op(format!("ld.shared.{t} {}, [{at}+{}]", value(v), base + k * size));
+            let d = w.value(v);
+            w.load(Space::Shared, Class::Float, &d, at, base + k * size);
         }
         for &v in schedule {
             self.emit(w, v);
         }
         let j = w.int();
-        w.op(format!("add.u32 {j}, {start}, {jj}"));
+        w.int_op(IntOp::Add, &j, start, jj);
         if u > 0 {
-            w.op(format!("add.u32 {j}, {j}, {u}"));
+            w.int_op(IntOp::Add, &j, &j, &u.to_string());
         }
         let outputs: Vec<String> = staged.outputs.iter().map(|&v| self.operand(w, v)).collect();
         let nf = self.lowered.nf;
@@ -253,9 +195,9 @@ impl Spec<'_> {
     /// never all live at once), each feature is loaded from shared memory right before its
     /// first use (the reduced row's from the tile row at `at`, the output row's from its slot
     /// unless it is resident), and every value is the one the small kernels compute.
-    pub(super) fn stream(
+    pub(crate) fn stream<E: Emit>(
         &self,
-        w: &mut Ptx,
+        w: &mut E,
         rule: Rule,
         acc: &State,
         j: &str,
@@ -272,20 +214,20 @@ impl Spec<'_> {
         let cheap = |v: Val| pair(v) && !staged.program.inst(v).operands().iter().any(|&a| pair(a));
         let mut done = vec![false; staged.program.insts().len()];
         // Features and cheap values, made available where they are used.
-        let provide = |w: &mut Ptx, done: &mut [bool], transient: &mut Vec<Val>, v: Val| {
+        let provide = |w: &mut E, done: &mut [bool], transient: &mut Vec<Val>, v: Val| {
             if done[v.index()] {
                 return;
             }
-            let t = w.ty();
-            let available = |w: &mut Ptx, v: Val| match staged.operand(v) {
+            let available = |w: &mut E, v: Val| match staged.operand(v) {
                 Operand::Inner(k) => {
-                    w.op(format!("ld.shared.{t} {}, [{at}+{}]", value(v), k * size));
+                    let d = w.value(v);
+                    w.load(Space::Shared, Class::Float, &d, at, k * size);
                     true
                 }
                 Operand::Outer(_) => {
                     if let Some(&k) = large.outer.get(&v) {
-                        let offset = k * slots.float_stride;
-                        w.op(format!("ld.shared.{t} {}, [{}+{offset}]", value(v), slots.floats));
+                        let d = w.value(v);
+                        w.load(Space::Shared, Class::Float, &d, &slots.floats, k * slots.float_stride);
                     }
                     true
                 }
@@ -311,7 +253,7 @@ impl Spec<'_> {
         // Computes `target` (and loads it if it is a feature); returns it as an operand. The
         // features and cheap values of the previous target are forgotten.
         let mut transient: Vec<Val> = Vec::new();
-        let mut compute = |w: &mut Ptx, target: Val| -> String {
+        let mut compute = |w: &mut E, target: Val| -> String {
             for v in transient.drain(..) {
                 done[v.index()] = false;
             }
@@ -362,17 +304,16 @@ impl Spec<'_> {
 
     /// A large kernel's per-thread slots (the states' still to allocate) and the start of its
     /// tile, for the thread `tid`.
-    pub(super) fn slots(&self, w: &mut Ptx, large: &Large, tid: &str) -> (Slots, String) {
+    pub(crate) fn slots<E: Emit>(&self, w: &mut E, large: &Large, tid: &str) -> (Slots, String) {
         let size = size(self.dtype);
-        let shared = w.int();
-        w.op(format!("mov.u32 {shared}, keops_shared"));
+        let shared = w.shared_base();
         let floats = w.int();
-        w.op(format!("mad.lo.u32 {floats}, {tid}, {size}, {shared}"));
+        w.mad_int(&floats, tid, &size.to_string(), &shared);
         let ints = w.int();
-        w.op(format!("mad.lo.u32 {ints}, {tid}, 4, {shared}"));
-        w.op(format!("add.u32 {ints}, {ints}, {}", large.block * large.floats * size));
+        w.mad_int(&ints, tid, "4", &shared);
+        w.int_op(IntOp::Add, &ints, &ints, &(large.block * large.floats * size).to_string());
         let tile = w.int();
-        w.op(format!("add.u32 {tile}, {shared}, {}", large.block * large.slot_bytes));
+        w.int_op(IntOp::Add, &tile, &shared, &(large.block * large.slot_bytes).to_string());
         let slots = Slots {
             floats,
             ints,
@@ -385,9 +326,9 @@ impl Spec<'_> {
     }
 
     /// Finalises `total` into the output row `row` of `values` and `indices`.
-    pub(super) fn finish(
+    pub(crate) fn finish<E: Emit>(
         &self,
-        w: &mut Ptx,
+        w: &mut E,
         rule: Rule,
         total: &State,
         [values, indices, row]: [&String; 3],
@@ -398,20 +339,17 @@ impl Spec<'_> {
         rule.finalize(w, total, values.as_deref(), indices.as_deref());
     }
 
-    /// The body of [`ENTRY_MERGE`]: one thread per output row merges the partial results of
+    /// The body of [`ENTRY_MERGE`](keops_abi::ENTRY_MERGE): one thread per output row merges the partial results of
     /// the chunks in order (so ties still go to the lowest index) and finalises.
-    pub(super) fn merge_body(&self, w: &mut Ptx) {
+    pub(crate) fn merge_body<E: Emit>(&self, w: &mut E) {
         let (nf, ng) = (self.lowered.nf, self.lowered.ng());
         let (partial_values, partial_indices) =
             (w.pointer("keops_partial_values"), w.pointer("keops_partial_indices"));
         let (values, indices) = (w.pointer("keops_values"), w.pointer("keops_indices"));
-        let (outer_rows, chunks) = (w.int(), w.int());
-        w.op(format!("ld.param.u32 {outer_rows}, [keops_outer_rows]"));
-        w.op(format!("ld.param.u32 {chunks}, [keops_chunks]"));
+        let (outer_rows, chunks) = (w.count("keops_outer_rows"), w.count("keops_chunks"));
         let (_, _, row) = w.thread_row();
-        let (outside, exit) = (w.pred(), w.label("exit"));
-        w.op(format!("setp.ge.u32 {outside}, {row}, {outer_rows}"));
-        w.op(format!("@{outside} bra {exit}"));
+        let outside = w.compare_int(Cmp::Ge, &row, &outer_rows);
+        let exit = w.begin_if(&outside, false, "exit");
         let rule = Rule(self.reduction);
         let (nv, ni) = rule.widths(nf, ng);
         let words = 2 * (self.words(nv) + ni);
@@ -444,15 +382,14 @@ impl Spec<'_> {
                 rule.finalize(w, &total, values.as_deref(), indices.as_deref());
             }
         }
-        w.place(&exit);
-        w.op("ret");
+        w.end_if(exit);
     }
 
     /// Merges the partial results of output row `row` from the `chunks` chunks into `total`
     /// (through `later`), in order.
-    pub(super) fn merge_chunks(
+    pub(crate) fn merge_chunks<E: Emit>(
         &self,
-        w: &mut Ptx,
+        w: &mut E,
         rule: Rule,
         (total, later): (&State, &State),
         [partial_values, partial_indices]: [&String; 2],
@@ -460,60 +397,61 @@ impl Spec<'_> {
     ) {
         rule.init(w, total);
         let (y, slot) = (w.int(), w.int());
-        w.op(format!("mov.u32 {y}, 0"));
-        let (next, done) = (w.label("chunk"), w.label("merged"));
-        w.place(&next);
-        let finished = w.pred();
-        w.op(format!("setp.ge.u32 {finished}, {y}, {chunks}"));
-        w.op(format!("@{finished} bra {done}"));
-        w.op(format!("mad.lo.u32 {slot}, {y}, {outer_rows}, {row}"));
+        w.mov_int(&y, "0");
+        let chunk_loop = w.begin_loop("chunk", "merged");
+        let finished = w.compare_int(Cmp::Ge, &y, chunks);
+        w.break_if(&chunk_loop, &finished);
+        w.mad_int(&slot, &y, outer_rows, row);
         rule.load(w, later, partial_values, partial_indices, &slot);
         rule.merge(w, total, later);
-        w.op(format!("add.u32 {y}, {y}, 1"));
-        w.op(format!("bra {next}"));
-        w.place(&done);
+        w.int_op(IntOp::Add, &y, &y, "1");
+        w.end_loop(chunk_loop);
     }
 
     /// Computes the features of reduced row `start + tid` (if it is below `end`) into shared
     /// memory, at `shared + tid * row_bytes`, then waits for the whole tile.
-    pub(super) fn stage_tile(&self, w: &mut Ptx, inputs: &[String], [tid, start, end, shared]: [&String; 4]) {
+    pub(crate) fn stage_tile<E: Emit>(
+        &self,
+        w: &mut E,
+        inputs: &[String],
+        [tid, start, end, shared]: [&String; 4],
+    ) {
         let inner = &self.staged().inner_features;
         let size = size(self.dtype);
         let j = w.int();
-        w.op(format!("add.u32 {j}, {start}, {tid}"));
-        let has_row = w.pred();
-        w.op(format!("setp.lt.u32 {has_row}, {j}, {end}"));
-        let staged_label = w.label("staged");
-        w.op(format!("@!{has_row} bra {staged_label}"));
+        w.int_op(IntOp::Add, &j, start, tid);
+        let has_row = w.compare_int(Cmp::Lt, &j, end);
+        let staged_end = w.begin_if(&has_row, true, "staged");
+        let row_bytes = self.row_bytes().to_string();
         if self.large.is_some() {
             // Each feature stored as soon as it is computed.
             let at = w.int();
-            w.op(format!("mad.lo.u32 {at}, {tid}, {}, {shared}", self.row_bytes()));
-            let home = |v: Val| inner.iter().position(|&f| f == v).map(|k| format!("{at}+{}", k * size));
+            w.mad_int(&at, tid, &row_bytes, shared);
+            let home = |v: Val| inner.iter().position(|&f| f == v).map(|k| (at.clone(), k * size));
             self.prepass(w, inner, &j, inputs, Some(&home));
         } else {
             self.prepass(w, inner, &j, inputs, None);
             let at = w.int();
-            w.op(format!("mad.lo.u32 {at}, {tid}, {}, {shared}", self.row_bytes()));
-            let t = w.ty();
+            w.mad_int(&at, tid, &row_bytes, shared);
             for (k, &v) in inner.iter().enumerate() {
-                w.op(format!("st.shared.{t} [{at}+{}], {}", k * size, value(v)));
+                let r = w.value(v);
+                w.store(Space::Shared, Class::Float, &at, k * size, &r);
             }
         }
-        w.place(&staged_label);
-        w.op("bar.sync 0");
+        w.end_if(staged_end);
+        w.barrier();
     }
 
     /// Computes `features` for the row `row` of their side, into their value registers; those
-    /// that `home` gives a shared-memory address (`base+offset`) are stored there as soon as
-    /// they are computed.
-    pub(super) fn prepass(
+    /// that `home` gives a shared-memory address (base register and byte offset) are stored
+    /// there as soon as they are computed.
+    pub(crate) fn prepass<E: Emit>(
         &self,
-        w: &mut Ptx,
+        w: &mut E,
         features: &[Val],
         row: &str,
         inputs: &[String],
-        home: Option<&dyn Fn(Val) -> Option<String>>,
+        home: Option<&dyn Fn(Val) -> Option<(String, usize)>>,
     ) {
         let staged = self.staged();
         let size = size(self.dtype);
@@ -530,20 +468,20 @@ impl Spec<'_> {
                             .or_insert_with(|| w.row_address(&inputs[var], row, dim * size))
                             .clone(),
                     };
-                    let t = w.ty();
-                    w.op(format!("ld.global.nc.{t} {}, [{base}+{}]", value(v), comp * size));
+                    let d = w.value(v);
+                    w.load(Space::Input, Class::Float, &d, &base, comp * size);
                 }
                 Inst::Prim(..) => self.emit(w, v),
             }
-            if let Some(at) = home.and_then(|home| home(v)) {
-                let t = w.ty();
-                w.op(format!("st.shared.{t} [{at}], {}", value(v)));
+            if let Some((base, offset)) = home.and_then(|home| home(v)) {
+                let r = w.value(v);
+                w.store(Space::Shared, Class::Float, &base, offset, &r);
             }
         }
     }
 
     /// The instruction defining the primitive value `v`, into its register.
-    pub(super) fn emit(&self, w: &mut Ptx, v: Val) {
+    pub(crate) fn emit<E: Emit>(&self, w: &mut E, v: Val) {
         let program = &self.staged().program;
         let inst = program.inst(v);
         let Inst::Prim(prim, _) = inst else {
@@ -552,21 +490,22 @@ impl Spec<'_> {
             )
         };
         let args: Vec<String> = inst.operands().iter().map(|&a| self.operand(w, a)).collect();
-        w.prim(prim, &value(v), &args);
+        let d = w.value(v);
+        w.prim(prim, &d, &args);
     }
 
     /// A value as an instruction operand: its register, or a constant's literal.
-    pub(super) fn operand(&self, w: &Ptx, v: Val) -> String {
+    pub(crate) fn operand<E: Emit>(&self, w: &E, v: Val) -> String {
         match self.staged().program.as_const(v) {
             Some(c) => w.literal(c),
-            None => value(v),
+            None => w.value(v),
         }
     }
 }
 
 /// Pairs per iteration of a small kernel's pair loop, for a pair program of `len` instructions:
 /// four while the copies stay small next to the instruction cache, then two, then one.
-pub(super) fn pair_unroll(len: usize) -> usize {
+pub(crate) fn pair_unroll(len: usize) -> usize {
     match len {
         0..=96 => 4,
         97..=384 => 2,
@@ -575,39 +514,16 @@ pub(super) fn pair_unroll(len: usize) -> usize {
 }
 
 /// The reduced rows `start..end` of the block: all of them, or with `split` chunk `ctaid.y`.
-pub(super) fn reduced_range(w: &mut Ptx, split: bool, inner_rows: &str) -> (String, String) {
+pub(crate) fn reduced_range<E: Emit>(w: &mut E, split: bool, inner_rows: &str) -> (String, String) {
     let (start, end) = (w.int(), w.int());
     if split {
-        let (chunk, y) = (w.int(), w.int());
-        w.op(format!("ld.param.u32 {chunk}, [keops_chunk]"));
-        w.op(format!("mov.u32 {y}, %ctaid.y"));
-        w.op(format!("mul.lo.u32 {start}, {y}, {chunk}"));
-        w.op(format!("add.u32 {end}, {start}, {chunk}"));
-        w.op(format!("min.u32 {end}, {end}, {inner_rows}"));
+        let (chunk, y) = (w.count("keops_chunk"), w.chunk_index());
+        w.int_op(IntOp::Mul, &start, &y, &chunk);
+        w.int_op(IntOp::Add, &end, &start, &chunk);
+        w.int_op(IntOp::Min, &end, &end, inner_rows);
     } else {
-        w.op(format!("mov.u32 {start}, 0"));
-        w.op(format!("mov.u32 {end}, {inner_rows}"));
+        w.mov_int(&start, "0");
+        w.mov_int(&end, inner_rows);
     }
     (start, end)
-}
-
-/// An entry point: `.u64` pointer parameters, then `.u32` counts, then the body written in `w`
-/// (which declares `values` value registers).
-pub(super) fn entry(name: &str, pointers: &[String], counts: &[&str], w: &Ptx, values: usize) -> String {
-    let params: Vec<String> = (pointers.iter().map(|p| format!("\t.param .u64 {p}")))
-        .chain(counts.iter().map(|c| format!("\t.param .u32 {c}")))
-        .collect();
-    format!(
-        "\n.visible .entry {name}(\n{}\n)\n{{\n{}{}}}\n",
-        params.join(",\n"),
-        w.declarations(values),
-        w.body
-    )
-}
-
-/// The register of a program value. Every value has one definition, so the prepasses and the
-/// pair stage share one namespace: a feature is computed (or loaded from shared memory) into
-/// the register that the pair stage reads.
-pub(super) fn value(v: Val) -> String {
-    format!("%v{}", v.index())
 }

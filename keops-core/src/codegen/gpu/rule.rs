@@ -1,16 +1,16 @@
-//! Reductions in PTX: where a reduction state lives, and how each accumulator of the reduction
-//! table initialises, updates, merges and finalises it, as the CPU's reducers do.
+//! Reductions on a GPU: where a reduction state lives, and how each accumulator of the
+//! reduction table initialises, updates, merges and finalises it, as the CPU's reducers do.
 
 use crate::prim::Prim;
 use crate::reduction::{Accumulator, Reduction};
 
+use super::emit::{Class, Cmp, Emit, Space, size};
 use super::layout::Slots;
-use super::writer::{Ptx, size};
 
 /// Where a value of a reduction state lives: a register, or a per-thread slot of a large
 /// kernel's shared memory.
 #[derive(Clone, Debug)]
-pub(super) enum Loc {
+pub(crate) enum Loc {
     Reg(String),
     /// At `[base+offset]` in shared memory; `int` for a `u32`, else a float of the kernel's type.
     Shared {
@@ -22,106 +22,116 @@ pub(super) enum Loc {
 
 /// A reduction's state: values (floats) and indices (`u32`), each at a position of the state
 /// (their index in `0..width`, where they are loaded from, stored to and written out).
-pub(super) struct State {
-    pub(super) vals: Vec<Loc>,
-    pub(super) idx: Vec<Loc>,
+pub(crate) struct State {
+    pub(crate) vals: Vec<Loc>,
+    pub(crate) idx: Vec<Loc>,
     /// Positions of `vals` and `idx` in the whole state.
-    pub(super) at: (Vec<usize>, Vec<usize>),
+    pub(crate) at: (Vec<usize>, Vec<usize>),
     /// Floats and indices of the whole state.
-    pub(super) width: (usize, usize),
+    pub(crate) width: (usize, usize),
 }
 
 impl State {
-    pub(super) fn new(vals: Vec<Loc>, idx: Vec<Loc>) -> State {
+    pub(crate) fn new(vals: Vec<Loc>, idx: Vec<Loc>) -> State {
         let at = ((0..vals.len()).collect(), (0..idx.len()).collect());
         State { width: (vals.len(), idx.len()), vals, idx, at }
     }
 }
 
-impl Ptx {
+/// Access to the values of a [`State`], wherever they live.
+pub(crate) trait Access: Emit {
     /// The value at `l` in a register: its own, or a fresh one loaded from shared memory.
-    pub(super) fn get(&mut self, l: &Loc) -> String {
+    fn get(&mut self, l: &Loc) -> String {
         match l {
             Loc::Reg(r) => r.clone(),
             Loc::Shared { base, offset, int } => {
-                let (r, ty) = if *int { (self.int(), "u32") } else { (self.temp(), self.ty()) };
-                self.op(format!("ld.shared.{ty} {r}, [{base}+{offset}]"));
+                let (r, class) = if *int { (self.int(), Class::Index) } else { (self.float(), Class::Float) };
+                self.load(Space::Shared, class, &r, base, *offset);
                 r
             }
         }
     }
 
-    /// Stores `r` (the register [`Ptx::get`] gave for `l`, updated) back to `l`.
-    pub(super) fn put(&mut self, l: &Loc, r: &str) {
+    /// Stores `r` (the register [`Access::get`] gave for `l`, updated) back to `l`.
+    fn put(&mut self, l: &Loc, r: &str) {
         match l {
             Loc::Reg(d) => debug_assert_eq!(d, r, "registers are updated in place"),
             Loc::Shared { base, offset, int } => {
-                let ty = if *int { "u32" } else { self.ty() };
-                self.op(format!("st.shared.{ty} [{base}+{offset}], {r}"));
+                let class = if *int { Class::Index } else { Class::Float };
+                self.store(Space::Shared, class, base, *offset, r);
             }
         }
     }
 
     /// Sets the shared slot `l` to the constant `c` (an operand of its type).
-    pub(super) fn set(&mut self, l: &Loc, c: &str) {
-        let (reg, ty) = match l {
+    fn set(&mut self, l: &Loc, c: &str) {
+        let reg = match l {
             Loc::Reg(_) => unreachable!("registers are set by `Rule::init`"),
-            Loc::Shared { int: true, .. } => (self.int(), "u32"),
-            Loc::Shared { int: false, .. } => (self.temp(), self.ty()),
+            Loc::Shared { int: true, .. } => {
+                let reg = self.int();
+                self.mov_int(&reg, c);
+                reg
+            }
+            Loc::Shared { int: false, .. } => {
+                let reg = self.float();
+                self.copy(Class::Float, &reg, c);
+                reg
+            }
         };
-        self.op(format!("mov.{ty} {reg}, {c}"));
         self.put(l, &reg);
     }
 }
+
+impl<E: Emit> Access for E {}
 
 /// How a reduction initialises, updates, merges and finalises its [`State`], as the CPU's
 /// reducers do: the reduction's accumulator (with its K, and the scheme of a sum), read from the
 /// reduction table.
 #[derive(Clone, Copy)]
-pub(super) struct Rule(pub(super) Reduction);
+pub(crate) struct Rule(pub(crate) Reduction);
 
 impl Rule {
-    pub(super) fn accumulator(self) -> Accumulator {
+    pub(crate) fn accumulator(self) -> Accumulator {
         self.0.kind.spec().accumulator
     }
 
     /// Whether the sums are compensated (a sum and an error per component).
-    pub(super) fn compensated(self) -> bool {
+    pub(crate) fn compensated(self) -> bool {
         self.0.compensated()
     }
 
     /// Whether f32 values are summed in f64 (each accumulator's low and high halves in two
     /// floats of the state).
-    pub(super) fn widened(self) -> bool {
+    pub(crate) fn widened(self) -> bool {
         self.0.widened()
     }
 
     /// Whether tiles accumulate apart and merge into the total (the block sum).
-    pub(super) fn tiled(self) -> bool {
+    pub(crate) fn tiled(self) -> bool {
         matches!(self.accumulator(), Accumulator::Sum | Accumulator::LogSumExp { .. } | Accumulator::SoftMax)
     }
 
     /// Whether each component of the formula has its own part of the state (its value and
     /// index, or its `k` slots), written out as is.
-    pub(super) fn per_component(self) -> bool {
+    pub(crate) fn per_component(self) -> bool {
         matches!(self.accumulator(), Accumulator::Sum | Accumulator::Extremum { .. } | Accumulator::KMin)
     }
 
     /// The floats and indices of the state, for `nf` and `ng` formula components.
-    pub(super) fn widths(self, nf: usize, ng: usize) -> (usize, usize) {
+    pub(crate) fn widths(self, nf: usize, ng: usize) -> (usize, usize) {
         self.0.state_widths(nf, ng)
     }
 
     /// A state in registers.
-    pub(super) fn state(self, w: &mut Ptx, nf: usize, ng: usize) -> State {
+    pub(crate) fn state<E: Emit>(self, w: &mut E, nf: usize, ng: usize) -> State {
         let (nv, ni) = self.widths(nf, ng);
-        let vals = (0..nv).map(|_| Loc::Reg(w.temp())).collect();
+        let vals = (0..nv).map(|_| Loc::Reg(w.float())).collect();
         let idx = (0..ni).map(|_| Loc::Reg(w.int())).collect();
         State::new(vals, idx)
     }
 
     /// A state in the shared-memory slots of a large kernel.
-    pub(super) fn state_in(self, slots: &mut Slots, nf: usize, ng: usize) -> State {
+    pub(crate) fn state_in(self, slots: &mut Slots, nf: usize, ng: usize) -> State {
         let (nv, ni) = self.widths(nf, ng);
         let vals = (0..nv).map(|_| slots.float()).collect();
         let idx = (0..ni).map(|_| slots.int()).collect();
@@ -130,43 +140,43 @@ impl Rule {
 
     /// The part of a [`Rule::per_component`] state of `nf` components that holds the components
     /// `comps`, in registers.
-    pub(super) fn group_state(self, w: &mut Ptx, nf: usize, comps: std::ops::Range<usize>) -> State {
+    pub(crate) fn group_state<E: Emit>(self, w: &mut E, nf: usize, comps: std::ops::Range<usize>) -> State {
         let (nv, ni) = self.widths(nf, 0);
         let slots = nv / nf;
         let vat: Vec<usize> = (0..slots).flat_map(|n| comps.clone().map(move |c| n * nf + c)).collect();
         let iat: Vec<usize> = if ni == 0 { vec![] } else { vat.clone() };
-        let vals = vat.iter().map(|_| Loc::Reg(w.temp())).collect();
+        let vals = vat.iter().map(|_| Loc::Reg(w.float())).collect();
         let idx = iat.iter().map(|_| Loc::Reg(w.int())).collect();
         State { vals, idx, at: (vat, iat), width: (nv, ni) }
     }
 
     /// Stores the state in slot `slot` of the partial-result buffers.
-    pub(super) fn store(self, w: &mut Ptx, s: &State, values: &str, indices: &str, slot: &str) {
+    pub(crate) fn store<E: Emit>(self, w: &mut E, s: &State, values: &str, indices: &str, slot: &str) {
         self.transfer(w, s, values, indices, slot, true);
     }
 
     /// Loads the state from slot `slot` of the partial-result buffers.
-    pub(super) fn load(self, w: &mut Ptx, s: &State, values: &str, indices: &str, slot: &str) {
+    pub(crate) fn load<E: Emit>(self, w: &mut E, s: &State, values: &str, indices: &str, slot: &str) {
         self.transfer(w, s, values, indices, slot, false);
     }
 
     /// Stores or loads the state at slot `slot`: floats at `values + slot * floats`, indices at
     /// `indices + slot * indices`.
-    pub(super) fn transfer(
+    pub(crate) fn transfer<E: Emit>(
         self,
-        w: &mut Ptx,
+        w: &mut E,
         s: &State,
         values: &str,
         indices: &str,
         slot: &str,
         store: bool,
     ) {
-        let size = size(w.dtype);
+        let size = size(w.dtype());
         let parts = [
-            (&s.vals, &s.at.0, s.width.0, values, w.ty(), size),
-            (&s.idx, &s.at.1, s.width.1, indices, "u32", 4),
+            (&s.vals, &s.at.0, s.width.0, values, Class::Float, size),
+            (&s.idx, &s.at.1, s.width.1, indices, Class::Index, 4),
         ];
-        for (locs, at, width, base, ty, size) in parts {
+        for (locs, at, width, base, class, size) in parts {
             if locs.is_empty() {
                 continue;
             }
@@ -175,12 +185,12 @@ impl Rule {
                 match (store, l) {
                     (true, _) => {
                         let r = w.get(l);
-                        w.op(format!("st.global.{ty} [{row}+{}], {r}", n * size));
+                        w.store(Space::Global, class, &row, n * size, &r);
                     }
-                    (false, Loc::Reg(r)) => w.op(format!("ld.global.{ty} {r}, [{row}+{}]", n * size)),
+                    (false, Loc::Reg(r)) => w.load(Space::Global, class, r, &row, n * size),
                     (false, Loc::Shared { int, .. }) => {
-                        let r = if *int { w.int() } else { w.temp() };
-                        w.op(format!("ld.global.{ty} {r}, [{row}+{}]", n * size));
+                        let r = if *int { w.int() } else { w.float() };
+                        w.load(Space::Global, class, &r, &row, n * size);
                         w.put(l, &r);
                     }
                 }
@@ -188,8 +198,7 @@ impl Rule {
         }
     }
 
-    pub(super) fn init(self, w: &mut Ptx, s: &State) {
-        let t = w.ty();
+    pub(crate) fn init<E: Emit>(self, w: &mut E, s: &State) {
         let first = match self.accumulator() {
             Accumulator::Sum => 0.0,
             Accumulator::Extremum { max: true, .. }
@@ -205,13 +214,13 @@ impl Rule {
         for (n, v) in s.vals.iter().enumerate() {
             let c = w.literal(if n == 0 { first } else { rest });
             match v {
-                Loc::Reg(v) => w.op(format!("mov.{t} {v}, {c}")),
+                Loc::Reg(v) => w.copy(Class::Float, v, &c),
                 _ => w.set(v, &c),
             }
         }
         for i in &s.idx {
             match i {
-                Loc::Reg(i) => w.op(format!("mov.u32 {i}, 0")),
+                Loc::Reg(i) => w.mov_int(i, "0"),
                 _ => w.set(i, "0"),
             }
         }
@@ -219,13 +228,12 @@ impl Rule {
 
     /// Folds in the formula values `f` and `g` of reduced row `j`. A sum's `g`, if any, are the
     /// second factors of its components (`f[c] * g[c]`, fused).
-    pub(super) fn step(self, w: &mut Ptx, s: &State, f: &[String], g: &[String], j: &str) {
+    pub(crate) fn step<E: Emit>(self, w: &mut E, s: &State, f: &[String], g: &[String], j: &str) {
         match self.accumulator() {
             Accumulator::Sum if !g.is_empty() && self.0.plain_sum() => {
-                let t = w.ty();
                 for (c, (a, b)) in f.iter().zip(g).enumerate() {
                     let acc = w.get(&s.vals[c]);
-                    w.op(format!("fma.rn.{t} {acc}, {a}, {b}, {acc}"));
+                    w.apply(Prim::MulAdd, &acc, &[a, b, &acc]);
                     w.put(&s.vals[c], &acc);
                 }
             }
@@ -243,25 +251,24 @@ impl Rule {
 
     /// Adds `x` to the compensated sum held at `sum` and `error` (value `sum - error`): Kahan's
     /// summation, as the CPU's `kahan_add`.
-    pub(super) fn kahan_add(w: &mut Ptx, sum: &Loc, error: &Loc, x: &str) {
-        let t = w.ty();
+    pub(crate) fn kahan_add<E: Emit>(w: &mut E, sum: &Loc, error: &Loc, x: &str) {
         let (s, e) = (w.get(sum), w.get(error));
-        let (y, total, d) = (w.temp(), w.temp(), w.temp());
-        w.op(format!("sub.rn.{t} {y}, {x}, {e}"));
-        w.op(format!("add.rn.{t} {total}, {s}, {y}"));
-        w.op(format!("sub.rn.{t} {d}, {total}, {s}"));
-        w.op(format!("sub.rn.{t} {e}, {d}, {y}"));
-        w.op(format!("mov.{t} {s}, {total}"));
+        let (y, total, d) = (w.float(), w.float(), w.float());
+        w.apply(Prim::Sub, &y, &[x, &e]);
+        w.apply(Prim::Add, &total, &[&s, &y]);
+        w.apply(Prim::Sub, &d, &[&total, &s]);
+        w.apply(Prim::Sub, &e, &[&d, &y]);
+        w.copy(Class::Float, &s, &total);
         w.put(sum, &s);
         w.put(error, &e);
     }
 
     /// Adds the f64 register `x` to the f64 sum whose low and high halves are at `lo` and `hi`,
     /// as the CPU's `DoubleSum`.
-    pub(super) fn double_add(w: &mut Ptx, lo: &Loc, hi: &Loc, x: &str) {
+    pub(crate) fn double_add<E: Emit>(w: &mut E, lo: &Loc, hi: &Loc, x: &str) {
         let (l, h) = (w.get(lo), w.get(hi));
         let acc = w.join_double(&l, &h);
-        w.op(format!("add.rn.f64 {acc}, {acc}, {x}"));
+        w.add_double(&acc, &acc, x);
         w.split_double(&acc, &l, &h);
         w.put(lo, &l);
         w.put(hi, &h);
@@ -269,7 +276,7 @@ impl Rule {
 
     /// The weights of the sums of a log-sum-exp or soft-max state, given the second formula's
     /// values `g`.
-    pub(super) fn weights(self, w: &Ptx, g: &[String]) -> Vec<Loc> {
+    pub(crate) fn weights<E: Emit>(self, w: &E, g: &[String]) -> Vec<Loc> {
         let one = w.literal(1.0);
         let weights: Vec<String> = match self.accumulator() {
             Accumulator::LogSumExp { .. } if g.is_empty() => vec![one],
@@ -281,8 +288,7 @@ impl Rule {
 
     /// [`Rule::step`] of a [`Rule::per_component`] rule, for the component `c` (value `x`) of
     /// `nf` only.
-    pub(super) fn step_component(self, w: &mut Ptx, s: &State, nf: usize, c: usize, x: &str, j: &str) {
-        let t = w.ty();
+    pub(crate) fn step_component<E: Emit>(self, w: &mut E, s: &State, nf: usize, c: usize, x: &str, j: &str) {
         match self.accumulator() {
             Accumulator::Sum if self.compensated() => Self::kahan_add(w, &s.vals[c], &s.vals[nf + c], x),
             Accumulator::Sum if self.widened() => {
@@ -291,7 +297,7 @@ impl Rule {
             }
             Accumulator::Sum => {
                 let a = w.get(&s.vals[c]);
-                w.op(format!("add.rn.{t} {a}, {a}, {x}"));
+                w.apply(Prim::Add, &a, &[&a, x]);
                 w.put(&s.vals[c], &a);
             }
             Accumulator::Extremum { max } => better(w, max, s, c, x, j),
@@ -308,8 +314,7 @@ impl Rule {
     }
 
     /// Merges the state of later reduced rows (a tile, or a chunk of the 2D scheme) into `s`.
-    pub(super) fn merge(self, w: &mut Ptx, s: &State, later: &State) {
-        let t = w.ty();
+    pub(crate) fn merge<E: Emit>(self, w: &mut E, s: &State, later: &State) {
         match self.accumulator() {
             Accumulator::Sum if self.compensated() => {
                 // The sum, then the negated error, each added with compensation.
@@ -319,8 +324,8 @@ impl Rule {
                     let later_sum = w.get(&later.vals[c]);
                     Self::kahan_add(w, sum, error, &later_sum);
                     let later_error = w.get(&later.vals[half + c]);
-                    let negated = w.temp();
-                    w.op(format!("neg.{t} {negated}, {later_error}"));
+                    let negated = w.float();
+                    w.apply(Prim::Neg, &negated, &[&later_error]);
                     Self::kahan_add(w, sum, error, &negated);
                 }
             }
@@ -336,7 +341,7 @@ impl Rule {
                 for (a, x) in s.vals.iter().zip(&later.vals) {
                     let r = w.get(a);
                     let x = w.get(x);
-                    w.op(format!("add.rn.{t} {r}, {r}, {x}"));
+                    w.apply(Prim::Add, &r, &[&r, &x]);
                     w.put(a, &r);
                 }
             }
@@ -367,16 +372,15 @@ impl Rule {
 
     /// Writes the output row: values at `values`, indices at `indices` (the row's addresses,
     /// present when the reduction has that part).
-    pub(super) fn finalize(self, w: &mut Ptx, s: &State, values: Option<&str>, indices: Option<&str>) {
-        let t = w.ty();
-        let size = size(w.dtype);
+    pub(crate) fn finalize<E: Emit>(self, w: &mut E, s: &State, values: Option<&str>, indices: Option<&str>) {
+        let size = size(w.dtype());
         let mut results = Vec::new();
         // A state in shared memory stores each result as soon as it is computed.
         let streamed = s.vals.iter().any(|v| matches!(v, Loc::Shared { .. }));
         let mut stored = 0;
-        let mut out = |w: &mut Ptx, r: String| match (values, streamed) {
+        let mut out = |w: &mut E, r: String| match (values, streamed) {
             (Some(at), true) => {
-                w.op(format!("st.global.{t} [{at}+{}], {r}", stored * size));
+                w.store(Space::Global, Class::Float, at, stored * size, &r);
                 stored += 1;
             }
             _ => results.push(r),
@@ -388,9 +392,9 @@ impl Rule {
                     let half = s.vals.len() / 2;
                     for c in 0..half {
                         let (sum, error) = (w.get(&s.vals[c]), w.get(&s.vals[half + c]));
-                        let r = w.temp();
-                        w.op(format!("sub.rn.{t} {r}, {sum}, {error}"));
-                        w.op(format!("st.global.{t} [{at}+{}], {r}", s.at.0[c] * size));
+                        let r = w.float();
+                        w.apply(Prim::Sub, &r, &[&sum, &error]);
+                        w.store(Space::Global, Class::Float, at, s.at.0[c] * size, &r);
                     }
                 }
             }
@@ -401,9 +405,9 @@ impl Rule {
                     for c in 0..half {
                         let (lo, hi) = (w.get(&s.vals[c]), w.get(&s.vals[half + c]));
                         let sum = w.join_double(&lo, &hi);
-                        let r = w.temp();
-                        w.op(format!("cvt.rn.f32.f64 {r}, {sum}"));
-                        w.op(format!("st.global.{t} [{at}+{}], {r}", s.at.0[c] * size));
+                        let r = w.float();
+                        w.narrow(&r, &sum);
+                        w.store(Space::Global, Class::Float, at, s.at.0[c] * size, &r);
                     }
                 }
             }
@@ -412,7 +416,7 @@ impl Rule {
                 if let Some(at) = values {
                     for (n, v) in s.at.0.iter().zip(&s.vals) {
                         let r = w.get(v);
-                        w.op(format!("st.global.{t} [{at}+{}], {r}", n * size));
+                        w.store(Space::Global, Class::Float, at, n * size, &r);
                     }
                 }
             }
@@ -429,8 +433,8 @@ impl Rule {
                 for sum in &s.vals[1..] {
                     let sum = w.get(sum);
                     let log = w.function(Prim::Log, &sum);
-                    let r = w.temp();
-                    w.op(format!("add.rn.{t} {r}, {mx}, {log}"));
+                    let r = w.float();
+                    w.apply(Prim::Add, &r, &[&mx, &log]);
                     out(w, r);
                 }
             }
@@ -438,21 +442,21 @@ impl Rule {
                 let total = w.get(&s.vals[1]);
                 for sum in &s.vals[2..] {
                     let sum = w.get(sum);
-                    let r = w.temp();
-                    w.op(format!("div.rn.{t} {r}, {sum}, {total}"));
+                    let r = w.float();
+                    w.apply(Prim::Div, &r, &[&sum, &total]);
                     out(w, r);
                 }
             }
         }
         if let Some(at) = values {
             for (n, r) in results.iter().enumerate() {
-                w.op(format!("st.global.{t} [{at}+{}], {r}", n * size));
+                w.store(Space::Global, Class::Float, at, n * size, r);
             }
         }
         if let Some(at) = indices {
             for (n, i) in s.at.1.iter().zip(&s.idx) {
                 let i = w.get(i);
-                w.op(format!("st.global.u32 [{at}+{}], {i}", n * 4));
+                w.store(Space::Global, Class::Index, at, n * 4, &i);
             }
         }
     }
@@ -460,13 +464,11 @@ impl Rule {
 
 /// The extremum update of component `c` of `s`: `x` (index `j`) replaces the best if it is
 /// strictly better, so that earlier indices win ties and NaN is never selected.
-pub(super) fn better(w: &mut Ptx, max: bool, s: &State, c: usize, x: &str, j: &str) {
-    let t = w.ty();
+pub(crate) fn better<E: Emit>(w: &mut E, max: bool, s: &State, c: usize, x: &str, j: &str) {
     let (best, idx) = (w.get(&s.vals[c]), w.get(&s.idx[c]));
-    let p = w.pred();
-    w.op(format!("setp.{}.{t} {p}, {x}, {best}", if max { "gt" } else { "lt" }));
-    w.op(format!("selp.{t} {best}, {x}, {best}, {p}"));
-    w.op(format!("selp.b32 {idx}, {j}, {idx}, {p}"));
+    let p = w.compare(if max { Cmp::Gt } else { Cmp::Lt }, x, &best);
+    w.select(Class::Float, &best, x, &best, &p);
+    w.select(Class::Index, &idx, j, &idx, &p);
     w.put(&s.vals[c], &best);
     w.put(&s.idx[c], &idx);
 }
@@ -474,39 +476,29 @@ pub(super) fn better(w: &mut Ptx, max: bool, s: &State, c: usize, x: &str, j: &s
 /// Inserts `x` (index `j`) into the sorted `slots` (value, index) if it is below the last;
 /// equal values stay before it, so the lowest index wins ties, and NaN never enters. Most
 /// values are above the last slot: one comparison and a branch skip them.
-pub(super) fn insert(w: &mut Ptx, locs: &[(&Loc, &Loc)], x: &str, j: &str) {
-    let t = w.ty();
+pub(crate) fn insert<E: Emit>(w: &mut E, locs: &[(&Loc, &Loc)], x: &str, j: &str) {
     let k = locs.len();
     let slots: Vec<(String, String)> = locs.iter().map(|(v, i)| (w.get(v), w.get(i))).collect();
-    let skip = w.label("kept");
-    let below = w.pred();
-    w.op(format!("setp.lt.{t} {below}, {x}, {}", slots[k - 1].0));
-    w.op(format!("@!{below} bra {skip}"));
+    let below = w.compare(Cmp::Lt, x, &slots[k - 1].0);
+    let kept = w.begin_if(&below, true, "kept");
     // below[n]: x goes before slot n. Slot n takes slot n-1 if x goes before it, else x if x
     // goes before slot n, else keeps its own; from the last slot down, so that slot n-1 is read
     // before it changes.
-    let below: Vec<String> = slots
-        .iter()
-        .map(|(v, _)| {
-            let p = w.pred();
-            w.op(format!("setp.lt.{t} {p}, {x}, {v}"));
-            p
-        })
-        .collect();
+    let below: Vec<String> = slots.iter().map(|(v, _)| w.compare(Cmp::Lt, x, v)).collect();
     for n in (0..k).rev() {
         let (v, i) = &slots[n];
-        let (nv, ni) = (w.temp(), w.int());
-        w.op(format!("selp.{t} {nv}, {x}, {v}, {}", below[n]));
-        w.op(format!("selp.b32 {ni}, {j}, {i}, {}", below[n]));
+        let (nv, ni) = (w.float(), w.int());
+        w.select(Class::Float, &nv, x, v, &below[n]);
+        w.select(Class::Index, &ni, j, i, &below[n]);
         match n {
             0 => {
-                w.op(format!("mov.{t} {v}, {nv}"));
-                w.op(format!("mov.b32 {i}, {ni}"));
+                w.copy(Class::Float, v, &nv);
+                w.copy(Class::Index, i, &ni);
             }
             _ => {
                 let (pv, pi) = &slots[n - 1];
-                w.op(format!("selp.{t} {v}, {pv}, {nv}, {}", below[n - 1]));
-                w.op(format!("selp.b32 {i}, {pi}, {ni}, {}", below[n - 1]));
+                w.select(Class::Float, v, pv, &nv, &below[n - 1]);
+                w.select(Class::Index, i, pi, &ni, &below[n - 1]);
             }
         }
     }
@@ -514,14 +506,14 @@ pub(super) fn insert(w: &mut Ptx, locs: &[(&Loc, &Loc)], x: &str, j: &str) {
         w.put(lv, v);
         w.put(li, i);
     }
-    w.place(&skip);
+    w.end_if(kept);
 }
 
 /// The online, stable log-sum-exp update (as the CPU's `raise_max` and `accumulate`): with the
 /// pair `(mx, sums)` standing for `exp(mx) * sums`, adds `exp(f) * weights`. The running maximum
 /// rises to include `f`, and whichever side is smaller is rescaled by `exp(-|f - mx|)`: one
 /// exponential per update, none that overflows.
-pub(super) fn add_exp(w: &mut Ptx, mx: &Loc, sums: &[Loc], f: &str, weights: &[Loc]) {
+pub(crate) fn add_exp<E: Emit>(w: &mut E, mx: &Loc, sums: &[Loc], f: &str, weights: &[Loc]) {
     let head = exp_head(w, mx, f);
     for (s, x) in sums.iter().zip(weights) {
         let x = w.get(x);
@@ -531,33 +523,30 @@ pub(super) fn add_exp(w: &mut Ptx, mx: &Loc, sums: &[Loc], f: &str, weights: &[L
 
 /// The first half of [`add_exp`]: raises `mx` to include `f`; returns whether `f` was above
 /// and the scale of the smaller side.
-pub(super) fn exp_head(w: &mut Ptx, mx: &Loc, f: &str) -> (String, String) {
-    let t = w.ty();
+pub(crate) fn exp_head<E: Emit>(w: &mut E, mx: &Loc, f: &str) -> (String, String) {
     let m = w.get(mx);
-    let above = w.pred();
-    w.op(format!("setp.gt.{t} {above}, {f}, {m}"));
-    let (hi, lo) = (w.temp(), w.temp());
-    w.op(format!("selp.{t} {hi}, {f}, {m}, {above}"));
-    w.op(format!("selp.{t} {lo}, {m}, {f}, {above}"));
-    let d = w.temp();
-    w.op(format!("sub.rn.{t} {d}, {lo}, {hi}"));
+    let above = w.compare(Cmp::Gt, f, &m);
+    let (hi, lo) = (w.float(), w.float());
+    w.select(Class::Float, &hi, f, &m, &above);
+    w.select(Class::Float, &lo, &m, f, &above);
+    let d = w.float();
+    w.apply(Prim::Sub, &d, &[&lo, &hi]);
     // Equal values weigh the same (`exp(0) = 1`), also when both are infinite and their
     // difference is NaN, as on the CPU; a NaN `f` makes the scale NaN, which propagates.
     let zero = w.literal(0.0);
-    w.choose(&d, "eq", &lo, &hi, &zero, &d);
-    w.op(format!("mov.{t} {m}, {hi}"));
+    w.choose(&d, Cmp::Eq, &lo, &hi, [&zero, &d]);
+    w.copy(Class::Float, &m, &hi);
     w.put(mx, &m);
     let scale = w.function(Prim::Exp, &d);
     (above, scale)
 }
 
 /// The second half of [`add_exp`], for one sum `s` and its weight `x`.
-pub(super) fn exp_update(w: &mut Ptx, s: &Loc, x: &str, (above, scale): &(String, String)) {
-    let t = w.ty();
+pub(crate) fn exp_update<E: Emit>(w: &mut E, s: &Loc, x: &str, (above, scale): &(String, String)) {
     let r = w.get(s);
-    let (kept, scaled) = (w.temp(), w.temp());
-    w.op(format!("fma.rn.{t} {kept}, {r}, {scale}, {x}"));
-    w.op(format!("fma.rn.{t} {scaled}, {x}, {scale}, {r}"));
-    w.op(format!("selp.{t} {r}, {kept}, {scaled}, {above}"));
+    let (kept, scaled) = (w.float(), w.float());
+    w.apply(Prim::MulAdd, &kept, &[&r, scale, x]);
+    w.apply(Prim::MulAdd, &scaled, &[x, scale, &r]);
+    w.select(Class::Float, &r, &kept, &scaled, above);
     w.put(s, &r);
 }
