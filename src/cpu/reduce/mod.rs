@@ -27,7 +27,7 @@ mod sum;
 pub use extremum::Extremum;
 pub use kmin::KMin;
 pub use log_sum_exp::{LogSumExp, LogSumExpWeight};
-pub(crate) use running_max::{add_exp, negligible};
+pub(crate) use running_max::{NEGLIGIBLE_EXPONENT, add_exp, negligible};
 pub use soft_max::SumSoftMaxWeight;
 pub use sum::{DoubleSum, KahanSum, Sum, SumOfProducts};
 pub(crate) use sum::{

@@ -13,7 +13,7 @@ use crate::kernel::{Array, KernelDef};
 /// exponents to it keeps `exp` out of the subnormal range, where AMD processors take a slow
 /// micro-coded assist on every subnormal result (log-sum-exps of well-separated values ran 2x
 /// slower). Weighted sums have no such bound and are left exact.
-pub(super) const NEGLIGIBLE_EXPONENT: f64 = -80.0;
+pub(crate) const NEGLIGIBLE_EXPONENT: f64 = -80.0;
 
 /// [`NEGLIGIBLE_EXPONENT`] in `T`, as the floor of [`raise_max`].
 #[inline(always)]
