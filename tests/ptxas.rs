@@ -6,9 +6,15 @@
 //! D = 300 and a 300-wide output as in pykeops' chunked-mode tests; forward and backward, kept
 //! partly in shared memory) may spill registers (D = 990 does, see `dimension_990_assembles`).
 //!
+//! With `cuobjdump` as well, `pair_loops_keep_their_length` counts the machine instructions
+//! per pair of the standard kernels' sm_90 pair loops, the offline measure of their GPU speed,
+//! and fails if one grows beyond its record.
+//!
 //! `ptxas` is `$KEOPS_PTXAS`, else `ptxas` on the `PATH` (the PyPI package
-//! `nvidia-cuda-nvcc-cu12` ships one; see `.ci/run`). Without one the tests print
-//! `SKIPPED: no ptxas` and pass, unless `KEOPS_REQUIRE_PTXAS=1`, which makes that a failure.
+//! `nvidia-cuda-nvcc-cu12` ships one; see `.ci/run`), and `cuobjdump` `$KEOPS_CUOBJDUMP`, else
+//! on the `PATH` (PyPI's `nvidia-cuda-cuobjdump`). Without them the tests print
+//! `SKIPPED: no ptxas` (or `no cuobjdump`) and pass, unless `KEOPS_REQUIRE_PTXAS=1`, which
+//! makes that a failure.
 //!
 //! The kernels are compiled by keops-core's generator directly rather than declared with
 //! `keops!` (which would also build their CPU code); one declared kernel checks that
@@ -341,4 +347,127 @@ fn large_kernels_do_not_spill() {
         );
     }
     assert_no_spill("large", &modules);
+}
+
+/// `cuobjdump`: `$KEOPS_CUOBJDUMP`, else on the `PATH`, or `None` (after printing `SKIPPED`)
+/// unless `KEOPS_REQUIRE_PTXAS=1`, which requires it too.
+fn cuobjdump() -> Option<PathBuf> {
+    let found = match std::env::var_os("KEOPS_CUOBJDUMP") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => std::env::var_os("PATH")
+            .and_then(|path| std::env::split_paths(&path).map(|d| d.join("cuobjdump")).find(|p| p.is_file())),
+    };
+    if found.is_none() {
+        let required = std::env::var("KEOPS_REQUIRE_PTXAS").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "KEOPS_REQUIRE_PTXAS=1 but no cuobjdump: set KEOPS_CUOBJDUMP or put it on the PATH"
+        );
+        println!("SKIPPED: no cuobjdump");
+    }
+    found
+}
+
+/// The bench example's standard kernels (`examples/bench.rs`; `grad` is the Gaussian sum's
+/// backward kernel for input 1, `x_i`), and the machine instructions per pair of their sm_90
+/// pair loops as recorded with `.ci/run`'s ptxas (12.9): the instructions of the loop over
+/// groups of pairs, whether executed or skipped (an ArgKMin's insertion is skipped for most
+/// pairs), divided by its pairs. A change to the PTX generator that makes one of these loops
+/// longer than its record by more than [`SASS_MARGIN`] fails [`pair_loops_keep_their_length`],
+/// so that GPU speed cannot regress unseen on machines without a GPU; lower the record when a
+/// change shortens a loop (the test prints the counts).
+const PAIR_LOOPS: &[(&str, &str, Option<usize>, f64)] = &[
+    ("gauss", BENCH_GAUSS, None, 29.75),
+    ("grad", BENCH_GAUSS, Some(1), 33.75),
+    ("argkmin", "|x_i: [f32; 3], y_j: [f32; 3]| argkmin_j::<10> sqdist(x_i, y_j)", None, 58.25),
+    (
+        "lse",
+        "|ie: f32, x_i: [f32; 3], y_j: [f32; 3], h_j: f32| logsumexp_j h_j - ie * sqdist(x_i, y_j)",
+        None,
+        37.75,
+    ),
+];
+
+const BENCH_GAUSS: &str =
+    "|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j";
+
+/// How much longer than its record a pair loop may grow.
+const SASS_MARGIN: f64 = 0.03;
+
+/// The instructions of a function's machine code (`cuobjdump -sass`), with their addresses.
+fn sass_functions(sass: &str) -> Vec<(String, Vec<(u64, String)>)> {
+    let mut out: Vec<(String, Vec<(u64, String)>)> = Vec::new();
+    for line in sass.lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix("Function : ") {
+            out.push((name.trim().to_string(), Vec::new()));
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("/*") else { continue };
+        let Some((address, text)) = rest.split_once("*/") else { continue };
+        let (Ok(address), Some(f)) = (u64::from_str_radix(address, 16), out.last_mut()) else { continue };
+        let text = text.trim();
+        if !text.is_empty() && !text.starts_with("/*") {
+            f.1.push((address, text.trim_end_matches(|c| c != ';').trim_end_matches(';').trim().to_string()));
+        }
+    }
+    out
+}
+
+/// The loops of a function's machine code: each backward branch's target and address, as
+/// instruction positions; innermost loops are those that contain no other.
+fn innermost_loops(code: &[(u64, String)]) -> Vec<std::ops::Range<usize>> {
+    let position = |address: u64| code.iter().position(|&(a, _)| a == address);
+    let mut loops = Vec::new();
+    for (at, (address, text)) in code.iter().enumerate() {
+        let Some(target) = text.split_whitespace().last().and_then(|t| t.strip_prefix("0x")) else {
+            continue;
+        };
+        let target = u64::from_str_radix(target.trim_end_matches(';'), 16).ok();
+        if text.contains("BRA")
+            && target.is_some_and(|t| t < *address)
+            && let Some(start) = target.and_then(position)
+        {
+            loops.push(start..at + 1);
+        }
+    }
+    let contains = |a: &std::ops::Range<usize>, b: &std::ops::Range<usize>| {
+        a != b && a.start <= b.start && b.end <= a.end
+    };
+    loops.iter().filter(|l| !loops.iter().any(|other| contains(l, other))).cloned().collect()
+}
+
+#[test]
+fn pair_loops_keep_their_length() {
+    let (Some(ptxas), Some(cuobjdump)) = (ptxas(), cuobjdump()) else { return };
+    let dir = scratch("sass");
+    let mut grown = Vec::new();
+    for &(name, text, grad, recorded) in PAIR_LOOPS {
+        let k = match grad {
+            None => kernel(text),
+            Some(pos) => match &plan(&kernel(text)).unwrap().0[pos] {
+                keops_core::backward::Backward::Reduction { kernel, .. } => (**kernel).clone(),
+                other => panic!("{name}: the gradient of input {pos} is {other:?}"),
+            },
+        };
+        let module = ptx::module(&k, name.to_string());
+        std::fs::write(dir.join(format!("{}.ptx", module.name)), &module.ptx).unwrap();
+        assemble(&ptxas, &dir, &module, "sm_90").unwrap_or_else(|e| panic!("{name}: {e}"));
+        let cubin = dir.join(format!("{}_sm_90.cubin", module.name));
+        let out = Command::new(&cuobjdump).arg("-sass").arg(&cubin).output().unwrap();
+        assert!(out.status.success(), "cuobjdump: {}", String::from_utf8_lossy(&out.stderr));
+        let sass = String::from_utf8_lossy(&out.stdout);
+        let functions = sass_functions(&sass);
+        let (_, code) = functions.iter().find(|(f, _)| f == ptx::ENTRY).expect("the entry point's code");
+        // The generator's loop over groups of pairs is the first innermost loop.
+        let first = innermost_loops(code).into_iter().next().expect("a pair loop");
+        let per_pair = first.len() as f64 / ptx::pairs_per_iteration(&k) as f64;
+        println!("{name}: {per_pair:.2} machine instructions a pair (recorded {recorded})");
+        if per_pair > recorded * (1.0 + SASS_MARGIN) {
+            grown.push(format!("{name}: {per_pair:.2} instructions a pair, recorded {recorded}"));
+        } else if per_pair < recorded * (1.0 - SASS_MARGIN) {
+            println!("note: {name}'s pair loop is shorter than recorded: lower its record in PAIR_LOOPS");
+        }
+    }
+    assert!(grown.is_empty(), "pair loops grew beyond their records:\n{}", grown.join("\n"));
 }

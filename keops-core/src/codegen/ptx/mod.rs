@@ -109,6 +109,14 @@ pub fn module(kernel: &Kernel, name: String) -> Module {
     gpu::plan(kernel, |spec| text::module(spec, name))
 }
 
+/// Pairs that each iteration of the first pair loop of `kernel`'s [`ENTRY`] folds (the loop
+/// over groups of pairs of a small kernel), for tests that count its machine instructions.
+/// Not a stable API.
+#[doc(hidden)]
+pub fn pairs_per_iteration(kernel: &Kernel) -> usize {
+    gpu::plan(kernel, |spec| spec.pairs_per_iteration())
+}
+
 /// A module applying every basic primitive in the kernel's type, with operands in registers and
 /// with a constant in each position, in both prepasses and the pair stage; for tests (and
 /// `ptxas` runs) of the lowerings. Not a stable API.
