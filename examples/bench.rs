@@ -45,6 +45,17 @@ fn gauss(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     total(k.on(backend).eval_flat(&[&[2.0][..], &i.x, &i.y, &i.b]))
 }
 
+/// `gauss` with the GPU's other ways of computing `exp` (the CPU's figures are `gauss`'s).
+fn gauss_fast(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(#[gpu_math = "fast"] |g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
+    total(k.on(backend).eval_flat(&[&[2.0][..], &i.x, &i.y, &i.b]))
+}
+
+fn gauss_reproducible(i: &Inputs, backend: Backend) -> keops::Result<f64> {
+    let k = keops::keops!(#[gpu_math = "reproducible"] |g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
+    total(k.on(backend).eval_flat(&[&[2.0][..], &i.x, &i.y, &i.b]))
+}
+
 fn grad(i: &Inputs, backend: Backend) -> keops::Result<f64> {
     let k = keops::keops!(|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-g * sqdist(x_i, y_j)) * b_j);
     total(k.on(backend).grad_flat(1, &[&[2.0][..], &i.x, &i.y, &i.b], &i.e))
@@ -211,6 +222,12 @@ const EXTRA: &[Case] = &[
     Case { name: "gauss_sharp", what: "Gaussian kernel sum, g = 20, D=3", run: gauss_sharp },
     Case { name: "grad_sharp", what: "its gradient wrt x, g = 20, D=3", run: grad_sharp },
     Case { name: "softmax_sharp", what: "SumSoftMaxWeight at temperature 1/20, D=3", run: softmax_sharp },
+    Case { name: "gauss_fast", what: "gauss with gpu_math = \"fast\"", run: gauss_fast },
+    Case {
+        name: "gauss_reproducible",
+        what: "gauss with gpu_math = \"reproducible\"",
+        run: gauss_reproducible,
+    },
 ];
 
 /// `count` standard normals (Box-Muller in f64, rounded to f32).

@@ -74,6 +74,8 @@
 //!   sums float32 values in float64 (`"auto"`, `"float32"` and `false` keep the kernel's type).
 //!   Float64 accumulation applies to `Sum` (selections compare exactly in any type and ignore
 //!   it; the log-sum-exp and soft-max refuse it), and not together with `"kahan_scheme"`.
+//!   `gpu_math = "accurate"` (the default), `"fast"` or `"reproducible"` chooses how the GPU
+//!   computes `exp` (see [Determinism](#determinism)).
 //!   `enable_chunks` and `rec_multVar_highdim` tune pykeops' own code generation and change
 //!   nothing here. pykeops' `True` and `False` are accepted as `true` and `false`.
 //! - **Errors** in the strings are compile errors that quote the offending part and give its
@@ -92,6 +94,30 @@
 //! (see [`cpu_simd`]; `KEOPS_SIMD` lowers it) does change the order, hence the last bits, and
 //! so does the interpreter that debug builds run (see [below](#build-time-and-debug-builds)),
 //! which reduces each row tile by tile without segments.
+//!
+//! On a GPU, `exp` (the hot function of Gaussian, log-sum-exp and soft-max kernels) is
+//! computed in one of three ways, chosen per kernel with `#[gpu_math = "..."]` in front of the
+//! kernel (either form of `keops!`) or `gpu_math = "..."` in `genred!`. The CPU computes the
+//! same values in every mode; other functions are the CPU's on the GPU too.
+//!
+//! - `"accurate"`, the default: `exp` on the special-function unit (`ex2.approx`) after an
+//!   exact reduction of its argument, as CUDA's `expf` does: within 1.2 ulp of `exp` over the
+//!   whole `f32` range with an exact `ex2` (measured in the PTX emulator), plus the unit's own
+//!   error; subnormal results kept. About 40 % fewer machine instructions per pair than
+//!   `"reproducible"` for a Gaussian sum (BENCHMARKS.md).
+//! - `"fast"`: `ex2.approx.ftz(x * log2(e))`, as pykeops' default `-use_fast_math`: an error
+//!   that grows with `|x|` (relative `(1 + |x|) 2^-23` with an exact `ex2`), results below
+//!   `2^-126` flushed to zero.
+//! - `"reproducible"`: the CPU's own expansion of `exp`, so that every formula value on the GPU
+//!   is the CPU's to the bit (sums still differ in their order).
+//!
+//! `f64` kernels compute `exp` as `"reproducible"` in every mode.
+//!
+//! ```
+//! let k = keops::keops!(#[gpu_math = "reproducible"] |x_i: [f32; 1], y_j: [f32; 1]| sum_j exp(x_i - y_j));
+//! assert_eq!(k.eval(&[[0.0]], &[[0.0]])?, [[1.0]]);
+//! # Ok::<(), keops::Error>(())
+//! ```
 //!
 //! # Gradients
 //!

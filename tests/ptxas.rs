@@ -23,6 +23,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use keops_core::ast::GpuMath;
 use keops_core::backward::plan;
 use keops_core::check::{Kernel, check};
 use keops_core::codegen::ptx::{self, Module};
@@ -370,21 +371,28 @@ fn cuobjdump() -> Option<PathBuf> {
 
 /// The bench example's standard kernels (`examples/bench.rs`; `grad` is the Gaussian sum's
 /// backward kernel for input 1, `x_i`), and the machine instructions per pair of their sm_90
-/// pair loops as recorded with `.ci/run`'s ptxas (12.9): the instructions of the loop over
-/// groups of pairs, whether executed or skipped (an ArgKMin's insertion is skipped for most
-/// pairs), divided by its pairs. A change to the PTX generator that makes one of these loops
+/// pair loops as recorded with `.ci/run`'s ptxas (12.9), in each `GpuMath` mode
+/// (reproducible, accurate, fast): the instructions of the longest innermost loop (the loop
+/// over groups of pairs, which ptxas may unroll further), whether executed or skipped (an
+/// ArgKMin's insertion is skipped for most pairs), divided by its pairs (the tile rows it
+/// loads from shared memory). A change to the PTX generator that makes one of these loops
 /// longer than its record by more than [`SASS_MARGIN`] fails [`pair_loops_keep_their_length`],
 /// so that GPU speed cannot regress unseen on machines without a GPU; lower the record when a
 /// change shortens a loop (the test prints the counts).
-const PAIR_LOOPS: &[(&str, &str, Option<usize>, f64)] = &[
-    ("gauss", BENCH_GAUSS, None, 29.75),
-    ("grad", BENCH_GAUSS, Some(1), 33.75),
-    ("argkmin", "|x_i: [f32; 3], y_j: [f32; 3]| argkmin_j::<10> sqdist(x_i, y_j)", None, 58.25),
+const PAIR_LOOPS: &[(&str, &str, Option<usize>, [f64; 3])] = &[
+    ("gauss", BENCH_GAUSS, None, [29.75, 17.44, 11.31]),
+    ("grad", BENCH_GAUSS, Some(1), [33.75, 22.75, 15.31]),
+    (
+        "argkmin",
+        "|x_i: [f32; 3], y_j: [f32; 3]| argkmin_j::<10> sqdist(x_i, y_j)",
+        None,
+        [58.25, 58.25, 58.25],
+    ),
     (
         "lse",
         "|ie: f32, x_i: [f32; 3], y_j: [f32; 3], h_j: f32| logsumexp_j h_j - ie * sqdist(x_i, y_j)",
         None,
-        37.75,
+        [37.75, 26.75, 20.25],
     ),
 ];
 
@@ -442,32 +450,65 @@ fn pair_loops_keep_their_length() {
     let (Some(ptxas), Some(cuobjdump)) = (ptxas(), cuobjdump()) else { return };
     let dir = scratch("sass");
     let mut grown = Vec::new();
-    for &(name, text, grad, recorded) in PAIR_LOOPS {
-        let k = match grad {
+    for &(name, text, grad, records) in PAIR_LOOPS {
+        let kernel = match grad {
             None => kernel(text),
             Some(pos) => match &plan(&kernel(text)).unwrap().0[pos] {
                 keops_core::backward::Backward::Reduction { kernel, .. } => (**kernel).clone(),
                 other => panic!("{name}: the gradient of input {pos} is {other:?}"),
             },
         };
-        let module = ptx::module(&k, name.to_string());
-        std::fs::write(dir.join(format!("{}.ptx", module.name)), &module.ptx).unwrap();
-        assemble(&ptxas, &dir, &module, "sm_90").unwrap_or_else(|e| panic!("{name}: {e}"));
-        let cubin = dir.join(format!("{}_sm_90.cubin", module.name));
-        let out = Command::new(&cuobjdump).arg("-sass").arg(&cubin).output().unwrap();
-        assert!(out.status.success(), "cuobjdump: {}", String::from_utf8_lossy(&out.stderr));
-        let sass = String::from_utf8_lossy(&out.stdout);
-        let functions = sass_functions(&sass);
-        let (_, code) = functions.iter().find(|(f, _)| f == ptx::ENTRY).expect("the entry point's code");
-        // The generator's loop over groups of pairs is the first innermost loop.
-        let first = innermost_loops(code).into_iter().next().expect("a pair loop");
-        let per_pair = first.len() as f64 / ptx::pairs_per_iteration(&k) as f64;
-        println!("{name}: {per_pair:.2} machine instructions a pair (recorded {recorded})");
-        if per_pair > recorded * (1.0 + SASS_MARGIN) {
-            grown.push(format!("{name}: {per_pair:.2} instructions a pair, recorded {recorded}"));
-        } else if per_pair < recorded * (1.0 - SASS_MARGIN) {
-            println!("note: {name}'s pair loop is shorter than recorded: lower its record in PAIR_LOOPS");
+        for (math, recorded) in GpuMath::ALL.into_iter().zip(records) {
+            let k = Kernel { gpu_math: math, ..kernel.clone() };
+            let per_pair = pair_loop(&ptxas, &cuobjdump, &dir, &k, &format!("{name}_{}", math.name()));
+            println!(
+                "{name}, {}: {per_pair:.2} machine instructions a pair (recorded {recorded})",
+                math.name()
+            );
+            if per_pair > recorded * (1.0 + SASS_MARGIN) {
+                grown.push(format!(
+                    "{name}, {}: {per_pair:.2} instructions a pair, recorded {recorded}",
+                    math.name()
+                ));
+            } else if per_pair < recorded * (1.0 - SASS_MARGIN) {
+                println!("note: this pair loop is shorter than recorded: lower its record in PAIR_LOOPS");
+            }
         }
     }
     assert!(grown.is_empty(), "pair loops grew beyond their records:\n{}", grown.join("\n"));
+}
+
+/// The machine instructions per pair of the sm_90 pair loop of `kernel`'s [`ptx::ENTRY`],
+/// assembled in `dir` as `name`.
+fn pair_loop(ptxas: &Path, cuobjdump: &Path, dir: &Path, kernel: &Kernel, name: &str) -> f64 {
+    let module = ptx::module(kernel, name.to_string());
+    std::fs::write(dir.join(format!("{name}.ptx")), &module.ptx).unwrap();
+    assemble(ptxas, dir, &module, "sm_90").unwrap_or_else(|e| panic!("{name}: {e}"));
+    let cubin = dir.join(format!("{name}_sm_90.cubin"));
+    let out = Command::new(cuobjdump).arg("-sass").arg(&cubin).output().unwrap();
+    assert!(out.status.success(), "cuobjdump: {}", String::from_utf8_lossy(&out.stderr));
+    let functions = sass_functions(&String::from_utf8_lossy(&out.stdout));
+    let (_, code) = functions.iter().find(|(f, _)| f == ptx::ENTRY).expect("the entry point's code");
+    // The longest innermost loop: the generator's loop over groups of pairs, which ptxas may
+    // unroll further; its pairs are counted by the bytes it loads from the tile.
+    let main = innermost_loops(code).into_iter().max_by_key(|l| l.len()).expect("a pair loop");
+    let bytes: usize = code[main.clone()].iter().map(|(_, text)| shared_load_bytes(text)).sum();
+    let row = ptx::tile_row_bytes(kernel);
+    assert!(
+        bytes > 0 && bytes.is_multiple_of(row),
+        "{name}: the pair loop loads {bytes} bytes, rows of {row}"
+    );
+    main.len() as f64 / (bytes / row) as f64
+}
+
+/// The bytes that a shared-memory load instruction (`LDS`, `LDS.64`, `LDS.128`) reads, 0 for
+/// any other instruction.
+fn shared_load_bytes(text: &str) -> usize {
+    let op = text.split_whitespace().find(|w| !w.starts_with('@')).unwrap_or("");
+    match op {
+        "LDS" | "LDS.32" => 4,
+        "LDS.64" => 8,
+        "LDS.128" => 16,
+        _ => 0,
+    }
 }

@@ -60,6 +60,45 @@ pub struct KernelSource {
     /// The string literals that locations point into ([`crate::diag::TextRange::source`]):
     /// the formulas and alias strings of `genred!`, none for the math syntax.
     pub sources: Vec<String>,
+    /// How the GPU kernels compute `exp`.
+    pub gpu_math: GpuMath,
+}
+
+/// How a kernel's GPU code computes `exp`, the function that dominates Gaussian, log-sum-exp
+/// and soft-max kernels. The CPU kernels compute the same values in every mode.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum GpuMath {
+    /// The CPU kernels' expansion of `exp` (a polynomial, no special-function unit): the GPU
+    /// computes every formula value bit for bit as the CPU does.
+    Reproducible,
+    /// `exp` on the special-function unit (`ex2.approx`), after a reduction of its argument
+    /// as CUDA's `expf` makes (results within a few ulp over the whole range, subnormals kept),
+    /// in `f32` kernels; `f64` kernels compute as [`GpuMath::Reproducible`].
+    #[default]
+    Accurate,
+    /// `exp(x)` as `ex2.approx.ftz(x * log2(e))`, as pykeops' default `-use_fast_math` does:
+    /// the fewest instructions, an error that grows with `|x|` (about 2 + 1.2 |x| ulp), and
+    /// results below the normal range flushed to zero, in `f32` kernels.
+    Fast,
+}
+
+impl GpuMath {
+    /// Every mode.
+    pub const ALL: [GpuMath; 3] = [GpuMath::Reproducible, GpuMath::Accurate, GpuMath::Fast];
+
+    /// The mode named `name` (see [`GpuMath::name`]).
+    pub fn from_name(name: &str) -> Option<GpuMath> {
+        GpuMath::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The mode's name in both syntaxes (`#[gpu_math = "fast"]`, `gpu_math = "fast"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            GpuMath::Reproducible => "reproducible",
+            GpuMath::Accurate => "accurate",
+            GpuMath::Fast => "fast",
+        }
+    }
 }
 
 impl KernelSource {

@@ -207,5 +207,6 @@ fn derived(
         formula,
         formula2: if keeps_second { kernel.formula2 } else { None },
         text,
+        gpu_math: kernel.gpu_math,
     })
 }

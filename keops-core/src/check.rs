@@ -3,7 +3,7 @@
 //! Errors are collected with their locations; a subexpression that failed yields no node and its
 //! parents stay silent, so each mistake is reported once.
 
-use crate::ast::{BinOp, DType, Expr, KernelSource, Param, Syntax};
+use crate::ast::{BinOp, DType, Expr, GpuMath, KernelSource, Param, Syntax};
 use crate::diag::{Diagnostics, Loc, did_you_mean};
 use crate::ir::{Graph, NodeId, Role, Var};
 use crate::ops::{AttrKind, AttrValue, Op, OpSpec, attrs};
@@ -32,6 +32,8 @@ pub struct Kernel {
     /// The second formula of `sumsoftmaxweight` and weighted `logsumexp`.
     pub formula2: Option<NodeId>,
     pub text: String,
+    /// How the GPU kernels compute `exp`.
+    pub gpu_math: GpuMath,
 }
 
 impl Kernel {
@@ -119,6 +121,7 @@ fn check_with(src: &KernelSource, defer_dims: bool) -> Result<Kernel, Diagnostic
         formula,
         formula2,
         text: src.text.clone(),
+        gpu_math: src.gpu_math,
     };
     c.diags.into_result(kernel)
 }

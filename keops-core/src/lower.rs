@@ -52,11 +52,29 @@ pub struct Program {
     dtype: DType,
     insts: Vec<Inst>,
     index: HashMap<Inst, Val>,
+    /// Whether `exp` stays one instruction, for a target that lowers it itself.
+    native_exp: bool,
 }
 
 impl Program {
     pub fn new(dtype: DType) -> Program {
-        Program { dtype, insts: Vec::new(), index: HashMap::new() }
+        Program { dtype, insts: Vec::new(), index: HashMap::new(), native_exp: false }
+    }
+
+    /// A program whose `exp`s are instructions (`Prim::Exp`) rather than expanded, for a target
+    /// with its own lowering of `exp` (a GPU's special-function unit).
+    pub fn with_native_exp(dtype: DType) -> Program {
+        Program { native_exp: true, ..Program::new(dtype) }
+    }
+
+    /// A program with no instructions and the same settings.
+    pub fn emptied(&self) -> Program {
+        Program { native_exp: self.native_exp, ..Program::new(self.dtype) }
+    }
+
+    /// Whether `prim` is an instruction of this program although it is an expanded primitive.
+    pub fn is_native(&self, prim: Prim) -> bool {
+        self.native_exp && prim == Prim::Exp
     }
 
     /// The type the program computes in.
@@ -113,7 +131,7 @@ impl Program {
         if let Some(c) = consts {
             return self.constant(prim.eval(&c));
         }
-        if prim.is_expanded() {
+        if prim.is_expanded() && !self.is_native(prim) {
             return crate::math::expand(self, prim, args);
         }
         let c = |i: usize| self.as_const(args[i]);
@@ -271,7 +289,7 @@ fn hoist_factors(
             }
         }
     }
-    let mut rebuilt = Program::new(program.dtype);
+    let mut rebuilt = program.emptied();
     let mut map: Vec<Val> = Vec::with_capacity(insts.len());
     for (i, inst) in insts.iter().enumerate() {
         let v = Val(i as u32);

@@ -92,7 +92,12 @@ pub const SCALED_MIN: usize = 2;
 /// Lowers the formula and the second formula of `kernel` and splits the program into the
 /// stages of its reduction.
 pub fn lower_kernel(kernel: &Kernel) -> Lowered {
-    let mut program = Program::new(kernel.dtype);
+    lower_kernel_into(kernel, Program::new(kernel.dtype))
+}
+
+/// [`lower_kernel`] into `program`, an empty program with the settings of a target (see
+/// [`Program::with_native_exp`]).
+pub fn lower_kernel_into(kernel: &Kernel, mut program: Program) -> Lowered {
     let mut roots = vec![kernel.formula];
     roots.extend(kernel.formula2);
     let mut lowered = lower(&kernel.graph, &roots, &mut program);

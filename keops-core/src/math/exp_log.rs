@@ -154,6 +154,32 @@ pub(crate) fn exp_below(p: &mut Program, x: Val) -> Val {
     exp_unclamped(p, x)
 }
 
+/// The constants of `exp`'s argument reduction that a target computing `exp` its own way
+/// shares with [`exp_unclamped`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExpReduction {
+    /// `log2 e`, rounded to the type.
+    pub log2e: f64,
+    /// `1.5 * 2^(p - 1)`: `fma(x, log2e, shifter) - shifter` is `x log2 e` rounded to an
+    /// integer, which the low bits of `fma(x, log2e, shifter)` hold.
+    pub shifter: f64,
+}
+
+/// [`ExpReduction`] in `dtype`.
+pub(crate) fn exp_reduction(dtype: DType) -> ExpReduction {
+    let mut p = Program::new(dtype);
+    let log2e = p.c(consts::LOG2_E);
+    ExpReduction { log2e: p.as_const(log2e).expect("a constant"), shifter: shifter(dtype) }
+}
+
+/// `1.5 * 2^(p - 1)`, whose neighbours in `dtype` are 1 apart.
+fn shifter(dtype: DType) -> f64 {
+    match dtype {
+        DType::F32 => 1.5 * 2f64.powi(23),
+        DType::F64 => 1.5 * 2f64.powi(52),
+    }
+}
+
 /// [`exp`] without its clamp: the same values for `x` within the clamp's range.
 ///
 /// The log-sum-exp reductions call it on `x` in `[-80, 0]`, where the clamp does nothing and
@@ -163,10 +189,7 @@ pub(crate) fn exp_unclamped(p: &mut Program, x: Val) -> Val {
     // neighbours are 1 apart: one fused multiply-add and one subtraction, cheaper than a
     // multiplication and a rounding instruction, and rounding the exact product.
     let log2e = p.c(consts::LOG2_E);
-    let shifter = p.c(match p.dtype() {
-        DType::F32 => 1.5 * 2f64.powi(23),
-        DType::F64 => 1.5 * 2f64.powi(52),
-    });
+    let shifter = p.c(shifter(p.dtype()));
     let shifted = p.mul_add(x, log2e, shifter);
     let n = p.sub(shifted, shifter);
     let neg_ln2 = consts::LN2.iter().map(|w| -w).collect::<Vec<_>>();

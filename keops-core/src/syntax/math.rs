@@ -20,7 +20,7 @@ use quote::ToTokens;
 use syn::parse::{ParseStream, Parser};
 use syn::{Token, spanned::Spanned};
 
-use crate::ast::{BinOp, DType, Expr, KernelSource, Param, ReductionDecl, Syntax};
+use crate::ast::{BinOp, DType, Expr, GpuMath, KernelSource, Param, ReductionDecl, Syntax};
 use crate::diag::{Diagnostics, Loc, did_you_mean, tidy};
 use crate::ir::Role;
 use crate::reduction::{Arity2, ReductionKind, SumScheme};
@@ -70,16 +70,25 @@ fn raw_keyword_calls(tokens: TokenStream) -> TokenStream {
 pub fn parse_macro_input(tokens: TokenStream) -> Result<MacroInput, Diagnostics> {
     let mut diags = Diagnostics::new();
     let parser = |input: ParseStream| -> syn::Result<MacroInput> {
-        if input.peek(Token![|]) || input.peek(Token![||]) {
-            let kernel = parse_closure(input, &mut diags)?;
+        let fork = input.fork();
+        fork.call(syn::Attribute::parse_outer)?;
+        if fork.peek(Token![|]) || fork.peek(Token![||]) {
+            let mut attrs = input.call(syn::Attribute::parse_outer)?;
+            let gpu_math = take_gpu_math(&mut attrs, &mut diags);
+            for attr in &attrs {
+                diags.error(Loc::of(attr), "a kernel expression takes only `#[gpu_math = \"...\"]`");
+            }
+            let mut kernel = parse_closure(input, &mut diags)?;
             if !input.is_empty() {
                 return Err(input.error("unexpected tokens after the formula"));
             }
+            set_gpu_math(&mut kernel, gpu_math);
             return Ok(MacroInput::Expr(Box::new(kernel)));
         }
         let mut items = Vec::new();
         while !input.is_empty() {
-            let attrs = input.call(syn::Attribute::parse_outer)?;
+            let mut attrs = input.call(syn::Attribute::parse_outer)?;
+            let gpu_math = take_gpu_math(&mut attrs, &mut diags);
             let vis: syn::Visibility = input.parse()?;
             input.parse::<Token![struct]>().map_err(|e| {
                 syn::Error::new(
@@ -89,7 +98,8 @@ pub fn parse_macro_input(tokens: TokenStream) -> Result<MacroInput, Diagnostics>
             })?;
             let name: syn::Ident = input.parse()?;
             input.parse::<Token![=]>()?;
-            let kernel = parse_closure(input, &mut diags)?;
+            let mut kernel = parse_closure(input, &mut diags)?;
+            set_gpu_math(&mut kernel, gpu_math);
             if !input.is_empty() {
                 input.parse::<Token![;]>()?;
             }
@@ -105,6 +115,49 @@ pub fn parse_macro_input(tokens: TokenStream) -> Result<MacroInput, Diagnostics>
                 diags.error(Loc::span(e.span()), e.to_string());
             }
             Err(diags)
+        }
+    }
+}
+
+/// Removes the `#[gpu_math = "..."]` attributes from `attrs`, and returns the mode the last one
+/// names (reporting any that is malformed or repeated).
+fn take_gpu_math(attrs: &mut Vec<syn::Attribute>, diags: &mut Diagnostics) -> Option<GpuMath> {
+    let mut found = None;
+    let mut kept = Vec::new();
+    for attr in attrs.drain(..) {
+        if !attr.path().is_ident("gpu_math") {
+            kept.push(attr);
+            continue;
+        }
+        let value = match &attr.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        };
+        match value.as_deref().map(|v| (v, GpuMath::from_name(v))) {
+            Some((_, Some(math))) if found.is_none() => found = Some(math),
+            Some((_, Some(_))) => diags.error(Loc::of(&attr), "`gpu_math` is given twice"),
+            Some((v, None)) => diags.error(Loc::of(&attr), format!("{GPU_MATH_CHOICES}, not {v:?}")),
+            None => diags.error(Loc::of(&attr), format!("{GPU_MATH_CHOICES}: `#[gpu_math = \"fast\"]`")),
+        }
+    }
+    *attrs = kept;
+    found
+}
+
+/// What `gpu_math` takes, for messages.
+pub(crate) const GPU_MATH_CHOICES: &str =
+    "`gpu_math` is \"accurate\" (the default), \"fast\" or \"reproducible\"";
+
+/// Gives `kernel` the mode `math` (if any), and records it in its text so that parsing the
+/// text again gives the same kernel.
+fn set_gpu_math(kernel: &mut KernelSource, math: Option<GpuMath>) {
+    if let Some(math) = math {
+        kernel.gpu_math = math;
+        if math != GpuMath::default() {
+            kernel.text = format!("#[gpu_math = \"{}\"] {}", math.name(), kernel.text);
         }
     }
 }
@@ -191,6 +244,7 @@ fn parse_closure(input: ParseStream, diags: &mut Diagnostics) -> syn::Result<Ker
         formula2,
         text: tidy(&text),
         sources: Vec::new(),
+        gpu_math: GpuMath::default(),
     })
 }
 
@@ -555,6 +609,33 @@ mod tests {
             Ok(_) => vec![],
             Err(d) => d.errors().iter().map(|e| e.message.clone()).collect(),
         }
+    }
+
+    #[test]
+    fn gpu_math_attributes() {
+        const GAUSS: &str = "|x_i: [f32; 3], y_j: [f32; 3]| sum_j exp(-sqdist(x_i, y_j))";
+        assert_eq!(parse_kernel_str(GAUSS).unwrap().gpu_math, GpuMath::Accurate);
+        for math in GpuMath::ALL {
+            let text = format!("#[gpu_math = \"{}\"] {GAUSS}", math.name());
+            let k = parse_kernel_str(&text).unwrap();
+            assert_eq!(k.gpu_math, math, "{text}");
+            // The recorded text parses to the same mode.
+            assert_eq!(parse_kernel_str(&k.text).unwrap().gpu_math, math, "{}", k.text);
+            let item = format!("/// Docs.\n#[gpu_math = \"{}\"] pub struct Gauss = {GAUSS};", math.name());
+            match parse_macro_input(item.parse().unwrap()) {
+                Ok(MacroInput::Items(items)) => {
+                    assert_eq!(items[0].kernel.gpu_math, math);
+                    // The documentation stays on the item; the mode does not.
+                    assert_eq!(items[0].attrs.len(), 1);
+                }
+                _ => panic!("{item} does not parse"),
+            }
+        }
+        let wrong = |attr: &str| messages(&format!("{attr} {GAUSS}"));
+        assert!(wrong("#[gpu_math = \"fastest\"]")[0].contains("\"accurate\" (the default)"));
+        assert!(wrong("#[gpu_math(fast)]")[0].contains("`#[gpu_math = \"fast\"]`"));
+        assert!(wrong("#[gpu_math = \"fast\"] #[gpu_math = \"fast\"]")[0].contains("given twice"));
+        assert!(wrong("#[inline]")[0].contains("takes only `#[gpu_math"));
     }
 
     #[test]

@@ -102,8 +102,14 @@ pub(crate) trait Emit {
     fn select(&mut self, class: Class, d: &str, x: &str, y: &str, p: &str);
     /// `d = a`.
     fn copy(&mut self, class: Class, d: &str, a: &str);
-    /// `d = prim(a...)`: the target's one lowering of each basic primitive.
+    /// `d = prim(a...)`: the target's one lowering of each basic primitive, and of the
+    /// expanded ones it [`lowers`](Emit::lowers).
     fn prim(&mut self, prim: Prim, d: &str, a: &[String]);
+    /// Whether the target lowers the expanded primitive `prim` itself (the plan's programs then
+    /// keep it as an instruction; see `Program::with_native_exp`).
+    fn lowers(&self, _prim: Prim) -> bool {
+        false
+    }
 
     /// `d = [base + offset]` (`offset` in bytes).
     fn load(&mut self, space: Space, class: Class, d: &str, base: &str, offset: usize);
@@ -149,6 +155,11 @@ pub(crate) trait Emit {
     /// An expanded function (`exp`, `log`) of `x`, as formulas compute it: its basic
     /// primitives, inline. Returns the operand holding the result.
     fn function(&mut self, prim: Prim, x: &str) -> String {
+        if self.lowers(prim) {
+            let d = self.float();
+            self.apply(prim, &d, &[x]);
+            return d;
+        }
         let mut p = crate::lower::Program::new(self.dtype());
         let input = p.load(0, 0);
         let out = p.prim(prim, &[input]);

@@ -135,7 +135,7 @@ impl Spec<'_> {
         // still folded in order, so the results do not change, but a small formula no longer
         // spends a tenth of its instructions on the loop.
         let schedule = staged.pair_schedule();
-        let unroll = self.pairs_per_iteration();
+        let unroll = pair_unroll(schedule.len());
         if unroll > 1 {
             let groups = w.begin_loop("pair_group", "pair_rest");
             let next = w.int();
@@ -156,15 +156,6 @@ impl Spec<'_> {
         w.int_op(IntOp::Add, &jj, &jj, "1");
         w.int_op(IntOp::Add, &at, &at, &stride.to_string());
         w.end_loop(pairs);
-    }
-
-    /// Pairs that each iteration of the first pair loop folds: a small kernel's groups (see
-    /// [`pair_unroll`]), a large kernel's single streamed pair.
-    pub(crate) fn pairs_per_iteration(&self) -> usize {
-        match self.large {
-            Some(_) => 1,
-            None => pair_unroll(self.staged().pair_schedule().len()),
-        }
     }
 
     /// One pair of a small kernel: the reduced row `start + jj + u`, its features at

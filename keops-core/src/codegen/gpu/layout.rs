@@ -4,9 +4,11 @@
 
 use std::collections::HashMap;
 
+use crate::ast::GpuMath;
 use crate::check::Kernel;
-use crate::codegen::{Lowered, lower_kernel};
+use crate::codegen::{Lowered, lower_kernel_into};
 use crate::ir::{DType, Role};
+use crate::lower::Program;
 use crate::lower::{Staged, Val};
 use crate::reduction::Reduction;
 
@@ -17,6 +19,8 @@ use super::{BLOCK, LARGE_WORDS, RESIDENT_WORDS, SHARED, SHARED_OPT_IN, STATE_WOR
 /// Everything a kernel's text is printed from.
 pub(crate) struct Spec<'a> {
     pub(crate) dtype: DType,
+    /// How `exp` is computed: [`GpuMath::Reproducible`] in `f64`.
+    pub(crate) math: GpuMath,
     /// Role and dimension of each declared variable.
     pub(crate) vars: Vec<(Role, usize)>,
     pub(crate) reduction: Reduction,
@@ -82,10 +86,17 @@ impl Slots {
 /// a component instead of two, and the same rounding as the CPU's. A large kernel streams its
 /// components one at a time and keeps the plain products.
 pub(crate) fn plan<R>(kernel: &Kernel, f: impl FnOnce(&Spec) -> R) -> R {
-    let lowered = lower_kernel(kernel);
+    // `f64` has no special-function unit.
+    let math = if kernel.dtype == DType::F64 { GpuMath::Reproducible } else { kernel.gpu_math };
+    let program = match math {
+        GpuMath::Reproducible => Program::new(kernel.dtype),
+        GpuMath::Accurate | GpuMath::Fast => Program::with_native_exp(kernel.dtype),
+    };
+    let lowered = lower_kernel_into(kernel, program);
     let about = kernel.text.split_whitespace().collect::<Vec<_>>().join(" ");
     let vars: Vec<(Role, usize)> = kernel.params.iter().map(|p| (p.role, p.dim)).collect();
-    let spec = |lowered| Spec::new(kernel.dtype, vars.clone(), kernel.reduction, lowered, about.clone());
+    let spec =
+        |lowered| Spec::new(kernel.dtype, math, vars.clone(), kernel.reduction, lowered, about.clone());
     let factored = if kernel.reduction.plain_sum() { lowered.factored(kernel) } else { None };
     if let Some(products) = &factored {
         let fused = spec(products);
@@ -97,16 +108,18 @@ pub(crate) fn plan<R>(kernel: &Kernel, f: impl FnOnce(&Spec) -> R) -> R {
 }
 
 impl<'a> Spec<'a> {
-    /// The plan of `lowered`, a kernel of `dtype` with variables `vars` (role and dimension
-    /// each) reduced by `reduction`; `about` says what it computes, for the reader.
+    /// The plan of `lowered`, a kernel of `dtype` computing `exp` as `math` says, with
+    /// variables `vars` (role and dimension each) reduced by `reduction`; `about` says what it
+    /// computes, for the reader.
     pub(crate) fn new(
         dtype: DType,
+        math: GpuMath,
         vars: Vec<(Role, usize)>,
         reduction: Reduction,
         lowered: &'a Lowered,
         about: String,
     ) -> Spec<'a> {
-        let mut spec = Spec { dtype, vars, reduction, lowered, about, large: None };
+        let mut spec = Spec { dtype, math, vars, reduction, lowered, about, large: None };
         spec.large = spec.large();
         spec
     }

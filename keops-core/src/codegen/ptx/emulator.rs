@@ -359,6 +359,19 @@ impl Thread {
                 // Rust's float-to-int casts saturate and send NaN to 0, as PTX's.
                 u64::from(x as i32 as u32)
             }
+            // The special-function unit's `2^x`, modelled as correctly rounded (the hardware's
+            // is within a few ulp); `.ftz` flushes subnormal operands and results to zero.
+            ["ex2", "approx", "ftz", "f32"] => {
+                let flush = |x: f32| if x.is_subnormal() { 0.0f32.copysign(x) } else { x };
+                let x = flush(f32_of(v(1)));
+                u64::from(flush(f64::from(x).exp2() as f32).to_bits())
+            }
+            // Saturated: clamped to [0, 1], NaN to 0.
+            ["fma", "rn", "sat", "f32"] => {
+                let y = f32_of(v(1)).mul_add(f32_of(v(2)), f32_of(v(3)));
+                u64::from(if y.is_nan() { 0.0f32 } else { y.clamp(0.0, 1.0) }.to_bits())
+            }
+            ["fma", "rm", "f32"] => u64::from(fma_down(f32_of(v(1)), f32_of(v(2)), f32_of(v(3))).to_bits()),
             ["cvt", mode, _, _] => float(ty, &[v(1)], |x| match mode {
                 "rmi" => x[0].floor(),
                 _ => x[0].round_ties_even(),
@@ -368,6 +381,17 @@ impl Thread {
         };
         self.set(&a[0], result);
     }
+}
+
+/// `a * b + c` rounded toward -inf, for finite operands: the product is exact in f64, and
+/// Knuth's TwoSum gives the sum exactly as `s + e`.
+fn fma_down(a: f32, b: f32, c: f32) -> f32 {
+    let (p, c) = (f64::from(a) * f64::from(b), f64::from(c));
+    let s = p + c;
+    let e = (p - (s - (s - p))) + (c - (s - p));
+    let r = s as f32;
+    let above = f64::from(r) > s || (f64::from(r) == s && e < 0.0);
+    if above { r.next_down() } else { r }
 }
 
 fn ty_of(ty: &str) -> u32 {
@@ -453,6 +477,9 @@ fn float_op(name: &str, ty: &str, a: &[u64]) -> u64 {
         ("mul", _) => float(ty, a, |x| x[0] * x[1]),
         ("div", _) => float(ty, a, |x| x[0] / x[1]),
         ("sqrt", _) => float(ty, a, |x| x[0].sqrt()),
+        // PTX's `min` and `max` return the other operand when one is NaN.
+        ("min", _) => float(ty, a, |x| x[0].min(x[1])),
+        ("max", _) => float(ty, a, |x| x[0].max(x[1])),
         ("neg", "f32") => a[0] ^ 0x8000_0000,
         ("neg", _) => a[0] ^ (1 << 63),
         ("abs", "f32") => a[0] & 0x7FFF_FFFF,

@@ -68,6 +68,7 @@
 //! with a real `ptxas` and checks that the D = 3 Gaussian kernels and the D = 256 kernels do not
 //! spill.
 
+use crate::ast::GpuMath;
 use crate::backward::{Auxiliary, Backward};
 use crate::check::Kernel;
 use crate::codegen::Lowered;
@@ -109,12 +110,11 @@ pub fn module(kernel: &Kernel, name: String) -> Module {
     gpu::plan(kernel, |spec| text::module(spec, name))
 }
 
-/// Pairs that each iteration of the first pair loop of `kernel`'s [`ENTRY`] folds (the loop
-/// over groups of pairs of a small kernel), for tests that count its machine instructions.
-/// Not a stable API.
+/// Bytes of shared memory that each pair of `kernel`'s [`ENTRY`] loads (its reduced row's
+/// features), for tests that count the pairs of a loop in its machine code. Not a stable API.
 #[doc(hidden)]
-pub fn pairs_per_iteration(kernel: &Kernel) -> usize {
-    gpu::plan(kernel, |spec| spec.pairs_per_iteration())
+pub fn tile_row_bytes(kernel: &Kernel) -> usize {
+    gpu::plan(kernel, |spec| spec.row_bytes())
 }
 
 /// A module applying every basic primitive in the kernel's type, with operands in registers and
@@ -146,7 +146,7 @@ pub fn primitive_module(dtype: DType) -> Module {
     let reduction = Reduction { kind: ReductionKind::Sum, k: 1, over: Role::J, scheme: SumScheme::Block };
     let vars = vec![(Role::I, 1), (Role::J, 2)];
     let about = "every basic primitive".to_string();
-    let spec = Spec::new(dtype, vars, reduction, &lowered, about);
+    let spec = Spec::new(dtype, GpuMath::Reproducible, vars, reduction, &lowered, about);
     text::module(&spec, format!("primitives_{}", dtype.name()))
 }
 

@@ -51,14 +51,14 @@ fn every_basic_primitive_is_lowered_in_both_types() {
 
 #[test]
 fn literals_are_exact_bits() {
-    assert_eq!(Ptx::new(DType::F32).literal(1.0), "0f3F800000");
-    assert_eq!(Ptx::new(DType::F32).literal(f64::NEG_INFINITY), "0fFF800000");
-    assert_eq!(Ptx::new(DType::F64).literal(-2.0), "0dC000000000000000");
+    assert_eq!(Ptx::new(DType::F32, GpuMath::Reproducible).literal(1.0), "0f3F800000");
+    assert_eq!(Ptx::new(DType::F32, GpuMath::Reproducible).literal(f64::NEG_INFINITY), "0fFF800000");
+    assert_eq!(Ptx::new(DType::F64, GpuMath::Reproducible).literal(-2.0), "0dC000000000000000");
 }
 
 #[test]
 fn expanded_functions_need_no_special_instruction() {
-    let mut w = Ptx::new(DType::F64);
+    let mut w = Ptx::new(DType::F64, GpuMath::Reproducible);
     let y = w.function(Prim::Exp, "%v0");
     let z = w.function(Prim::Log, &y);
     assert!(z.starts_with("%t"));
@@ -129,7 +129,12 @@ fn same<T: Bits>(a: T, b: T) -> bool {
 /// A module whose thread `t` applies `prim` to `x[3t..3t + 3]` (operands in registers, except
 /// `literal = Some((k, c))`: operand `k` is the constant `c`), writing `out[t]`.
 fn primitive_harness(dtype: DType, prim: Prim, literal: Option<(usize, f64)>) -> String {
-    let mut w = Ptx::new(dtype);
+    primitive_harness_in(dtype, GpuMath::Reproducible, prim, literal)
+}
+
+/// [`primitive_harness`] with `exp` lowered as `math` says.
+fn primitive_harness_in(dtype: DType, math: GpuMath, prim: Prim, literal: Option<(usize, f64)>) -> String {
+    let mut w = Ptx::new(dtype, math);
     let size = size(dtype);
     let t = w.ty();
     let (x, out) = (w.pointer("keops_x"), w.pointer("keops_out"));
@@ -584,4 +589,123 @@ fn sums_of_products_are_fused_multiply_adds() {
     let Arg::Buffer(out) = &args[3] else { unreachable!() };
     let got = f32::from_le_bytes(out[..4].try_into().unwrap());
     assert_eq!(got, 2f32.powi(-11) + 2f32.powi(-24));
+}
+
+/// `exp(x)` of each `f32` of `xs` in the emulator, lowered as `math` says.
+fn emulated_exp(math: GpuMath, xs: &[f32]) -> Vec<f32> {
+    let text = primitive_harness_in(DType::F32, math, Prim::Exp, None);
+    let bytes = xs.iter().flat_map(|x| [x.to_bits(), 0, 0]).flat_map(u32::to_le_bytes).collect();
+    let n = xs.len() as u32;
+    let mut args = [Arg::Buffer(bytes), Arg::Buffer(vec![0; xs.len() * 4]), Arg::U32(n)];
+    emulator::run(&text, "keops_test", &mut args, (1, 1), n, 0);
+    let Arg::Buffer(out) = &args[1] else { unreachable!() };
+    out.chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+/// Distance from `got` to the exact `want`, in units of the last place of `want`'s binade
+/// (subnormals' for results below the normal range).
+fn ulps(got: f32, want: f64) -> f64 {
+    let ulp = 2f64.powi(want.abs().log2().floor().max(-126.0) as i32 - 23);
+    (f64::from(got) - want).abs() / ulp
+}
+
+/// Inputs spanning `exp`'s whole `f32` domain: every special value, the ends of the normal,
+/// subnormal and overflow ranges, and random arguments in `[-110, 90]`.
+fn exp_inputs() -> Vec<f32> {
+    let mut xs: Vec<f32> = vec![
+        0.0,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::MIN_POSITIVE,
+        -f32::MIN_POSITIVE,
+        1e-40,
+        88.72283,
+        88.72284,
+        89.0,
+        -87.33655,
+        -87.33656,
+        -103.27893,
+        -103.97208,
+        -103.97209,
+        -104.0,
+        -110.0,
+        f32::MAX,
+        f32::MIN,
+    ];
+    let mut rng = Rng::new(31);
+    xs.extend((0..100_000).map(|_| rng.uniform(-110.0, 90.0) as f32));
+    xs.extend((0..20_000).map(|_| rng.uniform(-1.0, 1.0) as f32));
+    xs
+}
+
+/// The special-function unit's `exp` ([`GpuMath::Accurate`]), with `ex2.approx` modelled as
+/// correctly rounded: within 1.5 ulp of `exp` everywhere (the rounding of `2^r`, and that of
+/// `r`, below 2^-24, which `2^r` turns into at most 0.7 ulp; 2.5 ulp in the subnormal range,
+/// where the result rounds again), with the CPU's special values. The hardware's `ex2.approx`
+/// adds its own error, which a GPU run measures (`tests/gpu.rs`).
+#[test]
+fn exp_on_the_unit_is_accurate() {
+    let xs = exp_inputs();
+    let got = emulated_exp(GpuMath::Accurate, &xs);
+    let mut worst = (0.0, 0.0);
+    for (&x, &y) in xs.iter().zip(&got) {
+        let want = f64::from(x).exp();
+        match want {
+            _ if x.is_nan() => assert!(y.is_nan(), "exp({x}) = {y}"),
+            _ if want > f64::from(f32::MAX) => assert_eq!(y, f32::INFINITY, "exp({x})"),
+            _ if want < 2f64.powi(-150) => assert_eq!(y, 0.0, "exp({x})"),
+            _ => {
+                let e = ulps(y, want);
+                let bound = if want < 2f64.powi(-126) { 2.5 } else { 1.5 };
+                assert!(e <= bound, "exp({x}) = {y}, want {want}: {e} ulp");
+                if e > worst.0 {
+                    worst = (e, x.into());
+                }
+            }
+        }
+    }
+    println!("largest error {:.3} ulp, at {}", worst.0, worst.1);
+}
+
+/// [`GpuMath::Fast`], `ex2.approx.ftz(x log2 e)` with a correctly rounded `ex2`: within a
+/// relative `(1 + |x|) 2^-23` (the rounding of `x log2 e`), or zero where `exp(x)` is below
+/// the normal range.
+#[test]
+fn fast_exp_is_within_its_bound() {
+    let xs = exp_inputs();
+    let got = emulated_exp(GpuMath::Fast, &xs);
+    for (&x, &y) in xs.iter().zip(&got) {
+        let want = f64::from(x).exp();
+        match want {
+            _ if x.is_nan() => assert!(y.is_nan(), "exp({x}) = {y}"),
+            _ if want > f64::from(f32::MAX) => assert_eq!(y, f32::INFINITY, "exp({x})"),
+            _ if y == 0.0 => assert!(want < 2f64.powi(-125), "exp({x}) = 0, want {want}"),
+            _ => {
+                let relative = (f64::from(y) - want).abs() / want;
+                let bound = (1.0 + f64::from(x.abs())) * 2f64.powi(-23);
+                assert!(relative <= bound, "exp({x}) = {y}, want {want}: relative error {relative:e}");
+            }
+        }
+    }
+}
+
+/// Every reduction in the modes other than the default (which the other tests run), in both
+/// schemes, against the reference evaluator (the reductions' own exps included).
+#[test]
+fn every_reduction_matches_the_reference_in_every_mode() {
+    for math in [GpuMath::Reproducible, GpuMath::Fast] {
+        for text in crate::reduction::test_kernels() {
+            let src = crate::syntax::keops::parse_genred_str(&text)
+                .unwrap_or_else(|_| panic!("cannot parse {text}"));
+            let mut kernel = crate::check::check(&src).unwrap_or_else(|_| panic!("`{text}` does not check"));
+            kernel.gpu_math = math;
+            check_random(&kernel, &format!("{text} ({math:?})"), 33, 43, 3, kernel.dtype == DType::F64);
+        }
+        let mut gauss =
+            checked("|x_i: [f32; 3], y_j: [f32; 3], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j");
+        gauss.gpu_math = math;
+        check_random(&gauss, "Gaussian", 40, 70, 4, true);
+    }
 }

@@ -3,9 +3,11 @@
 
 use std::fmt::Write as _;
 
+use crate::ast::GpuMath;
 use crate::codegen::gpu::{Class, Cmp, Emit, IntOp, Loop, Space};
 use crate::ir::DType;
 use crate::lower::Val;
+use crate::math::exp_reduction;
 use crate::prim::Prim;
 
 /// The binary format of a float type, for the exponent primitives.
@@ -30,6 +32,8 @@ pub(super) fn format(dtype: DType) -> Format {
 /// A PTX body being written, with its register counters.
 pub(super) struct Ptx {
     pub(super) dtype: DType,
+    /// How `exp` is lowered.
+    pub(super) math: GpuMath,
     pub(super) body: String,
     /// Float scratch registers `%t`.
     pub(super) temps: usize,
@@ -45,8 +49,12 @@ pub(super) struct Ptx {
 }
 
 impl Ptx {
-    pub(super) fn new(dtype: DType) -> Ptx {
-        Ptx { dtype, body: String::new(), temps: 0, preds: 0, ints: 0, wides: 0, doubles: 0, labels: 0 }
+    /// A body of a kernel of `dtype`, `math` saying how `exp` is lowered (an `f64` kernel's is
+    /// always [`GpuMath::Reproducible`]).
+    pub(super) fn new(dtype: DType, math: GpuMath) -> Ptx {
+        debug_assert!(dtype == DType::F32 || math == GpuMath::Reproducible, "no f64 exp unit");
+        let (temps, preds, ints, wides, doubles, labels) = (0, 0, 0, 0, 0, 0);
+        Ptx { dtype, math, body: String::new(), temps, preds, ints, wides, doubles, labels }
     }
 
     /// The float type's PTX name.
@@ -294,6 +302,50 @@ impl Ptx {
         self.nan_passes(d, x, &m);
     }
 
+    /// `d = exp(x)` on the special-function unit, in an `f32` kernel.
+    ///
+    /// [`GpuMath::Accurate`]: `exp(x) = 2^r 2^j` with `j = floor(x log2 e)` clamped to
+    /// `[-126, 127]` (the exponents of normal powers of two) and `r = x log2 e - j`, `2^r` by
+    /// `ex2.approx`, `2^j` built in the exponent field, so that the product rounds once, into
+    /// the subnormal range too. Eight instructions: `u = sat(x log2(e) / S + 126 / S)` clamps
+    /// (for `S` just below 254), `fma.rm(u, S, M + 1)` with `M = 1.5 2^23` rounds down to
+    /// `M + j + 127`, whose low bits shifted into the exponent field are `2^j`; `r` is
+    /// `x log2 e - j` with `log2 e` in two words (each product exact in its fused
+    /// multiply-add). The clamp's roundings may move `j` by one near an integer, which `r`
+    /// follows. Infinities come out of the clamp's ends (`r` infinite); NaN passes through
+    /// `r` (the clamp sends it to 0).
+    ///
+    /// [`GpuMath::Fast`]: `ex2.approx.ftz(x log2 e)`, as CUDA's `__expf`.
+    fn exp_on_unit(&mut self, d: &str, x: &str) {
+        let c = exp_reduction(self.dtype);
+        if self.math == GpuMath::Fast {
+            let (log2e, t) = (self.literal(c.log2e), self.float());
+            self.op(format!("mul.rn.f32 {t}, {x}, {log2e}"));
+            self.op(format!("ex2.approx.ftz.f32 {d}, {t}"));
+            return;
+        }
+        const S: f64 = 253.99;
+        let log2e = std::f64::consts::LOG2_E;
+        let (scale, offset) = (self.literal(log2e / S), self.literal(126.0 / S));
+        let (s, biased, lowest) =
+            (self.literal(S), self.literal(c.shifter + 1.0), self.literal(c.shifter + 127.0));
+        let hi = log2e as f32;
+        let (hi, lo) = (self.literal(f64::from(hi)), self.literal(log2e - f64::from(hi)));
+        let (u, k, j, r) = (self.float(), self.float(), self.float(), self.float());
+        self.op(format!("fma.rn.sat.f32 {u}, {x}, {scale}, {offset}"));
+        self.op(format!("fma.rm.f32 {k}, {u}, {s}, {biased}"));
+        // `-j`, exactly.
+        self.op(format!("sub.rn.f32 {j}, {lowest}, {k}"));
+        self.op(format!("fma.rn.f32 {r}, {x}, {hi}, {j}"));
+        self.op(format!("fma.rn.f32 {r}, {x}, {lo}, {r}"));
+        self.op(format!("ex2.approx.ftz.f32 {r}, {r}"));
+        let bits = self.int();
+        self.op(format!("mov.b32 {bits}, {k}"));
+        self.op(format!("shl.b32 {bits}, {bits}, 23"));
+        self.op(format!("mov.b32 {k}, {bits}"));
+        self.op(format!("mul.rn.f32 {d}, {r}, {k}"));
+    }
+
     /// `d = isnan(x) ? x : r`.
     pub(super) fn nan_passes(&mut self, d: &str, x: &str, r: &str) {
         let t = self.ty();
@@ -309,6 +361,10 @@ impl Emit for Ptx {
 
     fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    fn lowers(&self, prim: Prim) -> bool {
+        prim == Prim::Exp && self.math != GpuMath::Reproducible
     }
 
     fn float(&mut self) -> String {
@@ -470,6 +526,7 @@ impl Emit for Ptx {
             Prim::LdexpInt => self.ldexp_int(d, &a[0], &a[1]),
             Prim::GetExp => self.get_exp(d, &a[0]),
             Prim::GetMant => self.get_mant(d, &a[0]),
+            Prim::Exp if self.lowers(Prim::Exp) => self.exp_on_unit(d, &a[0]),
             // The expanded primitives (`Prim::is_expanded`), which never reach a backend: the tests of
             // every basic primitive would fail here on a basic one.
             expanded => {

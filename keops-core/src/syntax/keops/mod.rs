@@ -21,10 +21,11 @@ use proc_macro2::{Span, TokenStream};
 use syn::parse::{ParseStream, Parser as _};
 use syn::{LitStr, Token};
 
-use crate::ast::{DType, Expr, KernelSource, Param, ReductionDecl, Syntax};
+use crate::ast::{DType, Expr, GpuMath, KernelSource, Param, ReductionDecl, Syntax};
 use crate::diag::{Diagnostics, Loc, did_you_mean, tidy};
 use crate::ir::Role;
 use crate::reduction::{Accumulator, Arity2, ReductionKind, SumScheme};
+use crate::syntax::math::GPU_MATH_CHOICES;
 
 use formula::{Strings, parse_alias, parse_formula};
 
@@ -108,6 +109,7 @@ const NAMED: &[&str] = &[
     "sum_scheme",
     "dtype_acc",
     "use_double_acc",
+    "gpu_math",
     "enable_chunks",
     "rec_multVar_highdim",
 ];
@@ -165,6 +167,7 @@ impl Builder {
             formula2,
             text,
             sources: self.sources,
+            gpu_math: options.gpu_math,
         };
         self.diags.into_result(kernel)
     }
@@ -179,6 +182,7 @@ impl Builder {
             formula2: None,
             scheme: None,
             double_acc: None,
+            gpu_math: GpuMath::default(),
         };
         let mut seen: Vec<String> = Vec::new();
         for (key, value) in &raw.named {
@@ -252,6 +256,11 @@ impl Builder {
                 "use_double_acc" => match boolean {
                     Some(b) => o.double_acc = Some((b, loc)),
                     None => self.diags.error(loc, "`use_double_acc` is `true` or `false`"),
+                },
+                "gpu_math" => match string.as_ref().map(|(s, _)| (s, GpuMath::from_name(s))) {
+                    Some((_, Some(math))) => o.gpu_math = math,
+                    Some((s, None)) => self.diags.error(loc, format!("{GPU_MATH_CHOICES}, not {s:?}")),
+                    None => self.diags.error(loc, format!("{GPU_MATH_CHOICES}: `gpu_math = \"fast\"`")),
                 },
                 "enable_chunks" | "rec_multVar_highdim" => {
                     if boolean.is_none() {
@@ -482,6 +491,7 @@ struct Options {
     scheme: Option<(SumScheme, Loc)>,
     /// Whether `dtype_acc` or `use_double_acc` asked for float64 accumulation.
     double_acc: Option<(bool, Loc)>,
+    gpu_math: GpuMath,
 }
 
 /// `f32`, `f64`, or pykeops' `"float32"`, `"float64"`.
@@ -599,6 +609,19 @@ mod tests {
             scheme(r#"dtype_acc = "float64", reduction_op = "ArgKMin", opt_arg = 2"#),
             SumScheme::Block
         );
+    }
+
+    #[test]
+    fn gpu_math_option() {
+        let base = r#""Exp(-SqDist(x,y))", ["x = Vi(3)", "y = Vj(3)"], axis = 1"#;
+        assert_eq!(parse(base).unwrap().gpu_math, GpuMath::Accurate);
+        for math in GpuMath::ALL {
+            let k = parse(&format!(r#"{base}, gpu_math = "{}""#, math.name())).unwrap();
+            assert_eq!(k.gpu_math, math);
+            assert_eq!(parse_genred_str(&k.text).unwrap().gpu_math, math);
+        }
+        let errors = parse(&format!(r#"{base}, gpu_math = "exact""#)).err().unwrap();
+        assert!(errors[0].contains("\"reproducible\""), "{errors:?}");
     }
 
     #[test]
