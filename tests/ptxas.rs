@@ -12,7 +12,8 @@
 //!
 //! `ptxas` is `$KEOPS_PTXAS`, else `ptxas` on the `PATH` (the PyPI package
 //! `nvidia-cuda-nvcc-cu12` ships one; see `.ci/run`), and `cuobjdump` `$KEOPS_CUOBJDUMP`, else
-//! on the `PATH` (PyPI's `nvidia-cuda-cuobjdump`). Without them the tests print
+//! on the `PATH` (PyPI's `nvidia-cuda-cuobjdump`, with `nvidia-cuda-nvdisasm`, whose `nvdisasm`
+//! it runs). Without them the tests print
 //! `SKIPPED: no ptxas` (or `no cuobjdump`) and pass, unless `KEOPS_REQUIRE_PTXAS=1`, which
 //! makes that a failure.
 //!

@@ -77,8 +77,9 @@ pub enum GpuMath {
     #[default]
     Accurate,
     /// `exp(x)` as `ex2.approx.ftz(x * log2(e))`, as pykeops' default `-use_fast_math` does:
-    /// the fewest instructions, an error that grows with `|x|` (about 2 + 1.2 |x| ulp), and
-    /// results below the normal range flushed to zero, in `f32` kernels.
+    /// the fewest instructions, an error that grows with `|x|` (a relative `(1 + |x|) 2^-23`
+    /// with an exact `ex2`, from the rounding of `x log2 e`), and results below the normal
+    /// range flushed to zero, in `f32` kernels.
     Fast,
 }
 
