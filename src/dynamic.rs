@@ -544,8 +544,8 @@ fn convert<T: Real>(p: &data::Program) -> Result<Program<T>> {
         Ok(match *step {
             data::Step::Load { dst, var, comp } => Inst::Load { dst, var, comp },
             data::Step::Const { dst, value } => Inst::Const { dst, value: T::from_f64(value) },
-            data::Step::SqDist { dst, init, ref pairs } => {
-                Inst::SqDist { dst, init, pairs: leak(pairs.clone()) }
+            data::Step::Chain { term, dst, init, ref pairs } => {
+                Inst::Chain { term, dst, init, pairs: leak(pairs.clone()) }
             }
             data::Step::Op { op, dst, args } => {
                 let name = op.name();

@@ -383,6 +383,6 @@ pub mod __private {
 
     /// The interpreter's program, as generated code declares it.
     pub mod interp {
-        pub use crate::cpu::interp::{Inst, Op, PairStage, Prepass, Program, Reduction};
+        pub use crate::cpu::interp::{Inst, Op, PairStage, Prepass, Program, Reduction, Term};
     }
 }

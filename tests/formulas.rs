@@ -287,7 +287,8 @@ fn dimension_990_is_interpreted() {
 
 /// The interpreter (what debug builds run) computes the compiled kernel's formula values to the
 /// bit: minima and maxima select values without rounding them, so any difference in one value
-/// would show. The `exp`s are single instructions in the interpreter, the compiled expansion.
+/// would show. The `exp`s are single instructions in the interpreter, the compiled expansion;
+/// the dot products and squared distances chains of multiply-adds.
 #[test]
 fn interpreted_values_are_the_compiled_ones() {
     same_selections(&keops!(|x_i: [f32; 3], y_j: [f32; 3], g: f32| min_argmin_j exp(-g * sqdist(x_i, y_j))
@@ -296,6 +297,9 @@ fn interpreted_values_are_the_compiled_ones() {
         + sqrt(abs(y_j[1]))
         + powf(1.0 + abs(x_i[1]), y_j[0])
         + exp(x_i[0] * y_j[1] * 30.0)));
+    // Dot products and squared distances, which the interpreter sums in registers.
+    same_selections(&keops!(|x_i: [f32; 12], y_j: [f32; 12], g: f32| min_argmin_j dot(x_i, y_j) * g
+        - sqdist(x_i, y_j)));
 }
 
 fn same_selections<K: keops::__private::KernelDef>(k: &K) {

@@ -25,3 +25,11 @@ pub enum Reduction {
     MaxSumShiftExpWeight,
     SumSoftMaxWeight,
 }
+
+/// The terms of a chain instruction, which sums them by fused multiply-adds in order: a squared
+/// distance's `(a - b)^2`, or a dot product's `a * b`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Term {
+    SquaredDifference,
+    Product,
+}

@@ -170,7 +170,7 @@ pub fn forward_program(kernel: &Kernel) -> Program {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codegen::program::{Reduction, Step};
+    use crate::codegen::program::{Reduction, Step, Term};
 
     const GAUSS: &str = "|x_i: [f32; _], y_j: [f32; _], b_j: [f32; 1]| sum_j exp(-sqdist(x_i, y_j)) * b_j";
 
@@ -188,7 +188,7 @@ mod tests {
         let squares = |k: &Specialized| -> Vec<usize> {
             (k.program.pair.code.iter())
                 .filter_map(|s| match s {
-                    Step::SqDist { init: None, pairs, .. } => Some(pairs.len()),
+                    Step::Chain { term: Term::SquaredDifference, init: None, pairs, .. } => Some(pairs.len()),
                     _ => None,
                 })
                 .collect()
@@ -196,6 +196,22 @@ mod tests {
         assert_eq!(squares(&k), [5]);
         // Larger ones in four partial sums, as the lowering splits them.
         assert_eq!(squares(&specialize(GAUSS, &[64, 64]).unwrap()), [16; 4]);
+    }
+
+    /// A dot product is a chain of products, which the interpreter sums in registers, not
+    /// one instruction per component.
+    #[test]
+    fn dot_products_are_chains() {
+        let attention = "|q_i: [f32; _], k_j: [f32; _], v_j: [f32; _], s: f32| sumsoftmaxweight_j(dot(q_i, k_j) * s, v_j)";
+        let k = specialize(attention, &[16, 16, 16]).unwrap();
+        let products: Vec<usize> = (k.program.pair.code.iter())
+            .filter_map(|s| match s {
+                Step::Chain { term: Term::Product, init: None, pairs, .. } => Some(pairs.len()),
+                _ => None,
+            })
+            .collect();
+        // In four partial sums, as the lowering splits them.
+        assert_eq!(products, [4; 4]);
     }
 
     /// The GPU module is the one of the kernel declared with the same dimensions, but for the

@@ -67,11 +67,12 @@ pub enum Step {
         dst: u32,
         args: [u32; 3],
     },
-    /// A squared distance: `(a - b)^2` for each pair of registers, summed in order by fused
-    /// multiply-adds onto `init` (or onto the first square, rounded, without one): a chain of
-    /// [`OpCode::SqSubAdd`]s whose partial sums nothing else reads, which the interpreter then
-    /// keeps in registers.
-    SqDist {
+    /// A squared distance or a dot product: `term` of each pair of registers, summed in order
+    /// by fused multiply-adds onto `init` (or onto the first term, rounded, without one): a
+    /// chain of [`OpCode::SqSubAdd`]s or `MulAdd`s whose partial sums nothing else reads,
+    /// which the interpreter then keeps in registers.
+    Chain {
+        term: Term,
         dst: u32,
         init: Option<u32>,
         pairs: Vec<[u32; 2]>,
@@ -101,7 +102,7 @@ impl OpCode {
     }
 }
 
-pub use keops_abi::interp::Reduction;
+pub use keops_abi::interp::{Reduction, Term};
 
 /// The program of the kernel whose lowered program is `lowered`; `products` says whether the
 /// compiled kernel sums its components as products (`SumOfProducts`).
@@ -148,13 +149,14 @@ impl Program {
                 let op = format_ident!("{}", op.name());
                 quote!(I::Op { op: #op, dst: #dst, args: [#(#args),*] })
             }
-            Step::SqDist { dst, init, pairs } => {
+            Step::Chain { term, dst, init, pairs } => {
+                let term = format_ident!("{term:?}");
                 let init = match init {
                     Some(c) => quote!(::core::option::Option::Some(#c)),
                     None => quote!(::core::option::Option::None),
                 };
                 let pairs = pairs.iter().map(|[a, b]| quote!([#a, #b]));
-                quote!(I::SqDist { dst: #dst, init: #init, pairs: &[#(#pairs),*] })
+                quote!(I::Chain { term: Term::#term, dst: #dst, init: #init, pairs: &[#(#pairs),*] })
             }
         };
         let prepass = |p: &Prepass| {
@@ -176,7 +178,7 @@ impl Program {
             }
         };
         quote! {{
-            use ::keops::__private::interp::{Inst as I, Op::*, PairStage, Prepass, Program, Reduction};
+            use ::keops::__private::interp::{Inst as I, Op::*, PairStage, Prepass, Program, Reduction, Term};
             Program {
                 outer: #outer,
                 inner: #inner,
@@ -322,17 +324,30 @@ fn pair(staged: &Staged, nf: usize) -> PairStage {
     let outputs: Vec<u32> = staged.outputs.iter().map(|&v| reg(v)).collect();
     PairStage {
         consts,
-        code: squared_distances(code, &outputs),
+        code: chains(code, &outputs),
         registers,
         f: f.iter().map(|&v| reg(v)).collect(),
         g: g.iter().map(|&v| reg(v)).collect(),
     }
 }
 
-/// `code` with each run of consecutive squares of differences that sum onto the previous one
-/// (`SqSub` or `SqSubAdd`, then `SqSubAdd`s) as one [`Step::SqDist`], where no instruction
-/// after a link of the run (and none of the `outputs`) reads its partial sum.
-fn squared_distances(code: Vec<Step>, outputs: &[u32]) -> Vec<Step> {
+/// The term and whether it adds onto its third operand, of an instruction that can be a link
+/// of a [`Step::Chain`].
+fn link(op: OpCode) -> Option<(Term, bool)> {
+    match op {
+        OpCode::SqSub => Some((Term::SquaredDifference, false)),
+        OpCode::SqSubAdd => Some((Term::SquaredDifference, true)),
+        OpCode::Prim(Prim::Mul) => Some((Term::Product, false)),
+        OpCode::Prim(Prim::MulAdd) => Some((Term::Product, true)),
+        _ => None,
+    }
+}
+
+/// `code` with each run of consecutive squares of differences, or products, that sum onto the
+/// previous one (`SqSub` or `SqSubAdd`, then `SqSubAdd`s; `Mul` or `MulAdd`, then `MulAdd`s) as
+/// one [`Step::Chain`], where no instruction after a link of the run (and none of the
+/// `outputs`) reads its partial sum.
+fn chains(code: Vec<Step>, outputs: &[u32]) -> Vec<Step> {
     // Whether register `r` is read after `code[at]`, before an instruction writes it.
     let read_after = |code: &[Step], at: usize, r: u32| {
         for step in &code[at + 1..] {
@@ -342,7 +357,7 @@ fn squared_distances(code: Vec<Step>, outputs: &[u32]) -> Vec<Step> {
                 Step::Op { op: OpCode::SqSub, dst, args } => (*dst, args[..2].to_vec()),
                 Step::Op { op: OpCode::SqSubAdd, dst, args } => (*dst, args.to_vec()),
                 Step::Load { dst, .. } | Step::Const { dst, .. } => (*dst, vec![]),
-                Step::SqDist { dst, init, pairs } => {
+                Step::Chain { dst, init, pairs, .. } => {
                     (*dst, init.iter().copied().chain(pairs.iter().flatten().copied()).collect())
                 }
             };
@@ -357,9 +372,17 @@ fn squared_distances(code: Vec<Step>, outputs: &[u32]) -> Vec<Step> {
     };
     let mut out: Vec<Step> = Vec::with_capacity(code.len());
     for (at, step) in code.iter().enumerate() {
-        if let Step::Op { op: OpCode::SqSubAdd, dst, args: [a, b, c] } = *step {
+        let Step::Op { op, dst, args: [a, b, c] } = *step else {
+            out.push(step.clone());
+            continue;
+        };
+        let Some((term, adds)) = link(op) else {
+            out.push(step.clone());
+            continue;
+        };
+        if adds {
             let previous = match out.last_mut() {
-                Some(Step::SqDist { dst: d, pairs, .. }) if *d == c => Some((d, pairs)),
+                Some(Step::Chain { term: t, dst: d, pairs, .. }) if *t == term && *d == c => Some((d, pairs)),
                 _ => None,
             };
             let private = a != c && b != c && (dst == c || !read_after(&code, at, c));
@@ -369,26 +392,20 @@ fn squared_distances(code: Vec<Step>, outputs: &[u32]) -> Vec<Step> {
                 continue;
             }
         }
-        out.push(match *step {
-            Step::Op { op: OpCode::SqSub, dst, args: [a, b, _] } => {
-                Step::SqDist { dst, init: None, pairs: vec![[a, b]] }
-            }
-            Step::Op { op: OpCode::SqSubAdd, dst, args: [a, b, c] } => {
-                Step::SqDist { dst, init: Some(c), pairs: vec![[a, b]] }
-            }
-            ref other => other.clone(),
-        });
+        out.push(Step::Chain { term, dst, init: adds.then_some(c), pairs: vec![[a, b]] });
     }
-    // Single squares stay the instructions they were.
+    // Single terms stay the instructions they were.
     (out.into_iter())
         .map(|step| match step {
-            Step::SqDist { dst, init: None, pairs } if pairs.len() == 1 => {
+            Step::Chain { term, dst, init, pairs } if pairs.len() == 1 => {
                 let [a, b] = pairs[0];
-                Step::Op { op: OpCode::SqSub, dst, args: [a, b, 0] }
-            }
-            Step::SqDist { dst, init: Some(c), pairs } if pairs.len() == 1 => {
-                let [a, b] = pairs[0];
-                Step::Op { op: OpCode::SqSubAdd, dst, args: [a, b, c] }
+                let op = match (term, init.is_some()) {
+                    (Term::SquaredDifference, false) => OpCode::SqSub,
+                    (Term::SquaredDifference, true) => OpCode::SqSubAdd,
+                    (Term::Product, false) => OpCode::Prim(Prim::Mul),
+                    (Term::Product, true) => OpCode::Prim(Prim::MulAdd),
+                };
+                Step::Op { op, dst, args: [a, b, init.unwrap_or(0)] }
             }
             other => other,
         })

@@ -21,7 +21,7 @@ mod reduce;
 use std::ops::Range;
 use std::sync::OnceLock;
 
-pub use program::{Inst, Op, PairStage, Prepass, Program, Reduction};
+pub use program::{Inst, Op, PairStage, Prepass, Program, Reduction, Term};
 
 use crate::cpu::math::{Math, Real, Task};
 use crate::cpu::simd::WithMath;
@@ -86,14 +86,18 @@ impl<T: Real> WithMath<T> for Interpret<'_, T> {
         let inner = pack(m, &program.inner, info, inputs, inner_rows);
         let rule = Rule::new(program.reduction, program.pair.f.len(), program.pair.g.len());
         let (vw, iw) = (info.value_width, info.index_width);
-        let copied = copied_features(program);
+        let no = program.outer.features.len() as u32;
+        let mut splatted: Vec<usize> =
+            program.pair.f.iter().chain(program.pair.g).filter(|&&r| r < no).map(|&r| r as usize).collect();
+        splatted.sort_unstable();
+        splatted.dedup();
         let rows = Rows {
             m,
             program,
             rule,
             outer: &outer,
             inner: &inner,
-            copied: &copied,
+            splatted: &splatted,
             inner_rows,
             widths: (vw, iw),
         };
@@ -134,8 +138,9 @@ fn features<T: Real>(stage: &Prepass<T>, info: &KernelInfo, inputs: &[&[T]], row
                         let arg = |x: u32| if (x as usize) < regs.len() { regs[x as usize] } else { T::ZERO };
                         regs[dst as usize] = apply(s, op, arg(a), arg(b), arg(c));
                     }
-                    Inst::SqDist { dst, init, pairs } => {
-                        regs[dst as usize] = sq_dist(s, init.map(|c| regs[c as usize]), pairs, |r| regs[r]);
+                    Inst::Chain { term, dst, init, pairs } => {
+                        regs[dst as usize] =
+                            chain(s, term, init.map(|c| regs[c as usize]), pairs, |r| regs[r]);
                     }
                 }
             }
@@ -175,22 +180,45 @@ fn pack<T: Real, M: Math<T>>(
 /// The values of the formulas for a batch.
 #[derive(Clone, Copy)]
 pub(super) struct Batch<'a, T: Real, M: Math<T>> {
-    regs: &'a [[M::V; BATCH]],
+    operands: Operands<'a, M::V>,
     f: &'a [u32],
     g: &'a [u32],
 }
 
-impl<T: Real, M: Math<T>> Batch<'_, T, M> {
-    /// Component `k` of the formula, in lane group `u`.
+impl<'a, T: Real, M: Math<T>> Batch<'a, T, M> {
+    /// Component `k` of the formula, a value per lane group.
     #[inline(always)]
-    fn f(&self, k: usize, u: usize) -> M::V {
-        self.regs[self.f[k] as usize][u]
+    fn f(&self, k: usize) -> &'a [M::V; BATCH] {
+        self.operands.get(self.f[k])
     }
 
-    /// Component `k` of the second formula, in lane group `u`.
+    /// Component `k` of the second formula.
     #[inline(always)]
-    fn g(&self, k: usize, u: usize) -> M::V {
-        self.regs[self.g[k] as usize][u]
+    fn g(&self, k: usize) -> &'a [M::V; BATCH] {
+        self.operands.get(self.g[k])
+    }
+}
+
+/// Where the pair stage's operands are: the reduced rows' features in their packed batch,
+/// read in place (copying them into the register file for each batch cost a fifth of a wide
+/// gradient's time), every other value in the register file, which holds the output row's
+/// features first.
+#[derive(Clone, Copy)]
+struct Operands<'a, V> {
+    regs: &'a [[V; BATCH]],
+    inner: &'a [[V; BATCH]],
+    /// The output row's features.
+    no: usize,
+}
+
+impl<'a, V> Operands<'a, V> {
+    #[inline(always)]
+    fn get(self, r: u32) -> &'a [V; BATCH] {
+        let r = r as usize;
+        match r.wrapping_sub(self.no) {
+            k if k < self.inner.len() => &self.inner[k],
+            _ => &self.regs[r],
+        }
     }
 }
 
@@ -207,6 +235,12 @@ pub(super) struct Chunks {
 }
 
 impl Chunks {
+    /// Whether these are a whole batch of whole chunks, the common case.
+    #[inline(always)]
+    fn whole(self) -> bool {
+        self.groups == BATCH && self.first + BATCH <= self.full
+    }
+
     /// `f(u, j, mask)` for each lane group `u`, with its reduced rows' indices `j` and, for a
     /// partial chunk, the mask of its rows.
     #[inline(always)]
@@ -244,9 +278,9 @@ struct Rows<'a, T: Real, M: Math<T>> {
     rule: Rule,
     outer: &'a [T],
     inner: &'a [[M::V; BATCH]],
-    /// The reduced row's features that instructions other than [`Inst::SqDist`] read, which
-    /// are copied into the register file for each batch ([`Inst::SqDist`] reads them in place).
-    copied: &'a [usize],
+    /// The output row's features that are components of the formulas, which the reduction
+    /// reads in the register file (instructions read them as scalars).
+    splatted: &'a [usize],
     inner_rows: usize,
     /// The output widths: values and indices.
     widths: (usize, usize),
@@ -270,8 +304,8 @@ impl<T: Real, M: Math<T>> Rows<'_, T, M> {
         let tile_chunks = if rule.tiled() { (TILE / M::LANES).max(1) } else { usize::MAX };
         let (vw, iw) = self.widths;
         for (r, row) in rows.enumerate() {
-            for (k, &x) in self.outer[row * no..(row + 1) * no].iter().enumerate() {
-                regs[k] = [m.splat(x); BATCH];
+            for &k in self.splatted {
+                regs[k] = [m.splat(self.outer[row * no + k]); BATCH];
             }
             rule.init(m, &mut total);
             let mut start = 0;
@@ -286,13 +320,11 @@ impl<T: Real, M: Math<T>> Rows<'_, T, M> {
                 for batch in (start..end).step_by(BATCH) {
                     let b = batch / BATCH;
                     let inner = &self.inner[b * ni..(b + 1) * ni];
-                    for &k in self.copied {
-                        regs[no + k] = inner[k];
-                    }
                     let features = Features { outer: &self.outer[row * no..(row + 1) * no], inner };
                     exec(m, pair.code, &mut regs, features);
                     let chunks = Chunks { first: batch, groups: BATCH.min(end - batch), full, tail };
-                    rule.step(m, acc, Batch { regs: &regs, f: pair.f, g: pair.g }, chunks);
+                    let operands = Operands { regs: &regs, inner, no };
+                    rule.step(m, acc, Batch { operands, f: pair.f, g: pair.g }, chunks);
                 }
                 if rule.tiled() {
                     rule.merge(m, &mut total, &tile);
@@ -314,52 +346,56 @@ fn exec<T: Real, M: Math<T>>(
     features: Features<'_, T, M>,
 ) {
     for inst in code {
-        if let Inst::SqDist { dst, init, pairs } = *inst {
-            regs[dst as usize] = sq_dist_batch(m, init.map(|c| &regs[c as usize]), pairs, regs, features);
+        let regs = Regs { m, regs: &mut *regs, features };
+        if let Inst::Chain { term, dst, init, pairs } = *inst {
+            regs.regs[dst as usize] = chain_batch(m, term, init, pairs, &regs);
             continue;
         }
         let Inst::Op { op, dst, args: [a, b, c] } = *inst else { continue };
-        let [dst, a, b, c] = [dst, a, b, c].map(|r| r as usize);
+        let (a, b, c) = (Operand(a), Operand(b), Operand(c));
+        let dst = dst as usize;
         match op {
-            Op::Add => binary(regs, [dst, a, b], |x, y| m.add(x, y)),
-            Op::Sub => binary(regs, [dst, a, b], |x, y| m.sub(x, y)),
-            Op::Mul => binary(regs, [dst, a, b], |x, y| m.mul(x, y)),
-            Op::Div => binary(regs, [dst, a, b], |x, y| m.div(x, y)),
-            Op::MulAdd => ternary(regs, [dst, a, b, c], |x, y, z| m.mul_add(x, y, z)),
-            Op::Neg => unary(regs, [dst, a], |x| m.neg(x)),
-            Op::Abs => unary(regs, [dst, a], |x| m.abs(x)),
-            Op::Min => binary(regs, [dst, a, b], |x, y| m.min(x, y)),
-            Op::Max => binary(regs, [dst, a, b], |x, y| m.max(x, y)),
-            Op::Sqrt => unary(regs, [dst, a], |x| m.sqrt(x)),
-            Op::Floor => unary(regs, [dst, a], |x| m.floor(x)),
-            Op::RoundEven => unary(regs, [dst, a], |x| m.round_even(x)),
-            Op::Sign => unary(regs, [dst, a], |x| m.sign(x)),
-            Op::Step => unary(regs, [dst, a], |x| m.step(x)),
-            Op::Select => ternary(regs, [dst, a, b, c], |x, y, z| m.select(x, y, z)),
-            Op::Lt => binary(regs, [dst, a, b], |x, y| m.lt(x, y)),
-            Op::Le => binary(regs, [dst, a, b], |x, y| m.le(x, y)),
-            Op::Eq => binary(regs, [dst, a, b], |x, y| m.eq(x, y)),
-            Op::Ne => binary(regs, [dst, a, b], |x, y| m.ne(x, y)),
-            Op::Ldexp => binary(regs, [dst, a, b], |x, y| m.ldexp(x, y)),
+            Op::Add => binary(regs, dst, [a, b], |x, y| m.add(x, y)),
+            Op::Sub => binary(regs, dst, [a, b], |x, y| m.sub(x, y)),
+            Op::Mul => binary(regs, dst, [a, b], |x, y| m.mul(x, y)),
+            Op::Div => binary(regs, dst, [a, b], |x, y| m.div(x, y)),
+            Op::MulAdd => ternary(regs, dst, [a, b, c], |x, y, z| m.mul_add(x, y, z)),
+            Op::Neg => unary(regs, dst, a, |x| m.neg(x)),
+            Op::Abs => unary(regs, dst, a, |x| m.abs(x)),
+            Op::Min => binary(regs, dst, [a, b], |x, y| m.min(x, y)),
+            Op::Max => binary(regs, dst, [a, b], |x, y| m.max(x, y)),
+            Op::Sqrt => unary(regs, dst, a, |x| m.sqrt(x)),
+            Op::Floor => unary(regs, dst, a, |x| m.floor(x)),
+            Op::RoundEven => unary(regs, dst, a, |x| m.round_even(x)),
+            Op::Sign => unary(regs, dst, a, |x| m.sign(x)),
+            Op::Step => unary(regs, dst, a, |x| m.step(x)),
+            Op::Select => ternary(regs, dst, [a, b, c], |x, y, z| m.select(x, y, z)),
+            Op::Lt => binary(regs, dst, [a, b], |x, y| m.lt(x, y)),
+            Op::Le => binary(regs, dst, [a, b], |x, y| m.le(x, y)),
+            Op::Eq => binary(regs, dst, [a, b], |x, y| m.eq(x, y)),
+            Op::Ne => binary(regs, dst, [a, b], |x, y| m.ne(x, y)),
+            Op::Ldexp => binary(regs, dst, [a, b], |x, y| m.ldexp(x, y)),
             Op::LdexpInt => {
                 // As the compiled kernels: the plain scaling where no lane leaves the normal
                 // range (`Math::ldexp_normal` gives `ldexp_int`'s values there).
-                let normal =
-                    regs[b].iter().fold(m.tail(M::LANES), |all, &n| m.and_mask(all, m.scales_normally(n)));
+                let normal = regs
+                    .value(b)
+                    .iter()
+                    .fold(m.tail(M::LANES), |all, &n| m.and_mask(all, m.scales_normally(n)));
                 if m.all(normal) {
-                    binary(regs, [dst, a, b], |x, y| m.ldexp_normal(x, y));
+                    binary(regs, dst, [a, b], |x, y| m.ldexp_normal(x, y));
                 } else {
-                    binary(regs, [dst, a, b], |x, y| m.ldexp_int(x, y));
+                    binary(regs, dst, [a, b], |x, y| m.ldexp_int(x, y));
                 }
             }
-            Op::GetExp => unary(regs, [dst, a], |x| m.get_exp(x)),
-            Op::GetMant => unary(regs, [dst, a], |x| m.get_mant(x)),
-            Op::Exp => unary(regs, [dst, a], |x| T::exp(m, x)),
-            Op::SqSub => binary(regs, [dst, a, b], |x, y| {
+            Op::GetExp => unary(regs, dst, a, |x| m.get_exp(x)),
+            Op::GetMant => unary(regs, dst, a, |x| m.get_mant(x)),
+            Op::Exp => unary(regs, dst, a, |x| T::exp(m, x)),
+            Op::SqSub => binary(regs, dst, [a, b], |x, y| {
                 let d = m.sub(x, y);
                 m.mul(d, d)
             }),
-            Op::SqSubAdd => ternary(regs, [dst, a, b, c], |x, y, z| {
+            Op::SqSubAdd => ternary(regs, dst, [a, b, c], |x, y, z| {
                 let d = m.sub(x, y);
                 m.mul_add(d, d, z)
             }),
@@ -367,65 +403,84 @@ fn exec<T: Real, M: Math<T>>(
     }
 }
 
-/// [`Inst::SqDist`] of the values `reg(r)` of registers `r`, its partial sums in a local.
+/// The factors whose product is `term(a, b)`: a square's difference twice, or `a` and `b`.
 #[inline(always)]
-fn sq_dist<T: Real, M: Math<T>>(
+fn factors<T: Real, M: Math<T>>(m: M, term: Term, a: M::V, b: M::V) -> (M::V, M::V) {
+    match term {
+        Term::SquaredDifference => {
+            let d = m.sub(a, b);
+            (d, d)
+        }
+        Term::Product => (a, b),
+    }
+}
+
+/// [`Inst::Chain`] of the values `reg(r)` of registers `r`, its partial sums in a local.
+#[inline(always)]
+fn chain<T: Real, M: Math<T>>(
     m: M,
+    term: Term,
     init: Option<M::V>,
     pairs: &[[u32; 2]],
     reg: impl Fn(usize) -> M::V,
 ) -> M::V {
-    let square = |[a, b]: [u32; 2]| m.sub(reg(a as usize), reg(b as usize));
-    let (first, rest) = pairs.split_first().expect("a squared distance of at least one square");
-    let d = square(*first);
+    let factors = |[a, b]: [u32; 2]| factors(m, term, reg(a as usize), reg(b as usize));
+    let (first, rest) = pairs.split_first().expect("a chain of at least one term");
+    let (x, y) = factors(*first);
     let mut acc = match init {
-        Some(c) => m.mul_add(d, d, c),
-        None => m.mul(d, d),
+        Some(c) => m.mul_add(x, y, c),
+        None => m.mul(x, y),
     };
     for &pair in rest {
-        let d = square(pair);
-        acc = m.mul_add(d, d, acc);
+        let (x, y) = factors(pair);
+        acc = m.mul_add(x, y, acc);
     }
     acc
 }
 
-/// [`sq_dist`] of a batch: the squares added component by component, to the [`BATCH`] sums at
-/// once, so that the sums stay in registers and their multiply-adds overlap.
-///
-/// Operands that are features are read where they are: the output row's as one scalar, the
-/// reduced rows' in the packed batch. A squared distance over hundreds of components reads
-/// that many of each, which, splatted and copied into the register file, overflowed the L1
-/// cache.
+/// [`chain`] of a batch: the terms added one after the other, to the [`BATCH`] sums at once,
+/// so that the sums stay in registers and their multiply-adds overlap (a squared distance or a
+/// dot product over hundreds of components, as instructions, wrote and read every partial sum).
 #[inline(always)]
-#[allow(clippy::needless_range_loop)]
-fn sq_dist_batch<T: Real, M: Math<T>>(
+fn chain_batch<T: Real, M: Math<T>>(
     m: M,
-    init: Option<&[M::V; BATCH]>,
+    term: Term,
+    init: Option<u32>,
     pairs: &[[u32; 2]],
-    regs: &[[M::V; BATCH]],
-    features: Features<'_, T, M>,
+    regs: &Regs<'_, T, M>,
 ) -> [M::V; BATCH] {
-    let (no, ni) = (features.outer.len(), features.inner.len());
-    let mut acc = [m.splat(T::ZERO); BATCH];
-    for (k, &[a, b]) in pairs.iter().enumerate() {
-        let (a, b) = (a as usize, b as usize);
-        let splat;
-        let a = if a < no {
-            splat = [m.splat(features.outer[a]); BATCH];
-            &splat
-        } else if a < no + ni {
-            &features.inner[a - no]
-        } else {
-            &regs[a]
-        };
-        let b = if b >= no && b < no + ni { &features.inner[b - no] } else { &regs[b] };
-        for u in 0..BATCH {
-            let d = m.sub(a[u], b[u]);
-            acc[u] = match (k, init) {
-                (0, None) => m.mul(d, d),
-                (0, Some(c)) => m.mul_add(d, d, c[u]),
-                _ => m.mul_add(d, d, acc[u]),
-            };
+    // A loop per term, each with its `factors` inlined.
+    match term {
+        Term::SquaredDifference => {
+            sum_terms(m, init, pairs, regs, |a, b| factors(m, Term::SquaredDifference, a, b))
+        }
+        Term::Product => sum_terms(m, init, pairs, regs, |a, b| factors(m, Term::Product, a, b)),
+    }
+}
+
+#[inline(always)]
+fn sum_terms<T: Real, M: Math<T>>(
+    m: M,
+    init: Option<u32>,
+    pairs: &[[u32; 2]],
+    regs: &Regs<'_, T, M>,
+    factors: impl Fn(M::V, M::V) -> (M::V, M::V),
+) -> [M::V; BATCH] {
+    let (first, rest) = pairs.split_first().expect("a chain of at least one term");
+    let (a, b) = (regs.value(Operand(first[0])), regs.value(Operand(first[1])));
+    let mut acc = match init {
+        Some(c) => regs.value(Operand(c)),
+        None => [m.splat(T::ZERO); BATCH],
+    };
+    for (u, acc) in acc.iter_mut().enumerate() {
+        let (x, y) = factors(a[u], b[u]);
+        *acc = if init.is_some() { m.mul_add(x, y, *acc) } else { m.mul(x, y) };
+    }
+    for &[a, b] in rest {
+        let (a, b) = (regs.value(Operand(a)), regs.value(Operand(b)));
+        for (u, acc) in acc.iter_mut().enumerate() {
+            let (x, y) = factors(a[u], b[u]);
+            *acc = m.mul_add(x, y, *acc);
         }
     }
     acc
@@ -439,54 +494,76 @@ struct Features<'a, T: Real, M: Math<T>> {
     inner: &'a [[M::V; BATCH]],
 }
 
-/// The reduced row's features that the pair stage reads in its register file: all but those
-/// only [`Inst::SqDist`]s read.
-fn copied_features<T>(program: &Program<T>) -> Vec<usize> {
-    let (no, ni) = (program.outer.features.len(), program.inner.features.len());
-    let pair = &program.pair;
-    let mut read = vec![false; ni];
-    let mut note = |r: u32| {
-        if let Some(k) = (r as usize).checked_sub(no).filter(|&k| k < ni) {
-            read[k] = true;
+/// The register file of a batch, with the features beside it.
+struct Regs<'a, T: Real, M: Math<T>> {
+    m: M,
+    regs: &'a mut [[M::V; BATCH]],
+    features: Features<'a, T, M>,
+}
+
+/// A register of the pair stage, where [`Regs::value`] finds it.
+#[derive(Clone, Copy)]
+struct Operand(u32);
+
+impl<T: Real, M: Math<T>> Regs<'_, T, M> {
+    /// The batch of values of an operand: an output row's feature is one scalar, splatted
+    /// here rather than kept in the register file (where a wide kernel's hundreds of them
+    /// crowded the cache); a reduced row's is read in its packed batch.
+    #[inline(always)]
+    fn value(&self, Operand(r): Operand) -> [M::V; BATCH] {
+        let Features { outer, inner } = self.features;
+        let r = r as usize;
+        match r.checked_sub(outer.len()) {
+            None => [self.m.splat(outer[r]); BATCH],
+            Some(k) if k < inner.len() => inner[k],
+            Some(_) => self.regs[r],
         }
-    };
-    for inst in pair.code {
-        match *inst {
-            Inst::Op { op, args, .. } => args[..op.arity()].iter().for_each(|&r| note(r)),
-            Inst::SqDist { init, .. } => init.into_iter().for_each(&mut note),
-            Inst::Load { .. } | Inst::Const { .. } => {}
-        }
-    }
-    pair.f.iter().chain(pair.g).for_each(|&r| note(r));
-    (0..ni).filter(|&k| read[k]).collect()
-}
-
-// The operands are read and the result written lane group by lane group, in place (the
-// destination may be an operand, hence the indices): copying whole batches in and out cost
-// more than the arithmetic of simple instructions.
-
-#[inline(always)]
-#[allow(clippy::needless_range_loop)]
-fn unary<V: Copy>(regs: &mut [[V; BATCH]], [dst, a]: [usize; 2], f: impl Fn(V) -> V) {
-    for u in 0..BATCH {
-        regs[dst][u] = f(regs[a][u]);
     }
 }
 
+// Each instruction computes its batch of results in a local, then stores it: operands may be
+// the destination, and the reduced rows' features are read where they are packed. (Plain
+// loops: `array::from_fn`'s closure is not always inlined, and would then lose the tier's
+// target features.)
+
 #[inline(always)]
-#[allow(clippy::needless_range_loop)]
-fn binary<V: Copy>(regs: &mut [[V; BATCH]], [dst, a, b]: [usize; 3], f: impl Fn(V, V) -> V) {
-    for u in 0..BATCH {
-        regs[dst][u] = f(regs[a][u], regs[b][u]);
+fn unary<T: Real, M: Math<T>>(regs: Regs<'_, T, M>, dst: usize, a: Operand, f: impl Fn(M::V) -> M::V) {
+    let a = regs.value(a);
+    let mut out = a;
+    for (u, out) in out.iter_mut().enumerate() {
+        *out = f(a[u]);
     }
+    regs.regs[dst] = out;
 }
 
 #[inline(always)]
-#[allow(clippy::needless_range_loop)]
-fn ternary<V: Copy>(regs: &mut [[V; BATCH]], [dst, a, b, c]: [usize; 4], f: impl Fn(V, V, V) -> V) {
-    for u in 0..BATCH {
-        regs[dst][u] = f(regs[a][u], regs[b][u], regs[c][u]);
+fn binary<T: Real, M: Math<T>>(
+    regs: Regs<'_, T, M>,
+    dst: usize,
+    [a, b]: [Operand; 2],
+    f: impl Fn(M::V, M::V) -> M::V,
+) {
+    let (a, b) = (regs.value(a), regs.value(b));
+    let mut out = a;
+    for (u, out) in out.iter_mut().enumerate() {
+        *out = f(a[u], b[u]);
     }
+    regs.regs[dst] = out;
+}
+
+#[inline(always)]
+fn ternary<T: Real, M: Math<T>>(
+    regs: Regs<'_, T, M>,
+    dst: usize,
+    [a, b, c]: [Operand; 3],
+    f: impl Fn(M::V, M::V, M::V) -> M::V,
+) {
+    let (a, b, c) = (regs.value(a), regs.value(b), regs.value(c));
+    let mut out = a;
+    for (u, out) in out.iter_mut().enumerate() {
+        *out = f(a[u], b[u], c[u]);
+    }
+    regs.regs[dst] = out;
 }
 
 /// `op` of `a` (and `b`, `c` as its arity asks).

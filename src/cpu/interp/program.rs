@@ -31,7 +31,7 @@ pub struct Prepass<T: 'static> {
 pub struct PairStage<T: 'static> {
     /// Constants, as `(register, value)`.
     pub consts: &'static [(u32, T)],
-    /// Only [`Inst::Op`]s and [`Inst::SqDist`]s.
+    /// Only [`Inst::Op`]s and [`Inst::Chain`]s.
     pub code: &'static [Inst<T>],
     pub registers: u32,
     /// The registers of the formula's components.
@@ -60,10 +60,12 @@ pub enum Inst<T> {
         dst: u32,
         args: [u32; 3],
     },
-    /// `sum_k (a_k - b_k)^2` over the register pairs `(a_k, b_k)`, each square added by a
-    /// fused multiply-add in order, onto `init` or, without one, onto the first square (a
-    /// chain of [`Op::SqSubAdd`], its partial sums kept out of the register file).
-    SqDist {
+    /// `sum_k term(a_k, b_k)` over the register pairs `(a_k, b_k)`, `(a - b)^2` or `a * b`,
+    /// each added by a fused multiply-add in order, onto `init` or, without one, onto the
+    /// first term (a chain of [`Op::SqSubAdd`]s or [`Op::MulAdd`]s, its partial sums kept out
+    /// of the register file).
+    Chain {
+        term: Term,
         dst: u32,
         init: Option<u32>,
         pairs: &'static [[u32; 2]],
@@ -140,7 +142,7 @@ impl Op {
     }
 }
 
-pub use keops_abi::interp::Reduction;
+pub use keops_abi::interp::{Reduction, Term};
 
 impl<T: 'static> Program<T> {
     /// Whether the program can run the kernel `info` describes: every register and variable it
@@ -156,7 +158,7 @@ impl<T: 'static> Program<T> {
                 Inst::Op { op, dst, args } => {
                     dst < p.registers && args[..op.arity()].iter().all(|&a| a < p.registers)
                 }
-                Inst::SqDist { dst, init, pairs } => {
+                Inst::Chain { dst, init, pairs, .. } => {
                     let regs = init.iter().chain(pairs.iter().flatten()).all(|&r| r < p.registers);
                     dst < p.registers && !pairs.is_empty() && regs
                 }
@@ -170,7 +172,7 @@ impl<T: 'static> Program<T> {
             Inst::Op { op, dst, args } => {
                 dst >= features && dst < pair.registers && regs(&args[..op.arity()])
             }
-            Inst::SqDist { dst, init, pairs } => {
+            Inst::Chain { dst, init, pairs, .. } => {
                 let operands: Vec<u32> = init.iter().chain(pairs.iter().flatten()).copied().collect();
                 dst >= features && dst < pair.registers && !pairs.is_empty() && regs(&operands)
             }
