@@ -297,6 +297,10 @@ fn interpreted_values_are_the_compiled_ones() {
         + sqrt(abs(y_j[1]))
         + powf(1.0 + abs(x_i[1]), y_j[0])
         + exp(x_i[0] * y_j[1] * 30.0)));
+    // Products of subnormal `exp`s, which both take through f64 on AVX-512.
+    same_selections(&keops!(|x_i: [f32; 3], y_j: [f32; 3]| max_argmax_j exp(-90.0 - sqdist(x_i, y_j))
+        * x_i[0]
+        * y_j[1]));
     // Dot products and squared distances, which the interpreter sums in registers.
     same_selections(&keops!(|x_i: [f32; 12], y_j: [f32; 12], g: f32| min_argmin_j dot(x_i, y_j) * g
         - sqdist(x_i, y_j)));

@@ -128,7 +128,7 @@ impl Rule {
             Reduction::Sum if chunks.whole() => {
                 sum_by_groups(&mut acc.v, |k| batch.f(k), |k| batch.f(k), |s, f, _| m.add(s, f));
             }
-            Reduction::SumOfProducts if chunks.whole() => {
+            Reduction::SumOfProducts if chunks.whole() && !batch.tiny => {
                 sum_by_groups(&mut acc.v, |k| batch.f(k), |k| batch.g(k), |s, f, g| m.mul_add(f, g, s));
             }
             // Component by component, each accumulator held in a local across the lane groups.
@@ -165,10 +165,14 @@ impl Rule {
                 }
             }
             Reduction::SumOfProducts => {
+                let tiny = batch.tiny;
                 for (k, a) in acc.v.iter_mut().enumerate() {
                     let (fk, gk, mut sum) = (batch.f(k), batch.g(k), *a);
                     chunks.each(m, |u, _, mask| {
-                        let next = m.mul_add(fk[u], gk[u], sum);
+                        let next = match tiny {
+                            false => m.mul_add(fk[u], gk[u], sum),
+                            true => m.mul_add_tiny(fk[u], gk[u], sum),
+                        };
                         sum = mask.map_or(next, |mask| m.blend(mask, next, sum));
                     });
                     *a = sum;
