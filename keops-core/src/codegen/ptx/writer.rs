@@ -317,26 +317,26 @@ impl Ptx {
     ///
     /// [`GpuMath::Fast`]: `ex2.approx.ftz(x log2 e)`, as CUDA's `__expf`.
     fn exp_on_unit(&mut self, d: &str, x: &str) {
-        let c = exp_reduction(self.dtype);
+        let log2e = std::f64::consts::LOG2_E;
         if self.math == GpuMath::Fast {
-            let (log2e, t) = (self.literal(c.log2e), self.float());
+            let (log2e, t) = (self.literal(log2e), self.float());
             self.op(format!("mul.rn.f32 {t}, {x}, {log2e}"));
             self.op(format!("ex2.approx.ftz.f32 {d}, {t}"));
             return;
         }
+        let c = exp_reduction(self.dtype);
         const S: f64 = 253.99;
-        let log2e = std::f64::consts::LOG2_E;
         let (scale, offset) = (self.literal(log2e / S), self.literal(126.0 / S));
         let (s, biased, lowest) =
             (self.literal(S), self.literal(c.shifter + 1.0), self.literal(c.shifter + 127.0));
         let hi = log2e as f32;
         let (hi, lo) = (self.literal(f64::from(hi)), self.literal(log2e - f64::from(hi)));
-        let (u, k, j, r) = (self.float(), self.float(), self.float(), self.float());
+        let (u, k, neg_j, r) = (self.float(), self.float(), self.float(), self.float());
         self.op(format!("fma.rn.sat.f32 {u}, {x}, {scale}, {offset}"));
         self.op(format!("fma.rm.f32 {k}, {u}, {s}, {biased}"));
-        // `-j`, exactly.
-        self.op(format!("sub.rn.f32 {j}, {lowest}, {k}"));
-        self.op(format!("fma.rn.f32 {r}, {x}, {hi}, {j}"));
+        // Exact.
+        self.op(format!("sub.rn.f32 {neg_j}, {lowest}, {k}"));
+        self.op(format!("fma.rn.f32 {r}, {x}, {hi}, {neg_j}"));
         self.op(format!("fma.rn.f32 {r}, {x}, {lo}, {r}"));
         self.op(format!("ex2.approx.ftz.f32 {r}, {r}"));
         let bits = self.int();
