@@ -154,26 +154,10 @@ pub(crate) fn exp_below(p: &mut Program, x: Val) -> Val {
     exp_unclamped(p, x)
 }
 
-/// The constants of `exp`'s argument reduction that a target computing `exp` its own way
-/// shares with [`exp_unclamped`].
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ExpReduction {
-    /// `log2 e`, rounded to the type.
-    pub log2e: f64,
-    /// `1.5 * 2^(p - 1)`: `fma(x, log2e, shifter) - shifter` is `x log2 e` rounded to an
-    /// integer, which the low bits of `fma(x, log2e, shifter)` hold.
-    pub shifter: f64,
-}
-
-/// [`ExpReduction`] in `dtype`.
-pub(crate) fn exp_reduction(dtype: DType) -> ExpReduction {
-    let mut p = Program::new(dtype);
-    let log2e = p.c(consts::LOG2_E);
-    ExpReduction { log2e: p.as_const(log2e).expect("a constant"), shifter: shifter(dtype) }
-}
-
-/// `1.5 * 2^(p - 1)`, whose neighbours in `dtype` are 1 apart.
-fn shifter(dtype: DType) -> f64 {
+/// `1.5 * 2^(p - 1)`, whose neighbours in `dtype` are 1 apart: `fma(x, log2e, shifter) - shifter`
+/// is `x log2 e` rounded to an integer, which the low bits of `fma(x, log2e, shifter)` hold. A
+/// target that computes `exp` its own way shares it with [`exp_unclamped`].
+pub(crate) fn shifter(dtype: DType) -> f64 {
     match dtype {
         DType::F32 => 1.5 * 2f64.powi(23),
         DType::F64 => 1.5 * 2f64.powi(52),

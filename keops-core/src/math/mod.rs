@@ -96,7 +96,7 @@
 
 mod exp_log;
 pub use exp_log::{ClampedExp, clamped_exp, exp_normal_bound, is_exp_of};
-pub(crate) use exp_log::{exp_below, exp_reduction, exp_unclamped};
+pub(crate) use exp_log::{exp_below, exp_unclamped, shifter};
 mod inverse_trig;
 mod trig;
 

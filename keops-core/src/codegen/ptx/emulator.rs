@@ -359,17 +359,9 @@ impl Thread {
                 // Rust's float-to-int casts saturate and send NaN to 0, as PTX's.
                 u64::from(x as i32 as u32)
             }
-            // The special-function unit's `2^x`, modelled as correctly rounded (the hardware's
-            // is within a few ulp); `.ftz` flushes subnormal operands and results to zero.
-            ["ex2", "approx", "ftz", "f32"] => {
-                let flush = |x: f32| if x.is_subnormal() { 0.0f32.copysign(x) } else { x };
-                let x = flush(f32_of(v(1)));
-                u64::from(flush(f64::from(x).exp2() as f32).to_bits())
-            }
-            // Saturated: clamped to [0, 1], NaN to 0.
+            ["ex2", "approx", "ftz", "f32"] => u64::from(ex2_approx_ftz(f32_of(v(1))).to_bits()),
             ["fma", "rn", "sat", "f32"] => {
-                let y = f32_of(v(1)).mul_add(f32_of(v(2)), f32_of(v(3)));
-                u64::from(if y.is_nan() { 0.0f32 } else { y.clamp(0.0, 1.0) }.to_bits())
+                u64::from(fma_saturated(f32_of(v(1)), f32_of(v(2)), f32_of(v(3))).to_bits())
             }
             ["fma", "rm", "f32"] => u64::from(fma_down(f32_of(v(1)), f32_of(v(2)), f32_of(v(3))).to_bits()),
             ["cvt", mode, _, _] => float(ty, &[v(1)], |x| match mode {
@@ -383,9 +375,22 @@ impl Thread {
     }
 }
 
-/// `a * b + c` rounded toward -inf, for finite operands: the product is exact in f64, and
-/// Knuth's TwoSum gives the sum exactly as `s + e`.
-fn fma_down(a: f32, b: f32, c: f32) -> f32 {
+/// `ex2.approx.ftz.f32`, modelled as correctly rounded (the hardware's is within a few ulp);
+/// `.ftz` flushes subnormal operands and results to zero.
+pub(super) fn ex2_approx_ftz(x: f32) -> f32 {
+    let flush = |x: f32| if x.is_subnormal() { 0.0f32.copysign(x) } else { x };
+    flush(f64::from(flush(x)).exp2() as f32)
+}
+
+/// `fma.rn.sat.f32`: clamped to [0, 1], NaN to 0.
+pub(super) fn fma_saturated(a: f32, b: f32, c: f32) -> f32 {
+    let y = a.mul_add(b, c);
+    if y.is_nan() { 0.0 } else { y.clamp(0.0, 1.0) }
+}
+
+/// `fma.rm.f32`: `a * b + c` rounded toward -inf, for finite operands: the product is exact in
+/// f64, and Knuth's TwoSum gives the sum exactly as `s + e`.
+pub(super) fn fma_down(a: f32, b: f32, c: f32) -> f32 {
     let (p, c) = (f64::from(a) * f64::from(b), f64::from(c));
     let s = p + c;
     let e = (p - (s - (s - p))) + (c - (s - p));

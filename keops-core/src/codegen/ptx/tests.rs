@@ -691,6 +691,70 @@ fn fast_exp_is_within_its_bound() {
     }
 }
 
+/// The accurate `exp`'s eight instructions in Rust, each with the emulator's semantics, to
+/// sweep every `f32` argument ([`exp_on_the_unit_over_every_f32`]), which the emulator would
+/// take hours to; [`the_model_of_exp_is_the_emulated_one`] checks it against the emulator.
+fn modelled_exp(x: f32) -> f32 {
+    const S: f64 = 253.99;
+    let log2e = std::f64::consts::LOG2_E;
+    let shifter = crate::math::shifter(DType::F32);
+    let hi = log2e as f32;
+    let lo = (log2e - f64::from(hi)) as f32;
+    let u = emulator::fma_saturated(x, (log2e / S) as f32, (126.0 / S) as f32);
+    let k = emulator::fma_down(u, S as f32, (shifter + 1.0) as f32);
+    let neg_j = (shifter + 127.0) as f32 - k;
+    let r = x.mul_add(lo, x.mul_add(hi, neg_j));
+    emulator::ex2_approx_ftz(r) * f32::from_bits(k.to_bits() << 23)
+}
+
+#[test]
+fn the_model_of_exp_is_the_emulated_one() {
+    let xs = exp_inputs();
+    let got = emulated_exp(GpuMath::Accurate, &xs);
+    for (&x, &y) in xs.iter().zip(&got) {
+        assert_eq!(modelled_exp(x).to_bits(), y.to_bits(), "exp({x})");
+    }
+}
+
+/// [`exp_on_the_unit_is_accurate`] over every `f32`, with `ex2.approx` correctly rounded:
+/// 82 s on two cores (`cargo test --release -p keops-core --lib every_f32 --
+/// --ignored --nocapture`); BENCHMARKS.md has its result.
+#[test]
+#[ignore = "a minute in release builds, hours in debug ones"]
+fn exp_on_the_unit_over_every_f32() {
+    // The largest error in ulps and where, in the normal range and below it.
+    let sweep = |bits: std::ops::Range<u64>| {
+        let (mut normal, mut subnormal) = ((0.0f64, 0.0f32), (0.0f64, 0.0f32));
+        for b in bits {
+            let x = f32::from_bits(b as u32);
+            let (y, want) = (modelled_exp(x), f64::from(x).exp());
+            match want {
+                _ if x.is_nan() => assert!(y.is_nan(), "exp({x}) = {y}"),
+                _ if want > f64::from(f32::MAX) => assert_eq!(y, f32::INFINITY, "exp({x})"),
+                _ if want < 2f64.powi(-150) => assert_eq!(y, 0.0, "exp({x})"),
+                _ => {
+                    let e = ulps(y, want);
+                    let worst = if want < 2f64.powi(-126) { &mut subnormal } else { &mut normal };
+                    if e > worst.0 {
+                        *worst = (e, x);
+                    }
+                }
+            }
+        }
+        (normal, subnormal)
+    };
+    let quarters: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4u64).map(|q| scope.spawn(move || sweep(q << 30..(q + 1) << 30))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let larger = |a: (f64, f32), b: (f64, f32)| if b.0 > a.0 { b } else { a };
+    let normal = quarters.iter().map(|q| q.0).fold((0.0, 0.0), larger);
+    let subnormal = quarters.iter().map(|q| q.1).fold((0.0, 0.0), larger);
+    println!("normal results: largest error {:.4} ulp, at {:e}", normal.0, normal.1);
+    println!("subnormal results: largest error {:.4} ulp, at {:e}", subnormal.0, subnormal.1);
+    assert!(normal.0 <= 1.2 && subnormal.0 <= 1.0);
+}
+
 /// Every reduction in the modes other than the default (which the other tests run), in both
 /// schemes, against the reference evaluator (the reductions' own exps included).
 #[test]

@@ -7,7 +7,7 @@ use crate::ast::GpuMath;
 use crate::codegen::gpu::{Class, Cmp, Emit, IntOp, Loop, Space};
 use crate::ir::DType;
 use crate::lower::Val;
-use crate::math::exp_reduction;
+use crate::math::shifter;
 use crate::prim::Prim;
 
 /// The binary format of a float type, for the exponent primitives.
@@ -324,11 +324,11 @@ impl Ptx {
             self.op(format!("ex2.approx.ftz.f32 {d}, {t}"));
             return;
         }
-        let c = exp_reduction(self.dtype);
+        let shifter = shifter(self.dtype);
         const S: f64 = 253.99;
         let (scale, offset) = (self.literal(log2e / S), self.literal(126.0 / S));
         let (s, biased, lowest) =
-            (self.literal(S), self.literal(c.shifter + 1.0), self.literal(c.shifter + 127.0));
+            (self.literal(S), self.literal(shifter + 1.0), self.literal(shifter + 127.0));
         let hi = log2e as f32;
         let (hi, lo) = (self.literal(f64::from(hi)), self.literal(log2e - f64::from(hi)));
         let (u, k, neg_j, r) = (self.float(), self.float(), self.float(), self.float());
