@@ -371,7 +371,8 @@ fn cuobjdump() -> Option<PathBuf> {
 }
 
 /// The bench example's standard kernels (`examples/bench.rs`; `grad` is the Gaussian sum's
-/// backward kernel for input 1, `x_i`), and the machine instructions per pair of their sm_90
+/// backward kernel for input 1, `x_i`) and three of its `--extra` ones with square roots and
+/// divisions, and the machine instructions per pair of their sm_90
 /// pair loops as recorded with `.ci/run`'s ptxas (12.9), in each `GpuMath` mode
 /// (reproducible, accurate, fast): the instructions of the longest innermost loop (the loop
 /// over groups of pairs, which ptxas may unroll further), whether executed or skipped (an
@@ -394,6 +395,24 @@ const PAIR_LOOPS: &[(&str, &str, Option<usize>, [f64; 3])] = &[
         "|ie: f32, x_i: [f32; 3], y_j: [f32; 3], h_j: f32| logsumexp_j h_j - ie * sqdist(x_i, y_j)",
         None,
         [37.75, 26.75, 20.25],
+    ),
+    (
+        "laplace",
+        "|x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j exp(-norm2(x_i - y_j)) * b_j",
+        None,
+        [999.0, 999.0, 999.0],
+    ),
+    (
+        "cauchy",
+        "|x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j inv(1.0 + sqdist(x_i, y_j)) * b_j",
+        None,
+        [999.0, 999.0, 999.0],
+    ),
+    (
+        "nbody",
+        "|x_i: [f32; 3], y_j: [f32; 3], m_j: f32, e2: f32| sum_j((y_j - x_i) * m_j * pow(rsqrt(sqdist(x_i, y_j) + e2), 3))",
+        None,
+        [999.0, 999.0, 999.0],
     ),
 ];
 

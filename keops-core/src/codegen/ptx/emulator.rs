@@ -368,6 +368,12 @@ impl Thread {
                 "rmi" => x[0].floor(),
                 _ => x[0].round_ties_even(),
             }),
+            // Flushed to zero: subnormal operands and results.
+            [name, _, "ftz", "f32"] => {
+                let flush = |x: u64| if f32_of(x).is_subnormal() { x & 0x8000_0000 } else { x };
+                let operands: Vec<u64> = values[1..a.len()].iter().map(|&x| flush(x)).collect();
+                flush(float_op(name, ty, &operands))
+            }
             [name, ..] => float_op(name, ty, &values[1..a.len()]),
             [] => unreachable!(),
         };
@@ -474,7 +480,8 @@ fn float_op(name: &str, ty: &str, a: &[u64]) -> u64 {
         ("fma", "f32") => u64::from(f32_of(a[0]).mul_add(f32_of(a[1]), f32_of(a[2])).to_bits()),
         ("fma", _) => f64_of(a[0]).mul_add(f64_of(a[1]), f64_of(a[2])).to_bits(),
         // Division and square root in f32 are computed in f32: rounding the f64 result again
-        // could differ.
+        // could differ. The approximate forms (`div.full`, `sqrt.approx`) are modelled as
+        // correctly rounded, as `ex2.approx` is.
         ("div", "f32") => u64::from((f32_of(a[0]) / f32_of(a[1])).to_bits()),
         ("sqrt", "f32") => u64::from(f32_of(a[0]).sqrt().to_bits()),
         ("add", _) => float(ty, a, |x| x[0] + x[1]),

@@ -755,6 +755,40 @@ fn exp_on_the_unit_over_every_f32() {
     assert!(normal.0 <= 1.2 && subnormal.0 <= 1.0);
 }
 
+/// [`GpuMath::Fast`]'s `f32` division and square root: `div.full.ftz` and `sqrt.approx.ftz`,
+/// modelled as correctly rounded, with subnormal operands and results flushed to zero; the
+/// other modes keep IEEE's.
+#[test]
+fn fast_division_and_square_root_flush_subnormals() {
+    let run = |math: GpuMath, prim: Prim, operands: &[[f32; 2]]| -> (String, Vec<f32>) {
+        let text = primitive_harness_in(DType::F32, math, prim, None);
+        let bytes = operands.iter().flat_map(|&[a, b]| [a.to_bits(), b.to_bits(), 0]);
+        let bytes = bytes.flat_map(u32::to_le_bytes).collect();
+        let n = operands.len() as u32;
+        let mut args = [Arg::Buffer(bytes), Arg::Buffer(vec![0; operands.len() * 4]), Arg::U32(n)];
+        emulator::run(&text, "keops_test", &mut args, (1, 1), n, 0);
+        let Arg::Buffer(out) = &args[1] else { unreachable!() };
+        (text, out.chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
+    };
+    let bits = |xs: &[f32]| xs.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let tiny = f32::MIN_POSITIVE / 4.0;
+    let operands = [[3.0, 7.0], [1.0e30, 3.0e-9], [tiny, 1.0], [1.0, tiny], [2.0e-30, 1.0e10], [-0.0, 2.0]];
+    let (text, quotients) = run(GpuMath::Fast, Prim::Div, &operands);
+    assert!(text.contains("div.full.ftz.f32"), "{text}");
+    let flushed = [3.0 / 7.0, 1.0e30 / 3.0e-9, 0.0, f32::INFINITY, 0.0, -0.0];
+    assert_eq!(bits(&quotients), bits(&flushed));
+    let (text, roots) = run(GpuMath::Fast, Prim::Sqrt, &operands);
+    assert!(text.contains("sqrt.approx.ftz.f32"), "{text}");
+    let flushed = [3f32.sqrt(), 1.0e30f32.sqrt(), 0.0, 1.0, 2.0e-30f32.sqrt(), -0.0];
+    assert_eq!(bits(&roots), bits(&flushed));
+    for math in [GpuMath::Reproducible, GpuMath::Accurate] {
+        let (text, quotients) = run(math, Prim::Div, &operands);
+        assert!(text.contains("div.rn.f32"), "{text}");
+        assert_eq!(quotients[2], tiny, "{math:?}");
+        assert!(run(math, Prim::Sqrt, &operands).0.contains("sqrt.rn.f32"));
+    }
+}
+
 /// Every reduction in the modes other than the default (which the other tests run), in both
 /// schemes, against the reference evaluator (the reductions' own exps included).
 #[test]

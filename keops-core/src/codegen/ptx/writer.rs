@@ -490,7 +490,14 @@ impl Emit for Ptx {
 
     fn prim(&mut self, prim: Prim, d: &str, a: &[String]) {
         let t = self.ty();
+        // `f32` division and square root as `-use_fast_math` compiles them: `div.full`, within
+        // 2 ulp over the whole range (the PTX ISA's bound), and `sqrt.approx`, within 3 ulp
+        // (NVIDIA's), with subnormal operands and results flushed to zero, and no branch to a
+        // slow path; IEEE's otherwise, as CUDA's default.
+        let fast = self.math == GpuMath::Fast && self.dtype == DType::F32;
         match prim {
+            Prim::Div if fast => self.op(format!("div.full.ftz.f32 {d}, {}, {}", a[0], a[1])),
+            Prim::Sqrt if fast => self.op(format!("sqrt.approx.ftz.f32 {d}, {}", a[0])),
             Prim::Add => self.op(format!("add.rn.{t} {d}, {}, {}", a[0], a[1])),
             Prim::Sub => self.op(format!("sub.rn.{t} {d}, {}, {}", a[0], a[1])),
             Prim::Mul => self.op(format!("mul.rn.{t} {d}, {}, {}", a[0], a[1])),
