@@ -21,7 +21,7 @@ use keops_core::specialize::{
 use crate::backend::Backend;
 #[cfg(feature = "cuda")]
 use crate::backend::Resolved;
-use crate::cpu::interp::{Call, Inst, Op, PairStage, Prepass, Program};
+use crate::cpu::interp::{Call, Differences, Inst, Op, PairStage, Prepass, Program};
 use crate::cpu::math::{Math, Real};
 use crate::error::{Error, Result};
 use crate::eval::{Sizes, lengths, sizes_for};
@@ -570,6 +570,11 @@ fn convert<T: Real>(p: &data::Program) -> Result<Program<T>> {
         registers: p.pair.registers,
         f: leak(p.pair.f.clone()),
         g: leak(p.pair.g.clone()),
+        differences: p
+            .pair
+            .differences
+            .as_ref()
+            .map(|d| Differences { features: leak(d.features.clone()), inner_first: d.inner_first }),
     };
     Ok(Program { outer: prepass(&p.outer)?, inner: prepass(&p.inner)?, pair, reduction: p.reduction })
 }

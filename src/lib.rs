@@ -249,7 +249,7 @@
 //!   compiled once, in this crate, provided this crate is optimised, which a user's
 //!   `Cargo.toml` asks for with `[profile.dev.package.keops] opt-level = 3`. The formula's
 //!   instructions are data, each applied to a batch of SIMD values: a kernel then costs a debug
-//!   build a fraction of a second, and runs at a third to four fifths of its release speed. Its
+//!   build a fraction of a second, and runs within 3 times its release time. Its
 //!   formula values are the compiled kernel's, to the bit; the reductions' sums may differ in
 //!   the last bits. Without that line, debug builds compile their kernels, unoptimised, as
 //!   before: 50 to 130 times slower than release (the interpreter, unoptimised, would be
@@ -385,6 +385,6 @@ pub mod __private {
 
     /// The interpreter's program, as generated code declares it.
     pub mod interp {
-        pub use crate::cpu::interp::{Inst, Op, PairStage, Prepass, Program, Reduction, Term};
+        pub use crate::cpu::interp::{Differences, Inst, Op, PairStage, Prepass, Program, Reduction, Term};
     }
 }

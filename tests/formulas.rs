@@ -5,6 +5,7 @@
 mod common;
 
 use common::check_reference;
+use keops::__private::Real;
 use keops::{Kernel, keops};
 
 /// Sizes (M, N): empty sides, single rows, odd sizes, and more than one tile of 1024.
@@ -304,6 +305,49 @@ fn interpreted_values_are_the_compiled_ones() {
     // Dot products and squared distances, which the interpreter sums in registers.
     same_selections(&keops!(|x_i: [f32; 12], y_j: [f32; 12], g: f32| min_argmin_j dot(x_i, y_j) * g
         - sqdist(x_i, y_j)));
+}
+
+/// The interpreter's `rsqrt` (one instruction, the runtime's copy of the expansion) gives the
+/// compiled kernels' values to the bit, over arguments from 0 and the subnormals to infinity:
+/// each output row's sum over one reduced row is its pair's value.
+#[test]
+fn interpreted_rsqrts_are_the_compiled_ones() {
+    let k = keops!(|x_i: [f32; 2], y_j: [f32; 2]| sum_j rsqrt(x_i[0] * y_j[0]) * x_i[1]
+        + rsqrt(sqdist(x_i, y_j) + x_i[0]));
+    same_pair_values(&k, |i| 2f64.powi(i as i32 % 300 - 160) * (1.0 + (i % 7) as f64 / 7.0));
+    let k = keops!(|x_i: [f64; 2], y_j: [f64; 2]| sum_j rsqrt(x_i[0] * y_j[0]) * x_i[1]
+        + rsqrt(sqdist(x_i, y_j) + x_i[0]));
+    same_pair_values(&k, |i| 2f64.powi(i as i32 % 2200 - 1100) * (1.0 + (i % 7) as f64 / 7.0));
+}
+
+/// Compares each pair's value of kernel `k` (inputs `x_i`, `y_j`), interpreted and compiled,
+/// for rows `x_i = (first(i), (-1)^i)` and the row `y_0 = (1, 0.5)`, and zeros, infinities and
+/// NaN among the `first(i)`.
+fn same_pair_values<K: keops::__private::KernelDef>(_: &K, first: impl Fn(usize) -> f64) {
+    use keops::__private::interp::{Inst, Op};
+    use keops::__private::{run_compiled, run_interpreted};
+    let rsqrts = K::PROGRAM.pair.code.iter().filter(|i| matches!(i, Inst::Op { op: Op::Rsqrt, .. })).count();
+    assert_eq!(rsqrts, 2, "the interpreter computes each rsqrt as one instruction");
+    let m = 4800;
+    let special = [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -1.0];
+    let x: Vec<K::T> = (0..m)
+        .flat_map(|i| {
+            let a = if i % 97 < special.len() { special[i % 97] } else { first(i) };
+            [a, if i % 2 == 0 { 1.0 } else { -1.0 }]
+        })
+        .map(K::T::from_f64)
+        .collect();
+    let y: Vec<K::T> = [1.0, 0.5].map(K::T::from_f64).to_vec();
+    let inputs = [&x[..], &y[..]];
+    let run = |interpreted: bool| {
+        let mut values = vec![K::T::default(); m];
+        let run = if interpreted { run_interpreted::<K> } else { run_compiled::<K> };
+        run(&inputs, m, 1, &mut values, &mut []);
+        values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>()
+    };
+    let (compiled, interpreted) = (run(false), run(true));
+    let differ = (compiled.iter().zip(&interpreted).enumerate()).find(|(_, (a, b))| a != b);
+    assert_eq!(differ, None, "{}: (row, (compiled, interpreted))", K::INFO.formula);
 }
 
 fn same_selections<K: keops::__private::KernelDef>(k: &K) {

@@ -243,6 +243,50 @@ mod tests {
         assert!(matches!(specialize_backward(nearest, &[3, 3]).unwrap().steps[0], BackwardStep::Selection));
     }
 
+    /// A gradient's differences `x_i - y_j` are computed where the interpreter's reduction
+    /// reads them: the pair stage neither computes nor stores them, and squares them itself.
+    #[test]
+    fn gradients_leave_their_differences_to_the_reduction() {
+        let b = specialize_backward(GAUSS, &[16, 16]).unwrap();
+        for (step, inner_first) in [(&b.steps[0], false), (&b.steps[1], true)] {
+            let BackwardStep::Reduction { kernel, .. } = step else { panic!("{step:?}") };
+            let pair = &kernel.program.pair;
+            let differences = pair.differences.as_ref().expect("differences");
+            assert_eq!((differences.features.len(), differences.inner_first), (16, inner_first));
+            assert!(
+                differences.features.iter().all(|&[o, i]| o < 17 && (17..34).contains(&i)),
+                "{differences:?}"
+            );
+            assert!(!pair.code.iter().any(|s| matches!(s, Step::Op { op, .. } if op.name() == "Sub")));
+            let squares = |s: &Step| matches!(s, Step::Chain { term: Term::SquaredDifference, .. });
+            assert_eq!(pair.code.iter().filter(|s| squares(s)).count(), 4);
+        }
+        // Differences that another instruction reads, or that are not the factors of a sum of
+        // products, stay instructions.
+        for text in [
+            "|x_i: [f32; _], y_j: [f32; _]| sum_j (x_i - y_j) * sum(x_i - y_j)",
+            "|x_i: [f32; _], y_j: [f32; _]| sum_j x_i - y_j",
+        ] {
+            assert_eq!(specialize(text, &[3, 3]).unwrap().program.pair.differences, None, "{text}");
+        }
+    }
+
+    /// The N-body force's `rsqrt` is one interpreter instruction, not its expansion's 20.
+    #[test]
+    fn rsqrt_is_one_instruction() {
+        let nbody = "|x_i: [f32; _], y_j: [f32; _], m_j: f32, e2: f32| sum_j (y_j - x_i) * m_j * pow(rsqrt(sqdist(x_i, y_j) + e2), 3)";
+        let code = specialize(nbody, &[3, 3]).unwrap().program.pair.code;
+        let ops: Vec<String> = (code.iter())
+            .filter_map(|s| match s {
+                Step::Op { op, .. } => Some(op.name()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ops.iter().filter(|op| *op == "Rsqrt").count(), 1, "{ops:?}");
+        assert!(!ops.iter().any(|op| op == "Sqrt" || op == "Div"), "{ops:?}");
+        assert!(code.len() < 15, "{code:?}");
+    }
+
     #[test]
     fn dimension_rules_are_checked_with_the_dimensions() {
         let err = specialize(GAUSS, &[3, 4]).unwrap_err();

@@ -61,6 +61,9 @@ pub trait Real:
     /// `log` on lanes, as generated kernels compute it.
     #[doc(hidden)]
     fn log<M: Math<Self>>(m: M, x: M::V) -> M::V;
+    /// `rsqrt` on lanes, as generated kernels compute it.
+    #[doc(hidden)]
+    fn rsqrt<M: Math<Self>>(m: M, x: M::V) -> M::V;
     /// Runs `op` with the widest SIMD implementation the machine has for this type.
     #[doc(hidden)]
     fn dispatch<Op: WithMath<Self>>(op: Op) -> Op::Output;
@@ -80,7 +83,7 @@ pub trait Real:
 }
 
 macro_rules! real {
-    ($t:ty, $exp:ident, $exp_nonpositive:ident, $exp_below:ident, $log:ident, $dispatch:ident, $compiled:ident, $bound:ident, $interpret:ident, $gpu:ident) => {
+    ($t:ty, $exp:ident, $exp_nonpositive:ident, $exp_below:ident, $log:ident, $rsqrt:ident, $dispatch:ident, $compiled:ident, $bound:ident, $interpret:ident, $gpu:ident) => {
         impl Real for $t {
             type Scalar = Scalar<$t>;
             const EXP_NORMAL_BOUND: Self = super::mathfns::$bound;
@@ -116,6 +119,10 @@ macro_rules! real {
             fn log<M: Math<Self>>(m: M, x: M::V) -> M::V {
                 super::mathfns::$log(m, x)
             }
+            #[inline(always)]
+            fn rsqrt<M: Math<Self>>(m: M, x: M::V) -> M::V {
+                super::mathfns::$rsqrt(m, x)
+            }
             fn dispatch<Op: WithMath<Self>>(op: Op) -> Op::Output {
                 super::simd::$dispatch(op)
             }
@@ -143,6 +150,7 @@ real!(
     exp_nonpositive_f32,
     exp_below_f32,
     log_f32,
+    rsqrt_f32,
     dispatch_f32,
     dispatch_compiled_f32,
     EXP_NORMAL_BOUND_F32,
@@ -155,6 +163,7 @@ real!(
     exp_nonpositive_f64,
     exp_below_f64,
     log_f64,
+    rsqrt_f64,
     dispatch_f64,
     dispatch_compiled_f64,
     EXP_NORMAL_BOUND_F64,

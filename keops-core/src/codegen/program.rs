@@ -6,16 +6,17 @@
 //! once the last reader of its value has run, so that the interpreter's register file stays
 //! about as small as the compiled kernel's set of live values.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::check::Kernel;
 use crate::codegen::Lowered;
-use crate::codegen::rust::{constant, exp_regions};
+use crate::codegen::rust::{constant, exp_regions, private, readers};
 use crate::ir::DType;
 use crate::lower::{Inst, Operand, Staged, Val};
+use crate::math::is_rsqrt_of;
 use crate::prim::Prim;
 use crate::reduction::Accumulator;
 
@@ -48,6 +49,20 @@ pub struct PairStage {
     pub registers: u32,
     pub f: Vec<u32>,
     pub g: Vec<u32>,
+    /// Each of `f`'s components as the difference of an output row's feature and a reduced
+    /// row's, when every component of a sum of products is one (a gradient's `x_i - y_j`):
+    /// the code leaves them out, and the interpreter computes them where the reduction reads
+    /// them (see the runtime's `interp::Differences`).
+    pub differences: Option<Differences>,
+}
+
+/// The runtime's `interp::Differences`: `f`'s components, each `outer - inner` (or
+/// `inner - outer`) of two feature registers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Differences {
+    /// The registers of the output row's feature and the reduced row's, per component.
+    pub features: Vec<[u32; 2]>,
+    pub inner_first: bool,
 }
 
 /// One instruction, writing register `dst`.
@@ -86,6 +101,8 @@ pub enum OpCode {
     Prim(Prim),
     /// A whole `exp` expansion.
     Exp,
+    /// A whole `rsqrt` expansion.
+    Rsqrt,
     /// `(a - b) * (a - b)`.
     SqSub,
     /// `(a - b) * (a - b) + c`.
@@ -112,7 +129,7 @@ pub fn program(kernel: &Kernel, lowered: &Lowered, products: bool) -> Program {
         dtype: kernel.dtype,
         outer: prepass(staged, &staged.outer_features),
         inner: prepass(staged, &staged.inner_features),
-        pair: pair(staged, lowered.nf),
+        pair: pair(staged, lowered.nf, products),
         reduction: reduction(kernel, products),
     }
 }
@@ -164,12 +181,19 @@ impl Program {
             quote!(Prepass { code: &[#(#code),*], registers: #registers, features: &[#(#features),*] })
         };
         let (outer, inner) = (prepass(&self.outer), prepass(&self.inner));
-        let PairStage { consts, code, registers, f, g } = &self.pair;
+        let PairStage { consts, code, registers, f, g, differences } = &self.pair;
         let consts = consts.iter().map(|&(r, value)| {
             let value = constant(dtype, value);
             quote!((#r, #value))
         });
         let code = code.iter().map(step);
+        let differences = match differences {
+            Some(Differences { features, inner_first }) => {
+                let features = features.iter().map(|[a, b]| quote!([#a, #b]));
+                quote!(::core::option::Option::Some(Differences { features: &[#(#features),*], inner_first: #inner_first }))
+            }
+            None => quote!(::core::option::Option::None),
+        };
         let reduction = match self.reduction {
             Reduction::KMin(k) => quote!(KMin(#k)),
             other => {
@@ -178,7 +202,7 @@ impl Program {
             }
         };
         quote! {{
-            use ::keops::__private::interp::{Inst as I, Op::*, PairStage, Prepass, Program, Reduction, Term};
+            use ::keops::__private::interp::{Differences, Inst as I, Op::*, PairStage, Prepass, Program, Reduction, Term};
             Program {
                 outer: #outer,
                 inner: #inner,
@@ -188,6 +212,7 @@ impl Program {
                     registers: #registers,
                     f: &[#(#f),*],
                     g: &[#(#g),*],
+                    differences: #differences,
                 },
                 reduction: Reduction::#reduction,
             }
@@ -256,21 +281,35 @@ fn prepass(staged: &Staged, features: &[Val]) -> Prepass {
 /// The pair stage: registers for the output row's features, the reduced row's, the
 /// constants, then the per-pair values.
 ///
-/// Each `exp` expansion whose intermediate values nothing else reads becomes one `Exp`
-/// instruction, which the interpreter computes with the runtime's `exp`: the same
-/// instructions, compiled, so the same values, without a dozen instructions to decode.
-fn pair(staged: &Staged, nf: usize) -> PairStage {
+/// Each `exp` and `rsqrt` expansion whose intermediate values nothing else reads becomes one
+/// `Exp` or `Rsqrt` instruction, which the interpreter computes with the runtime's copy: the
+/// same instructions, compiled, so the same values, without a dozen instructions to decode.
+///
+/// The components of a sum of products that are differences of features (see
+/// [`lazy_differences`]) get registers after the code's, which the code does not write.
+fn pair(staged: &Staged, nf: usize, products: bool) -> PairStage {
     let program = &staged.program;
     let order = staged.pair_schedule();
-    let exps: HashMap<Val, Val> =
-        exp_regions(staged, &order).into_iter().map(|region| (region.result, region.exp.arg)).collect();
-    let folded: Vec<Val> =
-        exp_regions(staged, &order).into_iter().flat_map(|region| region.members).collect();
-    let order: Vec<Val> = order.into_iter().filter(|v| exps.contains_key(v) || !folded.contains(v)).collect();
-    let (squares, differences) = squared_differences(staged, &order, &exps);
-    let order: Vec<Val> = order.into_iter().filter(|v| !differences.contains(v)).collect();
+    let (mut calls, mut folded) = (HashMap::new(), HashSet::new());
+    for region in exp_regions(staged, &order) {
+        calls.insert(region.result, (OpCode::Exp, region.exp.arg));
+        folded.extend(region.members);
+    }
+    for (result, arg, members) in rsqrt_regions(staged, &order) {
+        calls.insert(result, (OpCode::Rsqrt, arg));
+        folded.extend(members);
+    }
+    let order: Vec<Val> =
+        order.into_iter().filter(|v| calls.contains_key(v) || !folded.contains(v)).collect();
+    // What each call reads: its argument.
+    let call_args: HashMap<Val, Val> = calls.iter().map(|(&v, &(_, arg))| (v, arg)).collect();
+    let lazy = if products { lazy_differences(staged, &order, &call_args, nf) } else { None };
+    let lazy_values: &[Val] = lazy.as_ref().map_or(&[], |(values, _)| values);
+    let (squares, differences) = squared_differences(staged, &order, &call_args, lazy_values);
+    let order: Vec<Val> =
+        order.into_iter().filter(|v| !differences.contains(v) && !lazy_values.contains(v)).collect();
     let operands = |v: Val| -> Vec<Val> {
-        match (exps.get(&v), squares.get(&v)) {
+        match (call_args.get(&v), squares.get(&v)) {
             (Some(&arg), _) => vec![arg],
             (_, Some(square)) => square.operands().to_vec(),
             _ => program.inst(v).operands().to_vec(),
@@ -293,7 +332,11 @@ fn pair(staged: &Staged, nf: usize) -> PairStage {
     let computed = |v: Val| -> Vec<Val> {
         operands(v).into_iter().filter(|&a| matches!(staged.operand(a), Operand::Pair(_))).collect()
     };
-    let (regs, registers) = allocate(&order, computed, &staged.outputs, first);
+    let (mut regs, mut registers) = allocate(&order, computed, &staged.outputs, first);
+    for &v in lazy_values {
+        regs.insert(v, registers);
+        registers += 1;
+    }
     let reg = |v: Val| -> u32 {
         match staged.operand(v) {
             Operand::Pair(v) => regs[&v],
@@ -306,8 +349,8 @@ fn pair(staged: &Staged, nf: usize) -> PairStage {
     };
     let code = order
         .iter()
-        .map(|&v| match (exps.get(&v), squares.get(&v)) {
-            (Some(&arg), _) => Step::Op { op: OpCode::Exp, dst: regs[&v], args: [reg(arg), 0, 0] },
+        .map(|&v| match (calls.get(&v), squares.get(&v)) {
+            (Some(&(op, arg)), _) => Step::Op { op, dst: regs[&v], args: [reg(arg), 0, 0] },
             (_, Some(square)) => {
                 let mut args = [0u32; 3];
                 for (r, &a) in args.iter_mut().zip(square.operands()) {
@@ -322,13 +365,106 @@ fn pair(staged: &Staged, nf: usize) -> PairStage {
         consts.iter().enumerate().map(|(k, &bits)| (no + ni + k as u32, f64::from_bits(bits))).collect();
     let (f, g) = staged.outputs.split_at(nf);
     let outputs: Vec<u32> = staged.outputs.iter().map(|&v| reg(v)).collect();
+    let differences = lazy.map(|(_, inner_first)| Differences {
+        features: f
+            .iter()
+            .map(|&v| {
+                let [a, b] = [0, 1].map(|k| reg(program.inst(v).operands()[k]));
+                if inner_first { [b, a] } else { [a, b] }
+            })
+            .collect(),
+        inner_first,
+    });
     PairStage {
         consts,
         code: chains(code, &outputs),
         registers,
         f: f.iter().map(|&v| reg(v)).collect(),
         g: g.iter().map(|&v| reg(v)).collect(),
+        differences,
     }
+}
+
+/// The components of a sum of products, when each is a difference of an output row's feature
+/// and a reduced row's (all in the same order: whether the reduced row's comes first is
+/// returned) and nothing but squares of it, `d * d` or `d * d + c`, reads it in the pair stage:
+/// a gradient's `x_i - y_j`. Without them the interpreter would store a batch of each
+/// difference, and read it back for the reduction: a D = 64 gradient's 64 batches.
+fn lazy_differences(
+    staged: &Staged,
+    order: &[Val],
+    call_args: &HashMap<Val, Val>,
+    nf: usize,
+) -> Option<(Vec<Val>, bool)> {
+    let program = &staged.program;
+    let (f, g) = staged.outputs.split_at(nf);
+    let mut inner_first = None;
+    for &v in f {
+        // Computed in the pair stage, from two features.
+        let (Operand::Pair(_), Inst::Prim(Prim::Sub, [a, b, _])) = (staged.operand(v), program.inst(v))
+        else {
+            return None;
+        };
+        let first = match (staged.operand(a), staged.operand(b)) {
+            (Operand::Outer(_), Operand::Inner(_)) => false,
+            (Operand::Inner(_), Operand::Outer(_)) => true,
+            _ => return None,
+        };
+        if *inner_first.get_or_insert(first) != first {
+            return None;
+        }
+    }
+    let mut values = f.to_vec();
+    values.sort();
+    values.dedup();
+    if g.iter().any(|v| values.contains(v)) {
+        return None;
+    }
+    for &v in order {
+        let reads = match (call_args.get(&v), program.inst(v)) {
+            (Some(&arg), _) => vec![arg],
+            (None, Inst::Prim(Prim::Mul, [x, y, _])) if x == y => vec![],
+            (None, Inst::Prim(Prim::MulAdd, [x, y, c])) if x == y => vec![c],
+            (None, inst) => inst.operands().to_vec(),
+        };
+        if reads.iter().any(|a| values.contains(a)) {
+            return None;
+        }
+    }
+    Some((values, inner_first?))
+}
+
+/// The `rsqrt` expansions of the pair stage whose values only the expansion itself reads:
+/// each one's result, argument and instructions. The interpreter computes each as one
+/// instruction, with the runtime's copy of the expansion (a softened N-body force's `rsqrt`
+/// was 20 instructions of its 30).
+fn rsqrt_regions(staged: &Staged, order: &[Val]) -> Vec<(Val, Val, Vec<Val>)> {
+    let program = &staged.program;
+    let users = readers(program, order);
+    let position: HashMap<Val, usize> = order.iter().enumerate().map(|(k, &v)| (v, k)).collect();
+    let mut regions = Vec::new();
+    for &result in order {
+        // The expansion ends with `select(-|x|, 0, y)`.
+        let Inst::Prim(Prim::Select, [c, ..]) = program.inst(result) else { continue };
+        let Inst::Prim(Prim::Neg, [n, ..]) = program.inst(c) else { continue };
+        let Inst::Prim(Prim::Abs, [arg, ..]) = program.inst(n) else { continue };
+        if !is_rsqrt_of(program, result, arg) {
+            continue;
+        }
+        let mut members = HashSet::new();
+        let mut stack = vec![result];
+        while let Some(v) = stack.pop() {
+            if v != arg && matches!(staged.operand(v), Operand::Pair(_)) && members.insert(v) {
+                stack.extend_from_slice(program.inst(v).operands());
+            }
+        }
+        if private(staged, &members, result, &users) {
+            let mut members: Vec<Val> = members.into_iter().collect();
+            members.sort_by_key(|v| position[v]);
+            regions.push((result, arg, members));
+        }
+    }
+    regions
 }
 
 /// The term and whether it adds onto its third operand, of an instruction that can be a link
@@ -353,7 +489,7 @@ fn chains(code: Vec<Step>, outputs: &[u32]) -> Vec<Step> {
         for step in &code[at + 1..] {
             let (dst, reads): (u32, Vec<u32>) = match step {
                 Step::Op { op: OpCode::Prim(p), dst, args } => (*dst, args[..p.arity()].to_vec()),
-                Step::Op { op: OpCode::Exp, dst, args } => (*dst, vec![args[0]]),
+                Step::Op { op: OpCode::Exp | OpCode::Rsqrt, dst, args } => (*dst, vec![args[0]]),
                 Step::Op { op: OpCode::SqSub, dst, args } => (*dst, args[..2].to_vec()),
                 Step::Op { op: OpCode::SqSubAdd, dst, args } => (*dst, args.to_vec()),
                 Step::Load { dst, .. } | Step::Const { dst, .. } => (*dst, vec![]),
@@ -436,17 +572,19 @@ impl Square {
 }
 
 /// The squares of differences among `order` (`d * d` or `d * d + c`, where `d = a - b` of the
-/// pair stage has no other use), and the differences they absorb. `exps` maps the results of
-/// the `exp` instructions to their arguments, which is all they read.
+/// pair stage has no other use, or is one of the `lazy` differences), and the differences they
+/// absorb. `call_args` maps the results of the `exp` and `rsqrt` instructions to their
+/// arguments, which is all they read.
 fn squared_differences(
     staged: &Staged,
     order: &[Val],
-    exps: &HashMap<Val, Val>,
+    call_args: &HashMap<Val, Val>,
+    lazy: &[Val],
 ) -> (HashMap<Val, Square>, Vec<Val>) {
     let program = &staged.program;
     let mut uses: HashMap<Val, usize> = HashMap::new();
     for &v in order {
-        let operands = match exps.get(&v) {
+        let operands = match call_args.get(&v) {
             Some(&arg) => vec![arg],
             None => program.inst(v).operands().to_vec(),
         };
@@ -459,7 +597,11 @@ fn squared_differences(
     }
     let in_order: std::collections::HashSet<Val> = order.iter().copied().collect();
     let difference = |d: Val| match program.inst(d) {
-        Inst::Prim(Prim::Sub, [a, b, _]) if in_order.contains(&d) && uses.get(&d) == Some(&2) => Some([a, b]),
+        Inst::Prim(Prim::Sub, [a, b, _])
+            if in_order.contains(&d) && (uses.get(&d) == Some(&2) || lazy.contains(&d)) =>
+        {
+            Some([a, b])
+        }
         _ => None,
     };
     let (mut squares, mut differences) = (HashMap::new(), Vec::new());

@@ -113,7 +113,7 @@ pub fn is_exp_of(p: &Program, ldexp: Val, arg: Val) -> bool {
 
 /// Whether `v` of `p` is computed as `w` of `reference` is, where the reference's `input.0`
 /// stands for `input.1` of `p`.
-fn same_value(
+pub(super) fn same_value(
     p: &Program,
     v: Val,
     reference: &Program,

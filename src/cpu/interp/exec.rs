@@ -1,7 +1,7 @@
 //! The pair stage's instructions applied to a batch: where their operands are, and what each
 //! computes.
 
-use super::{BATCH, Inst, Op, Term};
+use super::{BATCH, Differences, Inst, Op, Term};
 use crate::cpu::math::{Math, Real};
 
 /// Where the pair stage's operands are: the reduced rows' features in their packed batch,
@@ -94,6 +94,7 @@ pub(super) fn exec<T: Real, M: Math<T>>(
                 tiny = tiny || !m.all_below_abs(&regs.value(a), T::EXP_NORMAL_BOUND);
                 unary(regs, dst, a, |x| T::exp(m, x))
             }
+            Op::Rsqrt => unary(regs, dst, a, |x| T::rsqrt(m, x)),
             Op::SqSub => binary(regs, dst, [a, b], |x, y| {
                 let d = m.sub(x, y);
                 m.mul(d, d)
@@ -105,6 +106,22 @@ pub(super) fn exec<T: Real, M: Math<T>>(
         }
     }
     tiny
+}
+
+/// Computes `differences` into `f`'s registers, for a reduction that reads them there.
+#[inline(always)]
+pub(super) fn store_differences<T: Real, M: Math<T>>(
+    m: M,
+    differences: Differences,
+    f: &[u32],
+    regs: &mut [[M::V; BATCH]],
+    features: Features<'_, T, M>,
+) {
+    for (&dst, &[o, i]) in f.iter().zip(differences.features) {
+        let [a, b] = if differences.inner_first { [i, o] } else { [o, i] };
+        let regs = Regs { m, regs: &mut *regs, features };
+        binary(regs, dst as usize, [Operand(a), Operand(b)], |x, y| m.sub(x, y));
+    }
 }
 
 /// The factors whose product is `term(a, b)`: a square's difference twice, or `a` and `b`.
@@ -293,6 +310,7 @@ fn apply1<T: Real, M: Math<T>>(m: M, op: Op, a: M::V) -> M::V {
         Op::GetExp => m.get_exp(a),
         Op::GetMant => m.get_mant(a),
         Op::Exp => T::exp(m, a),
+        Op::Rsqrt => T::rsqrt(m, a),
         _ => unreachable!("{op:?} is not unary"),
     }
 }

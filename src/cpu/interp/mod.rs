@@ -22,13 +22,13 @@ mod reduce;
 use std::ops::Range;
 use std::sync::OnceLock;
 
-pub use program::{Inst, Op, PairStage, Prepass, Program, Reduction, Term};
+pub use program::{Differences, Inst, Op, PairStage, Prepass, Program, Reduction, Term};
 
 use crate::cpu::math::{Math, Real, Task};
 use crate::cpu::simd::WithMath;
 use crate::cpu::{PAIRS_PER_TASK, ROWS_PER_TASK, TILE, parallel_chunks, parallel_map, parallel_row_blocks};
 use crate::info::KernelInfo;
-use exec::{Features, Operands, apply, chain, exec};
+use exec::{Features, Operands, apply, chain, exec, store_differences};
 use program::row_offset;
 use reduce::Rule;
 
@@ -187,6 +187,15 @@ pub(super) struct Batch<'a, T: Real, M: Math<T>> {
     g: &'a [u32],
     /// Whether an `exp` of the batch went beyond its normal range (see [`exec`]).
     tiny: bool,
+    /// `f`'s components, where the reduction computes them (see [`Rule::computes_differences`]).
+    differences: Option<FeatureDifferences<'a, T>>,
+}
+
+/// A batch's [`Differences`], with the output row's features they read.
+#[derive(Clone, Copy)]
+pub(super) struct FeatureDifferences<'a, T> {
+    differences: Differences,
+    outer: &'a [T],
 }
 
 impl<'a, T: Real, M: Math<T>> Batch<'a, T, M> {
@@ -301,11 +310,22 @@ impl<T: Real, M: Math<T>> Rows<'_, T, M> {
                 for batch in (start..end).step_by(BATCH) {
                     let b = batch / BATCH;
                     let inner = &self.inner[b * ni..(b + 1) * ni];
-                    let features = Features { outer: &self.outer[row * no..(row + 1) * no], inner };
+                    let outer = &self.outer[row * no..(row + 1) * no];
+                    let features = Features { outer, inner };
                     let tiny = exec(m, pair.code, &mut regs, features);
                     let chunks = Chunks { first: batch, groups: BATCH.min(end - batch), full, tail };
+                    let differences = match pair.differences {
+                        Some(differences) if rule.computes_differences(chunks, tiny) => {
+                            Some(FeatureDifferences { differences, outer })
+                        }
+                        Some(differences) => {
+                            store_differences(m, differences, pair.f, &mut regs, features);
+                            None
+                        }
+                        None => None,
+                    };
                     let operands = Operands { regs: &regs, inner, no };
-                    rule.step(m, acc, Batch { operands, f: pair.f, g: pair.g, tiny }, chunks);
+                    rule.step(m, acc, Batch { operands, f: pair.f, g: pair.g, tiny, differences }, chunks);
                 }
                 if rule.tiled() {
                     rule.merge(m, &mut total, &tile);
@@ -313,6 +333,71 @@ impl<T: Real, M: Math<T>> Rows<'_, T, M> {
                 start = end;
             }
             rule.finish(m, &total, &mut values[r * vw..(r + 1) * vw], &mut indices[r * iw..(r + 1) * iw]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keops_testkit::Rng;
+
+    use super::*;
+    use crate::__private::KernelDef;
+    use crate::info::Index;
+
+    /// A sum of products whose differences the reduction computes gives the values of the same
+    /// program computing them as instructions, to the bit: on whole batches, partial ones, and
+    /// batches of `exp`s below the normal range (the last kernel's, all of them), where the
+    /// interpreter stores them first.
+    #[test]
+    fn differences_computed_by_the_reduction_are_the_stored_ones() {
+        same_values(&crate::keops!(|g: f32, x_i: [f32; 19], y_j: [f32; 19], b_j: f32| sum_j(x_i - y_j)
+            * (exp(-g * sqdist(x_i, y_j)) * b_j)));
+        same_values(&crate::keops!(|g: f64, x_i: [f64; 10], y_j: [f64; 10], b_j: f64| sum_j(y_j - x_i)
+            * (exp(-g * sqdist(x_i, y_j)) * b_j)));
+        same_values(&crate::keops!(|g: f32, x_i: [f32; 3], y_j: [f32; 3], b_j: f32| sum_j(y_j - x_i)
+            * (exp(-80.0 - g * sqdist(x_i, y_j)) * b_j)));
+    }
+
+    fn same_values<K: KernelDef>(_: &K) {
+        let program = K::PROGRAM;
+        let Some(differences) = program.pair.differences else {
+            panic!("no differences in {}", K::INFO.formula)
+        };
+        let pair = program.pair;
+        let subs = pair.f.iter().zip(differences.features).map(|(&dst, &[o, i])| {
+            let args = if differences.inner_first { [i, o, 0] } else { [o, i, 0] };
+            Inst::Op { op: Op::Sub, dst, args }
+        });
+        let code: Vec<Inst<K::T>> = subs.chain(pair.code.iter().copied()).collect();
+        let stored = Program { pair: PairStage { code: code.leak(), differences: None, ..pair }, ..program };
+        let info = K::INFO;
+        for (seed, (m, n)) in [(3, 1100), (2, 4100), (5, 7)].into_iter().enumerate() {
+            let mut rng = Rng::new(seed as u64);
+            let inputs: Vec<Vec<K::T>> = (info.vars.iter())
+                .map(|v| {
+                    let (rows, lo, hi) = match v.index {
+                        Index::I => (m, -1.5, 1.5),
+                        Index::J => (n, -1.5, 1.5),
+                        Index::Param => (1, 0.1, 0.4),
+                    };
+                    rng.vec(rows * v.dim, lo, hi).into_iter().map(K::T::from_f64).collect()
+                })
+                .collect();
+            let inputs: Vec<&[K::T]> = inputs.iter().map(Vec::as_slice).collect();
+            let values = |program: &Program<K::T>| {
+                let mut values = vec![K::T::ZERO; m * info.value_width];
+                let call = Call {
+                    inputs: &inputs,
+                    outer_rows: m,
+                    inner_rows: n,
+                    values: &mut values,
+                    indices: &mut [],
+                };
+                run(program, &info, call);
+                values.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>()
+            };
+            assert_eq!(values(&program), values(&stored), "{} at {m} x {n}", info.formula);
         }
     }
 }

@@ -39,6 +39,23 @@ pub struct PairStage<T: 'static> {
     /// The registers of the second formula's components (the weights of a log-sum-exp or a
     /// soft-max, or each component's second factor for [`Reduction::SumOfProducts`]).
     pub g: &'static [u32],
+    /// `f`'s components as differences of features, when a sum of products' are (see
+    /// [`Differences`]).
+    pub differences: Option<Differences>,
+}
+
+/// The components of a sum of products, when each is the difference of an output row's
+/// feature and a reduced row's (a gradient's `x_i - y_j`). The code does not compute them:
+/// the reduction does, where it reads them, rather than the pair stage storing a batch of each
+/// for it to read back (a D = 64 gradient's 64 batches, beside the reduced rows' 64, outgrew
+/// the L1 cache). Where the reduction reads registers instead (a partial batch, or one after an
+/// `exp` beyond its normal range), the interpreter computes them into `f`'s registers first.
+#[derive(Clone, Copy, Debug)]
+pub struct Differences {
+    /// The registers of the output row's feature and of the reduced row's, per component.
+    pub features: &'static [[u32; 2]],
+    /// Whether each component is `inner - outer`, rather than `outer - inner`.
+    pub inner_first: bool,
 }
 
 /// One instruction: its result goes to register `dst`.
@@ -117,6 +134,8 @@ ops! {
     GetMant,
     /// The whole `exp` expansion, as `Real::exp` computes it (the same instructions).
     Exp,
+    /// The whole `rsqrt` expansion, as `Real::rsqrt` computes it.
+    Rsqrt,
     /// `(a - b) * (a - b)`, the difference rounded first.
     SqSub,
     /// `(a - b) * (a - b) + c`, the difference rounded, then one fused multiply-add.
@@ -135,7 +154,8 @@ impl Op {
             | Op::Step
             | Op::GetExp
             | Op::GetMant
-            | Op::Exp => 1,
+            | Op::Exp
+            | Op::Rsqrt => 1,
             Op::MulAdd | Op::Select | Op::SqSubAdd => 3,
             _ => 2,
         }
@@ -195,6 +215,12 @@ impl<T: 'static> Program<T> {
             && pair.consts.iter().all(|&(r, _)| r >= features && r < pair.registers)
             && regs(pair.f)
             && regs(pair.g)
+            && pair.differences.is_none_or(|d| {
+                let (no, ni) = (self.outer.features.len() as u32, self.inner.features.len() as u32);
+                self.reduction == Reduction::SumOfProducts
+                    && d.features.len() == pair.f.len()
+                    && d.features.iter().all(|&[o, i]| o < no && (no..no + ni).contains(&i))
+            })
     }
 }
 

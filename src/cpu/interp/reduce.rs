@@ -1,7 +1,7 @@
 //! The interpreter's reductions: the compiled reducers' state, steps, merges and
 //! finalisations ([`crate::cpu::reduce`]), for widths known at run time.
 
-use crate::cpu::interp::{BATCH, Batch, Chunks, Reduction};
+use crate::cpu::interp::{BATCH, Batch, Chunks, FeatureDifferences, Reduction};
 use crate::cpu::math::{Math, Real};
 use crate::cpu::reduce::{
     NEGLIGIBLE_EXPONENT, WideLanes, add_exp, index_lanes, kahan_add, kahan_collapse, kahan_merge, lanes,
@@ -112,6 +112,14 @@ impl Rule {
         }
     }
 
+    /// Whether [`Rule::step`] computes a batch's [`Differences`](super::Differences) itself,
+    /// rather than reading them in their registers: a whole batch of a sum of products, with
+    /// no `exp` beyond its normal range.
+    #[inline(always)]
+    pub fn computes_differences(self, chunks: Chunks, tiny: bool) -> bool {
+        self.kind == Reduction::SumOfProducts && chunks.whole() && !tiny
+    }
+
     /// Folds in the values of `batch`'s first `n` lane groups, the chunks of reduced rows from
     /// `first` on; the chunk `full` (if among them) has `tail` rows, the others `M::LANES`.
     #[inline(always)]
@@ -122,6 +130,15 @@ impl Rule {
         batch: Batch<'_, T, M>,
         chunks: Chunks,
     ) {
+        if let Some(d) = batch.differences {
+            // Set only where `computes_differences`, for a sum of products.
+            let (g, inner) = (|k| batch.g(k), |r: u32| batch.operands.get(r));
+            match d.differences.inner_first {
+                true => products_of_differences(m, &mut acc.v, d, inner, g, |o, y| m.sub(y, o)),
+                false => products_of_differences(m, &mut acc.v, d, inner, g, |o, y| m.sub(o, y)),
+            }
+            return;
+        }
         let f = |k: usize, u: usize| batch.f(k)[u];
         let zero = m.splat(T::ZERO);
         match self.kind {
@@ -469,6 +486,44 @@ fn sum_by_groups<'f, 'g, V: Copy + 'f + 'g>(
         let (fk, gk) = (f(k), g(k));
         for u in 0..BATCH {
             *s = add(*s, fk[u], gk[u]);
+        }
+    }
+}
+
+/// The sums of products `difference(o_k, y_k) * g_k` of a batch's components, [`GROUP`] at a
+/// time as [`sum_by_groups`]: `o_k` the output row's feature, `y_k` the reduced rows', given by
+/// `d`. The same operations in the same order as on the differences stored.
+#[inline(always)]
+fn products_of_differences<'a, T: Real, M: Math<T>>(
+    m: M,
+    acc: &mut [M::V],
+    d: FeatureDifferences<'_, T>,
+    inner: impl Fn(u32) -> &'a [M::V; BATCH],
+    g: impl Fn(usize) -> &'a [M::V; BATCH],
+    difference: impl Fn(M::V, M::V) -> M::V,
+) {
+    let features = d.differences.features;
+    let outer = |k: usize| m.splat(d.outer[features[k][0] as usize]);
+    let first = acc.len() - acc.len() % GROUP;
+    for (n, sums) in acc.chunks_exact_mut(GROUP).enumerate() {
+        let mut os = [m.splat(T::ZERO); GROUP];
+        let (mut ys, mut gs) = ([inner(features[n * GROUP][1]); GROUP], [g(n * GROUP); GROUP]);
+        for (i, ((o, y), gi)) in os.iter_mut().zip(&mut ys).zip(&mut gs).enumerate() {
+            let k = n * GROUP + i;
+            (*o, *y, *gi) = (outer(k), inner(features[k][1]), g(k));
+        }
+        let mut local: [M::V; GROUP] = (&*sums).try_into().expect("a group of sums");
+        for u in 0..BATCH {
+            for (((s, &o), y), gi) in local.iter_mut().zip(&os).zip(&ys).zip(&gs) {
+                *s = m.mul_add(difference(o, y[u]), gi[u], *s);
+            }
+        }
+        sums.copy_from_slice(&local);
+    }
+    for (k, s) in acc.iter_mut().enumerate().skip(first) {
+        let (o, y, gk) = (outer(k), inner(features[k][1]), g(k));
+        for u in 0..BATCH {
+            *s = m.mul_add(difference(o, y[u]), gk[u], *s);
         }
     }
 }

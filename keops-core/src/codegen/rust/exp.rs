@@ -25,12 +25,7 @@ pub(crate) struct ExpRegion {
 /// The `exp` expansions of the pair stage whose values only the expansion itself reads.
 pub(crate) fn exp_regions(staged: &Staged, order: &[Val]) -> Vec<ExpRegion> {
     let program = &staged.program;
-    let mut users: HashMap<Val, Vec<Val>> = HashMap::new();
-    for &v in order {
-        for &a in program.inst(v).operands() {
-            users.entry(a).or_default().push(v);
-        }
-    }
+    let users = readers(program, order);
     let position: HashMap<Val, usize> = order.iter().enumerate().map(|(k, &v)| (v, k)).collect();
     let mut regions = Vec::new();
     for (end, &result) in order.iter().enumerate() {
@@ -54,16 +49,37 @@ pub(crate) fn exp_regions(staged: &Staged, order: &[Val]) -> Vec<ExpRegion> {
                 stack.extend_from_slice(program.inst(v).operands());
             }
         }
-        let private = members.iter().filter(|&&v| v != result).all(|v| {
-            !staged.outputs.contains(v) && users.get(v).is_some_and(|u| u.iter().all(|u| members.contains(u)))
-        });
-        if private && members.contains(&exp.clamp[1]) {
+        if private(staged, &members, result, &users) && members.contains(&exp.clamp[1]) {
             let mut members: Vec<Val> = members.into_iter().collect();
             members.sort_by_key(|v| position[v]);
             regions.push(ExpRegion { exp, members, result });
         }
     }
     regions
+}
+
+/// The instructions among `order` that read each value.
+pub(crate) fn readers(program: &Program, order: &[Val]) -> HashMap<Val, Vec<Val>> {
+    let mut users: HashMap<Val, Vec<Val>> = HashMap::new();
+    for &v in order {
+        for &a in program.inst(v).operands() {
+            users.entry(a).or_default().push(v);
+        }
+    }
+    users
+}
+
+/// Whether the values of an expansion's `members` but its `result` are its own: only members
+/// read them (`users` says who reads what), and none is an output.
+pub(crate) fn private(
+    staged: &Staged,
+    members: &HashSet<Val>,
+    result: Val,
+    users: &HashMap<Val, Vec<Val>>,
+) -> bool {
+    members.iter().filter(|&&v| v != result).all(|v| {
+        !staged.outputs.contains(v) && users.get(v).is_some_and(|u| u.iter().all(|u| members.contains(u)))
+    })
 }
 
 /// An `exp` region for a block of rows: a tuple of the rows' results.

@@ -35,7 +35,7 @@ use crate::lower::Val;
 use kernel_def::{Values, kernel_def};
 use methods::{backward, eval_methods};
 
-pub(crate) use exp::exp_regions;
+pub(crate) use exp::{exp_regions, private, readers};
 pub(crate) use methods::{TypedInputs, typed_input};
 pub use runtime_math::runtime_math;
 
