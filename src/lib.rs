@@ -108,8 +108,10 @@
 //! - `"fast"`: `ex2.approx.ftz(x * log2(e))`, as pykeops' default `-use_fast_math`: an error
 //!   that grows with `|x|` (relative `(1 + |x|) 2^-23` with an exact `ex2`), results below
 //!   `2^-126` flushed to zero; `f32` division and square root as `-use_fast_math` compiles
-//!   them too, `div.full.ftz` (2 ulp) and `sqrt.approx.ftz` (3 ulp), subnormals flushed. A
-//!   Laplace kernel's pair loop takes a third of the accurate mode's instructions.
+//!   them too, `div.full.ftz` (2 ulp) and `sqrt.approx.ftz` (3 ulp), and `rsqrt` as CUDA's
+//!   `rsqrtf` there, `rsqrt.approx.ftz` (2 ulp; 0 at 0, as KeOps' `Rsqrt`), subnormals
+//!   flushed. A Laplace kernel's pair loop takes a third of the accurate mode's instructions,
+//!   an N-body force's a third too.
 //! - `"reproducible"`: the CPU's own expansion of `exp`, so that every formula value on the GPU
 //!   is the CPU's to the bit (sums still differ in their order).
 //!

@@ -80,7 +80,8 @@ pub enum GpuMath {
     /// the fewest instructions, an error that grows with `|x|` (a relative `(1 + |x|) 2^-23`
     /// with an exact `ex2`, from the rounding of `x log2 e`), and results below the normal
     /// range flushed to zero, in `f32` kernels; their divisions and square roots also as
-    /// `-use_fast_math` makes them (`div.full.ftz`, within 2 ulp, `sqrt.approx.ftz`, within 3).
+    /// `-use_fast_math` makes them (`div.full.ftz`, within 2 ulp, `sqrt.approx.ftz`, within 3),
+    /// and `rsqrt` as `rsqrt.approx.ftz` (within 2 ulp), 0 at 0 as KeOps' `Rsqrt`.
     Fast,
 }
 

@@ -52,29 +52,30 @@ pub struct Program {
     dtype: DType,
     insts: Vec<Inst>,
     index: HashMap<Inst, Val>,
-    /// Whether `exp` stays one instruction, for a target that lowers it itself.
-    native_exp: bool,
+    /// The expanded primitives that stay one instruction, for a target that lowers them itself.
+    native: &'static [Prim],
 }
 
 impl Program {
     pub fn new(dtype: DType) -> Program {
-        Program { dtype, insts: Vec::new(), index: HashMap::new(), native_exp: false }
+        Program { dtype, insts: Vec::new(), index: HashMap::new(), native: &[] }
     }
 
-    /// A program whose `exp`s are instructions (`Prim::Exp`) rather than expanded, for a target
-    /// with its own lowering of `exp` (a GPU's special-function unit).
-    pub fn with_native_exp(dtype: DType) -> Program {
-        Program { native_exp: true, ..Program::new(dtype) }
+    /// A program whose `native` expanded primitives (`Prim::Exp`, `Prim::Rsqrt`) are
+    /// instructions rather than expanded, for a target with its own lowering of them (a GPU's
+    /// special-function unit).
+    pub fn with_native(dtype: DType, native: &'static [Prim]) -> Program {
+        Program { native, ..Program::new(dtype) }
     }
 
     /// A program with no instructions and the same settings.
     pub fn emptied(&self) -> Program {
-        Program { native_exp: self.native_exp, ..Program::new(self.dtype) }
+        Program { native: self.native, ..Program::new(self.dtype) }
     }
 
     /// Whether `prim` is an instruction of this program although it is an expanded primitive.
     pub fn is_native(&self, prim: Prim) -> bool {
-        self.native_exp && prim == Prim::Exp
+        self.native.contains(&prim)
     }
 
     /// The type the program computes in.

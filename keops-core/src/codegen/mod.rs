@@ -96,7 +96,7 @@ pub fn lower_kernel(kernel: &Kernel) -> Lowered {
 }
 
 /// [`lower_kernel`] into `program`, an empty program with the settings of a target (see
-/// [`Program::with_native_exp`]).
+/// [`Program::with_native`]).
 pub fn lower_kernel_into(kernel: &Kernel, mut program: Program) -> Lowered {
     let mut roots = vec![kernel.formula];
     roots.extend(kernel.formula2);

@@ -106,7 +106,7 @@ pub(crate) trait Emit {
     /// expanded ones it [`lowers`](Emit::lowers).
     fn prim(&mut self, prim: Prim, d: &str, a: &[String]);
     /// Whether the target lowers the expanded primitive `prim` itself (the plan's programs then
-    /// keep it as an instruction; see `Program::with_native_exp`).
+    /// keep it as an instruction; see `Program::with_native`).
     fn lowers(&self, _prim: Prim) -> bool {
         false
     }

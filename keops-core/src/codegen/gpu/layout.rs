@@ -10,6 +10,7 @@ use crate::codegen::{Lowered, lower_kernel_into};
 use crate::ir::{DType, Role};
 use crate::lower::Program;
 use crate::lower::{Staged, Val};
+use crate::prim::Prim;
 use crate::reduction::Reduction;
 
 use super::emit::size;
@@ -90,7 +91,8 @@ pub(crate) fn plan<R>(kernel: &Kernel, f: impl FnOnce(&Spec) -> R) -> R {
     let math = if kernel.dtype == DType::F64 { GpuMath::Reproducible } else { kernel.gpu_math };
     let program = match math {
         GpuMath::Reproducible => Program::new(kernel.dtype),
-        GpuMath::Accurate | GpuMath::Fast => Program::with_native_exp(kernel.dtype),
+        GpuMath::Accurate => Program::with_native(kernel.dtype, &[Prim::Exp]),
+        GpuMath::Fast => Program::with_native(kernel.dtype, &[Prim::Exp, Prim::Rsqrt]),
     };
     let lowered = lower_kernel_into(kernel, program);
     let about = kernel.text.split_whitespace().collect::<Vec<_>>().join(" ");

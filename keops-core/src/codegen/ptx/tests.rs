@@ -754,37 +754,70 @@ fn exp_on_the_unit_over_every_f32() {
     assert!(normal.0 <= 1.2 && subnormal.0 <= 1.0);
 }
 
+/// The harness of `prim` in an `f32` module of mode `math`, and its values on `operands` (the
+/// first `prim.arity()` of each), in the emulator.
+fn f32_harness(math: GpuMath, prim: Prim, operands: &[[f32; 2]]) -> (String, Vec<f32>) {
+    let text = primitive_harness_in(DType::F32, math, prim, None);
+    let bytes = operands.iter().flat_map(|&[a, b]| [a.to_bits(), b.to_bits(), 0]);
+    let bytes = bytes.flat_map(u32::to_le_bytes).collect();
+    let n = operands.len() as u32;
+    let mut args = [Arg::Buffer(bytes), Arg::Buffer(vec![0; operands.len() * 4]), Arg::U32(n)];
+    emulator::run(&text, "keops_test", &mut args, (1, 1), n, 0);
+    let Arg::Buffer(out) = &args[1] else { unreachable!() };
+    (text, out.chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
+}
+
 /// [`GpuMath::Fast`]'s `f32` division and square root: `div.full.ftz` and `sqrt.approx.ftz`,
 /// modelled as correctly rounded, with subnormal operands and results flushed to zero; the
 /// other modes keep IEEE's.
 #[test]
 fn fast_division_and_square_root_flush_subnormals() {
-    let run = |math: GpuMath, prim: Prim, operands: &[[f32; 2]]| -> (String, Vec<f32>) {
-        let text = primitive_harness_in(DType::F32, math, prim, None);
-        let bytes = operands.iter().flat_map(|&[a, b]| [a.to_bits(), b.to_bits(), 0]);
-        let bytes = bytes.flat_map(u32::to_le_bytes).collect();
-        let n = operands.len() as u32;
-        let mut args = [Arg::Buffer(bytes), Arg::Buffer(vec![0; operands.len() * 4]), Arg::U32(n)];
-        emulator::run(&text, "keops_test", &mut args, (1, 1), n, 0);
-        let Arg::Buffer(out) = &args[1] else { unreachable!() };
-        (text, out.chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
-    };
     let bits = |xs: &[f32]| xs.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     let tiny = f32::MIN_POSITIVE / 4.0;
     let operands = [[3.0, 7.0], [1.0e30, 3.0e-9], [tiny, 1.0], [1.0, tiny], [2.0e-30, 1.0e10], [-0.0, 2.0]];
-    let (text, quotients) = run(GpuMath::Fast, Prim::Div, &operands);
+    let (text, quotients) = f32_harness(GpuMath::Fast, Prim::Div, &operands);
     assert!(text.contains("div.full.ftz.f32"), "{text}");
     let flushed = [3.0 / 7.0, 1.0e30 / 3.0e-9, 0.0, f32::INFINITY, 0.0, -0.0];
     assert_eq!(bits(&quotients), bits(&flushed));
-    let (text, roots) = run(GpuMath::Fast, Prim::Sqrt, &operands);
+    let (text, roots) = f32_harness(GpuMath::Fast, Prim::Sqrt, &operands);
     assert!(text.contains("sqrt.approx.ftz.f32"), "{text}");
     let flushed = [3f32.sqrt(), 1.0e30f32.sqrt(), 0.0, 1.0, 2.0e-30f32.sqrt(), -0.0];
     assert_eq!(bits(&roots), bits(&flushed));
     for math in [GpuMath::Reproducible, GpuMath::Accurate] {
-        let (text, quotients) = run(math, Prim::Div, &operands);
+        let (text, quotients) = f32_harness(math, Prim::Div, &operands);
         assert!(text.contains("div.rn.f32"), "{text}");
         assert_eq!(quotients[2], tiny, "{math:?}");
-        assert!(run(math, Prim::Sqrt, &operands).0.contains("sqrt.rn.f32"));
+        assert!(f32_harness(math, Prim::Sqrt, &operands).0.contains("sqrt.rn.f32"));
+    }
+}
+
+/// [`GpuMath::Fast`]'s `f32` `rsqrt`: one `rsqrt.approx.ftz` (modelled as correctly rounded,
+/// subnormal operands and results flushed to zero) and 0 at 0, as KeOps' `Rsqrt`; the other
+/// modes keep the expansion, as the CPU computes it.
+#[test]
+fn fast_rsqrt_is_one_instruction() {
+    let tiny = f32::MIN_POSITIVE / 4.0;
+    let operands = [4.0, 3.0, 1.0e30, 0.0, -0.0, tiny, f32::INFINITY, -1.0];
+    let (text, fast) = f32_harness(GpuMath::Fast, Prim::Rsqrt, &operands.map(|a| [a, 0.0]));
+    assert!(text.contains("rsqrt.approx.ftz.f32") && !text.contains("sqrt.rn"), "{text}");
+    let rounded = |x: f32| (1.0 / f64::from(x).sqrt()) as f32;
+    let want = [0.5, rounded(3.0), rounded(1.0e30), 0.0, 0.0, f32::INFINITY, 0.0, f32::NAN];
+    let bits =
+        |xs: &[f32]| xs.iter().map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() }).collect::<Vec<_>>();
+    assert_eq!(bits(&fast), bits(&want));
+    // The N-body force: `rsqrt.approx` in the fast mode; the expansion in the others.
+    let nbody = "|x_i: [f32; 3], y_j: [f32; 3], m_j: f32, e2: f32| sum_j (y_j - x_i) * m_j * pow(rsqrt(sqdist(x_i, y_j) + e2), 3)";
+    for math in [GpuMath::Fast, GpuMath::Reproducible, GpuMath::Accurate] {
+        let mut kernel = checked(nbody);
+        kernel.gpu_math = math;
+        let ptx = module(&kernel, "nbody".into()).ptx;
+        let fast = math == GpuMath::Fast;
+        assert_eq!(
+            (ptx.contains("rsqrt.approx.ftz.f32"), ptx.contains("sqrt.rn")),
+            (fast, !fast),
+            "{math:?}"
+        );
+        check_random(&kernel, &format!("N-body ({math:?})"), 40, 70, 3, false);
     }
 }
 

@@ -302,6 +302,16 @@ impl Ptx {
         self.nan_passes(d, x, &m);
     }
 
+    /// `d = rsqrt(x)` on the special-function unit, in an `f32` kernel of [`GpuMath::Fast`]:
+    /// `rsqrt.approx.ftz` (as CUDA's `rsqrtf` under `-use_fast_math`, within 2 ulp by the PTX
+    /// ISA), and 0 at 0, as KeOps' `Rsqrt`.
+    fn rsqrt_on_unit(&mut self, d: &str, x: &str) {
+        let (t, zero) = (self.float(), self.literal(0.0));
+        self.op(format!("rsqrt.approx.ftz.f32 {t}, {x}"));
+        let at_zero = self.compare(Cmp::Eq, x, &zero);
+        self.select(Class::Float, d, &zero, &t, &at_zero);
+    }
+
     /// `d = exp(x)` on the special-function unit, in an `f32` kernel.
     ///
     /// [`GpuMath::Accurate`]: `exp(x) = 2^r 2^j` with `j = floor(x log2 e)` clamped to
@@ -364,7 +374,11 @@ impl Emit for Ptx {
     }
 
     fn lowers(&self, prim: Prim) -> bool {
-        prim == Prim::Exp && self.math != GpuMath::Reproducible
+        match prim {
+            Prim::Exp => self.math != GpuMath::Reproducible,
+            Prim::Rsqrt => self.math == GpuMath::Fast && self.dtype == DType::F32,
+            _ => false,
+        }
     }
 
     fn float(&mut self) -> String {
@@ -534,6 +548,7 @@ impl Emit for Ptx {
             Prim::GetExp => self.get_exp(d, &a[0]),
             Prim::GetMant => self.get_mant(d, &a[0]),
             Prim::Exp if self.lowers(Prim::Exp) => self.exp_on_unit(d, &a[0]),
+            Prim::Rsqrt if self.lowers(Prim::Rsqrt) => self.rsqrt_on_unit(d, &a[0]),
             // The expanded primitives (`Prim::is_expanded`), which never reach a backend: the tests of
             // every basic primitive would fail here on a basic one.
             expanded => {
