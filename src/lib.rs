@@ -95,27 +95,30 @@
 //! so does the interpreter that debug builds run (see [below](#build-time-and-debug-builds)),
 //! which reduces each row tile by tile without segments.
 //!
-//! On a GPU, `exp` (the hot function of Gaussian, log-sum-exp and soft-max kernels) is
-//! computed in one of three ways, chosen per kernel with `#[gpu_math = "..."]` in front of the
-//! kernel (either form of `keops!`) or `gpu_math = "..."` in `genred!`. The CPU computes the
-//! same values in every mode; other functions are the CPU's on the GPU too.
+//! On a GPU, `exp` (the hot function of Gaussian, log-sum-exp and soft-max kernels) and
+//! `rsqrt` (N-body forces) are computed in one of three ways, chosen per kernel with
+//! `#[gpu_math = "..."]` in front of the kernel (either form of `keops!`) or
+//! `gpu_math = "..."` in `genred!`. The CPU computes the same values in every mode; other
+//! functions are the CPU's on the GPU too.
 //!
 //! - `"accurate"`, the default: `exp` on the special-function unit (`ex2.approx`) after an
 //!   exact reduction of its argument, as CUDA's `expf` does: within 1.18 ulp of `exp` for
 //!   every `f32` argument with an exact `ex2` (measured exhaustively, with the emulator's
 //!   semantics), plus the unit's own error; subnormal results kept. About 40 % fewer machine instructions per pair than
-//!   `"reproducible"` for a Gaussian sum (BENCHMARKS.md).
+//!   `"reproducible"` for a Gaussian sum (BENCHMARKS.md). `rsqrt` as `rsqrt.approx` and one
+//!   Newton step, within an ulp (0 at 0 and at infinity, as KeOps' `Rsqrt`): an N-body
+//!   force's pair loop takes half the instructions of `"reproducible"`.
 //! - `"fast"`: `ex2.approx.ftz(x * log2(e))`, as pykeops' default `-use_fast_math`: an error
 //!   that grows with `|x|` (relative `(1 + |x|) 2^-23` with an exact `ex2`), results below
 //!   `2^-126` flushed to zero; `f32` division and square root as `-use_fast_math` compiles
 //!   them too, `div.full.ftz` (2 ulp) and `sqrt.approx.ftz` (3 ulp), and `rsqrt` as CUDA's
 //!   `rsqrtf` there, `rsqrt.approx.ftz` (2 ulp; 0 at 0, as KeOps' `Rsqrt`), subnormals
 //!   flushed. A Laplace kernel's pair loop takes a third of the accurate mode's instructions,
-//!   an N-body force's a third too.
-//! - `"reproducible"`: the CPU's own expansion of `exp`, so that every formula value on the GPU
-//!   is the CPU's to the bit (sums still differ in their order).
+//!   an N-body force's two thirds.
+//! - `"reproducible"`: the CPU's own expansions of `exp` and `rsqrt`, so that every formula
+//!   value on the GPU is the CPU's to the bit (sums still differ in their order).
 //!
-//! `f64` kernels compute `exp` as `"reproducible"` in every mode.
+//! `f64` kernels compute as `"reproducible"` in every mode.
 //!
 //! ```
 //! let k = keops::keops!(#[gpu_math = "reproducible"] |x_i: [f32; 1], y_j: [f32; 1]| sum_j exp(x_i - y_j));

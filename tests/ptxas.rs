@@ -412,7 +412,7 @@ const PAIR_LOOPS: &[(&str, &str, Option<usize>, [f64; 3])] = &[
         "nbody",
         "|x_i: [f32; 3], y_j: [f32; 3], m_j: f32, e2: f32| sum_j((y_j - x_i) * m_j * pow(rsqrt(sqdist(x_i, y_j) + e2), 3))",
         None,
-        [64.25, 64.25, 20.25],
+        [64.25, 30.25, 20.25],
     ),
 ];
 

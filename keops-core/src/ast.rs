@@ -60,20 +60,22 @@ pub struct KernelSource {
     /// The string literals that locations point into ([`crate::diag::TextRange::source`]):
     /// the formulas and alias strings of `genred!`, none for the math syntax.
     pub sources: Vec<String>,
-    /// How the GPU kernels compute `exp`.
+    /// How the GPU kernels compute `exp` and `rsqrt`.
     pub gpu_math: GpuMath,
 }
 
 /// How a kernel's GPU code computes `exp`, the function that dominates Gaussian, log-sum-exp
-/// and soft-max kernels. The CPU kernels compute the same values in every mode.
+/// and soft-max kernels, and `rsqrt` (N-body forces). The CPU kernels compute the same values
+/// in every mode.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum GpuMath {
-    /// The CPU kernels' expansion of `exp` (a polynomial, no special-function unit): the GPU
+    /// The CPU kernels' expansions of `exp` and `rsqrt` (no special-function unit): the GPU
     /// computes every formula value bit for bit as the CPU does.
     Reproducible,
     /// `exp` on the special-function unit (`ex2.approx`), after a reduction of its argument
     /// as CUDA's `expf` makes (results within a few ulp over the whole range, subnormals kept),
-    /// in `f32` kernels; `f64` kernels compute as [`GpuMath::Reproducible`].
+    /// and `rsqrt` as `rsqrt.approx` and a Newton step (within an ulp), in `f32` kernels;
+    /// `f64` kernels compute as [`GpuMath::Reproducible`].
     #[default]
     Accurate,
     /// `exp(x)` as `ex2.approx.ftz(x * log2(e))`, as pykeops' default `-use_fast_math` does:

@@ -91,8 +91,7 @@ pub(crate) fn plan<R>(kernel: &Kernel, f: impl FnOnce(&Spec) -> R) -> R {
     let math = if kernel.dtype == DType::F64 { GpuMath::Reproducible } else { kernel.gpu_math };
     let program = match math {
         GpuMath::Reproducible => Program::new(kernel.dtype),
-        GpuMath::Accurate => Program::with_native(kernel.dtype, &[Prim::Exp]),
-        GpuMath::Fast => Program::with_native(kernel.dtype, &[Prim::Exp, Prim::Rsqrt]),
+        GpuMath::Accurate | GpuMath::Fast => Program::with_native(kernel.dtype, &[Prim::Exp, Prim::Rsqrt]),
     };
     let lowered = lower_kernel_into(kernel, program);
     let about = kernel.text.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -361,6 +361,7 @@ impl Thread {
             }
             ["ex2", "approx", "ftz", "f32"] => u64::from(ex2_approx_ftz(f32_of(v(1))).to_bits()),
             ["rsqrt", "approx", "ftz", "f32"] => u64::from(rsqrt_approx_ftz(f32_of(v(1))).to_bits()),
+            ["rsqrt", "approx", "f32"] => u64::from(rsqrt_approx(f32_of(v(1))).to_bits()),
             ["fma", "rn", "sat", "f32"] => {
                 u64::from(fma_saturated(f32_of(v(1)), f32_of(v(2)), f32_of(v(3))).to_bits())
             }
@@ -389,11 +390,16 @@ pub(super) fn ex2_approx_ftz(x: f32) -> f32 {
     flush(f64::from(flush(x)).exp2() as f32)
 }
 
-/// `rsqrt.approx.ftz.f32`, modelled as correctly rounded (the PTX ISA bounds the hardware's
-/// error by 2 ulp); `.ftz` flushes subnormal operands and results to zero.
+/// `rsqrt.approx.f32`, modelled as correctly rounded (the PTX ISA bounds the hardware's
+/// relative error by 2^-22.9).
+pub(super) fn rsqrt_approx(x: f32) -> f32 {
+    (1.0 / f64::from(x).sqrt()) as f32
+}
+
+/// [`rsqrt_approx`] with `.ftz`, which flushes subnormal operands and results to zero.
 pub(super) fn rsqrt_approx_ftz(x: f32) -> f32 {
     let flush = |x: f32| if x.is_subnormal() { 0.0f32.copysign(x) } else { x };
-    flush((1.0 / f64::from(flush(x)).sqrt()) as f32)
+    flush(rsqrt_approx(flush(x)))
 }
 
 /// `fma.rn.sat.f32`: clamped to [0, 1], NaN to 0.

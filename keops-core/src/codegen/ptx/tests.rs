@@ -791,34 +791,82 @@ fn fast_division_and_square_root_flush_subnormals() {
     }
 }
 
-/// [`GpuMath::Fast`]'s `f32` `rsqrt`: one `rsqrt.approx.ftz` (modelled as correctly rounded,
-/// subnormal operands and results flushed to zero) and 0 at 0, as KeOps' `Rsqrt`; the other
-/// modes keep the expansion, as the CPU computes it.
+/// `rsqrt` on the special-function unit: [`GpuMath::Fast`]'s one `rsqrt.approx.ftz`
+/// (modelled as correctly rounded, subnormal operands and results flushed to zero),
+/// [`GpuMath::Accurate`]'s `rsqrt.approx` and a Newton step (subnormals kept), both 0 at 0 as
+/// KeOps' `Rsqrt`; [`GpuMath::Reproducible`] keeps the expansion, as the CPU computes it.
 #[test]
-fn fast_rsqrt_is_one_instruction() {
+fn rsqrt_on_the_unit() {
     let tiny = f32::MIN_POSITIVE / 4.0;
     let operands = [4.0, 3.0, 1.0e30, 0.0, -0.0, tiny, f32::INFINITY, -1.0];
-    let (text, fast) = f32_harness(GpuMath::Fast, Prim::Rsqrt, &operands.map(|a| [a, 0.0]));
-    assert!(text.contains("rsqrt.approx.ftz.f32") && !text.contains("sqrt.rn"), "{text}");
     let rounded = |x: f32| (1.0 / f64::from(x).sqrt()) as f32;
-    let want = [0.5, rounded(3.0), rounded(1.0e30), 0.0, 0.0, f32::INFINITY, 0.0, f32::NAN];
     let bits =
         |xs: &[f32]| xs.iter().map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() }).collect::<Vec<_>>();
+    let (text, fast) = f32_harness(GpuMath::Fast, Prim::Rsqrt, &operands.map(|a| [a, 0.0]));
+    assert!(text.contains("rsqrt.approx.ftz.f32") && !text.contains("sqrt.rn"), "{text}");
+    let want = [0.5, rounded(3.0), rounded(1.0e30), 0.0, 0.0, f32::INFINITY, 0.0, f32::NAN];
     assert_eq!(bits(&fast), bits(&want));
-    // The N-body force: `rsqrt.approx` in the fast mode; the expansion in the others.
+    let (text, accurate) = f32_harness(GpuMath::Accurate, Prim::Rsqrt, &operands.map(|a| [a, 0.0]));
+    assert!(text.contains("rsqrt.approx.f32") && !text.contains("sqrt.rn"), "{text}");
+    // The subnormal operand kept, not flushed.
+    let want = [0.5, rounded(3.0), rounded(1.0e30), 0.0, 0.0, rounded(tiny), 0.0, f32::NAN];
+    assert_eq!(bits(&accurate), bits(&want));
+    // The N-body force in every mode, against the reference evaluator.
     let nbody = "|x_i: [f32; 3], y_j: [f32; 3], m_j: f32, e2: f32| sum_j (y_j - x_i) * m_j * pow(rsqrt(sqdist(x_i, y_j) + e2), 3)";
-    for math in [GpuMath::Fast, GpuMath::Reproducible, GpuMath::Accurate] {
+    for (math, instruction) in [
+        (GpuMath::Fast, "rsqrt.approx.ftz.f32"),
+        (GpuMath::Accurate, "rsqrt.approx.f32"),
+        (GpuMath::Reproducible, "sqrt.rn"),
+    ] {
         let mut kernel = checked(nbody);
         kernel.gpu_math = math;
         let ptx = module(&kernel, "nbody".into()).ptx;
-        let fast = math == GpuMath::Fast;
-        assert_eq!(
-            (ptx.contains("rsqrt.approx.ftz.f32"), ptx.contains("sqrt.rn")),
-            (fast, !fast),
-            "{math:?}"
-        );
+        let (approx, expected) = (ptx.matches("rsqrt.approx").count(), ptx.matches(instruction).count());
+        let on_unit = math != GpuMath::Reproducible;
+        assert!(expected > 0 && (approx == expected) == on_unit && (approx > 0) == on_unit, "{math:?}");
         check_random(&kernel, &format!("N-body ({math:?})"), 40, 70, 3, false);
     }
+}
+
+/// [`GpuMath::Accurate`]'s `rsqrt` as the emulator runs it: `rsqrt.approx` (the correctly
+/// rounded `y0` given), then the Newton step, instruction for instruction.
+fn modelled_rsqrt(x: f32, y0: f32) -> f32 {
+    let h = -(x * y0);
+    let e = h.mul_add(y0, 1.0);
+    let y1 = (y0 * 0.5).mul_add(e, y0);
+    if x == 0.0 || x == f32::INFINITY { 0.0 } else { y1 }
+}
+
+/// Positive `f32`s of every binade, normal and subnormal, and the ends of the range.
+fn rsqrt_inputs() -> Vec<f32> {
+    let mut rng = Rng::new(9);
+    let mut xs = vec![f32::MIN_POSITIVE, f32::MAX, f32::from_bits(1), 1.0, 2.0, 0.25];
+    xs.extend((0..100_000).map(|_| f32::from_bits(1 + rng.below(0x7F7F_FFFF) as u32)));
+    xs
+}
+
+/// [`GpuMath::Accurate`]'s `rsqrt` within an ulp of the exact `1 / sqrt(x)` over the whole
+/// positive range, subnormal arguments included: with `rsqrt.approx` correctly rounded (the
+/// emulator's, checked against [`modelled_rsqrt`] bit for bit), and with it off by up to 3 ulp
+/// either way (beyond the PTX ISA's bound, 2^-22.9), which the Newton step squares away.
+#[test]
+fn accurate_rsqrt_is_within_an_ulp() {
+    let xs = rsqrt_inputs();
+    let (_, got) =
+        f32_harness(GpuMath::Accurate, Prim::Rsqrt, &xs.iter().map(|&x| [x, 0.0]).collect::<Vec<_>>());
+    let error = |x: f32, y: f32| ulps(y, 1.0 / f64::from(x).sqrt());
+    let mut worst = [0.0f64; 2];
+    for (&x, &y) in xs.iter().zip(&got) {
+        let y0 = emulator::rsqrt_approx(x);
+        assert_eq!(modelled_rsqrt(x, y0).to_bits(), y.to_bits(), "rsqrt({x:e})");
+        worst[0] = worst[0].max(error(x, y));
+        for k in [-3i32, -2, -1, 1, 2, 3] {
+            let off = f32::from_bits(y0.to_bits().wrapping_add_signed(k));
+            worst[1] = worst[1].max(error(x, modelled_rsqrt(x, off)));
+        }
+    }
+    println!("largest error {:.4} ulp, {:.4} ulp with rsqrt.approx 3 ulp off", worst[0], worst[1]);
+    assert!(worst[0] <= 1.0 && worst[1] <= 1.0, "{worst:?}");
 }
 
 /// Every reduction in the modes other than the default (which the other tests run), in both

@@ -302,14 +302,35 @@ impl Ptx {
         self.nan_passes(d, x, &m);
     }
 
-    /// `d = rsqrt(x)` on the special-function unit, in an `f32` kernel of [`GpuMath::Fast`]:
-    /// `rsqrt.approx.ftz` (as CUDA's `rsqrtf` under `-use_fast_math`, within 2 ulp by the PTX
-    /// ISA), and 0 at 0, as KeOps' `Rsqrt`.
+    /// `d = rsqrt(x)` on the special-function unit, in an `f32` kernel; 0 at 0, as KeOps'
+    /// `Rsqrt`.
+    ///
+    /// [`GpuMath::Accurate`]: `y = rsqrt.approx(x)` (subnormals kept; within 2^-22.9 by the
+    /// PTX ISA), then one Newton step, `y + (y / 2) (1 - (x y) y)` by fused multiply-adds,
+    /// which squares that error away and leaves the step's roundings (within an ulp; see
+    /// BENCHMARKS.md); 0 at infinity too, where the step would give NaN.
+    ///
+    /// [`GpuMath::Fast`]: `rsqrt.approx.ftz`, as CUDA's `rsqrtf` under `-use_fast_math`.
     fn rsqrt_on_unit(&mut self, d: &str, x: &str) {
-        let (t, zero) = (self.float(), self.literal(0.0));
-        self.op(format!("rsqrt.approx.ftz.f32 {t}, {x}"));
+        let zero = self.literal(0.0);
         let at_zero = self.compare(Cmp::Eq, x, &zero);
-        self.select(Class::Float, d, &zero, &t, &at_zero);
+        if self.math == GpuMath::Fast {
+            let y = self.float();
+            self.op(format!("rsqrt.approx.ftz.f32 {y}, {x}"));
+            self.select(Class::Float, d, &zero, &y, &at_zero);
+            return;
+        }
+        let (one, half, infinity) = (self.literal(1.0), self.literal(0.5), self.literal(f64::INFINITY));
+        let (y, h, e, t, y1) = (self.float(), self.float(), self.float(), self.float(), self.float());
+        self.op(format!("rsqrt.approx.f32 {y}, {x}"));
+        self.op(format!("mul.rn.f32 {h}, {x}, {y}"));
+        self.op(format!("neg.f32 {h}, {h}"));
+        self.op(format!("fma.rn.f32 {e}, {h}, {y}, {one}"));
+        self.op(format!("mul.rn.f32 {t}, {y}, {half}"));
+        self.op(format!("fma.rn.f32 {y1}, {t}, {e}, {y}"));
+        let at_infinity = self.compare(Cmp::Eq, x, &infinity);
+        self.select(Class::Float, &y1, &zero, &y1, &at_infinity);
+        self.select(Class::Float, d, &zero, &y1, &at_zero);
     }
 
     /// `d = exp(x)` on the special-function unit, in an `f32` kernel.
@@ -376,7 +397,7 @@ impl Emit for Ptx {
     fn lowers(&self, prim: Prim) -> bool {
         match prim {
             Prim::Exp => self.math != GpuMath::Reproducible,
-            Prim::Rsqrt => self.math == GpuMath::Fast && self.dtype == DType::F32,
+            Prim::Rsqrt => self.math != GpuMath::Reproducible && self.dtype == DType::F32,
             _ => false,
         }
     }
