@@ -307,27 +307,40 @@ fn interpreted_values_are_the_compiled_ones() {
         - sqdist(x_i, y_j)));
 }
 
-/// The interpreter's `rsqrt` (one instruction, the runtime's copy of the expansion) gives the
-/// compiled kernels' values to the bit, over arguments from 0 and the subnormals to infinity:
-/// each output row's sum over one reduced row is its pair's value.
+/// The interpreter's `rsqrt` and `sin` (one instruction each, the runtime's copy of the
+/// expansion) give the compiled kernels' values to the bit, over arguments from 0 and the
+/// subnormals to infinity: each output row's sum over one reduced row is its pair's value.
 #[test]
-fn interpreted_rsqrts_are_the_compiled_ones() {
+fn interpreted_rsqrts_and_sines_are_the_compiled_ones() {
+    use keops::__private::interp::Op;
+    let f32s = |i: usize| 2f64.powi(i as i32 % 300 - 160) * (1.0 + (i % 7) as f64 / 7.0);
+    let f64s = |i: usize| 2f64.powi(i as i32 % 2200 - 1100) * (1.0 + (i % 7) as f64 / 7.0);
     let k = keops!(|x_i: [f32; 2], y_j: [f32; 2]| sum_j rsqrt(x_i[0] * y_j[0]) * x_i[1]
         + rsqrt(sqdist(x_i, y_j) + x_i[0]));
-    same_pair_values(&k, |i| 2f64.powi(i as i32 % 300 - 160) * (1.0 + (i % 7) as f64 / 7.0));
+    same_pair_values(&k, Op::Rsqrt, 2, f32s);
     let k = keops!(|x_i: [f64; 2], y_j: [f64; 2]| sum_j rsqrt(x_i[0] * y_j[0]) * x_i[1]
         + rsqrt(sqdist(x_i, y_j) + x_i[0]));
-    same_pair_values(&k, |i| 2f64.powi(i as i32 % 2200 - 1100) * (1.0 + (i % 7) as f64 / 7.0));
+    same_pair_values(&k, Op::Rsqrt, 2, f64s);
+    let k = keops!(|x_i: [f32; 2], y_j: [f32; 2]| sum_j sin(x_i[0] * y_j[0]) * x_i[1] + sin(x_i[0] - y_j[1]));
+    same_pair_values(&k, Op::Sin, 2, f32s);
+    let k = keops!(|x_i: [f64; 2], y_j: [f64; 2]| sum_j sin(x_i[0] * y_j[0]) * x_i[1] + sin(x_i[0] - y_j[1]));
+    same_pair_values(&k, Op::Sin, 2, f64s);
 }
 
-/// Compares each pair's value of kernel `k` (inputs `x_i`, `y_j`), interpreted and compiled,
+/// Compares each pair's value of kernel `k` (inputs `x_i`, `y_j`, computing `op` as `count`
+/// instructions), interpreted and compiled,
 /// for rows `x_i = (first(i), (-1)^i)` and the row `y_0 = (1, 0.5)`, and zeros, infinities and
 /// NaN among the `first(i)`.
-fn same_pair_values<K: keops::__private::KernelDef>(_: &K, first: impl Fn(usize) -> f64) {
-    use keops::__private::interp::{Inst, Op};
+fn same_pair_values<K: keops::__private::KernelDef>(
+    _: &K,
+    op: keops::__private::interp::Op,
+    count: usize,
+    first: impl Fn(usize) -> f64,
+) {
+    use keops::__private::interp::Inst;
     use keops::__private::{run_compiled, run_interpreted};
-    let rsqrts = K::PROGRAM.pair.code.iter().filter(|i| matches!(i, Inst::Op { op: Op::Rsqrt, .. })).count();
-    assert_eq!(rsqrts, 2, "the interpreter computes each rsqrt as one instruction");
+    let ops = K::PROGRAM.pair.code.iter().filter(|i| matches!(i, Inst::Op { op: o, .. } if *o == op)).count();
+    assert_eq!(ops, count, "the interpreter computes each {op:?} as one instruction");
     let m = 4800;
     let special = [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -1.0];
     let x: Vec<K::T> = (0..m)

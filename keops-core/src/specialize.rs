@@ -271,9 +271,10 @@ mod tests {
         }
     }
 
-    /// The N-body force's `rsqrt` is one interpreter instruction, not its expansion's 20.
+    /// The N-body force's `rsqrt` is one interpreter instruction, not its expansion's 20, and
+    /// so is a `sin`.
     #[test]
-    fn rsqrt_is_one_instruction() {
+    fn rsqrt_and_sin_are_one_instruction() {
         let nbody = "|x_i: [f32; _], y_j: [f32; _], m_j: f32, e2: f32| sum_j (y_j - x_i) * m_j * pow(rsqrt(sqdist(x_i, y_j) + e2), 3)";
         let code = specialize(nbody, &[3, 3]).unwrap().program.pair.code;
         let ops: Vec<String> = (code.iter())
@@ -284,6 +285,13 @@ mod tests {
             .collect();
         assert_eq!(ops.iter().filter(|op| *op == "Rsqrt").count(), 1, "{ops:?}");
         assert!(!ops.iter().any(|op| op == "Sqrt" || op == "Div"), "{ops:?}");
+        assert!(code.len() < 15, "{code:?}");
+        // The periodic kernel's three `sin`s, likewise.
+        let periodic =
+            "|x_i: [f32; _], y_j: [f32; _], b_j: f32| sum_j exp(-2.0 * sqnorm2(sin(x_i - y_j))) * b_j";
+        let code = specialize(periodic, &[3, 3]).unwrap().program.pair.code;
+        let sins = code.iter().filter(|s| matches!(s, Step::Op { op, .. } if op.name() == "Sin")).count();
+        assert_eq!(sins, 3, "{code:?}");
         assert!(code.len() < 15, "{code:?}");
     }
 

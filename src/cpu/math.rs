@@ -64,6 +64,9 @@ pub trait Real:
     /// `rsqrt` on lanes, as generated kernels compute it.
     #[doc(hidden)]
     fn rsqrt<M: Math<Self>>(m: M, x: M::V) -> M::V;
+    /// `sin` on lanes, as generated kernels compute it.
+    #[doc(hidden)]
+    fn sin<M: Math<Self>>(m: M, x: M::V) -> M::V;
     /// Runs `op` with the widest SIMD implementation the machine has for this type.
     #[doc(hidden)]
     fn dispatch<Op: WithMath<Self>>(op: Op) -> Op::Output;
@@ -83,7 +86,7 @@ pub trait Real:
 }
 
 macro_rules! real {
-    ($t:ty, $exp:ident, $exp_nonpositive:ident, $exp_below:ident, $log:ident, $rsqrt:ident, $dispatch:ident, $compiled:ident, $bound:ident, $interpret:ident, $gpu:ident) => {
+    ($t:ty, $exp:ident, $exp_nonpositive:ident, $exp_below:ident, $log:ident, $rsqrt:ident, $sin:ident, $dispatch:ident, $compiled:ident, $bound:ident, $interpret:ident, $gpu:ident) => {
         impl Real for $t {
             type Scalar = Scalar<$t>;
             const EXP_NORMAL_BOUND: Self = super::mathfns::$bound;
@@ -123,6 +126,10 @@ macro_rules! real {
             fn rsqrt<M: Math<Self>>(m: M, x: M::V) -> M::V {
                 super::mathfns::$rsqrt(m, x)
             }
+            #[inline(always)]
+            fn sin<M: Math<Self>>(m: M, x: M::V) -> M::V {
+                super::mathfns::$sin(m, x)
+            }
             fn dispatch<Op: WithMath<Self>>(op: Op) -> Op::Output {
                 super::simd::$dispatch(op)
             }
@@ -151,6 +158,7 @@ real!(
     exp_below_f32,
     log_f32,
     rsqrt_f32,
+    sin_f32,
     dispatch_f32,
     dispatch_compiled_f32,
     EXP_NORMAL_BOUND_F32,
@@ -164,6 +172,7 @@ real!(
     exp_below_f64,
     log_f64,
     rsqrt_f64,
+    sin_f64,
     dispatch_f64,
     dispatch_compiled_f64,
     EXP_NORMAL_BOUND_F64,

@@ -16,7 +16,7 @@ use crate::codegen::Lowered;
 use crate::codegen::rust::{constant, exp_regions, private, readers};
 use crate::ir::DType;
 use crate::lower::{Inst, Operand, Staged, Val};
-use crate::math::is_rsqrt_of;
+use crate::math::is_expansion_of;
 use crate::prim::Prim;
 use crate::reduction::Accumulator;
 
@@ -103,6 +103,8 @@ pub enum OpCode {
     Exp,
     /// A whole `rsqrt` expansion.
     Rsqrt,
+    /// A whole `sin` expansion.
+    Sin,
     /// `(a - b) * (a - b)`.
     SqSub,
     /// `(a - b) * (a - b) + c`.
@@ -281,8 +283,8 @@ fn prepass(staged: &Staged, features: &[Val]) -> Prepass {
 /// The pair stage: registers for the output row's features, the reduced row's, the
 /// constants, then the per-pair values.
 ///
-/// Each `exp` and `rsqrt` expansion whose intermediate values nothing else reads becomes one
-/// `Exp` or `Rsqrt` instruction, which the interpreter computes with the runtime's copy: the
+/// Each `exp`, `rsqrt` and `sin` expansion whose intermediate values nothing else reads becomes
+/// one `Exp`, `Rsqrt` or `Sin` instruction, which the interpreter computes with the runtime's copy: the
 /// same instructions, compiled, so the same values, without a dozen instructions to decode.
 ///
 /// The components of a sum of products that are differences of features (see
@@ -295,8 +297,8 @@ fn pair(staged: &Staged, nf: usize, products: bool) -> PairStage {
         calls.insert(region.result, (OpCode::Exp, region.exp.arg));
         folded.extend(region.members);
     }
-    for (result, arg, members) in rsqrt_regions(staged, &order) {
-        calls.insert(result, (OpCode::Rsqrt, arg));
+    for (result, op, arg, members) in function_regions(staged, &order) {
+        calls.insert(result, (op, arg));
         folded.extend(members);
     }
     let order: Vec<Val> =
@@ -434,23 +436,25 @@ fn lazy_differences(
     Some((values, inner_first?))
 }
 
-/// The `rsqrt` expansions of the pair stage whose values only the expansion itself reads:
-/// each one's result, argument and instructions. The interpreter computes each as one
-/// instruction, with the runtime's copy of the expansion (a softened N-body force's `rsqrt`
-/// was 20 instructions of its 30).
-fn rsqrt_regions(staged: &Staged, order: &[Val]) -> Vec<(Val, Val, Vec<Val>)> {
+/// The `rsqrt` and `sin` expansions of the pair stage whose values only the expansion itself
+/// reads: each one's result, instruction, argument and members. The interpreter computes each
+/// as one instruction, with the runtime's copy of the expansion (a softened N-body force's
+/// `rsqrt` was 20 instructions of its 30).
+fn function_regions(staged: &Staged, order: &[Val]) -> Vec<(Val, OpCode, Val, Vec<Val>)> {
     let program = &staged.program;
     let users = readers(program, order);
     let position: HashMap<Val, usize> = order.iter().enumerate().map(|(k, &v)| (v, k)).collect();
     let mut regions = Vec::new();
     for &result in order {
-        // The expansion ends with `select(-|x|, 0, y)`.
+        // Both expansions end with `select(-|x|, .., ..)`.
         let Inst::Prim(Prim::Select, [c, ..]) = program.inst(result) else { continue };
         let Inst::Prim(Prim::Neg, [n, ..]) = program.inst(c) else { continue };
         let Inst::Prim(Prim::Abs, [arg, ..]) = program.inst(n) else { continue };
-        if !is_rsqrt_of(program, result, arg) {
+        let functions = [(Prim::Rsqrt, OpCode::Rsqrt), (Prim::Sin, OpCode::Sin)];
+        let Some(&(_, op)) = functions.iter().find(|&&(prim, _)| is_expansion_of(program, prim, result, arg))
+        else {
             continue;
-        }
+        };
         let mut members = HashSet::new();
         let mut stack = vec![result];
         while let Some(v) = stack.pop() {
@@ -461,7 +465,7 @@ fn rsqrt_regions(staged: &Staged, order: &[Val]) -> Vec<(Val, Val, Vec<Val>)> {
         if private(staged, &members, result, &users) {
             let mut members: Vec<Val> = members.into_iter().collect();
             members.sort_by_key(|v| position[v]);
-            regions.push((result, arg, members));
+            regions.push((result, op, arg, members));
         }
     }
     regions
@@ -489,7 +493,9 @@ fn chains(code: Vec<Step>, outputs: &[u32]) -> Vec<Step> {
         for step in &code[at + 1..] {
             let (dst, reads): (u32, Vec<u32>) = match step {
                 Step::Op { op: OpCode::Prim(p), dst, args } => (*dst, args[..p.arity()].to_vec()),
-                Step::Op { op: OpCode::Exp | OpCode::Rsqrt, dst, args } => (*dst, vec![args[0]]),
+                Step::Op { op: OpCode::Exp | OpCode::Rsqrt | OpCode::Sin, dst, args } => {
+                    (*dst, vec![args[0]])
+                }
                 Step::Op { op: OpCode::SqSub, dst, args } => (*dst, args[..2].to_vec()),
                 Step::Op { op: OpCode::SqSubAdd, dst, args } => (*dst, args.to_vec()),
                 Step::Load { dst, .. } | Step::Const { dst, .. } => (*dst, vec![]),
@@ -573,7 +579,7 @@ impl Square {
 
 /// The squares of differences among `order` (`d * d` or `d * d + c`, where `d = a - b` of the
 /// pair stage has no other use, or is one of the `lazy` differences), and the differences they
-/// absorb. `call_args` maps the results of the `exp` and `rsqrt` instructions to their
+/// absorb. `call_args` maps the results of the `exp`, `rsqrt` and `sin` instructions to their
 /// arguments, which is all they read.
 fn squared_differences(
     staged: &Staged,

@@ -166,12 +166,13 @@ fn rsqrt(p: &mut Program, x: Val) -> Val {
     p.select(nabs, zero, y)
 }
 
-/// Whether `v` of `p` computes `rsqrt`'s expansion of `arg` instruction for instruction (as
-/// [`is_exp_of`] for `exp`), so that a backend may call its own copy of it for the same values.
-pub fn is_rsqrt_of(p: &Program, v: Val, arg: Val) -> bool {
+/// Whether `v` of `p` computes the expansion of the expanded primitive `prim` of `arg`
+/// instruction for instruction (as [`is_exp_of`] for `exp`), so that a backend may call its own
+/// copy of it for the same values.
+pub fn is_expansion_of(p: &Program, prim: Prim, v: Val, arg: Val) -> bool {
     let mut reference = Program::new(p.dtype());
     let x = reference.load(0, 0);
-    let y = rsqrt(&mut reference, x);
+    let y = reference.prim(prim, &[x]);
     exp_log::same_value(p, v, &reference, y, (x, arg), &mut std::collections::HashMap::new())
 }
 

@@ -95,6 +95,7 @@ pub(super) fn exec<T: Real, M: Math<T>>(
                 unary(regs, dst, a, |x| T::exp(m, x))
             }
             Op::Rsqrt => unary(regs, dst, a, |x| T::rsqrt(m, x)),
+            Op::Sin => unary(regs, dst, a, |x| T::sin(m, x)),
             Op::SqSub => binary(regs, dst, [a, b], |x, y| {
                 let d = m.sub(x, y);
                 m.mul(d, d)
@@ -311,6 +312,7 @@ fn apply1<T: Real, M: Math<T>>(m: M, op: Op, a: M::V) -> M::V {
         Op::GetMant => m.get_mant(a),
         Op::Exp => T::exp(m, a),
         Op::Rsqrt => T::rsqrt(m, a),
+        Op::Sin => T::sin(m, a),
         _ => unreachable!("{op:?} is not unary"),
     }
 }

@@ -136,6 +136,8 @@ ops! {
     Exp,
     /// The whole `rsqrt` expansion, as `Real::rsqrt` computes it.
     Rsqrt,
+    /// The whole `sin` expansion, as `Real::sin` computes it.
+    Sin,
     /// `(a - b) * (a - b)`, the difference rounded first.
     SqSub,
     /// `(a - b) * (a - b) + c`, the difference rounded, then one fused multiply-add.
@@ -155,7 +157,8 @@ impl Op {
             | Op::GetExp
             | Op::GetMant
             | Op::Exp
-            | Op::Rsqrt => 1,
+            | Op::Rsqrt
+            | Op::Sin => 1,
             Op::MulAdd | Op::Select | Op::SqSubAdd => 3,
             _ => 2,
         }

@@ -12,7 +12,7 @@ use crate::prim::Prim;
 
 /// Scalar functions the runtime needs outside formulas (the online log-sum-exp reductions), as
 /// generated kernels compute them: `exp_f32`, `exp_f64`, `log_f32`, `log_f64`, generic over
-/// `Math` like `pair`; and `rsqrt_f32`, `rsqrt_f64`, for the interpreter's `Rsqrt`.
+/// `Math` like `pair`; and `rsqrt_*` and `sin_*`, for the interpreter's `Rsqrt` and `Sin`.
 ///
 /// Also `exp_nonpositive_f32` and `exp_nonpositive_f64`, the log-sum-exp's hot step: `exp` on
 /// a block of values, all in `[-80, 0]`, where it can skip the clamp and scale by
@@ -25,7 +25,7 @@ use crate::prim::Prim;
 pub fn runtime_math() -> TokenStream {
     let mut out = TokenStream::new();
     for dtype in [DType::F32, DType::F64] {
-        for prim in [Prim::Exp, Prim::Log, Prim::Rsqrt] {
+        for prim in [Prim::Exp, Prim::Log, Prim::Rsqrt, Prim::Sin] {
             let name = format!("{}_{}", prim.method(), dtype.name());
             let mut p = Program::new(dtype);
             let x = p.load(0, 0);
