@@ -440,10 +440,9 @@ fn lazy_differences(
 /// reads: each one's result, instruction, argument and members. The interpreter computes each
 /// as one instruction, with the runtime's copy of the expansion (a softened N-body force's
 /// `rsqrt` was 20 instructions of its 30).
-fn function_regions(staged: &Staged, order: &[Val]) -> Vec<(Val, OpCode, Val, Vec<Val>)> {
+fn function_regions(staged: &Staged, order: &[Val]) -> Vec<(Val, OpCode, Val, HashSet<Val>)> {
     let program = &staged.program;
     let users = readers(program, order);
-    let position: HashMap<Val, usize> = order.iter().enumerate().map(|(k, &v)| (v, k)).collect();
     let mut regions = Vec::new();
     for &result in order {
         // Both expansions end with `select(-|x|, .., ..)`.
@@ -463,8 +462,6 @@ fn function_regions(staged: &Staged, order: &[Val]) -> Vec<(Val, OpCode, Val, Ve
             }
         }
         if private(staged, &members, result, &users) {
-            let mut members: Vec<Val> = members.into_iter().collect();
-            members.sort_by_key(|v| position[v]);
             regions.push((result, op, arg, members));
         }
     }
