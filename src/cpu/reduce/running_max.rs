@@ -2,7 +2,7 @@
 //! `exp(F - max)` rescaled when it rises, and the schedule of rows whose maxima have settled.
 
 use super::sum::{SCALED_RUN, ScaledRun, accumulate_scaled_run};
-use super::{PairValues, Reducer, pair_and_step};
+use super::{PairValues, Reducer, Scratch, pair_and_step};
 use crate::cpu::math::{Math, Real};
 use crate::kernel::{Array, KernelDef};
 
@@ -187,17 +187,19 @@ pub(super) fn settled_step_chunks<K: KernelDef, M: Math<K::T>, R: RunningMax<K>>
     let max = R::max::<M>;
     let floor = R::FLOOR.map(K::T::from_f64);
     let inf = m.splat(K::T::INFINITY);
-    let mut scales: [K::Block<M::V>; SCALED_RUN] = [Array::from_fn(|_| m.splat(K::T::ZERO)); SCALED_RUN];
+    let mut scratch = Scratch::<K::Block<M::V>, SCALED_RUN>::new();
     for (r, run) in chunks.chunks(SCALED_RUN).enumerate() {
-        let scales = &mut scales[..run.len()];
         let mut finite = m.tail(M::LANES);
-        for (s, feats) in scales.iter_mut().zip(run) {
+        scratch.clear();
+        for feats in run {
             let values = K::pair(m, o, feats);
-            *s = Array::from_fn(|b| values.as_ref()[b].0.as_ref()[0]);
+            let s: K::Block<M::V> = Array::from_fn(|b| values.as_ref()[b].0.as_ref()[0]);
             for &f in s.as_ref() {
                 finite = m.and_mask(finite, m.lt_mask(m.abs(f), inf));
             }
+            scratch.push(s);
         }
+        let scales = scratch.values();
         if !m.all(finite) {
             pair_and_step::<K, R, M>(m, accs, o, run, first + r * SCALED_RUN);
             continue;

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::{PairValues, Reducer, Scalar, lanes, pair_and_step};
+use super::{PairValues, Reducer, Scalar, Scratch, lanes, pair_and_step};
 use crate::cpu::MAX_LANES;
 use crate::cpu::math::{Math, Real};
 use crate::kernel::{Array, KernelDef};
@@ -348,13 +348,14 @@ impl<K: KernelDef> Reducer<K> for SumOfProducts {
         }
         // Without the pair stage's flag (and `mul_add_tiny`): collecting it over a run made the
         // common runs of a Gaussian sum of 3-vectors 3-4 % slower with AVX-512.
-        let mut scales = [Array::from_fn(|_| m.splat(K::T::ZERO)); SCALED_RUN];
+        let mut scratch = Scratch::<K::Block<M::V>, SCALED_RUN>::new();
         for run in chunks.chunks(SCALED_RUN) {
-            for (s, feats) in scales.iter_mut().zip(run) {
+            scratch.clear();
+            for feats in run {
                 let values = K::pair(m, o, feats);
-                *s = Array::from_fn(|r| values.as_ref()[r].0.as_ref()[0]);
+                scratch.push(Array::from_fn(|r| values.as_ref()[r].0.as_ref()[0]));
             }
-            let run = ScaledRun { scales: &scales[..run.len()], chunks: run, maybe_tiny: false };
+            let run = ScaledRun { scales: scratch.values(), chunks: run, maybe_tiny: false };
             accumulate_scaled_run::<K, M, _>(m, accs, |acc| acc.as_mut(), run);
         }
     }
