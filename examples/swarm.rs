@@ -179,7 +179,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n = numbers.first().copied().unwrap_or(100_000);
     let steps = numbers.get(1).copied().unwrap_or(100);
     let on_gpu = matches!(keops::Backend::Auto.active(), Ok(keops::Backend::Cuda(_)));
-    // Ranges run as one call per block of rows, which pays on a CPU, not yet on a GPU.
+    // Ranges are one call on a CPU, but one launch per block of rows on a GPU, which does not
+    // pay yet.
     let cutoff = args.iter().any(|a| a == "--cutoff") || (!on_gpu && !args.iter().any(|a| a == "--dense"));
     let (first, last) = run(n, steps, cutoff, Some("swarm-out"))?;
     println!("frames written to ./swarm-out/");

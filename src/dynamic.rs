@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::eval::{Sizes, lengths, sizes_for};
 use crate::info::{Index, KernelInfo, VarInfo};
 use crate::kernel::{GpuModule, Kernel};
+use crate::ranges::Ranges;
 
 /// A kernel declared with dimensions `_` (`keops!(|x_i: [f32; _], y_j: [f32; _]| ...)`), which
 /// each call gives. What `keops!` generates for such a kernel dereferences to it.
@@ -142,7 +143,7 @@ impl<T: Real> DynKernel<T> {
         let sizes = sizes_for(&s.info, &lengths(&inputs))?;
         let mut values = vec![T::ZERO; sizes.outer * s.info.value_width];
         let mut indices = vec![0; sizes.outer * s.info.index_width];
-        self.compute(s, &inputs, sizes, &mut values, &mut indices)?;
+        self.compute(s, &inputs, sizes, None, &mut values, &mut indices)?;
         values.extend(indices.into_iter().map(T::from_index));
         Ok(values)
     }
@@ -223,7 +224,7 @@ impl<T: Real> DynKernel<T> {
     fn values(&self, s: &Specialization<T>, inputs: &[&[T]], sizes: Sizes) -> Result<Vec<T>> {
         let mut values = vec![T::ZERO; sizes.outer * s.info.value_width];
         let mut indices = vec![0; sizes.outer * s.info.index_width];
-        self.compute(s, inputs, sizes, &mut values, &mut indices)?;
+        self.compute(s, inputs, sizes, None, &mut values, &mut indices)?;
         Ok(values)
     }
 
@@ -232,7 +233,7 @@ impl<T: Real> DynKernel<T> {
     pub fn eval_values<const W: usize>(&self, dims: &[usize], inputs: &[&[T]]) -> Result<Vec<[T; W]>> {
         let (s, sizes) = self.prepare(dims, inputs, (W, 0))?;
         let mut values = vec![[T::ZERO; W]; sizes.outer];
-        self.compute(s, inputs, sizes, values.as_flattened_mut(), &mut [])?;
+        self.compute(s, inputs, sizes, None, values.as_flattened_mut(), &mut [])?;
         Ok(values)
     }
 
@@ -241,7 +242,7 @@ impl<T: Real> DynKernel<T> {
     pub fn eval_indices<const W: usize>(&self, dims: &[usize], inputs: &[&[T]]) -> Result<Vec<[usize; W]>> {
         let (s, sizes) = self.prepare(dims, inputs, (0, W))?;
         let mut indices = vec![[0; W]; sizes.outer];
-        self.compute(s, inputs, sizes, &mut [], indices.as_flattened_mut())?;
+        self.compute(s, inputs, sizes, None, &mut [], indices.as_flattened_mut())?;
         Ok(indices)
     }
 
@@ -256,7 +257,7 @@ impl<T: Real> DynKernel<T> {
         let (s, sizes) = self.prepare(dims, inputs, (W, W))?;
         let mut values = vec![[T::ZERO; W]; sizes.outer];
         let mut indices = vec![[0; W]; sizes.outer];
-        self.compute(s, inputs, sizes, values.as_flattened_mut(), indices.as_flattened_mut())?;
+        self.compute(s, inputs, sizes, None, values.as_flattened_mut(), indices.as_flattened_mut())?;
         Ok((values, indices))
     }
 
@@ -287,17 +288,19 @@ impl<T: Real> DynKernel<T> {
         s: &Specialization<T>,
         inputs: &[&[T]],
         sizes: Sizes,
+        ranges: Option<&Ranges>,
         values: &mut [T],
         indices: &mut [usize],
     ) -> Result<()> {
         #[cfg(feature = "cuda")]
-        if let Resolved::Cuda(ordinal) = self.backend.resolve()? {
-            let call = Call { inputs, outer_rows: sizes.outer, inner_rows: sizes.inner, values, indices };
+        if let (Resolved::Cuda(ordinal), None) = (self.backend.resolve()?, ranges) {
+            let call =
+                Call { inputs, outer_rows: sizes.outer, inner_rows: sizes.inner, ranges, values, indices };
             return T::run_gpu(ordinal, s.gpu_module(), &s.info, call);
         }
         #[cfg(not(feature = "cuda"))]
         self.backend.resolve()?;
-        let call = Call { inputs, outer_rows: sizes.outer, inner_rows: sizes.inner, values, indices };
+        let call = Call { inputs, outer_rows: sizes.outer, inner_rows: sizes.inner, ranges, values, indices };
         T::interpret(&s.program, &s.info, call);
         Ok(())
     }
@@ -331,6 +334,23 @@ impl<T: Real> Kernel for DynKernel<T> {
 
     fn grad_flat<S: AsRef<[T]>>(&self, pos: usize, inputs: &[S], e: &[T]) -> Result<Vec<T>> {
         DynKernel::grad_flat(self, pos, inputs, e)
+    }
+
+    fn eval_ranged(&self, inputs: &[&[T]], ranges: &Ranges) -> Option<Result<Vec<T>>> {
+        if crate::ranges::by_blocks(self.backend) {
+            return None;
+        }
+        Some((|| {
+            let dims = self.dims("eval_flat")?;
+            let s = specialization::<T>(self.text, dims)?;
+            let sizes = sizes_for(&s.info, &lengths(inputs))?;
+            ranges.check_bounds(sizes.outer, sizes.inner)?;
+            let mut values = vec![T::ZERO; sizes.outer * s.info.value_width];
+            let mut indices = vec![0; sizes.outer * s.info.index_width];
+            self.compute(s, inputs, sizes, Some(ranges), &mut values, &mut indices)?;
+            values.extend(indices.into_iter().map(T::from_index));
+            Ok(values)
+        })())
     }
 
     #[cfg(feature = "cuda")]

@@ -2,10 +2,12 @@
 
 #[cfg(feature = "cuda")]
 use crate::backend::Resolved;
+use crate::cpu::interp::Call;
 use crate::cpu::math::Real;
 use crate::error::{Error, Result};
 use crate::info::{Index, KernelInfo};
 use crate::kernel::KernelDef;
+use crate::ranges::Ranges;
 
 /// Row counts along the output index and the reduced index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,23 +86,26 @@ fn check_index_range(reduced: Index, rows: usize) -> Result<()> {
     Ok(())
 }
 
-/// Evaluates into `values` (`outer * value_width`) and `indices` (`outer * index_width`).
+/// Evaluates into `values` (`outer * value_width`) and `indices` (`outer * index_width`),
+/// over every pair or over the pairs of `ranges` (checked against the sizes by the caller).
 pub(crate) fn compute<K: KernelDef>(
     k: &K,
     inputs: &[&[K::T]],
     sizes: Sizes,
+    ranges: Option<&Ranges>,
     values: &mut [K::T],
     indices: &mut [usize],
 ) -> Result<()> {
     #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
     let resolved = k.backend().resolve()?;
     #[cfg(feature = "cuda")]
-    if let (Resolved::Cuda(ordinal), Some(module)) = (resolved, K::GPU) {
+    if let (Resolved::Cuda(ordinal), Some(module), None) = (resolved, K::GPU, ranges) {
         return crate::backend::gpu::run::<K>(ordinal, &module, inputs, sizes, values, indices);
     }
-    // The CPU, or a kernel without a GPU module (the derivatives of selections, which
-    // `Backprop::selection` evaluates on the CPU anyway).
-    K::run_cpu(inputs, sizes.outer, sizes.inner, values, indices);
+    // The CPU; a kernel without a GPU module (the derivatives of selections, which
+    // `Backprop::selection` evaluates on the CPU anyway); or ranges, which reach the GPU one
+    // block at a time (`ranges::eval_flat`), and the CPU in one call.
+    K::run_cpu(Call { inputs, outer_rows: sizes.outer, inner_rows: sizes.inner, ranges, values, indices });
     Ok(())
 }
 
@@ -110,7 +115,18 @@ pub fn eval_flat<K: KernelDef, S: AsRef<[K::T]>>(k: &K, inputs: &[S]) -> Result<
     let sizes = sizes::<K>(&inputs)?;
     let mut values = vec![K::T::ZERO; sizes.outer * K::INFO.value_width];
     let mut indices = vec![0; sizes.outer * K::INFO.index_width];
-    compute(k, &inputs, sizes, &mut values, &mut indices)?;
+    compute(k, &inputs, sizes, None, &mut values, &mut indices)?;
+    values.extend(indices.into_iter().map(K::T::from_index));
+    Ok(values)
+}
+
+/// `eval_flat` over the pairs of `ranges`, in one call.
+pub(crate) fn eval_ranged<K: KernelDef>(k: &K, inputs: &[&[K::T]], ranges: &Ranges) -> Result<Vec<K::T>> {
+    let sizes = sizes::<K>(inputs)?;
+    ranges.check_bounds(sizes.outer, sizes.inner)?;
+    let mut values = vec![K::T::ZERO; sizes.outer * K::INFO.value_width];
+    let mut indices = vec![0; sizes.outer * K::INFO.index_width];
+    compute(k, inputs, sizes, Some(ranges), &mut values, &mut indices)?;
     values.extend(indices.into_iter().map(K::T::from_index));
     Ok(values)
 }
@@ -120,7 +136,7 @@ pub fn eval_values<K: KernelDef, const W: usize>(k: &K, inputs: &[&[K::T]]) -> R
     debug_assert_eq!((W, K::INFO.index_width), (K::INFO.value_width, 0));
     let sizes = sizes::<K>(inputs)?;
     let mut values = vec![[K::T::ZERO; W]; sizes.outer];
-    compute(k, inputs, sizes, values.as_flattened_mut(), &mut [])?;
+    compute(k, inputs, sizes, None, values.as_flattened_mut(), &mut [])?;
     Ok(values)
 }
 
@@ -129,7 +145,7 @@ pub fn eval_indices<K: KernelDef, const W: usize>(k: &K, inputs: &[&[K::T]]) -> 
     debug_assert_eq!((0, W), (K::INFO.value_width, K::INFO.index_width));
     let sizes = sizes::<K>(inputs)?;
     let mut indices = vec![[0; W]; sizes.outer];
-    compute(k, inputs, sizes, &mut [], indices.as_flattened_mut())?;
+    compute(k, inputs, sizes, None, &mut [], indices.as_flattened_mut())?;
     Ok(indices)
 }
 
@@ -145,7 +161,7 @@ pub fn eval_both<K: KernelDef, const W: usize>(
     let sizes = sizes::<K>(inputs)?;
     let mut values = vec![[K::T::ZERO; W]; sizes.outer];
     let mut indices = vec![[0; W]; sizes.outer];
-    compute(k, inputs, sizes, values.as_flattened_mut(), indices.as_flattened_mut())?;
+    compute(k, inputs, sizes, None, values.as_flattened_mut(), indices.as_flattened_mut())?;
     Ok((values, indices))
 }
 

@@ -2,6 +2,7 @@
 //! backward kernels that `keops!` generated (see keops-core's `backward` module for which kernel
 //! computes what).
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use crate::cpu::math::Real;
@@ -9,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::eval::{Sizes, compute, sizes};
 use crate::info::Index;
 use crate::kernel::{Array, KernelDef};
+use crate::ranges::Ranges;
 
 /// One backward pass: the inputs, the incoming gradient, and the forward results that several
 /// inputs' gradients share, computed once.
@@ -17,6 +19,11 @@ pub struct Backprop<'a, K: KernelDef> {
     inputs: Vec<&'a [K::T]>,
     e: &'a [K::T],
     sizes: Sizes,
+    /// The pairs: every pair, or those of block-sparse ranges over the kernel's reduced index,
+    /// and the same pairs' ranges over the other index, for the backward kernels that reduce
+    /// over it (transposed when first needed, unless given).
+    ranges: Option<&'a Ranges>,
+    transposed: OnceCell<Cow<'a, Ranges>>,
     output: OnceCell<Vec<K::T>>,
     auxiliary: OnceCell<(Vec<K::T>, Vec<usize>)>,
 }
@@ -32,7 +39,37 @@ impl<'a, K: KernelDef> Backprop<'a, K> {
         if e.len() != values && e.len() != full {
             return Err(Error::GradientShape { len: e.len(), expected: values });
         }
-        Ok(Backprop { kernel, inputs, e, sizes, output: OnceCell::new(), auxiliary: OnceCell::new() })
+        Ok(Backprop {
+            kernel,
+            inputs,
+            e,
+            sizes,
+            ranges: None,
+            transposed: OnceCell::new(),
+            output: OnceCell::new(),
+            auxiliary: OnceCell::new(),
+        })
+    }
+
+    /// This pass over the pairs of `ranges` only (and of `transposed`, their ranges over the
+    /// other index, if given), after checking that they lie within the inputs' rows.
+    pub(crate) fn with_ranges(mut self, ranges: &'a Ranges, transposed: Option<&'a Ranges>) -> Result<Self> {
+        ranges.check_bounds(self.sizes.outer, self.sizes.inner)?;
+        if let Some(t) = transposed {
+            t.check_bounds(self.sizes.inner, self.sizes.outer)?;
+            self.transposed = OnceCell::from(Cow::Borrowed(t));
+        }
+        self.ranges = Some(ranges);
+        Ok(self)
+    }
+
+    /// The ranges of a reduction over `reduced`, if this pass has ranges.
+    fn ranges_over(&self, reduced: Index) -> Option<&Ranges> {
+        let ranges = self.ranges?;
+        if reduced == K::INFO.reduced {
+            return Some(ranges);
+        }
+        Some(self.transposed.get_or_init(|| Cow::Owned(ranges.transposed())))
     }
 
     /// Fails for a position the kernel does not have.
@@ -53,7 +90,7 @@ impl<'a, K: KernelDef> Backprop<'a, K> {
         }
         let mut values = vec![K::T::ZERO; self.sizes.outer * K::INFO.value_width];
         let mut indices = vec![0; self.sizes.outer * K::INFO.index_width];
-        compute(self.kernel, &self.inputs, self.sizes, &mut values, &mut indices)?;
+        compute(self.kernel, &self.inputs, self.sizes, self.ranges, &mut values, &mut indices)?;
         Ok(self.output.get_or_init(|| values))
     }
 
@@ -66,7 +103,7 @@ impl<'a, K: KernelDef> Backprop<'a, K> {
         let a = A::on_backend(self.kernel.backend());
         let mut values = vec![K::T::ZERO; self.sizes.outer * A::INFO.value_width];
         let mut indices = vec![0; self.sizes.outer * A::INFO.index_width];
-        compute(&a, &self.inputs, self.sizes, &mut values, &mut indices)?;
+        compute(&a, &self.inputs, self.sizes, self.ranges_over(A::INFO.reduced), &mut values, &mut indices)?;
         Ok(self.auxiliary.get_or_init(|| (values, indices)))
     }
 
@@ -94,7 +131,7 @@ impl<'a, K: KernelDef> Backprop<'a, K> {
         let sizes = sizes::<B>(&inputs)?;
         let width = B::INFO.value_width;
         let mut values = vec![K::T::ZERO; sizes.outer * width];
-        compute(&b, &inputs, sizes, &mut values, &mut [])?;
+        compute(&b, &inputs, sizes, self.ranges_over(B::INFO.reduced), &mut values, &mut [])?;
         if !sum_rows {
             return Ok(values);
         }

@@ -9,6 +9,7 @@ use crate::cpu::reduce::Reducer;
 use crate::error::Result;
 use crate::grad::Backprop;
 use crate::info::KernelInfo;
+use crate::ranges::Ranges;
 use crate::solve::{Solution, SolveGradient, SolveOptions};
 
 /// A fixed-size array of values, as generated code declares them (`[V; N]`).
@@ -198,13 +199,7 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
     /// kernel's speed if this crate is optimised; unoptimised, it would be slower still than
     /// the unoptimised compiled kernel, which such builds (this repository's tests among them)
     /// keep.
-    fn run_cpu(
-        inputs: &[&[Self::T]],
-        outer_rows: usize,
-        inner_rows: usize,
-        values: &mut [Self::T],
-        indices: &mut [usize],
-    );
+    fn run_cpu(call: Call<'_, Self::T>);
 
     /// Where this kernel value runs.
     fn backend(&self) -> Backend;
@@ -228,11 +223,11 @@ pub trait KernelDef: Sized + Send + Sync + 'static {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __run_cpu {
-    ($kernel:ty, $($arg:expr),* $(,)?) => {{
+    ($kernel:ty, $call:expr) => {{
         #[cfg(debug_assertions)]
-        ::keops::__private::run_interpreted::<$kernel>($($arg),*);
+        ::keops::__private::run_interpreted::<$kernel>($call);
         #[cfg(not(debug_assertions))]
-        ::keops::__private::run_compiled::<$kernel>($($arg),*);
+        ::keops::__private::run_compiled::<$kernel>($call);
     }};
 }
 
@@ -242,36 +237,23 @@ macro_rules! __run_cpu {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __run_cpu {
-    ($kernel:ty, $($arg:expr),* $(,)?) => {
-        ::keops::__private::run_compiled::<$kernel>($($arg),*)
+    ($kernel:ty, $call:expr) => {
+        ::keops::__private::run_compiled::<$kernel>($call)
     };
 }
 
 /// [`KernelDef::run_cpu`] of optimised builds: the compiled kernel, or the interpreter if
 /// `KEOPS_CPU=interpreter` asks for it.
-pub fn run_compiled<K: KernelDef>(
-    inputs: &[&[K::T]],
-    outer_rows: usize,
-    inner_rows: usize,
-    values: &mut [K::T],
-    indices: &mut [usize],
-) {
+pub fn run_compiled<K: KernelDef>(call: Call<'_, K::T>) {
     if crate::cpu::interp::forced() {
-        run_interpreted::<K>(inputs, outer_rows, inner_rows, values, indices);
+        run_interpreted::<K>(call);
     } else {
-        crate::cpu::run::<K>(inputs, outer_rows, inner_rows, values, indices);
+        crate::cpu::run::<K>(call);
     }
 }
 
 /// [`KernelDef::run_cpu`] of debug builds: the interpreter, on the kernel's [`KernelDef::PROGRAM`].
-pub fn run_interpreted<K: KernelDef>(
-    inputs: &[&[K::T]],
-    outer_rows: usize,
-    inner_rows: usize,
-    values: &mut [K::T],
-    indices: &mut [usize],
-) {
-    let call = Call { inputs, outer_rows, inner_rows, values, indices };
+pub fn run_interpreted<K: KernelDef>(call: Call<'_, K::T>) {
     K::T::interpret(&K::PROGRAM, &K::INFO, call);
 }
 
@@ -357,6 +339,31 @@ pub trait Kernel: Send + Sync {
     /// ```
     fn grad_flat<S: AsRef<[Self::T]>>(&self, pos: usize, inputs: &[S], e: &[Self::T])
     -> Result<Vec<Self::T>>;
+
+    /// [`Kernel::eval_flat`] over the pairs of `ranges`, in one call; `None` where this kernel
+    /// reduces ranges one block at a time instead (on a GPU), which
+    /// [`ranges::eval_flat`](crate::ranges::eval_flat) then does.
+    #[doc(hidden)]
+    fn eval_ranged(&self, inputs: &[&[Self::T]], ranges: &Ranges) -> Option<Result<Vec<Self::T>>> {
+        let _ = (inputs, ranges);
+        None
+    }
+
+    /// [`Kernel::grad_flat`] over the pairs of `ranges`, in one call per backward kernel
+    /// (`transposed`, if given, are the same pairs' ranges over the other index); `None` as
+    /// for [`Kernel::eval_ranged`].
+    #[doc(hidden)]
+    fn grad_ranged(
+        &self,
+        pos: usize,
+        inputs: &[&[Self::T]],
+        e: &[Self::T],
+        ranges: &Ranges,
+        transposed: Option<&Ranges>,
+    ) -> Option<Result<Vec<Self::T>>> {
+        let _ = (pos, inputs, e, ranges, transposed);
+        None
+    }
 
     /// Evaluates on device-resident inputs (flat, in declaration order, all on one CUDA
     /// device) into a new device-resident output, without copying anything to or from the
@@ -546,6 +553,30 @@ impl<K: KernelDef> Kernel for K {
     fn grad_flat<S: AsRef<[K::T]>>(&self, pos: usize, inputs: &[S], e: &[K::T]) -> Result<Vec<K::T>> {
         let bp = Backprop::new(self, inputs, e)?;
         self.backward(&bp, pos)
+    }
+
+    fn eval_ranged(&self, inputs: &[&[K::T]], ranges: &Ranges) -> Option<Result<Vec<K::T>>> {
+        if K::GPU.is_some() && crate::ranges::by_blocks(self.backend()) {
+            return None;
+        }
+        Some(crate::eval::eval_ranged(self, inputs, ranges))
+    }
+
+    fn grad_ranged(
+        &self,
+        pos: usize,
+        inputs: &[&[K::T]],
+        e: &[K::T],
+        ranges: &Ranges,
+        transposed: Option<&Ranges>,
+    ) -> Option<Result<Vec<K::T>>> {
+        if K::GPU.is_some() && crate::ranges::by_blocks(self.backend()) {
+            return None;
+        }
+        Some(Backprop::new(self, inputs, e).and_then(|bp| {
+            let bp = bp.with_ranges(ranges, transposed)?;
+            self.backward(&bp, pos)
+        }))
     }
 
     #[cfg(feature = "cuda")]

@@ -379,6 +379,7 @@ macro_rules! __dynamic_kernel {
 /// Items used by generated code. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cpu::interp::Call;
     pub use crate::cpu::math::{Math, Real, Scalar};
     pub use crate::cpu::reduce::{
         DoubleSum, Extremum, KMin, KahanSum, LogSumExp, LogSumExpWeight, Reducer, Sum, SumOfProducts,

@@ -338,7 +338,7 @@ fn same_pair_values<K: keops::__private::KernelDef>(
     first: impl Fn(usize) -> f64,
 ) {
     use keops::__private::interp::Inst;
-    use keops::__private::{run_compiled, run_interpreted};
+    use keops::__private::{Call, run_compiled, run_interpreted};
     let ops = K::PROGRAM.pair.code.iter().filter(|i| matches!(i, Inst::Op { op: o, .. } if *o == op)).count();
     assert_eq!(ops, count, "the interpreter computes each {op:?} as one instruction");
     let m = 4800;
@@ -355,7 +355,14 @@ fn same_pair_values<K: keops::__private::KernelDef>(
     let run = |interpreted: bool| {
         let mut values = vec![K::T::default(); m];
         let run = if interpreted { run_interpreted::<K> } else { run_compiled::<K> };
-        run(&inputs, m, 1, &mut values, &mut []);
+        run(Call {
+            inputs: &inputs,
+            outer_rows: m,
+            inner_rows: 1,
+            ranges: None,
+            values: &mut values,
+            indices: &mut [],
+        });
         values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>()
     };
     let (compiled, interpreted) = (run(false), run(true));
@@ -364,14 +371,21 @@ fn same_pair_values<K: keops::__private::KernelDef>(
 }
 
 fn same_selections<K: keops::__private::KernelDef>(k: &K) {
-    use keops::__private::{run_compiled, run_interpreted};
+    use keops::__private::{Call, run_compiled, run_interpreted};
     for (seed, (m, n)) in [(37, 45), (5, 1100), (16, 3)].into_iter().enumerate() {
         let inputs = common::random_inputs(k, m, n, -2.0, 2.0, seed as u64);
         let inputs: Vec<&[K::T]> = inputs.iter().map(Vec::as_slice).collect();
         let run = |interpreted: bool| {
             let (mut values, mut indices) = (vec![K::T::default(); m], vec![0; m]);
             let run = if interpreted { run_interpreted::<K> } else { run_compiled::<K> };
-            run(&inputs, m, n, &mut values, &mut indices);
+            run(Call {
+                inputs: &inputs,
+                outer_rows: m,
+                inner_rows: n,
+                ranges: None,
+                values: &mut values,
+                indices: &mut indices,
+            });
             (values, indices)
         };
         let (compiled, interpreted) = (run(false), run(true));

@@ -112,6 +112,51 @@ fn block_diagonal_ranges_are_those_of_the_diagonal_mask() {
     assert!(matches!(Ranges::block_diagonal(&[1, 2], &[3]), Err(Error::Ranges { .. })));
 }
 
+/// Every pair `(output row, reduced row)` that `r` reduces, as many times as it does, sorted;
+/// transposed, `(reduced row, output row)`.
+fn pairs_of(r: &Ranges, transposed: bool) -> Vec<(usize, usize)> {
+    let mut pairs = Vec::new();
+    for (rows, reduced) in r.blocks() {
+        for i in rows {
+            for j in reduced.iter().flat_map(Clone::clone) {
+                pairs.push(if transposed { (j, i) } else { (i, j) });
+            }
+        }
+    }
+    pairs.sort_unstable();
+    pairs
+}
+
+#[test]
+fn transposed_ranges_reduce_the_same_pairs() {
+    let mut rng = common::Rng::new(17);
+    let mut draw = |n: usize| (rng.unit() * n as f64) as usize;
+    for case in 0..200 {
+        // Random blocks of up to 40 rows with gaps, each over up to 4 random ranges of up to
+        // 50 reduced rows, which may overlap, repeat, be empty or come in any order.
+        let (mut outer, mut slices, mut reduced) = (Vec::new(), Vec::new(), Vec::new());
+        let mut row = draw(3);
+        for _ in 0..draw(6) {
+            let end = row + draw(40);
+            outer.push([row, end]);
+            for _ in 0..draw(5) {
+                let start = draw(60);
+                reduced.push([start, start + draw(50)]);
+            }
+            slices.push(reduced.len());
+            row = end + draw(2) * draw(10);
+        }
+        let r = Ranges::new(outer, slices, reduced).unwrap();
+        let t = r.transposed();
+        assert_eq!(pairs_of(&t, true), pairs_of(&r, false), "case {case}: {r:?} -> {t:?}");
+        assert_eq!(pairs_of(&t.transposed(), false), pairs_of(&r, false), "case {case}: twice");
+        assert_eq!(t.pairs(), r.pairs());
+    }
+    // A block-diagonal batch's transpose is its ranges over the other index.
+    let (over_j, over_i) = Ranges::block_diagonal(&[3, 0, 5], &[2, 4, 1]).unwrap();
+    assert_eq!(pairs_of(&over_j.transposed(), false), pairs_of(&over_i, false));
+}
+
 #[test]
 fn malformed_ranges_are_errors() {
     let err = |r: keops::Result<Ranges>| match r {

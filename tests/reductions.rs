@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    check_batched, check_batched_gradients, check_gradients, check_inputs, check_ranged, check_recorded,
-    check_reference, checked, random_inputs, recorded_case,
+    check_batched, check_batched_gradients, check_gradients, check_inputs, check_ranged,
+    check_ranged_gradients, check_recorded, check_reference, checked, random_inputs, recorded_case,
 };
 use keops::{Kernel, keops};
 use keops_core::reduction::Gradient;
@@ -55,6 +55,7 @@ fn gradient<K: Kernel<T = f64>>(k: &K) {
         check_gradients(k, m, n, -1.0, 1.0, 300 + seed as u64);
     }
     check_batched_gradients(k, 4, 9, 350);
+    check_ranged_gradients(k, 360);
 }
 
 #[test]

@@ -31,7 +31,8 @@ pub(crate) fn run<K: KernelDef>(
     values: &mut [K::T],
     indices: &mut [usize],
 ) -> Result<()> {
-    let call = Call { inputs, outer_rows: sizes.outer, inner_rows: sizes.inner, values, indices };
+    let call =
+        Call { inputs, outer_rows: sizes.outer, inner_rows: sizes.inner, ranges: None, values, indices };
     K::T::run_gpu(ordinal, module, &K::INFO, call)
 }
 
@@ -63,7 +64,8 @@ fn run_module<T: Real>(
     info: &KernelInfo,
     call: Call<'_, T>,
 ) -> Result<()> {
-    let Call { inputs, outer_rows, inner_rows, values, indices } = call;
+    let Call { inputs, outer_rows, inner_rows, ranges, values, indices } = call;
+    debug_assert!(ranges.is_none(), "block-sparse ranges reach the GPU one block at a time");
     let sizes = Sizes { outer: outer_rows, inner: inner_rows };
     check_rows(info, sizes)?;
     let device = device(ordinal)?;

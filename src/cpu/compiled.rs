@@ -56,6 +56,7 @@ impl<K: KernelDef, M: Math<K::T>> TierKernel<K::T, M> for Compiled<K> {
         m: M,
         job: &Job<'_, K::T, M::V>,
         rows: Range<usize>,
+        reduced: &[Range<usize>],
         values: &mut [K::T],
         indices: &mut [usize],
     ) {
@@ -63,8 +64,7 @@ impl<K: KernelDef, M: Math<K::T>> TierKernel<K::T, M> for Compiled<K> {
         let (vw, iw) = (K::INFO.value_width, K::INFO.index_width);
         let block = <K::Block<()> as Array<()>>::LEN;
         for first in rows.clone().step_by(block) {
-            let accs =
-                reduce_block_once::<K, M>(m, outer, first, inner, 0..job.chunks, job.inner_rows, job.per);
+            let accs = reduce_block_once::<K, M>(m, outer, first, inner, reduced, job.per);
             for row in first..rows.end.min(first + block) {
                 let r = row - rows.start;
                 let acc = &accs.as_ref()[row - first];
@@ -85,11 +85,11 @@ impl<K: KernelDef, M: Math<K::T>> TierKernel<K::T, M> for Compiled<K> {
         let (vw, iw) = (K::INFO.value_width, K::INFO.index_width);
         let block = <K::Block<()> as Array<()>>::LEN;
         let blocks = job.outer_rows.div_ceil(block);
-        let (chunks, per) = (job.chunks, job.per);
+        let (rows, per) = (job.inner_rows, job.per);
         let partial: Vec<K::Block<ScalarAcc<K>>> = parallel_collect(blocks * segments, &|t| {
             let (b, s) = (t / segments, t % segments);
-            let range = (s * per).min(chunks)..((s + 1) * per).min(chunks);
-            reduce_block_once::<K, M>(m, outer, b * block, inner, range, job.inner_rows, per)
+            let range = (s * per * M::LANES).min(rows)..((s + 1) * per * M::LANES).min(rows);
+            reduce_block_once::<K, M>(m, outer, b * block, inner, &[range], per)
         });
         let scalar = <K::T as Real>::Scalar::default();
         for r in 0..job.outer_rows {
@@ -117,11 +117,10 @@ fn reduce_block_once<K: KernelDef, M: Math<K::T>>(
     outer: &[K::Outer<K::T>],
     first: usize,
     inner: &[K::Inner<M::V>],
-    range: Range<usize>,
-    inner_rows: usize,
+    ranges: &[Range<usize>],
     per: usize,
 ) -> K::Block<ScalarAcc<K>> {
-    m.vectorize(ReduceBlock::<K, M> { m, outer, first, inner, range, inner_rows, per })
+    m.vectorize(ReduceBlock::<K, M> { m, outer, first, inner, ranges, per })
 }
 
 /// [`reduce_block`]'s arguments, as a task for [`Math::vectorize`].
@@ -130,8 +129,7 @@ struct ReduceBlock<'a, K: KernelDef, M: Math<K::T>> {
     outer: &'a [K::Outer<K::T>],
     first: usize,
     inner: &'a [K::Inner<M::V>],
-    range: Range<usize>,
-    inner_rows: usize,
+    ranges: &'a [Range<usize>],
     per: usize,
 }
 
@@ -140,102 +138,127 @@ impl<K: KernelDef, M: Math<K::T>> Task for ReduceBlock<'_, K, M> {
 
     #[inline(always)]
     fn run(self) -> Self::Output {
-        reduce_block::<K, M>(
-            self.m,
-            self.outer,
-            self.first,
-            self.inner,
-            self.range,
-            self.inner_rows,
-            self.per,
-        )
+        reduce_block::<K, M>(self.m, self.outer, self.first, self.inner, self.ranges, self.per)
     }
 }
 
-/// Reduces the block of output rows starting at `first` over the chunks `range` of the packed
-/// reduced rows, segment by segment (`per` chunks each, counted from chunk 0), merging the
-/// segments' collapsed results in order. Rows past the end repeat the last one (their results
-/// are not used). Each row is reduced in the same order whatever the block size and whether
-/// the segments are reduced here or in parallel, so results do not depend on either.
+/// Reduces the block of output rows starting at `first` over the reduced rows `ranges`, in
+/// order, segment by segment (`per` chunks of packed reduced rows each, counted from row 0):
+/// the rows of a segment are accumulated lane by lane, its lanes collapsed when the next rows
+/// lie in another segment, and the collapsed results merged in order. Rows past the end repeat
+/// the last one (their results are not used). Each row is reduced in the same order whatever
+/// the block size and whether the segments are reduced here or in parallel, so results depend
+/// on neither.
 #[inline(always)]
 fn reduce_block<K: KernelDef, M: Math<K::T>>(
     m: M,
     outer: &[K::Outer<K::T>],
     first: usize,
     inner: &[K::Inner<M::V>],
-    range: Range<usize>,
-    inner_rows: usize,
+    ranges: &[Range<usize>],
     per: usize,
 ) -> K::Block<ScalarAcc<K>> {
     let o: K::Block<K::Outer<M::V>> = Array::from_fn(|b| {
         let row = &outer[(first + b).min(outer.len() - 1)];
         Array::from_fn(|k| m.splat(row.as_ref()[k]))
     });
-    let end = ((range.start / per + 1) * per).min(range.end);
-    let mut total = reduce_segment::<K, M>(m, &o, inner, range.start..end, inner_rows);
-    let mut start = end;
-    while start < range.end {
-        let end = (start + per).min(range.end);
-        let later = reduce_segment::<K, M>(m, &o, inner, start..end, inner_rows);
-        let scalar = <K::T as Real>::Scalar::default();
-        for b in 0..<K::Block<()> as Array<()>>::LEN {
-            K::Red::merge(scalar, &mut total.as_mut()[b], &later.as_ref()[b]);
+    let rows_per_segment = per * M::LANES;
+    let mut total: Option<K::Block<ScalarAcc<K>>> = None;
+    let mut lanes: K::Block<Acc<K, M>> = Array::from_fn(|_| K::Red::init(m));
+    let mut segment = None;
+    for range in ranges {
+        let mut start = range.start;
+        while start < range.end {
+            let s = start / rows_per_segment;
+            if segment.is_some_and(|current| current != s) {
+                merge_collapsed::<K, M>(m, &mut total, &mut lanes);
+            }
+            segment = Some(s);
+            let end = ((s + 1) * rows_per_segment).min(range.end);
+            reduce_rows::<K, M>(m, &o, inner, start..end, &mut lanes);
+            start = end;
         }
-        start = end;
     }
-    total
+    merge_collapsed::<K, M>(m, &mut total, &mut lanes);
+    total.expect("merged once")
 }
 
-/// Reduces a block of output rows, with features `o`, over the chunks `range` of the packed
-/// reduced rows: tile by tile, then the partial last chunk; collapses the lanes.
+/// Collapses the lanes of `lanes` into `total` (merged after it), and empties them.
 #[inline(always)]
-fn reduce_segment<K: KernelDef, M: Math<K::T>>(
+fn merge_collapsed<K: KernelDef, M: Math<K::T>>(
+    m: M,
+    total: &mut Option<K::Block<ScalarAcc<K>>>,
+    lanes: &mut K::Block<Acc<K, M>>,
+) {
+    let scalar = <K::T as Real>::Scalar::default();
+    // A loop rather than `from_fn`'s closure, which the compiler may leave out of line, without
+    // the target features that the collapses' scalar arithmetic needs (see `Reducer::collapse`).
+    let mut collapsed: K::Block<ScalarAcc<K>> = Array::from_fn(|_| K::Red::init(scalar));
+    for b in 0..<K::Block<()> as Array<()>>::LEN {
+        collapsed.as_mut()[b] = K::Red::collapse(m, &lanes.as_ref()[b]);
+        lanes.as_mut()[b] = K::Red::init(m);
+    }
+    match total {
+        None => *total = Some(collapsed),
+        Some(total) => {
+            for b in 0..<K::Block<()> as Array<()>>::LEN {
+                K::Red::merge(scalar, &mut total.as_mut()[b], &collapsed.as_ref()[b]);
+            }
+        }
+    }
+}
+
+/// Accumulates the reduced rows `rows` of the packed chunks `inner` into `total`, lane by
+/// lane, for a block of output rows with features `o`: the chunk the rows start in if they
+/// start inside it (ranges do), the whole chunks tile by tile, then the partial last chunk.
+#[inline(always)]
+fn reduce_rows<K: KernelDef, M: Math<K::T>>(
     m: M,
     o: &K::Block<K::Outer<M::V>>,
     inner: &[K::Inner<M::V>],
-    range: Range<usize>,
-    inner_rows: usize,
-) -> K::Block<ScalarAcc<K>> {
-    let full = (inner_rows / M::LANES).clamp(range.start, range.end);
-    let tile = if K::Red::TILED { (TILE / M::LANES).max(1) } else { usize::MAX };
-    let init = || -> K::Block<Acc<K, M>> { Array::from_fn(|_| K::Red::init(m)) };
-    let mask = m.tail(inner_rows.saturating_sub(full * M::LANES).min(M::LANES));
-    // The partial chunk as a last tile of its own, or after the tiles. Branches on the
-    // constant, so that a kernel instantiates only the code of its own way.
-    let tiles_end = if const { K::Red::PARTIAL_AS_TILE } { range.end } else { full };
-    let mut total = init();
-    let mut start = range.start;
-    while start < tiles_end {
-        let end = if start < full { start.saturating_add(tile).min(full) } else { tiles_end };
-        let mut acc: K::Block<Acc<K, M>> = Array::from_fn(|b| K::Red::restart(m, &total.as_ref()[b]));
-        K::Red::step_chunks(m, &mut acc, o, &inner[start..end], start);
-        if const { K::Red::PARTIAL_AS_TILE } && end > full {
-            for a in acc.as_mut() {
-                K::Red::clear_lanes(m, a, mask);
+    rows: Range<usize>,
+    total: &mut K::Block<Acc<K, M>>,
+) {
+    let lanes = M::LANES;
+    let (first, end) = (rows.start / lanes, rows.end.div_ceil(lanes));
+    let whole = if rows.start.is_multiple_of(lanes) { first } else { first + 1 };
+    let full = (rows.end / lanes).max(whole);
+    let tile = if K::Red::TILED { (TILE / lanes).max(1) } else { usize::MAX };
+    let mut start = first;
+    while start < end {
+        let (stop, mask) = if start < whole {
+            (whole, Some(m.lanes_between(rows.start - start * lanes, (rows.end - start * lanes).min(lanes))))
+        } else if start < full {
+            (start.saturating_add(tile).min(full), None)
+        } else {
+            (end, Some(m.tail(rows.end - start * lanes)))
+        };
+        // A partial chunk as a tile of its own, or stepped lane by lane: branches on the
+        // constant, so that a kernel instantiates only the code of its own way, and each way
+        // reaches the formula from one place.
+        if const { !K::Red::PARTIAL_AS_TILE }
+            && let Some(mask) = mask
+        {
+            let j = m.iota((start * lanes) as u32);
+            let values = K::pair(m, o, &inner[start]);
+            for b in 0..<K::Block<()> as Array<()>>::LEN {
+                let (f, g) = &values.as_ref()[b];
+                let mut acc = K::Red::init(m);
+                K::Red::step_masked(m, &mut acc, f, g, j, mask);
+                K::Red::merge(m, &mut total.as_mut()[b], &acc);
+            }
+        } else {
+            let mut acc: K::Block<Acc<K, M>> = Array::from_fn(|b| K::Red::restart(m, &total.as_ref()[b]));
+            K::Red::step_chunks(m, &mut acc, o, &inner[start..stop], start);
+            if let Some(mask) = mask {
+                for a in acc.as_mut() {
+                    K::Red::clear_lanes(m, a, mask);
+                }
+            }
+            for b in 0..<K::Block<()> as Array<()>>::LEN {
+                K::Red::merge(m, &mut total.as_mut()[b], &acc.as_ref()[b]);
             }
         }
-        for b in 0..<K::Block<()> as Array<()>>::LEN {
-            K::Red::merge(m, &mut total.as_mut()[b], &acc.as_ref()[b]);
-        }
-        start = end;
+        start = stop;
     }
-    if const { !K::Red::PARTIAL_AS_TILE } && full < range.end {
-        // The last, partial chunk.
-        let j = m.iota((full * M::LANES) as u32);
-        let values = K::pair(m, o, &inner[full]);
-        for b in 0..<K::Block<()> as Array<()>>::LEN {
-            let (f, g) = &values.as_ref()[b];
-            let mut acc = K::Red::init(m);
-            K::Red::step_masked(m, &mut acc, f, g, j, mask);
-            K::Red::merge(m, &mut total.as_mut()[b], &acc);
-        }
-    }
-    // A loop rather than `from_fn`'s closure, which the compiler may leave out of line, without
-    // the target features that the collapses' scalar arithmetic needs (see `Reducer::collapse`).
-    let mut collapsed: K::Block<ScalarAcc<K>> =
-        Array::from_fn(|_| K::Red::init(<K::T as Real>::Scalar::default()));
-    for b in 0..<K::Block<()> as Array<()>>::LEN {
-        collapsed.as_mut()[b] = K::Red::collapse(m, &total.as_ref()[b]);
-    }
-    collapsed
 }

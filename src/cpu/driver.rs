@@ -10,9 +10,8 @@ use std::ops::Range;
 
 use super::interp::Call;
 use super::math::{Math, Real};
-use super::{
-    FEW_ROWS, MAX_LANES, PAIRS_PER_TASK, ROWS_PER_TASK, SEGMENT, TILE, parallel_chunks, parallel_row_blocks,
-};
+use super::tasks::Schedule;
+use super::{FEW_ROWS, MAX_LANES, ROWS_PER_TASK, SEGMENT, TILE, parallel_chunks};
 
 /// The sizes the driver needs from a kernel.
 #[derive(Clone, Copy, Debug)]
@@ -40,19 +39,21 @@ pub trait RowFeatures<T>: Sync {
 
 /// A compiled kernel's reduction loops on one tier.
 pub trait TierKernel<T: Real, M: Math<T>>: Sync {
-    /// Reduces the output rows `rows` over every reduced row, writing their results into
-    /// `values` and `indices` (which start at the first of these rows).
+    /// Reduces the output rows `rows` over the reduced rows `reduced` (ranges, in order),
+    /// writing their results into `values` and `indices` (which start at the first of these
+    /// rows).
     fn reduce_rows(
         &self,
         m: M,
         job: &Job<'_, T, M::V>,
         rows: Range<usize>,
+        reduced: &[Range<usize>],
         values: &mut [T],
         indices: &mut [usize],
     );
-    /// Reduces every output row in `segments` segments of the reduced rows, in parallel, and
-    /// merges each row's segments in order: for calls with too few output rows to keep every
-    /// thread busy.
+    /// Reduces every output row in `segments` segments of all the reduced rows, in parallel,
+    /// and merges each row's segments in order: for calls with too few output rows to keep
+    /// every thread busy.
     fn reduce_segments(
         &self,
         m: M,
@@ -87,7 +88,7 @@ pub(crate) fn drive<T: Real, M: Math<T>>(
     kernel: &dyn TierKernel<T, M>,
     call: Call<'_, T>,
 ) {
-    let Call { inputs, outer_rows, inner_rows, values, indices } = call;
+    let Call { inputs, outer_rows, inner_rows, ranges, values, indices } = call;
     let shape = features.shape();
     debug_assert_eq!(values.len(), outer_rows * shape.value_width);
     debug_assert_eq!(indices.len(), outer_rows * shape.index_width);
@@ -102,7 +103,7 @@ pub(crate) fn drive<T: Real, M: Math<T>>(
     // the reduced index only.
     let tile_chunks = (TILE / M::LANES).max(1);
     let per = chunks.div_ceil((inner_rows / SEGMENT).clamp(1, 64)).next_multiple_of(tile_chunks).max(1);
-    let segments = if outer_rows >= FEW_ROWS { 1 } else { chunks.div_ceil(per).max(1) };
+    let segments = if outer_rows >= FEW_ROWS || ranges.is_some() { 1 } else { chunks.div_ceil(per).max(1) };
     // Selections give the same result in one segment as in several.
     let per = if segments == 1 && !shape.tiled { chunks.max(1) } else { per };
     let job = Job { outer: &outer, outer_rows, inner: &inner, chunks, inner_rows, per };
@@ -110,10 +111,13 @@ pub(crate) fn drive<T: Real, M: Math<T>>(
         kernel.reduce_segments(m, &job, segments, values, indices);
         return;
     }
-    let rows_per_task = (PAIRS_PER_TASK / inner_rows.max(1)).clamp(1, 256).next_multiple_of(shape.block);
+    let schedule = match ranges {
+        Some(ranges) => Schedule::ranged(outer_rows, ranges),
+        None => Schedule::dense(outer_rows, inner_rows, shape.block),
+    };
     let widths = (shape.value_width, shape.index_width);
-    parallel_row_blocks(values, indices, widths, outer_rows, rows_per_task, &|rows, values, indices| {
-        kernel.reduce_rows(m, &job, rows, values, indices)
+    schedule.run(values, indices, widths, &|rows, reduced, values, indices| {
+        kernel.reduce_rows(m, &job, rows, reduced, values, indices)
     });
 }
 

@@ -368,6 +368,8 @@ pub trait Math<T: Real>: Copy + Send + Sync + 'static {
     fn blend(self, mask: Self::Mask, a: Self::V, b: Self::V) -> Self::V;
     /// The first `valid` lanes set.
     fn tail(self, valid: usize) -> Self::Mask;
+    /// Lanes `from..to` set (`from <= to`): a chunk of reduced rows that a range starts in.
+    fn lanes_between(self, from: usize, to: usize) -> Self::Mask;
     /// Lane `l` holds `base + l`.
     fn iota(self, base: u32) -> Self::Idx;
     fn splat_idx(self, i: u32) -> Self::Idx;
@@ -613,6 +615,10 @@ macro_rules! scalar_math {
             #[inline(always)]
             fn tail(self, valid: usize) -> bool {
                 valid > 0
+            }
+            #[inline(always)]
+            fn lanes_between(self, from: usize, to: usize) -> bool {
+                from == 0 && to > 0
             }
             #[inline(always)]
             fn iota(self, base: u32) -> u32 {

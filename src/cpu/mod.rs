@@ -14,9 +14,9 @@ pub mod math;
 mod mathfns;
 pub mod reduce;
 pub mod simd;
+mod tasks;
 
 use std::marker::PhantomData;
-use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
@@ -101,14 +101,7 @@ fn parallel_collect<X: Copy + Send>(n: usize, f: &(dyn Fn(usize) -> X + Sync)) -
 
 /// Evaluates kernel `K` into `values` and `indices` (`outer_rows` rows each): compiled, or
 /// interpreted on the tiers kernels are not compiled for (see `simd::dispatch_compiled_f32`).
-pub(crate) fn run<K: KernelDef>(
-    inputs: &[&[K::T]],
-    outer_rows: usize,
-    inner_rows: usize,
-    values: &mut [K::T],
-    indices: &mut [usize],
-) {
-    let call = Call { inputs, outer_rows, inner_rows, values, indices };
+pub(crate) fn run<K: KernelDef>(call: Call<'_, K::T>) {
     if let Err(Run { call, .. }) = K::T::dispatch_compiled(Run::<K> { call, kernel: PhantomData }) {
         K::T::interpret(&K::PROGRAM, &K::INFO, call);
     }
@@ -126,54 +119,4 @@ impl<K: KernelDef> WithMath<K::T> for Run<'_, K> {
     fn with<M: Math<K::T>>(self, m: M) {
         m.drive(&Compiled::<K>::NEW, &Compiled::<K>::NEW, self.call);
     }
-}
-
-/// The values and indices of a block of output rows.
-type OutputBlock<'a, T> = (&'a mut [T], &'a mut [usize]);
-
-/// Work on the output rows `rows`, whose values and indices are given.
-type RowBlockTask<'a, T> = dyn Fn(Range<usize>, &mut [T], &mut [usize]) + Sync + 'a;
-
-/// Calls `f(rows, values, indices)` in parallel for consecutive blocks of `rows_per_task`
-/// output rows, with `values` and `indices` (`vw` and `iw` per row) those rows' outputs.
-fn parallel_row_blocks<T: Send>(
-    values: &mut [T],
-    indices: &mut [usize],
-    (vw, iw): (usize, usize),
-    outer_rows: usize,
-    rows_per_task: usize,
-    f: &RowBlockTask<'_, T>,
-) {
-    // Each task locks its own block once: uncontended, and no unsafe aliasing of the outputs.
-    let tasks: Vec<Mutex<OutputBlock<T>>> =
-        row_blocks(values, indices, vw, iw, outer_rows, rows_per_task).into_iter().map(Mutex::new).collect();
-    parallel_for(tasks.len(), &|t| {
-        let mut task = tasks[t].lock().unwrap_or_else(PoisonError::into_inner);
-        let (values, indices) = &mut *task;
-        let first = t * rows_per_task;
-        f(first..outer_rows.min(first + rows_per_task), values, indices);
-    });
-}
-
-/// Splits the outputs into blocks of `rows` output rows.
-fn row_blocks<'a, T>(
-    mut values: &'a mut [T],
-    mut indices: &'a mut [usize],
-    vw: usize,
-    iw: usize,
-    outer_rows: usize,
-    rows: usize,
-) -> Vec<OutputBlock<'a, T>> {
-    let mut blocks = Vec::with_capacity(outer_rows.div_ceil(rows));
-    let mut start = 0;
-    while start < outer_rows {
-        let n = rows.min(outer_rows - start);
-        let (v, rest_v) = values.split_at_mut(n * vw);
-        let (i, rest_i) = indices.split_at_mut(n * iw);
-        blocks.push((v, i));
-        values = rest_v;
-        indices = rest_i;
-        start += n;
-    }
-    blocks
 }

@@ -2,6 +2,8 @@
 //! pairs of clusters that can hold points closer than the radius reduced, the output put back
 //! in the caller's order.
 
+use std::sync::OnceLock;
+
 use super::Ranges;
 use super::cluster::{
     Clusters, clusters, grid_cluster, neighbours, permute_rows, sort_by_label, unpermute_rows,
@@ -38,6 +40,9 @@ pub struct CutOff {
     perm_j: Vec<usize>,
     over_j: Ranges,
     over_i: Ranges,
+    /// The same pairs' ranges over the other index, for gradients, made when first needed.
+    over_j_transposed: OnceLock<Ranges>,
+    over_i_transposed: OnceLock<Ranges>,
 }
 
 impl CutOff {
@@ -86,7 +91,14 @@ impl CutOff {
             let (groups_j, lists_j) = group(&cj.ranges, &transpose(&near_j, cj.ranges.len()), &ci.ranges);
             Ranges::of_lists(&groups_j, &ci.ranges, &lists_j)?
         };
-        Ok(CutOff { perm_i, perm_j, over_j, over_i })
+        Ok(CutOff {
+            perm_i,
+            perm_j,
+            over_j,
+            over_i,
+            over_j_transposed: OnceLock::new(),
+            over_i_transposed: OnceLock::new(),
+        })
     }
 
     /// The number of pairs a reduction computes (the dense reduction computes `M N`).
@@ -136,7 +148,12 @@ impl CutOff {
             _ => (&self.over_j, &self.perm_i),
         };
         let e = permute_rows(e, info.value_width, outer_perm);
-        let g = super::grad_flat(k, pos, &sorted, &e, ranges)?;
+        let transposed = match info.reduced {
+            Index::I => &self.over_i_transposed,
+            _ => &self.over_j_transposed,
+        };
+        let transposed = transposed.get_or_init(|| ranges.transposed());
+        let g = super::eval::grad_flat_transposed(k, pos, &sorted, &e, ranges, Some(transposed))?;
         let var = info.vars[pos];
         Ok(match self.perm(var.index) {
             Some(perm) => unpermute_rows(&g, var.dim, perm),

@@ -1,7 +1,8 @@
-//! Reductions restricted to ranges, on any kernel and backend: each block of output rows is
-//! reduced over its reduced blocks by one call of the kernel on that sub-problem (the block's
-//! rows read in place, its reduced blocks gathered unless there is one), and gradients add
-//! up the blocks' gradients.
+//! Reductions restricted to ranges, on any kernel and backend. On the CPU, one call of the
+//! kernel over all the blocks (see [`Kernel::eval_ranged`]). Elsewhere, each block of output
+//! rows is reduced over its reduced blocks by one call of the kernel on that sub-problem (the
+//! block's rows read in place, its reduced blocks gathered unless there is one), and
+//! gradients add up the blocks' gradients.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -21,6 +22,9 @@ use crate::kernel::Kernel;
 pub fn eval_flat<K: Kernel>(k: &K, inputs: &[&[K::T]], ranges: &Ranges) -> Result<Vec<K::T>> {
     let info = k.info();
     let (outer_rows, _) = check(&info, inputs, ranges)?;
+    if let Some(out) = k.eval_ranged(inputs, ranges) {
+        return out;
+    }
     let (vw, iw) = (info.value_width, info.index_width);
     if outer_rows == 0 {
         return Ok(Vec::new());
@@ -53,12 +57,27 @@ pub fn grad_flat<K: Kernel>(
     e: &[K::T],
     ranges: &Ranges,
 ) -> Result<Vec<K::T>> {
+    grad_flat_transposed(k, pos, inputs, e, ranges, None)
+}
+
+/// [`grad_flat`], with the same pairs' ranges over the other index if the caller has them.
+pub(super) fn grad_flat_transposed<K: Kernel>(
+    k: &K,
+    pos: usize,
+    inputs: &[&[K::T]],
+    e: &[K::T],
+    ranges: &Ranges,
+    transposed: Option<&Ranges>,
+) -> Result<Vec<K::T>> {
     let info = k.info();
     let var = *info.vars.get(pos).ok_or(Error::NoSuchVariable { pos, count: info.vars.len() })?;
     let vw = info.value_width;
     let (outer_rows, _) = check(&info, inputs, ranges)?;
     if e.len() != outer_rows * vw {
         return Err(Error::GradientShape { len: e.len(), expected: outer_rows * vw });
+    }
+    if let Some(g) = k.grad_ranged(pos, inputs, e, ranges, transposed) {
+        return g;
     }
     let blocks: Vec<(Range<usize>, Vec<Range<usize>>)> = ranges.blocks().collect();
     let grads: Vec<Vec<K::T>> = blocks

@@ -29,7 +29,14 @@ pub use eval::{eval_flat, grad_flat};
 
 use std::ops::Range;
 
+use crate::backend::{Backend, Resolved};
 use crate::error::{Error, Result};
+
+/// Whether kernels on `backend` reduce ranges one block at a time (one launch per block on a
+/// GPU, whose kernels do not take ranges yet) rather than in one call (the CPU's).
+pub(crate) fn by_blocks(backend: Backend) -> bool {
+    matches!(backend.resolve(), Ok(Resolved::Cuda(_)))
+}
 
 /// For each block of output rows, the blocks of reduced rows it is reduced over: KeOps'
 /// `(ranges_i, slices_i, redranges_j)` for a reduction over `j`, or `(ranges_j, slices_j,
@@ -230,6 +237,66 @@ impl Ranges {
             let from = if k == 0 { 0 } else { self.slices[k - 1] };
             (start..end, self.reduced[from..self.slices[k]].iter().map(|&[s, e]| s..e).collect())
         })
+    }
+
+    /// The same pairs' ranges for a reduction over the other index (KeOps' transposed ranges,
+    /// which the backward pass of a reduction over `j` uses for gradients with respect to
+    /// `j`-variables): the boundaries of the reduced blocks cut the other index into pieces,
+    /// consecutive pieces paired with the same output blocks form one block, and adjacent
+    /// output blocks one reduced block. A pair that these ranges reduce twice (overlapping
+    /// reduced blocks) is reduced twice by the transpose too.
+    ///
+    /// ```
+    /// use keops::ranges::Ranges;
+    ///
+    /// // Rows 0..2 of i against 0..3 and 5..6 of j; rows 2..4 against 2..6.
+    /// let r = Ranges::new(vec![[0, 2], [2, 4]], vec![2, 3], vec![[0, 3], [5, 6], [2, 6]])?;
+    /// let t = r.transposed();
+    /// assert_eq!(
+    ///     t.blocks().collect::<Vec<_>>(),
+    ///     [(0..2, vec![0..2]), (2..3, vec![0..4]), (3..5, vec![2..4]), (5..6, vec![0..4])]
+    /// );
+    /// assert_eq!(t.pairs(), r.pairs());
+    /// # Ok::<(), keops::Error>(())
+    /// ```
+    pub fn transposed(&self) -> Ranges {
+        let mut cuts: Vec<usize> = self.reduced.iter().flatten().copied().collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let piece = |row: usize| cuts.partition_point(|&c| c < row);
+        // For each piece, the output blocks paired with it, in order.
+        let mut lists: Vec<Vec<usize>> = vec![Vec::new(); cuts.len().saturating_sub(1)];
+        for k in 0..self.outer.len() {
+            let from = if k == 0 { 0 } else { self.slices[k - 1] };
+            for &[start, end] in &self.reduced[from..self.slices[k]] {
+                for list in &mut lists[piece(start)..piece(end)] {
+                    list.push(k);
+                }
+            }
+        }
+        let (mut outer, mut slices, mut reduced) = (Vec::new(), Vec::new(), Vec::<[usize; 2]>::new());
+        let mut p = 0;
+        while p < lists.len() {
+            let mut q = p + 1;
+            while q < lists.len() && lists[q] == lists[p] {
+                q += 1;
+            }
+            if !lists[p].is_empty() {
+                outer.push([cuts[p], cuts[q]]);
+                let first = reduced.len();
+                for &k in &lists[p] {
+                    let [start, end] = self.outer[k];
+                    let joined = reduced.len() > first;
+                    match reduced.last_mut() {
+                        Some(last) if joined && last[1] == start => last[1] = end,
+                        _ => reduced.push([start, end]),
+                    }
+                }
+                slices.push(reduced.len());
+            }
+            p = q;
+        }
+        Ranges { outer, slices, reduced }
     }
 
     /// The number of pairs a reduction with these ranges computes.

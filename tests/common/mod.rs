@@ -87,8 +87,14 @@ pub fn check_reference_in<K: Kernel>(
 /// Compares `k` on `inputs` with the reference evaluator. Indices may differ where the formula
 /// values they select agree within the tolerance (near-ties rounded differently in f32).
 pub fn check_inputs<K: Kernel>(k: &K, inputs: &[Vec<K::T>], what: &str) {
-    let info = k.info();
     let got: Vec<f64> = k.eval_flat(inputs).unwrap().into_iter().map(Real::to_f64).collect();
+    check_output(k, &got, inputs, what);
+}
+
+/// `got`, a flat output of `k` (values, then indices), against the reference evaluator on
+/// `inputs`.
+pub fn check_output<K: Kernel>(k: &K, got: &[f64], inputs: &[Vec<K::T>], what: &str) {
+    let info = k.info();
     let inputs64: Vec<Vec<f64>> = inputs.iter().map(|v| v.iter().map(|x| x.to_f64()).collect()).collect();
     let refs: Vec<&[f64]> = inputs64.iter().map(Vec::as_slice).collect();
     let kernel = checked(k);
@@ -478,58 +484,132 @@ pub fn check_batched_gradients<K: Kernel<T = f64>>(k: &K, m: usize, n: usize, se
     }
 }
 
-/// `keops::ranges::eval_flat` over 12 output rows and 12 reduced rows, in blocks that reduce
-/// over two reduced blocks, over none, and over one, the last output rows in no block: each
-/// block's values are those of a call on its rows and its reduced rows gathered (which match
-/// the reference evaluator), its indices counted among all the reduced rows; rows in no block
-/// get the reduction of nothing.
-pub fn check_ranged<K: Kernel>(k: &K, seed: u64) {
-    use keops::ranges::Ranges;
-    let info = k.info();
-    let inputs = random_inputs(k, 12, 12, -1.0, 1.0, seed);
-    let blocks: [(std::ops::Range<usize>, &[[usize; 2]]); 4] =
-        [(0..4, &[[0, 3], [7, 12]]), (4..6, &[]), (6..9, &[[2, 8]]), (9..12, &[])];
-    let ranges = Ranges::new(
-        vec![[0, 4], [4, 6], [6, 9]],
-        vec![2, 2, 3],
-        blocks.iter().flat_map(|(_, r)| r.iter().copied()).collect(),
+/// Output rows of [`ranged_case`].
+const RANGED_ROWS: usize = 12;
+
+/// Blocks of the 12 output rows of [`check_ranged`] and the reduced rows (of 1,100) each one
+/// reduces over: ranges that start and end inside SIMD chunks, one inside a single chunk,
+/// one across a tile (1,024 rows), one longer than a tile, an empty one, lists out of order,
+/// a block over none, and rows in no block.
+#[allow(clippy::type_complexity)]
+fn ranged_case() -> (Vec<(std::ops::Range<usize>, &'static [[usize; 2]])>, keops::ranges::Ranges, usize) {
+    let blocks: Vec<(std::ops::Range<usize>, &'static [[usize; 2]])> = vec![
+        (0..4, &[[3, 40], [1020, 1100]]),
+        (4..6, &[]),
+        (6..9, &[[17, 21], [50, 50], [0, 16]]),
+        (9..10, &[[5, 1100]]),
+        (10..12, &[]),
+    ];
+    let in_blocks = &blocks[..4];
+    let mut slices = Vec::new();
+    for (_, reduced) in in_blocks {
+        slices.push(slices.last().copied().unwrap_or(0) + reduced.len());
+    }
+    let ranges = keops::ranges::Ranges::new(
+        in_blocks.iter().map(|(rows, _)| [rows.start, rows.end]).collect(),
+        slices,
+        in_blocks.iter().flat_map(|(_, r)| r.iter().copied()).collect(),
     )
     .unwrap();
+    (blocks, ranges, 1100)
+}
+
+/// Random inputs of [`RANGED_ROWS`] output rows and `n` reduced rows.
+fn ranged_inputs<K: Kernel>(k: &K, n: usize, seed: u64) -> Vec<Vec<K::T>> {
+    match k.info().reduced {
+        Index::I => random_inputs(k, n, RANGED_ROWS, -1.0, 1.0, seed),
+        _ => random_inputs(k, RANGED_ROWS, n, -1.0, 1.0, seed),
+    }
+}
+
+/// The inputs of the sub-problem of output rows `rows` against the reduced rows `reduced`,
+/// gathered.
+fn sub_problem<K: Kernel>(
+    k: &K,
+    inputs: &[Vec<K::T>],
+    rows: &std::ops::Range<usize>,
+    reduced: &[[usize; 2]],
+) -> Vec<Vec<K::T>> {
+    let info = k.info();
+    info.vars
+        .iter()
+        .zip(inputs)
+        .map(|(v, x)| match v.index {
+            Index::Param => x.clone(),
+            index if index == info.output_index() => x[rows.start * v.dim..rows.end * v.dim].to_vec(),
+            _ => reduced.iter().flat_map(|&[s, e]| x[s * v.dim..e * v.dim].iter().copied()).collect(),
+        })
+        .collect()
+}
+
+/// `keops::ranges::eval_flat` over the blocks of [`ranged_case`]: each block's values and
+/// indices are the reference evaluator's on its rows and its reduced rows gathered (indices
+/// counted among all the reduced rows), rows in no block get the reduction of nothing.
+pub fn check_ranged<K: Kernel>(k: &K, seed: u64) {
+    let info = k.info();
+    let (blocks, ranges, n) = ranged_case();
+    let inputs = ranged_inputs(k, n, seed);
     let refs: Vec<&[K::T]> = inputs.iter().map(Vec::as_slice).collect();
     let got = keops::ranges::eval_flat(k, &refs, &ranges).unwrap();
     let (vw, iw) = (info.value_width, info.index_width);
-    let (values, indices) = got.split_at(12 * vw);
+    let (values, indices) = got.split_at(RANGED_ROWS * vw);
     for (rows, reduced) in blocks {
-        let sub: Vec<Vec<K::T>> = info
-            .vars
-            .iter()
-            .zip(&inputs)
-            .map(|(v, x)| match v.index {
-                Index::Param => x.clone(),
-                index if index == info.output_index() => x[rows.start * v.dim..rows.end * v.dim].to_vec(),
-                _ => reduced.iter().flat_map(|&[s, e]| x[s * v.dim..e * v.dim].iter().copied()).collect(),
-            })
-            .collect();
-        let want = k.eval_flat(&sub).unwrap();
-        let what = format!("`{}`, rows {rows:?} over {reduced:?}", info.formula);
-        let n = rows.len();
-        // The same numbers, NaN (a soft-max over nothing) matching NaN.
-        let bits = |v: &[K::T]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&values[rows.start * vw..rows.end * vw]), bits(&want[..n * vw]), "{what}: values");
-        let global: Vec<K::T> = want[n * vw..]
-            .iter()
-            .map(|&local| {
-                let mut local = local.to_f64() as usize;
-                for &[s, e] in reduced {
-                    if local < e - s {
-                        return K::T::from_f64((s + local) as f64);
-                    }
-                    local -= e - s;
+        let sub = sub_problem(k, &inputs, &rows, reduced);
+        // The block's output, its indices counted among its gathered reduced rows.
+        let mut block: Vec<f64> = values[rows.start * vw..rows.end * vw].iter().map(|x| x.to_f64()).collect();
+        block.extend(indices[rows.start * iw..rows.end * iw].iter().map(|&j| {
+            let j = j.to_f64() as usize;
+            let mut local = 0;
+            for &[s, e] in reduced {
+                if (s..e).contains(&j) {
+                    return (local + j - s) as f64;
                 }
-                K::T::from_f64(local as f64)
-            })
-            .collect();
-        assert_eq!(indices[rows.start * iw..rows.end * iw], global[..], "{what}: indices");
-        check_inputs(k, &sub, &what);
+                local += e - s;
+            }
+            assert!(j == 0, "`{}`: index {j} outside the reduced rows {reduced:?}", info.formula);
+            0.0
+        }));
+        check_output(k, &block, &sub, &format!("rows {rows:?} over {reduced:?} of {n}"));
+    }
+}
+
+/// `keops::ranges::grad_flat` over the blocks of [`ranged_case`] with respect to every input:
+/// the sum of the blocks' own gradients (their sub-problems', as [`check_ranged`] gathers them).
+pub fn check_ranged_gradients<K: Kernel<T = f64>>(k: &K, seed: u64) {
+    let info = k.info();
+    let (blocks, ranges, n) = ranged_case();
+    let inputs = ranged_inputs(k, n, seed);
+    let refs: Vec<&[f64]> = inputs.iter().map(Vec::as_slice).collect();
+    let values = keops::ranges::eval_flat(k, &refs, &ranges).unwrap();
+    let vw = info.value_width;
+    let e: Vec<f64> = Rng::new(seed ^ 0xe)
+        .vec(RANGED_ROWS * vw, -1.0, 1.0)
+        .into_iter()
+        .zip(&values)
+        .map(|(e, o)| if o.is_finite() { e } else { 0.0 })
+        .collect();
+    for (pos, var) in info.vars.iter().enumerate() {
+        let got = keops::ranges::grad_flat(k, pos, &refs, &e, &ranges).unwrap();
+        let mut want = vec![0.0; inputs[pos].len()];
+        for (rows, reduced) in &blocks {
+            let sub = sub_problem(k, &inputs, rows, reduced);
+            let g = k.grad_flat(pos, &sub, &e[rows.start * vw..rows.end * vw]).unwrap();
+            let dim = var.dim;
+            match var.index {
+                Index::Param => want.iter_mut().zip(&g).for_each(|(w, g)| *w += g),
+                index if index == info.output_index() => {
+                    want[rows.start * dim..rows.end * dim].copy_from_slice(&g)
+                }
+                _ => {
+                    let mut at = 0;
+                    for &[s, e] in reduced.iter() {
+                        let part = &g[at..at + (e - s) * dim];
+                        want[s * dim..e * dim].iter_mut().zip(part).for_each(|(w, g)| *w += g);
+                        at += (e - s) * dim;
+                    }
+                }
+            }
+        }
+        assert_close(&got, &want, 1e-12, 1e-12, &format!("`{}`: ranged d/d{}", info.formula, var.name));
     }
 }

@@ -26,8 +26,10 @@ pub use program::{Differences, Inst, Op, PairStage, Prepass, Program, Reduction,
 
 use crate::cpu::math::{Math, Real, Task};
 use crate::cpu::simd::WithMath;
-use crate::cpu::{PAIRS_PER_TASK, ROWS_PER_TASK, TILE, parallel_chunks, parallel_map, parallel_row_blocks};
+use crate::cpu::tasks::Schedule;
+use crate::cpu::{ROWS_PER_TASK, TILE, parallel_chunks, parallel_map};
 use crate::info::KernelInfo;
+use crate::ranges::Ranges;
 use exec::{Features, Operands, apply, chain, exec, store_differences};
 use program::row_offset;
 use reduce::Rule;
@@ -47,6 +49,9 @@ pub struct Call<'a, T> {
     pub inputs: &'a [&'a [T]],
     pub outer_rows: usize,
     pub inner_rows: usize,
+    /// The pairs to reduce: every pair, or those of block-sparse ranges (already checked to lie
+    /// within the rows).
+    pub ranges: Option<&'a Ranges>,
     pub values: &'a mut [T],
     pub indices: &'a mut [usize],
 }
@@ -83,7 +88,7 @@ impl<T: Real> WithMath<T> for Interpret<'_, T> {
 
     fn with<M: Math<T>>(self, m: M) {
         let Interpret { program, info, call } = self;
-        let Call { inputs, outer_rows, inner_rows, values, indices } = call;
+        let Call { inputs, outer_rows, inner_rows, ranges, values, indices } = call;
         let outer = features(&program.outer, info, inputs, outer_rows);
         let inner = pack(m, &program.inner, info, inputs, inner_rows);
         let rule = Rule::new(program.reduction, program.pair.f.len(), program.pair.g.len());
@@ -93,27 +98,15 @@ impl<T: Real> WithMath<T> for Interpret<'_, T> {
             program.pair.f.iter().chain(program.pair.g).filter(|&&r| r < no).map(|&r| r as usize).collect();
         splatted.sort_unstable();
         splatted.dedup();
-        let rows = Rows {
-            m,
-            program,
-            rule,
-            outer: &outer,
-            inner: &inner,
-            splatted: &splatted,
-            inner_rows,
-            widths: (vw, iw),
+        let rows =
+            Rows { m, program, rule, outer: &outer, inner: &inner, splatted: &splatted, widths: (vw, iw) };
+        let schedule = match ranges {
+            Some(ranges) => Schedule::ranged(outer_rows, ranges),
+            None => Schedule::dense(outer_rows, inner_rows, 1),
         };
-        let rows_per_task = (PAIRS_PER_TASK / inner_rows.max(1)).clamp(1, 256);
-        parallel_row_blocks(
-            values,
-            indices,
-            (vw, iw),
-            outer_rows,
-            rows_per_task,
-            &|range, values, indices| {
-                m.vectorize(Reduce { rows: &rows, range, values, indices });
-            },
-        );
+        schedule.run(values, indices, (vw, iw), &|range, reduced, values, indices| {
+            m.vectorize(Reduce { rows: &rows, range, reduced, values, indices });
+        });
     }
 }
 
@@ -212,33 +205,44 @@ impl<'a, T: Real, M: Math<T>> Batch<'a, T, M> {
     }
 }
 
-/// The chunks of reduced rows (`M::LANES` rows each) that a batch's lane groups hold.
+/// The chunks of reduced rows (`M::LANES` rows each) that a batch's lane groups hold, and
+/// the rows among them to reduce.
 #[derive(Clone, Copy)]
 pub(super) struct Chunks {
     /// The first lane group's chunk.
     first: usize,
-    /// Lane groups to reduce.
+    /// The lane groups to reduce: `from..groups`.
+    from: usize,
     groups: usize,
-    /// The chunks before this one are whole; this one has `tail` rows.
-    full: usize,
-    tail: usize,
+    /// The reduced rows to reduce: lanes outside them are masked out.
+    rows: (usize, usize),
 }
 
 impl Chunks {
-    /// Whether these are a whole batch of whole chunks, the common case.
+    /// Whether every lane of every lane group from the first is reduced.
     #[inline(always)]
-    fn whole(self) -> bool {
-        self.groups == BATCH && self.first + BATCH <= self.full
+    fn unmasked<T: Real, M: Math<T>>(self) -> bool {
+        let (lo, hi) = self.rows;
+        self.from == 0 && self.first * M::LANES >= lo && (self.first + self.groups) * M::LANES <= hi
     }
 
-    /// `f(u, j, mask)` for each lane group `u`, with its reduced rows' indices `j` and, for a
-    /// partial chunk, the mask of its rows.
+    /// Whether these are a whole batch of whole chunks, the common case.
+    #[inline(always)]
+    fn whole<T: Real, M: Math<T>>(self) -> bool {
+        self.groups == BATCH && self.unmasked::<T, M>()
+    }
+
+    /// `f(u, j, mask)` for each lane group `u` to reduce, with its reduced rows' indices `j`
+    /// and, for a partial chunk, the mask of its rows.
     #[inline(always)]
     fn each<T: Real, M: Math<T>>(self, m: M, mut f: impl FnMut(usize, M::Idx, Option<M::Mask>)) {
-        for u in 0..self.groups {
+        let (lo, hi) = self.rows;
+        for u in self.from..self.groups {
             let c = self.first + u;
             let j = m.iota((c * M::LANES) as u32);
-            f(u, j, (c >= self.full).then(|| m.tail(self.tail)));
+            let (start, end) = (c * M::LANES, (c + 1) * M::LANES);
+            let partial = start < lo || end > hi;
+            f(u, j, partial.then(|| m.lanes_between(lo.saturating_sub(start), hi.min(end) - start)));
         }
     }
 }
@@ -248,6 +252,7 @@ impl Chunks {
 struct Reduce<'a, 'b, T: Real, M: Math<T>> {
     rows: &'a Rows<'b, T, M>,
     range: Range<usize>,
+    reduced: &'a [Range<usize>],
     values: &'a mut [T],
     indices: &'a mut [usize],
 }
@@ -257,7 +262,7 @@ impl<T: Real, M: Math<T>> Task for Reduce<'_, '_, T, M> {
 
     #[inline(always)]
     fn run(self) {
-        self.rows.reduce(self.range, self.values, self.indices);
+        self.rows.reduce(self.range, self.reduced, self.values, self.indices);
     }
 }
 
@@ -271,15 +276,15 @@ struct Rows<'a, T: Real, M: Math<T>> {
     /// The output row's features that are components of the formulas, which the reduction
     /// reads in the register file (instructions read them as scalars).
     splatted: &'a [usize],
-    inner_rows: usize,
     /// The output widths: values and indices.
     widths: (usize, usize),
 }
 
 impl<T: Real, M: Math<T>> Rows<'_, T, M> {
-    /// Reduces the output rows `rows`, into `values` and `indices` (which start at the first).
+    /// Reduces the output rows `rows` over the reduced rows `reduced` (ranges, in order), into
+    /// `values` and `indices` (which start at the first row).
     #[inline(always)]
-    fn reduce(&self, rows: Range<usize>, values: &mut [T], indices: &mut [usize]) {
+    fn reduce(&self, rows: Range<usize>, reduced: &[Range<usize>], values: &mut [T], indices: &mut [usize]) {
         let Rows { m, program, rule, .. } = *self;
         let pair = &program.pair;
         let (no, ni) = (program.outer.features.len(), program.inner.features.len());
@@ -288,9 +293,7 @@ impl<T: Real, M: Math<T>> Rows<'_, T, M> {
             regs[r as usize] = [m.splat(c); BATCH];
         }
         let (mut total, mut tile) = (rule.state(m), rule.state(m));
-        let chunks = self.inner_rows.div_ceil(M::LANES);
-        let full = self.inner_rows / M::LANES;
-        let tail = self.inner_rows - full * M::LANES;
+        // Tiles start at multiples of their size (from chunk 0), which are whole batches.
         let tile_chunks = if rule.tiled() { (TILE / M::LANES).max(1) } else { usize::MAX };
         let (vw, iw) = self.widths;
         for (r, row) in rows.enumerate() {
@@ -298,39 +301,47 @@ impl<T: Real, M: Math<T>> Rows<'_, T, M> {
                 regs[k] = [m.splat(self.outer[row * no + k]); BATCH];
             }
             rule.init(m, &mut total);
-            let mut start = 0;
-            while start < chunks {
-                let end = start.saturating_add(tile_chunks).min(chunks);
-                let acc = if rule.tiled() {
-                    rule.restart(m, &mut tile, &total);
-                    &mut tile
-                } else {
-                    &mut total
-                };
-                for batch in (start..end).step_by(BATCH) {
-                    let b = batch / BATCH;
-                    let inner = &self.inner[b * ni..(b + 1) * ni];
-                    let outer = &self.outer[row * no..(row + 1) * no];
-                    let features = Features { outer, inner };
-                    let tiny = exec(m, pair.code, &mut regs, features);
-                    let chunks = Chunks { first: batch, groups: BATCH.min(end - batch), full, tail };
-                    let differences = match pair.differences {
-                        Some(differences) if rule.computes_differences(chunks, tiny) => {
-                            Some(FeatureDifferences { differences, outer })
-                        }
-                        Some(differences) => {
-                            store_differences(m, differences, pair.f, &mut regs, features);
-                            None
-                        }
-                        None => None,
+            for range in reduced.iter().filter(|r| !r.is_empty()) {
+                let mut start = range.start / M::LANES;
+                let chunks = range.end.div_ceil(M::LANES);
+                while start < chunks {
+                    let end = (start / tile_chunks).saturating_add(1).saturating_mul(tile_chunks).min(chunks);
+                    let acc = if rule.tiled() {
+                        rule.restart(m, &mut tile, &total);
+                        &mut tile
+                    } else {
+                        &mut total
                     };
-                    let operands = Operands { regs: &regs, inner, no };
-                    rule.step(m, acc, Batch { operands, f: pair.f, g: pair.g, tiny, differences }, chunks);
+                    let mut batch = start;
+                    while batch < end {
+                        let b = batch / BATCH;
+                        let next = ((b + 1) * BATCH).min(end);
+                        let inner = &self.inner[b * ni..(b + 1) * ni];
+                        let outer = &self.outer[row * no..(row + 1) * no];
+                        let features = Features { outer, inner };
+                        let tiny = exec(m, pair.code, &mut regs, features);
+                        let (first, rows) = (b * BATCH, (range.start, range.end));
+                        let chunks = Chunks { first, from: batch - first, groups: next - first, rows };
+                        let differences = match pair.differences {
+                            Some(differences) if rule.computes_differences::<T, M>(chunks, tiny) => {
+                                Some(FeatureDifferences { differences, outer })
+                            }
+                            Some(differences) => {
+                                store_differences(m, differences, pair.f, &mut regs, features);
+                                None
+                            }
+                            None => None,
+                        };
+                        let operands = Operands { regs: &regs, inner, no };
+                        let batch_values = Batch { operands, f: pair.f, g: pair.g, tiny, differences };
+                        rule.step(m, acc, batch_values, chunks);
+                        batch = next;
+                    }
+                    if rule.tiled() {
+                        rule.merge(m, &mut total, &tile);
+                    }
+                    start = end;
                 }
-                if rule.tiled() {
-                    rule.merge(m, &mut total, &tile);
-                }
-                start = end;
             }
             rule.finish(m, &total, &mut values[r * vw..(r + 1) * vw], &mut indices[r * iw..(r + 1) * iw]);
         }
@@ -391,6 +402,7 @@ mod tests {
                     inputs: &inputs,
                     outer_rows: m,
                     inner_rows: n,
+                    ranges: None,
                     values: &mut values,
                     indices: &mut [],
                 };

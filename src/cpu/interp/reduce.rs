@@ -116,12 +116,12 @@ impl Rule {
     /// rather than reading them in their registers: a whole batch of a sum of products, with
     /// no `exp` beyond its normal range.
     #[inline(always)]
-    pub fn computes_differences(self, chunks: Chunks, tiny: bool) -> bool {
-        self.kind == Reduction::SumOfProducts && chunks.whole() && !tiny
+    pub fn computes_differences<T: Real, M: Math<T>>(self, chunks: Chunks, tiny: bool) -> bool {
+        self.kind == Reduction::SumOfProducts && chunks.whole::<T, M>() && !tiny
     }
 
-    /// Folds in the values of `batch`'s first `n` lane groups, the chunks of reduced rows from
-    /// `first` on; the chunk `full` (if among them) has `tail` rows, the others `M::LANES`.
+    /// Folds in the values of `batch`'s lane groups that `chunks` says to reduce, their lanes
+    /// outside its rows masked out.
     #[inline(always)]
     pub fn step<T: Real, M: Math<T>>(
         self,
@@ -142,10 +142,10 @@ impl Rule {
         let f = |k: usize, u: usize| batch.f(k)[u];
         let zero = m.splat(T::ZERO);
         match self.kind {
-            Reduction::Sum if chunks.whole() => {
+            Reduction::Sum if chunks.whole::<T, M>() => {
                 sum_by_groups(&mut acc.v, |k| batch.f(k), |k| batch.f(k), |s, f, _| m.add(s, f));
             }
-            Reduction::SumOfProducts if chunks.whole() && !batch.tiny => {
+            Reduction::SumOfProducts if chunks.whole::<T, M>() && !batch.tiny => {
                 sum_by_groups(&mut acc.v, |k| batch.f(k), |k| batch.g(k), |s, f, g| m.mul_add(f, g, s));
             }
             // Component by component, each accumulator held in a local across the lane groups.
@@ -393,7 +393,7 @@ fn step_exps_by_batch<'a, T: Real, M: Math<T>>(
     floor: Option<T>,
 ) -> bool {
     let groups = chunks.groups;
-    if chunks.first + groups > chunks.full {
+    if !chunks.unmasked::<T, M>() {
         return false;
     }
     let zero = m.splat(T::ZERO);

@@ -407,6 +407,10 @@ impl Math<f32> for Avx2F32 {
         self.with_bits(v.avx2._mm256_cmpgt_epi32(valid, lanes))
     }
     #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
+    fn lanes_between(self, from: usize, to: usize) -> __m256 {
+        self.0.avx._mm256_andnot_ps(self.tail(from), self.tail(to))
+    }
+    #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
     fn iota(self, base: u32) -> __m256i {
         let v = self.0;
         v.avx2._mm256_add_epi32(
@@ -791,6 +795,10 @@ impl Math<f64> for Avx2F64 {
         let lanes = v.avx._mm256_setr_epi64x(0, 1, 2, 3);
         let valid = v.avx._mm256_set1_epi64x(valid.min(4) as i64);
         self.with_bits(v.avx2._mm256_cmpgt_epi64(valid, lanes))
+    }
+    #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
+    fn lanes_between(self, from: usize, to: usize) -> __m256d {
+        self.0.avx._mm256_andnot_pd(self.tail(from), self.tail(to))
     }
     #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
     fn iota(self, base: u32) -> __m256i {

@@ -327,6 +327,10 @@ impl Math<f32> for Avx512F32 {
         if valid >= 16 { u16::MAX } else { (1u16 << valid) - 1 }
     }
     #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
+    fn lanes_between(self, from: usize, to: usize) -> __mmask16 {
+        self.tail(to) & !self.tail(from)
+    }
+    #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
     fn iota(self, base: u32) -> __m512i {
         let f = self.0.avx512f;
         f._mm512_add_epi32(
@@ -597,6 +601,10 @@ impl Math<f64> for Avx512F64 {
     #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
     fn tail(self, valid: usize) -> __mmask8 {
         if valid >= 8 { u8::MAX } else { (1u8 << valid) - 1 }
+    }
+    #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
+    fn lanes_between(self, from: usize, to: usize) -> __mmask8 {
+        self.tail(to) & !self.tail(from)
     }
     #[cfg_attr(any(not(debug_assertions), keops_optimized), inline(always))]
     fn iota(self, base: u32) -> __m256i {

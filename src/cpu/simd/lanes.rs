@@ -203,6 +203,10 @@ macro_rules! lanes_math {
                 map!(|l| l < valid)
             }
             #[inline(always)]
+            fn lanes_between(self, from: usize, to: usize) -> [bool; N] {
+                map!(|l| from <= l && l < to)
+            }
+            #[inline(always)]
             fn iota(self, base: u32) -> [u32; N] {
                 map!(|l| base + l as u32)
             }

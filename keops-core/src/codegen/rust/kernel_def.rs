@@ -121,8 +121,8 @@ pub(super) fn kernel_def(
             // Too large to compile in reasonable time and memory (see `MAX_COMPILED_PAIR` in
             // keops-core): interpreted in every build.
             #[inline]
-            fn run_cpu(inputs: &[&[#t]], outer_rows: usize, inner_rows: usize, values: &mut [#t], indices: &mut [usize]) {
-                ::keops::__private::run_interpreted::<Self>(inputs, outer_rows, inner_rows, values, indices);
+            fn run_cpu(call: ::keops::__private::Call<'_, #t>) {
+                ::keops::__private::run_interpreted::<Self>(call);
             }
         }
     } else {
@@ -130,8 +130,8 @@ pub(super) fn kernel_def(
             // Debug builds interpret the kernel where keops is optimised (see
             // `keops::__private::KernelDef::run_cpu`).
             #[inline]
-            fn run_cpu(inputs: &[&[#t]], outer_rows: usize, inner_rows: usize, values: &mut [#t], indices: &mut [usize]) {
-                ::keops::__run_cpu!(Self, inputs, outer_rows, inner_rows, values, indices);
+            fn run_cpu(call: ::keops::__private::Call<'_, #t>) {
+                ::keops::__run_cpu!(Self, call);
             }
         }
     };
